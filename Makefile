@@ -1,0 +1,29 @@
+# `make train` runs the main job, `make test` the tests; both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= configs/mnist_cnn.yaml
+# The real datasets, when they sit beside the checkout (as in CI); otherwise Keras downloads.
+DATA_DIR ?= $(wildcard ../shared/data)
+
+.PHONY: install train test test-fast clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+train: install
+	$(BIN)/dlcourse train $(CONFIG) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,168 @@
+"""Config -> compiled Keras model, after checking that the model fits the data.
+
+A layer's name is looked up in `keras.layers` and its arguments are passed as they are,
+so a config speaks Keras's own vocabulary. Mistakes Keras finds while building are
+reported with the layer's path in the config rather than as a stack trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+from dlcourse.config import WRAPPER_ARGS, Config, LayerSpec, format_path
+from dlcourse.errors import ModelDataMismatch
+
+
+@dataclass(frozen=True)
+class DataSignature:
+    """What the builder needs to know about the data: input shape and dtype, classes."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    dtype: str
+    num_classes: int
+    vocabulary_size: int | None = None
+
+    def describe_input(self) -> str:
+        shape = "x".join(str(size) for size in self.input_shape)
+        kind = "word-index sequences" if self.dtype.startswith("int") else "images"
+        return f"{self.name} gives {kind} of shape {shape} ({self.dtype})"
+
+
+def signature_of(dataset, config: Config) -> DataSignature:
+    """The DataSignature of a loaded dataset under a config's preprocessing."""
+    return DataSignature(
+        name=dataset.name,
+        input_shape=dataset.input_shape,
+        dtype=str(dataset.x_train.dtype),
+        num_classes=dataset.num_classes,
+        vocabulary_size=config.data.num_words if dataset.is_text else None,
+    )
+
+
+def build_model(config: Config, data: DataSignature) -> keras.Model:
+    """Build and compile the Sequential model of `config` for inputs described by `data`."""
+    _check_embedding_fits(config, data)
+    model = keras.Sequential(name=config.name)
+    model.add(keras.Input(shape=data.input_shape, dtype=data.dtype))
+    for index, spec in enumerate(config.model.layers):
+        path = format_path(["model", "layers", index, spec.name])
+        layer = instantiate_layer(spec, path)
+        try:
+            model.add(layer)
+        except (ValueError, TypeError) as error:
+            raise ModelDataMismatch(
+                f"{path} can't take its input: {_first_sentence(error)} "
+                f"({data.describe_input()}.)"
+            ) from None
+    _check_output_fits(config, data, model)
+    _compile(model, config)
+    return model
+
+
+def instantiate_layer(spec: LayerSpec, path: str) -> keras.layers.Layer:
+    """A Keras layer from its spec; wrapped layers are built first."""
+    args = {
+        key: instantiate_layer(value, f"{path}.{key}.{value.name}")
+        if key in WRAPPER_ARGS
+        else value
+        for key, value in spec.args.items()
+    }
+    layer_class = getattr(keras.layers, spec.name)
+    try:
+        return layer_class(**args)
+    except (ValueError, TypeError) as error:
+        raise ModelDataMismatch(f"{path}: {_first_sentence(error)}") from None
+
+
+def _compile(model: keras.Model, config: Config) -> None:
+    compile_config = config.compile
+    try:
+        optimizer = keras.optimizers.get(
+            {
+                "class_name": compile_config.optimizer.name,
+                "config": compile_config.optimizer.keras_arguments(),
+            }
+        )
+    except (ValueError, TypeError) as error:
+        raise ModelDataMismatch(f"compile.optimizer: {_first_sentence(error)}") from None
+    try:
+        model.compile(
+            optimizer=optimizer, loss=compile_config.loss, metrics=list(compile_config.metrics)
+        )
+    except (ValueError, TypeError) as error:
+        raise ModelDataMismatch(f"compile: {_first_sentence(error)}") from None
+
+
+def _check_embedding_fits(config: Config, data: DataSignature) -> None:
+    first = config.model.layers[0]
+    if first.name != "Embedding":
+        if data.dtype.startswith("int"):
+            raise ModelDataMismatch(
+                f"model.layers[0] is {first.name}, but {data.describe_input()}: "
+                "start text models with an Embedding layer that turns word indices into vectors."
+            )
+        return
+    if not data.dtype.startswith("int"):
+        raise ModelDataMismatch(
+            f"model.layers[0].Embedding expects word indices, but {data.describe_input()}."
+        )
+    input_dim = first.args.get("input_dim")
+    if data.vocabulary_size and isinstance(input_dim, int) and input_dim < data.vocabulary_size:
+        raise ModelDataMismatch(
+            f"model.layers[0].Embedding.input_dim is {input_dim}, but data.num_words is "
+            f"{data.vocabulary_size}: word indices up to {data.vocabulary_size - 1} would fall "
+            f"outside the embedding table. Set input_dim to at least {data.vocabulary_size}."
+        )
+
+
+# What each classification loss needs from the last layer: (width, activation).
+def _expected_output(loss: str, num_classes: int) -> tuple[int, str] | None:
+    if loss == "binary_crossentropy":
+        return 1, "sigmoid"
+    if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        return num_classes, "softmax"
+    return None
+
+
+def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) -> None:
+    loss = config.compile.loss
+    last_path = format_path(["model", "layers", len(config.model.layers) - 1])
+    last = config.model.layers[-1]
+    if loss == "binary_crossentropy" and data.num_classes != 2:
+        raise ModelDataMismatch(
+            f"compile.loss is binary_crossentropy, but {data.name} has {data.num_classes} "
+            "classes: use categorical_crossentropy (one-hot labels) or "
+            "sparse_categorical_crossentropy."
+        )
+    expected = _expected_output(loss, data.num_classes)
+    if expected is None:
+        return
+    width, activation = expected
+    actual_width = model.output_shape[-1]
+    if actual_width != width:
+        raise ModelDataMismatch(
+            f"The last layer ({last_path}.{last.name}) gives {actual_width} outputs, but "
+            f"{loss} on {data.name} ({data.num_classes} classes) needs {width}: set its "
+            f"units to {width}."
+        )
+    actual_activation = _activation_name(model.layers[-1])
+    if actual_activation is not None and actual_activation != activation:
+        raise ModelDataMismatch(
+            f"{last_path}.{last.name}.activation is '{actual_activation}', but {loss} "
+            f"expects probabilities: use activation '{activation}'."
+        )
+
+
+def _activation_name(layer: keras.layers.Layer) -> str | None:
+    activation = getattr(layer, "activation", None)
+    if activation is None:
+        return None
+    return getattr(activation, "__name__", None)
+
+
+def _first_sentence(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) < 400 else text[:400] + "..."

@@ -1,0 +1,236 @@
+"""Training: seed, fit, evaluate on the test split, and leave a complete run directory.
+
+The run directory is created only after the data and the model have been checked, so a
+mistake in either costs seconds and leaves nothing behind. From then on the history is
+saved after every epoch and the status file always says how the run ended.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+import dlcourse
+from dlcourse import reports
+from dlcourse.config import Config
+from dlcourse.data import Dataset, load_dataset, one_hot_if_needed
+from dlcourse.errors import DlcourseError
+from dlcourse.evaluation import evaluate_model
+from dlcourse.models import build_model, signature_of
+from dlcourse.rundir import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    STATUS_FILE,
+    create_run_dir,
+    temporary_path,
+    write_json,
+    write_text,
+)
+
+
+class TrainingDiverged(DlcourseError):
+    """The loss became NaN or infinite; the run stopped at that epoch."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run returns: where it wrote, what it measured, the trained model."""
+
+    run_dir: Path
+    history: dict[str, list[float]]
+    metrics: dict[str, Any]
+    model: keras.Model
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Keeps every metric of every epoch plus its wall time, saved as each epoch ends.
+
+    Saving per epoch means an interrupted or crashed run still has its history on disk.
+    """
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
+        self.history: dict[str, list[float]] = {}
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        seconds = time.perf_counter() - self._started
+        for key, value in {**(logs or {}), "epoch_seconds": seconds}.items():
+            self.history.setdefault(key, []).append(float(value))
+        reports.write_history(self.run_dir, self.history)
+
+
+def seed_everything(config: Config) -> None:
+    """Seed Python, NumPy and the backend; optionally make TensorFlow's ops deterministic."""
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def train_and_evaluate(
+    config: Config,
+    *,
+    data_dir: str | Path | None = None,
+    output_dir: str | Path | None = None,
+) -> TrainResult:
+    """Train `config`'s model, evaluate it on the test split, and write a run directory."""
+    seed_everything(config)
+    dataset = load_dataset(config.data, data_dir)
+    model = build_model(config, signature_of(dataset, config))
+    run_dir = create_run_dir(output_dir or config.output.dir, config.name)
+    write_text(run_dir / CONFIG_FILE, config.to_yaml())
+    reports.write_summary(run_dir, model_summary(model))
+    status = {"status": "running", "started": _now()}
+    write_json(run_dir / STATUS_FILE, status)
+    recorder = EpochRecorder(run_dir)
+    try:
+        fit_seconds = _fit(model, config, dataset, recorder)
+        _stop_if_diverged(recorder.history, run_dir)
+        test_metrics = evaluate_model(model, config, dataset)
+        model.save(temporary_path(run_dir / MODEL_FILE))
+        temporary_path(run_dir / MODEL_FILE).replace(run_dir / MODEL_FILE)
+    except KeyboardInterrupt:
+        _finish(run_dir, status, "interrupted", recorder.history)
+        raise
+    except TrainingDiverged as error:
+        _finish(run_dir, status, "diverged", recorder.history, str(error))
+        raise
+    except Exception as error:
+        _finish(run_dir, status, "failed", recorder.history, f"{type(error).__name__}: {error}")
+        raise
+    metrics = run_metrics(config, dataset, model, recorder.history, test_metrics, fit_seconds)
+    reports.write_metrics(run_dir, metrics)
+    if config.output.plots:
+        reports.plot_curves(run_dir, recorder.history)
+    _finish(run_dir, status, "finished", recorder.history)
+    return TrainResult(run_dir, recorder.history, metrics, model)
+
+
+def _fit(model: keras.Model, config: Config, dataset: Dataset, recorder: EpochRecorder) -> float:
+    fit = config.fit
+    targets = one_hot_if_needed(dataset.y_train, dataset.num_classes, config.compile.loss)
+    validation = {}
+    if fit.validation_split is not None:
+        validation["validation_split"] = fit.validation_split
+    elif fit.validation == "test":
+        test_targets = one_hot_if_needed(dataset.y_test, dataset.num_classes, config.compile.loss)
+        validation["validation_data"] = (dataset.x_test, test_targets)
+    started = time.perf_counter()
+    model.fit(
+        dataset.x_train,
+        targets,
+        epochs=fit.epochs,
+        batch_size=fit.batch_size,
+        callbacks=[recorder, keras.callbacks.TerminateOnNaN()],
+        # A live progress bar on a terminal; one line per epoch in logs and CI.
+        verbose=1 if sys.stdout.isatty() else 2,
+        **validation,
+    )
+    return time.perf_counter() - started
+
+
+def _stop_if_diverged(history: dict[str, list[float]], run_dir: Path) -> None:
+    losses = history.get("loss", [])
+    if losses and not np.isfinite(losses[-1]):
+        raise TrainingDiverged(
+            f"Training diverged: the loss became {losses[-1]} at epoch {len(losses)}, so the "
+            "run stopped there. Lower compile.optimizer.learning_rate and train again; the "
+            f"history so far is in {run_dir}."
+        )
+
+
+def _finish(
+    run_dir: Path,
+    status: dict[str, Any],
+    outcome: str,
+    history: dict[str, list[float]],
+    error: str | None = None,
+) -> None:
+    status.update(
+        status=outcome,
+        ended=_now(),
+        epochs_completed=len(history.get("loss", [])),
+    )
+    if error:
+        status["error"] = error
+    write_json(run_dir / STATUS_FILE, status)
+
+
+def run_metrics(
+    config: Config,
+    dataset: Dataset,
+    model: keras.Model,
+    history: dict[str, list[float]],
+    test_metrics: dict[str, float],
+    fit_seconds: float,
+) -> dict[str, Any]:
+    """Everything metrics.json records about a finished run."""
+    train_samples = len(dataset.x_train)
+    if config.fit.validation_split is not None:
+        # Keras holds out the last fraction of the training arrays, unshuffled.
+        train_samples -= int(train_samples * config.fit.validation_split)
+    epoch_seconds = history["epoch_seconds"]
+    metrics: dict[str, Any] = {"config": config.name, **test_metrics}
+    if "val_accuracy" in history:
+        best = int(np.argmax(history["val_accuracy"]))
+        metrics.update(
+            best_val_accuracy=history["val_accuracy"][best],
+            best_epoch=best + 1,
+            final_val_accuracy=history["val_accuracy"][-1],
+        )
+    metrics.update(
+        epochs=len(epoch_seconds),
+        parameters=model.count_params(),
+        train_samples=train_samples,
+        test_samples=len(dataset.x_test),
+        train_seconds=fit_seconds,
+        seconds_per_epoch=statistics.median(epoch_seconds),
+        samples_per_second=train_samples * len(epoch_seconds) / sum(epoch_seconds),
+        data_source=str(dataset.source),
+        versions=library_versions(),
+    )
+    if config.reference is not None:
+        metrics["reference"] = {
+            **config.reference.model_dump(),
+            "measured": metrics.get(config.reference.metric),
+        }
+    return metrics
+
+
+def model_summary(model: keras.Model) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=90)
+    return "\n".join(lines) + "\n"
+
+
+def library_versions() -> dict[str, str]:
+    import tensorflow as tf
+
+    return {
+        "dlcourse": dlcourse.__version__,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
