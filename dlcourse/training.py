@@ -216,7 +216,7 @@ def run_metrics(
 
 def model_summary(model: keras.Model) -> str:
     lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=90)
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=80)
     return "\n".join(lines) + "\n"
 
 

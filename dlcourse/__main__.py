@@ -1,0 +1,5 @@
+"""`python -m dlcourse` runs the CLI."""
+
+from dlcourse.cli import main
+
+main()

@@ -1,0 +1,170 @@
+"""End to end through the command line, as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import dlcourse
+from dlcourse.cli import main
+
+from conftest import CONFIGS, REAL_DATA_DIR, ROOT
+
+RUN_FILES = {
+    "config.yaml", "model.keras", "history.json", "history.csv", "metrics.json",
+    "status.json", "summary.txt", "accuracy.png", "loss.png",
+}
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+
+
+def run_dlcourse(*args, **kwargs):
+    """A real process, to check exit statuses and that no traceback is printed."""
+    return subprocess.run(
+        [sys.executable, "-m", "dlcourse", *map(str, args)],
+        capture_output=True, text=True, **kwargs,
+    )
+
+
+def smoke_train_then_evaluate(config, data_dir, output_dir):
+    trained = invoke("train", config, "--smoke", "--data-dir", data_dir, "--output-dir", output_dir)
+    assert trained.exit_code == 0, trained.output
+    (run_dir,) = (output_dir / config.stem).iterdir()
+    assert f"Run written to {run_dir}" in trained.output
+    assert RUN_FILES <= {path.name for path in run_dir.iterdir()}
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    history = json.loads((run_dir / "history.json").read_text())
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["fit"]["epochs"] == 1 and saved["data"]["limit"] == 256
+    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"}
+    assert len(history["loss"]) == 1
+    assert (run_dir / "history.csv").read_text().splitlines()[0].startswith("epoch,")
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["parameters"] > 0
+    assert "Total params" in (run_dir / "summary.txt").read_text()
+    assert (run_dir / "accuracy.png").read_bytes().startswith(b"\x89PNG")
+
+    evaluated = invoke("evaluate", run_dir, "--data-dir", data_dir)
+    assert evaluated.exit_code == 0, evaluated.output
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert abs(evaluation["test_accuracy"] - metrics["test_accuracy"]) <= 0.001
+    return run_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_smoke_train_then_evaluate_each_shipped_config(config, data_dir, tmp_path):
+    smoke_train_then_evaluate(config, data_dir, tmp_path / "runs")
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_DATA_DIR, reason="DLCOURSE_DATA_DIR is not set")
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_smoke_on_a_tiny_subset_of_the_real_data(config, tmp_path):
+    run_dir = smoke_train_then_evaluate(config, REAL_DATA_DIR, tmp_path / "runs")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["data_source"].startswith(REAL_DATA_DIR)
+    assert metrics["test_samples"] == 256
+
+
+@pytest.mark.slow
+def test_evaluate_without_run_dir_uses_the_latest_run(data_dir, tmp_path):
+    config = ROOT / "configs" / "mnist_cnn.yaml"
+    invoke("train", config, "--smoke", "--data-dir", data_dir, "--set", "data.limit=16")
+    result = invoke("evaluate", "--data-dir", data_dir)
+    (run_dir,) = (tmp_path / "runs" / "mnist_cnn").iterdir()
+    assert result.exit_code == 0
+    assert f"Evaluating the most recent run: {run_dir.relative_to(tmp_path)}" in result.output
+
+
+@pytest.mark.slow
+def test_summary_prints_layers_and_parameters(data_dir):
+    result = invoke("summary", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", data_dir)
+    assert result.exit_code == 0
+    assert "conv2d" in result.output.lower() and "93,322" in result.output
+
+
+def test_version_and_help():
+    assert invoke("--version").output.strip() == f"dlcourse, version {dlcourse.__version__}"
+    for command in ("train", "evaluate", "validate", "summary"):
+        assert "Usage:" in invoke(command, "--help").output
+
+
+def test_validate_accepts_a_good_config():
+    result = run_dlcourse("validate", ROOT / "configs" / "imdb_lstm.yaml")
+    assert result.returncode == 0 and "valid" in result.stdout
+
+
+def test_bad_config_exits_2_with_a_path_and_no_traceback(tmp_path):
+    config = yaml.safe_load((ROOT / "configs" / "imdb_lstm.yaml").read_text())
+    config["model"]["layers"][1]["LSTM"]["units"] = "abc"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    for command in ("validate", "train"):
+        result = run_dlcourse(command, path)
+        assert result.returncode == 2
+        assert "model.layers[1].LSTM.units: expected an integer, got 'abc'" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_unknown_override_exits_2(tmp_path):
+    result = run_dlcourse("validate", ROOT / "configs" / "imdb_lstm.yaml", "--set", "fit.epoch=1")
+    assert result.returncode == 2 and "'fit.epoch' does not exist" in result.stderr
+
+
+@pytest.mark.slow
+def test_missing_dataset_offline_exits_2_with_where_it_looked(tmp_path):
+    result = run_dlcourse(
+        "train", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", tmp_path / "nothing",
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Can't find mnist.npz" in result.stderr and str(tmp_path / "nothing") in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_model_that_does_not_fit_the_data_exits_2(data_dir, tmp_path):
+    result = run_dlcourse(
+        "train", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", data_dir,
+        "--set", "model.layers[7].Dense.units=64",
+    )
+    assert result.returncode == 2
+    assert "gives 64 outputs" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_evaluate_a_directory_that_is_not_a_run(tmp_path):
+    result = run_dlcourse("evaluate", tmp_path)
+    assert result.returncode == 2 and "not a dlcourse run directory" in result.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_path):
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dlcourse", "train", ROOT / "configs" / "mnist_cnn.yaml",
+         "--data-dir", data_dir, "--set", "fit.epochs=500", "--set", "data.limit=32"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("runs/mnist_cnn/*/history.json")):
+        assert process.poll() is None and time.monotonic() < deadline, "no epoch finished"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    (run_dir,) = tmp_path.glob("runs/mnist_cnn/*")
+    status = json.loads((run_dir / "status.json").read_text())
+    history = json.loads((run_dir / "history.json").read_text())
+    assert status["status"] == "interrupted"
+    assert 1 <= status["epochs_completed"] == len(history["loss"]) < 500
+    assert "Traceback" not in stderr

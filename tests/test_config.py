@@ -1,0 +1,199 @@
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dlcourse.config import Config, apply_overrides, load_config, parse_overrides, validate
+from dlcourse.errors import ConfigError
+
+from conftest import CONFIGS, ROOT
+
+
+def lstm_raw() -> dict:
+    return yaml.safe_load((ROOT / "configs" / "imdb_lstm.yaml").read_text()) | {"name": "t"}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_shipped_configs_validate_and_round_trip(path, tmp_path):
+    config = load_config(path)
+    assert config.name == path.stem
+    resolved = write(tmp_path, config.to_yaml())
+    assert load_config(resolved) == config
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_shipped_configs_start_with_a_header_naming_command_and_result(path):
+    header = [line for line in path.read_text().splitlines() if line.startswith("#")]
+    text = "\n".join(header)
+    assert path.read_text().startswith("#")
+    assert f"dlcourse train configs/{path.name}" in text
+    assert "Expected:" in text
+
+
+def test_mnist_header_explains_the_slides_typo():
+    header = (ROOT / "configs" / "mnist_cnn.yaml").read_text()
+    assert "typo" in header and "Dense(10, softmax)" in header
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda raw: raw["model"]["layers"][1]["LSTM"].update(units="abc"),
+         "model.layers[1].LSTM.units: expected an integer, got 'abc'"),
+        (lambda raw: raw["model"]["layers"][1]["LSTM"].update(units=-4),
+         "model.layers[1].LSTM.units: expected a positive integer, got -4"),
+        (lambda raw: raw["model"]["layers"].insert(1, {"LSTMM": {"units": 3}}),
+         "model.layers[1]: unknown Keras layer 'LSTMM' (did you mean 'LSTM'?)"),
+        (lambda raw: raw["model"]["layers"].__setitem__(
+            1, {"Bidirectional": {"layer": {"LSTM": {"units": 0}}}}),
+         "model.layers[1].Bidirectional.layer.LSTM.units: expected a positive integer, got 0"),
+        (lambda raw: raw["fit"].update(batchsize=3),
+         "fit.batchsize: unknown key (did you mean 'batch_size'?)"),
+        (lambda raw: raw.update(extra=1), "extra: unknown key"),
+        (lambda raw: raw["fit"].pop("epochs"), "fit.epochs: missing required key"),
+        (lambda raw: raw["fit"].update(epochs="ten"), "fit.epochs: expected an integer, got 'ten'"),
+        (lambda raw: raw["fit"].update(epochs=0), "fit.epochs: expected a value > 0, got 0"),
+        (lambda raw: raw["fit"].update(validation_split=1.5),
+         "fit.validation_split: expected a value < 1.0, got 1.5"),
+        (lambda raw: raw["fit"].update(validation="test"),
+         "fit: set either validation_split or validation, not both"),
+        (lambda raw: raw["data"].update(dataset="cifar"),
+         "data.dataset: expected one of 'mnist' or 'imdb', got 'cifar'"),
+        (lambda raw: raw["data"].pop("maxlen"),
+         "data: maxlen is required for text datasets"),
+        (lambda raw: raw["compile"].update(loss="binary_crossentropyy"),
+         "compile.loss: unknown loss 'binary_crossentropyy' (did you mean 'binary_crossentropy'?)"),
+        (lambda raw: raw["compile"].update(optimizer="rmsprob"),
+         "compile.optimizer.name: unknown optimizer 'rmsprob'"),
+        (lambda raw: raw["compile"].update(optimizer={"name": "sgd", "momentum": "high"}),
+         "compile.optimizer.momentum: expected a number, got 'high'"),
+        (lambda raw: raw["model"].update(layers=[]), "model.layers: must not be empty"),
+        (lambda raw: raw["model"]["layers"].append(["Dense", 3]),
+         "model.layers[3]: expected a layer such as {Dense: {units: 10}}"),
+        (lambda raw: raw["model"]["layers"][2]["Dense"].update(activation=3),
+         "model.layers[2].Dense.activation: expected a name such as 'relu', got 3"),
+        (lambda raw: raw.update(data="imdb"), "data: expected a mapping, got 'imdb'"),
+    ],
+)
+def test_bad_configs_are_reported_with_their_path(change, message):
+    raw = lstm_raw()
+    change(raw)
+    with pytest.raises(ConfigError) as caught:
+        validate(raw, source="bad.yaml")
+    assert str(caught.value).startswith("bad.yaml: ")
+    assert message in str(caught.value)
+
+
+def test_all_problems_are_listed_at_once():
+    raw = lstm_raw()
+    raw["fit"]["epochs"] = "x"
+    raw["fit"]["batch_size"] = "y"
+    with pytest.raises(ConfigError, match="2 problems") as caught:
+        validate(raw)
+    assert "fit.epochs" in str(caught.value) and "fit.batch_size" in str(caught.value)
+
+
+def test_optimizer_with_arguments_and_yaml_style_exponents():
+    raw = lstm_raw()
+    raw["compile"]["optimizer"] = {"name": "SGD", "learning_rate": "1e-3", "momentum": 0.9}
+    config = validate(raw)
+    assert config.compile.optimizer.name == "sgd"
+    assert config.compile.optimizer.keras_arguments() == {"learning_rate": 0.001, "momentum": 0.9}
+
+
+def test_layer_written_as_a_bare_name(tmp_path):
+    config = load_config(ROOT / "configs" / "mnist_cnn.yaml")
+    flatten = config.model.layers[5]
+    assert (flatten.name, flatten.args) == ("Flatten", {})
+
+
+def test_overrides_set_values_and_parse_them_as_yaml():
+    config = load_config(
+        ROOT / "configs" / "imdb_lstm.yaml",
+        ["fit.epochs=2", "model.layers[1].LSTM.units=64", "output.plots=false", "seed=7"],
+    )
+    assert config.fit.epochs == 2
+    assert config.model.layers[1].args["units"] == 64
+    assert config.output.plots is False
+    assert config.seed == 7
+
+
+def test_override_values_are_validated_like_the_file():
+    with pytest.raises(ConfigError, match=r"fit.epochs: expected an integer, got 'many'"):
+        load_config(ROOT / "configs" / "imdb_lstm.yaml", ["fit.epochs=many"])
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("fit.epoch=1", "the key 'fit.epoch' does not exist in the config schema (did you mean 'epochs'?)"),
+        ("nothing=1", "the key 'nothing' does not exist"),
+        ("model.layers[7].LSTM.units=3", "index 7 is out of range"),
+        ("model.layers[1].GRU.units=3", "model.layers[1] is a LSTM layer, not GRU"),
+        ("fit.epochs", "expected KEY=VALUE"),
+    ],
+)
+def test_bad_overrides_name_the_key(item, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(ROOT / "configs" / "imdb_lstm.yaml", [item])
+
+
+def test_smoke_sets_a_small_limit_and_one_epoch():
+    config = load_config(ROOT / "configs" / "imdb_gru.yaml", smoke=True)
+    assert config.fit.epochs == 1 and config.data.limit == 256
+
+
+def test_overrides_do_not_change_the_original():
+    raw = lstm_raw()
+    apply_overrides(raw, {"fit.epochs": 1})
+    assert raw["fit"]["epochs"] == 10
+
+
+def test_parse_overrides_keeps_types():
+    assert parse_overrides(["a=1", "b=0.5", "c=true", "d=[1, 2]", "e=relu"]) == {
+        "a": 1, "b": 0.5, "c": True, "d": [1, 2], "e": "relu"
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("!!python/object/apply:os.system ['echo hacked']", "not valid YAML"),
+        ("a: &x [1, 2]\nb: *x\n", "YAML aliases (*x) are not allowed"),
+        ("fit: [unclosed", "not valid YAML"),
+        ("- just\n- a list\n", "expected a mapping"),
+    ],
+)
+def test_unsafe_or_malformed_yaml_is_refused(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, text))
+
+
+def test_billion_laughs_is_refused_quickly(tmp_path):
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i-1}'] * 9)}]" for i in range(1, 10)]
+    with pytest.raises(ConfigError, match="aliases"):
+        load_config(write(tmp_path, "\n".join(lines)))
+
+
+def test_missing_and_non_utf8_files(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "nope.yaml")
+    path = tmp_path / "latin.yaml"
+    path.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(ConfigError, match="not a UTF-8 text file"):
+        load_config(path)
+
+
+def test_config_is_frozen():
+    config = load_config(ROOT / "configs" / "mnist_cnn.yaml")
+    assert isinstance(config, Config)
+    with pytest.raises(Exception):
+        config.seed = 3

@@ -1,0 +1,137 @@
+import io
+import pickle
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from dlcourse.config import DataConfig
+from dlcourse.data import imdb_sequences, load_dataset, read_npz
+from dlcourse.errors import DataError
+
+from conftest import random_reviews, write_imdb, write_mnist
+
+
+def keras_reference(reviews, num_words, maxlen):
+    """Keras's own loops from imdb.load_data, then pad_sequences: the behaviour to match."""
+    mapped = [[1] + [word + 3 for word in review] for review in reviews]
+    mapped = [[word if word < num_words else 2 for word in review] for review in mapped]
+    return keras.utils.pad_sequences(mapped, maxlen=maxlen)
+
+
+@pytest.mark.parametrize("maxlen", [1, 7, 30, 100])
+def test_imdb_sequences_match_keras_loops_and_pad_sequences(maxlen):
+    reviews = random_reviews(np.random.default_rng(1), 50)
+    reviews[3] = []  # an empty review still gets its start token
+    expected = keras_reference(reviews, 10000, maxlen)
+    actual = imdb_sequences(reviews, 10000, maxlen)
+    assert actual.dtype == np.int32
+    np.testing.assert_array_equal(actual, expected)
+
+
+def test_imdb_sequences_keep_every_word_without_num_words():
+    reviews = np.empty(1, dtype=object)
+    reviews[0] = [5, 50000]
+    np.testing.assert_array_equal(imdb_sequences(reviews, None, 4), [[0, 1, 8, 50003]])
+
+
+def test_mnist_from_a_directory_in_keras_layout(data_dir):
+    dataset = load_dataset(DataConfig(dataset="mnist"), data_dir)
+    assert dataset.x_train.shape == (96, 28, 28, 1) and dataset.x_train.dtype == np.float32
+    assert 0.0 <= dataset.x_train.min() and dataset.x_train.max() <= 1.0
+    assert dataset.x_test.shape == (48, 28, 28, 1)
+    assert dataset.num_classes == 10 and not dataset.is_text
+    assert dataset.source == data_dir / "mnist.npz"
+
+
+def test_imdb_from_a_directory_is_shuffled_like_keras(data_dir):
+    dataset = load_dataset(DataConfig(dataset="imdb", num_words=1000, maxlen=20), data_dir)
+    raw = np.load(data_dir / "imdb.npz", allow_pickle=True)  # our own test file
+    order = np.arange(96)
+    rng = np.random.RandomState(113)
+    rng.shuffle(order)
+    np.testing.assert_array_equal(dataset.y_train, raw["y_train"][order])
+    np.testing.assert_array_equal(dataset.x_train, keras_reference(raw["x_train"][order], 1000, 20))
+    assert dataset.is_text and dataset.input_shape == (20,) and dataset.num_classes == 2
+
+
+def test_limit_takes_the_first_examples_of_each_split(data_dir):
+    dataset = load_dataset(DataConfig(dataset="mnist", limit=10), data_dir)
+    assert len(dataset.x_train) == len(dataset.y_train) == 10
+    assert len(dataset.x_test) == 10
+
+
+def test_environment_variable_is_a_source(data_dir, monkeypatch):
+    monkeypatch.setenv("DLCOURSE_DATA_DIR", str(data_dir))
+    assert load_dataset(DataConfig(dataset="mnist")).source == data_dir / "mnist.npz"
+
+
+def test_missing_data_offline_says_what_where_and_how(tmp_path):
+    with pytest.raises(DataError) as caught:
+        load_dataset(DataConfig(dataset="imdb", num_words=100, maxlen=10), tmp_path / "empty")
+    message = str(caught.value)
+    assert "Can't find imdb.npz" in message
+    assert str(tmp_path / "empty") in message and "keras_home" in message
+    assert "--data-dir" in message and "DLCOURSE_DATA_DIR" in message
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_pickled_code_in_an_npz_is_refused(tmp_path, capsys):
+    path = tmp_path / "imdb.npz"
+    payload = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        payload, {"descr": "|O", "fortran_order": False, "shape": (1,)}
+    )
+    payload.write(pickle.dumps(Exploit()))
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x_train.npy", payload.getvalue())
+    with pytest.raises(DataError, match="refusing to load 'builtins.print'"):
+        read_npz(path, ("x_train",))
+    assert "must never run" not in capsys.readouterr().out
+
+
+def test_truncated_npz_names_the_file(tmp_path):
+    path = write_mnist(tmp_path)
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(DataError, match=f"{path}: can't read this .npz file"):
+        load_dataset(DataConfig(dataset="mnist"), tmp_path)
+
+
+def test_missing_array_names_the_key(tmp_path):
+    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(DataError, match="no array 'y_train' in this file"):
+        load_dataset(DataConfig(dataset="mnist"), tmp_path)
+
+
+def test_labels_out_of_range_are_refused(tmp_path):
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=np.zeros((2, 28, 28), np.uint8), y_train=np.array([0, 12], np.uint8),
+        x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.array([0, 1], np.uint8),
+    )
+    with pytest.raises(DataError, match="y_train must hold integer class labels 0-9"):
+        load_dataset(DataConfig(dataset="mnist"), tmp_path)
+
+
+def test_wrong_image_shape_is_refused(tmp_path):
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=np.zeros((2, 784), np.uint8), y_train=np.array([0, 1], np.uint8),
+        x_test=np.zeros((2, 784), np.uint8), y_test=np.array([0, 1], np.uint8),
+    )
+    with pytest.raises(DataError, match=r"x_train has shape \(2, 784\)"):
+        load_dataset(DataConfig(dataset="mnist"), tmp_path)
+
+
+def test_imdb_label_count_mismatch_is_refused(tmp_path):
+    write_imdb(tmp_path, train=10)
+    arrays = dict(np.load(tmp_path / "imdb.npz", allow_pickle=True))
+    arrays["y_train"] = arrays["y_train"][:5]
+    np.savez(tmp_path / "imdb.npz", **arrays)
+    with pytest.raises(DataError, match="y_train has 5 labels for 10 reviews"):
+        load_dataset(DataConfig(dataset="imdb", num_words=100, maxlen=10), tmp_path)

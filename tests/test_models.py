@@ -1,0 +1,101 @@
+import re
+
+import pytest
+
+from dlcourse.config import load_config
+from dlcourse.errors import ModelDataMismatch
+from dlcourse.models import DataSignature, build_model
+
+from conftest import CONFIGS, ROOT
+
+MNIST = DataSignature("mnist", (28, 28, 1), "float32", 10)
+IMDB = DataSignature("imdb", (500,), "int32", 2, vocabulary_size=10000)
+
+
+def signature_for(config):
+    return IMDB if config.data.dataset == "imdb" else MNIST
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_shipped_config_builds_with_the_right_output_shape(path):
+    config = load_config(path)
+    data = signature_for(config)
+    model = build_model(config, data)
+    expected_width = 1 if config.compile.loss == "binary_crossentropy" else data.num_classes
+    assert model.input_shape == (None, *data.input_shape)
+    assert model.output_shape == (None, expected_width)
+    assert type(model.optimizer).__name__.lower() == config.compile.optimizer.name
+
+
+def test_lecture_parameter_counts():
+    # DLwP notebook 5.1 prints 93,322 parameters for the MNIST CNN; the IMDB models are
+    # 320,000 embedding weights plus the recurrent layer and the Dense(1).
+    assert build_model(load_config(ROOT / "configs/mnist_cnn.yaml"), MNIST).count_params() == 93322
+    counts = {
+        name: build_model(load_config(ROOT / f"configs/imdb_{name}.yaml"), IMDB).count_params()
+        for name in ("simplernn", "lstm", "gru")
+    }
+    assert counts == {"simplernn": 322113, "lstm": 328353, "gru": 326369}
+
+
+def mismatch(config_name, overrides, data):
+    with pytest.raises(ModelDataMismatch) as caught:
+        build_model(load_config(ROOT / "configs" / config_name, overrides), data)
+    return str(caught.value)
+
+
+def test_output_width_must_match_the_classes():
+    message = mismatch("mnist_cnn.yaml", ["model.layers[7].Dense.units=64"], MNIST)
+    assert "gives 64 outputs" in message and "needs 10" in message
+    assert "model.layers[7].Dense" in message
+
+
+def test_output_activation_must_match_the_loss():
+    message = mismatch("imdb_lstm.yaml", ["model.layers[2].Dense.activation=relu"], IMDB)
+    assert "model.layers[2].Dense.activation is 'relu'" in message and "'sigmoid'" in message
+
+
+def test_binary_loss_on_ten_classes():
+    message = mismatch("mnist_cnn.yaml", ["compile.loss=binary_crossentropy"], MNIST)
+    assert "mnist has 10 classes" in message
+
+
+def test_embedding_smaller_than_the_vocabulary():
+    message = mismatch("imdb_lstm.yaml", ["model.layers[0].Embedding.input_dim=5000"], IMDB)
+    assert "input_dim is 5000, but data.num_words is 10000" in message
+
+
+def test_image_model_on_text_data():
+    message = mismatch("mnist_cnn.yaml", [], IMDB)
+    assert "model.layers[0] is Conv2D" in message and "word-index sequences" in message
+
+
+def test_text_model_on_image_data():
+    message = mismatch("imdb_lstm.yaml", [], MNIST)
+    assert "Embedding expects word indices" in message and "images of shape 28x28x1" in message
+
+
+def test_layer_that_cannot_take_its_input_is_named():
+    config_overrides = ["model.layers[1]={Conv1D: {filters: 4, kernel_size: 3}}"]
+    message = mismatch("mnist_cnn.yaml", config_overrides, MNIST)
+    assert message.startswith("model.layers[1].Conv1D can't take its input")
+
+
+def test_unknown_keyword_argument_is_named_with_its_layer():
+    message = mismatch("imdb_lstm.yaml", ["model.layers[1].LSTM.unit=3"], IMDB)
+    assert re.match(r"model\.layers\[1\]\.LSTM: .*unit", message)
+
+
+def test_optimizer_argument_it_does_not_take():
+    message = mismatch("imdb_lstm.yaml", ["compile.optimizer={name: adam, momentum: 0.9}"], IMDB)
+    assert message.startswith("compile.optimizer:") and "momentum" in message
+
+
+def test_wrapped_layers_are_built():
+    config = load_config(
+        ROOT / "configs/imdb_lstm.yaml",
+        ["model.layers[1]={Bidirectional: {layer: {LSTM: {units: 8}}}}"],
+    )
+    model = build_model(config, IMDB)
+    assert model.layers[1].__class__.__name__ == "Bidirectional"
+    assert model.layers[1].output.shape[-1] == 16
