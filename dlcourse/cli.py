@@ -75,11 +75,12 @@ def train(config: Path, overrides, data_dir, output_dir, smoke) -> None:
     for key in ("test_accuracy", "test_loss", "best_val_accuracy", "best_epoch"):
         if key in metrics:
             click.echo(f"  {key}: {_number(metrics[key])}")
-    reference = metrics.get("reference")
-    if reference:
-        click.echo(
-            f"  reference: {reference['metric']} {reference['value']} ({reference['source']})"
-        )
+    from dlcourse.reports import expected_against_measured
+
+    comparison = expected_against_measured(metrics)
+    if comparison:
+        click.echo(f"  expected against measured: {comparison}")
+    click.echo(f"Report: {result.run_dir / 'report.html'}")
 
 
 @main.command()
@@ -125,6 +126,95 @@ def summary(config: Path, overrides, data_dir) -> None:
     loaded = load_config(config, overrides)
     model = build_model(loaded, signature_of(load_dataset(loaded.data, data_dir), loaded))
     click.echo(model_summary(model), nl=False)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def predict(run_dir: Path, inputs, as_json: bool) -> None:
+    """Predict with RUN_DIR's model on new INPUTS.
+
+    For text models each INPUT is a review, a file with one review per line, or '-' to
+    read reviews from stdin. For image models each INPUT is a PNG or JPEG file.
+    """
+    import json
+
+    from dlcourse.prediction import predict_run
+
+    predictions = predict_run(run_dir, _expand_inputs(run_dir, inputs))
+    if as_json:
+        click.echo(json.dumps([p.as_dict() for p in predictions], indent=2))
+        return
+    for prediction in predictions:
+        shown = prediction.input if len(prediction.input) <= 70 else prediction.input[:67] + "..."
+        if "positive" in prediction.probabilities:
+            positive = prediction.probabilities["positive"]
+            click.echo(f"P(positive) {positive:.3f}  {prediction.label:8}  {shown}")
+        else:
+            top = ", ".join(f"{label}: {p:.3f}" for label, p in prediction.top)
+            click.echo(f"{shown}  ->  {prediction.label}  ({top})")
+
+
+def _expand_inputs(run_dir: Path, inputs) -> list[str]:
+    """'-' reads stdin and a text file gives one review per line, for text models only."""
+    from dlcourse.config import TEXT_DATASETS, load_config
+
+    if load_config(run_dir / "config.yaml").data.dataset not in TEXT_DATASETS:
+        return list(inputs)
+    reviews: list[str] = []
+    for item in inputs:
+        if item == "-":
+            reviews += [line for line in sys.stdin.read().splitlines() if line.strip()]
+        elif Path(item).is_file():
+            reviews += [line for line in _read_lines(Path(item)) if line.strip()]
+        else:
+            reviews.append(item)
+    return reviews
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DlcourseError(f"{path}: not UTF-8 text; give reviews as UTF-8, one per line.") from None
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "style", type=click.Choice(["terminal", "markdown", "csv"]),
+              default="terminal", show_default=True, help="Table format.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("comparison.png"), show_default=True,
+              help="Where to draw the validation-accuracy curves of the runs.")
+def compare(paths, style: str, plot: Path) -> None:
+    """Compare runs: RUN_DIRs, or directories searched for runs."""
+    from dlcourse.comparison import collect_runs, format_table, plot_validation_accuracy
+
+    summaries = collect_runs(paths)
+    click.echo(format_table(summaries, style), nl=False)
+    if plot_validation_accuracy(summaries, plot):
+        click.echo(f"Validation-accuracy curves: {plot}", err=style != "terminal")
+
+
+@main.command()
+@click.argument("directory", required=False, default="runs",
+                type=click.Path(file_okay=False, path_type=Path))
+def runs(directory: Path) -> None:
+    """List the runs under DIRECTORY (default: runs) with their status and results."""
+    from dlcourse.comparison import collect_runs, format_table
+
+    click.echo(format_table(collect_runs([directory])), nl=False)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the config format (for editors' YAML validation)."""
+    import json
+
+    from dlcourse.config import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
 
 
 def _number(value) -> str:

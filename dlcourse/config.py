@@ -189,6 +189,29 @@ class LayerSpec(BaseModel):
             raise _layer_error(name, f"expected a mapping of keyword arguments, got {args!r}")
         return {"name": name, "args": _checked_arguments(name, args)}
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler) -> dict[str, Any]:
+        # Describe the YAML form ({LSTM: {units: 32}} or a bare name), not the internal
+        # (name, args) pair, so editors can complete layer names.
+        names = sorted(name for name in keras_public_names("layers") if name[0].isupper())
+        arguments = {
+            "type": ["object", "null"],
+            "description": "Keyword arguments of the Keras layer.",
+        }
+        return {
+            "description": "A Keras layer: {ClassName: {argument: value}}, or a bare name.",
+            "anyOf": [
+                {"type": "string", "enum": names},
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "propertyNames": {"enum": names},
+                    "additionalProperties": arguments,
+                },
+            ],
+        }
+
     @model_serializer
     def _to_yaml(self) -> dict[str, Any]:
         return {
@@ -343,6 +366,7 @@ class OutputConfig(Section):
 
     dir: str = "runs"
     plots: bool = True
+    tensorboard: bool = Field(False, description="Write TensorBoard logs to <run>/tensorboard.")
 
 
 class ReferenceConfig(Section):
@@ -375,6 +399,21 @@ class Config(Section):
 
 
 # --------------------------------------------------------------------------- loading
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the config format, generated from the classes above."""
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "dlcourse config"
+    # `name` defaults to the file's name at load time, so a file need not set it.
+    schema["required"] = [key for key in schema.get("required", []) if key != "name"]
+    # The optimizer may also be given by name alone (`optimizer: rmsprop`).
+    compile_properties = schema["$defs"]["CompileConfig"]["properties"]
+    compile_properties["optimizer"] = {
+        "anyOf": [{"type": "string"}, compile_properties["optimizer"]]
+    }
+    return schema
 
 
 def load_config(

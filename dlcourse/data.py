@@ -9,12 +9,14 @@ Keras's IMDB conventions and padded with `pad_sequences`' defaults.
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
+import string
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -26,6 +28,7 @@ KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 # Keras's IMDB conventions: 0 pads, 1 starts a review, 2 replaces words outside
 # num_words, and real words start at 3. The shuffle seed is the one load_data uses.
 IMDB_START, IMDB_OOV, IMDB_INDEX_FROM, IMDB_SHUFFLE_SEED = 1, 2, 3, 113
+IMDB_CLASS_NAMES = ("negative", "positive")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int
     source: Path
+    class_names: tuple[str, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -69,6 +73,12 @@ IMDB_FILE = DatasetFile(
     "x_train, x_test: object arrays of word-rank lists; y_train, y_test: 0/1 labels",
 )
 
+IMDB_WORD_INDEX_FILE = DatasetFile(
+    "imdb_word_index.json",
+    "bfafd718b763782e994055a2d397834f",  # Keras checks this one with MD5
+    "a JSON object mapping each word to its frequency rank",
+)
+
 
 def load_dataset(config: DataConfig, data_dir: str | Path | None = None) -> Dataset:
     """Find, read and prepare the dataset a config names, limited to `config.limit`."""
@@ -88,6 +98,7 @@ def _first(dataset: Dataset, limit: int) -> Dataset:
         y_test=dataset.y_test[:limit],
         num_classes=dataset.num_classes,
         source=dataset.source,
+        class_names=dataset.class_names,
     )
 
 
@@ -218,6 +229,7 @@ def _load_mnist_like(name: str, file: DatasetFile) -> Callable[[DataConfig, obje
             y_test=splits["test"][1],
             num_classes=10,
             source=path,
+            class_names=tuple(str(digit) for digit in range(10)),
         )
 
     return load
@@ -265,6 +277,7 @@ def _load_imdb(config: DataConfig, data_dir: str | Path | None) -> Dataset:
         y_test=splits["test"][1],
         num_classes=2,
         source=path,
+        class_names=IMDB_CLASS_NAMES,
     )
 
 
@@ -306,6 +319,56 @@ def imdb_sequences(reviews: np.ndarray, num_words: int | None, maxlen: int) -> n
     padded = np.zeros((len(reviews), maxlen), dtype="int32")
     padded[row[kept], column[kept]] = tokens[kept]
     return padded
+
+
+def load_word_index(data_dir: str | Path | None = None) -> dict[str, int]:
+    """IMDB's word -> frequency rank mapping (rank 1 is the most frequent word)."""
+    path = find_file(IMDB_WORD_INDEX_FILE, data_dir)
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path}: can't read the word index ({error}).") from None
+    if not isinstance(index, dict) or not all(
+        isinstance(rank, int) and rank > 0 for rank in index.values()
+    ):
+        raise DataError(f"{path}: expected a JSON object mapping words to positive ranks.")
+    return index
+
+
+# IMDB's tokenisation, as the dataset was built: lower case, punctuation other than the
+# apostrophe becomes a space, then split on whitespace.
+_PUNCTUATION_TO_SPACE = str.maketrans({mark: " " for mark in string.punctuation if mark != "'"})
+
+
+def tokenize_review(text: str) -> list[str]:
+    return text.lower().translate(_PUNCTUATION_TO_SPACE).split()
+
+
+def encode_reviews(
+    texts: Sequence[str], word_index: dict[str, int], num_words: int | None, maxlen: int
+) -> np.ndarray:
+    """Raw reviews -> the padded word-index arrays a model trained on IMDB takes.
+
+    Words are ranked with the word index, then mapped exactly as the training data was
+    (start token, rank + 3, OOV for rare words); words the index doesn't know are OOV.
+    """
+    unknown = num_words if num_words is not None else max(word_index.values()) + 1
+    reviews = np.empty(len(texts), dtype=object)
+    for position, text in enumerate(texts):
+        reviews[position] = [word_index.get(word, unknown) for word in tokenize_review(text)]
+    sequences = imdb_sequences(reviews, num_words, maxlen)
+    if num_words is None:
+        sequences[sequences >= unknown + IMDB_INDEX_FROM] = IMDB_OOV
+    return sequences
+
+
+def decode_reviews(sequences: np.ndarray, word_index: dict[str, int]) -> list[str]:
+    """Word indices back to text, as Keras's docs decode IMDB: rank = index - 3, '?' for OOV."""
+    words = {rank + IMDB_INDEX_FROM: word for word, rank in word_index.items()}
+    return [
+        " ".join(words.get(int(index), "?") for index in sequence if index > IMDB_START)
+        for sequence in sequences
+    ]
 
 
 _LOADERS: dict[str, Callable[[DataConfig, str | Path | None], Dataset]] = {

@@ -1,4 +1,4 @@
-"""Evaluation: a trained model on the test split, as {metric: value}.
+"""Evaluation: a trained model on the test split, as metrics and as detail people can read.
 
 `evaluate_run` rebuilds the test split exactly as the run's saved config describes it, so
 a run's test accuracy can be reproduced from its directory alone.
@@ -6,31 +6,118 @@ a run's test accuracy can be reproduced from its directory alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import keras
+import numpy as np
 
 from dlcourse.config import Config, load_config
-from dlcourse.data import Dataset, load_dataset, one_hot_if_needed
-from dlcourse.errors import RunError
+from dlcourse.data import Dataset, decode_reviews, load_dataset, load_word_index, one_hot_if_needed
+from dlcourse.errors import DataError, RunError
 from dlcourse.rundir import CONFIG_FILE, MODEL_FILE, latest_run, write_json
+
+MOST_CONFIDENTLY_WRONG = 12
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Test-split results: Keras's metrics, per-class figures, and the worst mistakes."""
+
+    metrics: dict[str, float]
+    confusion_matrix: list[list[int]]
+    per_class: list[dict[str, float]]
+    # Test-set indices of the most confidently wrong predictions, with what was predicted.
+    wrong: list[dict[str, Any]] = field(default_factory=list)
+
+    def detail(self) -> dict[str, Any]:
+        """What metrics.json and evaluation.json record beside the metrics."""
+        return {"per_class": self.per_class, "confusion_matrix": self.confusion_matrix}
 
 
 @dataclass(frozen=True)
 class EvaluationResult:
     run_dir: Path
-    metrics: dict[str, float]
+    evaluation: Evaluation
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.evaluation.metrics
 
 
-def evaluate_model(model: keras.Model, config: Config, dataset: Dataset) -> dict[str, float]:
-    """Test-split metrics, named `test_<metric>` (test_loss, test_accuracy, ...)."""
+def evaluate_model(model: keras.Model, config: Config, dataset: Dataset) -> Evaluation:
+    """Keras's metrics on the test split (`test_loss`, `test_accuracy`, ...) plus detail."""
     targets = one_hot_if_needed(dataset.y_test, dataset.num_classes, config.compile.loss)
     results = model.evaluate(
         dataset.x_test, targets, batch_size=config.fit.batch_size, verbose=0, return_dict=True
     )
-    return {f"test_{name}": float(value) for name, value in results.items()}
+    metrics = {f"test_{name}": float(value) for name, value in results.items()}
+    probabilities = model.predict(dataset.x_test, batch_size=config.fit.batch_size, verbose=0)
+    scores = class_scores(probabilities)
+    predicted = scores.argmax(axis=1)
+    confusion = confusion_matrix(dataset.y_test, predicted, dataset.num_classes)
+    return Evaluation(
+        metrics=metrics,
+        confusion_matrix=confusion.tolist(),
+        per_class=per_class_scores(confusion),
+        wrong=most_confidently_wrong(dataset.y_test, scores),
+    )
+
+
+def class_scores(probabilities: np.ndarray) -> np.ndarray:
+    """One column per class; a single sigmoid output p becomes the two columns (1-p, p)."""
+    probabilities = np.asarray(probabilities, dtype="float64")
+    if probabilities.shape[1] == 1:
+        return np.hstack([1.0 - probabilities, probabilities])
+    return probabilities
+
+
+def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """Rows are true classes, columns predicted classes."""
+    matrix = np.zeros((num_classes, num_classes), dtype="int64")
+    np.add.at(matrix, (truth, predicted), 1)
+    return matrix
+
+
+def per_class_scores(confusion: np.ndarray) -> list[dict[str, float]]:
+    """Precision, recall, F1 and support of each class (0 where a class was never predicted)."""
+    correct = np.diag(confusion).astype("float64")
+    predicted = confusion.sum(axis=0)
+    actual = confusion.sum(axis=1)
+    precision = np.divide(correct, predicted, out=np.zeros_like(correct), where=predicted > 0)
+    recall = np.divide(correct, actual, out=np.zeros_like(correct), where=actual > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(correct), where=total > 0)
+    return [
+        {
+            "class": index,
+            "precision": float(precision[index]),
+            "recall": float(recall[index]),
+            "f1": float(f1[index]),
+            "support": int(actual[index]),
+        }
+        for index in range(len(confusion))
+    ]
+
+
+def most_confidently_wrong(
+    truth: np.ndarray, scores: np.ndarray, count: int = MOST_CONFIDENTLY_WRONG
+) -> list[dict[str, Any]]:
+    predicted = scores.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != truth)
+    confidence = scores[wrong, predicted[wrong]]
+    worst = wrong[np.argsort(-confidence, kind="stable")[:count]]
+    return [
+        {
+            "index": int(index),
+            "true": int(truth[index]),
+            "predicted": int(predicted[index]),
+            "confidence": float(scores[index, predicted[index]]),
+        }
+        for index in worst
+    ]
 
 
 def evaluate_run(
@@ -40,19 +127,52 @@ def evaluate_run(
     output_dir: str | Path | None = None,
 ) -> EvaluationResult:
     """Reload a run's model and config, evaluate on the test split, write evaluation.json."""
+    from dlcourse import reports
+
     run_dir = Path(run_dir) if run_dir else latest_run(output_dir or "runs")
     if not (run_dir / CONFIG_FILE).is_file():
         raise RunError(f"{run_dir} is not a dlcourse run directory (it has no {CONFIG_FILE}).")
     config = load_config(run_dir / CONFIG_FILE)
     model = load_trained_model(run_dir)
     dataset = load_dataset(config.data, data_dir)
-    metrics = evaluate_model(model, config, dataset)
+    evaluation = evaluate_model(model, config, dataset)
     write_json(
         run_dir / "evaluation.json",
-        {**metrics, "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-         "data_source": str(dataset.source)},
+        {
+            **evaluation.metrics,
+            **evaluation.detail(),
+            "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "data_source": str(dataset.source),
+        },
     )
-    return EvaluationResult(run_dir, metrics)
+    write_evaluation_files(run_dir, evaluation, dataset, data_dir, plots=config.output.plots)
+    reports.write_report(run_dir)
+    return EvaluationResult(run_dir, evaluation)
+
+
+def write_evaluation_files(
+    run_dir: Path, evaluation: Evaluation, dataset: Dataset, data_dir, *, plots: bool
+) -> None:
+    """The confusion matrix plot and the most confidently wrong examples, as people read them."""
+    from dlcourse import reports
+
+    indices = [item["index"] for item in evaluation.wrong]
+    images = texts = None
+    if dataset.is_text:
+        texts = _decoded_reviews(dataset.x_test[indices], data_dir)
+    elif plots:
+        images = dataset.x_test[indices]
+    reports.write_evaluation_detail(
+        run_dir, evaluation, dataset.class_names, images=images, texts=texts, plots=plots
+    )
+
+
+def _decoded_reviews(sequences: np.ndarray, data_dir) -> list[str]:
+    try:
+        word_index = load_word_index(data_dir)
+    except DataError:
+        return ["(not decoded: imdb_word_index.json was not found)"] * len(sequences)
+    return decode_reviews(sequences, word_index)
 
 
 def load_trained_model(run_dir: Path) -> keras.Model:

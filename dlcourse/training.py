@@ -22,10 +22,11 @@ import numpy as np
 import dlcourse
 from dlcourse import reports
 from dlcourse.config import Config
-from dlcourse.data import Dataset, load_dataset, one_hot_if_needed
-from dlcourse.errors import DlcourseError
-from dlcourse.evaluation import evaluate_model
+from dlcourse.data import Dataset, load_dataset, load_word_index, one_hot_if_needed
+from dlcourse.errors import DataError, DlcourseError
+from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.models import build_model, signature_of
+from dlcourse.prediction import save_word_index
 from dlcourse.rundir import (
     CONFIG_FILE,
     MODEL_FILE,
@@ -97,13 +98,15 @@ def train_and_evaluate(
     run_dir = create_run_dir(output_dir or config.output.dir, config.name)
     write_text(run_dir / CONFIG_FILE, config.to_yaml())
     reports.write_summary(run_dir, model_summary(model))
+    if dataset.is_text:
+        _keep_word_index(run_dir, config, data_dir)
     status = {"status": "running", "started": _now()}
     write_json(run_dir / STATUS_FILE, status)
     recorder = EpochRecorder(run_dir)
     try:
-        fit_seconds = _fit(model, config, dataset, recorder)
+        fit_seconds = _fit(model, config, dataset, _callbacks(config, run_dir, recorder))
         _stop_if_diverged(recorder.history, run_dir)
-        test_metrics = evaluate_model(model, config, dataset)
+        evaluation = evaluate_model(model, config, dataset)
         model.save(temporary_path(run_dir / MODEL_FILE))
         temporary_path(run_dir / MODEL_FILE).replace(run_dir / MODEL_FILE)
     except KeyboardInterrupt:
@@ -115,15 +118,37 @@ def train_and_evaluate(
     except Exception as error:
         _finish(run_dir, status, "failed", recorder.history, f"{type(error).__name__}: {error}")
         raise
-    metrics = run_metrics(config, dataset, model, recorder.history, test_metrics, fit_seconds)
+    metrics = run_metrics(
+        config, dataset, model, recorder.history, evaluation.metrics, fit_seconds
+    )
+    metrics.update(evaluation.detail())
     reports.write_metrics(run_dir, metrics)
     if config.output.plots:
         reports.plot_curves(run_dir, recorder.history)
+    write_evaluation_files(run_dir, evaluation, dataset, data_dir, plots=config.output.plots)
     _finish(run_dir, status, "finished", recorder.history)
+    reports.write_report(run_dir)
     return TrainResult(run_dir, recorder.history, metrics, model)
 
 
-def _fit(model: keras.Model, config: Config, dataset: Dataset, recorder: EpochRecorder) -> float:
+def _callbacks(config: Config, run_dir: Path, recorder: EpochRecorder) -> list:
+    callbacks = [recorder, keras.callbacks.TerminateOnNaN()]
+    if config.output.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+    return callbacks
+
+
+def _keep_word_index(run_dir: Path, config: Config, data_dir) -> None:
+    """Save the word index with a text run, so `predict` can map raw reviews as in training."""
+    try:
+        word_index = load_word_index(data_dir)
+    except DataError as error:
+        print(f"Warning: `dlcourse predict` won't work on this run: {error}", file=sys.stderr)
+        return
+    save_word_index(run_dir, word_index, config.data.num_words)
+
+
+def _fit(model: keras.Model, config: Config, dataset: Dataset, callbacks: list) -> float:
     fit = config.fit
     targets = one_hot_if_needed(dataset.y_train, dataset.num_classes, config.compile.loss)
     validation = {}
@@ -138,7 +163,7 @@ def _fit(model: keras.Model, config: Config, dataset: Dataset, recorder: EpochRe
         targets,
         epochs=fit.epochs,
         batch_size=fit.batch_size,
-        callbacks=[recorder, keras.callbacks.TerminateOnNaN()],
+        callbacks=callbacks,
         # A live progress bar on a terminal; one line per epoch in logs and CI.
         verbose=1 if sys.stdout.isatty() else 2,
         **validation,

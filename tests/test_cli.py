@@ -15,7 +15,8 @@ from conftest import CONFIGS, REAL_DATA_DIR, ROOT
 
 RUN_FILES = {
     "config.yaml", "model.keras", "history.json", "history.csv", "metrics.json",
-    "status.json", "summary.txt", "accuracy.png", "loss.png",
+    "status.json", "summary.txt", "accuracy.png", "loss.png", "confusion_matrix.png",
+    "misclassified.json", "report.html",
 }
 
 

@@ -79,3 +79,10 @@ def test_unwritable_output_directory_is_reported(tmp_path):
 def test_latest_run_without_runs_explains(tmp_path):
     with pytest.raises(RunError, match="No finished runs under"):
         latest_run(tmp_path)
+
+
+def test_tensorboard_logs_go_into_the_run(data_dir, tmp_path):
+    result = dlcourse.train(MNIST, {**TINY, "output.tensorboard": True}, data_dir=data_dir,
+                            output_dir=tmp_path / "runs")
+    events = list((result.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and all(path.stat().st_size > 0 for path in events)

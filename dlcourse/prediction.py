@@ -1,0 +1,126 @@
+"""Predictions of a trained run on new inputs: raw review text, or image files.
+
+Inputs are prepared exactly as the run's training data was: reviews are tokenised as
+IMDB was and mapped with the word index saved in the run; images become grayscale (or
+RGB) arrays of the model's input size, scaled to [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from dlcourse.config import TEXT_DATASETS, load_config
+from dlcourse.data import IMDB_CLASS_NAMES, encode_reviews
+from dlcourse.errors import DataError, RunError
+from dlcourse.evaluation import class_scores, load_trained_model
+from dlcourse.rundir import CONFIG_FILE
+
+WORD_INDEX_FILE = "word_index.json"
+TOP = 3
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one input: the best label and every class's probability."""
+
+    input: str
+    label: str
+    probabilities: dict[str, float]
+
+    @property
+    def top(self) -> list[tuple[str, float]]:
+        ranked = sorted(self.probabilities.items(), key=lambda item: -item[1])
+        return ranked[:TOP]
+
+    def as_dict(self) -> dict:
+        return {
+            "input": self.input,
+            "label": self.label,
+            "probability": self.probabilities[self.label],
+            "probabilities": self.probabilities,
+        }
+
+
+def predict_run(run_dir: str | Path, inputs: Sequence[str]) -> list[Prediction]:
+    """Predict each input (review texts for text models, image paths for image models)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise RunError(f"{run_dir} is not a dlcourse run directory (it has no {CONFIG_FILE}).")
+    if not inputs:
+        raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
+    config = load_config(run_dir / CONFIG_FILE)
+    model = load_trained_model(run_dir)
+    if config.data.dataset in TEXT_DATASETS:
+        arrays = encode_reviews(
+            inputs, read_word_index(run_dir), config.data.num_words, config.data.maxlen
+        )
+        class_names = IMDB_CLASS_NAMES
+    else:
+        arrays = np.stack([read_image(Path(path), model.input_shape[1:]) for path in inputs])
+        class_names = tuple(str(digit) for digit in range(model.output_shape[-1]))
+    scores = class_scores(model.predict(arrays, verbose=0))
+    return [_prediction(text, row, class_names) for text, row in zip(inputs, scores)]
+
+
+def _prediction(text: str, scores: np.ndarray, class_names: Sequence[str]) -> Prediction:
+    return Prediction(
+        input=text,
+        label=class_names[int(np.argmax(scores))],
+        probabilities={name: float(score) for name, score in zip(class_names, scores)},
+    )
+
+
+def save_word_index(run_dir: Path, word_index: dict[str, int], num_words: int | None) -> None:
+    """Keep the words a model can see (rank + 3 < num_words) with the run, for `predict`."""
+    from dlcourse.rundir import write_json
+
+    limit = float("inf") if num_words is None else num_words - 3
+    write_json(run_dir / WORD_INDEX_FILE, {w: r for w, r in word_index.items() if r < limit})
+
+
+def read_word_index(run_dir: Path) -> dict[str, int]:
+    path = run_dir / WORD_INDEX_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(
+            f"{run_dir} has no {WORD_INDEX_FILE}: it was trained without imdb_word_index.json "
+            "beside imdb.npz, so raw text can't be mapped to the word indices it learned."
+        ) from None
+
+
+def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
+    """An image file as the model's input: its size and channels, scaled to [0, 1].
+
+    MNIST digits are light on a dark background; a picture with a light background (a
+    digit drawn on paper) is inverted to match.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    height, width, channels = input_shape
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            image = image.resize((width, height), Image.Resampling.LANCZOS)
+            array = np.asarray(image, dtype="float32") / 255.0
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such image file.") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise DataError(
+            f"{path}: not an image this model can take ({error}); give PNG or JPEG files."
+        ) from None
+    if channels == 1:
+        array = array[..., np.newaxis]
+        if _border_mean(array) > 0.5:
+            array = 1.0 - array
+    return array
+
+
+def _border_mean(array: np.ndarray) -> float:
+    border = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
+    return float(border.mean())

@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import pytest
+
+import dlcourse
+from dlcourse.evaluation import (
+    class_scores,
+    confusion_matrix,
+    most_confidently_wrong,
+    per_class_scores,
+)
+
+from conftest import ROOT
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    matrix = confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2]), 3)
+    np.testing.assert_array_equal(matrix, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+
+
+def test_per_class_scores_by_hand():
+    matrix = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    scores = per_class_scores(matrix)
+    assert scores[0] == {"class": 0, "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert scores[1]["precision"] == 0.5 and scores[1]["recall"] == 1.0
+    assert scores[1]["f1"] == pytest.approx(2 / 3)
+    assert scores[2]["precision"] == 1.0 and scores[2]["recall"] == pytest.approx(2 / 3)
+
+
+def test_a_class_never_predicted_scores_zero_not_nan():
+    scores = per_class_scores(np.array([[2, 0], [1, 0]]))
+    assert scores[1] == {"class": 1, "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+
+
+def test_sigmoid_output_becomes_two_class_scores():
+    np.testing.assert_allclose(class_scores(np.array([[0.9], [0.2]])), [[0.1, 0.9], [0.8, 0.2]])
+
+
+def test_most_confidently_wrong_are_sorted_by_confidence():
+    truth = np.array([0, 1, 1, 0])
+    scores = np.array([[0.9, 0.1], [0.6, 0.4], [0.05, 0.95], [0.2, 0.8]])
+    wrong = most_confidently_wrong(truth, scores)
+    assert [item["index"] for item in wrong] == [3, 1]
+    assert wrong[0] == {"index": 3, "true": 0, "predicted": 1, "confidence": 0.8}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["mnist_cnn", "imdb_gru"])
+def test_train_writes_detail_that_agrees_with_the_accuracy(config, data_dir, tmp_path):
+    result = dlcourse.train(ROOT / "configs" / f"{config}.yaml", {"data.limit": 40, "fit.epochs": 1},
+                            data_dir=data_dir, output_dir=tmp_path / "runs")
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    matrix = np.array(metrics["confusion_matrix"])
+    assert matrix.sum() == metrics["test_samples"] == 40
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    supports = [item["support"] for item in metrics["per_class"]]
+    assert supports == matrix.sum(axis=1).tolist()
+    recall_weighted = sum(item["recall"] * item["support"] for item in metrics["per_class"])
+    assert recall_weighted / 40 == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert (result.run_dir / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
+    wrong = json.loads((result.run_dir / "misclassified.json").read_text())
+    assert len(wrong) == min(12, 40 - np.trace(matrix))
+    assert all(item["true"] != item["predicted"] for item in wrong)
+    if config == "mnist_cnn":
+        assert (result.run_dir / "misclassified.png").is_file()
+    else:
+        assert all(isinstance(item["text"], str) for item in wrong)
+
+
+@pytest.mark.slow
+def test_evaluate_writes_the_same_detail(data_dir, tmp_path):
+    result = dlcourse.train(ROOT / "configs" / "mnist_cnn.yaml", {"data.limit": 40, "fit.epochs": 1},
+                            data_dir=data_dir, output_dir=tmp_path / "runs")
+    dlcourse.evaluate(result.run_dir, data_dir=data_dir)
+    evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
+    assert evaluation["confusion_matrix"] == result.metrics["confusion_matrix"]
+    assert evaluation["per_class"] == result.metrics["per_class"]
