@@ -37,6 +37,30 @@ SET = click.option(
 CONFIG = click.argument("config", type=click.Path(path_type=Path))
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its native start-up logs hidden.
+
+    Recent TensorFlow releases print CUDA probing and oneDNN notes from C++ before
+    TF_CPP_MIN_LOG_LEVEL applies; on a CPU machine they are noise in every command.
+    Python errors still surface: the exception is raised after stderr is restored.
+    DLCOURSE_TF_LOGS=1 shows them.
+    """
+    if os.environ.get("DLCOURSE_TF_LOGS") == "1" or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # device probing logs too, once
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class Group(click.Group):
     """Reports user mistakes as one paragraph and exit status 2, without a traceback."""
 
@@ -66,6 +90,7 @@ def main() -> None:
 @click.option("--smoke", is_flag=True, help="Tiny subset and 1 epoch: a quick check for CI.")
 def train(config: Path, overrides, data_dir, output_dir, smoke) -> None:
     """Train the model CONFIG describes, evaluate it on the test split, write a run directory."""
+    _import_tensorflow_quietly()
     from dlcourse.config import load_config, parse_overrides
 
     loaded = load_config(config, parse_overrides(overrides), smoke=smoke)
@@ -89,6 +114,7 @@ def train(config: Path, overrides, data_dir, output_dir, smoke) -> None:
 @OUTPUT_DIR
 def evaluate(run_dir, data_dir, output_dir) -> None:
     """Reload RUN_DIR's model and evaluate it on the test split (default: the latest run)."""
+    _import_tensorflow_quietly()
     from dlcourse.evaluation import evaluate_run
     from dlcourse.rundir import latest_run
 
@@ -118,6 +144,7 @@ def validate(config: Path, overrides) -> None:
 @DATA_DIR
 def summary(config: Path, overrides, data_dir) -> None:
     """Build CONFIG's model for its dataset and print its layers and parameter counts."""
+    _import_tensorflow_quietly()
     from dlcourse.config import load_config
     from dlcourse.data import load_dataset
     from dlcourse.models import build_model, signature_of
@@ -140,6 +167,7 @@ def predict(run_dir: Path, inputs, as_json: bool) -> None:
     """
     import json
 
+    _import_tensorflow_quietly()
     from dlcourse.prediction import predict_run
 
     predictions = predict_run(run_dir, _expand_inputs(run_dir, inputs))
