@@ -128,6 +128,34 @@ def evaluate(run_dir, data_dir, output_dir) -> None:
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--samples",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many test inputs to recompute.",
+)
+@DATA_DIR
+def explain(run_dir, samples, data_dir) -> None:
+    """Recompute RUN_DIR's predictions in NumPy with the lecture's formulas; compare with Keras."""
+    from dlcourse.explanation import explain_run
+
+    result = explain_run(run_dir, samples, data_dir)
+    click.echo(f"{result.samples} test inputs through the NumPy reference, layer by layer:")
+    width = max(len(layer.path) for layer in result.layers)
+    for layer in result.layers:
+        shape = "x".join(str(size) for size in layer.output_shape)
+        click.echo(
+            f"  {layer.path:<{width}}  {shape:>12}  "
+            f"max |reference - Keras| {layer.max_abs_difference:.2e}"
+        )
+    click.echo(f"Largest difference from model.predict: {result.max_abs_difference:.2e}")
+    if result.feature_maps is not None:
+        click.echo(f"First Conv2D's feature maps: {result.feature_maps}")
+
+
+@main.command()
 @CONFIG
 @SET
 def validate(config: Path, overrides) -> None:

@@ -1,0 +1,279 @@
+"""A trained model's predictions recomputed by hand, with the NumPy reference.
+
+`explain_run` reads a run's saved weights, sends the first test inputs through
+`dlcourse.reference` one layer at a time, and measures how far the result is from
+Keras's `model.predict`. A difference of about 1e-6 shows that the lecture's formulas are
+all the trained network computes. Each layer is also compared on its own: the Keras layer
+and its reference function get the same input, so a mismatch points at one layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from dlcourse import reference
+from dlcourse.config import format_path, load_config
+from dlcourse.data import load_dataset
+from dlcourse.errors import DlcourseError, RunError
+from dlcourse.evaluation import load_trained_model
+from dlcourse.rundir import CONFIG_FILE, temporary_path
+
+FEATURE_MAPS_FILE = "feature_maps.png"
+
+
+class UnsupportedLayer(DlcourseError):
+    """The model has a layer (or a layer setting) the NumPy reference does not implement."""
+
+
+@dataclass(frozen=True)
+class LayerExplanation:
+    """One layer: what it is, what it produced, how close the reference came to Keras."""
+
+    path: str  # where the layer is in the config, e.g. model.layers[1].LSTM
+    name: str  # Keras's name for the layer object, e.g. lstm
+    output_shape: tuple[int, ...]  # per example
+    max_abs_difference: float  # against the Keras layer given the same input
+
+
+@dataclass(frozen=True)
+class Explanation:
+    run_dir: Path
+    samples: int
+    layers: tuple[LayerExplanation, ...]
+    max_abs_difference: float  # the reference's output against model.predict
+    feature_maps: Path | None  # the first Conv2D's maps of the first test image, if any
+
+
+def explain_run(
+    run_dir: str | Path, samples: int = 8, data_dir: str | Path | None = None
+) -> Explanation:
+    """Recompute the run's predictions for the first `samples` test inputs with NumPy.
+
+    Raises UnsupportedLayer, naming the layer, before any computing if the model has a
+    layer the reference does not implement.
+    """
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1, got {samples}")
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise RunError(f"{run_dir} is not a dlcourse run directory (it has no {CONFIG_FILE}).")
+    config = load_config(run_dir / CONFIG_FILE)
+    model = load_trained_model(run_dir)
+    steps = [reference_layer(layer, index) for index, layer in enumerate(model.layers)]
+    inputs = load_dataset(config.data, data_dir).x_test[:samples]
+
+    x, layers, first_maps = inputs, [], None
+    for layer, step in zip(model.layers, steps):
+        keras_output = keras.ops.convert_to_numpy(layer(x))
+        x = step(x)
+        layers.append(
+            LayerExplanation(
+                path=_layer_path(layer, len(layers)),
+                name=layer.name,
+                output_shape=x.shape[1:],
+                max_abs_difference=_max_abs_difference(x, keras_output),
+            )
+        )
+        if first_maps is None and type(layer).__name__ == "Conv2D":
+            first_maps = x[0]
+    predicted = model.predict(inputs, verbose=0)
+    return Explanation(
+        run_dir=run_dir,
+        samples=len(inputs),
+        layers=tuple(layers),
+        max_abs_difference=_max_abs_difference(x, predicted),
+        feature_maps=None if first_maps is None else write_feature_maps(run_dir, first_maps),
+    )
+
+
+def _max_abs_difference(ours: np.ndarray, theirs: np.ndarray) -> float:
+    return float(np.max(np.abs(ours.astype("float64") - theirs.astype("float64"))))
+
+
+# --------------------------------------------------------------------------- layers
+
+Step = Callable[[np.ndarray], np.ndarray]
+
+# Activations by the name Keras saves them under. Keras's `leaky_relu` activation
+# function has slope 0.2, while its LeakyReLU layer defaults to 0.3.
+ACTIVATIONS: dict[str, Step] = {
+    "linear": reference.identity,
+    "relu": reference.relu,
+    "leaky_relu": partial(reference.leaky_relu, negative_slope=0.2),
+    "tanh": reference.tanh,
+    "sigmoid": reference.sigmoid,
+    "softmax": reference.softmax,
+}
+
+
+def reference_layer(layer: keras.layers.Layer, index: int) -> Step:
+    """The reference function computing `layer`, with its trained weights and settings bound."""
+    class_name = type(layer).__name__
+    if class_name not in REFERENCE_LAYERS:
+        raise UnsupportedLayer(
+            f"{_layer_path(layer, index)} ('{layer.name}'): the NumPy reference has no "
+            f"{class_name} layer, so this model can't be explained. It implements "
+            f"{', '.join(sorted(REFERENCE_LAYERS))}."
+        )
+    settings = layer.get_config()
+    settings["path"] = _layer_path(layer, index)
+    return REFERENCE_LAYERS[class_name](settings, layer.get_weights())
+
+
+def _layer_path(layer: keras.layers.Layer, index: int) -> str:
+    return format_path(["model", "layers", index, type(layer).__name__])
+
+
+def _require(settings: dict[str, Any], **expected: Any) -> None:
+    """Refuse settings the reference does not implement, rather than computing wrongly."""
+    for key, value in expected.items():
+        actual = settings.get(key, value)
+        if actual != value:
+            raise UnsupportedLayer(
+                f"{settings['path']}: the NumPy reference implements this layer only with "
+                f"{key}={value!r}, but it has {key}={actual!r}."
+            )
+
+
+def _activation(settings: dict[str, Any], key: str = "activation") -> Step:
+    name = settings[key]
+    if name not in ACTIVATIONS:
+        raise UnsupportedLayer(
+            f"{settings['path']}.{key}: the NumPy reference has no activation {name!r}; "
+            f"it implements {', '.join(sorted(ACTIVATIONS))}."
+        )
+    return ACTIVATIONS[name]
+
+
+def _kernel_and_bias(settings: dict[str, Any], weights: list[np.ndarray]) -> tuple:
+    return tuple(weights) if settings["use_bias"] else (*weights, None)
+
+
+def _conv2d(settings, weights) -> Step:
+    _require(settings, data_format="channels_last", dilation_rate=(1, 1), groups=1)
+    kernel, bias = _kernel_and_bias(settings, weights)
+    return partial(
+        reference.conv2d,
+        kernel=kernel,
+        bias=bias,
+        strides=settings["strides"],
+        padding=settings["padding"],
+        activation=_activation(settings),
+    )
+
+
+def _pooling(function: Step) -> Callable[[dict, list], Step]:
+    def build(settings, weights) -> Step:
+        _require(settings, data_format="channels_last")
+        return partial(
+            function,
+            pool_size=settings["pool_size"],
+            strides=settings["strides"],
+            padding=settings["padding"],
+        )
+
+    return build
+
+
+def _dense(settings, weights) -> Step:
+    kernel, bias = _kernel_and_bias(settings, weights)
+    return partial(reference.dense, kernel=kernel, bias=bias, activation=_activation(settings))
+
+
+def _flatten(settings, weights) -> Step:
+    _require(settings, data_format="channels_last")
+    return reference.flatten
+
+
+def _embedding(settings, weights) -> Step:
+    # With mask_zero, Keras's recurrent layers skip padded steps; the reference has no masks.
+    _require(settings, mask_zero=False)
+    (table,) = weights
+    return partial(reference.embedding, table=table)
+
+
+def _recurrent(function: Step) -> Callable[[dict, list], Step]:
+    def build(settings, weights) -> Step:
+        _require(settings, go_backwards=False, stateful=False, return_state=False)
+        kernel, recurrent_kernel, bias = _kernel_and_bias(settings, weights)
+        arguments = dict(
+            kernel=kernel,
+            recurrent_kernel=recurrent_kernel,
+            bias=bias,
+            activation=_activation(settings),
+            return_sequences=settings["return_sequences"],
+        )
+        if "recurrent_activation" in settings:  # LSTM and GRU
+            arguments["recurrent_activation"] = _activation(settings, "recurrent_activation")
+        if "reset_after" in settings:  # GRU
+            arguments["reset_after"] = settings["reset_after"]
+        return partial(function, **arguments)
+
+    return build
+
+
+def _activation_layer(settings, weights) -> Step:
+    return _activation(settings)
+
+
+def _leaky_relu_layer(settings, weights) -> Step:
+    return partial(reference.leaky_relu, negative_slope=settings["negative_slope"])
+
+
+def _dropout(settings, weights) -> Step:
+    # Dropout only acts while training; at prediction time it passes its input through.
+    return reference.identity
+
+
+REFERENCE_LAYERS: dict[str, Callable[[dict[str, Any], list[np.ndarray]], Step]] = {
+    "Conv2D": _conv2d,
+    "MaxPooling2D": _pooling(reference.max_pooling2d),
+    "AveragePooling2D": _pooling(reference.average_pooling2d),
+    "Dense": _dense,
+    "Flatten": _flatten,
+    "Embedding": _embedding,
+    "SimpleRNN": _recurrent(reference.simple_rnn),
+    "LSTM": _recurrent(reference.lstm),
+    "GRU": _recurrent(reference.gru),
+    "Activation": _activation_layer,
+    "LeakyReLU": _leaky_relu_layer,
+    "Dropout": _dropout,
+}
+
+
+# --------------------------------------------------------------------------- feature maps
+
+
+def write_feature_maps(run_dir: Path, maps: np.ndarray) -> Path:
+    """feature_maps.png: each channel of one image's (height, width, channels) maps, in a grid.
+
+    Bright pixels are where that filter found its pattern in the image.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    channels = maps.shape[-1]
+    columns = min(channels, 8)
+    rows = -(-channels // columns)
+    figure, axes = pyplot.subplots(rows, columns, figsize=(1.5 * columns, 1.5 * rows + 0.4))
+    for channel, axis in enumerate(np.atleast_1d(axes).flat):
+        axis.axis("off")
+        if channel < channels:
+            axis.imshow(maps[:, :, channel], cmap="viridis")
+            axis.set_title(str(channel), fontsize=8)
+    figure.suptitle("First Conv2D's feature maps of the first test image")
+    figure.tight_layout()
+    path = run_dir / FEATURE_MAPS_FILE
+    partial_path = temporary_path(path)
+    figure.savefig(partial_path, dpi=100)
+    pyplot.close(figure)
+    partial_path.replace(path)
+    return path

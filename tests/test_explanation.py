@@ -1,0 +1,127 @@
+"""Trained models recomputed with the NumPy reference, through the API and the CLI."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dlcourse
+from dlcourse.cli import main
+from dlcourse.explanation import FEATURE_MAPS_FILE, UnsupportedLayer, explain_run, reference_layer
+
+from conftest import CONFIGS, ROOT
+
+TINY = {"data.limit": 32, "fit.epochs": 1}
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
+def test_each_shipped_config_is_recomputed_by_the_reference(config, data_dir, tmp_path):
+    run = dlcourse.train(config, TINY, data_dir=data_dir, output_dir=tmp_path / "runs")
+
+    explanation = explain_run(run.run_dir, samples=4, data_dir=data_dir)
+
+    assert explanation.samples == 4
+    assert explanation.max_abs_difference <= 1e-4
+    assert [layer.name for layer in explanation.layers] == [
+        layer.name for layer in run.model.layers
+    ]
+    for layer, keras_layer in zip(explanation.layers, run.model.layers):
+        assert layer.max_abs_difference <= 1e-4
+        assert layer.output_shape == tuple(keras_layer.output.shape[1:])
+    has_conv = any(type(layer).__name__ == "Conv2D" for layer in run.model.layers)
+    if has_conv:
+        assert explanation.feature_maps == run.run_dir / FEATURE_MAPS_FILE
+        assert explanation.feature_maps.read_bytes().startswith(b"\x89PNG")
+    else:
+        assert explanation.feature_maps is None
+
+
+@pytest.mark.slow
+def test_explain_command_prints_each_layer_and_the_difference(data_dir, tmp_path):
+    run = dlcourse.train(
+        ROOT / "configs" / "imdb_lstm.yaml", TINY, data_dir=data_dir, output_dir=tmp_path / "runs"
+    )
+    result = invoke("explain", run.run_dir, "--samples", 3, "--data-dir", data_dir)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("3 test inputs through the NumPy reference")
+    assert "model.layers[1].LSTM" in result.output
+    difference = float(result.output.split("model.predict: ")[1].split()[0])
+    assert difference <= 1e-4
+
+
+@pytest.mark.slow
+def test_explain_names_a_layer_the_reference_does_not_implement(data_dir, tmp_path):
+    layers = [
+        "Flatten",
+        {"BatchNormalization": {}},
+        {"Dense": {"units": 10, "activation": "softmax"}},
+    ]
+    run = dlcourse.train(
+        ROOT / "configs" / "mnist_cnn.yaml",
+        {**TINY, "data.limit": 16, "model.layers": layers},
+        data_dir=data_dir,
+        output_dir=tmp_path / "runs",
+    )
+    result = invoke("explain", run.run_dir, "--data-dir", data_dir)
+    assert result.exit_code == 2
+    assert "model.layers[1].BatchNormalization ('batch_normalization')" in result.output
+    assert "has no BatchNormalization layer" in result.output
+    assert not (run.run_dir / FEATURE_MAPS_FILE).exists()
+
+
+def test_unsupported_layers_and_settings_are_refused_by_name():
+    bidirectional = keras.layers.Bidirectional(keras.layers.LSTM(2))
+    bidirectional.build((1, 3, 4))
+    with pytest.raises(UnsupportedLayer, match=r"layers\[2\].Bidirectional .*no Bidirectional"):
+        reference_layer(bidirectional, 2)
+
+    dilated = keras.layers.Conv2D(2, 3, dilation_rate=2)
+    dilated.build((1, 9, 9, 1))
+    with pytest.raises(UnsupportedLayer, match=r"dilation_rate=\(1, 1\), but it has"):
+        reference_layer(dilated, 0)
+
+    masked = keras.layers.Embedding(10, 3, mask_zero=True)
+    masked.build((1, 5))
+    with pytest.raises(UnsupportedLayer, match="mask_zero=False"):
+        reference_layer(masked, 0)
+
+    elu = keras.layers.Dense(3, activation="elu")
+    elu.build((1, 4))
+    with pytest.raises(UnsupportedLayer, match=r"model.layers\[0\].Dense.activation: .*'elu'"):
+        reference_layer(elu, 0)
+
+
+def test_a_supported_layer_is_computed_with_its_own_weights_and_settings():
+    layer = keras.layers.Conv2D(3, 2, strides=2, padding="same", activation="tanh")
+    x = np.random.default_rng(0).normal(size=(2, 5, 5, 1)).astype("float32")
+    expected = keras.ops.convert_to_numpy(layer(x))
+    step = reference_layer(layer, 0)
+    assert np.max(np.abs(step(x) - expected)) <= 1e-5
+
+
+def test_explain_refuses_a_directory_that_is_not_a_run(tmp_path):
+    result = invoke("explain", tmp_path)
+    assert result.exit_code == 2
+    assert "is not a dlcourse run directory" in result.output
+
+
+def test_help_for_explain_does_not_import_tensorflow():
+    # Run from the checkout's root so that this checkout's dlcourse is the one imported.
+    script = (
+        "import sys; from click.testing import CliRunner; from dlcourse.cli import main; "
+        "print(CliRunner().invoke(main, ['explain', '--help']).output); "
+        "print(any(name.split('.')[0] in ('tensorflow', 'keras') for name in sys.modules))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert "Usage: main explain [OPTIONS] RUN_DIR" in output
+    assert output.splitlines()[-1] == "False"
