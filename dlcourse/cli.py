@@ -139,6 +139,7 @@ def evaluate(run_dir, data_dir, output_dir) -> None:
 @DATA_DIR
 def explain(run_dir, samples, data_dir) -> None:
     """Recompute RUN_DIR's predictions in NumPy with the lecture's formulas; compare with Keras."""
+    _import_tensorflow_quietly()
     from dlcourse.explanation import explain_run
 
     result = explain_run(run_dir, samples, data_dir)
