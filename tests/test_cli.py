@@ -1,6 +1,7 @@
 """End to end through the command line, as a user runs it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -23,12 +24,18 @@ def invoke(*args):
     return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
 
 
+def dlcourse_command(*args):
+    """A real `dlcourse` process running this checkout's package, from any directory."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )}
+    return [sys.executable, "-m", "dlcourse", *map(str, args)], environment
+
+
 def run_dlcourse(*args, **kwargs):
     """A real process, to check exit statuses and that no traceback is printed."""
-    return subprocess.run(
-        [sys.executable, "-m", "dlcourse", *map(str, args)],
-        capture_output=True, text=True, **kwargs,
-    )
+    command, environment = dlcourse_command(*args)
+    return subprocess.run(command, capture_output=True, text=True, env=environment, **kwargs)
 
 
 def smoke_train_then_evaluate(config, data_dir, output_dir):
@@ -150,10 +157,12 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_pa
     import signal
     import time
 
+    command, environment = dlcourse_command(
+        "train", ROOT / "configs" / "mnist_cnn.yaml",
+        "--data-dir", data_dir, "--set", "fit.epochs=500", "--set", "data.limit=32",
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "dlcourse", "train", ROOT / "configs" / "mnist_cnn.yaml",
-         "--data-dir", data_dir, "--set", "fit.epochs=500", "--set", "data.limit=32"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
     )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("runs/mnist_cnn/*/history.json")):
