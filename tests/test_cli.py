@@ -177,3 +177,22 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_pa
     assert status["status"] == "interrupted"
     assert 1 <= status["epochs_completed"] == len(history["loss"]) < 500
     assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_a_model_holding_python_code(data_dir, tmp_path):
+    import keras
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text((ROOT / "configs" / "mnist_cnn.yaml").read_text())
+    (run_dir / "status.json").write_text('{"status": "finished"}')
+    # What a tampered or foreign model.keras could hold: a function to run when loaded.
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2)])
+    model.save(run_dir / "model.keras")
+    result = run_dlcourse("evaluate", run_dir, "--data-dir", data_dir)
+    assert result.returncode == 2, result.stderr
+    assert "refused to load this model" in result.stderr
+    assert "safe mode" in result.stderr and "arbitrary code" in result.stderr
+    assert "Lambda" in result.stderr and "Traceback" not in result.stderr
+    assert not (run_dir / "evaluation.json").exists()
