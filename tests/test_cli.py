@@ -196,3 +196,18 @@ def test_evaluate_refuses_a_model_holding_python_code(data_dir, tmp_path):
     assert "safe mode" in result.stderr and "arbitrary code" in result.stderr
     assert "Lambda" in result.stderr and "Traceback" not in result.stderr
     assert not (run_dir / "evaluation.json").exists()
+
+
+@pytest.mark.slow
+def test_unwritable_output_dir_exits_2_before_any_epoch(data_dir, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("runs can't go under a regular file")
+    result = run_dlcourse(
+        "train", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", data_dir,
+        "--output-dir", blocker / "runs", "--set", "data.limit=16",
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"Can't write runs to {blocker / 'runs' / 'mnist_cnn'}" in result.stderr
+    assert "Traceback" not in result.stderr
+    output = result.stdout + result.stderr
+    assert "Epoch 1/" not in output and "loss:" not in output  # what Keras prints per epoch
