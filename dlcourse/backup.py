@@ -63,26 +63,29 @@ class RunBackup(keras.callbacks.BackupAndRestore):
                 "written when the run stopped. This run can't be resumed; train it again."
             )
 
-    def _seed_variables(self) -> dict[str, Any]:
+    def _seed_variables(self) -> list[Any]:
+        # In the model's own order: layer names (dropout_3, ...) depend on what else the
+        # process built before, so they can differ between the stopped and resumed run.
         weights = {id(weight) for weight in self.model.weights}
-        return {v.path: v for v in self.model.variables if id(v) not in weights}
+        return [v for v in self.model.variables if id(v) not in weights]
 
     def _save_seed_states(self, epoch: int) -> None:
         saved = _read_seed_states(self._seed_states_path)
-        states = {path: v.numpy().tolist() for path, v in self._seed_variables().items()}
+        states = [v.numpy().tolist() for v in self._seed_variables()]
         kept = {key: value for key, value in saved.items() if int(key) == epoch - 1}
         self._seed_states_path.parent.mkdir(parents=True, exist_ok=True)
         write_json(self._seed_states_path, {**kept, str(epoch): states})
 
     def _restore_seed_states(self, epoch: int) -> None:
         states = _read_seed_states(self._seed_states_path).get(str(epoch))
-        if states is None:
+        variables = self._seed_variables()
+        if states is None or len(states) != len(variables):
             raise RunError(
-                f"{self.backup_dir} has no random-number state for epoch {epoch}; "
-                "this run can't be resumed exactly. Train it again."
+                f"{self.backup_dir} has no random-number state for epoch {epoch} of this "
+                "model; this run can't be resumed exactly. Train it again."
             )
-        for path, variable in self._seed_variables().items():
-            variable.assign(np.asarray(states[path], dtype=variable.dtype))
+        for variable, state in zip(variables, states):
+            variable.assign(np.asarray(state, dtype=variable.dtype))
 
 
 def _read_seed_states(path: Path) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path
         np.testing.assert_array_equal(resumed_weights, reference_weights)
 
 
-def interrupted_run(tmp_path, data_dir):
+def interrupted_run(tmp_path, data_dir, config=MNIST):
     """A real run that Ctrl-C stopped as its second epoch began."""
     from dlcourse.training import EpochRecorder
 
@@ -101,13 +101,16 @@ def interrupted_run(tmp_path, data_dir):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(EpochRecorder, "on_epoch_begin", press_ctrl_c_at_the_second_epoch)
         with pytest.raises(KeyboardInterrupt):
-            dlcourse.train(MNIST, TINY, data_dir=data_dir, output_dir=tmp_path / "runs")
-    (run_dir,) = (tmp_path / "runs" / "mnist_cnn").iterdir()
+            dlcourse.train(config, TINY, data_dir=data_dir, output_dir=tmp_path / "runs")
+    (run_dir,) = (tmp_path / "runs" / config.stem).iterdir()
     return run_dir
 
 
 def test_python_api_resumes_an_interrupted_run_and_continues_its_history(data_dir, tmp_path):
-    run_dir = interrupted_run(tmp_path, data_dir)
+    # In one process, as in a notebook: the resumed model's layers get other names
+    # (dropout_1, ...) than the stopped one's, and must still get their random state back.
+    config = mnist_with_dropout(tmp_path, epochs=2)
+    run_dir = interrupted_run(tmp_path, data_dir, config)
     assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
     first_loss = json.loads((run_dir / "history.json").read_text())["loss"]
     assert len(first_loss) == 1
@@ -116,6 +119,12 @@ def test_python_api_resumes_an_interrupted_run_and_continues_its_history(data_di
     assert result.run_dir == run_dir
     assert len(result.history["loss"]) == 2 and result.history["loss"][0] == first_loss[0]
     assert json.loads((run_dir / "history.json").read_text()) == result.history
+    reference = dlcourse.train(config, TINY, data_dir=data_dir, output_dir=tmp_path / "ref")
+    assert history_without_times(run_dir) == history_without_times(reference.run_dir)
+    for resumed, uninterrupted in zip(
+        result.model.get_weights(), reference.model.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(resumed, uninterrupted)
 
     with pytest.raises(RunError, match="has already finished; there is nothing to resume"):
         dlcourse.resume(run_dir, data_dir=data_dir)
