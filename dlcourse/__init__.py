@@ -39,6 +39,30 @@ def train(
     return train_and_evaluate(config, data_dir=data_dir, output_dir=output_dir)
 
 
+def resume(
+    run_dir: str | Path,
+    config: str | Path | Config | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    smoke: bool = False,
+) -> TrainResult:
+    """Continue a killed, interrupted or failed run from its last finished epoch.
+
+    The run finishes in its own directory with its own saved config. `config` (with
+    `overrides` and `smoke`, as for `train`) is optional; when given it must resolve to
+    that same config, and anything else is refused.
+    """
+    from dlcourse.config import load_config
+    from dlcourse.training import resume_and_evaluate
+
+    if config is not None and not hasattr(config, "fit"):
+        config = load_config(config, overrides or {}, smoke=smoke)
+    elif overrides or smoke:
+        raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
+    return resume_and_evaluate(run_dir, data_dir=data_dir, config=config)
+
+
 def evaluate(
     run_dir: str | Path | None = None,
     *,

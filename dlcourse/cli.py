@@ -83,18 +83,37 @@ def main() -> None:
 
 
 @main.command()
-@CONFIG
+@click.argument("config", required=False, type=click.Path(path_type=Path))
 @SET
 @DATA_DIR
 @OUTPUT_DIR
 @click.option("--smoke", is_flag=True, help="Tiny subset and 1 epoch: a quick check for CI.")
-def train(config: Path, overrides, data_dir, output_dir, smoke) -> None:
+@click.option(
+    "--resume",
+    "resume_dir",
+    metavar="RUN_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Continue this killed, interrupted or failed run from its last finished epoch, "
+    "with its saved config (CONFIG may be left out; if given it must be the same).",
+)
+def train(config, overrides, data_dir, output_dir, smoke, resume_dir) -> None:
     """Train the model CONFIG describes, evaluate it on the test split, write a run directory."""
     _import_tensorflow_quietly()
-    from dlcourse.config import load_config, parse_overrides
+    from dlcourse.config import parse_overrides
 
-    loaded = load_config(config, parse_overrides(overrides), smoke=smoke)
-    result = dlcourse.train(loaded, data_dir=data_dir, output_dir=output_dir)
+    if resume_dir is None and config is None:
+        raise click.UsageError("Missing argument 'CONFIG' (or --resume RUN_DIR).")
+    if resume_dir is not None and output_dir is not None:
+        raise click.UsageError("--output-dir can't move a resumed run; it stays in RUN_DIR.")
+    if config is None and (overrides or smoke):
+        raise click.UsageError("--set and --smoke change CONFIG; a resumed run keeps its own.")
+    parsed = parse_overrides(overrides)
+    if resume_dir is not None:
+        result = dlcourse.resume(resume_dir, config, parsed, data_dir=data_dir, smoke=smoke)
+    else:
+        result = dlcourse.train(
+            config, parsed, data_dir=data_dir, output_dir=output_dir, smoke=smoke
+        )
     metrics = result.metrics
     click.echo(f"\nRun written to {result.run_dir}")
     for key in ("test_accuracy", "test_loss", "best_val_accuracy", "best_epoch"):

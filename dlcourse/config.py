@@ -79,12 +79,19 @@ def _suggest(name: str, choices: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- layer arguments
 
 
+# TensorFlow counts sizes, epochs and batches in 32-bit integers; larger values would
+# overflow in the middle of a run instead of being refused here.
+LARGEST_INT = 2**31 - 1
+
+
 def _integer(value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected an integer, got {value!r}")
     if value < minimum:
         kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"expected {kind}, got {value!r}")
+    if value > LARGEST_INT:
+        raise ValueError(f"expected an integer <= {LARGEST_INT}, got {value!r}")
     return value
 
 
@@ -256,10 +263,11 @@ def _join(*parts: str) -> str:
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are never meaningful settings (and NaN != NaN breaks comparing configs).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-PositiveInt = typing.Annotated[int, Field(gt=0)]
+PositiveInt = typing.Annotated[int, Field(gt=0, le=LARGEST_INT)]
 DatasetName = Literal["mnist", "imdb"]
 TEXT_DATASETS = ("imdb",)
 
@@ -381,7 +389,7 @@ class Config(Section):
     """A whole experiment: data, model, compile and fit settings, seed and output."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)  # the range NumPy's seeding accepts
     deterministic: bool = Field(
         False, description="Use TensorFlow's deterministic ops (slower; bit-identical reruns)."
     )
@@ -524,6 +532,8 @@ def _describe(error: dict[str, Any]) -> str:
                  "less_than_equal": "<="}[kind]
         limit = next(iter(context.values()))
         message = f"expected a value {bound} {limit}, got {given!r}"
+    elif kind == "finite_number":
+        message = f"expected a finite number, got {given!r}"
     elif kind == "too_short":
         message = "must not be empty"
     elif kind == "string_pattern_mismatch":

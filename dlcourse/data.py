@@ -240,13 +240,30 @@ def _check_images(path: Path, split: str, images: np.ndarray, labels: np.ndarray
         raise DataError(
             f"{path}: x_{split} has shape {images.shape}; expected (N, height, width) with N > 0."
         )
+    # Scaling divides by 255, which is right only for Keras's 8-bit pixels.
+    if images.dtype != np.uint8:
+        raise DataError(
+            f"{path}: x_{split} holds {images.dtype} values; expected uint8 pixels 0-255."
+        )
     if labels.shape != (images.shape[0],):
         raise DataError(
             f"{path}: y_{split} has shape {labels.shape} but x_{split} holds "
             f"{images.shape[0]} images; expected one label per image."
         )
-    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 9:
-        raise DataError(f"{path}: y_{split} must hold integer class labels 0-9.")
+    _check_labels(path, split, labels, range(10))
+
+
+def _check_labels(path: Path, split: str, labels: np.ndarray, classes: range) -> None:
+    # Float labels would be truncated to classes without a word; refuse them instead.
+    if (
+        not np.issubdtype(labels.dtype, np.integer)
+        or labels.min() < classes.start
+        or labels.max() >= classes.stop
+    ):
+        raise DataError(
+            f"{path}: y_{split} must hold integer class labels {classes.start}-"
+            f"{classes.stop - 1}, found {labels.dtype} values."
+        )
 
 
 def _scaled_images(images: np.ndarray) -> np.ndarray:
@@ -267,7 +284,10 @@ def _load_imdb(config: DataConfig, data_dir: str | Path | None) -> Dataset:
         _check_reviews(path, split, reviews, labels)
         order = np.arange(len(reviews))
         rng.shuffle(order)
-        sequences = imdb_sequences(reviews[order], config.num_words, config.maxlen)
+        try:
+            sequences = imdb_sequences(reviews[order], config.num_words, config.maxlen)
+        except ValueError as error:
+            raise DataError(f"{path}: x_{split}: {error}") from None
         splits[split] = (sequences, labels[order].astype("int64"))
     return Dataset(
         name="imdb",
@@ -282,15 +302,17 @@ def _load_imdb(config: DataConfig, data_dir: str | Path | None) -> Dataset:
 
 
 def _check_reviews(path: Path, split: str, reviews: np.ndarray, labels: np.ndarray) -> None:
-    if reviews.ndim != 1 or len(reviews) == 0:
-        raise DataError(f"{path}: x_{split} must be a non-empty list of reviews.")
+    if reviews.ndim != 1 or len(reviews) == 0 or reviews.dtype.kind in "USV":
+        raise DataError(
+            f"{path}: x_{split} must be a non-empty list of reviews, each a list of integer "
+            f"word ranks; found {reviews.dtype} values of shape {reviews.shape}."
+        )
     if labels.shape != reviews.shape:
         raise DataError(
             f"{path}: y_{split} has {labels.shape[0] if labels.ndim else 0} labels for "
             f"{len(reviews)} reviews; expected one label per review."
         )
-    if not np.isin(labels, (0, 1)).all():
-        raise DataError(f"{path}: y_{split} must hold 0 (negative) or 1 (positive) labels.")
+    _check_labels(path, split, labels, range(2))
 
 
 def imdb_sequences(reviews: np.ndarray, num_words: int | None, maxlen: int) -> np.ndarray:
@@ -300,13 +322,20 @@ def imdb_sequences(reviews: np.ndarray, num_words: int | None, maxlen: int) -> n
     become 2, and the result is cut to its last `maxlen` tokens or padded with zeros in
     front. The same as Keras's Python loops, without looping over 50,000 lists.
     """
-    lengths = np.fromiter((len(review) for review in reviews), dtype=np.int64, count=len(reviews))
+    not_ranks = ValueError("IMDB reviews must be lists of integer word ranks >= 0")
     try:
-        words = np.fromiter(
-            (word for review in reviews for word in review), dtype=np.int64, count=lengths.sum()
+        lengths = np.fromiter(
+            (len(review) for review in reviews), dtype=np.int64, count=len(reviews)
+        )
+        # Read as floats first: straight to int64, numpy would truncate 1.5 to 1 silently.
+        ranks = np.fromiter(
+            (word for review in reviews for word in review), dtype=np.float64, count=lengths.sum()
         )
     except (TypeError, ValueError):
-        raise DataError("IMDB reviews must be lists of integer word ranks.") from None
+        raise not_ranks from None
+    if not (np.isfinite(ranks).all() and (ranks == np.floor(ranks)).all() and (ranks >= 0).all()):
+        raise not_ranks
+    words = ranks.astype(np.int64)
     starts = np.cumsum(lengths) - lengths
     tokens = np.insert(words + IMDB_INDEX_FROM, starts, IMDB_START)
     lengths = lengths + 1

@@ -186,4 +186,11 @@ def load_trained_model(run_dir: Path) -> keras.Model:
     try:
         return keras.models.load_model(path, safe_mode=True)
     except ValueError as error:
-        raise RunError(f"{path}: can't load this model safely: {error}") from None
+        if "arbitrary code" in str(error):
+            raise RunError(
+                f"{path}: refused to load this model. It holds Python code (such as a "
+                "Lambda layer's function), and dlcourse loads models only in Keras's safe "
+                "mode, which never runs code from a file because that code could do "
+                f"anything (arbitrary code execution). Keras: {str(error).split('. ')[0]}."
+            ) from None
+        raise RunError(f"{path}: can't load this model ({error}). Is the file complete?") from None

@@ -7,7 +7,9 @@ saved after every epoch and the status file always says how the run ended.
 
 from __future__ import annotations
 
+import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -21,6 +23,7 @@ import numpy as np
 
 import dlcourse
 from dlcourse import reports
+from dlcourse.backup import BACKUP_DIR, RunBackup, previous_history, resumable_config
 from dlcourse.config import Config
 from dlcourse.data import Dataset, load_dataset, load_word_index, one_hot_if_needed
 from dlcourse.errors import DataError, DlcourseError
@@ -32,6 +35,7 @@ from dlcourse.rundir import (
     MODEL_FILE,
     STATUS_FILE,
     create_run_dir,
+    read_json,
     temporary_path,
     write_json,
     write_text,
@@ -58,15 +62,19 @@ class EpochRecorder(keras.callbacks.Callback):
     """Keeps every metric of every epoch plus its wall time, saved as each epoch ends.
 
     Saving per epoch means an interrupted or crashed run still has its history on disk.
+    A resumed run passes that history in; it is cut to the epochs the backup restored
+    (the history of an epoch is saved just before its backup, so it can be one ahead).
     """
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, history: dict[str, list[float]] | None = None):
         super().__init__()
         self.run_dir = run_dir
-        self.history: dict[str, list[float]] = {}
+        self.history: dict[str, list[float]] = history or {}
         self._started = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for values in self.history.values():
+            del values[epoch:]
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -90,25 +98,39 @@ def train_and_evaluate(
     *,
     data_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
+    resume: Path | None = None,
 ) -> TrainResult:
-    """Train `config`'s model, evaluate it on the test split, and write a run directory."""
+    """Train `config`'s model, evaluate it on the test split, and write a run directory.
+
+    With `resume`, continue that stopped run of `config` in its own directory instead
+    (see `resume_and_evaluate`, which checks that it can be resumed).
+    """
     seed_everything(config)
     dataset = load_dataset(config.data, data_dir)
     model = build_model(config, signature_of(dataset, config))
-    run_dir = create_run_dir(output_dir or config.output.dir, config.name)
-    write_text(run_dir / CONFIG_FILE, config.to_yaml())
-    reports.write_summary(run_dir, model_summary(model))
-    if dataset.is_text:
-        _keep_word_index(run_dir, config, data_dir)
-    status = {"status": "running", "started": _now()}
+    if resume is None:
+        run_dir = create_run_dir(output_dir or config.output.dir, config.name)
+        write_text(run_dir / CONFIG_FILE, config.to_yaml())
+        reports.write_summary(run_dir, model_summary(model))
+        if dataset.is_text:
+            _keep_word_index(run_dir, config, data_dir)
+        status = {"status": "running", "started": _now()}
+        recorder = EpochRecorder(run_dir)
+    else:
+        run_dir = resume
+        status = _resumed_status(read_json(run_dir / STATUS_FILE))
+        recorder = EpochRecorder(run_dir, previous_history(run_dir))
+    # Who is training, so that resuming can tell a killed run from a live one.
+    status.update(pid=os.getpid(), host=platform.node())
     write_json(run_dir / STATUS_FILE, status)
-    recorder = EpochRecorder(run_dir)
     try:
-        fit_seconds = _fit(model, config, dataset, _callbacks(config, run_dir, recorder))
+        callbacks = _callbacks(config, run_dir, recorder, RunBackup(run_dir))
+        fit_seconds = _fit(model, config, dataset, callbacks)
         _stop_if_diverged(recorder.history, run_dir)
         evaluation = evaluate_model(model, config, dataset)
         model.save(temporary_path(run_dir / MODEL_FILE))
         temporary_path(run_dir / MODEL_FILE).replace(run_dir / MODEL_FILE)
+        shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
     except KeyboardInterrupt:
         _finish(run_dir, status, "interrupted", recorder.history)
         raise
@@ -131,8 +153,34 @@ def train_and_evaluate(
     return TrainResult(run_dir, recorder.history, metrics, model)
 
 
-def _callbacks(config: Config, run_dir: Path, recorder: EpochRecorder) -> list:
-    callbacks = [recorder, keras.callbacks.TerminateOnNaN()]
+def resume_and_evaluate(
+    run_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    config: Config | None = None,
+) -> TrainResult:
+    """Continue a killed, interrupted or failed run from its last finished epoch.
+
+    The run's own config.yaml is used; `config`, if given, must be the same. The run
+    finishes in `run_dir`, as if it had never stopped.
+    """
+    run_dir = Path(run_dir)
+    saved = resumable_config(run_dir, config)
+    return train_and_evaluate(saved, data_dir=data_dir, resume=run_dir)
+
+
+def _resumed_status(previous: dict[str, Any]) -> dict[str, Any]:
+    kept = {key: value for key, value in previous.items()
+            if key not in ("status", "ended", "error", "epochs_completed")}
+    return {**kept, "status": "running", "resumed": [*previous.get("resumed", []), _now()]}
+
+
+def _callbacks(
+    config: Config, run_dir: Path, recorder: EpochRecorder, backup: RunBackup
+) -> list[keras.callbacks.Callback]:
+    # The recorder saves an epoch's history before the backup saves its weights, so a
+    # kill between the two leaves history one epoch ahead, which resuming cuts off.
+    callbacks = [recorder, backup, keras.callbacks.TerminateOnNaN()]
     if config.output.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
     return callbacks
@@ -148,7 +196,9 @@ def _keep_word_index(run_dir: Path, config: Config, data_dir) -> None:
     save_word_index(run_dir, word_index, config.data.num_words)
 
 
-def _fit(model: keras.Model, config: Config, dataset: Dataset, callbacks: list) -> float:
+def _fit(
+    model: keras.Model, config: Config, dataset: Dataset, callbacks: list
+) -> float:
     fit = config.fit
     targets = one_hot_if_needed(dataset.y_train, dataset.num_classes, config.compile.loss)
     validation = {}

@@ -1,6 +1,7 @@
 """End to end through the command line, as a user runs it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -24,12 +25,18 @@ def invoke(*args):
     return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
 
 
+def dlcourse_command(*args):
+    """A real `dlcourse` process running this checkout's package, from any directory."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )}
+    return [sys.executable, "-m", "dlcourse", *map(str, args)], environment
+
+
 def run_dlcourse(*args, **kwargs):
     """A real process, to check exit statuses and that no traceback is printed."""
-    return subprocess.run(
-        [sys.executable, "-m", "dlcourse", *map(str, args)],
-        capture_output=True, text=True, **kwargs,
-    )
+    command, environment = dlcourse_command(*args)
+    return subprocess.run(command, capture_output=True, text=True, env=environment, **kwargs)
 
 
 def smoke_train_then_evaluate(config, data_dir, output_dir):
@@ -151,10 +158,12 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_pa
     import signal
     import time
 
+    command, environment = dlcourse_command(
+        "train", ROOT / "configs" / "mnist_cnn.yaml",
+        "--data-dir", data_dir, "--set", "fit.epochs=500", "--set", "data.limit=32",
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "dlcourse", "train", ROOT / "configs" / "mnist_cnn.yaml",
-         "--data-dir", data_dir, "--set", "fit.epochs=500", "--set", "data.limit=32"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
     )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("runs/mnist_cnn/*/history.json")):
@@ -169,3 +178,37 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_pa
     assert status["status"] == "interrupted"
     assert 1 <= status["epochs_completed"] == len(history["loss"]) < 500
     assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_a_model_holding_python_code(data_dir, tmp_path):
+    import keras
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text((ROOT / "configs" / "mnist_cnn.yaml").read_text())
+    (run_dir / "status.json").write_text('{"status": "finished"}')
+    # What a tampered or foreign model.keras could hold: a function to run when loaded.
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2)])
+    model.save(run_dir / "model.keras")
+    result = run_dlcourse("evaluate", run_dir, "--data-dir", data_dir)
+    assert result.returncode == 2, result.stderr
+    assert "refused to load this model" in result.stderr
+    assert "safe mode" in result.stderr and "arbitrary code" in result.stderr
+    assert "Lambda" in result.stderr and "Traceback" not in result.stderr
+    assert not (run_dir / "evaluation.json").exists()
+
+
+@pytest.mark.slow
+def test_unwritable_output_dir_exits_2_before_any_epoch(data_dir, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("runs can't go under a regular file")
+    result = run_dlcourse(
+        "train", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", data_dir,
+        "--output-dir", blocker / "runs", "--set", "data.limit=16",
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"Can't write runs to {blocker / 'runs' / 'mnist_cnn'}" in result.stderr
+    assert "Traceback" not in result.stderr
+    output = result.stdout + result.stderr
+    assert "Epoch 1/" not in output and "loss:" not in output  # what Keras prints per epoch

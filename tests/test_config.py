@@ -80,6 +80,14 @@ def test_mnist_header_explains_the_slides_typo():
         (lambda raw: raw["model"]["layers"][2]["Dense"].update(activation=3),
          "model.layers[2].Dense.activation: expected a name such as 'relu', got 3"),
         (lambda raw: raw.update(data="imdb"), "data: expected a mapping, got 'imdb'"),
+        (lambda raw: raw.update(seed=-1), "seed: expected a value >= 0, got -1"),
+        (lambda raw: raw.update(seed=2**32), "seed: expected a value < 4294967296"),
+        (lambda raw: raw["fit"].update(epochs=2**31),
+         "fit.epochs: expected a value <= 2147483647, got 2147483648"),
+        (lambda raw: raw["model"]["layers"][1]["LSTM"].update(units=10**30),
+         "model.layers[1].LSTM.units: expected an integer <= 2147483647"),
+        (lambda raw: raw["reference"].update(value=float("inf")),
+         "reference.value: expected a finite number, got inf"),
     ],
 )
 def test_bad_configs_are_reported_with_their_path(change, message):

@@ -135,3 +135,67 @@ def test_imdb_label_count_mismatch_is_refused(tmp_path):
     np.savez(tmp_path / "imdb.npz", **arrays)
     with pytest.raises(DataError, match="y_train has 5 labels for 10 reviews"):
         load_dataset(DataConfig(dataset="imdb", num_words=100, maxlen=10), tmp_path)
+
+
+def mnist_arrays(**changes):
+    arrays = {
+        "x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.array([0, 1, 2, 3], np.uint8),
+        "x_test": np.zeros((2, 28, 28), np.uint8), "y_test": np.array([0, 1], np.uint8),
+    }
+    return {**arrays, **changes}
+
+
+def imdb_arrays(tmp_path, **changes):
+    write_imdb(tmp_path, train=10, test=4)
+    return {**np.load(tmp_path / "imdb.npz", allow_pickle=True), **changes}  # our own file
+
+
+def reviews_of(*reviews):
+    array = np.empty(len(reviews), dtype=object)
+    array[:] = [list(review) for review in reviews]
+    return array
+
+
+@pytest.mark.parametrize(
+    ("dataset", "changes", "message"),
+    [
+        ("mnist", {"x_train": np.zeros((0, 28, 28), np.uint8), "y_train": np.zeros(0, np.uint8)},
+         "x_train has shape (0, 28, 28); expected (N, height, width) with N > 0"),
+        ("mnist", {"y_test": np.array([0.0, 1.0])},
+         "y_test must hold integer class labels 0-9, found float64 values"),
+        ("mnist", {"y_train": np.array(list("0123"))},
+         "y_train must hold integer class labels 0-9, found <U1 values"),
+        ("mnist", {"x_train": np.full((4, 28, 28), "7")},
+         "x_train holds <U1 values; expected uint8 pixels 0-255"),
+        ("mnist", {"x_test": np.zeros((2, 28, 28), np.float32)},
+         "x_test holds float32 values; expected uint8 pixels 0-255"),
+        ("imdb", {"x_test": reviews_of(), "y_test": np.zeros(0, np.int64)},
+         "x_test must be a non-empty list of reviews"),
+        ("imdb", {"y_train": np.arange(10) % 2 * 1.0},
+         "y_train must hold integer class labels 0-1, found float64 values"),
+        ("imdb", {"x_train": np.array(["a great film"] * 10)},
+         "x_train must be a non-empty list of reviews, each a list of integer word ranks; "
+         "found <U12 values"),
+        ("imdb", {"x_train": reviews_of(*[["great", "film"]] * 10)},
+         "x_train: IMDB reviews must be lists of integer word ranks"),
+        ("imdb", {"x_train": reviews_of(*[[4, 1.5]] * 10)},
+         "x_train: IMDB reviews must be lists of integer word ranks"),
+    ],
+    ids=["mnist-empty", "mnist-float-labels", "mnist-string-labels", "mnist-string-images",
+         "mnist-float-images", "imdb-empty", "imdb-float-labels", "imdb-strings",
+         "imdb-word-strings", "imdb-float-ranks"],
+)
+def test_empty_or_wrongly_typed_arrays_are_refused_naming_the_file(
+    tmp_path, dataset, changes, message
+):
+    if dataset == "mnist":
+        arrays, config = mnist_arrays(**changes), DataConfig(dataset="mnist")
+    else:
+        arrays = imdb_arrays(tmp_path, **changes)
+        config = DataConfig(dataset="imdb", num_words=100, maxlen=10)
+    path = tmp_path / f"{dataset}.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError) as caught:
+        load_dataset(config, tmp_path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value)
