@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from dlcourse.config import Config
     from dlcourse.training import TrainResult
+    from dlcourse.tuning import TuneResult
 
 
 def train(
@@ -61,6 +62,39 @@ def resume(
     elif overrides or smoke:
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
     return resume_and_evaluate(run_dir, data_dir=data_dir, config=config)
+
+
+def tune(
+    config: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    algorithm: str = "random",
+    trials: int | None = None,
+    data_dir: str | Path | None = None,
+    output_dir: str | Path | None = None,
+    smoke: bool = False,
+) -> TuneResult:
+    """Search the values a config leaves open (`units: {tune: int, ...}`) with KerasTuner.
+
+    Writes a tuning directory with every trial, a report and `best_config.yaml`, which
+    `train` accepts. `algorithm` is random, bayesian or hyperband; `smoke` runs 2 tiny
+    trials. Returns the trials, the best config and the directory.
+    """
+    from dlcourse.search_space import load_search_config
+    from dlcourse.tuning import override_texts, tune as run_search
+
+    search = load_search_config(config, overrides or {}, smoke=smoke)
+    return run_search(
+        search, algorithm=algorithm, trials=trials, data_dir=data_dir,
+        output_dir=output_dir, overrides=override_texts(overrides or {}), smoke=smoke,
+    )
+
+
+def resume_tuning(tune_dir: str | Path, *, data_dir: str | Path | None = None) -> TuneResult:
+    """Continue an interrupted `tune` in `tune_dir`; its finished trials are not rerun."""
+    from dlcourse.tuning import resume
+
+    return resume(tune_dir, data_dir=data_dir)
 
 
 def evaluate(

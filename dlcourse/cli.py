@@ -128,6 +128,56 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir) -> None:
 
 
 @main.command()
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@click.option("--trials", type=click.IntRange(min=1),
+              help="How many value sets to try (random, bayesian; default 10).")
+@click.option("--algorithm", type=click.Choice(["random", "bayesian", "hyperband"]),
+              default="random", show_default=True, help="KerasTuner's search algorithm.")
+@SET
+@DATA_DIR
+@OUTPUT_DIR
+@click.option("--smoke", is_flag=True, help="2 tiny trials of 1 epoch: a quick check for CI.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Continue the interrupted tuning run in this directory.")
+def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, resume_dir) -> None:
+    """Search the values CONFIG leaves open ({tune: int|float|choice, ...}) with KerasTuner.
+
+    Trials are scored on the validation split. Writes runs/<name>-tune/<time>/ with every
+    trial (trials.json, .csv, .md), scores.png and best_config.yaml for `dlcourse train`.
+    """
+    given = click.get_current_context().get_parameter_source
+    if (config is None) == (resume_dir is None):
+        raise click.UsageError("Give either CONFIG or --resume TUNE_DIR.")
+    if resume_dir is not None:
+        changed = [f"--{name.replace('_', '-')}" for name in
+                   ("trials", "algorithm", "overrides", "output_dir", "smoke")
+                   if given(name) == click.core.ParameterSource.COMMANDLINE]
+        if changed:
+            raise click.UsageError(
+                f"--resume continues a run with its own settings; drop {', '.join(changed)}."
+            )
+    _import_tensorflow_quietly()
+    from dlcourse.tuning import resume, tune as run_search
+    from dlcourse.tuning_report import BEST_CONFIG_FILE, trials_table
+
+    if resume_dir is not None:
+        result = resume(resume_dir, data_dir=data_dir)
+    else:
+        from dlcourse.search_space import load_search_config
+
+        search = load_search_config(config, overrides, smoke=smoke)
+        result = run_search(search, algorithm=algorithm, trials=trials, data_dir=data_dir,
+                            output_dir=output_dir, overrides=list(overrides), smoke=smoke)
+    click.echo(f"\nTrials, best first ({result.objective}):")
+    click.echo(trials_table(result.trials, result.expressions, result.objective,
+                            result.direction), nl=False)
+    click.echo(f"Tuning written to {result.tune_dir}")
+    if result.best_config is not None:
+        click.echo(f"Best config: {result.tune_dir / BEST_CONFIG_FILE}")
+        click.echo(f"Train it:    dlcourse train {result.tune_dir / BEST_CONFIG_FILE}")
+
+
+@main.command()
 @click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
 @DATA_DIR
 @OUTPUT_DIR
@@ -180,10 +230,15 @@ def explain(run_dir, samples, data_dir) -> None:
 @SET
 def validate(config: Path, overrides) -> None:
     """Check CONFIG against the schema without training (no TensorFlow needed)."""
-    from dlcourse.config import load_config
+    from dlcourse.search_space import load_search_config
 
-    loaded = load_config(config, overrides)
+    search = load_search_config(config, overrides)
+    loaded = search.config
     click.echo(f"{config}: valid ({loaded.data.dataset}, {len(loaded.model.layers)} layers)")
+    if search.expressions:
+        click.echo(f"Searches {len(search.expressions)} values (`dlcourse tune {config}`):")
+        for expression in search.expressions:
+            click.echo(f"  {expression.path}: {expression.describe()}")
 
 
 @main.command()

@@ -117,21 +117,25 @@ def table_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
 
 def format_table(summaries: Sequence[RunSummary], style: str = "terminal") -> str:
     """The comparison table as aligned text, Markdown, or CSV."""
-    rows = table_rows(summaries)
+    return format_rows(COLUMNS, table_rows(summaries), style)
+
+
+def format_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], style: str) -> str:
+    """A table of text cells as aligned text ('terminal'), Markdown, or CSV."""
     if style == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(COLUMNS)
+        writer.writerow(columns)
         writer.writerows(rows)
         return buffer.getvalue()
     if style == "markdown":
-        lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+        lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines) + "\n"
-    widths = [max(len(cell) for cell in column) for column in zip(COLUMNS, *rows)]
+    widths = [max(len(cell) for cell in column) for column in zip(columns, *rows)]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-        for row in [list(COLUMNS), *rows]
+        for row in [list(columns), *rows]
     ) + "\n"
 
 

@@ -71,7 +71,7 @@ def keras_public_names(module: str) -> frozenset[str]:
     return frozenset(name for name in dir(keras_module) if not name.startswith("_"))
 
 
-def _suggest(name: str, choices: Sequence[str]) -> str:
+def did_you_mean(name: str, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -188,7 +188,7 @@ class LayerSpec(BaseModel):
         ((name, args),) = raw.items()
         layer_names = keras_public_names("layers")
         if not isinstance(name, str) or name not in layer_names:
-            suggestion = _suggest(str(name), sorted(layer_names))
+            suggestion = did_you_mean(str(name), sorted(layer_names))
             raise _layer_error("", f"unknown Keras layer {name!r}{suggestion}")
         if args is None:
             args = {}
@@ -348,7 +348,7 @@ class CompileConfig(Section):
     def _known_loss(cls, loss: str) -> str:
         known = sorted(n for n in keras_public_names("losses") if n[0].islower())
         if loss not in known:
-            raise _invalid("loss", f"unknown loss {loss!r}{_suggest(loss, known)}")
+            raise _invalid("loss", f"unknown loss {loss!r}{did_you_mean(loss, known)}")
         return loss
 
 
@@ -421,7 +421,58 @@ def json_schema() -> dict[str, Any]:
     compile_properties["optimizer"] = {
         "anyOf": [{"type": "string"}, compile_properties["optimizer"]]
     }
+    _allow_search_expressions(schema)
     return schema
+
+
+# What `dlcourse tune` accepts in place of a value (checked in full by dlcourse.search_space).
+SEARCH_EXPRESSION_SCHEMA: dict[str, Any] = {
+    "description": "A value for `dlcourse tune` to search.",
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {
+                "tune": {"enum": ["int", "float"]},
+                "min": {"type": ["number", "string"]},
+                "max": {"type": ["number", "string"]},
+                "step": {"type": ["number", "string"]},
+                "sampling": {"enum": ["linear", "log"]},
+            },
+            "required": ["tune", "min", "max"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {
+                "tune": {"const": "choice"},
+                "values": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": ["number", "string", "boolean"]},
+                },
+            },
+            "required": ["tune", "values"],
+            "additionalProperties": False,
+        },
+    ],
+}
+
+
+def _allow_search_expressions(schema: dict[str, Any]) -> None:
+    """Let a search expression stand wherever `dlcourse tune` may search a value.
+
+    Layer arguments accept any value already; the compile and fit values are widened here.
+    The validation split stays fixed, as dlcourse.search_space requires.
+    """
+    definitions = schema["$defs"]
+    definitions["SearchExpression"] = SEARCH_EXPRESSION_SCHEMA
+    reference = {"$ref": "#/$defs/SearchExpression"}
+    for section in ("CompileConfig", "OptimizerConfig", "FitConfig"):
+        properties = definitions[section]["properties"]
+        for key, value in properties.items():
+            if section == "FitConfig" and key in ("validation_split", "validation"):
+                continue
+            properties[key] = {"anyOf": [value, reference]}
 
 
 def load_config(
@@ -430,14 +481,38 @@ def load_config(
     *,
     smoke: bool = False,
 ) -> Config:
-    """Read, override and validate a config file. Raises ConfigError naming the problem."""
+    """Read, override and validate a config file. Raises ConfigError naming the problem.
+
+    A config with search expressions (`units: {tune: int, ...}`) describes many models,
+    not one: it is refused here with a pointer to `dlcourse tune`, which searches them.
+    """
+    # search_space builds on this module (paths, validation), so it is imported here.
+    from dlcourse.search_space import load_search_config
+
+    search = load_search_config(path, overrides, smoke=smoke)
+    if search.expressions:
+        paths = ", ".join(expression.path for expression in search.expressions)
+        raise ConfigError(
+            f"{path} searches {len(search.expressions)} values ({paths}), so it describes "
+            f"many models, not one. Search them with `dlcourse tune {path}`, then train "
+            "the best_config.yaml it writes."
+        )
+    return search.config
+
+
+def read_raw_config(
+    path: str | Path,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    *,
+    smoke: bool = False,
+) -> dict[str, Any]:
+    """A config file as a mapping, named after the file, with `--smoke` and `--set` applied."""
     path = Path(path)
     raw = read_yaml(path)
     raw.setdefault("name", path.stem)
     if smoke:
         raw = apply_overrides(raw, SMOKE_OVERRIDES, source=path)
-    raw = apply_overrides(raw, overrides, source=path)
-    return validate(raw, source=path)
+    return apply_overrides(raw, overrides, source=path)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -483,11 +558,24 @@ def validate(raw: dict[str, Any], source: str | Path = "<config>") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as error:
-        problems = [_describe(item) for item in error.errors()]
-        if len(problems) == 1:
-            raise ConfigError(f"{source}: {problems[0]}") from None
-        listed = "\n".join(f"  {problem}" for problem in problems)
-        raise ConfigError(f"{source}: {len(problems)} problems:\n{listed}") from None
+        raise_problems(source, [_describe(item) for item in error.errors()])
+
+
+def schema_problems(raw: dict[str, Any]) -> list[str]:
+    """What `validate` would report about `raw`, one line each; empty when it is valid."""
+    try:
+        Config.model_validate(raw)
+    except ValidationError as error:
+        return [_describe(item) for item in error.errors()]
+    return []
+
+
+def raise_problems(source: str | Path, problems: Sequence[str]) -> typing.NoReturn:
+    """One ConfigError listing every problem, each with its path in the file."""
+    if len(problems) == 1:
+        raise ConfigError(f"{source}: {problems[0]}") from None
+    listed = "\n".join(f"  {problem}" for problem in problems)
+    raise ConfigError(f"{source}: {len(problems)} problems:\n{listed}") from None
 
 
 def format_path(location: Sequence[str | int]) -> str:
@@ -518,7 +606,7 @@ def _describe(error: dict[str, Any]) -> str:
         location.append(context["subpath"])
         message = context["message"]
     elif kind == "extra_forbidden":
-        message = f"unknown key{_suggest(str(location[-1]), _known_keys(location[:-1]))}"
+        message = f"unknown key{did_you_mean(str(location[-1]), _known_keys(location[:-1]))}"
     elif kind == "missing":
         message = "missing required key"
     elif kind == "literal_error":
@@ -614,7 +702,7 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path) 
         where = ".".join(parts[: position + 1])
         if section is not None:
             if key not in section.model_fields:
-                suggestion = _suggest(key, list(section.model_fields))
+                suggestion = did_you_mean(key, list(section.model_fields))
                 raise ConfigError(
                     f"--set {dotted}: the key '{where}' does not exist in the config "
                     f"schema{suggestion}."

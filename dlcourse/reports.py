@@ -39,7 +39,7 @@ def write_summary(run_dir: Path, summary: str) -> None:
     write_text(run_dir / "summary.txt", summary)
 
 
-def _pyplot():
+def agg_pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
@@ -48,10 +48,10 @@ def _pyplot():
     return pyplot
 
 
-def _save(figure, path: Path) -> Path:
+def save_figure(figure, path: Path) -> Path:
     partial = path.with_name(f".{path.stem}.partial{path.suffix}")
     figure.savefig(partial, dpi=100)
-    _pyplot().close(figure)
+    agg_pyplot().close(figure)
     partial.replace(path)
     return path
 
@@ -68,7 +68,7 @@ def plot_curves(run_dir: Path, history: History) -> list[Path]:
 
     Training values are dots ('bo') and validation values a line ('b'), per epoch.
     """
-    pyplot = _pyplot()
+    pyplot = agg_pyplot()
     written = []
     for metric, title in (("accuracy", "accuracy"), ("loss", "loss")):
         if metric not in history:
@@ -83,13 +83,13 @@ def plot_curves(run_dir: Path, history: History) -> list[Path]:
         axes.set_ylabel(title)
         axes.legend()
         figure.tight_layout()
-        written.append(_save(figure, run_dir / f"{metric}.png"))
+        written.append(save_figure(figure, run_dir / f"{metric}.png"))
     return written
 
 
 def plot_curves_together(curves: Mapping[str, Sequence[float]], metric: str, path: Path) -> Path:
     """One line per labelled curve, per epoch: for comparing runs."""
-    figure, axes = _pyplot().subplots(figsize=(7, 4.5))
+    figure, axes = agg_pyplot().subplots(figsize=(7, 4.5))
     for label, values in curves.items():
         axes.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
     axes.set_title(metric.capitalize())
@@ -98,14 +98,14 @@ def plot_curves_together(curves: Mapping[str, Sequence[float]], metric: str, pat
     axes.legend()
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_confusion_matrix(
     run_dir: Path, matrix: Sequence[Sequence[int]], class_names: Sequence[str]
 ) -> Path:
     """confusion_matrix.png: counts, true classes down, predicted classes across."""
-    pyplot = _pyplot()
+    pyplot = agg_pyplot()
     size = max(3.5, 0.55 * len(class_names) + 2)
     figure, axes = pyplot.subplots(figsize=(size, size))
     image = axes.imshow(matrix, cmap="Blues")
@@ -123,13 +123,13 @@ def plot_confusion_matrix(
     axes.set_title("Confusion matrix (test split)")
     figure.colorbar(image, ax=axes, fraction=0.046)
     figure.tight_layout()
-    return _save(figure, run_dir / "confusion_matrix.png")
+    return save_figure(figure, run_dir / "confusion_matrix.png")
 
 
 def plot_wrong_images(run_dir: Path, images: Sequence, wrong: Sequence[Mapping[str, Any]],
                       class_names: Sequence[str]) -> Path:
     """misclassified.png: the most confidently wrong test images, with what was predicted."""
-    pyplot = _pyplot()
+    pyplot = agg_pyplot()
     columns = min(6, len(images)) or 1
     rows = -(-len(images) // columns) or 1
     figure, grid = pyplot.subplots(rows, columns, figsize=(1.8 * columns, 2.3 * rows),
@@ -144,7 +144,7 @@ def plot_wrong_images(run_dir: Path, images: Sequence, wrong: Sequence[Mapping[s
             fontsize=8,
         )
     figure.suptitle("Most confidently wrong (test split)", fontsize=10)
-    return _save(figure, run_dir / "misclassified.png")
+    return save_figure(figure, run_dir / "misclassified.png")
 
 
 def write_evaluation_detail(

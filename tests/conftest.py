@@ -68,3 +68,10 @@ def data_dir(tmp_path) -> Path:
     write_mnist(directory)
     write_imdb(directory)
     return directory
+
+
+def is_tunable(path: Path) -> bool:
+    """Whether a shipped config searches values (trained through `dlcourse tune`)."""
+    from dlcourse.search_space import load_search_config
+
+    return bool(load_search_config(path).expressions)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import dlcourse
 from dlcourse.cli import main
 
-from conftest import CONFIGS, REAL_DATA_DIR, ROOT
+from conftest import CONFIGS, REAL_DATA_DIR, ROOT, is_tunable
 
 RUN_FILES = {
     "config.yaml", "model.keras", "history.json", "history.csv", "metrics.json",
@@ -40,9 +40,18 @@ def run_dlcourse(*args, **kwargs):
 
 
 def smoke_train_then_evaluate(config, data_dir, output_dir):
+    if is_tunable(config):
+        # A config that searches values is trained through the best config its tuning writes.
+        tuned = invoke("tune", config, "--smoke", "--data-dir", data_dir, "--output-dir", output_dir)
+        assert tuned.exit_code == 0, tuned.output
+        (tune_dir,) = (output_dir / f"{config.stem}-tune").iterdir()
+        config = tune_dir / "best_config.yaml"
+        name = f"{config.parent.parent.name.removesuffix('-tune')}-best"
+    else:
+        name = config.stem
     trained = invoke("train", config, "--smoke", "--data-dir", data_dir, "--output-dir", output_dir)
     assert trained.exit_code == 0, trained.output
-    (run_dir,) = (output_dir / config.stem).iterdir()
+    (run_dir,) = (output_dir / name).iterdir()
     assert f"Run written to {run_dir}" in trained.output
     assert RUN_FILES <= {path.name for path in run_dir.iterdir()}
 
@@ -100,7 +109,7 @@ def test_summary_prints_layers_and_parameters(data_dir):
 
 def test_version_and_help():
     assert invoke("--version").output.strip() == f"dlcourse, version {dlcourse.__version__}"
-    for command in ("train", "evaluate", "validate", "summary"):
+    for command in ("train", "tune", "evaluate", "validate", "summary"):
         assert "Usage:" in invoke(command, "--help").output
 
 

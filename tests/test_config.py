@@ -7,7 +7,9 @@ import yaml
 from dlcourse.config import Config, apply_overrides, load_config, parse_overrides, validate
 from dlcourse.errors import ConfigError
 
-from conftest import CONFIGS, ROOT
+from dlcourse.search_space import load_search_config
+
+from conftest import CONFIGS, ROOT, is_tunable
 
 
 def lstm_raw() -> dict:
@@ -22,7 +24,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_shipped_configs_validate_and_round_trip(path, tmp_path):
-    config = load_config(path)
+    # A tunable config is checked with each searched value at its first value.
+    config = load_search_config(path).config
     assert config.name == path.stem
     resolved = write(tmp_path, config.to_yaml())
     assert load_config(resolved) == config
@@ -32,8 +35,9 @@ def test_shipped_configs_validate_and_round_trip(path, tmp_path):
 def test_shipped_configs_start_with_a_header_naming_command_and_result(path):
     header = [line for line in path.read_text().splitlines() if line.startswith("#")]
     text = "\n".join(header)
+    command = "tune" if is_tunable(path) else "train"
     assert path.read_text().startswith("#")
-    assert f"dlcourse train configs/{path.name}" in text
+    assert f"dlcourse {command} configs/{path.name}" in text
     assert "Expected:" in text
 
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import dlcourse
 from dlcourse.cli import main
 from dlcourse.explanation import FEATURE_MAPS_FILE, UnsupportedLayer, explain_run, reference_layer
+from dlcourse.search_space import load_search_config
 
 from conftest import CONFIGS, ROOT
 
@@ -24,7 +25,9 @@ def invoke(*args):
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
 def test_each_shipped_config_is_recomputed_by_the_reference(config, data_dir, tmp_path):
-    run = dlcourse.train(config, TINY, data_dir=data_dir, output_dir=tmp_path / "runs")
+    # A tunable config can't be trained as it is: its searched values at their first.
+    loaded = load_search_config(config, TINY).config
+    run = dlcourse.train(loaded, data_dir=data_dir, output_dir=tmp_path / "runs")
 
     explanation = explain_run(run.run_dir, samples=4, data_dir=data_dir)
 

@@ -5,6 +5,7 @@ import pytest
 from dlcourse.config import load_config
 from dlcourse.errors import ModelDataMismatch
 from dlcourse.models import DataSignature, build_model
+from dlcourse.search_space import load_search_config
 
 from conftest import CONFIGS, ROOT
 
@@ -18,7 +19,7 @@ def signature_for(config):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_every_shipped_config_builds_with_the_right_output_shape(path):
-    config = load_config(path)
+    config = load_search_config(path).config  # a tunable one at its first values
     data = signature_for(config)
     model = build_model(config, data)
     expected_width = 1 if config.compile.loss == "binary_crossentropy" else data.num_classes

@@ -39,3 +39,12 @@ def test_schema_flags_what_an_editor_should(schema, change):
     change(raw)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(raw, schema)
+
+
+def test_schema_allows_search_expressions_where_tune_may_search(schema):
+    raw = yaml.safe_load(CONFIGS[0].read_text())
+    raw["fit"]["batch_size"] = {"tune": "choice", "values": [64, 128]}
+    jsonschema.validate(raw, schema)
+    raw["fit"]["batch_size"] = {"tune": "int", "min": 16}  # no max
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(raw, schema)

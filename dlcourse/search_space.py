@@ -1,0 +1,284 @@
+"""Search spaces inside configs: values that `dlcourse tune` searches instead of fixing.
+
+Any number or choice in the model, compile or fit sections can be a search expression:
+
+    units: {tune: int, min: 16, max: 128, step: 16}
+    learning_rate: {tune: float, min: 1e-4, max: 1e-2, sampling: log}
+    activation: {tune: choice, values: [relu, tanh]}
+
+A pass over the raw config finds the expressions, names each by its path
+(`model.layers[1].LSTM.units`) and checks it. The rest of the config is then validated
+as usual, once with each expression replaced by its first value, and again with each
+of its other extremes (a range's max, every choice), so a range that leaves what the
+layer accepts is reported at load rather than in trial 7.
+
+Nothing here imports TensorFlow, so `dlcourse validate` checks tunable configs at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from dlcourse.config import (
+    Config,
+    did_you_mean,
+    format_path,
+    raise_problems,
+    read_raw_config,
+    schema_problems,
+    validate,
+)
+
+TUNE_KEY = "tune"
+KINDS = ("int", "float", "choice")
+KEYS = {
+    "int": ("min", "max", "step", "sampling"),
+    "float": ("min", "max", "step", "sampling"),
+    "choice": ("values",),
+}
+REQUIRED_KEYS = {"int": ("min", "max"), "float": ("min", "max"), "choice": ("values",)}
+SAMPLINGS = ("linear", "log")
+SEARCHABLE_SECTIONS = ("model", "compile", "fit")
+# Trials are compared on the same validation examples, so what picks them stays fixed.
+FIXED_KEYS = ("fit.validation_split", "fit.validation")
+
+# YAML 1.1, which PyYAML reads, takes `1e-4` (no dot) for a string. The schema accepts
+# such strings for numbers, so search ranges and choices do too.
+_EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+@dataclass(frozen=True)
+class SearchExpression:
+    """One searched value: where it sits in the config and the values it may take."""
+
+    location: tuple[str | int, ...]
+    kind: str
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    step: int | float | None = None
+    sampling: str = "linear"
+    values: tuple[Any, ...] = ()
+
+    @property
+    def path(self) -> str:
+        """The name of the value, and of its KerasTuner hyperparameter."""
+        return format_path(self.location)
+
+    @property
+    def first(self) -> Any:
+        """The value the rest of the config is checked with (KerasTuner's default too)."""
+        return self.values[0] if self.kind == "choice" else self.minimum
+
+    @property
+    def extremes(self) -> tuple[Any, ...]:
+        """Values that, if the config accepts them, show the whole range is acceptable."""
+        return self.values if self.kind == "choice" else (self.minimum, self.maximum)
+
+    def describe(self) -> str:
+        """`int 16..128 step 16`, `float 0.0001..0.01 log`, `choice relu, tanh`."""
+        if self.kind == "choice":
+            return "choice " + ", ".join(str(value) for value in self.values)
+        text = f"{self.kind} {self.minimum}..{self.maximum}"
+        if self.step is not None:
+            text += f" step {self.step}"
+        return text + (" log" if self.sampling == "log" else "")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A config that may hold search expressions, checked as a whole.
+
+    `config` is the config with each expression at its first value; `with_values`
+    gives the config of one trial.
+    """
+
+    raw: dict[str, Any]
+    expressions: tuple[SearchExpression, ...]
+    config: Config
+    source: Path
+
+    def with_values(self, values: Mapping[str, Any]) -> Config:
+        """The config with each expression replaced by `values[its path]`."""
+        return validate(substitute(self.raw, self.expressions, values), source=self.source)
+
+
+def load_search_config(
+    path: str | Path,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    *,
+    smoke: bool = False,
+) -> SearchConfig:
+    """Read a config file that may search values; raises ConfigError listing every problem."""
+    return check_search_config(read_raw_config(path, overrides, smoke=smoke), Path(path))
+
+
+def check_search_config(raw: dict[str, Any], source: Path) -> SearchConfig:
+    """Find and check the search expressions of a raw config, then validate the rest."""
+    expressions, problems = find_expressions(raw)
+    if problems:
+        raise_problems(source, problems)
+    first = {expression.path: expression.first for expression in expressions}
+    representative = substitute(raw, expressions, first)
+    problems = schema_problems(representative)
+    if not problems:
+        problems = _problems_at_the_extremes(raw, expressions, first)
+    if problems:
+        raise_problems(source, problems)
+    return SearchConfig(raw, tuple(expressions), validate(representative, source), source)
+
+
+def _problems_at_the_extremes(
+    raw: dict[str, Any], expressions: Sequence[SearchExpression], first: Mapping[str, Any]
+) -> list[str]:
+    problems: list[str] = []
+    for expression in expressions:
+        for value in expression.extremes[1:]:
+            variant = substitute(raw, expressions, {**first, expression.path: value})
+            problems += [
+                f"{problem} (searched by {expression.path}: {expression.describe()})"
+                for problem in schema_problems(variant)
+            ]
+    return problems
+
+
+def substitute(
+    raw: dict[str, Any], expressions: Sequence[SearchExpression], values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A copy of `raw` with each expression replaced by its value in `values`."""
+    result = copy.deepcopy(raw)
+    for expression in expressions:
+        *parents, last = expression.location
+        node: Any = result
+        for part in parents:
+            node = node[part]
+        node[last] = values[expression.path]
+    return result
+
+
+def find_expressions(raw: Any) -> tuple[list[SearchExpression], list[str]]:
+    """Every search expression in `raw`, in file order, and the problems found in them."""
+    expressions: list[SearchExpression] = []
+    problems: list[str] = []
+    for location, node in _expression_nodes(raw, ()):
+        found, found_problems = parse_expression(location, node)
+        problems += found_problems
+        if found is not None:
+            expressions.append(found)
+    return expressions, problems
+
+
+def _expression_nodes(node: Any, location: tuple[str | int, ...]):
+    if isinstance(node, dict) and TUNE_KEY in node:
+        yield location, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _expression_nodes(value, (*location, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _expression_nodes(value, (*location, index))
+
+
+def parse_expression(
+    location: tuple[str | int, ...], node: dict[str, Any]
+) -> tuple[SearchExpression | None, list[str]]:
+    """The expression at `location`, or None and the reasons it is not a valid one."""
+    path = format_path(location)
+    if not location or location[0] not in SEARCHABLE_SECTIONS or path in FIXED_KEYS:
+        return None, [
+            f"{path or TUNE_KEY}: can't be searched; search expressions belong in the model, "
+            "compile and fit sections (the data and the validation split stay fixed so that "
+            "trials are compared on the same examples)"
+        ]
+    kind = node[TUNE_KEY]
+    if kind not in KINDS:
+        return None, [f"{path}.tune: expected int, float or choice, got {kind!r}"]
+    problems = [
+        f"{path}.{key}: unknown key in a search expression{did_you_mean(str(key), KEYS[kind])}"
+        for key in node
+        if key != TUNE_KEY and key not in KEYS[kind]
+    ]
+    problems += [f"{path}.{key}: missing required key" for key in REQUIRED_KEYS[kind]
+                 if key not in node]
+    if problems:
+        return None, problems
+    if kind == "choice":
+        return _choice(location, path, node["values"])
+    return _range(location, path, kind, node)
+
+
+def _choice(location, path: str, values: Any) -> tuple[SearchExpression | None, list[str]]:
+    if not isinstance(values, list):
+        return None, [f"{path}.values: expected a list of values, got {values!r}"]
+    if not values:
+        return None, [f"{path}.values: must not be empty"]
+    values = [_read_number(value) for value in values]
+    # KerasTuner's Choice takes numbers, strings or booleans, all of one type.
+    for value in values:
+        if isinstance(value, (dict, list)) or value is None:
+            return None, [
+                f"{path}.values: expected numbers, names or true/false, got {value!r}"
+            ]
+    types = sorted({_type_word(value) for value in values})
+    if len(types) > 1:
+        return None, [f"{path}.values: expected values of one type, got {' and '.join(types)}"]
+    if types == ["numbers"] and any(isinstance(value, float) for value in values):
+        values = [float(value) for value in values]  # [0, 0.5]: one type, as KerasTuner needs
+    repeated = sorted({str(value) for value in values if values.count(value) > 1})
+    if repeated:
+        return None, [f"{path}.values: {', '.join(repeated)} listed more than once"]
+    return SearchExpression(tuple(location), "choice", values=tuple(values)), []
+
+
+def _range(location, path: str, kind: str, node: dict) -> tuple[SearchExpression | None, list[str]]:
+    problems = []
+    numbers = {}
+    for key in ("min", "max", "step"):
+        if key not in node:
+            continue
+        value = node[key] if kind == "int" else _read_number(node[key])
+        wanted = int if kind == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, wanted):
+            word = "an integer" if kind == "int" else "a number"
+            problems.append(f"{path}.{key}: expected {word}, got {node[key]!r}")
+        else:
+            numbers[key] = value if kind == "int" else float(value)
+    sampling = node.get("sampling", "linear")
+    if sampling not in SAMPLINGS:
+        problems.append(f"{path}.sampling: expected 'linear' or 'log', got {sampling!r}")
+    if problems:
+        return None, problems
+    low, high, step = numbers["min"], numbers["max"], numbers.get("step")
+    if low > high:
+        problems.append(f"{path}: min ({low}) is greater than max ({high})")
+    if sampling == "log" and low <= 0:
+        problems.append(f"{path}: log sampling needs min > 0, got {low}")
+    if step is not None and step <= 0:
+        problems.append(f"{path}.step: expected a value > 0, got {step}")
+    elif step is not None and sampling == "log" and step <= 1:
+        # KerasTuner reads a log step as the factor between neighbouring values.
+        problems.append(
+            f"{path}.step: with log sampling the step is the factor between values "
+            f"(e.g. 2 for 16, 32, 64), so it must be > 1, got {step}"
+        )
+    if problems:
+        return None, problems
+    expression = SearchExpression(tuple(location), kind, low, high, step, sampling)
+    return expression, []
+
+
+def _read_number(value: Any) -> Any:
+    if isinstance(value, str) and _EXPONENT_NUMBER.match(value.strip()):
+        return float(value)
+    return value
+
+
+def _type_word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "numbers"
+    return "names"

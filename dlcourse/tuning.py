@@ -1,0 +1,357 @@
+"""Hyperparameter search with KerasTuner over the values a config searches.
+
+KerasTuner picks the values: a HyperModel turns each search expression into `hp.Int`,
+`hp.Float` or `hp.Choice` named by its path, puts the picks into the config, and builds
+the model with dlcourse's own builder, so a trial's model is exactly the one
+`dlcourse train` would build from its config. Trials are scored on the validation split
+(never the test split). The tuning directory holds KerasTuner's own state, so an
+interrupted search resumes where it stopped: finished trials are reloaded, not rerun.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import keras
+import keras_tuner
+import yaml
+
+from dlcourse.config import SMOKE_OVERRIDES, Config, parse_overrides
+from dlcourse.data import load_dataset, one_hot_if_needed
+from dlcourse.errors import DlcourseError
+from dlcourse.models import DataSignature, build_model, signature_of
+from dlcourse.rundir import create_run_dir, read_json, write_json, write_text
+from dlcourse.search_space import SearchConfig, SearchExpression, check_search_config
+from dlcourse.training import library_versions, seed_everything
+from dlcourse.tuning_report import (
+    BEST_CONFIG_FILE,
+    SCORES_PLOT,
+    TrialRecord,
+    plot_scores,
+    ranked,
+    write_best_config,
+    write_trials,
+)
+
+ALGORITHMS = ("random", "bayesian", "hyperband")
+DEFAULT_TRIALS = 10
+SMOKE_TRIALS = 2
+HYPERBAND_FACTOR = 3
+TUNING_FILE = "tuning.json"
+SEARCH_CONFIG_FILE = "search_config.yaml"
+# KerasTuner's state (oracle, trials, checkpoints) lives in <tune dir>/keras_tuner/search.
+TUNER_DIR = "keras_tuner"
+TUNER_PROJECT = "search"
+
+
+class TuningError(DlcourseError):
+    """A config or a tuning directory that can't be tuned as asked."""
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """What a search returns: where it wrote, every trial, and the best trial's config."""
+
+    tune_dir: Path
+    expressions: tuple[SearchExpression, ...]
+    objective: str
+    direction: str
+    trials: list[TrialRecord]
+    best_config: Config | None
+
+
+class ConfigHyperModel(keras_tuner.HyperModel):
+    """The models a search config describes, one per choice of its searched values."""
+
+    def __init__(self, search: SearchConfig, data: DataSignature):
+        super().__init__(name=search.config.name)
+        self.search = search
+        self.data = data
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        return build_model(self.config_for(hp), self.data)
+
+    def fit(self, hp, model, *args, **kwargs):
+        config = self.config_for(hp)
+        # Hyperband passes its own epochs per round; the other searches train a trial for
+        # the config's epochs (which may themselves be searched).
+        kwargs.setdefault("epochs", config.fit.epochs)
+        return model.fit(*args, batch_size=config.fit.batch_size, **kwargs)
+
+    def config_for(self, hp: keras_tuner.HyperParameters) -> Config:
+        """The config of this trial: each expression replaced by KerasTuner's pick."""
+        return self.search.with_values(
+            {e.path: hyperparameter(hp, e) for e in self.search.expressions}
+        )
+
+
+def hyperparameter(hp: keras_tuner.HyperParameters, expression: SearchExpression) -> Any:
+    """Register `expression` with KerasTuner (once; later calls return the trial's value)."""
+    if expression.kind == "choice":
+        return hp.Choice(expression.path, list(expression.values))
+    hyperparameter_type = hp.Int if expression.kind == "int" else hp.Float
+    return hyperparameter_type(
+        expression.path,
+        min_value=expression.minimum,
+        max_value=expression.maximum,
+        step=expression.step,
+        sampling=expression.sampling,
+    )
+
+
+def tune(
+    search: SearchConfig,
+    *,
+    algorithm: str = "random",
+    trials: int | None = None,
+    data_dir: str | Path | None = None,
+    output_dir: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    smoke: bool = False,
+) -> TuneResult:
+    """Search the values `search` leaves open and write a new tuning directory."""
+    settings = {
+        "config": str(search.source),
+        "algorithm": algorithm,
+        "max_trials": _trial_count(algorithm, trials, smoke),
+        "overrides": [*(override_texts(SMOKE_OVERRIDES) if smoke else []), *overrides],
+        # Absolute, so that --resume finds the data from any working directory.
+        "data_dir": str(Path(data_dir).resolve()) if data_dir is not None else None,
+    }
+    _check_tunable(search, settings)
+    seed_everything(search.config)
+    dataset = load_dataset(search.config.data, data_dir)
+    hypermodel = ConfigHyperModel(search, signature_of(dataset, search.config))
+    hypermodel.build(keras_tuner.HyperParameters())  # the first values build: fail before any file
+    tune_dir = create_run_dir(output_dir or search.config.output.dir, f"{search.config.name}-tune")
+    write_text(tune_dir / SEARCH_CONFIG_FILE, _search_config_text(search, settings))
+    return _search(tune_dir, search, hypermodel, dataset, settings)
+
+
+def resume(tune_dir: str | Path, *, data_dir: str | Path | None = None) -> TuneResult:
+    """Continue an interrupted search in `tune_dir`: finished trials are kept, not rerun."""
+    tune_dir = Path(tune_dir)
+    if not (tune_dir / TUNING_FILE).is_file() or not (tune_dir / SEARCH_CONFIG_FILE).is_file():
+        raise TuningError(
+            f"{tune_dir} is not a tuning directory (no {TUNING_FILE} or {SEARCH_CONFIG_FILE}); "
+            "pass the directory `dlcourse tune` printed, e.g. runs/<name>-tune/<time>."
+        )
+    settings = read_json(tune_dir / TUNING_FILE)
+    raw = yaml.safe_load((tune_dir / SEARCH_CONFIG_FILE).read_text(encoding="utf-8"))
+    search = check_search_config(raw, Path(settings["config"]))
+    if data_dir is not None:
+        settings["data_dir"] = str(Path(data_dir).resolve())
+    seed_everything(search.config)
+    dataset = load_dataset(search.config.data, settings["data_dir"])
+    hypermodel = ConfigHyperModel(search, signature_of(dataset, search.config))
+    return _search(tune_dir, search, hypermodel, dataset, settings)
+
+
+def _trial_count(algorithm: str, trials: int | None, smoke: bool) -> int | None:
+    if algorithm not in ALGORITHMS:
+        raise TuningError(f"Unknown search algorithm {algorithm!r}; expected one of {ALGORITHMS}.")
+    if algorithm == "hyperband":
+        if trials is not None:
+            raise TuningError(
+                "Hyperband decides how many trials to run from fit.epochs (its max_epochs) "
+                f"and its factor {HYPERBAND_FACTOR}; leave out --trials, or choose "
+                "--algorithm random or bayesian."
+            )
+        return None
+    if smoke:
+        return SMOKE_TRIALS
+    return DEFAULT_TRIALS if trials is None else trials
+
+
+def _check_tunable(search: SearchConfig, settings: Mapping[str, Any]) -> None:
+    source, fit = search.source, search.config.fit
+    if not search.expressions:
+        raise TuningError(
+            f"{source} searches no values, so there is nothing to tune. Replace a value "
+            "with a search expression, e.g. units: {tune: int, min: 16, max: 128, step: 16}, "
+            "or train it with `dlcourse train`."
+        )
+    if fit.validation == "test":
+        raise TuningError(
+            f"{source} validates on the test split (fit.validation: test). Tuning picks "
+            "values by their validation score, and picking them on the test split would make "
+            "its test accuracy optimistic. Hold out part of the training data instead: "
+            "--set fit.validation=null --set fit.validation_split=0.2"
+        )
+    if fit.validation_split is None:
+        raise TuningError(
+            f"{source} has no validation data, and tuning picks values by their validation "
+            "score. Hold out part of the training data: --set fit.validation_split=0.2"
+        )
+    searched = {expression.path for expression in search.expressions}
+    if settings["algorithm"] == "hyperband" and "fit.epochs" in searched:
+        raise TuningError(
+            f"{source} searches fit.epochs, but Hyperband sets each trial's epochs itself "
+            "(up to fit.epochs); fix fit.epochs, or choose --algorithm random or bayesian."
+        )
+
+
+def _search(
+    tune_dir: Path,
+    search: SearchConfig,
+    hypermodel: ConfigHyperModel,
+    dataset,
+    settings: dict[str, Any],
+) -> TuneResult:
+    config = search.config
+    objective, direction = objective_of(config)
+    tuner = _make_tuner(settings, hypermodel, objective, direction, tune_dir, config)
+    settings.update(objective=objective, direction=direction, status="running",
+                    started=_now(), versions=_versions())
+    settings.pop("ended", None)
+    write_json(tune_dir / TUNING_FILE, settings)
+    started = time.perf_counter()
+    try:
+        tuner.search(
+            dataset.x_train,
+            one_hot_if_needed(dataset.y_train, dataset.num_classes, config.compile.loss),
+            validation_split=config.fit.validation_split,
+            callbacks=[keras.callbacks.TerminateOnNaN()],
+            # A live progress bar on a terminal; one line per epoch in logs and CI.
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    except KeyboardInterrupt:
+        _finish(tune_dir, tuner, search, settings, "interrupted", started)
+        raise
+    except Exception as error:
+        _finish(tune_dir, tuner, search, settings, "failed", started, error)
+        raise
+    return _finish(tune_dir, tuner, search, settings, "finished", started)
+
+
+def objective_of(config: Config) -> tuple[str, str]:
+    """What trials are ranked by: validation accuracy when the config measures it, else loss."""
+    if "accuracy" in config.compile.metrics:
+        return "val_accuracy", "max"
+    return "val_loss", "min"
+
+
+def _make_tuner(settings, hypermodel, objective, direction, tune_dir, config):
+    common = dict(
+        objective=keras_tuner.Objective(objective, direction),
+        directory=str(tune_dir / TUNER_DIR),
+        project_name=TUNER_PROJECT,
+        # Reload the trials already in the directory: that is what makes --resume continue.
+        overwrite=False,
+        seed=config.seed,
+    )
+    algorithm = settings["algorithm"]
+    if algorithm == "hyperband":
+        return keras_tuner.Hyperband(
+            hypermodel, max_epochs=config.fit.epochs, factor=HYPERBAND_FACTOR, **common
+        )
+    tuner_class = {
+        "random": keras_tuner.RandomSearch,
+        "bayesian": keras_tuner.BayesianOptimization,
+    }[algorithm]
+    return tuner_class(hypermodel, max_trials=settings["max_trials"], **common)
+
+
+def _finish(tune_dir, tuner, search, settings, status, started, error=None) -> TuneResult:
+    """Write the trials so far, the plot and the best config; record how the search ended."""
+    objective, direction = settings["objective"], settings["direction"]
+    trials = trial_records(tuner, search.expressions)
+    write_trials(tune_dir, trials, search.expressions, objective, direction)
+    plot_scores(tune_dir / SCORES_PLOT, trials, search.expressions, objective)
+    best = next((trial for trial in ranked(trials, direction) if trial.completed), None)
+    best_config = None
+    if best is not None:
+        best_config = search.with_values(best.values).model_copy(
+            update={"name": f"{search.config.name}-best"}
+        )
+        write_best_config(
+            tune_dir / BEST_CONFIG_FILE,
+            best_config,
+            _best_config_header(tune_dir, search, settings, best, len(trials)),
+        )
+        settings["best"] = {"trial": best.trial_id, "score": best.score, "values": best.values}
+    settings.update(
+        status=status,
+        ended=_now(),
+        trials_completed=sum(trial.completed for trial in trials),
+        seconds=settings.get("seconds", 0.0) + time.perf_counter() - started,
+    )
+    if error is not None:
+        settings["error"] = f"{type(error).__name__}: {error}"
+    write_json(tune_dir / TUNING_FILE, settings)
+    return TuneResult(tune_dir, search.expressions, objective, direction, trials, best_config)
+
+
+def trial_records(tuner, expressions: Sequence[SearchExpression]) -> list[TrialRecord]:
+    """KerasTuner's trials as plain records, holding only the values the config searches."""
+    records = []
+    for trial_id, trial in sorted(tuner.oracle.trials.items()):
+        values = trial.hyperparameters.values
+        records.append(
+            TrialRecord(
+                trial_id=trial_id,
+                status=str(trial.status),
+                score=None if trial.score is None else float(trial.score),
+                best_epoch=None if trial.best_step is None else int(trial.best_step) + 1,
+                values={e.path: values[e.path] for e in expressions if e.path in values},
+            )
+        )
+    return records
+
+
+def _best_config_header(tune_dir, search, settings, best: TrialRecord, count: int) -> list[str]:
+    overrides = " ".join(f"--set {item}" for item in settings["overrides"])
+    algorithm = {"random": "random search", "bayesian": "Bayesian optimisation",
+                 "hyperband": "Hyperband"}[settings["algorithm"]]
+    lines = [
+        f"The best of {count} trials of `dlcourse tune` ({algorithm}): "
+        f"{settings['objective']} {best.score:.4f} in trial {best.trial_id}, "
+        f"epoch {best.best_epoch}.",
+        f"Tuned from {search.source}" + (f" with {overrides}" if overrides else "") + ".",
+        f"Tuning directory: {tune_dir}",
+        "Values found:",
+        *(
+            f"  {e.path}: {_plain_value(best.values.get(e.path))}   (searched: {e.describe()})"
+            for e in search.expressions
+        ),
+        f"Train it: dlcourse train {tune_dir / BEST_CONFIG_FILE}",
+        "",
+    ]
+    return lines
+
+
+def _plain_value(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _search_config_text(search: SearchConfig, settings: Mapping[str, Any]) -> str:
+    overrides = " ".join(f"--set {item}" for item in settings["overrides"]) or "no overrides"
+    header = (
+        f"# The config this tuning run searches: {search.source} with {overrides}.\n"
+        "# `dlcourse tune --resume` reads it from here.\n"
+    )
+    return header + yaml.safe_dump(search.raw, sort_keys=False)
+
+
+def override_texts(overrides: Sequence[str] | Mapping[str, Any]) -> list[str]:
+    """Overrides as `KEY=VALUE` texts, whether given as --set items or as a mapping."""
+    if not isinstance(overrides, Mapping):
+        parse_overrides(overrides)  # refuse malformed items here, with the usual message
+        return list(overrides)
+    return [
+        f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+        for key, value in overrides.items()
+    ]
+
+
+def _versions() -> dict[str, str]:
+    return {**library_versions(), "keras_tuner": keras_tuner.__version__}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

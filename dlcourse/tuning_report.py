@@ -1,0 +1,140 @@
+"""Files a tuning run leaves for people: the trials as tables, scores against values, the best config.
+
+Everything here only writes what it is given; nothing trains or imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from dlcourse.comparison import format_rows
+from dlcourse.config import Config
+from dlcourse.reports import agg_pyplot, save_figure
+from dlcourse.rundir import write_json, write_text
+from dlcourse.search_space import SearchExpression
+
+TRIALS_FILE = "trials.json"
+BEST_CONFIG_FILE = "best_config.yaml"
+SCORES_PLOT = "scores.png"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of a search: the values it tried and the validation score they reached."""
+
+    trial_id: str
+    status: str
+    score: float | None
+    best_epoch: int | None
+    values: dict[str, Any]
+
+    @property
+    def completed(self) -> bool:
+        return self.status == "COMPLETED" and _finite(self.score)
+
+
+def ranked(trials: Sequence[TrialRecord], direction: str) -> list[TrialRecord]:
+    """Completed trials best first, then the others (running, failed) by trial id."""
+    done = sorted(
+        (trial for trial in trials if trial.completed),
+        key=lambda trial: -trial.score if direction == "max" else trial.score,
+    )
+    return done + sorted(
+        (trial for trial in trials if not trial.completed), key=lambda trial: trial.trial_id
+    )
+
+
+def trials_table(
+    trials: Sequence[TrialRecord],
+    expressions: Sequence[SearchExpression],
+    objective: str,
+    direction: str,
+    style: str = "terminal",
+) -> str:
+    """The trials sorted by score, one column per searched value."""
+    columns = ["rank", "trial", objective, "epoch", *(e.path for e in expressions), "status"]
+    rows = [
+        [
+            str(rank) if trial.completed else "-",
+            trial.trial_id,
+            f"{trial.score:.4f}" if _finite(trial.score) else "-",
+            str(trial.best_epoch) if trial.best_epoch is not None else "-",
+            *(_value_text(trial.values.get(e.path)) for e in expressions),
+            trial.status.lower(),
+        ]
+        for rank, trial in enumerate(ranked(trials, direction), start=1)
+    ]
+    return format_rows(columns, rows, style)
+
+
+def write_trials(
+    tune_dir: Path,
+    trials: Sequence[TrialRecord],
+    expressions: Sequence[SearchExpression],
+    objective: str,
+    direction: str,
+) -> None:
+    """trials.json, trials.csv and trials.md, best first."""
+    ordered = ranked(trials, direction)
+    write_json(tune_dir / TRIALS_FILE, {
+        "objective": objective,
+        "direction": direction,
+        "trials": [asdict(trial) for trial in ordered],
+    })
+    for style, name in (("csv", "trials.csv"), ("markdown", "trials.md")):
+        write_text(tune_dir / name, trials_table(ordered, expressions, objective, direction, style))
+
+
+def plot_scores(
+    path: Path,
+    trials: Sequence[TrialRecord],
+    expressions: Sequence[SearchExpression],
+    objective: str,
+) -> Path | None:
+    """One panel per searched value: each completed trial's score against the value it tried."""
+    done = [trial for trial in trials if trial.completed]
+    if not done or not expressions:
+        return None
+    columns = min(len(expressions), 3)
+    rows = math.ceil(len(expressions) / columns)
+    figure, axes = agg_pyplot().subplots(
+        rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False, sharey=True
+    )
+    for panel, expression in zip(axes.flat, expressions):
+        values = [trial.values.get(expression.path) for trial in done]
+        scores = [trial.score for trial in done]
+        if expression.kind == "choice":
+            # Choices are categories: place them in their listed order.
+            positions = {value: index for index, value in enumerate(expression.values)}
+            panel.set_xticks(range(len(expression.values)),
+                             [str(value) for value in expression.values])
+            values = [positions.get(value, math.nan) for value in values]
+        elif expression.sampling == "log":
+            panel.set_xscale("log")
+        panel.plot(values, scores, "bo")
+        panel.set_xlabel(expression.path, fontsize=8)
+        panel.set_ylabel(objective)
+    for panel in list(axes.flat)[len(expressions):]:
+        panel.set_visible(False)
+    figure.suptitle(f"{objective} of each trial against the values it tried")
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def write_best_config(path: Path, config: Config, header: Sequence[str]) -> None:
+    """The best trial's config as plain YAML, behind a comment saying where it came from."""
+    comment = "".join(f"# {line}\n" if line else "#\n" for line in header)
+    write_text(path, comment + config.to_yaml())
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)

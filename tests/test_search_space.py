@@ -1,0 +1,160 @@
+"""Search expressions in configs: found by path, checked at load, substituted per trial."""
+
+import re
+
+import pytest
+import yaml
+
+from dlcourse.config import load_config
+from dlcourse.errors import ConfigError
+from dlcourse.search_space import check_search_config, load_search_config
+
+from conftest import ROOT
+
+TUNE_CONFIG = ROOT / "configs" / "imdb_lstm_tune.yaml"
+
+
+def lstm_raw() -> dict:
+    return yaml.safe_load((ROOT / "configs" / "imdb_lstm.yaml").read_text()) | {"name": "t"}
+
+
+def check(raw):
+    return check_search_config(raw, source="bad.yaml")
+
+
+def test_the_shipped_search_config_names_each_value_by_its_path():
+    search = load_search_config(TUNE_CONFIG)
+    assert [(e.path, e.describe()) for e in search.expressions] == [
+        ("model.layers[0].Embedding.output_dim", "choice 16, 32, 64"),
+        ("model.layers[1].LSTM.units", "int 16..64 step 16"),
+        ("model.layers[1].LSTM.dropout", "float 0.0..0.5 step 0.1"),
+        ("compile.optimizer.learning_rate", "float 0.0001..0.01 log"),
+    ]
+    # The rest of the config is validated with each value at its first (KerasTuner's default).
+    assert search.config.model.layers[1].args == {"units": 16, "dropout": 0.0}
+    assert search.config.compile.optimizer.learning_rate == 1e-4
+
+
+def test_with_values_gives_one_trials_config():
+    search = load_search_config(TUNE_CONFIG)
+    values = {e.path: e.extremes[-1] for e in search.expressions}
+    config = search.with_values(values)
+    assert config.model.layers[0].args["output_dim"] == 64
+    assert config.model.layers[1].args == {"units": 64, "dropout": 0.5}
+    assert config.compile.optimizer.learning_rate == 1e-2
+
+
+def test_expressions_can_be_set_from_the_command_line():
+    search = load_search_config(
+        ROOT / "configs" / "imdb_lstm.yaml",
+        ["model.layers[1].LSTM.units={tune: int, min: 8, max: 32}", "fit.batch_size={tune: choice, values: [32, 64]}"],
+    )
+    assert [e.path for e in search.expressions] == ["model.layers[1].LSTM.units", "fit.batch_size"]
+
+
+def test_a_fixed_value_from_the_command_line_replaces_an_expression():
+    search = load_search_config(TUNE_CONFIG, ["model.layers[1].LSTM.units=48"])
+    assert "model.layers[1].LSTM.units" not in [e.path for e in search.expressions]
+    assert search.config.model.layers[1].args["units"] == 48
+
+
+def test_yaml_exponents_and_mixed_numbers_are_read_as_numbers():
+    raw = lstm_raw()
+    raw["model"]["layers"][1]["LSTM"]["dropout"] = {"tune": "choice", "values": [0, 0.25]}
+    raw["compile"]["optimizer"] = {
+        "name": "adam", "learning_rate": {"tune": "choice", "values": ["1e-3", "1e-2"]}
+    }
+    dropout, rate = check(raw).expressions
+    assert dropout.values == (0.0, 0.25) and rate.values == (0.001, 0.01)
+
+
+def test_a_wrapped_layers_argument_is_searched_by_its_full_path():
+    raw = lstm_raw()
+    raw["model"]["layers"][1] = {
+        "Bidirectional": {"layer": {"LSTM": {"units": {"tune": "int", "min": 8, "max": 16}}}}
+    }
+    (expression,) = check(raw).expressions
+    assert expression.path == "model.layers[1].Bidirectional.layer.LSTM.units"
+
+
+UNITS = ("model", "layers", 1, "LSTM", "units")
+
+
+def at(location, value):
+    def change(raw):
+        node = raw
+        for part in location[:-1]:
+            node = node[part]
+        node[location[-1]] = value
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (at(UNITS, {"tune": "int", "min": 128, "max": 16}),
+         "model.layers[1].LSTM.units: min (128) is greater than max (16)"),
+        (at(UNITS, {"tune": "integer", "min": 1, "max": 2}),
+         "model.layers[1].LSTM.units.tune: expected int, float or choice, got 'integer'"),
+        (at(UNITS, {"tune": "int", "min": 1}),
+         "model.layers[1].LSTM.units.max: missing required key"),
+        (at(UNITS, {"tune": "int", "min": 1, "maximum": 4}),
+         "model.layers[1].LSTM.units.maximum: unknown key in a search expression (did you mean 'max'?)"),
+        (at(UNITS, {"tune": "int", "min": 1.5, "max": 4}),
+         "model.layers[1].LSTM.units.min: expected an integer, got 1.5"),
+        (at(UNITS, {"tune": "int", "min": 8, "max": 64, "step": 0}),
+         "model.layers[1].LSTM.units.step: expected a value > 0, got 0"),
+        (at(UNITS, {"tune": "int", "min": 8, "max": 64, "sampling": "exp"}),
+         "model.layers[1].LSTM.units.sampling: expected 'linear' or 'log', got 'exp'"),
+        (at(UNITS, {"tune": "int", "min": 8, "max": 64, "sampling": "log", "step": 1}),
+         "model.layers[1].LSTM.units.step: with log sampling the step is the factor"),
+        (at(("compile", "optimizer"), {"name": "sgd", "learning_rate":
+                                       {"tune": "float", "min": 0, "max": 0.1, "sampling": "log"}}),
+         "compile.optimizer.learning_rate: log sampling needs min > 0, got 0.0"),
+        (at(UNITS, {"tune": "choice", "values": []}),
+         "model.layers[1].LSTM.units.values: must not be empty"),
+        (at(UNITS, {"tune": "choice", "values": [16, "many"]}),
+         "model.layers[1].LSTM.units.values: expected values of one type, got names and numbers"),
+        (at(UNITS, {"tune": "choice", "values": [16, 16]}),
+         "model.layers[1].LSTM.units.values: 16 listed more than once"),
+        (at(UNITS, {"tune": "choice", "values": [[16], [32]]}),
+         "model.layers[1].LSTM.units.values: expected numbers, names or true/false, got [16]"),
+        (at(("data", "limit"), {"tune": "int", "min": 100, "max": 200}),
+         "data.limit: can't be searched"),
+        (at(("fit", "validation_split"), {"tune": "float", "min": 0.1, "max": 0.3}),
+         "fit.validation_split: can't be searched"),
+        # The rest of the config is validated for the whole range, not only its first value.
+        (at(UNITS, {"tune": "int", "min": 0, "max": 16}),
+         "model.layers[1].LSTM.units: expected a positive integer, got 0"),
+        (at(("model", "layers", 1, "LSTM", "dropout"), {"tune": "float", "min": 0.1, "max": 1.5}),
+         "model.layers[1].LSTM.dropout: expected a number in [0, 1), got 1.5 "
+         "(searched by model.layers[1].LSTM.dropout: float 0.1..1.5)"),
+        (at(("model", "layers", 2, "Dense", "activation"), {"tune": "choice", "values": ["sigmoid", 3]}),
+         "expected values of one type"),
+        (at(("fit", "epochs"), "ten"), "fit.epochs: expected an integer, got 'ten'"),
+    ],
+)
+def test_bad_search_expressions_are_reported_with_their_path(change, message):
+    raw = lstm_raw()
+    change(raw)
+    with pytest.raises(ConfigError) as caught:
+        check(raw)
+    assert str(caught.value).startswith("bad.yaml: ")
+    assert message in str(caught.value)
+
+
+def test_all_problems_in_expressions_are_listed_at_once():
+    raw = lstm_raw()
+    at(UNITS, {"tune": "int", "min": 9, "max": 2})(raw)
+    at(("fit", "batch_size"), {"tune": "choice", "values": []})(raw)
+    with pytest.raises(ConfigError, match="2 problems"):
+        check(raw)
+
+
+def test_train_refuses_a_tunable_config_and_points_to_tune():
+    with pytest.raises(ConfigError) as caught:
+        load_config(TUNE_CONFIG)
+    message = str(caught.value)
+    assert "searches 4 values (model.layers[0].Embedding.output_dim, " in message
+    assert re.search(r"`dlcourse tune \S+imdb_lstm_tune.yaml`", message)
+    assert "best_config.yaml" in message
