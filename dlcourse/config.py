@@ -493,7 +493,7 @@ def load_config(
     if search.expressions:
         paths = ", ".join(expression.path for expression in search.expressions)
         raise ConfigError(
-            f"{path} searches {len(search.expressions)} values ({paths}), so it describes "
+            f"{path}: searches {len(search.expressions)} values ({paths}), so it describes "
             f"many models, not one. Search them with `dlcourse tune {path}`, then train "
             "the best_config.yaml it writes."
         )
