@@ -15,9 +15,10 @@ from conftest import CONFIGS, REAL_DATA_DIR, ROOT
 
 RUN_FILES = {
     "config.yaml", "model.keras", "history.json", "history.csv", "metrics.json",
-    "status.json", "summary.txt", "accuracy.png", "loss.png", "confusion_matrix.png",
-    "misclassified.json", "report.html",
+    "status.json", "summary.txt", "loss.png", "report.html",
 }
+CLASSIFICATION_FILES = {"accuracy.png", "confusion_matrix.png", "misclassified.json", "classes.json"}
+REGRESSION_FILES = {"mae.png", "largest_errors.json"}
 
 
 def invoke(*args):
@@ -37,23 +38,33 @@ def smoke_train_then_evaluate(config, data_dir, output_dir):
     assert trained.exit_code == 0, trained.output
     (run_dir,) = (output_dir / config.stem).iterdir()
     assert f"Run written to {run_dir}" in trained.output
-    assert RUN_FILES <= {path.name for path in run_dir.iterdir()}
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    regression = saved["compile"]["loss"] in ("mean_squared_error", "mean_absolute_error")
+    measure = "mae" if regression else "accuracy"
+    written = {path.name for path in run_dir.iterdir()}
+    assert RUN_FILES | (REGRESSION_FILES if regression else CLASSIFICATION_FILES) <= written
+    if saved["data"]["dataset"] == "raw_text":
+        assert "vocabulary.json" in written
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     history = json.loads((run_dir / "history.json").read_text())
-    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["fit"]["epochs"] == 1 and saved["data"]["limit"] == 256
-    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"}
+    assert set(history) >= {"loss", measure, "val_loss", f"val_{measure}", "epoch_seconds"}
     assert len(history["loss"]) == 1
     assert (run_dir / "history.csv").read_text().splitlines()[0].startswith("epoch,")
-    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["parameters"] > 0
+    assert metrics["parameters"] > 0 and metrics[f"test_{measure}"] >= 0
+    if regression:
+        assert "confusion_matrix" not in metrics and "best_val_accuracy" not in metrics
+        assert metrics["best_val_mae"] >= 0 and metrics["baseline_test_mae"] > 0
+    else:
+        assert metrics["test_accuracy"] <= 1
     assert "Total params" in (run_dir / "summary.txt").read_text()
-    assert (run_dir / "accuracy.png").read_bytes().startswith(b"\x89PNG")
+    assert (run_dir / f"{measure}.png").read_bytes().startswith(b"\x89PNG")
 
     evaluated = invoke("evaluate", run_dir, "--data-dir", data_dir)
     assert evaluated.exit_code == 0, evaluated.output
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
-    assert abs(evaluation["test_accuracy"] - metrics["test_accuracy"]) <= 0.001
+    assert abs(evaluation[f"test_{measure}"] - metrics[f"test_{measure}"]) <= 0.001
     return run_dir
 
 

@@ -65,7 +65,8 @@ def test_mnist_header_explains_the_slides_typo():
         (lambda raw: raw["fit"].update(validation="test"),
          "fit: set either validation_split or validation, not both"),
         (lambda raw: raw["data"].update(dataset="cifar"),
-         "data.dataset: expected one of 'mnist' or 'imdb', got 'cifar'"),
+         "data.dataset: expected one of 'mnist', 'fashion_mnist', 'cifar10', 'cifar100', "
+         "'image_folder', 'imdb' or 'raw_text', got 'cifar'"),
         (lambda raw: raw["data"].pop("maxlen"),
          "data: maxlen is required for text datasets"),
         (lambda raw: raw["compile"].update(loss="binary_crossentropyy"),

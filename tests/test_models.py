@@ -13,7 +13,24 @@ IMDB = DataSignature("imdb", (500,), "int32", 2, vocabulary_size=10000)
 
 
 def signature_for(config):
-    return IMDB if config.data.dataset == "imdb" else MNIST
+    """What each dataset gives the model, as the loaders would for the config's settings."""
+    data = config.data
+    if data.dataset == "imdb":
+        return IMDB
+    if data.dataset == "cifar10":
+        return DataSignature("cifar10", (32, 32, 3), "float32", 10)
+    if data.dataset == "image_folder":
+        channels = {"grayscale": 1, "rgba": 4}.get(data.color_mode, 3)
+        return DataSignature("folder", (*data.image_size, channels), "float32", 102)
+    if data.dataset == "raw_text":
+        classes = 0 if config.task == "regression" else 2
+        vectorize = data.vectorize
+        if vectorize.output_mode == "int":
+            return DataSignature("raw_text", (vectorize.output_sequence_length,), "int32", classes,
+                                 vocabulary_size=vectorize.max_tokens, input_kind="word_indices")
+        return DataSignature("raw_text", (vectorize.max_tokens,), "float32", classes,
+                             input_kind="bag_of_words")
+    return MNIST
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -21,7 +38,8 @@ def test_every_shipped_config_builds_with_the_right_output_shape(path):
     config = load_config(path)
     data = signature_for(config)
     model = build_model(config, data)
-    expected_width = 1 if config.compile.loss == "binary_crossentropy" else data.num_classes
+    binary_or_number = config.compile.loss == "binary_crossentropy" or config.task == "regression"
+    expected_width = 1 if binary_or_number else data.num_classes
     assert model.input_shape == (None, *data.input_shape)
     assert model.output_shape == (None, expected_width)
     assert type(model.optimizer).__name__.lower() == config.compile.optimizer.name
