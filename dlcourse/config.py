@@ -24,7 +24,9 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_serializer,
@@ -450,11 +452,27 @@ class LearningRateSchedule(BaseModel):
         return dict(self.model_extra or {})
 
 
+def _rate_kind(value: Any) -> str:
+    # The tags are blank so they stay out of error paths (see _describe).
+    return " " if isinstance(value, (dict, LearningRateSchedule)) else ""
+
+
+# A number or a schedule, told apart by the value's form so that a mistake is reported
+# against the one that was meant, not against both.
+LearningRate = typing.Annotated[
+    typing.Union[
+        typing.Annotated[float, Tag("")],
+        typing.Annotated[LearningRateSchedule, Tag(" ")],
+    ],
+    Discriminator(_rate_kind),
+]
+
+
 class OptimizerConfig(Section):
     """A Keras optimizer by name, with the arguments the lecture's update rule uses."""
 
     name: str
-    learning_rate: float | LearningRateSchedule | None = Field(
+    learning_rate: LearningRate | None = Field(
         None, description="A number, or a schedule from keras.optimizers.schedules."
     )
     momentum: float | None = Field(None, ge=0, lt=1)
@@ -696,7 +714,7 @@ def _describe(error: dict[str, Any]) -> str:
         message = f"expected letters, digits, '_', '-' or '.', got {given!r}"
     else:
         message = error["msg"]
-    path = format_path([part for part in location if part != ""])
+    path = format_path([part for part in location if str(part).strip() != ""])
     return f"{path}: {message}" if path else message
 
 
@@ -786,6 +804,8 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path) 
                 return
             if node.get(key) is None:
                 node[key] = {}
+            if field_section is OptimizerConfig and isinstance(node[key], str):
+                node[key] = {"name": node[key]}  # `optimizer: rmsprop` is short for {name: rmsprop}
             node = node[key]
             section = field_section
             continue

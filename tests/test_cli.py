@@ -180,3 +180,17 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_pa
     assert status["status"] == "interrupted"
     assert 1 <= status["epochs_completed"] == len(history["loss"]) < 500
     assert "Traceback" not in stderr
+
+
+def test_validate_never_imports_tensorflow():
+    script = (
+        "import sys; from click.testing import CliRunner; from dlcourse.cli import main\n"
+        f"for path in {[str(path) for path in CONFIGS]!r}:\n"
+        "    result = CliRunner().invoke(main, ['validate', path])\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "assert 'tensorflow' not in sys.modules and 'keras.src' not in sys.modules\n"
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.stdout.strip() == "ok", result.stderr
