@@ -1,9 +1,11 @@
 """Datasets: where their files are found, how they are read safely, how they are prepared.
 
 Sources are tried in order: `--data-dir`, then `DLCOURSE_DATA_DIR`, then Keras's own
-cache and download. Files are in Keras's layout (`mnist.npz`, `imdb.npz`), and
-preparation follows the lecture's code: pixels scaled to [0, 1]; reviews mapped with
-Keras's IMDB conventions and padded with `pad_sequences`' defaults.
+cache and download. Files are in Keras's layout (`mnist.npz`, `imdb.npz`, `fashion-mnist/`,
+`cifar-10-batches-py/`, `cifar-100-python/`), and preparation follows the lecture's code:
+pixels scaled to [0, 1]; reviews mapped with Keras's IMDB conventions and padded with
+`pad_sequences`' defaults. Image folders go through `image_dataset_from_directory`; raw
+text is `dlcourse.text`'s.
 """
 
 from __future__ import annotations
@@ -347,17 +349,17 @@ def _keras_load_data(name: str, folder: str, data_dir) -> tuple[dict[str, np.nda
     """The dataset through `keras.datasets.<name>.load_data()`, which caches and downloads."""
     looked = ", ".join(str(d) for d in candidate_dirs(data_dir) + [keras_cache_dir()])
     missing = (
-        f"Can't find the folder {folder} (looked in: {looked}); Pass --data-dir DIR, or set "
+        f"Can't find the folder {folder} (looked in: {looked}). Pass --data-dir DIR, or set "
         f"DLCOURSE_DATA_DIR, to a directory holding {folder} in Keras's layout"
     )
     if os.environ.get("DLCOURSE_OFFLINE") == "1":
-        raise DataError(f"{missing}; downloading is off (DLCOURSE_OFFLINE=1).")
+        raise DataError(f"{missing}. Downloading is off (DLCOURSE_OFFLINE=1).")
     import keras
 
     try:
         (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
     except Exception as error:  # Keras raises bare Exception for network failures
-        raise DataError(f"{missing}; downloading it with Keras failed ({error}).") from None
+        raise DataError(f"{missing}. Downloading it with Keras failed ({error}).") from None
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     return arrays, keras_cache_dir()
 

@@ -166,10 +166,7 @@ def evaluate_run(
         raise RunError(f"{run_dir} is not a dlcourse run directory (it has no {CONFIG_FILE}).")
     config = load_config(run_dir / CONFIG_FILE)
     model = load_trained_model(run_dir)
-    vocabulary = None
-    if config.data.dataset == "raw_text":
-        vocabulary = read_vocabulary(run_dir / VOCABULARY_FILE)
-    dataset = load_dataset(config.data, data_dir, vocabulary=vocabulary, task=config.task)
+    dataset = load_run_dataset(run_dir, config, data_dir)
     evaluation = evaluate_model(model, config, dataset)
     write_json(
         run_dir / "evaluation.json",
@@ -183,6 +180,14 @@ def evaluate_run(
     write_evaluation_files(run_dir, evaluation, dataset, data_dir, plots=config.output.plots)
     reports.write_report(run_dir)
     return EvaluationResult(run_dir, evaluation)
+
+
+def load_run_dataset(run_dir: Path, config: Config, data_dir) -> Dataset:
+    """The run's data prepared as in training: raw text with the run's saved vocabulary."""
+    vocabulary = None
+    if config.data.dataset == "raw_text":
+        vocabulary = read_vocabulary(run_dir / VOCABULARY_FILE)
+    return load_dataset(config.data, data_dir, vocabulary=vocabulary, task=config.task)
 
 
 def write_evaluation_files(

@@ -137,7 +137,7 @@ def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
     height, width, channels = input_shape
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
+            image = image.convert({1: "L", 4: "RGBA"}.get(channels, "RGB"))
             image = image.resize((width, height), Image.Resampling.LANCZOS)
             array = np.asarray(image, dtype="float32") / 255.0
     except FileNotFoundError:

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -79,6 +80,11 @@ def test_smoke_train_then_evaluate_each_shipped_config(config, data_dir, tmp_pat
 @pytest.mark.skipif(not REAL_DATA_DIR, reason="DLCOURSE_DATA_DIR is not set")
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_smoke_on_a_tiny_subset_of_the_real_data(config, tmp_path):
+    needs = {"cifar10": "cifar-10-batches-py", "fashion_mnist": "fashion-mnist",
+             "image_folder": yaml.safe_load(config.read_text())["data"].get("path")}
+    folder = needs.get(yaml.safe_load(config.read_text())["data"]["dataset"])
+    if folder and not (Path(REAL_DATA_DIR) / folder).is_dir():
+        pytest.skip(f"{folder} is not among the real data in {REAL_DATA_DIR}")
     run_dir = smoke_train_then_evaluate(config, REAL_DATA_DIR, tmp_path / "runs")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["data_source"].startswith(REAL_DATA_DIR)
