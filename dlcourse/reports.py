@@ -325,8 +325,13 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
                 for item in self.wrong
             )
             return (heading + "<table><tr><th>true</th><th>predicted</th><th>confidence</th>"
-                    f"<th>review</th></tr>{rows}</table>")
+                    f"<th>{_e(self._text_heading())}</th></tr>{rows}</table>")
         return heading + self._image("misclassified.png")
+
+    def _text_heading(self) -> str:
+        """IMDB runs show reviews decoded from word indices; raw-text runs the texts as read."""
+        source = str(self.metrics.get("data_source", ""))
+        return "review (decoded from word indices)" if source.endswith(".npz") else "text"
 
     def _largest_errors(self) -> str:
         if not self.errors:

@@ -1,5 +1,6 @@
 """Trained models recomputed with the NumPy reference, through the API and the CLI."""
 
+import re
 import subprocess
 import sys
 
@@ -10,11 +11,24 @@ from click.testing import CliRunner
 
 import dlcourse
 from dlcourse.cli import main
-from dlcourse.explanation import FEATURE_MAPS_FILE, UnsupportedLayer, explain_run, reference_layer
+from dlcourse.config import load_config
+from dlcourse.explanation import (
+    FEATURE_MAPS_FILE, REFERENCE_LAYERS, UnsupportedLayer, explain_run, reference_layer,
+)
 
 from conftest import CONFIGS, ROOT
 
 TINY = {"data.limit": 32, "fit.epochs": 1}
+
+
+def explainable(path) -> bool:
+    """Whether the NumPy reference implements every layer of a shipped config. Those it
+    doesn't (BatchNormalization, Bidirectional, Conv1D, masking) are refused by name, as
+    test_explain_names_a_layer_the_reference_does_not_implement checks."""
+    layers = load_config(path).model.layers
+    return all(
+        layer.name in REFERENCE_LAYERS and not layer.args.get("mask_zero") for layer in layers
+    )
 
 
 def invoke(*args):
@@ -22,7 +36,9 @@ def invoke(*args):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
+@pytest.mark.parametrize(
+    "config", [path for path in CONFIGS if explainable(path)], ids=lambda path: path.stem
+)
 def test_each_shipped_config_is_recomputed_by_the_reference(config, data_dir, tmp_path):
     run = dlcourse.train(config, TINY, data_dir=data_dir, output_dir=tmp_path / "runs")
 
@@ -72,7 +88,9 @@ def test_explain_names_a_layer_the_reference_does_not_implement(data_dir, tmp_pa
     )
     result = invoke("explain", run.run_dir, "--data-dir", data_dir)
     assert result.exit_code == 2
-    assert "model.layers[1].BatchNormalization ('batch_normalization')" in result.output
+    # Keras numbers layer names per process, so other tests' layers may come first.
+    assert re.search(r"model\.layers\[1\]\.BatchNormalization \('batch_normalization(_\d+)?'\)",
+                     result.output)
     assert "has no BatchNormalization layer" in result.output
     assert not (run.run_dir / FEATURE_MAPS_FILE).exists()
 
