@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from dlcourse.config import Config
+    from dlcourse.data import Dataset
     from dlcourse.training import TrainResult
     from dlcourse.tuning import TuneResult
 
@@ -24,11 +25,14 @@ def train(
     data_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
     smoke: bool = False,
+    dataset: Dataset | None = None,
 ) -> TrainResult:
     """Train the model a config describes and write a run directory.
 
     `overrides` maps dotted keys to values, e.g. `{"fit.epochs": 3}`, exactly like the
-    CLI's `--set fit.epochs=3`. Returns the history, the metrics and the run directory.
+    CLI's `--set fit.epochs=3`. `dataset` trains on data prepared in Python instead of the
+    config's files, e.g. texts in lists through `dlcourse.text.text_dataset`. Returns the
+    history, the metrics and the run directory.
     """
     from dlcourse.config import load_config
     from dlcourse.training import train_and_evaluate
@@ -37,7 +41,7 @@ def train(
         config = load_config(config, overrides or {}, smoke=smoke)
     elif overrides or smoke:
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
-    return train_and_evaluate(config, data_dir=data_dir, output_dir=output_dir)
+    return train_and_evaluate(config, data_dir=data_dir, output_dir=output_dir, dataset=dataset)
 
 
 def resume(

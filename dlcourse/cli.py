@@ -116,7 +116,8 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir) -> None:
         )
     metrics = result.metrics
     click.echo(f"\nRun written to {result.run_dir}")
-    for key in ("test_accuracy", "test_loss", "best_val_accuracy", "best_epoch"):
+    for key in ("test_accuracy", "test_mae", "test_loss", "best_val_accuracy", "best_val_mae",
+                "best_epoch", "baseline_test_mae"):
         if key in metrics:
             click.echo(f"  {key}: {_number(metrics[key])}")
     from dlcourse.reports import expected_against_measured
@@ -254,7 +255,8 @@ def summary(config: Path, overrides, data_dir) -> None:
     from dlcourse.training import model_summary
 
     loaded = load_config(config, overrides)
-    model = build_model(loaded, signature_of(load_dataset(loaded.data, data_dir), loaded))
+    dataset = load_dataset(loaded.data, data_dir, task=loaded.task)
+    model = build_model(loaded, signature_of(dataset, loaded))
     click.echo(model_summary(model), nl=False)
 
 
@@ -267,6 +269,7 @@ def predict(run_dir: Path, inputs, as_json: bool) -> None:
 
     For text models each INPUT is a review, a file with one review per line, or '-' to
     read reviews from stdin. For image models each INPUT is a PNG or JPEG file.
+    Regression models (e.g. a review's rating) print the predicted number.
     """
     import json
 
@@ -279,7 +282,9 @@ def predict(run_dir: Path, inputs, as_json: bool) -> None:
         return
     for prediction in predictions:
         shown = prediction.input if len(prediction.input) <= 70 else prediction.input[:67] + "..."
-        if "positive" in prediction.probabilities:
+        if prediction.value is not None:
+            click.echo(f"predicted {prediction.value:.2f}  {shown}")
+        elif "positive" in prediction.probabilities:
             positive = prediction.probabilities["positive"]
             click.echo(f"P(positive) {positive:.3f}  {prediction.label:8}  {shown}")
         else:

@@ -13,6 +13,7 @@ import ast
 import copy
 import difflib
 import importlib.util
+import math
 import re
 import types
 import typing
@@ -24,7 +25,9 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_serializer,
@@ -53,7 +56,8 @@ def keras_public_names(module: str) -> frozenset[str]:
     """
     spec = importlib.util.find_spec("keras")
     if spec is not None and spec.submodule_search_locations:
-        init = Path(next(iter(spec.submodule_search_locations))) / module / "__init__.py"
+        package = Path(next(iter(spec.submodule_search_locations)))
+        init = package.joinpath(*module.split("."), "__init__.py")
         try:
             tree = ast.parse(init.read_text())
         except (OSError, SyntaxError):
@@ -247,12 +251,28 @@ def _checked_arguments(layer: str, args: dict[str, Any]) -> dict[str, Any]:
                 subpath = _join(f"{layer}.{key}", inner.get("ctx", {}).get("subpath", ""))
                 raise _layer_error(subpath, inner["ctx"]["message"]) from None
             continue
-        check = LAYER_ARGUMENT_CHECKS.get(key)
+        check = LAYER_ARGUMENT_CHECKS.get(key) or _plain_value
         try:
-            checked[key] = check(value) if check else value
+            checked[key] = check(value)
         except ValueError as error:
             raise _layer_error(f"{layer}.{key}", str(error)) from None
     return checked
+
+
+def _plain_value(value: Any) -> Any:
+    """Arguments we don't type-check still have to be data Keras and YAML agree on:
+    finite numbers, strings, booleans, lists, and mappings with string keys."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    if isinstance(value, (list, tuple)):
+        return [_plain_value(item) for item in value]
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise ValueError(f"mapping keys must be strings, got {value!r}")
+        return {key: _plain_value(item) for key, item in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"expected a number, string, list or mapping, got {value!r}")
 
 
 def _join(*parts: str) -> str:
@@ -268,8 +288,71 @@ class Section(BaseModel):
 
 
 PositiveInt = typing.Annotated[int, Field(gt=0, le=LARGEST_INT)]
-DatasetName = Literal["mnist", "imdb"]
-TEXT_DATASETS = ("imdb",)
+DatasetName = Literal[
+    "mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder", "imdb", "raw_text"
+]
+# Datasets of Keras's preprocessed IMDB word ranks (num_words, maxlen apply).
+WORD_INDEX_DATASETS = ("imdb",)
+# Datasets whose inputs are reviews: `predict` takes text for these, images otherwise.
+TEXT_DATASETS = ("imdb", "raw_text")
+# Losses that fit a number rather than a class; everything else is classification.
+REGRESSION_LOSSES = frozenset(
+    {
+        "mean_squared_error", "mse", "mean_absolute_error", "mae",
+        "mean_squared_logarithmic_error", "msle", "mean_absolute_percentage_error", "mape",
+        "huber", "log_cosh", "logcosh",
+    }
+)
+
+
+class VectorizeConfig(Section):
+    """Arguments of `keras.layers.TextVectorization`, which turns raw text into arrays.
+
+    `int` gives padded token-index sequences for an Embedding; `multi_hot`, `count` and
+    `tf_idf` give one bag-of-words vector per text for Dense layers.
+    """
+
+    split: Literal["whitespace", "character"] = "whitespace"
+    ngrams: PositiveInt | None = Field(None, description="Also count n-grams up to this n.")
+    output_mode: Literal["int", "multi_hot", "count", "tf_idf"] = "int"
+    max_tokens: PositiveInt | None = Field(
+        None, description="Vocabulary size, counting the padding and OOV entries."
+    )
+    output_sequence_length: PositiveInt | None = Field(
+        None, description="int mode: cut or pad (at the end) every text to this many tokens."
+    )
+    standardize: Literal[
+        "lower_and_strip_punctuation", "lower", "strip_punctuation", "none"
+    ] = "lower_and_strip_punctuation"
+
+    @model_validator(mode="after")
+    def _sequences_need_a_length(self) -> VectorizeConfig:
+        if self.output_mode == "int" and self.output_sequence_length is None:
+            raise _invalid(
+                "text",
+                "output_sequence_length is required with output_mode int (texts differ in "
+                "length, and a model takes one length)",
+            )
+        if self.output_mode != "int" and self.output_sequence_length is not None:
+            raise _invalid(
+                "text", f"output_sequence_length applies to output_mode int, not {self.output_mode}"
+            )
+        return self
+
+    def keras_arguments(self) -> dict[str, Any]:
+        """The arguments of `keras.layers.TextVectorization`."""
+        arguments = self.model_dump(exclude_none=True)
+        if self.standardize == "none":
+            arguments["standardize"] = None
+        return arguments
+
+
+# Which settings belong to which datasets, so a setting the dataset ignores is an error.
+_DATASET_SETTINGS = {
+    "imdb": {"num_words", "maxlen"},
+    "raw_text": {"format", "train", "test", "text_field", "target", "class_names", "vectorize"},
+    "image_folder": {"path", "test_path", "test_split", "image_size", "color_mode"},
+}
 
 
 class DataConfig(Section):
@@ -285,18 +368,77 @@ class DataConfig(Section):
     limit: PositiveInt | None = Field(
         None, description="Use only the first N examples of each split (for quick runs)."
     )
+    # raw_text
+    format: Literal["aclimdb", "jsonl", "csv"] | None = Field(
+        None,
+        description="raw_text: aclImdb folders (train/pos/*.txt ...), JSON lines or CSV "
+        "(.gz allowed). Leave out to pass texts from Python.",
+    )
+    train: str | None = Field(
+        None, description="raw_text: training files (a glob) or the aclImdb train folder."
+    )
+    test: str | None = Field(
+        None, description="raw_text: test files (a glob) or the aclImdb test folder."
+    )
+    # Defaults are None (meaning "text", "label", "rgb") so the resolved config of another
+    # dataset doesn't carry settings that don't apply to it.
+    text_field: str | None = Field(
+        None, description="raw_text: the field (column) holding the text (default: text)."
+    )
+    target: str | None = Field(
+        None,
+        description="raw_text: the field to predict (default: label): class labels, or a number "
+        "(e.g. rating) for a regression loss. For aclimdb: label (pos/neg folder) or rating "
+        "(file name).",
+    )
+    class_names: list[str] | None = Field(
+        None, description="raw_text: names of the integer labels 0, 1, ... (e.g. negative, positive)."
+    )
+    vectorize: VectorizeConfig | None = None
+    # image_folder
+    path: str | None = Field(None, description="image_folder: a folder with one sub-folder per class.")
+    test_path: str | None = Field(
+        None, description="image_folder: a folder laid out like `path` holding the test split."
+    )
+    test_split: float | None = Field(
+        None, gt=0, lt=1,
+        description="image_folder without test_path: the fraction of `path` held out for test "
+        "(default 0.2).",
+    )
+    image_size: tuple[PositiveInt, PositiveInt] | None = Field(
+        None, description="image_folder: every image is resized to [height, width]."
+    )
+    color_mode: Literal["grayscale", "rgb", "rgba"] | None = Field(
+        None, description="image_folder: grayscale, rgb (default) or rgba."
+    )
+
+    @property
+    def target_field(self) -> str:
+        return self.target or "label"
 
     @model_validator(mode="after")
-    def _text_settings_match_dataset(self) -> DataConfig:
-        if self.dataset in TEXT_DATASETS:
-            if self.maxlen is None:
-                raise _invalid(
-                    "text", "maxlen is required for text datasets (reviews differ in length)"
-                )
-        elif self.num_words is not None or self.maxlen is not None:
+    def _settings_match_dataset(self) -> DataConfig:
+        owned = {key for keys in _DATASET_SETTINGS.values() for key in keys}
+        stray = sorted(
+            key for key in self.model_fields_set & owned
+            if key not in _DATASET_SETTINGS.get(self.dataset, set())
+        )
+        if stray:
+            raise _invalid("text", f"{', '.join(stray)} don't apply to {self.dataset}")
+        if self.dataset in WORD_INDEX_DATASETS and self.maxlen is None:
             raise _invalid(
-                "text", f"num_words and maxlen apply to text datasets only, not {self.dataset}"
+                "text", "maxlen is required for text datasets (reviews differ in length)"
             )
+        if self.dataset == "raw_text":
+            if self.vectorize is None:
+                raise _invalid("text", "raw_text needs a vectorize section (TextVectorization)")
+            if self.format is not None and (self.train is None or self.test is None):
+                raise _invalid("text", f"format {self.format} needs both train and test")
+        if self.dataset == "image_folder":
+            if self.path is None or self.image_size is None:
+                raise _invalid("text", "image_folder needs path and image_size")
+            if self.test_path is not None and self.test_split is not None:
+                raise _invalid("text", "set either test_path or test_split, not both")
         return self
 
 
@@ -306,11 +448,58 @@ class ModelConfig(Section):
     layers: list[LayerSpec] = Field(min_length=1)
 
 
+class LearningRateSchedule(BaseModel):
+    """A `keras.optimizers.schedules` class by name, with its own keyword arguments:
+    `{schedule: ExponentialDecay, initial_learning_rate: 0.01, decay_steps: 1000, decay_rate: 0.9}`.
+
+    The arguments are Keras's; Keras checks them when the optimizer is built.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    schedule: str
+
+    @field_validator("schedule")
+    @classmethod
+    def _known_schedule(cls, name: str) -> str:
+        known = sorted(
+            n for n in keras_public_names("optimizers.schedules")
+            if n[0].isupper() and n != "LearningRateSchedule"
+        )
+        if name not in known:
+            raise _invalid(
+                "schedule", f"unknown schedule {name!r}{did_you_mean(name, known)}; expected one of "
+                f"{', '.join(known)}"
+            )
+        return name
+
+    def keras_arguments(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _rate_kind(value: Any) -> str:
+    # The tags are blank so they stay out of error paths (see _describe).
+    return " " if isinstance(value, (dict, LearningRateSchedule)) else ""
+
+
+# A number or a schedule, told apart by the value's form so that a mistake is reported
+# against the one that was meant, not against both.
+LearningRate = typing.Annotated[
+    typing.Union[
+        typing.Annotated[float, Tag("")],
+        typing.Annotated[LearningRateSchedule, Tag(" ")],
+    ],
+    Discriminator(_rate_kind),
+]
+
+
 class OptimizerConfig(Section):
     """A Keras optimizer by name, with the arguments the lecture's update rule uses."""
 
     name: str
-    learning_rate: float | None = Field(None, gt=0)
+    learning_rate: LearningRate | None = Field(
+        None, description="A number, or a schedule from keras.optimizers.schedules."
+    )
     momentum: float | None = Field(None, ge=0, lt=1)
     weight_decay: float | None = Field(None, ge=0)
 
@@ -326,8 +515,15 @@ class OptimizerConfig(Section):
             )
         return name.lower()
 
-    def keras_arguments(self) -> dict[str, float]:
-        """The arguments that were set, for `keras.optimizers.get`."""
+    @field_validator("learning_rate")
+    @classmethod
+    def _positive_rate(cls, rate: Any) -> Any:
+        if isinstance(rate, float) and rate <= 0:
+            raise _invalid("rate", f"expected a value > 0, got {rate!r}")
+        return rate
+
+    def keras_arguments(self) -> dict[str, Any]:
+        """The arguments that were set, for `keras.optimizers.get` (a schedule stays a spec)."""
         return self.model_dump(exclude={"name"}, exclude_none=True)
 
 
@@ -380,7 +576,7 @@ class OutputConfig(Section):
 class ReferenceConfig(Section):
     """A published result this config should reproduce."""
 
-    metric: Literal["best_val_accuracy", "test_accuracy"]
+    metric: Literal["best_val_accuracy", "test_accuracy", "best_val_mae", "test_mae"]
     value: float
     source: str
 
@@ -399,6 +595,11 @@ class Config(Section):
     fit: FitConfig
     output: OutputConfig = OutputConfig()
     reference: ReferenceConfig | None = None
+
+    @property
+    def task(self) -> Literal["classification", "regression"]:
+        """Regression when the loss fits numbers (mse, mae, ...); classification otherwise."""
+        return "regression" if self.compile.loss in REGRESSION_LOSSES else "classification"
 
     def to_yaml(self) -> str:
         """The resolved config, as a YAML file that `load_config` reads back unchanged."""
@@ -628,7 +829,7 @@ def _describe(error: dict[str, Any]) -> str:
         message = f"expected letters, digits, '_', '-' or '.', got {given!r}"
     else:
         message = error["msg"]
-    path = format_path([part for part in location if part != ""])
+    path = format_path([part for part in location if str(part).strip() != ""])
     return f"{path}: {message}" if path else message
 
 
@@ -718,6 +919,8 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path) 
                 return
             if node.get(key) is None:
                 node[key] = {}
+            if field_section is OptimizerConfig and isinstance(node[key], str):
+                node[key] = {"name": node[key]}  # `optimizer: rmsprop` is short for {name: rmsprop}
             node = node[key]
             section = field_section
             continue

@@ -1,20 +1,24 @@
 """Datasets: where their files are found, how they are read safely, how they are prepared.
 
 Sources are tried in order: `--data-dir`, then `DLCOURSE_DATA_DIR`, then Keras's own
-cache and download. Files are in Keras's layout (`mnist.npz`, `imdb.npz`), and
-preparation follows the lecture's code: pixels scaled to [0, 1]; reviews mapped with
-Keras's IMDB conventions and padded with `pad_sequences`' defaults.
+cache and download. Files are in Keras's layout (`mnist.npz`, `imdb.npz`, `fashion-mnist/`,
+`cifar-10-batches-py/`, `cifar-100-python/`), and preparation follows the lecture's code:
+pixels scaled to [0, 1]; reviews mapped with Keras's IMDB conventions and padded with
+`pad_sequences`' defaults. Image folders go through `image_dataset_from_directory`; raw
+text is `dlcourse.text`'s.
 """
 
 from __future__ import annotations
 
+import glob
+import gzip
 import io
 import json
 import os
 import pickle
 import string
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,9 +35,23 @@ IMDB_START, IMDB_OOV, IMDB_INDEX_FROM, IMDB_SHUFFLE_SEED = 1, 2, 3, 113
 IMDB_CLASS_NAMES = ("negative", "positive")
 
 
+# What a model's input is: images (float, H x W x C), word indices (int sequences for an
+# Embedding) or bag-of-words vectors (one float per vocabulary entry, for Dense layers).
+INPUT_KINDS = ("images", "word_indices", "bag_of_words")
+
+
+@dataclass(frozen=True)
+class TextVocabulary:
+    """A fitted TextVectorization's vocabulary (and IDF weights for tf_idf), kept with a run
+    so evaluation and prediction vectorise new text exactly as the training text was."""
+
+    tokens: tuple[str, ...]
+    idf_weights: tuple[float, ...] | None = None
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """Prepared arrays of one dataset; labels are class indices."""
+    """Prepared arrays of one dataset; labels are class indices, or numbers for regression."""
 
     name: str
     x_train: np.ndarray
@@ -43,14 +61,26 @@ class Dataset:
     num_classes: int
     source: Path
     class_names: tuple[str, ...] = ()
+    input_kind: str = "images"
+    # The largest word index + 1 a model will see; None for images and bags of words.
+    vocabulary_size: int | None = None
+    # Raw-text datasets: the fitted vocabulary and the test texts as written.
+    vocabulary: TextVocabulary | None = None
+    test_texts: tuple[str, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
     @property
+    def input_dtype(self) -> str:
+        """The model's input dtype: bags of words are stored as float16 to halve their
+        memory, but models take float32."""
+        return "int32" if self.input_kind == "word_indices" else "float32"
+
+    @property
     def is_text(self) -> bool:
-        return np.issubdtype(self.x_train.dtype, np.integer)
+        return self.input_kind != "images"
 
 
 @dataclass(frozen=True)
@@ -80,25 +110,38 @@ IMDB_WORD_INDEX_FILE = DatasetFile(
 )
 
 
-def load_dataset(config: DataConfig, data_dir: str | Path | None = None) -> Dataset:
-    """Find, read and prepare the dataset a config names, limited to `config.limit`."""
-    loader = _LOADERS[config.dataset]
-    dataset = loader(config, data_dir)
+def load_dataset(
+    config: DataConfig,
+    data_dir: str | Path | None = None,
+    *,
+    vocabulary: TextVocabulary | None = None,
+    task: str = "classification",
+) -> Dataset:
+    """Find, read and prepare the dataset a config names, limited to `config.limit`.
+
+    Raw text is vectorised with `vocabulary` when given (a run's saved one), otherwise with
+    a vocabulary fitted on the training split; its targets are numbers when `task` is
+    regression (the loss decides: `Config.task`).
+    """
+    if config.dataset == "raw_text":
+        from dlcourse.text import load_raw_text  # text builds on this module
+
+        dataset = load_raw_text(config, data_dir, vocabulary, task == "regression")
+    else:
+        dataset = _LOADERS[config.dataset](config, data_dir)
     if config.limit is not None:
         dataset = _first(dataset, config.limit)
     return dataset
 
 
 def _first(dataset: Dataset, limit: int) -> Dataset:
-    return Dataset(
-        name=dataset.name,
+    return replace(
+        dataset,
         x_train=dataset.x_train[:limit],
         y_train=dataset.y_train[:limit],
         x_test=dataset.x_test[:limit],
         y_test=dataset.y_test[:limit],
-        num_classes=dataset.num_classes,
-        source=dataset.source,
-        class_names=dataset.class_names,
+        test_texts=dataset.test_texts[:limit],
     )
 
 
@@ -136,6 +179,37 @@ def find_file(file: DatasetFile, data_dir: str | Path | None) -> Path:
         f"{file.filename} in Keras's layout ({file.description}); or connect to the internet "
         f"so Keras can download it from {KERAS_ORIGIN}{file.filename}."
     )
+
+
+def find_paths(pattern: str, data_dir: str | Path | None, what: str) -> list[Path]:
+    """Files or folders matching `pattern` (a path or a glob), sorted.
+
+    A relative pattern is looked up under --data-dir, then DLCOURSE_DATA_DIR, then the
+    current directory; the first directory where it matches wins.
+    """
+    if Path(pattern).is_absolute():
+        searched = [Path(pattern).anchor]
+        relative = str(Path(pattern).relative_to(Path(pattern).anchor))
+    else:
+        searched = [*candidate_dirs(data_dir), Path.cwd()]
+        relative = pattern
+    for directory in searched:
+        matches = sorted(Path(match) for match in glob.glob(str(Path(directory) / relative)))
+        if matches:
+            return matches
+    looked = ", ".join(str(directory) for directory in searched)
+    raise DataError(
+        f"No {what} matches {pattern!r} (looked in: {looked}). Pass --data-dir DIR, or "
+        "set DLCOURSE_DATA_DIR, to the directory it is relative to, or give an absolute path."
+    )
+
+
+def find_folder(folder: str, data_dir: str | Path | None) -> Path | None:
+    """A dataset folder in Keras's layout (e.g. cifar-10-batches-py), where Keras caches it too."""
+    for directory in candidate_dirs(data_dir) + [keras_cache_dir()]:
+        if (directory / folder).is_dir():
+            return directory / folder
+    return None
 
 
 def _download(file: DatasetFile) -> Path | None:
@@ -216,29 +290,39 @@ def _load_mnist_like(name: str, file: DatasetFile) -> Callable[[DataConfig, obje
     def load(config: DataConfig, data_dir: str | Path | None) -> Dataset:
         path = find_file(file, data_dir)
         arrays = read_npz(path, ("x_train", "y_train", "x_test", "y_test"))
-        splits = {}
-        for split in ("train", "test"):
-            images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
-            _check_images(path, split, images, labels)
-            splits[split] = (_scaled_images(images), labels.astype("int64"))
-        return Dataset(
-            name=name,
-            x_train=splits["train"][0],
-            y_train=splits["train"][1],
-            x_test=splits["test"][0],
-            y_test=splits["test"][1],
-            num_classes=10,
-            source=path,
-            class_names=tuple(str(digit) for digit in range(10)),
-        )
+        return _image_dataset(name, arrays, path, tuple(str(digit) for digit in range(10)))
 
     return load
 
 
-def _check_images(path: Path, split: str, images: np.ndarray, labels: np.ndarray) -> None:
-    if images.ndim != 3 or images.shape[0] == 0:
+def _image_dataset(
+    name: str, arrays: dict[str, np.ndarray], source: Path, class_names: Sequence[str]
+) -> Dataset:
+    """Checked, scaled image arrays (x_train, y_train, x_test, y_test) as a Dataset."""
+    splits = {}
+    for split in ("train", "test"):
+        images, labels = arrays[f"x_{split}"], np.asarray(arrays[f"y_{split}"]).reshape(-1)
+        _check_images(source, split, images, labels, len(class_names))
+        splits[split] = (_scaled_images(images), labels.astype("int64"))
+    return Dataset(
+        name=name,
+        x_train=splits["train"][0],
+        y_train=splits["train"][1],
+        x_test=splits["test"][0],
+        y_test=splits["test"][1],
+        num_classes=len(class_names),
+        source=source,
+        class_names=tuple(class_names),
+    )
+
+
+def _check_images(
+    path: Path, split: str, images: np.ndarray, labels: np.ndarray, num_classes: int = 10
+) -> None:
+    if images.ndim not in (3, 4) or images.shape[0] == 0:
         raise DataError(
-            f"{path}: x_{split} has shape {images.shape}; expected (N, height, width) with N > 0."
+            f"{path}: x_{split} has shape {images.shape}; expected (N, height, width) or "
+            "(N, height, width, channels) with N > 0."
         )
     # Scaling divides by 255, which is right only for Keras's 8-bit pixels.
     if images.dtype != np.uint8:
@@ -250,7 +334,7 @@ def _check_images(path: Path, split: str, images: np.ndarray, labels: np.ndarray
             f"{path}: y_{split} has shape {labels.shape} but x_{split} holds "
             f"{images.shape[0]} images; expected one label per image."
         )
-    _check_labels(path, split, labels, range(10))
+    _check_labels(path, split, labels, range(num_classes))
 
 
 def _check_labels(path: Path, split: str, labels: np.ndarray, classes: range) -> None:
@@ -267,8 +351,216 @@ def _check_labels(path: Path, split: str, labels: np.ndarray, classes: range) ->
 
 
 def _scaled_images(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W) -> float32 (N, H, W, 1) in [0, 1], as the lecture prepares MNIST."""
-    return (images.astype("float32") / 255.0)[..., np.newaxis]
+    """uint8 (N, H, W[, C]) -> float32 (N, H, W, C) in [0, 1], as the lecture prepares MNIST."""
+    scaled = images.astype("float32") / 255.0
+    return scaled[..., np.newaxis] if scaled.ndim == 3 else scaled
+
+
+def _keras_load_data(name: str, folder: str, data_dir) -> tuple[dict[str, np.ndarray], Path]:
+    """The dataset through `keras.datasets.<name>.load_data()`, which caches and downloads."""
+    looked = ", ".join(str(d) for d in candidate_dirs(data_dir) + [keras_cache_dir()])
+    missing = (
+        f"Can't find the folder {folder} (looked in: {looked}). Pass --data-dir DIR, or set "
+        f"DLCOURSE_DATA_DIR, to a directory holding {folder} in Keras's layout"
+    )
+    if os.environ.get("DLCOURSE_OFFLINE") == "1":
+        raise DataError(f"{missing}. Downloading is off (DLCOURSE_OFFLINE=1).")
+    import keras
+
+    try:
+        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+    except Exception as error:  # Keras raises bare Exception for network failures
+        raise DataError(f"{missing}. Downloading it with Keras failed ({error}).") from None
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    return arrays, keras_cache_dir()
+
+
+FASHION_MNIST_FOLDER = "fashion-mnist"
+FASHION_MNIST_FILES = {
+    "x_train": "train-images-idx3-ubyte.gz",
+    "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz",
+    "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+FASHION_MNIST_CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+# IDX headers: a magic number (2049 labels, 2051 images), the count, and for images the size.
+_IDX_LABELS, _IDX_IMAGES = 2049, 2051
+
+
+def _load_fashion_mnist(config: DataConfig, data_dir: str | Path | None) -> Dataset:
+    folder = find_folder(FASHION_MNIST_FOLDER, data_dir)
+    if folder is None:
+        arrays, source = _keras_load_data("fashion_mnist", FASHION_MNIST_FOLDER, data_dir)
+    else:
+        arrays = {key: read_idx(folder / name) for key, name in FASHION_MNIST_FILES.items()}
+        source = folder
+    return _image_dataset("fashion_mnist", arrays, source, FASHION_MNIST_CLASS_NAMES)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """A gzipped IDX file (the MNIST format) as a uint8 array: labels (N,) or images (N, H, W)."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            data = stream.read()
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing; expected the 4 gzipped IDX files of Fashion-MNIST "
+                        f"({', '.join(FASHION_MNIST_FILES.values())}).") from None
+    except (OSError, EOFError) as error:
+        raise DataError(f"{path}: can't read this gzip file ({error}). Is it complete?") from None
+    magic = int.from_bytes(data[:4], "big") if len(data) >= 8 else None
+    if magic not in (_IDX_LABELS, _IDX_IMAGES):
+        raise DataError(f"{path}: not an IDX file (expected magic number 2049 or 2051).")
+    header = 8 if magic == _IDX_LABELS else 16
+    count = int.from_bytes(data[4:8], "big")
+    shape = (count,)
+    if magic == _IDX_IMAGES:
+        shape = (count, int.from_bytes(data[8:12], "big"), int.from_bytes(data[12:16], "big"))
+    if len(data) != header + int(np.prod(shape)):
+        raise DataError(f"{path}: the header promises shape {shape}, but the file's size "
+                        "doesn't match. Is it complete?")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR100_FOLDER = "cifar-100-python"
+CIFAR10_CLASS_NAMES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+
+
+def _load_cifar10(config: DataConfig, data_dir: str | Path | None) -> Dataset:
+    folder = find_folder(CIFAR10_FOLDER, data_dir)
+    if folder is None:
+        arrays, source = _keras_load_data("cifar10", CIFAR10_FOLDER, data_dir)
+    else:
+        train = [read_cifar_batch(folder / f"data_batch_{n}", "labels") for n in range(1, 6)]
+        test = read_cifar_batch(folder / "test_batch", "labels")
+        arrays = {
+            "x_train": np.concatenate([images for images, _ in train]),
+            "y_train": np.concatenate([labels for _, labels in train]),
+            "x_test": test[0],
+            "y_test": test[1],
+        }
+        source = folder
+    return _image_dataset("cifar10", arrays, source, CIFAR10_CLASS_NAMES)
+
+
+def _load_cifar100(config: DataConfig, data_dir: str | Path | None) -> Dataset:
+    """CIFAR-100 with its 100 fine labels (as Keras's default label_mode='fine')."""
+    folder = find_folder(CIFAR100_FOLDER, data_dir)
+    if folder is None:
+        arrays, source = _keras_load_data("cifar100", CIFAR100_FOLDER, data_dir)
+        names = tuple(str(label) for label in range(100))
+    else:
+        x_train, y_train = read_cifar_batch(folder / "train", "fine_labels")
+        x_test, y_test = read_cifar_batch(folder / "test", "fine_labels")
+        arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+        source = folder
+        names = _cifar100_names(folder / "meta")
+    return _image_dataset("cifar100", arrays, source, names)
+
+
+def _read_cifar_pickle(path: Path) -> dict[str, object]:
+    # CIFAR's files are Python 2 pickles of a dict with bytes keys; read them with the
+    # array-only unpickler, never plain pickle.
+    try:
+        with open(path, "rb") as stream:
+            content = _ArrayOnlyUnpickler(stream, encoding="bytes").load()
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing from the CIFAR folder (Keras's layout).") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
+        raise DataError(f"{path}: can't read this CIFAR batch ({error}).") from None
+    if not isinstance(content, dict):
+        raise DataError(f"{path}: expected a pickled dict, found {type(content).__name__}.")
+    return {
+        key.decode("latin-1") if isinstance(key, bytes) else str(key): value
+        for key, value in content.items()
+    }
+
+
+def read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR batch file: uint8 images (N, 32, 32, 3) and int64 labels (N,)."""
+    content = _read_cifar_pickle(path)
+    data, labels = content.get("data"), content.get(label_key)
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DataError(f"{path}: expected 'data' of shape (N, 3072) (32x32 RGB, channels first).")
+    labels = np.asarray(labels if labels is not None else [], dtype="int64")
+    if labels.shape != (len(data),):
+        raise DataError(f"{path}: expected one '{label_key}' entry per image.")
+    images = data.astype("uint8").reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return images, labels
+
+
+def _cifar100_names(path: Path) -> tuple[str, ...]:
+    if not path.is_file():
+        return tuple(str(label) for label in range(100))
+    names = _read_cifar_pickle(path).get("fine_label_names", [])
+    return tuple(n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names)
+
+
+# The shuffle (and train/test split) of an image folder is fixed, so `evaluate` rebuilds
+# the same test split the run was measured on.
+IMAGE_FOLDER_SEED = 1337
+IMAGE_FOLDER_TEST_SPLIT = 0.2
+
+
+def _load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Dataset:
+    """One sub-folder per class (Caltech-101/256 layout), read by image_dataset_from_directory.
+
+    The test split is `test_path` when given, otherwise a fixed held-out fraction
+    (`test_split`, default 0.2) of `path`. Images are resized to `image_size` and scaled to [0, 1].
+    """
+    import keras
+
+    (root,) = find_paths(config.path, data_dir, "image folder")[:1]
+    options = dict(
+        image_size=tuple(config.image_size),
+        color_mode=config.color_mode or "rgb",
+        label_mode="int",
+        batch_size=256,
+        shuffle=True,
+        seed=IMAGE_FOLDER_SEED,
+        verbose=False,
+    )
+    try:
+        if config.test_path is not None:
+            (test_root,) = find_paths(config.test_path, data_dir, "test image folder")[:1]
+            train = keras.utils.image_dataset_from_directory(root, **options)
+            test = keras.utils.image_dataset_from_directory(
+                test_root, class_names=train.class_names, **options
+            )
+        else:
+            train, test = keras.utils.image_dataset_from_directory(
+                root,
+                validation_split=config.test_split or IMAGE_FOLDER_TEST_SPLIT,
+                subset="both",
+                **options,
+            )
+    except ValueError as error:
+        raise DataError(f"{root}: can't read this image folder: {error}") from None
+    x_train, y_train = _folder_arrays(train, root)
+    x_test, y_test = _folder_arrays(test, config.test_path or root)
+    return Dataset(
+        name=Path(root).name,
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=len(train.class_names),
+        source=Path(root),
+        class_names=tuple(train.class_names),
+    )
+
+
+def _folder_arrays(images, where) -> tuple[np.ndarray, np.ndarray]:
+    batches = [(np.asarray(x), np.asarray(y)) for x, y in images]
+    if not batches:
+        raise DataError(f"{where}: no images for this split; add images or change test_split.")
+    x = np.concatenate([batch for batch, _ in batches]) / np.float32(255.0)
+    return x.astype("float32"), np.concatenate([labels for _, labels in batches]).astype("int64")
 
 
 # --------------------------------------------------------------------------- IMDB
@@ -298,6 +590,8 @@ def _load_imdb(config: DataConfig, data_dir: str | Path | None) -> Dataset:
         num_classes=2,
         source=path,
         class_names=IMDB_CLASS_NAMES,
+        input_kind="word_indices",
+        vocabulary_size=config.num_words,
     )
 
 
@@ -402,6 +696,10 @@ def decode_reviews(sequences: np.ndarray, word_index: dict[str, int]) -> list[st
 
 _LOADERS: dict[str, Callable[[DataConfig, str | Path | None], Dataset]] = {
     "mnist": _load_mnist_like("mnist", MNIST_FILE),
+    "fashion_mnist": _load_fashion_mnist,
+    "cifar10": _load_cifar10,
+    "cifar100": _load_cifar100,
+    "image_folder": _load_image_folder,
     "imdb": _load_imdb,
 }
 

@@ -18,22 +18,34 @@ from dlcourse.config import Config, load_config
 from dlcourse.data import Dataset, decode_reviews, load_dataset, load_word_index, one_hot_if_needed
 from dlcourse.errors import DataError, RunError
 from dlcourse.rundir import CONFIG_FILE, MODEL_FILE, latest_run, write_json
+from dlcourse.text import VOCABULARY_FILE, read_vocabulary
 
 MOST_CONFIDENTLY_WRONG = 12
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Test-split results: Keras's metrics, per-class figures, and the worst mistakes."""
+    """Test-split results: Keras's metrics, per-class figures, and the worst mistakes.
+
+    For regression there are no classes: no confusion matrix or per-class figures, and the
+    worst mistakes are the largest absolute errors.
+    """
 
     metrics: dict[str, float]
-    confusion_matrix: list[list[int]]
-    per_class: list[dict[str, float]]
-    # Test-set indices of the most confidently wrong predictions, with what was predicted.
+    confusion_matrix: list[list[int]] | None
+    per_class: list[dict[str, float]] | None
+    # Test-set indices of the most confidently wrong predictions (or largest errors),
+    # with what was predicted.
     wrong: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.confusion_matrix is None
 
     def detail(self) -> dict[str, Any]:
         """What metrics.json and evaluation.json record beside the metrics."""
+        if self.is_regression:
+            return {}
         return {"per_class": self.per_class, "confusion_matrix": self.confusion_matrix}
 
 
@@ -55,6 +67,8 @@ def evaluate_model(model: keras.Model, config: Config, dataset: Dataset) -> Eval
     )
     metrics = {f"test_{name}": float(value) for name, value in results.items()}
     probabilities = model.predict(dataset.x_test, batch_size=config.fit.batch_size, verbose=0)
+    if config.task == "regression":
+        return Evaluation(metrics, None, None, largest_errors(dataset.y_test, probabilities))
     scores = class_scores(probabilities)
     predicted = scores.argmax(axis=1)
     confusion = confusion_matrix(dataset.y_test, predicted, dataset.num_classes)
@@ -120,6 +134,24 @@ def most_confidently_wrong(
     ]
 
 
+def largest_errors(
+    truth: np.ndarray, predicted: np.ndarray, count: int = MOST_CONFIDENTLY_WRONG
+) -> list[dict[str, Any]]:
+    """The test examples a regression model missed by most, largest error first."""
+    predicted = np.asarray(predicted, dtype="float64").reshape(len(truth), -1)[:, 0]
+    errors = np.abs(predicted - truth)
+    worst = np.argsort(-errors, kind="stable")[:count]
+    return [
+        {
+            "index": int(index),
+            "true": float(truth[index]),
+            "predicted": float(predicted[index]),
+            "error": float(errors[index]),
+        }
+        for index in worst
+    ]
+
+
 def evaluate_run(
     run_dir: str | Path | None = None,
     *,
@@ -134,7 +166,7 @@ def evaluate_run(
         raise RunError(f"{run_dir} is not a dlcourse run directory (it has no {CONFIG_FILE}).")
     config = load_config(run_dir / CONFIG_FILE)
     model = load_trained_model(run_dir)
-    dataset = load_dataset(config.data, data_dir)
+    dataset = load_run_dataset(run_dir, config, data_dir)
     evaluation = evaluate_model(model, config, dataset)
     write_json(
         run_dir / "evaluation.json",
@@ -150,15 +182,26 @@ def evaluate_run(
     return EvaluationResult(run_dir, evaluation)
 
 
+def load_run_dataset(run_dir: Path, config: Config, data_dir) -> Dataset:
+    """The run's data prepared as in training: raw text with the run's saved vocabulary."""
+    vocabulary = None
+    if config.data.dataset == "raw_text":
+        vocabulary = read_vocabulary(run_dir / VOCABULARY_FILE)
+    return load_dataset(config.data, data_dir, vocabulary=vocabulary, task=config.task)
+
+
 def write_evaluation_files(
     run_dir: Path, evaluation: Evaluation, dataset: Dataset, data_dir, *, plots: bool
 ) -> None:
-    """The confusion matrix plot and the most confidently wrong examples, as people read them."""
+    """The confusion matrix plot and the most confidently wrong examples (largest errors for
+    regression), as people read them."""
     from dlcourse import reports
 
     indices = [item["index"] for item in evaluation.wrong]
     images = texts = None
-    if dataset.is_text:
+    if dataset.test_texts:
+        texts = [dataset.test_texts[index] for index in indices]
+    elif dataset.input_kind == "word_indices":
         texts = _decoded_reviews(dataset.x_test[indices], data_dir)
     elif plots:
         images = dataset.x_test[indices]

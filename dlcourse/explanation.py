@@ -19,9 +19,8 @@ import numpy as np
 
 from dlcourse import reference
 from dlcourse.config import format_path, load_config
-from dlcourse.data import load_dataset
 from dlcourse.errors import DlcourseError, RunError
-from dlcourse.evaluation import load_trained_model
+from dlcourse.evaluation import load_run_dataset, load_trained_model
 from dlcourse.rundir import CONFIG_FILE, temporary_path
 
 FEATURE_MAPS_FILE = "feature_maps.png"
@@ -66,7 +65,8 @@ def explain_run(
     config = load_config(run_dir / CONFIG_FILE)
     model = load_trained_model(run_dir)
     steps = [reference_layer(layer, index) for index, layer in enumerate(model.layers)]
-    inputs = load_dataset(config.data, data_dir).x_test[:samples]
+    dataset = load_run_dataset(run_dir, config, data_dir)
+    inputs = dataset.x_test[:samples].astype(dataset.input_dtype)  # bags of words are float16
 
     x, layers, first_maps = inputs, [], None
     for layer, step in zip(model.layers, steps):

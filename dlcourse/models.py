@@ -11,34 +11,58 @@ from dataclasses import dataclass
 
 import keras
 
-from dlcourse.config import WRAPPER_ARGS, Config, LayerSpec, format_path
+from dlcourse.config import WRAPPER_ARGS, Config, LayerSpec, LearningRateSchedule, format_path
 from dlcourse.errors import ModelDataMismatch
+
+
+_KIND_WORDS = {
+    "images": "images",
+    "word_indices": "word-index sequences",
+    "bag_of_words": "bag-of-words vectors",
+}
 
 
 @dataclass(frozen=True)
 class DataSignature:
-    """What the builder needs to know about the data: input shape and dtype, classes."""
+    """What the builder needs to know about the data: input shape, dtype and kind, classes.
+
+    `input_kind` is images, word_indices (int sequences, for an Embedding) or bag_of_words
+    (one float per vocabulary entry, for Dense layers); by default int means word indices.
+    """
 
     name: str
     input_shape: tuple[int, ...]
     dtype: str
     num_classes: int
     vocabulary_size: int | None = None
+    input_kind: str | None = None
+    # What bounds the word indices, as the error message names it.
+    vocabulary_origin: str = "data.num_words"
+
+    @property
+    def kind(self) -> str:
+        if self.input_kind:
+            return self.input_kind
+        return "word_indices" if self.dtype.startswith("int") else "images"
 
     def describe_input(self) -> str:
         shape = "x".join(str(size) for size in self.input_shape)
-        kind = "word-index sequences" if self.dtype.startswith("int") else "images"
-        return f"{self.name} gives {kind} of shape {shape} ({self.dtype})"
+        return f"{self.name} gives {_KIND_WORDS[self.kind]} of shape {shape} ({self.dtype})"
 
 
 def signature_of(dataset, config: Config) -> DataSignature:
     """The DataSignature of a loaded dataset under a config's preprocessing."""
+    origin = "data.num_words"
+    if dataset.vocabulary is not None:
+        origin = "the vocabulary fitted on the training texts (data.vectorize.max_tokens)"
     return DataSignature(
         name=dataset.name,
         input_shape=dataset.input_shape,
-        dtype=str(dataset.x_train.dtype),
+        dtype=dataset.input_dtype,
         num_classes=dataset.num_classes,
-        vocabulary_size=config.data.num_words if dataset.is_text else None,
+        vocabulary_size=dataset.vocabulary_size,
+        input_kind=dataset.input_kind,
+        vocabulary_origin=origin,
     )
 
 
@@ -79,12 +103,13 @@ def instantiate_layer(spec: LayerSpec, path: str) -> keras.layers.Layer:
 
 def _compile(model: keras.Model, config: Config) -> None:
     compile_config = config.compile
+    arguments = compile_config.optimizer.keras_arguments()
+    schedule = compile_config.optimizer.learning_rate
+    if isinstance(schedule, LearningRateSchedule):
+        arguments["learning_rate"] = _schedule(schedule)
     try:
         optimizer = keras.optimizers.get(
-            {
-                "class_name": compile_config.optimizer.name,
-                "config": compile_config.optimizer.keras_arguments(),
-            }
+            {"class_name": compile_config.optimizer.name, "config": arguments}
         )
     except (ValueError, TypeError) as error:
         raise ModelDataMismatch(f"compile.optimizer: {_first_sentence(error)}") from None
@@ -96,24 +121,38 @@ def _compile(model: keras.Model, config: Config) -> None:
         raise ModelDataMismatch(f"compile: {_first_sentence(error)}") from None
 
 
+def _schedule(spec: LearningRateSchedule) -> keras.optimizers.schedules.LearningRateSchedule:
+    """A `keras.optimizers.schedules` object from its name and Keras's own arguments."""
+    try:
+        return getattr(keras.optimizers.schedules, spec.schedule)(**spec.keras_arguments())
+    except (ValueError, TypeError) as error:
+        raise ModelDataMismatch(
+            f"compile.optimizer.learning_rate.{spec.schedule}: {_first_sentence(error)}"
+        ) from None
+
+
 def _check_embedding_fits(config: Config, data: DataSignature) -> None:
     first = config.model.layers[0]
     if first.name != "Embedding":
-        if data.dtype.startswith("int"):
+        if data.kind == "word_indices":
             raise ModelDataMismatch(
                 f"model.layers[0] is {first.name}, but {data.describe_input()}: "
                 "start text models with an Embedding layer that turns word indices into vectors."
             )
         return
-    if not data.dtype.startswith("int"):
+    if data.kind != "word_indices":
+        hint = (
+            " Use data.vectorize.output_mode int for an Embedding, or start with Dense."
+            if data.kind == "bag_of_words" else ""
+        )
         raise ModelDataMismatch(
-            f"model.layers[0].Embedding expects word indices, but {data.describe_input()}."
+            f"model.layers[0].Embedding expects word indices, but {data.describe_input()}.{hint}"
         )
     input_dim = first.args.get("input_dim")
     if data.vocabulary_size and isinstance(input_dim, int) and input_dim < data.vocabulary_size:
         raise ModelDataMismatch(
-            f"model.layers[0].Embedding.input_dim is {input_dim}, but data.num_words is "
-            f"{data.vocabulary_size}: word indices up to {data.vocabulary_size - 1} would fall "
+            f"model.layers[0].Embedding.input_dim is {input_dim}, but {data.vocabulary_origin} "
+            f"is {data.vocabulary_size}: word indices up to {data.vocabulary_size - 1} would fall "
             f"outside the embedding table. Set input_dim to at least {data.vocabulary_size}."
         )
 
@@ -131,6 +170,9 @@ def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) 
     loss = config.compile.loss
     last_path = format_path(["model", "layers", len(config.model.layers) - 1])
     last = config.model.layers[-1]
+    if config.task == "regression":
+        _check_regression_output(config, model, f"{last_path}.{last.name}")
+        return
     if loss == "binary_crossentropy" and data.num_classes != 2:
         raise ModelDataMismatch(
             f"compile.loss is binary_crossentropy, but {data.name} has {data.num_classes} "
@@ -153,6 +195,20 @@ def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) 
         raise ModelDataMismatch(
             f"{last_path}.{last.name}.activation is '{actual_activation}', but {loss} "
             f"expects probabilities: use activation '{activation}'."
+        )
+
+
+def _check_regression_output(config: Config, model: keras.Model, last: str) -> None:
+    if model.output_shape[-1] != 1:
+        raise ModelDataMismatch(
+            f"The last layer ({last}) gives {model.output_shape[-1]} outputs, but "
+            f"{config.compile.loss} fits one number per example: set its units to 1."
+        )
+    activation = _activation_name(model.layers[-1])
+    if activation in ("sigmoid", "softmax"):
+        raise ModelDataMismatch(
+            f"{last}.activation is '{activation}', which squeezes the output into [0, 1], "
+            f"but {config.compile.loss} fits a number such as a 1-10 rating: use 'linear'."
         )
 
 

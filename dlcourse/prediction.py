@@ -1,8 +1,9 @@
 """Predictions of a trained run on new inputs: raw review text, or image files.
 
-Inputs are prepared exactly as the run's training data was: reviews are tokenised as
-IMDB was and mapped with the word index saved in the run; images become grayscale (or
-RGB) arrays of the model's input size, scaled to [0, 1].
+Inputs are prepared exactly as the run's training data was: IMDB reviews are tokenised as
+IMDB was and mapped with the word index saved in the run; raw-text runs go through a
+TextVectorization holding the vocabulary fitted in training; images become grayscale (or
+RGB) arrays of the model's input size, scaled to [0, 1]. Regression runs predict a number.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dlcourse.config import TEXT_DATASETS, load_config
 from dlcourse.data import IMDB_CLASS_NAMES, encode_reviews
 from dlcourse.errors import DataError, RunError
 from dlcourse.evaluation import class_scores, load_trained_model
-from dlcourse.rundir import CONFIG_FILE
+from dlcourse.rundir import CLASSES_FILE, CONFIG_FILE
 
 WORD_INDEX_FILE = "word_index.json"
 TOP = 3
@@ -31,6 +32,8 @@ class Prediction:
     input: str
     label: str
     probabilities: dict[str, float]
+    # Regression: the predicted number (label is it, formatted; no probabilities).
+    value: float | None = None
 
     @property
     def top(self) -> list[tuple[str, float]]:
@@ -38,6 +41,8 @@ class Prediction:
         return ranked[:TOP]
 
     def as_dict(self) -> dict:
+        if self.value is not None:
+            return {"input": self.input, "value": self.value}
         return {
             "input": self.input,
             "label": self.label,
@@ -55,16 +60,43 @@ def predict_run(run_dir: str | Path, inputs: Sequence[str]) -> list[Prediction]:
         raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
     config = load_config(run_dir / CONFIG_FILE)
     model = load_trained_model(run_dir)
-    if config.data.dataset in TEXT_DATASETS:
+    if config.data.dataset == "raw_text":
+        arrays = vectorize_texts(run_dir, config, inputs)
+    elif config.data.dataset in TEXT_DATASETS:
         arrays = encode_reviews(
             inputs, read_word_index(run_dir), config.data.num_words, config.data.maxlen
         )
-        class_names = IMDB_CLASS_NAMES
     else:
         arrays = np.stack([read_image(Path(path), model.input_shape[1:]) for path in inputs])
-        class_names = tuple(str(digit) for digit in range(model.output_shape[-1]))
-    scores = class_scores(model.predict(arrays, verbose=0))
+    outputs = model.predict(arrays, verbose=0)
+    if config.task == "regression":
+        return [
+            Prediction(input=text, label=f"{float(row[0]):.2f}", probabilities={}, value=float(row[0]))
+            for text, row in zip(inputs, outputs)
+        ]
+    class_names = read_class_names(run_dir, config.data.dataset, model.output_shape[-1])
+    scores = class_scores(outputs)
     return [_prediction(text, row, class_names) for text, row in zip(inputs, scores)]
+
+
+def vectorize_texts(run_dir: Path, config, texts: Sequence[str]) -> np.ndarray:
+    """Raw texts through a TextVectorization holding the vocabulary fitted in training."""
+    from dlcourse.text import VOCABULARY_FILE, read_vocabulary, vectorize, vectorizer_from
+
+    settings = config.data.vectorize
+    vectorizer = vectorizer_from(settings, read_vocabulary(run_dir / VOCABULARY_FILE))
+    return vectorize(vectorizer, list(texts), settings)
+
+
+def read_class_names(run_dir: Path, dataset: str, count: int) -> tuple[str, ...]:
+    """The run's classes.json; runs written before it existed get IMDB's or digit names."""
+    try:
+        names = json.loads((run_dir / CLASSES_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if dataset == "imdb":
+            return IMDB_CLASS_NAMES
+        return tuple(str(digit) for digit in range(count))
+    return tuple(str(name) for name in names)
 
 
 def _prediction(text: str, scores: np.ndarray, class_names: Sequence[str]) -> Prediction:
@@ -105,7 +137,7 @@ def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
     height, width, channels = input_shape
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
+            image = image.convert({1: "L", 4: "RGBA"}.get(channels, "RGB"))
             image = image.resize((width, height), Image.Resampling.LANCZOS)
             array = np.asarray(image, dtype="float32") / 255.0
     except FileNotFoundError:

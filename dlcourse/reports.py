@@ -16,6 +16,9 @@ from typing import Any, Mapping, Sequence
 from dlcourse.rundir import HISTORY_FILE, METRICS_FILE, write_json, write_text
 
 History = Mapping[str, Sequence[float]]
+LARGEST_ERRORS_FILE = "largest_errors.json"
+# The curves drawn per run: accuracy for classification, mean absolute error for regression.
+CURVES = (("accuracy", "accuracy"), ("mae", "mean absolute error"), ("loss", "loss"))
 
 
 def write_history(run_dir: Path, history: History) -> None:
@@ -64,13 +67,13 @@ def _whole_epochs(axes) -> None:
 
 
 def plot_curves(run_dir: Path, history: History) -> list[Path]:
-    """accuracy.png and loss.png, drawn as the lecture draws them.
+    """accuracy.png (mae.png for regression) and loss.png, drawn as the lecture draws them.
 
     Training values are dots ('bo') and validation values a line ('b'), per epoch.
     """
     pyplot = agg_pyplot()
     written = []
-    for metric, title in (("accuracy", "accuracy"), ("loss", "loss")):
+    for metric, title in CURVES:
         if metric not in history:
             continue
         epochs = range(1, len(history[metric]) + 1)
@@ -155,7 +158,14 @@ def write_evaluation_detail(
     texts: Sequence[str] | None = None,
     plots: bool = True,
 ) -> None:
-    """confusion_matrix.png, misclassified.json, and misclassified.png for images."""
+    """confusion_matrix.png, misclassified.json, and misclassified.png for images; for
+    regression only largest_errors.json."""
+    if evaluation.is_regression:
+        errors = list(evaluation.wrong)
+        if texts is not None:
+            errors = [{**item, "text": text} for item, text in zip(errors, texts)]
+        write_json(run_dir / LARGEST_ERRORS_FILE, errors)
+        return
     if plots:
         plot_confusion_matrix(run_dir, evaluation.confusion_matrix, class_names)
     wrong = [
@@ -175,6 +185,8 @@ def write_evaluation_detail(
 METRIC_LABELS = {
     "best_val_accuracy": "best validation accuracy",
     "test_accuracy": "test accuracy",
+    "best_val_mae": "best validation MAE",
+    "test_mae": "test MAE",
 }
 
 
@@ -206,6 +218,7 @@ class _ReportPage:
         self.history = _read_json_if_present(run_dir / HISTORY_FILE) or {}
         self.evaluation = _read_json_if_present(run_dir / "evaluation.json")
         self.wrong = _read_json_if_present(run_dir / "misclassified.json") or []
+        self.errors = _read_json_if_present(run_dir / LARGEST_ERRORS_FILE) or []
 
     def render(self) -> str:
         name = self.metrics.get("config") or self.run_dir.parent.name
@@ -217,6 +230,7 @@ class _ReportPage:
             self._curves(),
             self._confusion(),
             self._mistakes(),
+            self._largest_errors(),
             self._epochs(),
             self._text_file("Config", "config.yaml"),
             self._text_file("Model", "summary.txt"),
@@ -250,6 +264,9 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
             ("test accuracy", metrics.get("test_accuracy")),
             ("test loss", metrics.get("test_loss")),
             ("best validation accuracy", metrics.get("best_val_accuracy")),
+            ("test MAE", metrics.get("test_mae")),
+            ("best validation MAE", metrics.get("best_val_mae")),
+            ("baseline test MAE (always the training mean)", metrics.get("baseline_test_mae")),
             ("best epoch", metrics.get("best_epoch")),
             ("epochs", metrics.get("epochs")),
             ("parameters", metrics.get("parameters")),
@@ -270,7 +287,7 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
         return "\n".join(lines)
 
     def _curves(self) -> str:
-        images = [self._image(name) for name in ("accuracy.png", "loss.png")]
+        images = [self._image(f"{metric}.png") for metric, _ in CURVES]
         images = [image for image in images if image]
         if not images:
             return ""
@@ -308,8 +325,24 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
                 for item in self.wrong
             )
             return (heading + "<table><tr><th>true</th><th>predicted</th><th>confidence</th>"
-                    f"<th>review (decoded from word indices)</th></tr>{rows}</table>")
+                    f"<th>{_e(self._text_heading())}</th></tr>{rows}</table>")
         return heading + self._image("misclassified.png")
+
+    def _text_heading(self) -> str:
+        """IMDB runs show reviews decoded from word indices; raw-text runs the texts as read."""
+        source = str(self.metrics.get("data_source", ""))
+        return "review (decoded from word indices)" if source.endswith(".npz") else "text"
+
+    def _largest_errors(self) -> str:
+        if not self.errors:
+            return ""
+        rows = "".join(
+            f"<tr><td>{item['true']:.2f}</td><td>{item['predicted']:.2f}</td>"
+            f"<td>{item['error']:.2f}</td><td class=text>{_e(item.get('text', ''))}</td></tr>"
+            for item in self.errors
+        )
+        return ("<h2>Largest errors (test split)</h2><table><tr><th>true</th><th>predicted</th>"
+                f"<th>error</th><th>text</th></tr>{rows}</table>")
 
     def _epochs(self) -> str:
         if not self.history:

@@ -22,6 +22,7 @@ MODEL_FILE = "model.keras"
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"
+CLASSES_FILE = "classes.json"
 
 
 def create_run_dir(output_dir: str | Path, name: str) -> Path:

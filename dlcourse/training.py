@@ -24,13 +24,14 @@ import numpy as np
 import dlcourse
 from dlcourse import reports
 from dlcourse.backup import BACKUP_DIR, RunBackup, previous_history, resumable_config
-from dlcourse.config import Config
+from dlcourse.config import WORD_INDEX_DATASETS, Config
 from dlcourse.data import Dataset, load_dataset, load_word_index, one_hot_if_needed
 from dlcourse.errors import DataError, DlcourseError
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.models import build_model, signature_of
 from dlcourse.prediction import save_word_index
 from dlcourse.rundir import (
+    CLASSES_FILE,
     CONFIG_FILE,
     MODEL_FILE,
     STATUS_FILE,
@@ -40,6 +41,7 @@ from dlcourse.rundir import (
     write_json,
     write_text,
 )
+from dlcourse.text import VOCABULARY_FILE, save_vocabulary
 
 
 class TrainingDiverged(DlcourseError):
@@ -99,21 +101,24 @@ def train_and_evaluate(
     data_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
     resume: Path | None = None,
+    dataset: Dataset | None = None,
 ) -> TrainResult:
     """Train `config`'s model, evaluate it on the test split, and write a run directory.
 
     With `resume`, continue that stopped run of `config` in its own directory instead
-    (see `resume_and_evaluate`, which checks that it can be resumed).
+    (see `resume_and_evaluate`, which checks that it can be resumed). `dataset` replaces
+    loading the config's data: the Python-API path for texts held in lists
+    (`dlcourse.text.text_dataset`).
     """
     seed_everything(config)
-    dataset = load_dataset(config.data, data_dir)
+    if dataset is None:
+        dataset = load_dataset(config.data, data_dir, task=config.task)
     model = build_model(config, signature_of(dataset, config))
     if resume is None:
         run_dir = create_run_dir(output_dir or config.output.dir, config.name)
         write_text(run_dir / CONFIG_FILE, config.to_yaml())
         reports.write_summary(run_dir, model_summary(model))
-        if dataset.is_text:
-            _keep_word_index(run_dir, config, data_dir)
+        _keep_what_predict_needs(run_dir, config, dataset, data_dir)
         status = {"status": "running", "started": _now()}
         recorder = EpochRecorder(run_dir)
     else:
@@ -186,8 +191,19 @@ def _callbacks(
     return callbacks
 
 
+def _keep_what_predict_needs(run_dir: Path, config: Config, dataset: Dataset, data_dir) -> None:
+    """The class names, and for text the word index or the fitted vocabulary, so `predict`
+    and `evaluate` prepare new inputs exactly as in training."""
+    if dataset.class_names:
+        write_json(run_dir / CLASSES_FILE, list(dataset.class_names))
+    if dataset.vocabulary is not None:
+        save_vocabulary(run_dir / VOCABULARY_FILE, dataset.vocabulary)
+    if config.data.dataset in WORD_INDEX_DATASETS:
+        _keep_word_index(run_dir, config, data_dir)
+
+
 def _keep_word_index(run_dir: Path, config: Config, data_dir) -> None:
-    """Save the word index with a text run, so `predict` can map raw reviews as in training."""
+    """Save the word index with an IMDB run, so `predict` can map raw reviews as in training."""
     try:
         word_index = load_word_index(data_dir)
     except DataError as error:
@@ -270,6 +286,8 @@ def run_metrics(
             best_epoch=best + 1,
             final_val_accuracy=history["val_accuracy"][-1],
         )
+    if config.task == "regression":
+        metrics.update(regression_metrics(config, dataset, history, train_samples))
     metrics.update(
         epochs=len(epoch_seconds),
         parameters=model.count_params(),
@@ -286,6 +304,25 @@ def run_metrics(
             **config.reference.model_dump(),
             "measured": metrics.get(config.reference.metric),
         }
+    return metrics
+
+
+def regression_metrics(
+    config: Config, dataset: Dataset, history: dict[str, list[float]], train_samples: int
+) -> dict[str, Any]:
+    """Best validation MAE, and the MAE of always predicting the training mean: the
+    baseline a regression model has to beat (accuracy means nothing here)."""
+    metrics: dict[str, Any] = {}
+    val_mae = history.get("val_mae") or history.get("val_mean_absolute_error")
+    if val_mae:
+        best = int(np.argmin(val_mae))
+        metrics.update(best_val_mae=val_mae[best], best_epoch=best + 1, final_val_mae=val_mae[-1])
+    fitted, held_out = dataset.y_train[:train_samples], dataset.y_train[train_samples:]
+    mean = float(np.mean(fitted))
+    metrics["baseline_training_mean"] = mean
+    if len(held_out):
+        metrics["baseline_val_mae"] = float(np.mean(np.abs(held_out - mean)))
+    metrics["baseline_test_mae"] = float(np.mean(np.abs(dataset.y_test - mean)))
     return metrics
 
 

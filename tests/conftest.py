@@ -5,8 +5,10 @@ Tests never download: DLCOURSE_OFFLINE is set and Keras's cache points at a temp
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -60,13 +62,110 @@ def write_imdb(directory: Path, train: int = 96, test: int = 48, seed: int = 0) 
     return path
 
 
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """A gzipped IDX file as Fashion-MNIST ships them: magic 2051 images, 2049 labels."""
+    magic = 2051 if array.ndim == 3 else 2049
+    header = b"".join(int(n).to_bytes(4, "big") for n in (magic, *array.shape))
+    with gzip.open(path, "wb") as stream:
+        stream.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_fashion_mnist(directory: Path, train: int = 60, test: int = 30, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder = directory / "fashion-mnist"
+    folder.mkdir()
+    for prefix, count in (("train", train), ("t10k", test)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28)))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(count) % 10)
+    return folder
+
+
+def write_cifar_batch(path: Path, count: int, label_key: str, classes: int, rng) -> None:
+    """A CIFAR batch as Keras's download holds it: a pickled dict with bytes keys.
+
+    Protocol 4: the real files are Python 2 pickles; protocol 2 from Python 3 would wrap
+    bytes in _codecs.encode, which the restricted unpickler rightly refuses.
+    """
+    content = {
+        b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+        label_key.encode(): [int(label) for label in np.arange(count) % classes],
+    }
+    path.write_bytes(pickle.dumps(content, protocol=4))
+
+
+def write_cifar10(directory: Path, per_batch: int = 12, test: int = 20, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder = directory / "cifar-10-batches-py"
+    folder.mkdir()
+    for number in range(1, 6):
+        write_cifar_batch(folder / f"data_batch_{number}", per_batch, "labels", 10, rng)
+    write_cifar_batch(folder / "test_batch", test, "labels", 10, rng)
+    return folder
+
+
+def write_cifar100(directory: Path, train: int = 200, test: int = 100, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder = directory / "cifar-100-python"
+    folder.mkdir()
+    write_cifar_batch(folder / "train", train, "fine_labels", 100, rng)
+    write_cifar_batch(folder / "test", test, "fine_labels", 100, rng)
+    names = [f"class{index}".encode() for index in range(100)]
+    (folder / "meta").write_bytes(pickle.dumps({b"fine_label_names": names}, protocol=4))
+    return folder
+
+
+WORDS = ("good", "bad", "film", "plot", "great", "awful", "the", "a", "acting", "boring")
+
+
+def random_review_records(rng, split: str, label: int, count: int) -> list[dict]:
+    records = []
+    for index in range(count):
+        words = rng.choice(WORDS, int(rng.integers(3, 40)))
+        rating = int(rng.integers(7, 11) if label else rng.integers(1, 5))
+        records.append({"split": split, "label": label, "id": index, "rating": rating,
+                        "text": " ".join(words) + (" Great!" if label else " Awful.")})
+    return records
+
+
+def write_imdb_text(directory: Path, per_file: int = 24, seed: int = 0) -> Path:
+    """imdb_text/aclImdb_{train,test}_{pos,neg}_00.jsonl.gz, as in the real data folder."""
+    rng = np.random.default_rng(seed)
+    folder = directory / "imdb_text"
+    folder.mkdir()
+    for split in ("train", "test"):
+        for label, name in ((1, "pos"), (0, "neg")):
+            lines = [json.dumps(r) for r in random_review_records(rng, split, label, per_file)]
+            with gzip.open(folder / f"aclImdb_{split}_{name}_00.jsonl.gz", "wt") as stream:
+                stream.write("\n".join(lines) + "\n")
+    return folder
+
+
+def write_image_folder(folder: Path, classes: int, per_class: int = 2, size: int = 12,
+                       seed: int = 0) -> Path:
+    """One sub-folder of small PNGs per class, the Caltech-101/256 layout."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for label in range(classes):
+        (folder / f"class_{label:03d}").mkdir(parents=True)
+        for index in range(per_class):
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"class_{label:03d}" / f"{index}.png")
+    return folder
+
+
 @pytest.fixture
 def data_dir(tmp_path) -> Path:
-    """A directory with tiny mnist.npz, imdb.npz and imdb_word_index.json."""
+    """A directory with a tiny file of every dataset the shipped configs read, in its layout."""
     directory = tmp_path / "data"
     directory.mkdir()
     write_mnist(directory)
     write_imdb(directory)
+    write_fashion_mnist(directory)
+    write_cifar10(directory)
+    write_imdb_text(directory)
+    # configs/image_folder_example.yaml expects Caltech-101's 102 classes.
+    write_image_folder(directory / "101_ObjectCategories", classes=102)
     return directory
 
 

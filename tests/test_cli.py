@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,9 +17,10 @@ from conftest import CONFIGS, REAL_DATA_DIR, ROOT, is_tunable
 
 RUN_FILES = {
     "config.yaml", "model.keras", "history.json", "history.csv", "metrics.json",
-    "status.json", "summary.txt", "accuracy.png", "loss.png", "confusion_matrix.png",
-    "misclassified.json", "report.html",
+    "status.json", "summary.txt", "loss.png", "report.html",
 }
+CLASSIFICATION_FILES = {"accuracy.png", "confusion_matrix.png", "misclassified.json", "classes.json"}
+REGRESSION_FILES = {"mae.png", "largest_errors.json"}
 
 
 def invoke(*args):
@@ -53,23 +55,33 @@ def smoke_train_then_evaluate(config, data_dir, output_dir):
     assert trained.exit_code == 0, trained.output
     (run_dir,) = (output_dir / name).iterdir()
     assert f"Run written to {run_dir}" in trained.output
-    assert RUN_FILES <= {path.name for path in run_dir.iterdir()}
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    regression = saved["compile"]["loss"] in ("mean_squared_error", "mean_absolute_error")
+    measure = "mae" if regression else "accuracy"
+    written = {path.name for path in run_dir.iterdir()}
+    assert RUN_FILES | (REGRESSION_FILES if regression else CLASSIFICATION_FILES) <= written
+    if saved["data"]["dataset"] == "raw_text":
+        assert "vocabulary.json" in written
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     history = json.loads((run_dir / "history.json").read_text())
-    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["fit"]["epochs"] == 1 and saved["data"]["limit"] == 256
-    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"}
+    assert set(history) >= {"loss", measure, "val_loss", f"val_{measure}", "epoch_seconds"}
     assert len(history["loss"]) == 1
     assert (run_dir / "history.csv").read_text().splitlines()[0].startswith("epoch,")
-    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["parameters"] > 0
+    assert metrics["parameters"] > 0 and metrics[f"test_{measure}"] >= 0
+    if regression:
+        assert "confusion_matrix" not in metrics and "best_val_accuracy" not in metrics
+        assert metrics["best_val_mae"] >= 0 and metrics["baseline_test_mae"] > 0
+    else:
+        assert metrics["test_accuracy"] <= 1
     assert "Total params" in (run_dir / "summary.txt").read_text()
-    assert (run_dir / "accuracy.png").read_bytes().startswith(b"\x89PNG")
+    assert (run_dir / f"{measure}.png").read_bytes().startswith(b"\x89PNG")
 
     evaluated = invoke("evaluate", run_dir, "--data-dir", data_dir)
     assert evaluated.exit_code == 0, evaluated.output
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
-    assert abs(evaluation["test_accuracy"] - metrics["test_accuracy"]) <= 0.001
+    assert abs(evaluation[f"test_{measure}"] - metrics[f"test_{measure}"]) <= 0.001
     return run_dir
 
 
@@ -84,6 +96,11 @@ def test_smoke_train_then_evaluate_each_shipped_config(config, data_dir, tmp_pat
 @pytest.mark.skipif(not REAL_DATA_DIR, reason="DLCOURSE_DATA_DIR is not set")
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_smoke_on_a_tiny_subset_of_the_real_data(config, tmp_path):
+    needs = {"cifar10": "cifar-10-batches-py", "fashion_mnist": "fashion-mnist",
+             "image_folder": yaml.safe_load(config.read_text())["data"].get("path")}
+    folder = needs.get(yaml.safe_load(config.read_text())["data"]["dataset"])
+    if folder and not (Path(REAL_DATA_DIR) / folder).is_dir():
+        pytest.skip(f"{folder} is not among the real data in {REAL_DATA_DIR}")
     run_dir = smoke_train_then_evaluate(config, REAL_DATA_DIR, tmp_path / "runs")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["data_source"].startswith(REAL_DATA_DIR)
@@ -221,3 +238,17 @@ def test_unwritable_output_dir_exits_2_before_any_epoch(data_dir, tmp_path):
     assert "Traceback" not in result.stderr
     output = result.stdout + result.stderr
     assert "Epoch 1/" not in output and "loss:" not in output  # what Keras prints per epoch
+
+
+def test_validate_never_imports_tensorflow():
+    script = (
+        "import sys; from click.testing import CliRunner; from dlcourse.cli import main\n"
+        f"for path in {[str(path) for path in CONFIGS]!r}:\n"
+        "    result = CliRunner().invoke(main, ['validate', path])\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "assert 'tensorflow' not in sys.modules and 'keras.src' not in sys.modules\n"
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.stdout.strip() == "ok", result.stderr

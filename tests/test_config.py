@@ -69,7 +69,8 @@ def test_mnist_header_explains_the_slides_typo():
         (lambda raw: raw["fit"].update(validation="test"),
          "fit: set either validation_split or validation, not both"),
         (lambda raw: raw["data"].update(dataset="cifar"),
-         "data.dataset: expected one of 'mnist' or 'imdb', got 'cifar'"),
+         "data.dataset: expected one of 'mnist', 'fashion_mnist', 'cifar10', 'cifar100', "
+         "'image_folder', 'imdb' or 'raw_text', got 'cifar'"),
         (lambda raw: raw["data"].pop("maxlen"),
          "data: maxlen is required for text datasets"),
         (lambda raw: raw["compile"].update(loss="binary_crossentropyy"),
@@ -209,3 +210,39 @@ def test_config_is_frozen():
     assert isinstance(config, Config)
     with pytest.raises(Exception):
         config.seed = 3
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda raw: raw["data"].update(vectorize={"output_mode": "int"}),
+         "data.vectorize: output_sequence_length is required with output_mode int"),
+        (lambda raw: raw["data"].update(vectorize={"output_mode": "tfidf"}),
+         "data.vectorize.output_mode: expected one of"),
+        (lambda raw: raw["data"].update(image_size=[32, 32]),
+         "data: image_size don't apply to raw_text"),
+        (lambda raw: raw["data"].pop("vectorize"), "data: raw_text needs a vectorize section"),
+        (lambda raw: raw["compile"].update(optimizer={
+            "name": "sgd", "learning_rate": {"schedule": "ExponentialDecy"}}),
+         "compile.optimizer.learning_rate.schedule: unknown schedule 'ExponentialDecy' "
+         "(did you mean 'ExponentialDecay'?)"),
+    ],
+)
+def test_raw_text_and_schedule_mistakes_are_reported_with_their_path(tmp_path, change, message):
+    raw = yaml.safe_load((ROOT / "configs" / "imdb_bow_bigrams.yaml").read_text())
+    change(raw)
+    with pytest.raises(ConfigError) as caught:
+        validate(raw)
+    assert message in str(caught.value)
+
+
+def test_the_loss_decides_the_task():
+    assert load_config(ROOT / "configs" / "imdb_rating_regression.yaml").task == "regression"
+    assert load_config(ROOT / "configs" / "imdb_bow_bigrams.yaml").task == "classification"
+
+
+def test_override_below_an_optimizer_given_by_name():
+    config = load_config(ROOT / "configs" / "imdb_lstm.yaml",
+                         ["compile.optimizer.learning_rate=1e-4"])
+    assert config.compile.optimizer.name == "rmsprop"
+    assert config.compile.optimizer.learning_rate == 1e-4

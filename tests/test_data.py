@@ -1,3 +1,4 @@
+import gzip
 import io
 import pickle
 import zipfile
@@ -10,7 +11,10 @@ from dlcourse.config import DataConfig
 from dlcourse.data import imdb_sequences, load_dataset, read_npz
 from dlcourse.errors import DataError
 
-from conftest import random_reviews, write_imdb, write_mnist
+from conftest import (
+    random_reviews, write_cifar10, write_cifar100, write_fashion_mnist, write_image_folder,
+    write_imdb, write_mnist,
+)
 
 
 def keras_reference(reviews, num_words, maxlen):
@@ -160,7 +164,7 @@ def reviews_of(*reviews):
     ("dataset", "changes", "message"),
     [
         ("mnist", {"x_train": np.zeros((0, 28, 28), np.uint8), "y_train": np.zeros(0, np.uint8)},
-         "x_train has shape (0, 28, 28); expected (N, height, width) with N > 0"),
+         "x_train has shape (0, 28, 28); expected (N, height, width) or (N, height, width, channels) with N > 0"),
         ("mnist", {"y_test": np.array([0.0, 1.0])},
          "y_test must hold integer class labels 0-9, found float64 values"),
         ("mnist", {"y_train": np.array(list("0123"))},
@@ -199,3 +203,85 @@ def test_empty_or_wrongly_typed_arrays_are_refused_naming_the_file(
         load_dataset(config, tmp_path)
     assert str(caught.value).startswith(f"{path}: ")
     assert message in str(caught.value)
+
+
+# --------------------------------------------------------------------------- colour and fashion
+
+
+def test_cifar10_from_keras_batches(tmp_path):
+    write_cifar10(tmp_path, per_batch=4, test=6)
+    dataset = load_dataset(DataConfig(dataset="cifar10"), tmp_path)
+    assert dataset.x_train.shape == (20, 32, 32, 3) and dataset.x_test.shape == (6, 32, 32, 3)
+    assert dataset.x_train.dtype == np.float32 and dataset.x_train.max() <= 1.0
+    assert dataset.num_classes == 10 and dataset.class_names[0] == "airplane"
+    # Channels-first rows of 3072 bytes become height x width x RGB.
+    with open(tmp_path / "cifar-10-batches-py" / "data_batch_1", "rb") as stream:
+        raw = pickle.load(stream)  # our own test file
+    np.testing.assert_allclose(
+        dataset.x_train[0, :, :, 1], raw[b"data"][0, 1024:2048].reshape(32, 32) / 255.0
+    )
+
+
+def test_cifar100_uses_fine_labels_and_their_names(tmp_path):
+    write_cifar100(tmp_path, train=120, test=100)
+    dataset = load_dataset(DataConfig(dataset="cifar100"), tmp_path)
+    assert dataset.num_classes == 100 and dataset.class_names[7] == "class7"
+    assert dataset.y_train.max() == 99 and dataset.input_shape == (32, 32, 3)
+
+
+def test_cifar_pickle_with_code_is_refused(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    (folder / "train").write_bytes(pickle.dumps({b"data": Exploit()}, protocol=4))
+    with pytest.raises(DataError, match="refusing to load 'builtins.print'"):
+        load_dataset(DataConfig(dataset="cifar100"), tmp_path)
+
+
+def test_fashion_mnist_from_gzipped_idx_files(tmp_path):
+    write_fashion_mnist(tmp_path, train=20, test=10)
+    dataset = load_dataset(DataConfig(dataset="fashion_mnist"), tmp_path)
+    assert dataset.x_train.shape == (20, 28, 28, 1) and dataset.x_test.shape == (10, 28, 28, 1)
+    assert dataset.class_names[9] == "Ankle boot"
+
+
+def test_fashion_mnist_file_that_is_not_idx(tmp_path):
+    folder = write_fashion_mnist(tmp_path, train=4, test=4)
+    with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb") as stream:
+        stream.write(b"\x00" * 32)
+    with pytest.raises(DataError, match="not an IDX file"):
+        load_dataset(DataConfig(dataset="fashion_mnist"), tmp_path)
+
+
+def test_missing_cifar_offline_says_where_it_looked(tmp_path):
+    with pytest.raises(DataError, match="Can't find the folder cifar-10-batches-py"):
+        load_dataset(DataConfig(dataset="cifar10"), tmp_path)
+
+
+# --------------------------------------------------------------------------- image folders
+
+
+def test_image_folder_holds_out_a_fixed_test_fraction(tmp_path):
+    write_image_folder(tmp_path / "photos", classes=3, per_class=10, size=8)
+    config = DataConfig(dataset="image_folder", path="photos", image_size=(16, 16),
+                        color_mode="grayscale", test_split=0.3)
+    first = load_dataset(config, tmp_path)
+    assert first.x_train.shape == (21, 16, 16, 1) and first.x_test.shape == (9, 16, 16, 1)
+    assert first.class_names == ("class_000", "class_001", "class_002")
+    assert 0.0 <= first.x_train.min() and first.x_train.max() <= 1.0
+    again = load_dataset(config, tmp_path)  # evaluate must see the same test split
+    np.testing.assert_array_equal(first.x_test, again.x_test)
+
+
+def test_image_folder_with_a_test_folder(tmp_path):
+    write_image_folder(tmp_path / "train", classes=2, per_class=4, size=8)
+    write_image_folder(tmp_path / "test", classes=2, per_class=2, size=8, seed=1)
+    config = DataConfig(dataset="image_folder", path=str(tmp_path / "train"),
+                        test_path=str(tmp_path / "test"), image_size=(8, 8))
+    dataset = load_dataset(config)
+    assert dataset.x_train.shape == (8, 8, 8, 3) and dataset.x_test.shape == (4, 8, 8, 3)
+
+
+def test_missing_image_folder_says_where_it_looked(tmp_path):
+    config = DataConfig(dataset="image_folder", path="nowhere", image_size=(8, 8))
+    with pytest.raises(DataError, match="No image folder matches 'nowhere'"):
+        load_dataset(config, tmp_path)

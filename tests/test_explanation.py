@@ -1,5 +1,6 @@
 """Trained models recomputed with the NumPy reference, through the API and the CLI."""
 
+import re
 import subprocess
 import sys
 
@@ -10,7 +11,9 @@ from click.testing import CliRunner
 
 import dlcourse
 from dlcourse.cli import main
-from dlcourse.explanation import FEATURE_MAPS_FILE, UnsupportedLayer, explain_run, reference_layer
+from dlcourse.explanation import (
+    FEATURE_MAPS_FILE, REFERENCE_LAYERS, UnsupportedLayer, explain_run, reference_layer,
+)
 from dlcourse.search_space import load_search_config
 
 from conftest import CONFIGS, ROOT
@@ -18,12 +21,24 @@ from conftest import CONFIGS, ROOT
 TINY = {"data.limit": 32, "fit.epochs": 1}
 
 
+def explainable(path) -> bool:
+    """Whether the NumPy reference implements every layer of a shipped config. Those it
+    doesn't (BatchNormalization, Bidirectional, Conv1D, masking) are refused by name, as
+    test_explain_names_a_layer_the_reference_does_not_implement checks."""
+    layers = load_search_config(path).config.model.layers
+    return all(
+        layer.name in REFERENCE_LAYERS and not layer.args.get("mask_zero") for layer in layers
+    )
+
+
 def invoke(*args):
     return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
+@pytest.mark.parametrize(
+    "config", [path for path in CONFIGS if explainable(path)], ids=lambda path: path.stem
+)
 def test_each_shipped_config_is_recomputed_by_the_reference(config, data_dir, tmp_path):
     # A tunable config can't be trained as it is: its searched values at their first.
     loaded = load_search_config(config, TINY).config
@@ -75,7 +90,9 @@ def test_explain_names_a_layer_the_reference_does_not_implement(data_dir, tmp_pa
     )
     result = invoke("explain", run.run_dir, "--data-dir", data_dir)
     assert result.exit_code == 2
-    assert "model.layers[1].BatchNormalization ('batch_normalization')" in result.output
+    # Keras numbers layer names per process, so other tests' layers may come first.
+    assert re.search(r"model\.layers\[1\]\.BatchNormalization \('batch_normalization(_\d+)?'\)",
+                     result.output)
     assert "has no BatchNormalization layer" in result.output
     assert not (run.run_dir / FEATURE_MAPS_FILE).exists()
 

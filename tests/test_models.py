@@ -1,5 +1,7 @@
 import re
 
+import numpy as np
+
 import pytest
 
 from dlcourse.config import load_config
@@ -14,7 +16,24 @@ IMDB = DataSignature("imdb", (500,), "int32", 2, vocabulary_size=10000)
 
 
 def signature_for(config):
-    return IMDB if config.data.dataset == "imdb" else MNIST
+    """What each dataset gives the model, as the loaders would for the config's settings."""
+    data = config.data
+    if data.dataset == "imdb":
+        return IMDB
+    if data.dataset == "cifar10":
+        return DataSignature("cifar10", (32, 32, 3), "float32", 10)
+    if data.dataset == "image_folder":
+        channels = {"grayscale": 1, "rgba": 4}.get(data.color_mode, 3)
+        return DataSignature("folder", (*data.image_size, channels), "float32", 102)
+    if data.dataset == "raw_text":
+        classes = 0 if config.task == "regression" else 2
+        vectorize = data.vectorize
+        if vectorize.output_mode == "int":
+            return DataSignature("raw_text", (vectorize.output_sequence_length,), "int32", classes,
+                                 vocabulary_size=vectorize.max_tokens, input_kind="word_indices")
+        return DataSignature("raw_text", (vectorize.max_tokens,), "float32", classes,
+                             input_kind="bag_of_words")
+    return MNIST
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -22,7 +41,8 @@ def test_every_shipped_config_builds_with_the_right_output_shape(path):
     config = load_search_config(path).config  # a tunable one at its first values
     data = signature_for(config)
     model = build_model(config, data)
-    expected_width = 1 if config.compile.loss == "binary_crossentropy" else data.num_classes
+    binary_or_number = config.compile.loss == "binary_crossentropy" or config.task == "regression"
+    expected_width = 1 if binary_or_number else data.num_classes
     assert model.input_shape == (None, *data.input_shape)
     assert model.output_shape == (None, expected_width)
     assert type(model.optimizer).__name__.lower() == config.compile.optimizer.name
@@ -100,3 +120,65 @@ def test_wrapped_layers_are_built():
     model = build_model(config, IMDB)
     assert model.layers[1].__class__.__name__ == "Bidirectional"
     assert model.layers[1].output.shape[-1] == 16
+
+
+BAG_OF_WORDS = DataSignature("raw_text", (200,), "float32", 2, input_kind="bag_of_words")
+RATINGS = DataSignature("raw_text", (200,), "float32", 0, input_kind="bag_of_words")
+
+
+def test_bag_of_words_into_an_embedding_is_refused_with_a_hint():
+    message = mismatch("imdb_lstm.yaml", [], BAG_OF_WORDS)
+    assert "Embedding expects word indices" in message and "bag-of-words vectors" in message
+    assert "output_mode int" in message
+
+
+def test_embedding_smaller_than_the_fitted_vocabulary():
+    fitted = DataSignature(
+        "raw_text", (500,), "int32", 2, vocabulary_size=12000, input_kind="word_indices",
+        vocabulary_origin="the vocabulary fitted on the training texts (data.vectorize.max_tokens)",
+    )
+    message = mismatch("imdb_text_lstm.yaml", [], fitted)
+    assert "input_dim is 10000, but the vocabulary fitted on the training texts" in message
+
+
+def test_regression_needs_one_linear_output():
+    message = mismatch("imdb_rating_regression.yaml", ["model.layers[2].Dense.units=3"], RATINGS)
+    assert "gives 3 outputs" in message and "one number per example" in message
+    message = mismatch(
+        "imdb_rating_regression.yaml", ["model.layers[2].Dense.activation=sigmoid"], RATINGS
+    )
+    assert "'sigmoid'" in message and "use 'linear'" in message
+
+
+def test_learning_rate_schedule_becomes_a_keras_schedule():
+    model = build_model(load_config(ROOT / "configs/mnist_cnn_sgd_momentum.yaml"), MNIST)
+    schedule = model.optimizer.learning_rate_schedule if hasattr(
+        model.optimizer, "learning_rate_schedule") else model.optimizer._learning_rate
+    assert type(schedule).__name__ == "ExponentialDecay"
+    assert float(schedule(938)) == pytest.approx(0.009)
+    assert model.optimizer.momentum == 0.9 and model.optimizer.weight_decay == 0.0005
+
+
+def test_schedule_argument_it_does_not_take():
+    message = mismatch(
+        "mnist_cnn_sgd_momentum.yaml",
+        ["compile.optimizer.learning_rate={schedule: ExponentialDecay, initial_rate: 0.1}"],
+        MNIST,
+    )
+    assert message.startswith("compile.optimizer.learning_rate.ExponentialDecay:")
+
+
+def test_pooling_dropout_and_batch_normalization_build_and_train():
+    config = load_config(ROOT / "configs/image_folder_example.yaml")
+    data = DataSignature("folder", (16, 16, 3), "float32", 102)
+    model = build_model(config, data)
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert {"BatchNormalization", "MaxPooling2D", "AveragePooling2D",
+            "GlobalAveragePooling2D", "Dropout"} <= kinds
+    images = np.random.default_rng(0).random((8, 16, 16, 3), dtype=np.float32)
+    labels = np.arange(8) % 102
+    before = [weights.copy() for weights in model.get_weights()]
+    model.fit(images, labels, epochs=1, batch_size=4, verbose=0)
+    moving_mean = model.layers[1].moving_mean.numpy()
+    assert not np.allclose(moving_mean, 0)  # BatchNormalization saw the batches
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))

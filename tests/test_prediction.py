@@ -88,3 +88,34 @@ def test_predict_an_image_the_test_writes(data_dir, tmp_path):
     assert prediction.label == prediction.top[0][0]
     missing = CliRunner().invoke(main, ["predict", str(run_dir), str(tmp_path / "nope.png")])
     assert missing.exit_code == 2 and "no such image file" in missing.output
+
+
+def raw_text_run(config, data_dir, tmp_path):
+    return dlcourse.train(ROOT / "configs" / config, {"data.limit": 32, "fit.epochs": 1},
+                          data_dir=data_dir, output_dir=tmp_path / "runs").run_dir
+
+
+@pytest.mark.slow
+def test_predict_raw_text_with_the_runs_vocabulary(data_dir, tmp_path):
+    run_dir = raw_text_run("imdb_bow_bigrams.yaml", data_dir, tmp_path)
+    assert json.loads((run_dir / "classes.json").read_text()) == ["negative", "positive"]
+    result = CliRunner().invoke(main, ["predict", str(run_dir), "a great film", "awful", "--json"])
+    assert result.exit_code == 0, result.output
+    predictions = json.loads(result.output)
+    assert [p["input"] for p in predictions] == ["a great film", "awful"]
+    assert set(predictions[0]["probabilities"]) == {"negative", "positive"}
+    # The same text through evaluate's path (the saved vocabulary) gives the same numbers.
+    again = predict_run(run_dir, ["a great film"])[0]
+    assert again.probabilities["positive"] == pytest.approx(
+        predictions[0]["probabilities"]["positive"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_predict_a_rating_from_raw_text(data_dir, tmp_path):
+    run_dir = raw_text_run("imdb_rating_regression.yaml", data_dir, tmp_path)
+    result = CliRunner().invoke(main, ["predict", str(run_dir), "a great film", "--json"])
+    assert result.exit_code == 0, result.output
+    (prediction,) = json.loads(result.output)
+    assert set(prediction) == {"input", "value"} and isinstance(prediction["value"], float)
+    text = CliRunner().invoke(main, ["predict", str(run_dir), "a great film"]).output
+    assert text.startswith("predicted ")

@@ -1,0 +1,294 @@
+"""Raw text: reviews read from files (aclImdb folders, JSON lines, CSV) or given as Python
+lists, and vectorised with `keras.layers.TextVectorization`.
+
+The vocabulary is fitted (`adapt`) on the training split only and travels with the run,
+so `evaluate` and `predict` turn new text into exactly the arrays the model learned on.
+Both splits are shuffled with a fixed seed, as Keras's IMDB loader does: files are often
+sorted by class, and Keras's validation_split takes the last fraction unshuffled.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from dlcourse.config import DataConfig, VectorizeConfig
+from dlcourse.data import Dataset, TextVocabulary, find_paths
+from dlcourse.errors import DataError
+
+VOCABULARY_FILE = "vocabulary.json"  # in a run directory: the fitted vocabulary
+TEXT_SHUFFLE_SEED = 113
+VECTORIZE_BATCH = 512
+ACLIMDB_CLASS_FOLDERS = ("neg", "pos")  # label 0 negative, 1 positive, as IMDB's labels
+ACLIMDB_CLASS_NAMES = ("negative", "positive")
+
+
+def load_raw_text(
+    config: DataConfig,
+    data_dir: str | Path | None,
+    vocabulary: TextVocabulary | None = None,
+    regression: bool = False,
+) -> Dataset:
+    """Read the train and test texts a config names and vectorise them."""
+    if config.format is None:
+        raise DataError(
+            "data.format is not set: this config takes texts given from Python "
+            "(dlcourse.text.text_dataset). Set data.format, data.train and data.test to read files."
+        )
+    splits = {}
+    for split, pattern in (("train", config.train), ("test", config.test)):
+        splits[split] = read_texts(config, pattern, data_dir)
+    source = find_paths(config.train, data_dir, "training text file")[0]
+    class_names = config.class_names
+    if config.format == "aclimdb" and config.target_field == "label" and class_names is None:
+        class_names = list(ACLIMDB_CLASS_NAMES)
+    return text_dataset(
+        config, splits["train"], splits["test"], vocabulary=vocabulary,
+        source=source.parent, class_names=class_names, regression=regression,
+    )
+
+
+def text_dataset(
+    config: DataConfig,
+    train: tuple[Sequence[str], Sequence[Any]],
+    test: tuple[Sequence[str], Sequence[Any]],
+    *,
+    vocabulary: TextVocabulary | None = None,
+    source: Path | str = "<python>",
+    class_names: Sequence[str] | None = None,
+    regression: bool = False,
+) -> Dataset:
+    """A Dataset from (texts, targets) pairs: the Python-API path, also used for files.
+
+    Targets are class labels (integers 0..K-1, or strings, numbered in sorted order) or,
+    with `regression`, numbers. The vocabulary is fitted on the training texts unless given.
+    """
+    train_texts, train_targets = _shuffled(*train, limit=config.limit)
+    test_texts, test_targets = _shuffled(*test, limit=config.limit)
+    if not train_texts or not test_texts:
+        raise DataError(f"{source}: no texts in the {'test' if train_texts else 'training'} split.")
+    if regression:
+        y_train, y_test = _numbers(train_targets, "training"), _numbers(test_targets, "test")
+        names: tuple[str, ...] = ()
+    else:
+        names = _class_names(train_targets, test_targets, class_names or config.class_names)
+        y_train, y_test = _class_indices(train_targets, names), _class_indices(test_targets, names)
+    settings = config.vectorize or VectorizeConfig()
+    vectorizer = (
+        fit_vectorizer(settings, train_texts)
+        if vocabulary is None
+        else vectorizer_from(settings, vocabulary)
+    )
+    fitted = vocabulary or vocabulary_of(vectorizer, settings)
+    int_mode = settings.output_mode == "int"
+    return Dataset(
+        name="raw_text",
+        x_train=vectorize(vectorizer, train_texts, settings),
+        y_train=y_train,
+        x_test=vectorize(vectorizer, test_texts, settings),
+        y_test=y_test,
+        num_classes=len(names),
+        source=Path(source),
+        class_names=names,
+        input_kind="word_indices" if int_mode else "bag_of_words",
+        vocabulary_size=len(fitted.tokens) if int_mode else None,
+        vocabulary=fitted,
+        test_texts=tuple(test_texts),
+    )
+
+
+def _shuffled(texts, targets, limit: int | None) -> tuple[list[str], list[Any]]:
+    if len(texts) != len(targets):
+        raise DataError(f"{len(texts)} texts but {len(targets)} targets; expected one per text.")
+    order = np.random.RandomState(TEXT_SHUFFLE_SEED).permutation(len(texts))[:limit]
+    return [str(texts[i]) for i in order], [targets[i] for i in order]
+
+
+def _numbers(targets: Sequence[Any], split: str) -> np.ndarray:
+    try:
+        return np.asarray(targets, dtype="float32")
+    except (TypeError, ValueError):
+        raise DataError(
+            f"The {split} targets must be numbers for a regression loss (e.g. a 1-10 rating)."
+        ) from None
+
+
+def _class_names(train, test, given: Sequence[str] | None) -> tuple[str, ...]:
+    values = set(train) | set(test)
+    if all(isinstance(value, str) for value in values):
+        names = tuple(given) if given else tuple(sorted(values))
+        unknown = sorted(values - set(names))
+        if unknown:
+            raise DataError(f"labels {unknown} are not in data.class_names {list(names)}.")
+        return names
+    if not all(isinstance(value, (int, np.integer)) for value in values) or min(values) < 0:
+        raise DataError("class labels must be integers 0, 1, ... or strings.")
+    count = max(max(values) + 1, 2, len(given or ()))
+    if given and len(given) != count:
+        raise DataError(f"data.class_names names {len(given)} classes, but labels go up to {count - 1}.")
+    return tuple(given) if given else tuple(str(label) for label in range(count))
+
+
+def _class_indices(targets, names: tuple[str, ...]) -> np.ndarray:
+    if targets and isinstance(targets[0], str):
+        position = {name: index for index, name in enumerate(names)}
+        return np.asarray([position[target] for target in targets], dtype="int64")
+    return np.asarray(targets, dtype="int64")
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def read_texts(config: DataConfig, pattern: str, data_dir) -> tuple[list[str], list[Any]]:
+    """(texts, targets) of one split, from every file or folder the pattern matches."""
+    texts: list[str] = []
+    targets: list[Any] = []
+    for path in find_paths(pattern, data_dir, f"{config.format} text"):
+        if config.format == "aclimdb":
+            more = _read_aclimdb(path, config.target_field)
+        else:
+            more = _read_records(
+                path, config.format, config.text_field or "text", config.target_field
+            )
+        texts += more[0]
+        targets += more[1]
+    return texts, targets
+
+
+def _read_aclimdb(folder: Path, target: str) -> tuple[list[str], list[Any]]:
+    """aclImdb's layout: <split>/pos/*.txt and <split>/neg/*.txt, files named <id>_<rating>.txt."""
+    if target not in ("label", "rating"):
+        raise DataError(f"data.target for aclimdb is label or rating, not {target!r}.")
+    texts: list[str] = []
+    targets: list[Any] = []
+    for label, name in enumerate(ACLIMDB_CLASS_FOLDERS):
+        files = sorted((folder / name).glob("*.txt"))
+        for file in files:
+            texts.append(_read_text_file(file))
+            targets.append(label if target == "label" else _rating(file))
+    if not texts:
+        raise DataError(f"{folder}: no reviews in pos/*.txt or neg/*.txt (aclImdb's layout).")
+    return texts, targets
+
+
+def _read_text_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: can't read this review ({error}).") from None
+
+
+def _rating(path: Path) -> int:
+    try:
+        return int(path.stem.rsplit("_", 1)[1])
+    except (IndexError, ValueError):
+        raise DataError(f"{path}: expected a name <id>_<rating>.txt to read the rating from.") from None
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[list, list]:
+    """JSON lines or CSV: one record per text, with the text and the target as fields."""
+    texts, targets = [], []
+    try:
+        with _open_text(path) as stream:
+            if fmt == "csv":
+                records = enumerate(csv.DictReader(stream), start=2)
+            else:
+                records = ((n, json.loads(line)) for n, line in enumerate(stream, 1) if line.strip())
+            for line, record in records:
+                if not isinstance(record, dict) or text_field not in record or target not in record:
+                    raise DataError(
+                        f"{path}, line {line}: expected fields {text_field!r} and {target!r} "
+                        "(data.text_field, data.target)."
+                    )
+                texts.append(str(record[text_field]))
+                targets.append(_csv_value(record[target]) if fmt == "csv" else record[target])
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: can't read this {fmt} file ({error}).") from None
+    return texts, targets
+
+
+def _csv_value(value: str) -> Any:
+    """CSV fields are strings; numbers among them become numbers, as JSON's would be."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
+
+
+# --------------------------------------------------------------------------- vectorising
+
+
+def new_vectorizer(settings: VectorizeConfig):
+    import keras
+
+    return keras.layers.TextVectorization(**settings.keras_arguments())
+
+
+def fit_vectorizer(settings: VectorizeConfig, texts: Sequence[str]):
+    """A TextVectorization adapted to `texts` (the training split only)."""
+    import tensorflow as tf
+
+    vectorizer = new_vectorizer(settings)
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(VECTORIZE_BATCH))
+    return vectorizer
+
+
+def vectorizer_from(settings: VectorizeConfig, vocabulary: TextVocabulary):
+    """A TextVectorization with a saved vocabulary, vectorising as the fitted one did."""
+    vectorizer = new_vectorizer(settings)
+    vectorizer.set_vocabulary(
+        list(vocabulary.tokens),
+        idf_weights=list(vocabulary.idf_weights) if vocabulary.idf_weights else None,
+    )
+    return vectorizer
+
+
+def vocabulary_of(vectorizer, settings: VectorizeConfig) -> TextVocabulary:
+    idf = None
+    if settings.output_mode == "tf_idf":
+        # Keras has no public getter for the fitted IDF weights; they live on the lookup layer.
+        idf = tuple(float(w) for w in np.asarray(vectorizer._lookup_layer.idf_weights))
+    return TextVocabulary(tuple(str(token) for token in vectorizer.get_vocabulary()), idf)
+
+
+def vectorize(vectorizer, texts: Sequence[str], settings: VectorizeConfig) -> np.ndarray:
+    """Texts -> int32 index sequences, or float16 bag-of-words rows (half the memory of
+    float32; counts stay exact up to 2048), in batches to bound TensorFlow's memory."""
+    dtype = "int32" if settings.output_mode == "int" else "float16"
+    batches = [
+        np.asarray(vectorizer(list(texts[start:start + VECTORIZE_BATCH]))).astype(dtype)
+        for start in range(0, len(texts), VECTORIZE_BATCH)
+    ]
+    return np.concatenate(batches)
+
+
+def save_vocabulary(path: Path, vocabulary: TextVocabulary) -> None:
+    from dlcourse.rundir import write_json
+
+    write_json(path, {"tokens": list(vocabulary.tokens), "idf_weights": vocabulary.idf_weights})
+
+
+def read_vocabulary(path: Path) -> TextVocabulary:
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing: the run's fitted vocabulary is needed to "
+                        "vectorise text as in training.") from None
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: can't read the saved vocabulary ({error}).") from None
+    weights = saved.get("idf_weights")
+    return TextVocabulary(tuple(saved["tokens"]), tuple(weights) if weights else None)

@@ -1,0 +1,135 @@
+"""Raw text: reading the file formats, and vectorising with a vocabulary fitted on train only."""
+
+import csv
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+import dlcourse
+from dlcourse.config import DataConfig, load_config
+from dlcourse.data import load_dataset
+from dlcourse.errors import DataError
+from dlcourse.text import read_vocabulary, save_vocabulary, text_dataset
+
+from conftest import ROOT, write_imdb_text
+
+BAG = {"output_mode": "multi_hot", "max_tokens": 50}
+
+
+def raw_text(**settings) -> DataConfig:
+    return DataConfig(**{"dataset": "raw_text", "vectorize": BAG, **settings})
+
+
+def write_aclimdb(root):
+    """aclImdb's layout: <split>/{pos,neg}/<id>_<rating>.txt."""
+    for split in ("train", "test"):
+        for folder, rating, text in (("pos", 9, "a great film"), ("neg", 2, "an awful film")):
+            (root / split / folder).mkdir(parents=True)
+            for index in range(3):
+                (root / split / folder / f"{index}_{rating}.txt").write_text(f"{text} {index}")
+
+
+def test_aclimdb_folders_give_labels_or_ratings(tmp_path):
+    write_aclimdb(tmp_path / "aclImdb")
+    config = raw_text(format="aclimdb", train="aclImdb/train", test="aclImdb/test")
+    labels = load_dataset(config, tmp_path)
+    assert labels.class_names == ("negative", "positive") and labels.num_classes == 2
+    assert sorted(labels.y_train) == [0, 0, 0, 1, 1, 1]
+    ratings = load_dataset(config.model_copy(update={"target": "rating"}), tmp_path,
+                           task="regression")
+    assert ratings.y_train.dtype == np.float32 and sorted(set(ratings.y_test)) == [2.0, 9.0]
+    positive = [text for text, y in zip(ratings.test_texts, ratings.y_test) if y == 9.0]
+    assert all("great" in text for text in positive)
+
+
+def test_jsonl_gz_is_shuffled_so_sorted_files_mix_classes(tmp_path):
+    write_imdb_text(tmp_path, per_file=20)
+    config = raw_text(format="jsonl", train="imdb_text/aclImdb_train_*.jsonl.gz",
+                      test="imdb_text/aclImdb_test_*.jsonl.gz", limit=10)
+    dataset = load_dataset(config, tmp_path)
+    # The files hold 20 negative then 20 positive reviews; the first 10 must not all agree.
+    assert dataset.x_train.shape[0] == 10 and 0 < dataset.y_train.sum() < 10
+    assert dataset.input_kind == "bag_of_words" and dataset.x_train.dtype == np.float16
+
+
+def test_csv_with_named_columns_and_string_labels(tmp_path):
+    for split in ("train", "test"):
+        with open(tmp_path / f"{split}.csv", "w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["review", "sentiment"])
+            writer.writerows([["loved it, wonderful", "pos"], ["hated it, dull", "neg"]] * 3)
+    config = raw_text(format="csv", train="train.csv", test="test.csv",
+                      text_field="review", target="sentiment")
+    dataset = load_dataset(config, tmp_path)
+    assert dataset.class_names == ("neg", "pos")
+    wonderful = dataset.vocabulary.tokens.index("wonderful")
+    for row, label in zip(dataset.x_train, dataset.y_train):
+        assert row[wonderful] == (1.0 if label == 1 else 0.0)
+
+
+def test_missing_field_names_file_and_line(tmp_path):
+    with gzip.open(tmp_path / "train.jsonl.gz", "wt") as stream:
+        stream.write(json.dumps({"text": "fine", "label": 1}) + "\n" + json.dumps({"text": "x"}))
+    config = raw_text(format="jsonl", train="train.jsonl.gz", test="train.jsonl.gz")
+    with pytest.raises(DataError, match=r"train.jsonl.gz, line 2: expected fields 'text' and 'label'"):
+        load_dataset(config, tmp_path)
+
+
+def test_vocabulary_is_fitted_on_the_training_texts_only():
+    config = DataConfig(dataset="raw_text", vectorize={
+        "output_mode": "int", "output_sequence_length": 4, "max_tokens": 20})
+    dataset = text_dataset(config, (["good film", "bad film"], [1, 0]),
+                           (["unseenword film", "good"], [1, 1]))
+    assert "unseenword" not in dataset.vocabulary.tokens
+    assert dataset.vocabulary.tokens[:2] == ("", "[UNK]")
+    row = list(dataset.test_texts).index("unseenword film")
+    film = dataset.vocabulary.tokens.index("film")
+    assert list(dataset.x_test[row]) == [1, film, 0, 0]  # OOV 1, then padding at the end
+    assert dataset.vocabulary_size == len(dataset.vocabulary.tokens)
+
+
+@pytest.mark.parametrize("mode", ["int", "multi_hot", "count", "tf_idf"])
+def test_a_saved_vocabulary_vectorises_exactly_as_the_fitted_one(mode, tmp_path):
+    vectorize = {"output_mode": mode, "ngrams": 2, "max_tokens": 30}
+    if mode == "int":
+        vectorize["output_sequence_length"] = 8
+    config = DataConfig(dataset="raw_text", vectorize=vectorize)
+    train = (["the plot was great great", "the acting was awful", "great fun"], [1, 0, 1])
+    test = (["great plot", "awful awful acting"], [1, 0])
+    fitted = text_dataset(config, train, test)
+    save_vocabulary(tmp_path / "vocabulary.json", fitted.vocabulary)
+    reused = text_dataset(config, train, test, vocabulary=read_vocabulary(tmp_path / "vocabulary.json"))
+    np.testing.assert_array_equal(fitted.x_test, reused.x_test)
+
+
+def test_character_level_splits_into_characters():
+    config = DataConfig(dataset="raw_text", vectorize={
+        "split": "character", "output_mode": "int", "output_sequence_length": 6})
+    dataset = text_dataset(config, (["abc", "cab"], [0, 1]), (["ab", "ba"], [0, 1]))
+    tokens = dataset.vocabulary.tokens
+    assert set(tokens[2:]) == {"a", "b", "c"}
+    a, b = tokens.index("a"), tokens.index("b")
+    assert list(dataset.x_test[list(dataset.test_texts).index("ab")]) == [a, b, 0, 0, 0, 0]
+
+
+@pytest.mark.slow
+def test_python_lists_train_a_regression_with_its_baseline(tmp_path):
+    config = load_config(ROOT / "configs" / "imdb_rating_regression.yaml",
+                         {"fit.epochs": 2, "fit.validation_split": 0.25}, )
+    texts = [f"{'great ' * (rating % 4)} film number {rating}" for rating in range(1, 11)] * 4
+    ratings = [float(rating) for rating in range(1, 11)] * 4
+    dataset = text_dataset(config.data, (texts, ratings), (texts[:10], ratings[:10]),
+                           regression=True)
+    result = dlcourse.train(config, dataset=dataset, output_dir=tmp_path / "runs")
+    metrics = result.metrics
+    fitted = dataset.y_train[:30]  # validation_split 0.25 holds out the last 10 of 40
+    assert metrics["baseline_training_mean"] == pytest.approx(float(fitted.mean()))
+    assert metrics["baseline_test_mae"] == pytest.approx(
+        float(np.abs(dataset.y_test - fitted.mean()).mean()))
+    assert metrics["best_val_mae"] == min(result.history["val_mae"])
+    assert "best_val_accuracy" not in metrics and "confusion_matrix" not in metrics
+    errors = json.loads((result.run_dir / "largest_errors.json").read_text())
+    assert errors[0]["error"] >= errors[-1]["error"] and "text" in errors[0]
+    assert "Largest errors" in (result.run_dir / "report.html").read_text()
