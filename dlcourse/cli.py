@@ -88,13 +88,25 @@ def main() -> None:
 @DATA_DIR
 @OUTPUT_DIR
 @click.option("--smoke", is_flag=True, help="Tiny subset and 1 epoch: a quick check for CI.")
-def train(config: Path, overrides, data_dir, output_dir, smoke) -> None:
+@click.option(
+    "--strategy",
+    type=click.Choice(["none", "mirrored", "multi_worker"]),
+    help="Data-parallel training (distribution.strategy): mirrored over this machine's "
+    "devices, or multi_worker over the cluster in $TF_CONFIG.",
+)
+def train(config: Path, overrides, data_dir, output_dir, smoke, strategy) -> None:
     """Train the model CONFIG describes, evaluate it on the test split, write a run directory."""
     _import_tensorflow_quietly()
     from dlcourse.config import load_config, parse_overrides
 
-    loaded = load_config(config, parse_overrides(overrides), smoke=smoke)
+    overrides = parse_overrides(overrides)
+    if strategy is not None:
+        overrides["distribution.strategy"] = strategy
+    loaded = load_config(config, overrides, smoke=smoke)
     result = dlcourse.train(loaded, data_dir=data_dir, output_dir=output_dir)
+    if not result.is_chief:
+        click.echo("\nTraining finished; the chief wrote the run directory and its report.")
+        return
     metrics = result.metrics
     click.echo(f"\nRun written to {result.run_dir}")
     for key in ("test_accuracy", "test_loss", "best_val_accuracy", "best_epoch"):

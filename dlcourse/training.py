@@ -23,6 +23,7 @@ import dlcourse
 from dlcourse import reports
 from dlcourse.config import Config
 from dlcourse.data import Dataset, load_dataset, load_word_index, one_hot_if_needed
+from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.models import build_model, signature_of
@@ -31,7 +32,6 @@ from dlcourse.rundir import (
     CONFIG_FILE,
     MODEL_FILE,
     STATUS_FILE,
-    create_run_dir,
     temporary_path,
     write_json,
     write_text,
@@ -52,6 +52,8 @@ class TrainResult:
     history: dict[str, list[float]]
     metrics: dict[str, Any]
     model: keras.Model
+    # False on the workers of a cluster that aren't the chief: their run_dir is gone.
+    is_chief: bool = True
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -92,10 +94,20 @@ def train_and_evaluate(
     output_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train `config`'s model, evaluate it on the test split, and write a run directory."""
+    with distributed(config.distribution) as distribution:
+        return _train_and_evaluate(config, data_dir, output_dir, distribution)
+
+
+def _train_and_evaluate(
+    config: Config, data_dir, output_dir, distribution: Distribution
+) -> TrainResult:
     seed_everything(config)
     dataset = load_dataset(config.data, data_dir)
-    model = build_model(config, signature_of(dataset, config))
-    run_dir = create_run_dir(output_dir or config.output.dir, config.name)
+    signature = signature_of(dataset, config)
+    with distribution.scope():
+        model = build_model(config, signature)
+    output_dir = output_dir or config.output.dir
+    run_dir = distribution.create_run_dir(output_dir, config.name)
     write_text(run_dir / CONFIG_FILE, config.to_yaml())
     reports.write_summary(run_dir, model_summary(model))
     if dataset.is_text:
@@ -104,8 +116,11 @@ def train_and_evaluate(
     write_json(run_dir / STATUS_FILE, status)
     recorder = EpochRecorder(run_dir)
     try:
-        fit_seconds = _fit(model, config, dataset, _callbacks(config, run_dir, recorder))
+        callbacks = _callbacks(config, run_dir, recorder)
+        callbacks += distribution.callbacks(output_dir, config.name)
+        fit_seconds = _fit(model, config, dataset, callbacks)
         _stop_if_diverged(recorder.history, run_dir)
+        model = distribution.local_copy(model, lambda: build_model(config, signature))
         evaluation = evaluate_model(model, config, dataset)
         model.save(temporary_path(run_dir / MODEL_FILE))
         temporary_path(run_dir / MODEL_FILE).replace(run_dir / MODEL_FILE)
@@ -128,7 +143,7 @@ def train_and_evaluate(
     write_evaluation_files(run_dir, evaluation, dataset, data_dir, plots=config.output.plots)
     _finish(run_dir, status, "finished", recorder.history)
     reports.write_report(run_dir)
-    return TrainResult(run_dir, recorder.history, metrics, model)
+    return TrainResult(run_dir, recorder.history, metrics, model, distribution.is_chief)
 
 
 def _callbacks(config: Config, run_dir: Path, recorder: EpochRecorder) -> list:
