@@ -398,8 +398,13 @@ class DistributionConfig(Section):
     )
     timeout_seconds: PositiveInt = Field(
         120,
-        description="multi_worker: how long one exchange may wait for a peer before the "
-        "run stops instead of hanging (also bounds waiting for workers to start).",
+        description="multi_worker: how long one exchange of gradients or metrics may wait "
+        "for a peer before the run stops instead of hanging.",
+    )
+    startup_timeout_seconds: PositiveInt = Field(
+        600,
+        description="multi_worker: how long a worker waits for all the others to start "
+        "(TensorFlow alone would wait forever).",
     )
 
     @model_validator(mode="after")

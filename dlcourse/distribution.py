@@ -24,8 +24,10 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -258,7 +260,9 @@ def start(settings: DistributionConfig) -> Distribution:
         from dlcourse.keras_multi_worker import apply_multi_worker_shim
 
         apply_multi_worker_shim()
-        strategy = _multi_worker_strategy(settings.communication, settings.timeout_seconds)
+        strategy = _multi_worker_strategy(
+            settings.communication, settings.timeout_seconds, settings.startup_timeout_seconds
+        )
         distribution = Distribution(settings, strategy, task)
     print(distribution.describe(), file=sys.stderr)
     return distribution
@@ -294,7 +298,7 @@ def split_cpu(count: int) -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def _multi_worker_strategy(communication: str, timeout_seconds: int):
+def _multi_worker_strategy(communication: str, timeout_seconds: int, startup_timeout_seconds: int):
     """One per process: TensorFlow configures collective ops once, at start-up."""
     import tensorflow as tf
 
@@ -304,12 +308,39 @@ def _multi_worker_strategy(communication: str, timeout_seconds: int):
         timeout_seconds=timeout_seconds,
     )
     try:
-        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        with _exit_unless_done_within(startup_timeout_seconds):
+            return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     except RuntimeError as error:
         raise DistributionError(
             f"strategy multi_worker: TensorFlow had already started in this process "
             f"({error}). Start training in a fresh process (e.g. the dlcourse command)."
         ) from None
+
+
+@contextlib.contextmanager
+def _exit_unless_done_within(seconds: int) -> Iterator[None]:
+    """Bound the constructor's wait for the other workers, which TensorFlow doesn't.
+
+    It blocks in C++ holding the GIL until every worker in TF_CONFIG is up: no Python
+    timer or signal handler runs, and SIGTERM is ignored. SIGALRM's default action,
+    termination, still works, so the message is printed before the wait begins.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals can only be set up from the main thread
+        return
+    print(
+        f"Waiting for every worker in TF_CONFIG to start: at most {seconds} s "
+        "(distribution.startup_timeout_seconds), then this process ends with status 142.",
+        file=sys.stderr,
+        flush=True,
+    )
+    previous = signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def is_peer_failure(error: BaseException) -> bool:
@@ -326,9 +357,24 @@ def is_peer_failure(error: BaseException) -> bool:
 
 
 def _lost_message(distribution: Distribution, error: BaseException) -> str:
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return (
         f"{distribution.task.name} stopped: another worker died or can't be reached "
-        f"({type(error).__name__}: {first_line[:200]}). Restart every worker with the same "
-        "command; each continues from its last completed epoch."
+        f"({type(error).__name__}: {peer_failure_reason(str(error))}). Restart every worker "
+        "with the same command; each continues from its last completed epoch."
     )
+
+
+def peer_failure_reason(text: str) -> str:
+    """The line of TensorFlow's long error text that says what happened to whom."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for word in PEER_FAILURE_WORDS:
+        for position, line in enumerate(lines):
+            if word in line.lower():
+                if line.endswith(":") and position + 1 < len(lines):
+                    line = f"{line} {lines[position + 1]}"
+                return line[:300]
+    return lines[0][:300] if lines else "no details"
+
+
+# Words in TensorFlow's messages that name the failure, the most telling first.
+PEER_FAILURE_WORDS = ("unhealthy", "timed out", "timeout", "deadline", "connect")
