@@ -158,7 +158,6 @@ def _check_address(role: str, address: Any) -> None:
 class Distribution:
     """How this process trains: its strategy (None: plainly) and, in a cluster, its task."""
 
-    settings: DistributionConfig
     strategy: Any = None
     task: Task | None = None
     scratch: Path | None = field(default=None, init=False)
@@ -252,9 +251,9 @@ def start(settings: DistributionConfig) -> Distribution:
                 "trains alone; use --strategy multi_worker to join the cluster.",
                 file=sys.stderr,
             )
-        return Distribution(settings)
+        return Distribution()
     if settings.strategy == "mirrored":
-        distribution = Distribution(settings, _mirrored_strategy(settings.logical_cpu_devices))
+        distribution = Distribution(_mirrored_strategy(settings.logical_cpu_devices))
     else:
         task = read_tf_config(os.environ.get("TF_CONFIG"))
         from dlcourse.keras_multi_worker import apply_multi_worker_shim
@@ -263,7 +262,7 @@ def start(settings: DistributionConfig) -> Distribution:
         strategy = _multi_worker_strategy(
             settings.communication, settings.timeout_seconds, settings.startup_timeout_seconds
         )
-        distribution = Distribution(settings, strategy, task)
+        distribution = Distribution(strategy, task)
     print(distribution.describe(), file=sys.stderr)
     return distribution
 
