@@ -376,4 +376,6 @@ def peer_failure_reason(text: str) -> str:
 
 
 # Words in TensorFlow's messages that name the failure, the most telling first.
-PEER_FAILURE_WORDS = ("unhealthy", "timed out", "timeout", "deadline", "connect")
+PEER_FAILURE_WORDS = (
+    "unhealthy", "remote target", "timed out", "timeout", "deadline", "socket", "connect"
+)

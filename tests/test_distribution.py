@@ -114,6 +114,14 @@ def test_the_reason_for_a_lost_worker_is_the_telling_line():
     )
     reason = peer_failure_reason(text)
     assert reason.endswith("unhealthy (stopped sending heartbeats): /job:worker/replica:0/task:1")
+    # What worker 1 sees when the chief, worker 0, is killed.
+    text = (
+        "Graph execution error:\n\nDetected at node CollectiveReduceV2 defined at:\n"
+        "Socket closed\nAdditional GRPC error information from remote target "
+        "/job:worker/replica:0/task:0 while calling /tensorflow.WorkerService/RecvBuf:\n"
+        ':UNKNOWN:Error received from peer  {grpc_status:14, grpc_message:"Socket closed"}\n'
+    )
+    assert "from remote target /job:worker/replica:0/task:0" in peer_failure_reason(text)
 
 
 # --------------------------------------------------------------------------- the Keras shim
