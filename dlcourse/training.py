@@ -99,7 +99,10 @@ def train_and_evaluate(
 
 
 def _train_and_evaluate(
-    config: Config, data_dir, output_dir, distribution: Distribution
+    config: Config,
+    data_dir: str | Path | None,
+    output_dir: str | Path | None,
+    distribution: Distribution,
 ) -> TrainResult:
     seed_everything(config)
     dataset = load_dataset(config.data, data_dir)
