@@ -96,7 +96,13 @@ def main() -> None:
     help="Continue this killed, interrupted or failed run from its last finished epoch, "
     "with its saved config (CONFIG may be left out; if given it must be the same).",
 )
-def train(config, overrides, data_dir, output_dir, smoke, resume_dir) -> None:
+@click.option(
+    "--strategy",
+    type=click.Choice(["none", "mirrored", "multi_worker"]),
+    help="Data-parallel training (distribution.strategy): mirrored over this machine's "
+    "devices, or multi_worker over the cluster in $TF_CONFIG.",
+)
+def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy) -> None:
     """Train the model CONFIG describes, evaluate it on the test split, write a run directory."""
     _import_tensorflow_quietly()
     from dlcourse.config import parse_overrides
@@ -105,15 +111,22 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir) -> None:
         raise click.UsageError("Missing argument 'CONFIG' (or --resume RUN_DIR).")
     if resume_dir is not None and output_dir is not None:
         raise click.UsageError("--output-dir can't move a resumed run; it stays in RUN_DIR.")
-    if config is None and (overrides or smoke):
-        raise click.UsageError("--set and --smoke change CONFIG; a resumed run keeps its own.")
+    if config is None and (overrides or smoke or strategy):
+        raise click.UsageError(
+            "--set, --smoke and --strategy change CONFIG; a resumed run keeps its own."
+        )
     parsed = parse_overrides(overrides)
+    if strategy is not None:
+        parsed["distribution.strategy"] = strategy
     if resume_dir is not None:
         result = dlcourse.resume(resume_dir, config, parsed, data_dir=data_dir, smoke=smoke)
     else:
         result = dlcourse.train(
             config, parsed, data_dir=data_dir, output_dir=output_dir, smoke=smoke
         )
+    if not result.is_chief:
+        click.echo("\nTraining finished; the chief wrote the run directory and its report.")
+        return
     metrics = result.metrics
     click.echo(f"\nRun written to {result.run_dir}")
     for key in ("test_accuracy", "test_mae", "test_loss", "best_val_accuracy", "best_val_mae",

@@ -581,6 +581,51 @@ class ReferenceConfig(Section):
     source: str
 
 
+class DistributionConfig(Section):
+    """Data-parallel training with TensorFlow's tf.distribute (see README, "Several devices").
+
+    `fit.batch_size` is the global batch: each step splits it across all replicas.
+    """
+
+    strategy: Literal["none", "mirrored", "multi_worker"] = Field(
+        "none",
+        description="none: one device; mirrored: all local devices of this machine; "
+        "multi_worker: several processes or machines, the cluster read from TF_CONFIG.",
+    )
+    logical_cpu_devices: PositiveInt | None = Field(
+        None,
+        description="Split the CPU into this many devices for the mirrored strategy "
+        "(to try or test data parallelism without GPUs).",
+    )
+    communication: Literal["auto", "ring"] = Field(
+        "auto", description="How multi_worker replicas exchange gradients (ring: gRPC rings)."
+    )
+    timeout_seconds: PositiveInt = Field(
+        120,
+        description="multi_worker: how long one exchange of gradients or metrics may wait "
+        "for a peer before the run stops instead of hanging.",
+    )
+    startup_timeout_seconds: PositiveInt = Field(
+        600,
+        description="multi_worker: how long a worker waits for all the others to start "
+        "(TensorFlow alone would wait forever).",
+    )
+
+    @model_validator(mode="after")
+    def _settings_match_strategy(self) -> DistributionConfig:
+        if self.logical_cpu_devices is not None and self.strategy != "mirrored":
+            raise _invalid(
+                "distribution",
+                f"logical_cpu_devices applies to strategy mirrored only, not {self.strategy}",
+            )
+        if self.communication != "auto" and self.strategy != "multi_worker":
+            raise _invalid(
+                "distribution",
+                f"communication applies to strategy multi_worker only, not {self.strategy}",
+            )
+        return self
+
+
 class Config(Section):
     """A whole experiment: data, model, compile and fit settings, seed and output."""
 
@@ -594,6 +639,7 @@ class Config(Section):
     compile: CompileConfig
     fit: FitConfig
     output: OutputConfig = OutputConfig()
+    distribution: DistributionConfig = DistributionConfig()
     reference: ReferenceConfig | None = None
 
     @property

@@ -25,3 +25,7 @@ class ModelDataMismatch(DlcourseError):
 
 class RunError(DlcourseError):
     """A run directory is missing, incomplete, or can't be written."""
+
+
+class DistributionError(DlcourseError):
+    """The devices or the cluster for distributed training are missing or inconsistent."""

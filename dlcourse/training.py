@@ -26,6 +26,7 @@ from dlcourse import reports
 from dlcourse.backup import BACKUP_DIR, RunBackup, previous_history, resumable_config
 from dlcourse.config import WORD_INDEX_DATASETS, Config
 from dlcourse.data import Dataset, load_dataset, load_word_index, one_hot_if_needed
+from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.models import build_model, signature_of
@@ -58,6 +59,8 @@ class TrainResult:
     history: dict[str, list[float]]
     metrics: dict[str, Any]
     model: keras.Model
+    # False on the workers of a cluster that aren't the chief: their run_dir is gone.
+    is_chief: bool = True
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -108,14 +111,30 @@ def train_and_evaluate(
     With `resume`, continue that stopped run of `config` in its own directory instead
     (see `resume_and_evaluate`, which checks that it can be resumed). `dataset` replaces
     loading the config's data: the Python-API path for texts held in lists
-    (`dlcourse.text.text_dataset`).
+    (`dlcourse.text.text_dataset`). With `distribution.strategy` set, the same code runs
+    data-parallel through tf.distribute (see dlcourse/distribution.py).
     """
+    with distributed(config.distribution) as distribution:
+        return _train_and_evaluate(config, data_dir, output_dir, resume, dataset, distribution)
+
+
+def _train_and_evaluate(
+    config: Config,
+    data_dir: str | Path | None,
+    output_dir: str | Path | None,
+    resume: Path | None,
+    dataset: Dataset | None,
+    distribution: Distribution,
+) -> TrainResult:
     seed_everything(config)
     if dataset is None:
         dataset = load_dataset(config.data, data_dir, task=config.task)
-    model = build_model(config, signature_of(dataset, config))
+    signature = signature_of(dataset, config)
+    with distribution.scope():
+        model = build_model(config, signature)
+    output_dir = output_dir or config.output.dir
     if resume is None:
-        run_dir = create_run_dir(output_dir or config.output.dir, config.name)
+        run_dir = distribution.create_run_dir(output_dir, config.name)
         write_text(run_dir / CONFIG_FILE, config.to_yaml())
         reports.write_summary(run_dir, model_summary(model))
         _keep_what_predict_needs(run_dir, config, dataset, data_dir)
@@ -129,9 +148,12 @@ def train_and_evaluate(
     status.update(pid=os.getpid(), host=platform.node())
     write_json(run_dir / STATUS_FILE, status)
     try:
-        callbacks = _callbacks(config, run_dir, recorder, RunBackup(run_dir))
+        # One process keeps its backup in the run; a cluster keeps one per worker.
+        backups = distribution.callbacks(output_dir, config.name) or [RunBackup(run_dir)]
+        callbacks = _callbacks(config, run_dir, recorder, backups)
         fit_seconds = _fit(model, config, dataset, callbacks)
         _stop_if_diverged(recorder.history, run_dir)
+        model = distribution.local_copy(model, lambda: build_model(config, signature))
         evaluation = evaluate_model(model, config, dataset)
         model.save(temporary_path(run_dir / MODEL_FILE))
         temporary_path(run_dir / MODEL_FILE).replace(run_dir / MODEL_FILE)
@@ -155,7 +177,7 @@ def train_and_evaluate(
     write_evaluation_files(run_dir, evaluation, dataset, data_dir, plots=config.output.plots)
     _finish(run_dir, status, "finished", recorder.history)
     reports.write_report(run_dir)
-    return TrainResult(run_dir, recorder.history, metrics, model)
+    return TrainResult(run_dir, recorder.history, metrics, model, distribution.is_chief)
 
 
 def resume_and_evaluate(
@@ -171,6 +193,11 @@ def resume_and_evaluate(
     """
     run_dir = Path(run_dir)
     saved = resumable_config(run_dir, config)
+    if saved.distribution.strategy == "multi_worker":
+        raise DlcourseError(
+            f"{run_dir} was trained by a cluster: restart every worker with the same command "
+            "and each resumes from its own backup (see 'Several devices or machines')."
+        )
     return train_and_evaluate(saved, data_dir=data_dir, resume=run_dir)
 
 
@@ -181,11 +208,11 @@ def _resumed_status(previous: dict[str, Any]) -> dict[str, Any]:
 
 
 def _callbacks(
-    config: Config, run_dir: Path, recorder: EpochRecorder, backup: RunBackup
+    config: Config, run_dir: Path, recorder: EpochRecorder, backups: list
 ) -> list[keras.callbacks.Callback]:
     # The recorder saves an epoch's history before the backup saves its weights, so a
     # kill between the two leaves history one epoch ahead, which resuming cuts off.
-    callbacks = [recorder, backup, keras.callbacks.TerminateOnNaN()]
+    callbacks = [recorder, *backups, keras.callbacks.TerminateOnNaN()]
     if config.output.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
     return callbacks
