@@ -61,6 +61,8 @@ def resume(
     from dlcourse.config import load_config
     from dlcourse.training import resume_and_evaluate
 
+    if config is None and (overrides or smoke):
+        raise TypeError("overrides and smoke change a config file: pass it as `config`")
     if config is not None and not hasattr(config, "fit"):
         config = load_config(config, overrides or {}, smoke=smoke)
     elif overrides or smoke:

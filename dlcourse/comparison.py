@@ -29,11 +29,13 @@ class RunSummary:
     status: str
     parameters: int | None
     epochs: int
-    best_val_accuracy: float | None
+    # "accuracy" for classification, "mae" for regression: what best_val and test measure.
+    measure: str
+    best_val: float | None
     best_epoch: int | None
-    test_accuracy: float | None
+    test: float | None
     seconds_per_epoch: float | None
-    val_accuracy: list[float]
+    val_curve: list[float]
 
 
 def summarise(run_dir: Path) -> RunSummary:
@@ -41,10 +43,12 @@ def summarise(run_dir: Path) -> RunSummary:
     metrics = _read(run_dir / METRICS_FILE, json.loads) or {}
     status = _read(run_dir / STATUS_FILE, json.loads) or {}
     history = _read(run_dir / HISTORY_FILE, json.loads) or {}
-    val_accuracy = history.get("val_accuracy", [])
+    measure = "accuracy" if "val_accuracy" in history or "test_accuracy" in metrics else "mae"
+    curve = history.get(f"val_{measure}", [])
+    best = (max if measure == "accuracy" else min)(curve) if curve else None
     best_epoch = metrics.get("best_epoch")
-    if best_epoch is None and val_accuracy:  # an unfinished run: read its history
-        best_epoch = val_accuracy.index(max(val_accuracy)) + 1
+    if best_epoch is None and curve:  # an unfinished run: read its history
+        best_epoch = curve.index(best) + 1
     return RunSummary(
         run_dir=run_dir,
         config=config.get("name", run_dir.parent.name),
@@ -52,11 +56,12 @@ def summarise(run_dir: Path) -> RunSummary:
         status=status.get("status", "unknown"),
         parameters=metrics.get("parameters"),
         epochs=len(history.get("loss", [])),
-        best_val_accuracy=max(val_accuracy) if val_accuracy else None,
+        measure=measure,
+        best_val=best,
         best_epoch=best_epoch,
-        test_accuracy=metrics.get("test_accuracy"),
+        test=metrics.get(f"test_{measure}"),
         seconds_per_epoch=metrics.get("seconds_per_epoch"),
-        val_accuracy=val_accuracy,
+        val_curve=curve,
     )
 
 
@@ -93,6 +98,7 @@ def collect_runs(paths: Sequence[str | Path]) -> list[RunSummary]:
     return [summarise(run) for run in runs]
 
 
+# Accuracy columns hold plain numbers; a regression run's are marked "MAE".
 COLUMNS = ("config", "model", "parameters", "epochs", "best val acc (epoch)", "test acc",
            "s/epoch", "status", "run")
 
@@ -104,15 +110,20 @@ def table_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
             summary.model,
             _text(summary.parameters),
             str(summary.epochs),
-            f"{summary.best_val_accuracy:.4f} ({summary.best_epoch})"
-            if summary.best_val_accuracy is not None else "-",
-            _text(summary.test_accuracy),
+            f"{_marked(summary, summary.best_val)} ({summary.best_epoch})"
+            if summary.best_val is not None else "-",
+            _marked(summary, summary.test),
             _text(summary.seconds_per_epoch, "{:.1f}"),
             summary.status,
             str(summary.run_dir),
         ]
         for summary in summaries
     ]
+
+
+def _marked(summary: RunSummary, value: float | None) -> str:
+    text = _text(value)
+    return f"MAE {text}" if summary.measure == "mae" and value is not None else text
 
 
 def format_table(summaries: Sequence[RunSummary], style: str = "terminal") -> str:
@@ -149,14 +160,17 @@ def _text(value: Any, pattern: str = "{:.4f}") -> str:
 
 def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Path | None:
     """The runs' validation-accuracy curves on one plot, like the lecture's
-    SimpleRNN-against-LSTM figure. Returns None when no run has validation accuracy."""
+    SimpleRNN-against-LSTM figure (validation MAE when only regression runs are compared).
+    Returns None when no run has a validation curve."""
     from dlcourse.reports import plot_curves_together
 
-    curves = [summary for summary in summaries if summary.val_accuracy]
+    measure = "accuracy" if any(s.measure == "accuracy" for s in summaries) else "mae"
+    curves = [s for s in summaries if s.val_curve and s.measure == measure]
     names = [summary.config for summary in curves]
     labelled = {
         summary.config if names.count(summary.config) == 1
-        else f"{summary.config} ({summary.run_dir.name})": summary.val_accuracy
+        else f"{summary.config} ({summary.run_dir.name})": summary.val_curve
         for summary in curves
     }
-    return plot_curves_together(labelled, "validation accuracy", path) if labelled else None
+    label = "validation accuracy" if measure == "accuracy" else "validation MAE"
+    return plot_curves_together(labelled, label, path) if labelled else None

@@ -67,7 +67,11 @@ def predict_run(run_dir: str | Path, inputs: Sequence[str]) -> list[Prediction]:
             inputs, read_word_index(run_dir), config.data.num_words, config.data.maxlen
         )
     else:
-        arrays = np.stack([read_image(Path(path), model.input_shape[1:]) for path in inputs])
+        dark_background = config.data.dataset in LIGHT_ON_DARK_DATASETS
+        arrays = np.stack([
+            read_image(Path(path), model.input_shape[1:], invert_light_background=dark_background)
+            for path in inputs
+        ])
     outputs = model.predict(arrays, verbose=0)
     if config.task == "regression":
         return [
@@ -126,11 +130,19 @@ def read_word_index(run_dir: Path) -> dict[str, int]:
         ) from None
 
 
-def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
+# Datasets whose images are light on a dark background: a picture for them with a light
+# background (a digit drawn on paper) is inverted to match.
+LIGHT_ON_DARK_DATASETS = ("mnist", "fashion_mnist")
+
+
+def read_image(
+    path: Path, input_shape: tuple[int, ...], *, invert_light_background: bool = True
+) -> np.ndarray:
     """An image file as the model's input: its size and channels, scaled to [0, 1].
 
-    MNIST digits are light on a dark background; a picture with a light background (a
-    digit drawn on paper) is inverted to match.
+    Resized bilinearly, as `image_dataset_from_directory` does. With
+    `invert_light_background`, a grayscale picture whose border is light is inverted, so a
+    digit drawn dark on paper looks like MNIST's light-on-dark digits.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -138,7 +150,7 @@ def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image = image.convert({1: "L", 4: "RGBA"}.get(channels, "RGB"))
-            image = image.resize((width, height), Image.Resampling.LANCZOS)
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype="float32") / 255.0
     except FileNotFoundError:
         raise DataError(f"{path}: no such image file.") from None
@@ -148,7 +160,7 @@ def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
         ) from None
     if channels == 1:
         array = array[..., np.newaxis]
-        if _border_mean(array) > 0.5:
+        if invert_light_background and _border_mean(array) > 0.5:
             array = 1.0 - array
     return array
 

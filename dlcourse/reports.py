@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dlcourse.rundir import HISTORY_FILE, METRICS_FILE, write_json, write_text
+from dlcourse.rundir import CLASSES_FILE, HISTORY_FILE, METRICS_FILE, write_json, write_text
 
 History = Mapping[str, Sequence[float]]
 LARGEST_ERRORS_FILE = "largest_errors.json"
@@ -277,8 +277,9 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
              f"{metrics.get('train_samples')} / {metrics.get('test_samples')}"),
         ]
         if self.evaluation:
-            rows.append((f"re-evaluated {self.evaluation.get('evaluated', '')}: test accuracy",
-                         self.evaluation.get("test_accuracy")))
+            measure = "accuracy" if "test_accuracy" in self.evaluation else "mae"
+            rows.append((f"re-evaluated {self.evaluation.get('evaluated', '')}: test {measure}",
+                         self.evaluation.get(f"test_{measure}")))
         table = "".join(
             f"<tr><th>{_e(label)}</th><td>{_e(_format(value))}</td></tr>"
             for label, value in rows if value is not None
@@ -310,9 +311,8 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
                 f"{self._image('confusion_matrix.png')}<div>{table}</div></div>")
 
     def _class_names(self) -> dict[int, str]:
-        return {item["true"]: item["true_name"] for item in self.wrong} | {
-            item["predicted"]: item["predicted_name"] for item in self.wrong
-        }
+        names = _read_json_if_present(self.run_dir / CLASSES_FILE) or []
+        return dict(enumerate(names))
 
     def _mistakes(self) -> str:
         if not self.wrong:

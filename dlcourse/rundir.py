@@ -100,11 +100,12 @@ def is_run_dir(path: Path) -> bool:
 
 
 def find_runs(root: str | Path) -> list[Path]:
-    """Run directories under `root` (a run itself, or `root/<name>/<time>`), oldest first."""
+    """Run directories under `root` (a run itself, `root/<time>` or `root/<name>/<time>`),
+    oldest first."""
     root = Path(root)
     if is_run_dir(root):
         return [root]
-    runs = [path for path in root.glob("*/*") if is_run_dir(path)]
+    runs = [path for pattern in ("*", "*/*") for path in root.glob(pattern) if is_run_dir(path)]
     return sorted(runs, key=lambda path: (path / STATUS_FILE).stat().st_mtime)
 
 

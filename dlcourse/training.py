@@ -28,7 +28,7 @@ from dlcourse.config import WORD_INDEX_DATASETS, Config
 from dlcourse.data import Dataset, load_dataset, load_word_index, one_hot_if_needed
 from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError
-from dlcourse.evaluation import evaluate_model, write_evaluation_files
+from dlcourse.evaluation import evaluate_model, load_run_dataset, write_evaluation_files
 from dlcourse.models import build_model, signature_of
 from dlcourse.prediction import save_word_index
 from dlcourse.rundir import (
@@ -127,7 +127,10 @@ def _train_and_evaluate(
     distribution: Distribution,
 ) -> TrainResult:
     seed_everything(config)
-    if dataset is None:
+    if dataset is None and resume is not None:
+        # The resumed epochs must see the word indices the first ones saw: the saved vocabulary.
+        dataset = load_run_dataset(resume, config, data_dir)
+    elif dataset is None:
         dataset = load_dataset(config.data, data_dir, task=config.task)
     signature = signature_of(dataset, config)
     with distribution.scope():
@@ -157,24 +160,27 @@ def _train_and_evaluate(
         evaluation = evaluate_model(model, config, dataset)
         model.save(temporary_path(run_dir / MODEL_FILE))
         temporary_path(run_dir / MODEL_FILE).replace(run_dir / MODEL_FILE)
-        shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
+        metrics = run_metrics(
+            config, dataset, model, recorder.history, evaluation.metrics, fit_seconds
+        )
+        metrics.update(evaluation.detail())
+        reports.write_metrics(run_dir, metrics)
+        if config.output.plots:
+            reports.plot_curves(run_dir, recorder.history)
+        write_evaluation_files(run_dir, evaluation, dataset, data_dir, plots=config.output.plots)
     except KeyboardInterrupt:
         _finish(run_dir, status, "interrupted", recorder.history)
         raise
     except TrainingDiverged as error:
         _finish(run_dir, status, "diverged", recorder.history, str(error))
+        # A diverged run can't be resumed (it would diverge again): its backup is no use.
+        shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
         raise
     except Exception as error:
         _finish(run_dir, status, "failed", recorder.history, f"{type(error).__name__}: {error}")
         raise
-    metrics = run_metrics(
-        config, dataset, model, recorder.history, evaluation.metrics, fit_seconds
-    )
-    metrics.update(evaluation.detail())
-    reports.write_metrics(run_dir, metrics)
-    if config.output.plots:
-        reports.plot_curves(run_dir, recorder.history)
-    write_evaluation_files(run_dir, evaluation, dataset, data_dir, plots=config.output.plots)
+    # The backup goes only once every result is on disk, so any failure before is resumable.
+    shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
     _finish(run_dir, status, "finished", recorder.history)
     reports.write_report(run_dir)
     return TrainResult(run_dir, recorder.history, metrics, model, distribution.is_chief)

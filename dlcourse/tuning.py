@@ -125,7 +125,7 @@ def tune(
     }
     _check_tunable(search, settings)
     seed_everything(search.config)
-    dataset = load_dataset(search.config.data, data_dir)
+    dataset = load_dataset(search.config.data, data_dir, task=search.config.task)
     hypermodel = ConfigHyperModel(search, signature_of(dataset, search.config))
     hypermodel.build(keras_tuner.HyperParameters())  # the first values build: fail before any file
     tune_dir = create_run_dir(output_dir or search.config.output.dir, f"{search.config.name}-tune")
@@ -147,7 +147,7 @@ def resume(tune_dir: str | Path, *, data_dir: str | Path | None = None) -> TuneR
     if data_dir is not None:
         settings["data_dir"] = str(Path(data_dir).resolve())
     seed_everything(search.config)
-    dataset = load_dataset(search.config.data, settings["data_dir"])
+    dataset = load_dataset(search.config.data, settings["data_dir"], task=search.config.task)
     hypermodel = ConfigHyperModel(search, signature_of(dataset, search.config))
     return _search(tune_dir, search, hypermodel, dataset, settings)
 
@@ -187,6 +187,12 @@ def _check_tunable(search: SearchConfig, settings: Mapping[str, Any]) -> None:
         raise TuningError(
             f"{source} has no validation data, and tuning picks values by their validation "
             "score. Hold out part of the training data: --set fit.validation_split=0.2"
+        )
+    if search.config.distribution.strategy != "none":
+        raise TuningError(
+            f"{source} trains with distribution.strategy {search.config.distribution.strategy}, "
+            "but tuning runs its trials in one process. Tune with --set "
+            "distribution.strategy=none, then train best_config.yaml with the strategy."
         )
     searched = {expression.path for expression in search.expressions}
     if settings["algorithm"] == "hyperband" and "fit.epochs" in searched:

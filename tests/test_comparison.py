@@ -29,8 +29,9 @@ def test_compare_lists_both_runs_with_their_figures(two_runs, tmp_path):
     assert set(summaries) == {"imdb_simplernn", "imdb_lstm"}
     for name, summary in summaries.items():
         metrics = json.loads((summary.run_dir / "metrics.json").read_text())
-        assert summary.test_accuracy == metrics["test_accuracy"]
-        assert summary.best_val_accuracy == metrics["best_val_accuracy"]
+        assert summary.measure == "accuracy"
+        assert summary.test == metrics["test_accuracy"]
+        assert summary.best_val == metrics["best_val_accuracy"]
         assert summary.parameters == metrics["parameters"] and summary.epochs == 2
     assert summaries["imdb_lstm"].model == "Embedding-LSTM-Dense"
 
@@ -38,7 +39,7 @@ def test_compare_lists_both_runs_with_their_figures(two_runs, tmp_path):
     assert {row["config"] for row in rows} == {"imdb_simplernn", "imdb_lstm"}
     lstm = next(row for row in rows if row["config"] == "imdb_lstm")
     assert lstm["parameters"] == "328,353"
-    assert lstm["test acc"] == f"{summaries['imdb_lstm'].test_accuracy:.4f}"
+    assert lstm["test acc"] == f"{summaries['imdb_lstm'].test:.4f}"
     markdown = format_table(summaries.values(), "markdown").splitlines()
     assert markdown[0].startswith("| config | model |") and len(markdown) == 4
 
@@ -66,3 +67,16 @@ def test_runs_lists_status_without_importing_tensorflow(two_runs):
 def test_compare_a_directory_without_runs(tmp_path):
     with pytest.raises(RunError, match="no runs were found under it"):
         collect_runs([tmp_path])
+
+
+def test_a_regression_run_is_summarised_by_its_mae(tmp_path):
+    run = tmp_path / "rating" / "20260101-000000"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("name: rating\nmodel: {layers: [{Dense: {units: 1}}]}\n")
+    (run / "status.json").write_text('{"status": "finished"}')
+    (run / "metrics.json").write_text('{"test_mae": 2.5, "best_epoch": 2}')
+    (run / "history.json").write_text('{"loss": [9, 8, 8.5], "val_mae": [3.0, 2.25, 2.75]}')
+    (summary,) = collect_runs([tmp_path / "rating"])  # a config's folder of runs
+    assert (summary.measure, summary.best_val, summary.test) == ("mae", 2.25, 2.5)
+    row = format_table([summary], "csv").splitlines()[1].split(",")
+    assert row[4:6] == ["MAE 2.2500 (2)", "MAE 2.5000"]

@@ -38,6 +38,8 @@ def test_image_is_resized_grayscaled_and_inverted_when_light(tmp_path):
     array = read_image(tmp_path / "one.png", (28, 28, 1))
     assert array.shape == (28, 28, 1) and array.dtype == np.float32
     assert array[0, 0, 0] == pytest.approx(0.0) and array[14, 14, 0] > 0.8
+    kept = read_image(tmp_path / "one.png", (28, 28, 1), invert_light_background=False)
+    assert kept[0, 0, 0] == pytest.approx(1.0) and kept[14, 14, 0] < 0.2
 
 
 def test_a_file_that_is_not_an_image_is_named(tmp_path):
