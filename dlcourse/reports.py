@@ -104,23 +104,33 @@ def plot_curves_together(curves: Mapping[str, Sequence[float]], metric: str, pat
     return save_figure(figure, path)
 
 
+LABELLED_CLASSES = 20
+
+
 def plot_confusion_matrix(
     run_dir: Path, matrix: Sequence[Sequence[int]], class_names: Sequence[str]
 ) -> Path:
-    """confusion_matrix.png: counts, true classes down, predicted classes across."""
+    """confusion_matrix.png: counts, true classes down, predicted classes across.
+
+    Up to LABELLED_CLASSES classes each cell shows its count and each class its name;
+    beyond that (CIFAR-100, Caltech-101) the colours alone stay readable, and drawing
+    thousands of labels would take longer than the training run.
+    """
     pyplot = agg_pyplot()
-    size = max(3.5, 0.55 * len(class_names) + 2)
+    count = len(class_names)
+    size = min(12.0, max(3.5, 0.55 * count + 2))
     figure, axes = pyplot.subplots(figsize=(size, size))
     image = axes.imshow(matrix, cmap="Blues")
-    highest = max(max(row) for row in matrix) or 1
-    for row, counts in enumerate(matrix):
-        for column, count in enumerate(counts):
-            colour = "white" if count > highest / 2 else "black"
-            axes.text(column, row, str(count), ha="center", va="center", color=colour,
-                      fontsize=8)
-    ticks = range(len(class_names))
-    axes.set_xticks(ticks, class_names, rotation=45 if len(class_names) > 10 else 0)
-    axes.set_yticks(ticks, class_names)
+    if count <= LABELLED_CLASSES:
+        highest = max(max(row) for row in matrix) or 1
+        for row, counts in enumerate(matrix):
+            for column, cell in enumerate(counts):
+                colour = "white" if cell > highest / 2 else "black"
+                axes.text(column, row, str(cell), ha="center", va="center", color=colour,
+                          fontsize=8)
+        ticks = range(count)
+        axes.set_xticks(ticks, class_names, rotation=45 if count > 10 else 0)
+        axes.set_yticks(ticks, class_names)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title("Confusion matrix (test split)")
