@@ -527,12 +527,22 @@ class OptimizerConfig(Section):
         return self.model_dump(exclude={"name"}, exclude_none=True)
 
 
+METRIC_ALIASES = {"acc": "accuracy", "mean_absolute_error": "mae", "mean_squared_error": "mse"}
+
+
 class CompileConfig(Section):
     """Arguments of `model.compile`."""
 
     optimizer: OptimizerConfig
     loss: str
     metrics: list[str] = ["accuracy"]
+
+    @field_validator("metrics")
+    @classmethod
+    def _canonical_metric_names(cls, metrics: list[str]) -> list[str]:
+        # Keras logs a metric under the name it was given; reports, plots and references
+        # look for `accuracy` and `mae`, so their long spellings are mapped once, here.
+        return [METRIC_ALIASES.get(metric, metric) for metric in metrics]
 
     @field_validator("optimizer", mode="before")
     @classmethod

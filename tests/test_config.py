@@ -246,3 +246,9 @@ def test_override_below_an_optimizer_given_by_name():
                          ["compile.optimizer.learning_rate=1e-4"])
     assert config.compile.optimizer.name == "rmsprop"
     assert config.compile.optimizer.learning_rate == 1e-4
+
+
+def test_long_metric_names_are_logged_under_the_short_ones_reports_read():
+    raw = lstm_raw()
+    raw["compile"]["metrics"] = ["acc", "mean_absolute_error", "AUC"]
+    assert validate(raw).compile.metrics == ["accuracy", "mae", "AUC"]
