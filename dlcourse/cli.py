@@ -307,13 +307,10 @@ def predict(run_dir: Path, inputs, as_json: bool) -> None:
 
 def _expand_inputs(run_dir: Path, inputs) -> list[str]:
     """'-' reads stdin and a text file gives one review per line, for text models only."""
-    from dlcourse.config import TEXT_DATASETS, load_config
-    from dlcourse.errors import RunError
-    from dlcourse.rundir import CONFIG_FILE
+    from dlcourse.config import TEXT_DATASETS
+    from dlcourse.rundir import load_run_config
 
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise RunError(f"{run_dir} is not a dlcourse run directory (it has no {CONFIG_FILE}).")
-    if load_config(run_dir / CONFIG_FILE).data.dataset not in TEXT_DATASETS:
+    if load_run_config(run_dir).data.dataset not in TEXT_DATASETS:
         return list(inputs)
     reviews: list[str] = []
     for item in inputs:

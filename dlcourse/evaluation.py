@@ -14,10 +14,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from dlcourse.config import Config, load_config
+from dlcourse.config import Config
 from dlcourse.data import Dataset, decode_reviews, load_dataset, load_word_index, one_hot_if_needed
 from dlcourse.errors import DataError, RunError
-from dlcourse.rundir import CONFIG_FILE, MODEL_FILE, latest_run, write_json
+from dlcourse.rundir import MODEL_FILE, latest_run, load_run_config, write_json
 from dlcourse.text import VOCABULARY_FILE, read_vocabulary
 
 MOST_CONFIDENTLY_WRONG = 12
@@ -162,9 +162,7 @@ def evaluate_run(
     from dlcourse import reports
 
     run_dir = Path(run_dir) if run_dir else latest_run(output_dir or "runs")
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise RunError(f"{run_dir} is not a dlcourse run directory (it has no {CONFIG_FILE}).")
-    config = load_config(run_dir / CONFIG_FILE)
+    config = load_run_config(run_dir)
     model = load_trained_model(run_dir)
     dataset = load_run_dataset(run_dir, config, data_dir)
     evaluation = evaluate_model(model, config, dataset)

@@ -18,10 +18,10 @@ import keras
 import numpy as np
 
 from dlcourse import reference
-from dlcourse.config import format_path, load_config
-from dlcourse.errors import DlcourseError, RunError
+from dlcourse.config import format_path
+from dlcourse.errors import DlcourseError
 from dlcourse.evaluation import load_run_dataset, load_trained_model
-from dlcourse.rundir import CONFIG_FILE, temporary_path
+from dlcourse.rundir import load_run_config, temporary_path
 
 FEATURE_MAPS_FILE = "feature_maps.png"
 
@@ -60,9 +60,7 @@ def explain_run(
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise RunError(f"{run_dir} is not a dlcourse run directory (it has no {CONFIG_FILE}).")
-    config = load_config(run_dir / CONFIG_FILE)
+    config = load_run_config(run_dir)
     model = load_trained_model(run_dir)
     steps = [reference_layer(layer, index) for index, layer in enumerate(model.layers)]
     dataset = load_run_dataset(run_dir, config, data_dir)

@@ -15,11 +15,11 @@ from typing import Sequence
 
 import numpy as np
 
-from dlcourse.config import TEXT_DATASETS, load_config
+from dlcourse.config import TEXT_DATASETS
 from dlcourse.data import IMDB_CLASS_NAMES, encode_reviews
 from dlcourse.errors import DataError, RunError
 from dlcourse.evaluation import class_scores, load_trained_model
-from dlcourse.rundir import CLASSES_FILE, CONFIG_FILE
+from dlcourse.rundir import CLASSES_FILE, load_run_config
 
 WORD_INDEX_FILE = "word_index.json"
 TOP = 3
@@ -54,11 +54,9 @@ class Prediction:
 def predict_run(run_dir: str | Path, inputs: Sequence[str]) -> list[Prediction]:
     """Predict each input (review texts for text models, image paths for image models)."""
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise RunError(f"{run_dir} is not a dlcourse run directory (it has no {CONFIG_FILE}).")
+    config = load_run_config(run_dir)
     if not inputs:
         raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
-    config = load_config(run_dir / CONFIG_FILE)
     model = load_trained_model(run_dir)
     if config.data.dataset == "raw_text":
         arrays = vectorize_texts(run_dir, config, inputs)

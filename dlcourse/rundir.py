@@ -95,6 +95,16 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
+def load_run_config(run_dir: str | Path):
+    """The resolved config a run saved; a RunError naming `run_dir` if it isn't a run."""
+    from dlcourse.config import load_config
+
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a dlcourse run directory (it has no {CONFIG_FILE}).")
+    return load_config(path)
+
+
 def is_run_dir(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file() and (path / STATUS_FILE).is_file()
 

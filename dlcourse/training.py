@@ -36,7 +36,6 @@ from dlcourse.rundir import (
     CONFIG_FILE,
     MODEL_FILE,
     STATUS_FILE,
-    create_run_dir,
     read_json,
     temporary_path,
     write_json,
