@@ -6,10 +6,13 @@ called, so `import dlcourse` stays fast.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 __version__ = "0.1.0"
+# When dlcourse was first imported: the start of a run's time to first epoch.
+STARTED = time.perf_counter()
 
 if TYPE_CHECKING:
     from dlcourse.config import Config

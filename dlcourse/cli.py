@@ -229,7 +229,8 @@ def explain(run_dir, samples, data_dir) -> None:
     click.echo(f"{result.samples} test inputs through the NumPy reference, layer by layer:")
     width = max(len(layer.path) for layer in result.layers)
     for layer in result.layers:
-        shape = "x".join(str(size) for size in layer.output_shape)
+        # T: a time axis as long as each sequence, which differs between them.
+        shape = "x".join("T" if size is None else str(size) for size in layer.output_shape)
         click.echo(
             f"  {layer.path:<{width}}  {shape:>12}  "
             f"max |reference - Keras| {layer.max_abs_difference:.2e}"

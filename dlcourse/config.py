@@ -591,6 +591,45 @@ class ReferenceConfig(Section):
     source: str
 
 
+class ExecutionConfig(Section):
+    """How the model runs, never what it learns: the speed-ups (see README, "Speed").
+
+    `speedups: off` runs the lecture's exact computation: every batch padded to
+    data.maxlen, no masking, no XLA. With `auto`, each setting left at `auto` is chosen
+    per model family by what measured fastest on this kind of machine.
+    """
+
+    speedups: Literal["auto", "off"] = Field(
+        "auto", description="off: the lecture's exact computation, as the plain Keras script."
+    )
+    jit_compile: Literal["auto"] | bool = Field(
+        "auto", description="XLA-compile the train and test steps (auto: recurrent models on CPU)."
+    )
+    bucketing: Literal["auto"] | bool = Field(
+        "auto",
+        description="Batch reviews of similar length and skip their padding with a mask "
+        "(auto: word-index data into an Embedding and a recurrent layer, on CPU).",
+    )
+    bucket_width: PositiveInt = Field(
+        64, description="Bucketed batches are cut to a multiple of this many steps."
+    )
+
+    @field_validator("speedups", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as False (and `on` as True).
+        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _off_means_off(self) -> ExecutionConfig:
+        forced = [key for key in ("jit_compile", "bucketing") if getattr(self, key) is True]
+        if self.speedups == "off" and forced:
+            raise _invalid(
+                forced[0], f"speedups: off turns every speed-up off; {forced[0]}: true contradicts it"
+            )
+        return self
+
+
 class DistributionConfig(Section):
     """Data-parallel training with TensorFlow's tf.distribute (see README, "Several devices").
 
@@ -649,6 +688,7 @@ class Config(Section):
     compile: CompileConfig
     fit: FitConfig
     output: OutputConfig = OutputConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     distribution: DistributionConfig = DistributionConfig()
     reference: ReferenceConfig | None = None
 

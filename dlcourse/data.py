@@ -290,19 +290,29 @@ def _load_mnist_like(name: str, file: DatasetFile) -> Callable[[DataConfig, obje
     def load(config: DataConfig, data_dir: str | Path | None) -> Dataset:
         path = find_file(file, data_dir)
         arrays = read_npz(path, ("x_train", "y_train", "x_test", "y_test"))
-        return _image_dataset(name, arrays, path, tuple(str(digit) for digit in range(10)))
+        classes = tuple(str(digit) for digit in range(10))
+        return _image_dataset(name, arrays, path, classes, config.limit)
 
     return load
 
 
 def _image_dataset(
-    name: str, arrays: dict[str, np.ndarray], source: Path, class_names: Sequence[str]
+    name: str,
+    arrays: dict[str, np.ndarray],
+    source: Path,
+    class_names: Sequence[str],
+    limit: int | None = None,
 ) -> Dataset:
-    """Checked, scaled image arrays (x_train, y_train, x_test, y_test) as a Dataset."""
+    """Checked, scaled image arrays (x_train, y_train, x_test, y_test) as a Dataset.
+
+    Only the first `limit` images of each split are scaled: a float copy of all of them
+    would cost more memory than the images a smoke run trains on.
+    """
     splits = {}
     for split in ("train", "test"):
         images, labels = arrays[f"x_{split}"], np.asarray(arrays[f"y_{split}"]).reshape(-1)
         _check_images(source, split, images, labels, len(class_names))
+        images, labels = images[:limit], labels[:limit]
         splits[split] = (_scaled_images(images), labels.astype("int64"))
     return Dataset(
         name=name,
@@ -352,7 +362,8 @@ def _check_labels(path: Path, split: str, labels: np.ndarray, classes: range) ->
 
 def _scaled_images(images: np.ndarray) -> np.ndarray:
     """uint8 (N, H, W[, C]) -> float32 (N, H, W, C) in [0, 1], as the lecture prepares MNIST."""
-    scaled = images.astype("float32") / 255.0
+    scaled = images.astype("float32")
+    scaled /= 255.0  # in place: one float copy of the images in memory, not two
     return scaled[..., np.newaxis] if scaled.ndim == 3 else scaled
 
 
@@ -397,7 +408,9 @@ def _load_fashion_mnist(config: DataConfig, data_dir: str | Path | None) -> Data
     else:
         arrays = {key: read_idx(folder / name) for key, name in FASHION_MNIST_FILES.items()}
         source = folder
-    return _image_dataset("fashion_mnist", arrays, source, FASHION_MNIST_CLASS_NAMES)
+    return _image_dataset(
+        "fashion_mnist", arrays, source, FASHION_MNIST_CLASS_NAMES, config.limit
+    )
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -445,7 +458,7 @@ def _load_cifar10(config: DataConfig, data_dir: str | Path | None) -> Dataset:
             "y_test": test[1],
         }
         source = folder
-    return _image_dataset("cifar10", arrays, source, CIFAR10_CLASS_NAMES)
+    return _image_dataset("cifar10", arrays, source, CIFAR10_CLASS_NAMES, config.limit)
 
 
 def _load_cifar100(config: DataConfig, data_dir: str | Path | None) -> Dataset:
@@ -460,7 +473,7 @@ def _load_cifar100(config: DataConfig, data_dir: str | Path | None) -> Dataset:
         arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
         source = folder
         names = _cifar100_names(folder / "meta")
-    return _image_dataset("cifar100", arrays, source, names)
+    return _image_dataset("cifar100", arrays, source, names, config.limit)
 
 
 def _read_cifar_pickle(path: Path) -> dict[str, object]:
@@ -595,6 +608,10 @@ def _load_imdb(config: DataConfig, data_dir: str | Path | None) -> Dataset:
     )
 
 
+# Reviews prepared at a time: enough to stay vectorised, few enough to stay small in memory.
+IMDB_CHUNK = 2048
+
+
 def _check_reviews(path: Path, split: str, reviews: np.ndarray, labels: np.ndarray) -> None:
     if reviews.ndim != 1 or len(reviews) == 0 or reviews.dtype.kind in "USV":
         raise DataError(
@@ -614,8 +631,18 @@ def imdb_sequences(reviews: np.ndarray, num_words: int | None, maxlen: int) -> n
 
     Each review of word ranks becomes [1] + [rank + 3 ...], ranks at or above num_words
     become 2, and the result is cut to its last `maxlen` tokens or padded with zeros in
-    front. The same as Keras's Python loops, without looping over 50,000 lists.
+    front. The same as Keras's Python loops, without looping over 50,000 lists; done in
+    chunks, because a pass over all of them at once needs several arrays of every token.
     """
+    padded = np.zeros((len(reviews), maxlen), dtype="int32")
+    for start in range(0, len(reviews), IMDB_CHUNK):
+        padded[start:start + IMDB_CHUNK] = _padded_reviews(
+            reviews[start:start + IMDB_CHUNK], num_words, maxlen
+        )
+    return padded
+
+
+def _padded_reviews(reviews: np.ndarray, num_words: int | None, maxlen: int) -> np.ndarray:
     not_ranks = ValueError("IMDB reviews must be lists of integer word ranks >= 0")
     try:
         lengths = np.fromiter(

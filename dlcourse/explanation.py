@@ -36,7 +36,7 @@ class LayerExplanation:
 
     path: str  # where the layer is in the config, e.g. model.layers[1].LSTM
     name: str  # Keras's name for the layer object, e.g. lstm
-    output_shape: tuple[int, ...]  # per example
+    output_shape: tuple[int | None, ...]  # per example; None: varies with the sequence
     max_abs_difference: float  # against the Keras layer given the same input
 
 
@@ -66,28 +66,69 @@ def explain_run(
     dataset = load_run_dataset(run_dir, config, data_dir)
     inputs = dataset.x_test[:samples].astype(dataset.input_dtype)  # bags of words are float16
 
-    x, layers, first_maps = inputs, [], None
-    for layer, step in zip(model.layers, steps):
-        keras_output = keras.ops.convert_to_numpy(layer(x))
-        x = step(x)
-        layers.append(
-            LayerExplanation(
-                path=_layer_path(layer, len(layers)),
-                name=layer.name,
-                output_shape=x.shape[1:],
-                max_abs_difference=_max_abs_difference(x, keras_output),
-            )
+    chunks = _without_padding(inputs) if _masks_padding(model) else [inputs]
+    outputs, differences, shapes, first_maps = [], [], [], None
+    for chunk in chunks:
+        x, chunk_differences, chunk_shapes = chunk, [], []
+        for layer, step in zip(model.layers, steps):
+            keras_output = keras.ops.convert_to_numpy(layer(x))
+            x = step(x)
+            chunk_differences.append(_max_abs_difference(x, keras_output))
+            chunk_shapes.append(x.shape[1:])
+            if first_maps is None and type(layer).__name__ == "Conv2D":
+                first_maps = x[0]
+        outputs.append(x)
+        differences.append(chunk_differences)
+        shapes.append(chunk_shapes)
+    layers = tuple(
+        LayerExplanation(
+            path=_layer_path(layer, index),
+            name=layer.name,
+            output_shape=_common_shape([chunk_shapes[index] for chunk_shapes in shapes]),
+            max_abs_difference=max(chunk[index] for chunk in differences),
         )
-        if first_maps is None and type(layer).__name__ == "Conv2D":
-            first_maps = x[0]
+        for index, layer in enumerate(model.layers)
+    )
     predicted = model.predict(inputs, verbose=0)
     return Explanation(
         run_dir=run_dir,
         samples=len(inputs),
-        layers=tuple(layers),
-        max_abs_difference=_max_abs_difference(x, predicted),
+        layers=layers,
+        max_abs_difference=_max_abs_difference(np.concatenate(outputs), predicted),
         feature_maps=None if first_maps is None else write_feature_maps(run_dir, first_maps),
     )
+
+
+def _masks_padding(model: keras.Model) -> bool:
+    first = model.layers[0]
+    return type(first).__name__ == "Embedding" and bool(first.get_config().get("mask_zero"))
+
+
+def _without_padding(inputs: np.ndarray) -> list[np.ndarray]:
+    """Each sequence alone, with the padding around it cut off.
+
+    An Embedding with mask_zero makes the recurrent layers skip padded steps, and with
+    the padding in front (Keras's pad_sequences) or behind (TextVectorization), skipping
+    them is the same as never having them; the reference, which has no masks, then
+    computes exactly what Keras does.
+    """
+    chunks = []
+    for index, row in enumerate(inputs):
+        (words,) = np.nonzero(row)
+        tokens = row[words[0]:words[-1] + 1] if len(words) else row[-1:]
+        if len(words) and len(words) != len(tokens):
+            raise UnsupportedLayer(
+                f"test sequence {index} has padding (0) between its words: the NumPy "
+                "reference can only skip padding around a sequence, so this model can't "
+                "be explained."
+            )
+        chunks.append(tokens[np.newaxis])
+    return chunks
+
+
+def _common_shape(shapes: list[tuple[int, ...]]) -> tuple[int | None, ...]:
+    """The per-example shape, with None where sequences of different lengths differ."""
+    return tuple(sizes[0] if len(set(sizes)) == 1 else None for sizes in zip(*shapes))
 
 
 def _max_abs_difference(ours: np.ndarray, theirs: np.ndarray) -> float:
@@ -190,8 +231,7 @@ def _flatten(settings, weights) -> Step:
 
 
 def _embedding(settings, weights) -> Step:
-    # With mask_zero, Keras's recurrent layers skip padded steps; the reference has no masks.
-    _require(settings, mask_zero=False)
+    # With mask_zero, explain_run feeds each sequence without its padding (_without_padding).
     (table,) = weights
     return partial(reference.embedding, table=table)
 

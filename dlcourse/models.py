@@ -13,6 +13,7 @@ import keras
 
 from dlcourse.config import WRAPPER_ARGS, Config, LayerSpec, LearningRateSchedule, format_path
 from dlcourse.errors import ModelDataMismatch
+from dlcourse.execution import EXACT, ExecutionPlan
 
 
 _KIND_WORDS = {
@@ -66,13 +67,22 @@ def signature_of(dataset, config: Config) -> DataSignature:
     )
 
 
-def build_model(config: Config, data: DataSignature) -> keras.Model:
-    """Build and compile the Sequential model of `config` for inputs described by `data`."""
+def build_model(
+    config: Config, data: DataSignature, plan: ExecutionPlan = EXACT
+) -> keras.Model:
+    """Build and compile the Sequential model of `config` for inputs described by `data`.
+
+    With `plan.bucketing` the model takes sequences of any length and its Embedding masks
+    the padding, so that batches cut to different lengths all give full-length results.
+    """
     _check_embedding_fits(config, data)
     model = keras.Sequential(name=config.name)
-    model.add(keras.Input(shape=data.input_shape, dtype=data.dtype))
+    input_shape = (None,) if plan.bucketing else data.input_shape
+    model.add(keras.Input(shape=input_shape, dtype=data.dtype))
     for index, spec in enumerate(config.model.layers):
         path = format_path(["model", "layers", index, spec.name])
+        if plan.bucketing and index == 0:
+            spec = spec.model_copy(update={"args": {**spec.args, "mask_zero": True}})
         layer = instantiate_layer(spec, path)
         try:
             model.add(layer)
@@ -82,7 +92,7 @@ def build_model(config: Config, data: DataSignature) -> keras.Model:
                 f"({data.describe_input()}.)"
             ) from None
     _check_output_fits(config, data, model)
-    _compile(model, config)
+    _compile(model, config, plan.jit_compile)
     return model
 
 
@@ -101,7 +111,7 @@ def instantiate_layer(spec: LayerSpec, path: str) -> keras.layers.Layer:
         raise ModelDataMismatch(f"{path}: {_first_sentence(error)}") from None
 
 
-def _compile(model: keras.Model, config: Config) -> None:
+def _compile(model: keras.Model, config: Config, jit_compile: bool | None) -> None:
     compile_config = config.compile
     arguments = compile_config.optimizer.keras_arguments()
     schedule = compile_config.optimizer.learning_rate
@@ -115,7 +125,10 @@ def _compile(model: keras.Model, config: Config) -> None:
         raise ModelDataMismatch(f"compile.optimizer: {_first_sentence(error)}") from None
     try:
         model.compile(
-            optimizer=optimizer, loss=compile_config.loss, metrics=list(compile_config.metrics)
+            optimizer=optimizer,
+            loss=compile_config.loss,
+            metrics=list(compile_config.metrics),
+            jit_compile="auto" if jit_compile is None else jit_compile,
         )
     except (ValueError, TypeError) as error:
         raise ModelDataMismatch(f"compile: {_first_sentence(error)}") from None

@@ -28,6 +28,7 @@ from dlcourse.config import WORD_INDEX_DATASETS, Config
 from dlcourse.data import Dataset, load_dataset, load_word_index, one_hot_if_needed
 from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError
+from dlcourse.execution import ExecutionPlan, LengthBuckets, plan_execution, validation_cut
 from dlcourse.evaluation import evaluate_model, load_run_dataset, write_evaluation_files
 from dlcourse.models import build_model, signature_of
 from dlcourse.prediction import save_word_index
@@ -75,6 +76,8 @@ class EpochRecorder(keras.callbacks.Callback):
         self.run_dir = run_dir
         self.history: dict[str, list[float]] = history or {}
         self._started = 0.0
+        # From the start of the process, so it counts imports and loading the data too.
+        self.seconds_to_first_epoch: float | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         for values in self.history.values():
@@ -86,6 +89,8 @@ class EpochRecorder(keras.callbacks.Callback):
         for key, value in {**(logs or {}), "epoch_seconds": seconds}.items():
             self.history.setdefault(key, []).append(float(value))
         reports.write_history(self.run_dir, self.history)
+        if self.seconds_to_first_epoch is None:
+            self.seconds_to_first_epoch = time.perf_counter() - dlcourse.STARTED
 
 
 def seed_everything(config: Config) -> None:
@@ -132,8 +137,9 @@ def _train_and_evaluate(
     elif dataset is None:
         dataset = load_dataset(config.data, data_dir, task=config.task)
     signature = signature_of(dataset, config)
+    plan = plan_execution(config)
     with distribution.scope():
-        model = build_model(config, signature)
+        model = build_model(config, signature, plan)
     output_dir = output_dir or config.output.dir
     if resume is None:
         run_dir = distribution.create_run_dir(output_dir, config.name)
@@ -153,14 +159,17 @@ def _train_and_evaluate(
         # One process keeps its backup in the run; a cluster keeps one per worker.
         backups = distribution.callbacks(output_dir, config.name) or [RunBackup(run_dir)]
         callbacks = _callbacks(config, run_dir, recorder, backups)
-        fit_seconds = _fit(model, config, dataset, callbacks)
+        fit_seconds = _fit(model, config, dataset, callbacks, plan)
         _stop_if_diverged(recorder.history, run_dir)
-        model = distribution.local_copy(model, lambda: build_model(config, signature))
+        model = distribution.local_copy(model, lambda: build_model(config, signature, plan))
         evaluation = evaluate_model(model, config, dataset)
         model.save(temporary_path(run_dir / MODEL_FILE))
         temporary_path(run_dir / MODEL_FILE).replace(run_dir / MODEL_FILE)
         metrics = run_metrics(
             config, dataset, model, recorder.history, evaluation.metrics, fit_seconds
+        )
+        metrics.update(
+            execution=plan.describe(), seconds_to_first_epoch=recorder.seconds_to_first_epoch
         )
         metrics.update(evaluation.detail())
         reports.write_metrics(run_dir, metrics)
@@ -245,28 +254,45 @@ def _keep_word_index(run_dir: Path, config: Config, data_dir) -> None:
 
 
 def _fit(
-    model: keras.Model, config: Config, dataset: Dataset, callbacks: list
+    model: keras.Model, config: Config, dataset: Dataset, callbacks: list, plan: ExecutionPlan
 ) -> float:
-    fit = config.fit
-    targets = one_hot_if_needed(dataset.y_train, dataset.num_classes, config.compile.loss)
-    validation = {}
-    if fit.validation_split is not None:
-        validation["validation_split"] = fit.validation_split
-    elif fit.validation == "test":
-        test_targets = one_hot_if_needed(dataset.y_test, dataset.num_classes, config.compile.loss)
-        validation["validation_data"] = (dataset.x_test, test_targets)
+    inputs, more_callbacks = _fit_inputs(config, dataset, plan)
     started = time.perf_counter()
     model.fit(
-        dataset.x_train,
-        targets,
-        epochs=fit.epochs,
-        batch_size=fit.batch_size,
-        callbacks=callbacks,
+        epochs=config.fit.epochs,
+        callbacks=[*more_callbacks, *callbacks],
         # A live progress bar on a terminal; one line per epoch in logs and CI.
         verbose=1 if sys.stdout.isatty() else 2,
-        **validation,
+        **inputs,
     )
     return time.perf_counter() - started
+
+
+def _fit_inputs(
+    config: Config, dataset: Dataset, plan: ExecutionPlan
+) -> tuple[dict[str, Any], list[keras.callbacks.Callback]]:
+    """model.fit's data arguments: the arrays as they are, or length-bucketed batches."""
+    fit, loss = config.fit, config.compile.loss
+    x, y = dataset.x_train, one_hot_if_needed(dataset.y_train, dataset.num_classes, loss)
+    validation = None
+    if fit.validation == "test":
+        validation = (dataset.x_test, one_hot_if_needed(dataset.y_test, dataset.num_classes, loss))
+    if not plan.bucketing:
+        inputs: dict[str, Any] = {"x": x, "y": y, "batch_size": fit.batch_size}
+        if fit.validation_split is not None:
+            inputs["validation_split"] = fit.validation_split
+        elif validation is not None:
+            inputs["validation_data"] = validation
+        return inputs, []
+    if fit.validation_split is not None:
+        cut = validation_cut(len(x), fit.validation_split)
+        x, y, validation = x[:cut], y[:cut], (x[cut:], y[cut:])
+    train = LengthBuckets(x, y, fit.batch_size, plan.bucket_width, seed=config.seed)
+    inputs = {"x": train.dataset()}
+    if validation is not None:
+        held_out = LengthBuckets(*validation, fit.batch_size, plan.bucket_width)
+        inputs["validation_data"] = held_out.dataset()
+    return inputs, [train.callback()]
 
 
 def _stop_if_diverged(history: dict[str, list[float]], run_dir: Path) -> None:

@@ -1,0 +1,211 @@
+"""Execution: the speed-ups that change how a model runs, never what it learns.
+
+Two speed-ups pay on CPU for the lecture's recurrent models (benchmarks/RESULTS.md):
+
+- Length bucketing. The mean IMDB review is about 220 of its 500 padded steps, and a
+  recurrent layer costs the same for a padding step as for a word. Batches of reviews
+  of similar length, cut to a few fixed lengths, skip most of that padding; the
+  Embedding's `mask_zero` makes the recurrent layers skip what padding is left, so a
+  review gets the same result in any batch as padded to `data.maxlen`.
+- XLA (`jit_compile`), which fuses the many small ops of each recurrent step.
+
+Neither pays for the convnets (XLA made the MNIST CNN several times slower), so `auto`
+leaves them off there, and off on accelerators, where Keras picks cuDNN and XLA itself.
+`execution.speedups: off` turns everything off: the lecture's exact computation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator
+
+import keras
+import numpy as np
+
+from dlcourse.config import WORD_INDEX_DATASETS, Config, LayerSpec
+from dlcourse.errors import ConfigError
+
+RECURRENT_LAYERS = frozenset({"SimpleRNN", "LSTM", "GRU", "Bidirectional"})
+# Layers that may sit between the Embedding and the recurrent layer and pass its mask on.
+MASK_PASSING_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout"})
+# Batches are sorted by length within pools of this many, so they stay well shuffled.
+POOL_BATCHES = 32
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    """The speed-ups a run uses; the default is none, the lecture's exact computation.
+
+    `jit_compile` None leaves XLA to Keras, as a plain script does (off on CPU).
+    """
+
+    jit_compile: bool | None = None
+    bucketing: bool = False
+    bucket_width: int = 64
+
+    def describe(self) -> dict[str, Any]:
+        """What metrics.json records, so a run says how it was computed."""
+        plan = asdict(self)
+        if not self.bucketing:
+            del plan["bucket_width"]
+        return plan
+
+
+EXACT = ExecutionPlan()
+
+
+def plan_execution(config: Config, *, accelerator: bool | None = None) -> ExecutionPlan:
+    """Resolve `config.execution`'s `auto` settings for this model on this machine.
+
+    `accelerator` says whether a GPU is present; None asks TensorFlow.
+    """
+    settings = config.execution
+    if settings.speedups == "off":
+        return EXACT
+    bucketable = _bucketable(config)
+    if settings.bucketing is True and not bucketable:
+        raise ConfigError(
+            f"{config.name}: execution.bucketing: true needs Keras-padded word indices "
+            f"(data.dataset: {' or '.join(WORD_INDEX_DATASETS)}) going into an Embedding "
+            "followed by a recurrent layer, whose padding a mask can skip. Use auto or false."
+        )
+    distributed = config.distribution.strategy != "none"
+    forced = [key for key in ("jit_compile", "bucketing") if getattr(settings, key) is True]
+    if distributed and forced:
+        raise ConfigError(
+            f"{config.name}: execution.{forced[0]}: true is not supported with "
+            f"distribution.strategy: {config.distribution.strategy}; use auto (off there)."
+        )
+    if distributed:
+        return EXACT
+    if accelerator is None:
+        accelerator = _has_accelerator()
+    auto = not accelerator and _is_recurrent(config.model.layers)
+    return ExecutionPlan(
+        jit_compile=(auto or None) if settings.jit_compile == "auto" else settings.jit_compile,
+        bucketing=(auto and bucketable) if settings.bucketing == "auto" else settings.bucketing,
+        bucket_width=settings.bucket_width,
+    )
+
+
+def _is_recurrent(layers: list[LayerSpec]) -> bool:
+    return any(spec.name in RECURRENT_LAYERS for spec in layers)
+
+
+def _bucketable(config: Config) -> bool:
+    """Word indices padded in front by Keras, into an Embedding whose mask reaches a
+    recurrent layer, and a mask the config doesn't refuse."""
+    layers = config.model.layers
+    if config.data.dataset not in WORD_INDEX_DATASETS or config.data.maxlen is None:
+        return False
+    if layers[0].name != "Embedding" or layers[0].args.get("mask_zero") is False:
+        return False
+    following = [spec.name for spec in layers[1:] if spec.name not in MASK_PASSING_LAYERS]
+    return bool(following) and following[0] in RECURRENT_LAYERS
+
+
+def _has_accelerator() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def sequence_lengths(x: np.ndarray) -> np.ndarray:
+    """Tokens per row of front-padded sequences: everything from the first non-zero on."""
+    nonzero = x != 0
+    first = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), x.shape[1])
+    return x.shape[1] - first
+
+
+class LengthBuckets:
+    """Batches of similar-length sequences, each cut to a multiple of `width` steps.
+
+    With a `seed`, each epoch draws its own order from (seed, epoch): shuffled, sorted by
+    length within pools of POOL_BATCHES batches, and the batches shuffled again, so an
+    epoch's batches are the same whether the run was resumed or not. Without a seed
+    (validation), the order is fixed by length. A last, smaller batch keeps the full
+    length, so its shape is the same every epoch and XLA compiles it once.
+    """
+
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, width: int, seed: int | None = None
+    ):
+        self.x, self.y = x, y
+        self.batch_size, self.seed = batch_size, seed
+        maxlen = x.shape[1]
+        bucketed = -(-np.maximum(sequence_lengths(x), 1) // width) * width
+        self.cut = np.minimum(bucketed, maxlen)
+        self._next_epoch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        """The row indices of each batch of `epoch`, in the order they are trained on."""
+        if self.seed is None:
+            return self._chunks(np.argsort(self.cut, kind="stable"))
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.x))
+        pool = POOL_BATCHES * self.batch_size
+        pools = [order[start:start + pool] for start in range(0, len(order), pool)]
+        batches = [
+            batch
+            for rows in pools
+            for batch in self._chunks(rows[np.argsort(self.cut[rows], kind="stable")])
+        ]
+        shuffled = rng.permutation(len(batches))
+        return [batches[index] for index in shuffled]
+
+    def _chunks(self, rows: np.ndarray) -> list[np.ndarray]:
+        return [rows[start:start + self.batch_size] for start in range(0, len(rows), self.batch_size)]
+
+    def length_of(self, rows: np.ndarray) -> int:
+        if len(rows) < self.batch_size:
+            return self.x.shape[1]
+        return int(self.cut[rows].max())
+
+    def padded_steps_fraction(self, epoch: int = 0) -> float:
+        """The share of the padded steps that this epoch's batches compute."""
+        steps = sum(len(rows) * self.length_of(rows) for rows in self.batches(epoch))
+        return steps / self.x.size
+
+    def _epoch_batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        # Keras opens the next epoch's iterator before that epoch begins, so the epoch
+        # is counted here, from the first one the callback saw.
+        epoch = self._next_epoch
+        self._next_epoch += 1
+        for rows in self.batches(epoch):
+            yield self.x[rows, -self.length_of(rows):], self.y[rows]
+
+    def dataset(self):
+        """A prefetching tf.data pipeline of this epoch's batches, one epoch per pass."""
+        import tensorflow as tf
+
+        signature = (
+            tf.TensorSpec((None, None), tf.as_dtype(self.x.dtype)),
+            tf.TensorSpec((None, *self.y.shape[1:]), tf.as_dtype(self.y.dtype)),
+        )
+        dataset = tf.data.Dataset.from_generator(self._epoch_batches, output_signature=signature)
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(
+            tf.data.AUTOTUNE
+        )
+
+    def callback(self) -> keras.callbacks.Callback:
+        """Tells the batches which epoch fit starts at (not 0 for a resumed run)."""
+        return _FirstEpoch(self)
+
+
+class _FirstEpoch(keras.callbacks.Callback):
+    def __init__(self, buckets: LengthBuckets):
+        super().__init__()
+        self.buckets, self.seen = buckets, False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if not self.seen:
+            self.buckets._next_epoch = epoch
+            self.seen = True
+
+
+def validation_cut(samples: int, validation_split: float) -> int:
+    """Where Keras's `validation_split` cuts: the last fraction, unshuffled, is held out."""
+    return int(np.floor(samples * (1.0 - validation_split)))
