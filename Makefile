@@ -6,7 +6,7 @@ CONFIG ?= configs/mnist_cnn.yaml
 # The real datasets, when they sit beside the checkout (as in CI); otherwise Keras downloads.
 DATA_DIR ?= $(wildcard ../shared/data)
 
-.PHONY: install train test test-fast clean
+.PHONY: install train test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
+
+# About 25 minutes on 2 cores: plain Keras scripts against dlcourse, see benchmarks/RESULTS.md.
+bench: install
+	$(BIN)/python benchmarks/run.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --scaling
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -625,7 +625,8 @@ class ExecutionConfig(Section):
         forced = [key for key in ("jit_compile", "bucketing") if getattr(self, key) is True]
         if self.speedups == "off" and forced:
             raise _invalid(
-                forced[0], f"speedups: off turns every speed-up off; {forced[0]}: true contradicts it"
+                forced[0],
+                f"{forced[0]}: true contradicts speedups: off, which turns every speed-up off",
             )
         return self
 

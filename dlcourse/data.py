@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -32,6 +33,11 @@ KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 # Keras's IMDB conventions: 0 pads, 1 starts a review, 2 replaces words outside
 # num_words, and real words start at 3. The shuffle seed is the one load_data uses.
 IMDB_START, IMDB_OOV, IMDB_INDEX_FROM, IMDB_SHUFFLE_SEED = 1, 2, 3, 113
+IMDB_SPLITS = ("x_train", "y_train", "x_test", "y_test")
+# Bump when the preparation changes, so that older cached arrays are not used.
+IMDB_CACHE_VERSION = 1
+# Reviews prepared at a time: enough to stay vectorised, few enough to stay small in memory.
+IMDB_CHUNK = 2048
 IMDB_CLASS_NAMES = ("negative", "positive")
 
 
@@ -581,6 +587,51 @@ def _folder_arrays(images, where) -> tuple[np.ndarray, np.ndarray]:
 
 def _load_imdb(config: DataConfig, data_dir: str | Path | None) -> Dataset:
     path = find_file(IMDB_FILE, data_dir)
+    splits = _prepared_imdb(path, config.num_words, config.maxlen)
+    return Dataset(
+        name="imdb",
+        x_train=splits["x_train"],
+        y_train=splits["y_train"],
+        x_test=splits["x_test"],
+        y_test=splits["y_test"],
+        num_classes=2,
+        source=path,
+        class_names=IMDB_CLASS_NAMES,
+        input_kind="word_indices",
+        vocabulary_size=config.num_words,
+    )
+
+
+def _prepared_imdb(path: Path, num_words: int | None, maxlen: int) -> dict[str, np.ndarray]:
+    """The padded splits, from the cache when this file was prepared so before.
+
+    Unpickling 50,000 lists and preparing them takes seconds at every start; the cached
+    arrays load in a fraction of one. The key holds the file's size and modification
+    time, so a changed file is prepared again.
+    """
+    stat = path.stat()
+    key = "|".join(
+        str(part) for part in (IMDB_CACHE_VERSION, path.resolve(), stat.st_size,
+                               stat.st_mtime_ns, num_words, maxlen)
+    )
+    cached = dlcourse_cache_dir() / f"imdb-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+    try:
+        with np.load(cached, allow_pickle=False) as arrays:
+            return {name: arrays[name] for name in IMDB_SPLITS}
+    except (OSError, KeyError, ValueError):
+        pass  # not cached yet, or a damaged file: prepare again
+    splits = _prepare_imdb(path, num_words, maxlen)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.stem}.{os.getpid()}.partial.npz")
+        np.savez(partial, **splits)
+        partial.replace(cached)
+    except OSError:
+        pass  # a read-only home: prepare again next time
+    return splits
+
+
+def _prepare_imdb(path: Path, num_words: int | None, maxlen: int) -> dict[str, np.ndarray]:
     arrays = read_npz(path, ("x_train", "y_train", "x_test", "y_test"))
     rng = np.random.RandomState(IMDB_SHUFFLE_SEED)
     splits = {}
@@ -590,26 +641,22 @@ def _load_imdb(config: DataConfig, data_dir: str | Path | None) -> Dataset:
         order = np.arange(len(reviews))
         rng.shuffle(order)
         try:
-            sequences = imdb_sequences(reviews[order], config.num_words, config.maxlen)
+            splits[f"x_{split}"] = imdb_sequences(reviews[order], num_words, maxlen)
         except ValueError as error:
             raise DataError(f"{path}: x_{split}: {error}") from None
-        splits[split] = (sequences, labels[order].astype("int64"))
-    return Dataset(
-        name="imdb",
-        x_train=splits["train"][0],
-        y_train=splits["train"][1],
-        x_test=splits["test"][0],
-        y_test=splits["test"][1],
-        num_classes=2,
-        source=path,
-        class_names=IMDB_CLASS_NAMES,
-        input_kind="word_indices",
-        vocabulary_size=config.num_words,
-    )
+        splits[f"y_{split}"] = labels[order].astype("int64")
+    return splits
 
 
-# Reviews prepared at a time: enough to stay vectorised, few enough to stay small in memory.
-IMDB_CHUNK = 2048
+def dlcourse_cache_dir() -> Path:
+    """Where prepared datasets are cached: DLCOURSE_CACHE_DIR, else the user cache dir.
+
+    Never beside the data, which may be read-only (as in CI).
+    """
+    if os.environ.get("DLCOURSE_CACHE_DIR"):
+        return Path(os.environ["DLCOURSE_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dlcourse"
 
 
 def _check_reviews(path: Path, split: str, reviews: np.ndarray, labels: np.ndarray) -> None:

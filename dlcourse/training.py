@@ -288,7 +288,7 @@ def _fit_inputs(
         cut = validation_cut(len(x), fit.validation_split)
         x, y, validation = x[:cut], y[:cut], (x[cut:], y[cut:])
     train = LengthBuckets(x, y, fit.batch_size, plan.bucket_width, seed=config.seed)
-    inputs = {"x": train.dataset()}
+    inputs = {"x": train.dataset(), "shuffle": False}  # LengthBuckets shuffles each epoch
     if validation is not None:
         held_out = LengthBuckets(*validation, fit.batch_size, plan.bucket_width)
         inputs["validation_data"] = held_out.dataset()

@@ -23,6 +23,7 @@ REAL_DATA_DIR = os.environ.get("DLCOURSE_DATA_DIR")
 def isolated_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DLCOURSE_OFFLINE", "1")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setenv("DLCOURSE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("DLCOURSE_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
 

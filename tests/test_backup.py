@@ -149,3 +149,22 @@ def test_resume_refuses_what_is_not_a_stopped_run(tmp_path):
     (tmp_path / "status.json").write_text('{"status": "diverged"}')
     with pytest.raises(RunError, match="diverged; resuming it would diverge again"):
         dlcourse.resume(tmp_path)
+
+
+def test_a_bucketed_recurrent_run_resumes_to_the_same_weights(data_dir, tmp_path):
+    # Bucketed batches are drawn per (seed, epoch): the resumed epoch must see the
+    # batches the uninterrupted run saw in that epoch.
+    raw = yaml.safe_load((ROOT / "configs" / "imdb_lstm.yaml").read_text())
+    raw.update(deterministic=True)
+    config = tmp_path / "lstm_resumed.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    run_dir = interrupted_run(tmp_path, data_dir, config)
+
+    result = dlcourse.resume(run_dir, data_dir=data_dir)
+    reference = dlcourse.train(config, TINY, data_dir=data_dir, output_dir=tmp_path / "ref")
+    assert result.metrics["execution"]["bucketing"] is True
+    assert history_without_times(run_dir) == history_without_times(reference.run_dir)
+    for resumed, uninterrupted in zip(
+        result.model.get_weights(), reference.model.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(resumed, uninterrupted)

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from dlcourse import data
 from dlcourse.config import DataConfig
 from dlcourse.data import imdb_sequences, load_dataset, read_npz
 from dlcourse.errors import DataError
@@ -32,6 +33,38 @@ def test_imdb_sequences_match_keras_loops_and_pad_sequences(maxlen):
     actual = imdb_sequences(reviews, 10000, maxlen)
     assert actual.dtype == np.int32
     np.testing.assert_array_equal(actual, expected)
+
+
+def test_imdb_sequences_in_chunks_match_one_pass(monkeypatch):
+    reviews = random_reviews(np.random.default_rng(2), 50)
+    monkeypatch.setattr(data, "IMDB_CHUNK", 7)
+    np.testing.assert_array_equal(imdb_sequences(reviews, 300, 25), keras_reference(reviews, 300, 25))
+
+
+def test_prepared_imdb_is_cached_per_num_words_and_maxlen(data_dir, tmp_path, monkeypatch):
+    config = DataConfig(dataset="imdb", num_words=1000, maxlen=20)
+    first = load_dataset(config, data_dir)
+    cached = list((tmp_path / "cache").glob("imdb-*.npz"))
+    assert len(cached) == 1
+    with monkeypatch.context() as patch:
+        patch.setattr(data, "read_npz", lambda *args: pytest.fail("read the raw file again"))
+        again = load_dataset(config, data_dir)
+    np.testing.assert_array_equal(again.x_train, first.x_train)
+    np.testing.assert_array_equal(again.y_test, first.y_test)
+    load_dataset(DataConfig(dataset="imdb", num_words=1000, maxlen=30), data_dir)
+    assert len(list((tmp_path / "cache").glob("imdb-*.npz"))) == 2
+
+
+def test_a_damaged_or_unwritable_cache_is_only_slower(data_dir, tmp_path, monkeypatch):
+    config = DataConfig(dataset="imdb", num_words=1000, maxlen=20)
+    expected = load_dataset(config, data_dir).x_train
+    (cached,) = (tmp_path / "cache").glob("imdb-*.npz")
+    cached.write_bytes(b"not an npz")
+    np.testing.assert_array_equal(load_dataset(config, data_dir).x_train, expected)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("DLCOURSE_CACHE_DIR", str(blocked / "cache"))
+    np.testing.assert_array_equal(load_dataset(config, data_dir).x_train, expected)
 
 
 def test_imdb_sequences_keep_every_word_without_num_words():

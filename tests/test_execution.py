@@ -1,0 +1,173 @@
+"""The speed-ups: which models get them, that bucketed batches drop only padding, and that
+a bucketed, masked model computes what the lecture's fully padded one does."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+import dlcourse
+from dlcourse.config import load_config
+from dlcourse.errors import ConfigError
+from dlcourse.execution import (
+    EXACT,
+    LengthBuckets,
+    plan_execution,
+    sequence_lengths,
+    validation_cut,
+)
+from dlcourse.models import build_model, signature_of
+from dlcourse.data import load_dataset
+
+from conftest import ROOT
+
+LSTM = ROOT / "configs" / "imdb_lstm.yaml"
+MNIST = ROOT / "configs" / "mnist_cnn.yaml"
+
+
+def padded(lengths, maxlen=12, seed=0):
+    """Front-padded rows of non-zero tokens, as pad_sequences leaves them."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((len(lengths), maxlen), dtype="int32")
+    for row, length in enumerate(lengths):
+        if length:
+            x[row, -length:] = rng.integers(1, 50, length)
+    return x
+
+
+def test_recurrent_word_index_models_get_bucketing_and_xla_on_cpu():
+    plan = plan_execution(load_config(LSTM), accelerator=False)
+    assert plan.bucketing and plan.jit_compile is True
+    assert plan.describe() == {"jit_compile": True, "bucketing": True, "bucket_width": 64}
+
+
+def test_convnets_and_accelerators_keep_keras_defaults():
+    # XLA made the MNIST CNN several times slower on CPU; on a GPU Keras picks cuDNN/XLA.
+    assert plan_execution(load_config(MNIST), accelerator=False) == EXACT
+    assert plan_execution(load_config(LSTM), accelerator=True) == EXACT
+
+
+def test_speedups_off_is_the_exact_computation_even_written_as_yaml_off(tmp_path):
+    raw = yaml.safe_load(LSTM.read_text())
+    raw["execution"] = {"speedups": False}  # what YAML makes of a bare `off`
+    path = tmp_path / "exact.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    config = load_config(path)
+    assert config.execution.speedups == "off"
+    assert plan_execution(config, accelerator=False) == EXACT
+    assert plan_execution(load_config(LSTM, ["execution.speedups=off"]), accelerator=False) == EXACT
+
+
+def test_one_speedup_can_be_chosen_alone():
+    config = load_config(LSTM, ["execution.jit_compile=false"])
+    plan = plan_execution(config, accelerator=False)
+    assert plan.bucketing and plan.jit_compile is False
+
+
+def test_contradictory_or_impossible_settings_are_refused_by_key():
+    with pytest.raises(ConfigError, match="execution: jit_compile: true contradicts speedups: off"):
+        load_config(LSTM, ["execution.speedups=off", "execution.jit_compile=true"])
+    with pytest.raises(ConfigError, match="execution.bucketing: true needs"):
+        plan_execution(load_config(MNIST, ["execution.bucketing=true"]), accelerator=False)
+    mirrored = load_config(LSTM, ["distribution.strategy=mirrored", "execution.jit_compile=true"])
+    with pytest.raises(ConfigError, match="not supported with distribution.strategy: mirrored"):
+        plan_execution(mirrored, accelerator=False)
+    assert plan_execution(load_config(LSTM, ["distribution.strategy=mirrored"])) == EXACT
+
+
+def test_a_refused_mask_means_no_bucketing():
+    raw_layers = ["model.layers=[{Embedding: {input_dim: 10000, output_dim: 32, "
+                  "mask_zero: false}}, {LSTM: {units: 32}}, {Dense: {units: 1, "
+                  "activation: sigmoid}}]"]
+    plan = plan_execution(load_config(LSTM, raw_layers), accelerator=False)
+    assert not plan.bucketing and plan.jit_compile is True
+
+
+def test_sequence_lengths_count_from_the_first_token():
+    x = padded([0, 1, 5, 12])
+    assert sequence_lengths(x).tolist() == [0, 1, 5, 12]
+
+
+def test_each_epoch_uses_every_row_once_and_cuts_only_padding():
+    lengths = np.random.default_rng(1).integers(0, 13, 103)
+    x, y = padded(lengths), np.arange(103)
+    buckets = LengthBuckets(x, y, batch_size=8, width=4, seed=7)
+    batches = buckets.batches(0)
+    assert len(batches) == len(buckets) == 13
+    assert sorted(np.concatenate(batches).tolist()) == list(range(103))
+    for rows in batches:
+        cut = buckets.length_of(rows)
+        assert cut % 4 == 0 or cut == 12
+        assert (x[rows, :-cut] == 0).all(), "a cut batch lost a token"
+    (last,) = [rows for rows in batches if len(rows) < 8]
+    assert buckets.length_of(last) == 12  # one shape every epoch, so XLA compiles it once
+    assert buckets.padded_steps_fraction() < 1
+
+
+def test_the_order_depends_on_the_seed_and_epoch_only():
+    x = padded(np.random.default_rng(2).integers(0, 13, 64))
+    first = LengthBuckets(x, np.zeros(64), batch_size=8, width=4, seed=3)
+    again = LengthBuckets(x, np.zeros(64), batch_size=8, width=4, seed=3)
+    order = [rows.tolist() for rows in first.batches(1)]
+    assert order == [rows.tolist() for rows in again.batches(1)]
+    assert order != [rows.tolist() for rows in first.batches(2)]
+    fixed = LengthBuckets(x, np.zeros(64), batch_size=8, width=4)
+    assert [r.tolist() for r in fixed.batches(0)] == [r.tolist() for r in fixed.batches(5)]
+
+
+def test_the_dataset_gives_the_epoch_fit_starts_at():
+    # A resumed run starts at epoch 2: its batches must be those of epoch 2.
+    x = padded(np.random.default_rng(3).integers(0, 13, 40))
+    buckets = LengthBuckets(x, np.arange(40), batch_size=8, width=4, seed=5)
+    buckets.callback().on_epoch_begin(2)
+    seen = [batch_y.tolist() for _, batch_y in buckets.dataset().as_numpy_iterator()]
+    assert seen == [rows.tolist() for rows in buckets.batches(2)]
+    following = [batch_y.tolist() for _, batch_y in buckets.dataset().as_numpy_iterator()]
+    assert following == [rows.tolist() for rows in buckets.batches(3)]
+
+
+def test_validation_is_cut_where_keras_cuts_it():
+    assert validation_cut(25000, 0.2) == 20000
+    assert validation_cut(10, 0.25) == 7
+
+
+def test_a_masked_model_gives_cut_batches_their_full_length_result(data_dir):
+    config = load_config(LSTM, ["data.limit=32"])
+    dataset = load_dataset(config.data, data_dir)
+    plan = plan_execution(config, accelerator=False)
+    model = build_model(config, signature_of(dataset, config), plan)
+    x = dataset.x_test
+    full = model.predict(x, verbose=0)
+    buckets = LengthBuckets(x, dataset.y_test, batch_size=8, width=plan.bucket_width)
+    for rows in buckets.batches(0):
+        cut = model.predict(x[rows, -buckets.length_of(rows):], verbose=0)
+        np.testing.assert_allclose(cut, full[rows], atol=1e-6)
+
+
+@pytest.mark.parametrize("speedups", ["auto", "off"])
+def test_a_run_records_how_it_was_computed(data_dir, tmp_path, speedups):
+    run = dlcourse.train(
+        LSTM,
+        {"data.limit": 40, "fit.epochs": 2, "execution.speedups": speedups},
+        data_dir=data_dir,
+        output_dir=tmp_path / "runs",
+    )
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    history = json.loads((run.run_dir / "history.json").read_text())
+    bucketed = speedups == "auto"
+    assert metrics["execution"]["bucketing"] is bucketed
+    assert metrics["seconds_to_first_epoch"] > history["epoch_seconds"][0]
+    assert len(history["val_accuracy"]) == 2
+    # Bucketing trains on 32 and validates on the last 8, as Keras's validation_split.
+    assert metrics["train_samples"] == 32
+    reloaded = keras.models.load_model(run.run_dir / "model.keras")
+    assert reloaded.layers[0].get_config()["mask_zero"] is bucketed
+    np.testing.assert_allclose(
+        reloaded.predict(np.zeros((1, 500), "int32") + 5, verbose=0),
+        run.model.predict(np.zeros((1, 500), "int32") + 5, verbose=0),
+        atol=1e-6,
+    )
