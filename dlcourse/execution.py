@@ -28,8 +28,6 @@ from dlcourse.errors import ConfigError
 RECURRENT_LAYERS = frozenset({"SimpleRNN", "LSTM", "GRU", "Bidirectional"})
 # Layers that may sit between the Embedding and the recurrent layer and pass its mask on.
 MASK_PASSING_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout"})
-# Batches are sorted by length within pools of this many, so they stay well shuffled.
-POOL_BATCHES = 32
 
 
 @dataclass(frozen=True)
@@ -120,11 +118,12 @@ def sequence_lengths(x: np.ndarray) -> np.ndarray:
 class LengthBuckets:
     """Batches of similar-length sequences, each cut to a multiple of `width` steps.
 
-    With a `seed`, each epoch draws its own order from (seed, epoch): shuffled, sorted by
-    length within pools of POOL_BATCHES batches, and the batches shuffled again, so an
-    epoch's batches are the same whether the run was resumed or not. Without a seed
-    (validation), the order is fixed by length. A last, smaller batch keeps the full
-    length, so its shape is the same every epoch and XLA compiles it once.
+    With a `seed`, each epoch draws its own order from (seed, epoch): the rows shuffled,
+    then sorted by their cut length (so each batch is a random draw from one length), and
+    the batches shuffled, so an epoch's batches are the same whether the run was resumed
+    or not. Every epoch has batches of the same lengths, so XLA compiles them all in the
+    first. Without a seed (validation), the order is fixed by length. A last, smaller
+    batch keeps the full length, so its shape is the same every epoch too.
     """
 
     def __init__(
@@ -146,15 +145,8 @@ class LengthBuckets:
             return self._chunks(np.argsort(self.cut, kind="stable"))
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(len(self.x))
-        pool = POOL_BATCHES * self.batch_size
-        pools = [order[start:start + pool] for start in range(0, len(order), pool)]
-        batches = [
-            batch
-            for rows in pools
-            for batch in self._chunks(rows[np.argsort(self.cut[rows], kind="stable")])
-        ]
-        shuffled = rng.permutation(len(batches))
-        return [batches[index] for index in shuffled]
+        batches = self._chunks(order[np.argsort(self.cut[order], kind="stable")])
+        return [batches[index] for index in rng.permutation(len(batches))]
 
     def _chunks(self, rows: np.ndarray) -> list[np.ndarray]:
         return [rows[start:start + self.batch_size] for start in range(0, len(rows), self.batch_size)]
