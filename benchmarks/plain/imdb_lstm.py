@@ -1,7 +1,8 @@
 """The lecture's IMDB LSTM, as a student writes it from the slide.
 
 Keras's own loader and pad_sequences, Embedding(10000, 32) -> LSTM(32) -> Dense(1),
-RMSprop, 10 epochs of 128 with 20% held out for validation.
+RMSprop, 10 epochs of 128 with 20% held out for validation; then the curves, as the
+lecture plots them.
 """
 
 from _timing import arguments, epoch_timer, use_local_files, write_report
@@ -32,3 +33,24 @@ history = model.fit(
     validation_split=0.2, callbacks=[timer], verbose=2,
 )
 write_report(args.report, timer, history)
+
+# The curves the lecture plots after training (saved, as there is no screen here).
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+acc, val_acc = history.history["accuracy"], history.history["val_accuracy"]
+loss, val_loss = history.history["loss"], history.history["val_loss"]
+epochs = range(1, len(acc) + 1)
+plt.plot(epochs, acc, "bo", label="Training acc")
+plt.plot(epochs, val_acc, "b", label="Validation acc")
+plt.title("Training and validation accuracy")
+plt.legend()
+plt.savefig(args.report + ".accuracy.png")
+plt.figure()
+plt.plot(epochs, loss, "bo", label="Training loss")
+plt.plot(epochs, val_loss, "b", label="Validation loss")
+plt.title("Training and validation loss")
+plt.legend()
+plt.savefig(args.report + ".loss.png")
