@@ -36,6 +36,10 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     the other and a kill between them leaves the backup one epoch behind.
     """
 
+    # Backups are per epoch: the per-batch hook Keras's class has does nothing here, and
+    # saying so lets Keras dispatch batches without waiting for each one's logs.
+    async_safe = True
+
     def __init__(self, run_dir: Path):
         # Keep two checkpoints so a file half-written by a kill isn't the only one, and
         # keep them after fit: the run is finished only once model.keras is saved.

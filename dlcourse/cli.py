@@ -261,17 +261,25 @@ def validate(config: Path, overrides) -> None:
 @SET
 @DATA_DIR
 def summary(config: Path, overrides, data_dir) -> None:
-    """Build CONFIG's model for its dataset and print its layers and parameter counts."""
+    """Build CONFIG's model for its dataset and print its layers and parameter counts.
+
+    The model is built as `train` would build it here, speed-ups included (see README,
+    "Speed"), and the speed-ups are named below it.
+    """
     _import_tensorflow_quietly()
     from dlcourse.config import load_config
     from dlcourse.data import load_dataset
+    from dlcourse.execution import plan_execution
     from dlcourse.models import build_model, signature_of
     from dlcourse.training import model_summary
 
     loaded = load_config(config, overrides)
     dataset = load_dataset(loaded.data, data_dir, task=loaded.task)
-    model = build_model(loaded, signature_of(dataset, loaded))
+    plan = plan_execution(loaded)
+    model = build_model(loaded, signature_of(dataset, loaded), plan)
     click.echo(model_summary(model), nl=False)
+    used = ", ".join(f"{key}={value}" for key, value in plan.describe().items())
+    click.echo(f"Execution: {used} (execution.speedups=off: the lecture's exact computation)")
 
 
 @main.command()

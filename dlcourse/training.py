@@ -89,6 +89,11 @@ class EpochRecorder(keras.callbacks.Callback):
         for key, value in {**(logs or {}), "epoch_seconds": seconds}.items():
             self.history.setdefault(key, []).append(float(value))
         reports.write_history(self.run_dir, self.history)
+        # A diverged run stops at the end of its epoch (then _stop_if_diverged reports it).
+        # Keras's TerminateOnNaN would check every batch, and any per-batch callback makes
+        # Keras wait for each batch's logs: a few percent of a small model's epoch.
+        if not np.isfinite(self.history.get("loss", [0.0])[-1]):
+            self.model.stop_training = True
         if self.seconds_to_first_epoch is None:
             self.seconds_to_first_epoch = time.perf_counter() - dlcourse.STARTED
 
@@ -226,7 +231,8 @@ def _callbacks(
 ) -> list[keras.callbacks.Callback]:
     # The recorder saves an epoch's history before the backup saves its weights, so a
     # kill between the two leaves history one epoch ahead, which resuming cuts off.
-    callbacks = [recorder, *backups, keras.callbacks.TerminateOnNaN()]
+    # None of them acts per batch, so Keras needn't wait for each batch's logs.
+    callbacks = [recorder, *backups]
     if config.output.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
     return callbacks

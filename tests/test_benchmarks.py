@@ -40,7 +40,8 @@ def test_the_summary_pools_every_epoch_but_the_first_over_rounds():
         "machine": {"cpu": "test"}, "command": "run.py", "started": "now",
         "runs": runs, "scaling": [],
     })
-    assert "| imdb_lstm | auto | 5.00 | 0.435 (2.30x) | 5.0 | 1100 | 1.100 |" in text
+    assert summary[("imdb_lstm", "plain")]["fastest_epoch"] == 10.0
+    assert "| imdb_lstm | auto | 5.00 | 0.435 (2.30x) | 4.00 | 0.400 (2.50x) | 5.0 | 1100 | 1.100 |" in text
 
 
 @pytest.mark.slow

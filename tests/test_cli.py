@@ -122,6 +122,16 @@ def test_summary_prints_layers_and_parameters(data_dir):
     result = invoke("summary", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", data_dir)
     assert result.exit_code == 0
     assert "conv2d" in result.output.lower() and "93,322" in result.output
+    assert "Execution: jit_compile=None, bucketing=False" in result.output
+
+
+@pytest.mark.slow
+def test_summary_names_the_speedups_of_a_recurrent_model(data_dir):
+    lstm = ROOT / "configs" / "imdb_lstm.yaml"
+    result = invoke("summary", lstm, "--data-dir", data_dir)
+    assert "Execution: jit_compile=True, bucketing=True, bucket_width=64" in result.output
+    exact = invoke("summary", lstm, "--data-dir", data_dir, "--set", "execution.speedups=off")
+    assert "Execution: jit_compile=None, bucketing=False" in exact.output
 
 
 def test_version_and_help():
