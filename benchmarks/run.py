@@ -12,7 +12,7 @@ spell of the machine hits all of them. Per side the runner reports the median se
 per epoch without the first (which compiles), time to first epoch, peak resident memory
 and the last validation accuracy.
 
-    python benchmarks/run.py --data-dir ../shared/data            # about 27 minutes
+    python benchmarks/run.py --data-dir ../shared/data            # 20-27 minutes
     python benchmarks/run.py --data-dir ../shared/data --rounds 1 # about 9 minutes
     python benchmarks/run.py --data-dir ../shared/data --scaling  # plus about 10 for the grid
 """
