@@ -324,7 +324,8 @@ def render(results: dict) -> str:
         "(benchmarks/plain/); `off` is `dlcourse train` with `execution.speedups=off`, the "
         "lecture's exact computation; `auto` is `dlcourse train` as shipped.",
         "- **Seconds per epoch** is the median over every round of each epoch but the first, "
-        "which traces and compiles. **First epoch at** is from the process's start to the end "
+        "which traces and compiles; an epoch runs from the end of the one before, so what "
+        "happens between epochs (dlcourse's backup) is counted. **First epoch at** is from the process's start to the end "
         "of epoch 1 (imports, loading, compiling included). **Peak RSS** is the process's "
         "maximum resident memory.",
         "",

@@ -76,16 +76,20 @@ class EpochRecorder(keras.callbacks.Callback):
         self.run_dir = run_dir
         self.history: dict[str, list[float]] = history or {}
         self._started = 0.0
+        self._last_end: float | None = None
         # From the start of the process, so it counts imports and loading the data too.
         self.seconds_to_first_epoch: float | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         for values in self.history.values():
             del values[epoch:]
-        self._started = time.perf_counter()
+        # An epoch's time runs from the end of the one before, so it includes what the
+        # callbacks after this one did then (the backup's save): all that an epoch costs.
+        self._started = self._last_end or time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        seconds = time.perf_counter() - self._started
+        self._last_end = time.perf_counter()
+        seconds = self._last_end - self._started
         for key, value in {**(logs or {}), "epoch_seconds": seconds}.items():
             self.history.setdefault(key, []).append(float(value))
         reports.write_history(self.run_dir, self.history)

@@ -9,6 +9,7 @@ from dlcourse.evaluation import (
     confusion_matrix,
     most_confidently_wrong,
     per_class_scores,
+    predict_in_slices,
 )
 
 from conftest import ROOT
@@ -43,6 +44,19 @@ def test_most_confidently_wrong_are_sorted_by_confidence():
     wrong = most_confidently_wrong(truth, scores)
     assert [item["index"] for item in wrong] == [3, 1]
     assert wrong[0] == {"index": 3, "true": 0, "predicted": 1, "confidence": 0.8}
+
+
+def test_predicting_in_slices_gives_what_one_predict_call_gives(monkeypatch):
+    import keras
+
+    monkeypatch.setattr("dlcourse.evaluation.PREDICT_SLICE_SAMPLES", 10)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    x = np.random.default_rng(0).normal(size=(21, 3)).astype("float32")
+    # Slices of 8 (whole batches of 4), the last one short: 8 + 8 + 5.
+    sliced = predict_in_slices(model, x, batch_size=4)
+    assert sliced.shape == (21, 2)
+    np.testing.assert_array_equal(sliced, model.predict(x, batch_size=4, verbose=0))
 
 
 @pytest.mark.slow

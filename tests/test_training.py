@@ -86,3 +86,23 @@ def test_tensorboard_logs_go_into_the_run(data_dir, tmp_path):
                             output_dir=tmp_path / "runs")
     events = list((result.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     assert events and all(path.stat().st_size > 0 for path in events)
+
+
+def test_an_epochs_seconds_include_what_callbacks_do_after_it(tmp_path):
+    import time
+
+    import keras
+
+    from dlcourse.training import EpochRecorder
+
+    class SlowSave(keras.callbacks.Callback):  # as the backup's save at each epoch's end
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(0.3)
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    recorder = EpochRecorder(tmp_path)
+    x = np.zeros((8, 2), "float32")
+    model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[recorder, SlowSave()])
+    # The first epoch's save falls in the second epoch, the second's in the third.
+    assert all(seconds >= 0.3 for seconds in recorder.history["epoch_seconds"][1:])

@@ -42,17 +42,19 @@ def use_local_files(data_dir):
 
 def epoch_timer(keras):
     class EpochTimer(keras.callbacks.Callback):
+        # As dlcourse counts an epoch: from the end of the one before (from its start for
+        # the first), so that whatever runs between epochs is counted too.
         def on_train_begin(self, logs=None):
-            self.epoch_seconds, self.first_epoch_end = [], None
+            self.epoch_seconds, self.first_epoch_end, self.last_end = [], None, None
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
+            self.started = self.last_end or time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            now = time.perf_counter()
-            self.epoch_seconds.append(now - self.started)
+            self.last_end = time.perf_counter()
+            self.epoch_seconds.append(self.last_end - self.started)
             if self.first_epoch_end is None:
-                self.first_epoch_end = now - STARTED
+                self.first_epoch_end = self.last_end - STARTED
 
     return EpochTimer()
 
