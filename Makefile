@@ -25,7 +25,7 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
-# About 30 minutes on 2 cores: plain Keras scripts against dlcourse, see benchmarks/RESULTS.md.
+# About 40 minutes on 2 cores: plain Keras scripts against dlcourse, see benchmarks/RESULTS.md.
 bench: install
 	$(BIN)/python benchmarks/run.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --scaling
 

@@ -15,6 +15,9 @@ and the last validation accuracy.
     python benchmarks/run.py --data-dir ../shared/data            # 20-27 minutes
     python benchmarks/run.py --data-dir ../shared/data --rounds 1 # about 9 minutes
     python benchmarks/run.py --data-dir ../shared/data --scaling  # plus about 10 for the grid
+
+Last, benchmarks/overhead.py times what dlcourse adds to each epoch (its callbacks) inside
+the process, which the side-by-side timings are too noisy to resolve.
 """
 
 from __future__ import annotations
@@ -81,6 +84,9 @@ def main() -> None:
             results = json.loads(output.with_suffix(".json").read_text())
             results["scaling_command"] = " ".join([Path(sys.executable).name, *sys.argv])
             results["scaling"] = runner.scaling(args.scaling_limit)
+        elif args.only_overhead:
+            results = json.loads(output.with_suffix(".json").read_text())
+            results["overhead"] = [runner.overhead(model) for model in models]
         else:
             results = {
                 "machine": machine(),
@@ -96,6 +102,7 @@ def main() -> None:
                     for side in (SIDES if round_ % 2 == 0 else SIDES[::-1])
                 ],
                 "scaling": runner.scaling(args.scaling_limit) if args.scaling else [],
+                "overhead": [runner.overhead(model) for model in models],
             }
             previous = output.with_suffix(".json")
             if not args.scaling and previous.exists():
@@ -120,6 +127,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--scaling-limit", type=int, default=3000)
     parser.add_argument("--only-scaling", action="store_true",
                         help="time the grid again; keep the comparison in the output's .json")
+    parser.add_argument("--only-overhead", action="store_true",
+                        help="time dlcourse's callbacks again; keep the rest of the output's .json")
     parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--render", action="store_true",
                         help="only write the output again from its .json, measuring nothing")
@@ -190,6 +199,27 @@ class Runner:
                                  maxlen=maxlen, batch_size=batch_size)
                     )
         return runs
+
+    def overhead(self, model: str) -> dict:
+        """The seconds dlcourse's callbacks take in each epoch (benchmarks/overhead.py)."""
+        bench = BENCHMARKS[model]
+        command = [sys.executable, str(HERE / "overhead.py"), "--config", str(ROOT / bench.config),
+                   "--data-dir", str(self.data_dir), "--epochs", str(self.epochs or bench.epochs)]
+        if self.limit or bench.limit:
+            command += ["--limit", str(self.limit or bench.limit)]
+        print(f"[overhead] {model}: {' '.join(command[1:])}", flush=True)
+        _, _, log = _measure(command, self._environment())
+        timings = json.loads(log.strip().splitlines()[-1])
+        epochs, callbacks = timings["epoch_seconds"][1:], timings["callback_seconds"][1:]
+        result = {
+            "model": model,
+            "epoch_seconds": round(statistics.median(epochs), 3),
+            "callback_ms": round(1000 * statistics.median(callbacks), 1),
+            "share": sum(callbacks) / sum(epochs),
+        }
+        print(f"    {result['callback_ms']} ms of {result['epoch_seconds']} s per epoch "
+              f"({100 * result['share']:.2f}%)", flush=True)
+        return result
 
     def _plain(self, bench, work, epochs, limit, maxlen=None, batch_size=None) -> list[str]:
         command = [sys.executable, str(HERE / "plain" / bench.script), "--epochs", str(epochs),
@@ -374,6 +404,8 @@ def render(results: dict) -> str:
         "the steadier comparison of them.",
         "",
     ]
+    if results.get("overhead"):
+        lines += _overhead_table(results["overhead"])
     if results["scaling"]:
         lines += _scaling_table(results["scaling"])
     lines += ["## Every run", "", "| round | model | side | epoch seconds | first epoch at | "
@@ -390,6 +422,24 @@ def render(results: dict) -> str:
             f"{run['val_accuracy']:.4f} | {execution} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _overhead_table(overhead: list[dict]) -> list[str]:
+    lines = [
+        "## What dlcourse adds to each epoch",
+        "",
+        "With `execution.speedups=off` dlcourse hands Keras's `fit` the plain script's model "
+        "and arrays; per epoch it adds only its callbacks (the history saved, the backup "
+        "of weights and optimizer state). `benchmarks/overhead.py` times them inside the "
+        "process, the same subsets and epochs as above, epochs after the first:",
+        "",
+        "| model | seconds per epoch | dlcourse's callbacks per epoch | share of the epoch |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in overhead:
+        lines.append(f"| {row['model']} | {row['epoch_seconds']:.2f} | {row['callback_ms']:.0f} ms "
+                     f"| {100 * row['share']:.2f}% |")
+    return lines + [""]
 
 
 def _scaling_table(runs: list[dict]) -> list[str]:

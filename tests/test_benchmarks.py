@@ -44,6 +44,16 @@ def test_the_summary_pools_every_epoch_but_the_first_over_rounds():
     assert "| imdb_lstm | auto | 5.00 | 0.435 (2.30x) | 4.00 | 0.400 (2.50x) | 5.0 | 1100 | 1.100 |" in text
 
 
+def test_the_report_gives_the_callbacks_share_of_an_epoch():
+    text = bench.render({
+        "machine": {"cpu": "test"}, "command": "run.py", "started": "now",
+        "runs": [fake_run("plain", [50.0, 10.0], 1000)], "scaling": [],
+        "overhead": [{"model": "imdb_lstm", "epoch_seconds": 4.5, "callback_ms": 25.0,
+                      "share": 0.0055}],
+    })
+    assert "| imdb_lstm | 4.50 | 25 ms | 0.55% |" in text
+
+
 @pytest.mark.slow
 def test_the_runner_trains_every_side_and_writes_its_results(data_dir, tmp_path):
     output = tmp_path / "RESULTS.md"
@@ -62,9 +72,13 @@ def test_the_runner_trains_every_side_and_writes_its_results(data_dir, tmp_path)
     off, auto = results["runs"][1]["execution"], results["runs"][2]["execution"]
     assert off == {"jit_compile": None, "bucketing": False}
     assert auto["bucketing"] is True
+    (overhead,) = results["overhead"]
+    # The history and the backup take some time each epoch, and less than the epoch.
+    assert overhead["callback_ms"] > 0 and 0 < overhead["share"] < 1
     text = output.read_text()
     for side in ("plain", "off", "auto"):
         assert f"| imdb_lstm | {side} |" in text
+    assert "## What dlcourse adds to each epoch" in text
 
 
 def test_the_runner_names_an_unknown_model(tmp_path):
