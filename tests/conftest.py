@@ -9,6 +9,7 @@ import gzip
 import json
 import os
 import pickle
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,13 @@ def isolated_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DLCOURSE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("DLCOURSE_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+def interruptible() -> None:
+    """Popen's preexec_fn for a child the test will Ctrl-C. A shell starts background
+    jobs with SIGINT ignored, and Python keeps an ignored SIGINT ignored, so tests run
+    from a background job (nohup, some CI runners) would send a signal nobody hears."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def write_mnist(directory: Path, train: int = 96, test: int = 48, seed: int = 0) -> Path:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import dlcourse
 from dlcourse.cli import main
 
-from conftest import CONFIGS, REAL_DATA_DIR, ROOT, is_tunable
+from conftest import CONFIGS, REAL_DATA_DIR, ROOT, interruptible, is_tunable
 
 RUN_FILES = {
     "config.yaml", "model.keras", "history.json", "history.csv", "metrics.json",
@@ -199,7 +199,8 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_pa
         "--data-dir", data_dir, "--set", "fit.epochs=500", "--set", "data.limit=32",
     )
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+        preexec_fn=interruptible,
     )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("runs/mnist_cnn/*/history.json")):

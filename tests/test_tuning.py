@@ -14,7 +14,7 @@ import dlcourse
 from dlcourse.cli import main
 from dlcourse.errors import DlcourseError
 
-from conftest import ROOT
+from conftest import ROOT, interruptible
 
 TUNE_CONFIG = ROOT / "configs" / "imdb_lstm_tune.yaml"
 SEARCHED = [
@@ -85,7 +85,7 @@ def test_an_interrupted_tuning_resumes_without_redoing_finished_trials(data_dir,
     process = subprocess.Popen(
         [sys.executable, "-m", "dlcourse", "tune", TUNE_CONFIG, "--trials", "2",
          "--data-dir", data_dir, "--set", "data.limit=32", "--set", "fit.epochs=30"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible,
     )
     root = tmp_path / "runs/imdb_lstm_tune-tune"
     deadline = time.monotonic() + 240
