@@ -80,12 +80,13 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="dlcourse-bench-") as scratch:
         runner = Runner(data_dir, Path(scratch), args.epochs, args.limit)
+        saved = output.with_suffix(".json")
         if args.only_scaling:
-            results = json.loads(output.with_suffix(".json").read_text())
+            results = json.loads(saved.read_text())
             results["scaling_command"] = " ".join([Path(sys.executable).name, *sys.argv])
             results["scaling"] = runner.scaling(args.scaling_limit)
         elif args.only_overhead:
-            results = json.loads(output.with_suffix(".json").read_text())
+            results = json.loads(saved.read_text())
             results["overhead"] = [runner.overhead(model) for model in models]
         else:
             results = {
@@ -104,16 +105,15 @@ def main() -> None:
                 "scaling": runner.scaling(args.scaling_limit) if args.scaling else [],
                 "overhead": [runner.overhead(model) for model in models],
             }
-            previous = output.with_suffix(".json")
-            if not args.scaling and previous.exists():
+            if not args.scaling and saved.exists():
                 # The grid takes long; a comparison run without --scaling keeps the last one.
-                kept = json.loads(previous.read_text())
+                kept = json.loads(saved.read_text())
                 if kept.get("scaling"):
                     results["scaling"] = kept["scaling"]
                     results["scaling_command"] = kept.get("scaling_command", kept["command"])
-    output.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+        saved.write_text(json.dumps(results, indent=1) + "\n")
     output.write_text(render(results))
-    print(f"Wrote {output} and {output.with_suffix('.json')}")
+    print(f"Wrote {output} and {saved}")
 
 
 def _arguments() -> argparse.Namespace:
@@ -355,8 +355,8 @@ def render(results: dict) -> str:
         "lecture's exact computation; `auto` is `dlcourse train` as shipped.",
         "- **Seconds per epoch** is the median over every round of each epoch but the first, "
         "which traces and compiles; an epoch runs from the end of the one before, so what "
-        "happens between epochs (dlcourse's backup) is counted. **First epoch at** is from the process's start to the end "
-        "of epoch 1 (imports, loading, compiling included). **Peak RSS** is the process's "
+        "happens between epochs (dlcourse's backup) is counted. **First epoch at** is from "
+        "the process's start to the end of epoch 1 (imports, loading, compiling included). **Peak RSS** is the process's "
         "maximum resident memory.",
         "",
         "## What each model trains on",
