@@ -33,10 +33,10 @@ def main() -> None:
 
     import dlcourse
     from dlcourse.backup import RunBackup
-    from dlcourse.training import EpochRecorder
+    from dlcourse.callbacks import EpochRecorder, StopIfDiverged
 
     spent: dict[int, float] = defaultdict(float)
-    for callback in (EpochRecorder, RunBackup):
+    for callback in (EpochRecorder, StopIfDiverged, RunBackup):
         for hook in ("on_epoch_begin", "on_epoch_end"):
             _time_hook(callback, hook, spent)
     overrides = {"fit.epochs": args.epochs, "execution.speedups": "off"}

@@ -1,156 +1,185 @@
-"""Backups of a fit in progress, and the checks that let a stopped run be resumed.
+"""The backup a run keeps while it trains, and resuming from it.
 
-Every run keeps Keras's `BackupAndRestore` checkpoint in `RUN_DIR/backup/` while it
-trains. A run that was killed, interrupted or failed can then continue from its last
-finished epoch in the same directory, and with `deterministic: true` it ends exactly
-where an uninterrupted run would have ended.
+After every epoch the model's weights, the optimizer's state and the random-number
+states of its layers (Dropout's SeedGenerators, which Keras's own BackupAndRestore leaves
+out) are written to a new folder `RUN_DIR/backup/epoch-<N>/`, which appears by one
+atomic rename only once all of it is on disk. The previous epoch's folder is kept too.
+A kill at any moment therefore leaves complete backups only; resuming checks the newest
+one (its weights load, its optimizer has taken as many steps as the epochs need) and
+falls back to the one before, and never trains on from fresh weights when epochs were
+done. With `deterministic: true` a resumed run ends exactly where an uninterrupted one
+would have ended.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
+import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from dlcourse.config import Config, load_config
+from dlcourse.config import Config
 from dlcourse.errors import RunError
-from dlcourse.rundir import CONFIG_FILE, HISTORY_FILE, STATUS_FILE, is_run_dir, read_json, write_json
+from dlcourse.rundir import PARTIAL_PREFIX, RunDir
 
-BACKUP_DIR = "backup"
-SEED_STATES_FILE = "seed_states.json"
+WEIGHTS_FILE = "model.weights.h5"
+STATE_FILE = "state.json"
+KEPT_BACKUPS = 2
+_EPOCH_FOLDER = re.compile(r"^epoch-(\d+)$")
 RESUMABLE = ("running", "interrupted", "failed")
 
 
-class RunBackup(keras.callbacks.BackupAndRestore):
-    """Keras's BackupAndRestore, plus the random-number state it leaves out.
+class RunBackup(keras.callbacks.Callback):
+    """Writes the backup at the end of every epoch."""
 
-    Keras backs up the weights, the optimizer's state and the epoch, but not the states
-    of the layers' SeedGenerators (Dropout, recurrent dropout). Without them a resumed
-    run would draw different dropout masks from an uninterrupted one. Those states are
-    kept here for the last two epochs, because Keras's own files are written one after
-    the other and a kill between them leaves the backup one epoch behind.
-    """
-
-    # Backups are per epoch: the per-batch hook Keras's class has does nothing here, and
-    # saying so lets Keras dispatch batches without waiting for each one's logs.
+    # Backups are per epoch: saying so lets Keras dispatch batches without waiting for
+    # each one's logs.
     async_safe = True
 
-    def __init__(self, run_dir: Path):
-        # Keep two checkpoints so a file half-written by a kill isn't the only one, and
-        # keep them after fit: the run is finished only once model.keras is saved.
-        super().__init__(run_dir / BACKUP_DIR, double_checkpoint=True, delete_checkpoint=False)
-        self._seed_states_path = run_dir / BACKUP_DIR / SEED_STATES_FILE
-        self._first_epoch = True
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if self._first_epoch and epoch > 0:
-            self._check_optimizer_reached(epoch)
-            self._restore_seed_states(epoch)
-        self._first_epoch = False
+    def __init__(self, run: RunDir):
+        super().__init__()
+        self.run = run
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self._save_seed_states(epoch + 1)  # before Keras's files, so they never lack it
-        super().on_epoch_end(epoch, logs)
-
-    def _check_optimizer_reached(self, epoch: int) -> None:
-        steps = self.params.get("steps")
-        iterations = int(self.model.optimizer.iterations.numpy())
-        if steps and iterations != epoch * steps:
-            raise RunError(
-                f"{self.backup_dir}: the backup's epoch ({epoch}) and its optimizer "
-                f"({iterations} steps, {steps} per epoch) disagree; it was probably being "
-                "written when the run stopped. This run can't be resumed; train it again."
-            )
-
-    def _seed_variables(self) -> list[Any]:
-        # In the model's own order: layer names (dropout_3, ...) depend on what else the
-        # process built before, so they can differ between the stopped and resumed run.
-        weights = {id(weight) for weight in self.model.weights}
-        return [v for v in self.model.variables if id(v) not in weights]
-
-    def _save_seed_states(self, epoch: int) -> None:
-        saved = _read_seed_states(self._seed_states_path)
-        states = [v.numpy().tolist() for v in self._seed_variables()]
-        kept = {key: value for key, value in saved.items() if int(key) == epoch - 1}
-        self._seed_states_path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(self._seed_states_path, {**kept, str(epoch): states})
-
-    def _restore_seed_states(self, epoch: int) -> None:
-        states = _read_seed_states(self._seed_states_path).get(str(epoch))
-        variables = self._seed_variables()
-        if states is None or len(states) != len(variables):
-            raise RunError(
-                f"{self.backup_dir} has no random-number state for epoch {epoch} of this "
-                "model; this run can't be resumed exactly. Train it again."
-            )
-        for variable, state in zip(variables, states):
-            variable.assign(np.asarray(state, dtype=variable.dtype))
+        save_backup(self.model, self.run.backup_dir, epoch + 1)
 
 
-def _read_seed_states(path: Path) -> dict[str, Any]:
+def save_backup(model: keras.Model, backup_dir: Path, epochs_done: int) -> Path:
+    backup_dir.mkdir(exist_ok=True)
+    final = backup_dir / f"epoch-{epochs_done}"
+    partial = backup_dir / f"{PARTIAL_PREFIX}epoch-{epochs_done}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    model.save_weights(partial / WEIGHTS_FILE)
+    state = {
+        "epochs": epochs_done,
+        "optimizer_steps": int(model.optimizer.iterations.numpy()),
+        "seed_states": [v.numpy().tolist() for v in _seed_variables(model)],
+    }
+    (partial / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+    for name in (WEIGHTS_FILE, STATE_FILE):
+        _fsync(partial / name)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
+    _fsync(backup_dir)
+    for older in sorted(_backups(backup_dir), reverse=True)[KEPT_BACKUPS:]:
+        shutil.rmtree(older[1], ignore_errors=True)
+    return final
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
-def resumable_config(run_dir: Path, config: Config | None = None) -> Config:
+def _backups(backup_dir: Path) -> list[tuple[int, Path]]:
+    if not backup_dir.is_dir():
+        return []
+    found = []
+    for path in backup_dir.iterdir():
+        match = _EPOCH_FOLDER.match(path.name)
+        if match and path.is_dir():
+            found.append((int(match[1]), path))
+    return found
+
+
+def _seed_variables(model: keras.Model) -> list[Any]:
+    # In the model's own order: layer names (dropout_3, ...) depend on what else the
+    # process built before, so they can differ between the stopped and resumed run.
+    weights = {id(weight) for weight in model.weights}
+    return [v for v in model.variables if id(v) not in weights and v is not model.optimizer.iterations]
+
+
+@dataclass(frozen=True)
+class Restored:
+    epochs: int
+    source: Path | None
+
+
+def restore(model: keras.Model, run: RunDir, epochs_recorded: int, steps_per_epoch: int | None) -> Restored:
+    """Load the newest consistent backup into `model`; the epochs it had done.
+
+    `epochs_recorded` is how many epochs the run's history holds: with epochs done and no
+    usable backup, resuming would train from fresh weights and save them as the run's
+    result, so it is refused instead.
+    """
+    problems = []
+    for epochs, path in sorted(_backups(run.backup_dir), reverse=True):
+        try:
+            _load(model, path, epochs, steps_per_epoch)
+            return Restored(epochs, path)
+        except (OSError, ValueError, KeyError, TypeError, RunError) as error:
+            problems.append(f"{path.name}: {' '.join(str(error).split())[:200]}")
+    if epochs_recorded == 0 and not problems:
+        return Restored(0, None)  # stopped in its first epoch: nothing was lost
+    found = "; ".join(problems) or "there is no backup"
+    raise RunError(
+        f"{run.path} can't be resumed: it recorded {epochs_recorded} finished epoch(s), but "
+        f"no backup of them can be restored ({found}). Resuming would start from untrained "
+        "weights, so train it again instead."
+    )
+
+
+def _load(model: keras.Model, path: Path, epochs: int, steps_per_epoch: int | None) -> None:
+    state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
+    if not isinstance(state, dict) or state.get("epochs") != epochs:
+        raise RunError("its state doesn't match its folder")
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(path / WEIGHTS_FILE)
+    steps = int(model.optimizer.iterations.numpy())
+    if steps != state.get("optimizer_steps") or (
+        steps_per_epoch and steps != epochs * steps_per_epoch
+    ):
+        raise RunError(f"its optimizer took {steps} steps, not the {epochs} epochs' worth")
+    variables = _seed_variables(model)
+    states = state.get("seed_states")
+    if not isinstance(states, list) or len(states) != len(variables):
+        raise RunError("it has no random-number state for this model's layers")
+    for variable, saved in zip(variables, states):
+        variable.assign(np.asarray(saved, dtype=variable.dtype))
+
+
+def resumable_config(run: RunDir, config: Config | None = None) -> Config:
     """The saved config of a run that can be resumed; RunError says why one can't.
 
     `config`, when given, must be the run's own config: a resumed run continues the
     same experiment, so anything else is refused rather than silently mixed.
     """
-    if not is_run_dir(run_dir):
-        raise RunError(
-            f"{run_dir} is not a dlcourse run directory (it needs {CONFIG_FILE} and "
-            f"{STATUS_FILE}); pass the directory a `dlcourse train` wrote."
-        )
-    status = read_json(run_dir / STATUS_FILE)
-    _check_status(run_dir, status)
-    saved = load_config(run_dir / CONFIG_FILE)
+    run.require()
+    status = run.read_status()
+    _check_status(run, status)
+    saved = run.read_config()
     if config is not None and config != saved:
         differences = "; ".join(_differences(saved.model_dump(), config.model_dump()))
         raise RunError(
-            f"Can't resume {run_dir} with a different config ({differences}). A resumed "
+            f"Can't resume {run.path} with a different config ({differences}). A resumed "
             "run continues its own config.yaml; leave out CONFIG, or train a new run."
         )
     return saved
 
 
-def _check_status(run_dir: Path, status: dict[str, Any]) -> None:
+def _check_status(run: RunDir, status: dict[str, Any]) -> None:
     outcome = status.get("status")
     if outcome == "finished":
-        raise RunError(f"{run_dir} has already finished; there is nothing to resume.")
+        raise RunError(f"{run.path} has already finished; there is nothing to resume.")
     if outcome == "diverged":
         raise RunError(
-            f"{run_dir} diverged; resuming it would diverge again. Lower "
+            f"{run.path} diverged; resuming it would diverge again. Lower "
             "compile.optimizer.learning_rate and train a new run."
         )
     if outcome not in RESUMABLE:
-        raise RunError(f"{run_dir / STATUS_FILE}: unknown status {outcome!r}.")
-    if outcome == "running" and _still_running(status):
-        raise RunError(
-            f"{run_dir} is still being trained by process {status['pid']} on this machine. "
-            "Stop that process first, or wait for it."
-        )
-
-
-def _still_running(status: dict[str, Any]) -> bool:
-    # A run killed outright (SIGKILL, power loss) still says "running"; its process is gone.
-    if status.get("host") != platform.node() or not isinstance(status.get("pid"), int):
-        return False
-    try:
-        os.kill(status["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, but another user's
-        return True
-    return True
+        raise RunError(f"{run.path}: status.json says {outcome!r}, which is not a state a "
+                       "run can be resumed from.")
 
 
 def _differences(saved: Any, given: Any, path: str = "") -> list[str]:
@@ -162,10 +191,3 @@ def _differences(saved: Any, given: Any, path: str = "") -> list[str]:
     if saved != given:
         return [f"{path or 'config'}: {saved!r} in the run, {given!r} here"]
     return []
-
-
-def previous_history(run_dir: Path) -> dict[str, list[float]]:
-    """The history a stopped run saved; the recorder cuts it to the epochs restored."""
-    if not (run_dir / HISTORY_FILE).is_file():
-        return {}
-    return read_json(run_dir / HISTORY_FILE)

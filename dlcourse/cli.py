@@ -138,7 +138,9 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy) 
     comparison = expected_against_measured(metrics)
     if comparison:
         click.echo(f"  expected against measured: {comparison}")
-    click.echo(f"Report: {result.run_dir / 'report.html'}")
+    from dlcourse.rundir import RunDir
+
+    click.echo(f"Report: {RunDir(result.run_dir).report_path}")
 
 
 @main.command()
@@ -171,14 +173,14 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, resu
                 f"--resume continues a run with its own settings; drop {', '.join(changed)}."
             )
     _import_tensorflow_quietly()
+    from dlcourse.config import load_search_config
+    from dlcourse.tune_dir import BEST_CONFIG_FILE
     from dlcourse.tuning import resume, tune as run_search
-    from dlcourse.tuning_report import BEST_CONFIG_FILE, trials_table
+    from dlcourse.tuning_report import trials_table
 
     if resume_dir is not None:
         result = resume(resume_dir, data_dir=data_dir)
     else:
-        from dlcourse.search_space import load_search_config
-
         search = load_search_config(config, overrides, smoke=smoke)
         result = run_search(search, algorithm=algorithm, trials=trials, data_dir=data_dir,
                             output_dir=output_dir, overrides=list(overrides), smoke=smoke)
@@ -199,7 +201,7 @@ def evaluate(run_dir, data_dir, output_dir) -> None:
     """Reload RUN_DIR's model and evaluate it on the test split (default: the latest run)."""
     _import_tensorflow_quietly()
     from dlcourse.evaluation import evaluate_run
-    from dlcourse.rundir import latest_run
+    from dlcourse.rundir import RunDir, latest_run
 
     if run_dir is None:
         run_dir = latest_run(output_dir or "runs")
@@ -207,7 +209,7 @@ def evaluate(run_dir, data_dir, output_dir) -> None:
     result = evaluate_run(run_dir, data_dir=data_dir)
     for key, value in result.metrics.items():
         click.echo(f"  {key}: {_number(value)}")
-    click.echo(f"Written to {result.run_dir / 'evaluation.json'}")
+    click.echo(f"Written to {RunDir(result.run_dir).evaluation_path}")
 
 
 @main.command()
@@ -245,7 +247,7 @@ def explain(run_dir, samples, data_dir) -> None:
 @SET
 def validate(config: Path, overrides) -> None:
     """Check CONFIG against the schema without training (no TensorFlow needed)."""
-    from dlcourse.search_space import load_search_config
+    from dlcourse.config import load_search_config
 
     search = load_search_config(config, overrides)
     loaded = search.config
@@ -268,17 +270,12 @@ def summary(config: Path, overrides, data_dir) -> None:
     """
     _import_tensorflow_quietly()
     from dlcourse.config import load_config
-    from dlcourse.data import load_dataset
-    from dlcourse.execution import plan_execution
-    from dlcourse.models import build_model, signature_of
+    from dlcourse.preparation import prepare
     from dlcourse.training import model_summary
 
-    loaded = load_config(config, overrides)
-    dataset = load_dataset(loaded.data, data_dir, task=loaded.task)
-    plan = plan_execution(loaded)
-    model = build_model(loaded, signature_of(dataset, loaded), plan)
-    click.echo(model_summary(model), nl=False)
-    used = ", ".join(f"{key}={value}" for key, value in plan.describe().items())
+    prepared = prepare(load_config(config, overrides), data_dir)
+    click.echo(model_summary(prepared.model), nl=False)
+    used = ", ".join(f"{key}={value}" for key, value in prepared.plan.describe().items())
     click.echo(f"Execution: {used} (execution.speedups=off: the lecture's exact computation)")
 
 
@@ -316,10 +313,10 @@ def predict(run_dir: Path, inputs, as_json: bool) -> None:
 
 def _expand_inputs(run_dir: Path, inputs) -> list[str]:
     """'-' reads stdin and a text file gives one review per line, for text models only."""
-    from dlcourse.config import TEXT_DATASETS
-    from dlcourse.rundir import load_run_config
+    from dlcourse.config import family
+    from dlcourse.rundir import RunDir
 
-    if load_run_config(run_dir).data.dataset not in TEXT_DATASETS:
+    if not family(RunDir(run_dir).read_config().data.dataset).is_text:
         return list(inputs)
     reviews: list[str] = []
     for item in inputs:

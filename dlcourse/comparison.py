@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
-
 from dlcourse.errors import RunError
-from dlcourse.rundir import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, STATUS_FILE, find_runs
+from dlcourse.reports import curves_together_figure
+from dlcourse.rundir import RunDir, find_runs, written_atomically
 
 
 @dataclass(frozen=True)
@@ -36,52 +34,67 @@ class RunSummary:
     test: float | None
     seconds_per_epoch: float | None
     val_curve: list[float]
+    # Why the run is listed as damaged: each unreadable file, in one sentence.
+    problems: tuple[str, ...] = ()
 
 
 def summarise(run_dir: Path) -> RunSummary:
-    config = _read(run_dir / CONFIG_FILE, yaml.safe_load) or {}
-    metrics = _read(run_dir / METRICS_FILE, json.loads) or {}
-    status = _read(run_dir / STATUS_FILE, json.loads) or {}
-    history = _read(run_dir / HISTORY_FILE, json.loads) or {}
+    """The run's headline facts; a damaged file leaves its facts out and says so in status."""
+    run = RunDir(run_dir)
+    problems: list[str] = []
+
+    def read(reader, empty):
+        try:
+            return reader()
+        except RunError as error:
+            problems.append(str(error))
+            return empty
+
+    config = read(run.read_raw_config, {})
+    metrics = read(run.read_metrics, {})
+    status = read(run.read_status, {})
+    history = read(run.read_history, {})
     measure = "accuracy" if "val_accuracy" in history or "test_accuracy" in metrics else "mae"
-    curve = history.get(f"val_{measure}", [])
+    curve = [value for value in history.get(f"val_{measure}", []) if value is not None]
     best = (max if measure == "accuracy" else min)(curve) if curve else None
-    best_epoch = metrics.get("best_epoch")
+    best_epoch = _number(metrics.get("best_epoch"), int)
     if best_epoch is None and curve:  # an unfinished run: read its history
         best_epoch = curve.index(best) + 1
+    name = config.get("name")
     return RunSummary(
         run_dir=run_dir,
-        config=config.get("name", run_dir.parent.name),
+        config=name if isinstance(name, str) else run_dir.parent.name,
         model="-".join(_layer_names(config)),
-        status=status.get("status", "unknown"),
-        parameters=metrics.get("parameters"),
+        status="damaged" if problems else str(status.get("status", "unknown")),
+        parameters=_number(metrics.get("parameters"), int),
         epochs=len(history.get("loss", [])),
         measure=measure,
         best_val=best,
         best_epoch=best_epoch,
-        test=metrics.get(f"test_{measure}"),
-        seconds_per_epoch=metrics.get("seconds_per_epoch"),
+        test=_number(metrics.get(f"test_{measure}"), float),
+        seconds_per_epoch=_number(metrics.get("seconds_per_epoch"), float),
         val_curve=curve,
+        problems=tuple(problems),
     )
 
 
-def _read(path: Path, parse) -> Any:
-    try:
-        return parse(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):
+def _number(value: Any, kind: type) -> Any:
+    """A figure read from a run, or None where the file holds something else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
+    return kind(value)
 
 
 def _layer_names(config: dict) -> list[str]:
-    layers = (config.get("model") or {}).get("layers") or []
+    layers = (config.get("model") or {}).get("layers") if isinstance(config.get("model"), dict) else None
     names = []
-    for layer in layers:
-        name = layer if isinstance(layer, str) else next(iter(layer), "?")
+    for layer in layers if isinstance(layers, list) else []:
+        name = layer if isinstance(layer, str) else next(iter(layer), "?") if isinstance(layer, dict) else "?"
         arguments = layer.get(name) if isinstance(layer, dict) else None
-        inner = (arguments or {}).get("layer") if isinstance(arguments, dict) else None
+        inner = arguments.get("layer") if isinstance(arguments, dict) else None
         if isinstance(inner, dict) and inner:
             name = f"{name}({next(iter(inner))})"
-        names.append(name)
+        names.append(str(name))
     return names
 
 
@@ -162,8 +175,6 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
     """The runs' validation-accuracy curves on one plot, like the lecture's
     SimpleRNN-against-LSTM figure (validation MAE when only regression runs are compared).
     Returns None when no run has a validation curve."""
-    from dlcourse.reports import plot_curves_together
-
     measure = "accuracy" if any(s.measure == "accuracy" for s in summaries) else "mae"
     curves = [s for s in summaries if s.val_curve and s.measure == measure]
     names = [summary.config for summary in curves]
@@ -172,5 +183,24 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
         else f"{summary.config} ({summary.run_dir.name})": summary.val_curve
         for summary in curves
     }
+    if not labelled:
+        return None
     label = "validation accuracy" if measure == "accuracy" else "validation MAE"
-    return plot_curves_together(labelled, label, path) if labelled else None
+    figure = curves_together_figure(labelled, label)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with written_atomically(path) as temporary:
+        figure.savefig(temporary, dpi=100, format=plot_format(path))
+    return path
+
+
+PLOT_FORMATS = ("png", "pdf", "svg")
+
+
+def plot_format(path: Path) -> str:
+    """The image format a plot path asks for by its suffix (PNG when it has none)."""
+    suffix = path.suffix.lower().lstrip(".")
+    if not suffix:
+        return "png"
+    if suffix not in PLOT_FORMATS:
+        raise RunError(f"--plot {path}: can't draw a .{suffix} file; use a .png, .pdf or .svg name.")
+    return suffix

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator
 
 from dlcourse.config import DistributionConfig
 from dlcourse.errors import DistributionError
-from dlcourse.rundir import create_run_dir
+from dlcourse.rundir import cluster_backup_dir, create_run_dir
 
 TF_CONFIG_EXAMPLE = (
     '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
@@ -43,7 +43,6 @@ TF_CONFIG_EXAMPLE = (
 )
 # The only roles MultiWorkerMirroredStrategy runs; "ps" and "evaluator" belong elsewhere.
 ROLES = ("chief", "worker")
-BACKUP_DIR = ".backup"
 
 
 class WorkerLost(DistributionError):
@@ -188,8 +187,8 @@ class Distribution:
             return []
         import keras
 
-        self.backups = Path(output_dir) / name / BACKUP_DIR
-        backup = self.backups / f"{self.task.type}-{self.task.index}"
+        backup = cluster_backup_dir(output_dir, name, f"{self.task.type}-{self.task.index}")
+        self.backups = backup.parent
         return [keras.callbacks.BackupAndRestore(str(backup))]
 
     def finish(self) -> None:

@@ -1,7 +1,8 @@
 """Evaluation: a trained model on the test split, as metrics and as detail people can read.
 
-`evaluate_run` rebuilds the test split exactly as the run's saved config describes it, so
-a run's test accuracy can be reproduced from its directory alone.
+`evaluate_model` measures; `evaluate_run` rebuilds the test split exactly as the run's
+saved config describes it, so a run's test accuracy can be reproduced from its directory
+alone, and `write_evaluation_files` leaves the detail in the run for people to read.
 """
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
+from dlcourse import reports
 from dlcourse.config import Config
-from dlcourse.data import Dataset, decode_reviews, load_dataset, load_word_index, one_hot_if_needed
-from dlcourse.errors import DataError, RunError
-from dlcourse.rundir import MODEL_FILE, latest_run, load_run_config, write_json
-from dlcourse.text import VOCABULARY_FILE, read_vocabulary
+from dlcourse.data import Dataset, one_hot_if_needed
+from dlcourse.data.imdb import decode_reviews
+from dlcourse.errors import RunError
+from dlcourse.preparation import run_dataset
+from dlcourse.rundir import RunDir, latest_run
 
 MOST_CONFIDENTLY_WRONG = 12
 # Keras copies the arrays handed to predict into one tensor: the whole test split again
@@ -184,79 +188,57 @@ def evaluate_run(
     output_dir: str | Path | None = None,
 ) -> EvaluationResult:
     """Reload a run's model and config, evaluate on the test split, write evaluation.json."""
-    from dlcourse import reports
-
-    run_dir = Path(run_dir) if run_dir else latest_run(output_dir or "runs")
-    config = load_run_config(run_dir)
-    model = load_trained_model(run_dir)
-    dataset = load_run_dataset(run_dir, config, data_dir)
+    run = RunDir(run_dir if run_dir else latest_run(output_dir or "runs")).require()
+    config = run.read_config()
+    model = run.load_model()
+    dataset = run_dataset(run, config, data_dir)
     evaluation = evaluate_model(model, config, dataset)
-    write_json(
-        run_dir / "evaluation.json",
-        {
-            **evaluation.metrics,
-            **evaluation.detail(),
-            "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "data_source": str(dataset.source),
-        },
-    )
-    write_evaluation_files(run_dir, evaluation, dataset, data_dir, plots=config.output.plots)
-    reports.write_report(run_dir)
-    return EvaluationResult(run_dir, evaluation)
+    run.write_evaluation({
+        **evaluation.metrics,
+        **evaluation.detail(),
+        "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data_source": str(dataset.source),
+    })
+    write_evaluation_files(run, evaluation, dataset, plots=config.output.plots)
+    run.refresh_report()
+    return EvaluationResult(run.path, evaluation)
 
 
-def load_run_dataset(run_dir: Path, config: Config, data_dir) -> Dataset:
-    """The run's data prepared as in training: raw text with the run's saved vocabulary."""
-    vocabulary = None
-    if config.data.dataset == "raw_text":
-        vocabulary = read_vocabulary(run_dir / VOCABULARY_FILE)
-    return load_dataset(config.data, data_dir, vocabulary=vocabulary, task=config.task)
-
-
-def write_evaluation_files(
-    run_dir: Path, evaluation: Evaluation, dataset: Dataset, data_dir, *, plots: bool
-) -> None:
+def write_evaluation_files(run: RunDir, evaluation: Evaluation, dataset: Dataset, *,
+                           plots: bool) -> None:
     """The confusion matrix plot and the most confidently wrong examples (largest errors for
     regression), as people read them."""
-    from dlcourse import reports
-
     indices = [item["index"] for item in evaluation.wrong]
-    images = texts = None
+    texts = None
     if dataset.test_texts:
         texts = [dataset.test_texts[index] for index in indices]
     elif dataset.input_kind == "word_indices":
-        texts = _decoded_reviews(dataset.x_test[indices], data_dir)
-    elif plots:
-        images = dataset.x_test[indices]
-    reports.write_evaluation_detail(
-        run_dir, evaluation, dataset.class_names, images=images, texts=texts, plots=plots
-    )
+        texts = _decoded_reviews(run, dataset.x_test[indices])
+    if evaluation.is_regression:
+        errors = list(evaluation.wrong)
+        if texts is not None:
+            errors = [{**item, "text": text} for item, text in zip(errors, texts)]
+        run.write_mistakes(errors, regression=True)
+        return
+    names = dataset.class_names
+    wrong = [
+        {**item, "true_name": names[item["true"]], "predicted_name": names[item["predicted"]]}
+        for item in evaluation.wrong
+    ]
+    if texts is not None:
+        wrong = [{**item, "text": text} for item, text in zip(wrong, texts)]
+    run.write_mistakes(wrong, regression=False)
+    if plots:
+        run.save_figure(reports.confusion_matrix_figure(evaluation.confusion_matrix, names),
+                        "confusion_matrix")
+        if texts is None and indices:
+            images = dataset.x_test[indices]
+            run.save_figure(reports.wrong_images_figure(images, wrong, names), "misclassified")
 
 
-def _decoded_reviews(sequences: np.ndarray, data_dir) -> list[str]:
+def _decoded_reviews(run: RunDir, sequences) -> Sequence[str]:
     try:
-        word_index = load_word_index(data_dir)
-    except DataError:
+        word_index = run.read_word_index()
+    except RunError:
         return ["(not decoded: imdb_word_index.json was not found)"] * len(sequences)
     return decode_reviews(sequences, word_index)
-
-
-def load_trained_model(run_dir: Path) -> keras.Model:
-    """The run's model.keras, loaded with Keras's safe mode (no arbitrary code)."""
-    path = run_dir / MODEL_FILE
-    if not path.is_file():
-        raise RunError(
-            f"{run_dir} has no {MODEL_FILE}: the run did not finish "
-            "(see its status.json)."
-        )
-    try:
-        return keras.models.load_model(path, safe_mode=True)
-    except ValueError as error:
-        if "arbitrary code" in str(error):
-            raise RunError(
-                f"{path}: refused to load this model. It holds Python code (such as a "
-                "Lambda layer's function), and dlcourse loads models only in Keras's safe "
-                "mode, which never runs code from a file because that code could do "
-                f"anything (arbitrary code execution). Keras: {str(error).split('. ')[0]}."
-            ) from None
-        raise RunError(f"{path}: can't load this model ({error}). Is the file complete?") from None

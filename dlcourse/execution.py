@@ -16,13 +16,14 @@ leaves them off there, and off on accelerators, where Keras picks cuDNN and XLA 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
 import keras
 import numpy as np
 
-from dlcourse.config import WORD_INDEX_DATASETS, Config, LayerSpec
+from dlcourse.config import Config, LayerSpec, family
+from dlcourse.data import Dataset, one_hot_if_needed
 from dlcourse.errors import ConfigError
 
 RECURRENT_LAYERS = frozenset({"SimpleRNN", "LSTM", "GRU", "Bidirectional"})
@@ -64,7 +65,7 @@ def plan_execution(config: Config, *, accelerator: bool | None = None) -> Execut
     if settings.bucketing is True and not bucketable:
         raise ConfigError(
             f"{config.name}: execution.bucketing: true needs Keras-padded word indices "
-            f"(data.dataset: {' or '.join(WORD_INDEX_DATASETS)}) going into an Embedding "
+            "(data.dataset: imdb) going into an Embedding "
             "followed by a recurrent layer, whose padding a mask can skip. Use auto or false."
         )
     distributed = config.distribution.strategy != "none"
@@ -94,7 +95,7 @@ def _bucketable(config: Config) -> bool:
     """Word indices padded in front by Keras, into an Embedding whose mask reaches a
     recurrent layer, and a mask the config doesn't refuse."""
     layers = config.model.layers
-    if config.data.dataset not in WORD_INDEX_DATASETS or config.data.maxlen is None:
+    if family(config.data.dataset).inputs != "word_indices" or config.data.maxlen is None:
         return False
     if layers[0].name != "Embedding" or layers[0].args.get("mask_zero") is False:
         return False
@@ -201,3 +202,41 @@ class _FirstEpoch(keras.callbacks.Callback):
 def validation_cut(samples: int, validation_split: float) -> int:
     """Where Keras's `validation_split` cuts: the last fraction, unshuffled, is held out."""
     return int(np.floor(samples * (1.0 - validation_split)))
+
+
+@dataclass(frozen=True)
+class FitInputs:
+    """model.fit's data arguments under a plan, the callbacks they need, and the number
+    of steps an epoch takes."""
+
+    arguments: dict[str, Any]
+    steps_per_epoch: int
+    callbacks: list = field(default_factory=list)
+
+
+def fit_inputs(config: Config, dataset: Dataset, plan: ExecutionPlan) -> FitInputs:
+    """The training arrays as they are, or length-bucketed batches; validation as the
+    config says (a split of the training data, or the test split)."""
+    fit, loss = config.fit, config.compile.loss
+    x, y = dataset.x_train, one_hot_if_needed(dataset.y_train, dataset.num_classes, loss)
+    validation = None
+    if fit.validation == "test":
+        validation = (dataset.x_test, one_hot_if_needed(dataset.y_test, dataset.num_classes, loss))
+    if not plan.bucketing:
+        arguments: dict[str, Any] = {"x": x, "y": y, "batch_size": fit.batch_size}
+        trained = len(x)
+        if fit.validation_split is not None:
+            arguments["validation_split"] = fit.validation_split
+            trained = validation_cut(len(x), fit.validation_split)
+        elif validation is not None:
+            arguments["validation_data"] = validation
+        return FitInputs(arguments, -(-trained // fit.batch_size))
+    if fit.validation_split is not None:
+        cut = validation_cut(len(x), fit.validation_split)
+        x, y, validation = x[:cut], y[:cut], (x[cut:], y[cut:])
+    train = LengthBuckets(x, y, fit.batch_size, plan.bucket_width, seed=config.seed)
+    arguments = {"x": train.dataset(), "shuffle": False}  # LengthBuckets shuffles each epoch
+    if validation is not None:
+        held_out = LengthBuckets(*validation, fit.batch_size, plan.bucket_width)
+        arguments["validation_data"] = held_out.dataset()
+    return FitInputs(arguments, len(train), [train.callback()])

@@ -20,10 +20,9 @@ import numpy as np
 from dlcourse import reference
 from dlcourse.config import format_path
 from dlcourse.errors import DlcourseError
-from dlcourse.evaluation import load_run_dataset, load_trained_model
-from dlcourse.rundir import load_run_config, temporary_path
-
-FEATURE_MAPS_FILE = "feature_maps.png"
+from dlcourse.preparation import run_dataset
+from dlcourse.reports import feature_maps_figure
+from dlcourse.rundir import RunDir
 
 
 class UnsupportedLayer(DlcourseError):
@@ -59,11 +58,11 @@ def explain_run(
     """
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
-    run_dir = Path(run_dir)
-    config = load_run_config(run_dir)
-    model = load_trained_model(run_dir)
+    run = RunDir(run_dir).require()
+    config = run.read_config()
+    model = run.load_model()
     steps = [reference_layer(layer, index) for index, layer in enumerate(model.layers)]
-    dataset = load_run_dataset(run_dir, config, data_dir)
+    dataset = run_dataset(run, config, data_dir)
     inputs = dataset.x_test[:samples].astype(dataset.input_dtype)  # bags of words are float16
 
     chunks = _without_padding(inputs) if _masks_padding(model) else [inputs]
@@ -90,12 +89,15 @@ def explain_run(
         for index, layer in enumerate(model.layers)
     )
     predicted = model.predict(inputs, verbose=0)
+    feature_maps = None
+    if first_maps is not None:
+        feature_maps = run.save_figure(feature_maps_figure(first_maps), "feature_maps")
     return Explanation(
-        run_dir=run_dir,
+        run_dir=run.path,
         samples=len(inputs),
         layers=layers,
         max_abs_difference=_max_abs_difference(np.concatenate(outputs), predicted),
-        feature_maps=None if first_maps is None else write_feature_maps(run_dir, first_maps),
+        feature_maps=feature_maps,
     )
 
 
@@ -283,35 +285,3 @@ REFERENCE_LAYERS: dict[str, Callable[[dict[str, Any], list[np.ndarray]], Step]] 
     "LeakyReLU": _leaky_relu_layer,
     "Dropout": _dropout,
 }
-
-
-# --------------------------------------------------------------------------- feature maps
-
-
-def write_feature_maps(run_dir: Path, maps: np.ndarray) -> Path:
-    """feature_maps.png: each channel of one image's (height, width, channels) maps, in a grid.
-
-    Bright pixels are where that filter found its pattern in the image.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    channels = maps.shape[-1]
-    columns = min(channels, 8)
-    rows = -(-channels // columns)
-    figure, axes = pyplot.subplots(rows, columns, figsize=(1.5 * columns, 1.5 * rows + 0.4))
-    for channel, axis in enumerate(np.atleast_1d(axes).flat):
-        axis.axis("off")
-        if channel < channels:
-            axis.imshow(maps[:, :, channel], cmap="viridis")
-            axis.set_title(str(channel), fontsize=8)
-    figure.suptitle("First Conv2D's feature maps of the first test image")
-    figure.tight_layout()
-    path = run_dir / FEATURE_MAPS_FILE
-    partial_path = temporary_path(path)
-    figure.savefig(partial_path, dpi=100)
-    pyplot.close(figure)
-    partial_path.replace(path)
-    return path

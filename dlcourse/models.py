@@ -7,64 +7,13 @@ reported with the layer's path in the config rather than as a stack trace.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 
-from dlcourse.config import WRAPPER_ARGS, Config, LayerSpec, LearningRateSchedule, format_path
+from dlcourse.config import Config, LayerSpec, LearningRateSchedule, format_path
+from dlcourse.config.vocabulary import WRAPPER_ARGUMENTS
+from dlcourse.data import DataSignature
 from dlcourse.errors import ModelDataMismatch
 from dlcourse.execution import EXACT, ExecutionPlan
-
-
-_KIND_WORDS = {
-    "images": "images",
-    "word_indices": "word-index sequences",
-    "bag_of_words": "bag-of-words vectors",
-}
-
-
-@dataclass(frozen=True)
-class DataSignature:
-    """What the builder needs to know about the data: input shape, dtype and kind, classes.
-
-    `input_kind` is images, word_indices (int sequences, for an Embedding) or bag_of_words
-    (one float per vocabulary entry, for Dense layers); by default int means word indices.
-    """
-
-    name: str
-    input_shape: tuple[int, ...]
-    dtype: str
-    num_classes: int
-    vocabulary_size: int | None = None
-    input_kind: str | None = None
-    # What bounds the word indices, as the error message names it.
-    vocabulary_origin: str = "data.num_words"
-
-    @property
-    def kind(self) -> str:
-        if self.input_kind:
-            return self.input_kind
-        return "word_indices" if self.dtype.startswith("int") else "images"
-
-    def describe_input(self) -> str:
-        shape = "x".join(str(size) for size in self.input_shape)
-        return f"{self.name} gives {_KIND_WORDS[self.kind]} of shape {shape} ({self.dtype})"
-
-
-def signature_of(dataset, config: Config) -> DataSignature:
-    """The DataSignature of a loaded dataset under a config's preprocessing."""
-    origin = "data.num_words"
-    if dataset.vocabulary is not None:
-        origin = "the vocabulary fitted on the training texts (data.vectorize.max_tokens)"
-    return DataSignature(
-        name=dataset.name,
-        input_shape=dataset.input_shape,
-        dtype=dataset.input_dtype,
-        num_classes=dataset.num_classes,
-        vocabulary_size=dataset.vocabulary_size,
-        input_kind=dataset.input_kind,
-        vocabulary_origin=origin,
-    )
 
 
 def build_model(
@@ -100,8 +49,8 @@ def instantiate_layer(spec: LayerSpec, path: str) -> keras.layers.Layer:
     """A Keras layer from its spec; wrapped layers are built first."""
     args = {
         key: instantiate_layer(value, f"{path}.{key}.{value.name}")
-        if key in WRAPPER_ARGS
-        else value
+        if key in WRAPPER_ARGUMENTS and value is not None
+        else _keras_object(key, value)
         for key, value in spec.args.items()
     }
     layer_class = getattr(keras.layers, spec.name)
@@ -109,6 +58,23 @@ def instantiate_layer(spec: LayerSpec, path: str) -> keras.layers.Layer:
         return layer_class(**args)
     except (ValueError, TypeError) as error:
         raise ModelDataMismatch(f"{path}: {_first_sentence(error)}") from None
+
+
+# Arguments that name a Keras object by {ClassName: {argument: value}}, and where it lives.
+_OBJECT_MODULES = (("_regularizer", "regularizers"), ("_constraint", "constraints"),
+                   ("_initializer", "initializers"))
+
+
+def _keras_object(key: str, value):
+    """`kernel_regularizer: {L2: {l2: 1e-4}}` -> keras.regularizers.L2(l2=1e-4); other values
+    as they are (Keras resolves names such as 'he_normal' itself)."""
+    if not isinstance(value, dict):
+        return value
+    for suffix, module in _OBJECT_MODULES:
+        if key.endswith(suffix):
+            ((name, arguments),) = value.items()
+            return getattr(getattr(keras, module), name)(**arguments)
+    return value
 
 
 def _compile(model: keras.Model, config: Config, jit_compile: bool | None) -> None:

@@ -1,62 +1,32 @@
-"""Files a run leaves for people: history tables, curves, the model summary, metrics.
+"""What a run's results look like for people: figures of its curves, confusion matrix and
+mistakes, the expected-against-measured sentence, and report.html.
 
-Everything here only writes what it is given; nothing trains or evaluates.
+Everything here renders what it is given and returns it (matplotlib Figures, text); the
+run directory (dlcourse.rundir) decides where it goes. Nothing here trains, evaluates or
+reads a file.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import io
-import json
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from dlcourse.rundir import CLASSES_FILE, HISTORY_FILE, METRICS_FILE, write_json, write_text
-
 History = Mapping[str, Sequence[float]]
-LARGEST_ERRORS_FILE = "largest_errors.json"
 # The curves drawn per run: accuracy for classification, mean absolute error for regression.
 CURVES = (("accuracy", "accuracy"), ("mae", "mean absolute error"), ("loss", "loss"))
+# Up to this many classes a confusion matrix labels every cell; beyond it (CIFAR-100,
+# Caltech-101) the colours alone stay readable, and thousands of labels take longer to
+# draw than the training run.
+LABELLED_CLASSES = 20
 
 
-def write_history(run_dir: Path, history: History) -> None:
-    """history.json and history.csv: one row per epoch, every metric plus its wall time."""
-    write_json(run_dir / HISTORY_FILE, dict(history))
-    columns = list(history)
-    epochs = len(next(iter(history.values()), []))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["epoch", *columns])
-    for epoch in range(epochs):
-        writer.writerow([epoch + 1, *(history[column][epoch] for column in columns)])
-    write_text(run_dir / "history.csv", buffer.getvalue())
+def new_figure(**options):
+    """A figure of its own, not pyplot's global state: nothing to close, safe in threads."""
+    from matplotlib.figure import Figure
 
-
-def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:
-    write_json(run_dir / METRICS_FILE, dict(metrics))
-
-
-def write_summary(run_dir: Path, summary: str) -> None:
-    write_text(run_dir / "summary.txt", summary)
-
-
-def agg_pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    from matplotlib import pyplot
-
-    return pyplot
-
-
-def save_figure(figure, path: Path) -> Path:
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-    figure.savefig(partial, dpi=100)
-    agg_pyplot().close(figure)
-    partial.replace(path)
-    return path
+    return Figure(**options)
 
 
 def _whole_epochs(axes) -> None:
@@ -66,18 +36,16 @@ def _whole_epochs(axes) -> None:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def plot_curves(run_dir: Path, history: History) -> list[Path]:
-    """accuracy.png (mae.png for regression) and loss.png, drawn as the lecture draws them.
-
-    Training values are dots ('bo') and validation values a line ('b'), per epoch.
-    """
-    pyplot = agg_pyplot()
-    written = []
+def curve_figures(history: History) -> dict[str, Any]:
+    """accuracy (mae for regression) and loss against epochs, as the lecture draws them:
+    training values as dots ('bo'), validation values as a line ('b')."""
+    figures = {}
     for metric, title in CURVES:
         if metric not in history:
             continue
         epochs = range(1, len(history[metric]) + 1)
-        figure, axes = pyplot.subplots(figsize=(6, 4))
+        figure = new_figure(figsize=(6, 4))
+        axes = figure.subplots()
         axes.plot(epochs, history[metric], "bo", label=f"Training {title}")
         if f"val_{metric}" in history:
             axes.plot(epochs, history[f"val_{metric}"], "b", label=f"Validation {title}")
@@ -86,13 +54,14 @@ def plot_curves(run_dir: Path, history: History) -> list[Path]:
         axes.set_ylabel(title)
         axes.legend()
         figure.tight_layout()
-        written.append(save_figure(figure, run_dir / f"{metric}.png"))
-    return written
+        figures[metric] = figure
+    return figures
 
 
-def plot_curves_together(curves: Mapping[str, Sequence[float]], metric: str, path: Path) -> Path:
+def curves_together_figure(curves: Mapping[str, Sequence[float]], metric: str):
     """One line per labelled curve, per epoch: for comparing runs."""
-    figure, axes = agg_pyplot().subplots(figsize=(7, 4.5))
+    figure = new_figure(figsize=(7, 4.5))
+    axes = figure.subplots()
     for label, values in curves.items():
         axes.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
     axes.set_title(metric.capitalize())
@@ -100,26 +69,15 @@ def plot_curves_together(curves: Mapping[str, Sequence[float]], metric: str, pat
     axes.set_ylabel(metric)
     axes.legend()
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return save_figure(figure, path)
+    return figure
 
 
-LABELLED_CLASSES = 20
-
-
-def plot_confusion_matrix(
-    run_dir: Path, matrix: Sequence[Sequence[int]], class_names: Sequence[str]
-) -> Path:
-    """confusion_matrix.png: counts, true classes down, predicted classes across.
-
-    Up to LABELLED_CLASSES classes each cell shows its count and each class its name;
-    beyond that (CIFAR-100, Caltech-101) the colours alone stay readable, and drawing
-    thousands of labels would take longer than the training run.
-    """
-    pyplot = agg_pyplot()
+def confusion_matrix_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]):
+    """Counts, true classes down, predicted classes across."""
     count = len(class_names)
     size = min(12.0, max(3.5, 0.55 * count + 2))
-    figure, axes = pyplot.subplots(figsize=(size, size))
+    figure = new_figure(figsize=(size, size))
+    axes = figure.subplots()
     image = axes.imshow(matrix, cmap="Blues")
     if count <= LABELLED_CLASSES:
         highest = max(max(row) for row in matrix) or 1
@@ -136,17 +94,16 @@ def plot_confusion_matrix(
     axes.set_title("Confusion matrix (test split)")
     figure.colorbar(image, ax=axes, fraction=0.046)
     figure.tight_layout()
-    return save_figure(figure, run_dir / "confusion_matrix.png")
+    return figure
 
 
-def plot_wrong_images(run_dir: Path, images: Sequence, wrong: Sequence[Mapping[str, Any]],
-                      class_names: Sequence[str]) -> Path:
-    """misclassified.png: the most confidently wrong test images, with what was predicted."""
-    pyplot = agg_pyplot()
+def wrong_images_figure(images: Sequence, wrong: Sequence[Mapping[str, Any]],
+                        class_names: Sequence[str]):
+    """The most confidently wrong test images, with what was predicted."""
     columns = min(6, len(images)) or 1
     rows = -(-len(images) // columns) or 1
-    figure, grid = pyplot.subplots(rows, columns, figsize=(1.8 * columns, 2.3 * rows),
-                                   squeeze=False, layout="constrained")
+    figure = new_figure(figsize=(1.8 * columns, 2.3 * rows), layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False)
     for axes in grid.flat:
         axes.axis("off")
     for axes, image, item in zip(grid.flat, images, wrong):
@@ -157,40 +114,30 @@ def plot_wrong_images(run_dir: Path, images: Sequence, wrong: Sequence[Mapping[s
             fontsize=8,
         )
     figure.suptitle("Most confidently wrong (test split)", fontsize=10)
-    return save_figure(figure, run_dir / "misclassified.png")
+    return figure
 
 
-def write_evaluation_detail(
-    run_dir: Path,
-    evaluation,
-    class_names: Sequence[str],
-    images: Sequence | None = None,
-    texts: Sequence[str] | None = None,
-    plots: bool = True,
-) -> None:
-    """confusion_matrix.png, misclassified.json, and misclassified.png for images; for
-    regression only largest_errors.json."""
-    if evaluation.is_regression:
-        errors = list(evaluation.wrong)
-        if texts is not None:
-            errors = [{**item, "text": text} for item, text in zip(errors, texts)]
-        write_json(run_dir / LARGEST_ERRORS_FILE, errors)
-        return
-    if plots:
-        plot_confusion_matrix(run_dir, evaluation.confusion_matrix, class_names)
-    wrong = [
-        {**item, "true_name": class_names[item["true"]],
-         "predicted_name": class_names[item["predicted"]]}
-        for item in evaluation.wrong
-    ]
-    if texts is not None:
-        wrong = [{**item, "text": text} for item, text in zip(wrong, texts)]
-    write_json(run_dir / "misclassified.json", wrong)
-    if images is not None and len(images):
-        plot_wrong_images(run_dir, images, wrong, class_names)
+def feature_maps_figure(maps):
+    """Each channel of one image's (height, width, channels) feature maps, in a grid.
+
+    Bright pixels are where that filter found its pattern in the image.
+    """
+    channels = maps.shape[-1]
+    columns = min(channels, 8)
+    rows = -(-channels // columns)
+    figure = new_figure(figsize=(1.5 * columns, 1.5 * rows + 0.4))
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for channel, axis in enumerate(grid.flat):
+        axis.axis("off")
+        if channel < channels:
+            axis.imshow(maps[:, :, channel], cmap="viridis")
+            axis.set_title(str(channel), fontsize=8)
+    figure.suptitle("First Conv2D's feature maps of the first test image")
+    figure.tight_layout()
+    return figure
 
 
-# --------------------------------------------------------------------------- report.html
+# --------------------------------------------------------------------------- sentences
 
 METRIC_LABELS = {
     "best_val_accuracy": "best validation accuracy",
@@ -203,9 +150,9 @@ METRIC_LABELS = {
 def expected_against_measured(metrics: Mapping[str, Any]) -> str | None:
     """'best validation accuracy 0.8840, the lecture's slide ...: 0.89', or None."""
     reference = metrics.get("reference")
-    if not reference or reference.get("measured") is None:
+    if not isinstance(reference, Mapping) or not isinstance(reference.get("measured"), (int, float)):
         return None
-    label = METRIC_LABELS.get(reference["metric"], reference["metric"])
+    label = METRIC_LABELS.get(reference.get("metric"), reference.get("metric"))
     difference = reference["measured"] - reference["value"]
     return (
         f"{label} {reference['measured']:.4f} — {reference['source']}: {reference['value']} "
@@ -213,37 +160,54 @@ def expected_against_measured(metrics: Mapping[str, Any]) -> str | None:
     )
 
 
-def write_report(run_dir: Path) -> Path:
+# --------------------------------------------------------------------------- report.html
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything report.html shows, as read from a run directory."""
+
+    title: str
+    location: str
+    status: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    history: History
+    evaluation: Mapping[str, Any]
+    wrong: Sequence[Mapping[str, Any]]
+    errors: Sequence[Mapping[str, Any]]
+    class_names: Sequence[str]
+    config_text: str | None
+    summary_text: str | None
+    # PNGs by plot name (accuracy, loss, confusion_matrix, misclassified, ...).
+    images: Mapping[str, bytes] = field(default_factory=dict)
+
+
+def render_report(record: RunRecord) -> str:
     """report.html: one self-contained page (images inlined) that tells a run's whole story."""
-    page = _ReportPage(run_dir)
-    write_text(run_dir / "report.html", page.render())
-    return run_dir / "report.html"
+    return _ReportPage(record).render()
 
 
 class _ReportPage:
-    def __init__(self, run_dir: Path):
-        self.run_dir = run_dir
-        self.metrics = _read_json_if_present(run_dir / METRICS_FILE) or {}
-        self.status = _read_json_if_present(run_dir / "status.json") or {}
-        self.history = _read_json_if_present(run_dir / HISTORY_FILE) or {}
-        self.evaluation = _read_json_if_present(run_dir / "evaluation.json")
-        self.wrong = _read_json_if_present(run_dir / "misclassified.json") or []
-        self.errors = _read_json_if_present(run_dir / LARGEST_ERRORS_FILE) or []
+    def __init__(self, record: RunRecord):
+        self.record = record
+        self.metrics = record.metrics
 
     def render(self) -> str:
-        name = self.metrics.get("config") or self.run_dir.parent.name
+        record = self.record
+        name = self.metrics.get("config") or record.title
         sections = [
             f"<h1>{_e(name)}</h1>",
-            f"<p class=muted>{_e(str(self.run_dir))} · status <b>{_e(self.status.get('status', '?'))}</b>"
-            f" · started {_e(self.status.get('started', '?'))}</p>",
+            f"<p class=muted>{_e(record.location)} · status "
+            f"<b>{_e(record.status.get('status', '?'))}</b>"
+            f" · started {_e(record.status.get('started', '?'))}</p>",
             self._headline(),
             self._curves(),
             self._confusion(),
             self._mistakes(),
             self._largest_errors(),
             self._epochs(),
-            self._text_file("Config", "config.yaml"),
-            self._text_file("Model", "summary.txt"),
+            self._text("Config", record.config_text),
+            self._text("Model", record.summary_text),
             self._versions(),
         ]
         body = "\n".join(section for section in sections if section)
@@ -286,10 +250,11 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
             ("training / test samples",
              f"{metrics.get('train_samples')} / {metrics.get('test_samples')}"),
         ]
-        if self.evaluation:
-            measure = "accuracy" if "test_accuracy" in self.evaluation else "mae"
-            rows.append((f"re-evaluated {self.evaluation.get('evaluated', '')}: test {measure}",
-                         self.evaluation.get(f"test_{measure}")))
+        evaluation = self.record.evaluation
+        if evaluation:
+            measure = "accuracy" if "test_accuracy" in evaluation else "mae"
+            rows.append((f"re-evaluated {evaluation.get('evaluated', '')}: test {measure}",
+                         evaluation.get(f"test_{measure}")))
         table = "".join(
             f"<tr><th>{_e(label)}</th><td>{_e(_format(value))}</td></tr>"
             for label, value in rows if value is not None
@@ -298,7 +263,7 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
         return "\n".join(lines)
 
     def _curves(self) -> str:
-        images = [self._image(f"{metric}.png") for metric, _ in CURVES]
+        images = [self._image(metric) for metric, _ in CURVES]
         images = [image for image in images if image]
         if not images:
             return ""
@@ -308,7 +273,7 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
         per_class = self.metrics.get("per_class")
         if not per_class:
             return ""
-        names = self._class_names()
+        names = dict(enumerate(self.record.class_names))
         rows = "".join(
             f"<tr><td>{_e(names.get(item['class'], str(item['class'])))}</td>"
             f"<td>{item['precision']:.4f}</td><td>{item['recall']:.4f}</td>"
@@ -318,25 +283,22 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
         table = ("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
                  f"<th>support</th></tr>{rows}</table>")
         return ("<h2>Test split: per class</h2><div class=row>"
-                f"{self._image('confusion_matrix.png')}<div>{table}</div></div>")
-
-    def _class_names(self) -> dict[int, str]:
-        names = _read_json_if_present(self.run_dir / CLASSES_FILE) or []
-        return dict(enumerate(names))
+                f"{self._image('confusion_matrix')}<div>{table}</div></div>")
 
     def _mistakes(self) -> str:
-        if not self.wrong:
+        wrong = self.record.wrong
+        if not wrong:
             return ""
         heading = "<h2>Most confidently wrong</h2>"
-        if any("text" in item for item in self.wrong):
+        if any("text" in item for item in wrong):
             rows = "".join(
                 f"<tr><td>{_e(item['true_name'])}</td><td>{_e(item['predicted_name'])}</td>"
                 f"<td>{item['confidence']:.3f}</td><td class=text>{_e(item['text'])}</td></tr>"
-                for item in self.wrong
+                for item in wrong
             )
             return (heading + "<table><tr><th>true</th><th>predicted</th><th>confidence</th>"
                     f"<th>{_e(self._text_heading())}</th></tr>{rows}</table>")
-        return heading + self._image("misclassified.png")
+        return heading + self._image("misclassified")
 
     def _text_heading(self) -> str:
         """IMDB runs show reviews decoded from word indices; raw-text runs the texts as read."""
@@ -344,56 +306,50 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
         return "review (decoded from word indices)" if source.endswith(".npz") else "text"
 
     def _largest_errors(self) -> str:
-        if not self.errors:
+        errors = self.record.errors
+        if not errors:
             return ""
         rows = "".join(
             f"<tr><td>{item['true']:.2f}</td><td>{item['predicted']:.2f}</td>"
             f"<td>{item['error']:.2f}</td><td class=text>{_e(item.get('text', ''))}</td></tr>"
-            for item in self.errors
+            for item in errors
         )
         return ("<h2>Largest errors (test split)</h2><table><tr><th>true</th><th>predicted</th>"
                 f"<th>error</th><th>text</th></tr>{rows}</table>")
 
     def _epochs(self) -> str:
-        if not self.history:
+        history = self.record.history
+        if not history:
             return ""
-        columns = list(self.history)
+        columns = list(history)
         header = "".join(f"<th>{_e(column)}</th>" for column in ["epoch", *columns])
-        count = len(next(iter(self.history.values())))
+        count = len(next(iter(history.values())))
         rows = "".join(
             "<tr>" + f"<td>{epoch + 1}</td>" + "".join(
-                f"<td>{self.history[column][epoch]:.4f}</td>" for column in columns
+                f"<td>{_format(history[column][epoch])}</td>" for column in columns
             ) + "</tr>"
             for epoch in range(count)
         )
         return f"<h2>Per epoch</h2><table><tr>{header}</tr>{rows}</table>"
 
-    def _text_file(self, title: str, name: str) -> str:
-        path = self.run_dir / name
-        if not path.is_file():
+    def _text(self, title: str, text: str | None) -> str:
+        if text is None:
             return ""
-        return f"<h2>{_e(title)}</h2><pre>{_e(path.read_text(encoding='utf-8'))}</pre>"
+        return f"<h2>{_e(title)}</h2><pre>{_e(text)}</pre>"
 
     def _versions(self) -> str:
         versions = self.metrics.get("versions")
-        if not versions:
+        if not isinstance(versions, Mapping):
             return ""
         text = ", ".join(f"{name} {version}" for name, version in versions.items())
         return f"<p class=muted>{_e(text)}; data: {_e(self.metrics.get('data_source', '?'))}</p>"
 
-    def _image(self, name: str) -> str:
-        path = self.run_dir / name
-        if not path.is_file():
+    def _image(self, plot: str) -> str:
+        data = self.record.images.get(plot)
+        if data is None:
             return ""
-        encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-        return f'<img alt="{_e(name)}" src="data:image/png;base64,{encoded}">'
-
-
-def _read_json_if_present(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        encoded = base64.b64encode(data).decode("ascii")
+        return f'<img alt="{_e(plot)}" src="data:image/png;base64,{encoded}">'
 
 
 def _format(value: Any) -> str:

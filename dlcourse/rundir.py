@@ -1,28 +1,162 @@
-"""Run directories: a new one for every run, files written atomically, runs found again.
+"""Run directories: the one module that knows a run's files, with a reader and a writer each.
 
 A run lives in `<output dir>/<config name>/<UTC time>/`. Directories are created with an
 exclusive mkdir, so two runs started in the same second get different names and no
-earlier run is ever overwritten. Every file is written to a temporary name and renamed,
-so a kill at any moment leaves either the old file or the new one, never half of one.
+earlier run is ever overwritten. Every file is written to a temporary name, flushed to
+disk and renamed, so a kill at any moment leaves either the old file or the new one,
+never half of one. Every file is read within a size bound and only if it is a regular
+file, and a damaged one is reported by name.
+
+Nothing here imports TensorFlow; the model is loaded through Keras only when asked for.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import fcntl
+import io
 import json
+import math
 import os
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping, Sequence
 
+from dlcourse.config import Config, load_config
+from dlcourse.config.safe_yaml import parse
+from dlcourse.data.dataset import TextVocabulary
 from dlcourse.errors import RunError
+from dlcourse.model_file import load_model_file
+from dlcourse.safe_files import read_file
+from dlcourse.reports import RunRecord, render_report
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.keras"
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"
+HISTORY_TABLE = "history.csv"
+EVALUATION_FILE = "evaluation.json"
 CLASSES_FILE = "classes.json"
+VOCABULARY_FILE = "vocabulary.json"
+WORD_INDEX_FILE = "word_index.json"
+MISTAKES_FILE = "misclassified.json"
+LARGEST_ERRORS_FILE = "largest_errors.json"
+SUMMARY_FILE = "summary.txt"
+REPORT_FILE = "report.html"
+BACKUP_DIR = "backup"
+TENSORBOARD_DIR = "tensorboard"
+LOCK_FILE = ".lock"
+# Plots, by what they show.
+PLOTS = {
+    "accuracy": "accuracy.png",
+    "mae": "mae.png",
+    "loss": "loss.png",
+    "confusion_matrix": "confusion_matrix.png",
+    "misclassified": "misclassified.png",
+    "feature_maps": "feature_maps.png",
+}
+# A cluster's workers keep their backups beside the runs, one folder per worker, since a
+# backup must outlive the run directory a restarted cluster creates again.
+CLUSTER_BACKUPS_DIR = ".cluster-backups"
+# Written files are renamed into place from names starting with this.
+PARTIAL_PREFIX = ".partial-"
+# The largest JSON file of a run that is read back (a word index is 1 MB).
+LARGEST_JSON_BYTES = 64 << 20
+# What a model.keras's config.json may inflate to; the lecture's models are a few KB.
+LARGEST_MODEL_CONFIG_BYTES = 16 << 20
+
+
+# --------------------------------------------------------------------------- atomic files
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically: a temporary file in the same directory, flushed
+    to disk, then renamed."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{PARTIAL_PREFIX}{path.name}.")
+    try:
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; runs are meant to be shared
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def written_atomically(path: Path) -> Iterator[Path]:
+    """A temporary path (with `path`'s suffix, as Keras and matplotlib want) to write to;
+    flushed and renamed onto `path` when the block ends, removed if it fails."""
+    temporary = path.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{path.name}")
+    try:
+        yield temporary
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json(path: Path, data: Any) -> None:
+    """JSON as the standard has it: NaN and infinities are written as null."""
+    write_text(path, json.dumps(_finite(data), indent=2, default=_jsonable, allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return _finite(value.tolist())
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    raise TypeError(f"can't write {type(value).__name__} to JSON")
+
+
+def read_json(path: Path, largest: int = LARGEST_JSON_BYTES) -> Any:
+    """A JSON file of a run; RunError naming it if it is missing, too large or damaged."""
+    return _parsed(path, read_run_text(path, largest))
+
+
+def read_run_text(path: Path, largest: int = LARGEST_JSON_BYTES) -> str:
+    if not path.exists():
+        raise RunError(f"{path} is missing; is {path.parent} a dlcourse run directory?")
+    data = read_file(path, largest, RunError, "run file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunError(f"{path} is not UTF-8 text; is the run directory damaged?") from None
+
+
+def _parsed(path: Path, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise RunError(f"{path} is not valid JSON ({error}); is the run directory damaged?") from None
+
+
+# --------------------------------------------------------------------------- run directories
 
 
 def create_run_dir(output_dir: str | Path, name: str) -> Path:
@@ -48,75 +182,38 @@ def create_run_dir(output_dir: str | Path, name: str) -> Path:
     raise RunError(f"{parent}: too many runs started in the same second.")
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically: a temporary file in the same directory, then rename."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; runs are meant to be shared
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"can't write {type(value).__name__} to JSON")
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{path} is missing; is {path.parent} a dlcourse run directory?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RunError(f"{path} is not valid JSON ({error}).") from None
-
-
-def temporary_path(path: Path) -> Path:
-    """A sibling name to save to before renaming onto `path` (keeps the suffix Keras wants)."""
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
-
-
-def load_run_config(run_dir: str | Path):
-    """The resolved config a run saved; a RunError naming `run_dir` if it isn't a run."""
-    from dlcourse.config import load_config
-
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise RunError(f"{run_dir} is not a dlcourse run directory (it has no {CONFIG_FILE}).")
-    return load_config(path)
-
-
 def is_run_dir(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file() and (path / STATUS_FILE).is_file()
 
 
+# Folders inside a run that are never runs themselves: not worth searching.
+_INSIDE_A_RUN = frozenset({BACKUP_DIR, TENSORBOARD_DIR})
+DEEPEST_SEARCH = 8
+
+
 def find_runs(root: str | Path) -> list[Path]:
-    """Run directories under `root` (a run itself, `root/<time>` or `root/<name>/<time>`),
-    oldest first."""
+    """Run directories at or under `root`, at any depth up to DEEPEST_SEARCH, oldest first."""
     root = Path(root)
-    if is_run_dir(root):
-        return [root]
-    runs = [path for pattern in ("*", "*/*") for path in root.glob(pattern) if is_run_dir(path)]
-    return sorted(runs, key=lambda path: (path / STATUS_FILE).stat().st_mtime)
+    found = []
+    for directory, subdirectories, _ in os.walk(root):
+        path = Path(directory)
+        if is_run_dir(path):
+            found.append(path)
+            subdirectories[:] = []  # a run holds no runs
+            continue
+        depth = len(path.relative_to(root).parts)
+        subdirectories[:] = sorted(
+            name for name in subdirectories
+            if depth < DEEPEST_SEARCH and name not in _INSIDE_A_RUN and not name.startswith(".")
+        )
+    return sorted(found, key=_started)
+
+
+def _started(path: Path) -> tuple[float, str]:
+    try:
+        return (path / STATUS_FILE).stat().st_mtime, str(path)
+    except OSError:
+        return 0.0, str(path)
 
 
 def latest_run(root: str | Path) -> Path:
@@ -127,3 +224,331 @@ def latest_run(root: str | Path) -> Path:
             "`dlcourse train configs/mnist_cnn.yaml`, or pass RUN_DIR."
         )
     return runs[-1]
+
+
+def cluster_backup_dir(output_dir: str | Path, name: str, task: str) -> Path:
+    """Where one worker of a cluster keeps its backup (`task` is e.g. 'worker-1')."""
+    return Path(output_dir) / name / CLUSTER_BACKUPS_DIR / task
+
+
+class RunDir:
+    """One run directory: every file it holds, read and written here only."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def require(self) -> RunDir:
+        """This run, or a RunError if the directory is not one."""
+        if not self.path.is_dir() or not (self.path / CONFIG_FILE).is_file():
+            raise RunError(
+                f"{self.path} is not a dlcourse run directory (it has no {CONFIG_FILE}); "
+                "pass the directory a `dlcourse train` wrote."
+            )
+        return self
+
+    # ---------------------------------------------------------------- config and status
+
+    def write_config(self, config: Config) -> None:
+        write_text(self.path / CONFIG_FILE, config.to_yaml())
+
+    def read_config(self) -> Config:
+        """The resolved config the run saved, validated as any config is."""
+        self.require()
+        return load_config(self.path / CONFIG_FILE)
+
+    def read_raw_config(self) -> dict[str, Any]:
+        """The saved config as plain data, for listing runs without validating them."""
+        text = read_run_text(self.path / CONFIG_FILE)
+        try:
+            raw = parse(text)
+        except Exception as error:  # any YAML problem makes the run unreadable, not fatal
+            raise RunError(f"{self.path / CONFIG_FILE}: not valid YAML ({error}).") from None
+        if not isinstance(raw, dict):
+            raise RunError(f"{self.path / CONFIG_FILE}: not a config mapping.")
+        return raw
+
+    def write_status(self, status: Mapping[str, Any]) -> None:
+        write_json(self.path / STATUS_FILE, dict(status))
+
+    def read_status(self) -> dict[str, Any]:
+        status = read_json(self.path / STATUS_FILE)
+        if not isinstance(status, dict):
+            raise RunError(f"{self.path / STATUS_FILE}: expected a JSON object.")
+        return status
+
+    @contextlib.contextmanager
+    def training_lock(self) -> Iterator[None]:
+        """Hold this run for one training process; a second one is refused at once.
+
+        An OS lock (flock) is released by the kernel whatever ends the process, so a run
+        whose holder was killed is free again, and no reused process id can block it.
+        """
+        descriptor = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(descriptor, 64).decode("ascii", "replace").strip() or "another"
+            os.close(descriptor)
+            raise RunError(
+                f"{self.path} is being trained by process {holder} right now; wait for it, "
+                "or stop it first."
+            ) from None
+        try:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(descriptor)
+
+    # ---------------------------------------------------------------- model
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    def has_model(self) -> bool:
+        return self.model_path.is_file()
+
+    def save_model(self, model) -> None:
+        with written_atomically(self.model_path) as temporary:
+            model.save(temporary)
+
+    def load_model(self):
+        """The run's model.keras, loaded with Keras's safe mode (no code from the file runs)."""
+        if not self.has_model():
+            raise RunError(
+                f"{self.path} has no {MODEL_FILE}: the run did not finish "
+                "(see its status.json)."
+            )
+        return load_model_file(self.model_path, LARGEST_MODEL_CONFIG_BYTES)
+
+    # ---------------------------------------------------------------- history and metrics
+
+    def write_history(self, history: Mapping[str, Sequence[float]]) -> None:
+        """history.json and history.csv: one row per epoch, every metric plus its wall time."""
+        write_json(self.path / HISTORY_FILE, dict(history))
+        columns = list(history)
+        epochs = len(next(iter(history.values()), []))
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["epoch", *columns])
+        for epoch in range(epochs):
+            writer.writerow([epoch + 1, *(history[column][epoch] for column in columns)])
+        write_text(self.path / HISTORY_TABLE, buffer.getvalue())
+
+    def read_history(self) -> dict[str, list[float | None]]:
+        """The history saved so far ({} before the first epoch), checked to be columns of numbers."""
+        path = self.path / HISTORY_FILE
+        if not path.exists():
+            return {}
+        history = read_json(path)
+        if not isinstance(history, dict) or not all(
+            isinstance(key, str) and isinstance(values, list)
+            and all(value is None or _is_number(value) for value in values)
+            for key, values in history.items()
+        ):
+            raise RunError(f"{path}: expected a JSON object of per-epoch lists of numbers.")
+        return history
+
+    def write_metrics(self, metrics: Mapping[str, Any]) -> None:
+        write_json(self.path / METRICS_FILE, dict(metrics))
+
+    def read_metrics(self) -> dict[str, Any]:
+        return self._optional_object(METRICS_FILE)
+
+    @property
+    def evaluation_path(self) -> Path:
+        return self.path / EVALUATION_FILE
+
+    def write_evaluation(self, evaluation: Mapping[str, Any]) -> None:
+        write_json(self.evaluation_path, dict(evaluation))
+
+    def read_evaluation(self) -> dict[str, Any]:
+        return self._optional_object(EVALUATION_FILE)
+
+    def write_mistakes(self, mistakes: list[dict[str, Any]], *, regression: bool) -> None:
+        """The most confidently wrong test examples (the largest errors for regression)."""
+        write_json(self.path / (LARGEST_ERRORS_FILE if regression else MISTAKES_FILE), mistakes)
+
+    def read_mistakes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(most confidently wrong, largest errors): whichever the run has, the other empty."""
+        return (self._optional_list(MISTAKES_FILE), self._optional_list(LARGEST_ERRORS_FILE))
+
+    def write_summary(self, summary: str) -> None:
+        write_text(self.path / SUMMARY_FILE, summary)
+
+    def read_text_file(self, name: str) -> str | None:
+        """config.yaml or summary.txt as text, for reports; None if absent or unreadable."""
+        try:
+            return read_run_text(self.path / name)
+        except RunError:
+            return None
+
+    # ---------------------------------------------------------------- what predict needs
+
+    def write_classes(self, names: Sequence[str]) -> None:
+        write_json(self.path / CLASSES_FILE, list(names))
+
+    def read_classes(self) -> tuple[str, ...] | None:
+        path = self.path / CLASSES_FILE
+        if not path.exists():
+            return None
+        names = read_json(path)
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise RunError(f"{path}: expected a JSON list of class names.")
+        return tuple(names)
+
+    def write_vocabulary(self, vocabulary: TextVocabulary) -> None:
+        write_json(self.path / VOCABULARY_FILE,
+                   {"tokens": list(vocabulary.tokens), "idf_weights": vocabulary.idf_weights})
+
+    def read_vocabulary(self) -> TextVocabulary:
+        """The vocabulary fitted in training, so text is vectorised as the model learned it."""
+        path = self.path / VOCABULARY_FILE
+        if not path.exists():
+            raise RunError(f"{path} is missing: the run's fitted vocabulary is needed to "
+                           "vectorise text as in training.")
+        saved = read_json(path)
+        tokens = saved.get("tokens") if isinstance(saved, dict) else None
+        weights = saved.get("idf_weights") if isinstance(saved, dict) else None
+        if not (isinstance(tokens, list) and all(isinstance(token, str) for token in tokens)) or (
+            weights is not None and not (isinstance(weights, list) and len(weights) == len(tokens)
+                                         and all(_is_number(w) for w in weights))
+        ):
+            raise RunError(f"{path}: expected {{\"tokens\": [strings], \"idf_weights\": "
+                           "[numbers] or null}; is the run directory damaged?")
+        return TextVocabulary(tuple(tokens), tuple(weights) if weights else None)
+
+    def write_word_index(self, word_index: Mapping[str, int], num_words: int | None) -> None:
+        """The words a model can see (rank + 3 < num_words), for `predict` on raw reviews."""
+        limit = float("inf") if num_words is None else num_words - 3
+        write_json(self.path / WORD_INDEX_FILE,
+                   {word: rank for word, rank in word_index.items() if rank < limit})
+
+    def read_word_index(self) -> dict[str, int]:
+        path = self.path / WORD_INDEX_FILE
+        if not path.exists():
+            raise RunError(
+                f"{self.path} has no {WORD_INDEX_FILE}: it was trained without "
+                "imdb_word_index.json beside imdb.npz, so raw text can't be mapped to the "
+                "word indices it learned."
+            )
+        index = read_json(path)
+        if not isinstance(index, dict) or not all(
+            isinstance(rank, int) and not isinstance(rank, bool) and rank > 0
+            for rank in index.values()
+        ):
+            raise RunError(f"{path}: expected a JSON object mapping words to positive ranks.")
+        return index
+
+    # ---------------------------------------------------------------- plots and the report
+
+    def plot_path(self, plot: str) -> Path:
+        return self.path / PLOTS[plot]
+
+    def save_figure(self, figure, plot: str) -> Path:
+        """A matplotlib figure as the run's `plot` PNG, written atomically."""
+        path = self.plot_path(plot)
+        with written_atomically(path) as temporary:
+            figure.savefig(temporary, dpi=100)
+        return path
+
+    def plot_images(self) -> dict[str, bytes]:
+        """The PNGs this run has, by plot name, for the report to inline."""
+        images = {}
+        for plot in PLOTS:
+            path = self.plot_path(plot)
+            if path.is_file():
+                images[plot] = path.read_bytes()
+        return images
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / REPORT_FILE
+
+    def refresh_report(self) -> Path:
+        """report.html, rendered anew from what the run holds now."""
+        write_text(self.report_path, render_report(self.record()))
+        return self.report_path
+
+    def record(self) -> RunRecord:
+        """What the report shows; a damaged file leaves its part out rather than failing."""
+        def tolerant(read, empty):
+            try:
+                return read()
+            except RunError:
+                return empty
+
+        wrong, errors = tolerant(self.read_mistakes, ([], []))
+        return RunRecord(
+            title=self.path.parent.name,
+            location=str(self.path),
+            status=tolerant(self.read_status, {}),
+            metrics=tolerant(self.read_metrics, {}),
+            history=tolerant(self.read_history, {}),
+            evaluation=tolerant(self.read_evaluation, {}),
+            wrong=wrong,
+            errors=errors,
+            class_names=tolerant(self.read_classes, None) or (),
+            config_text=self.read_text_file(CONFIG_FILE),
+            summary_text=self.read_text_file(SUMMARY_FILE),
+            images=self.plot_images(),
+        )
+
+    # ---------------------------------------------------------------- backup and logs
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.path / BACKUP_DIR
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / TENSORBOARD_DIR
+
+    def remove_backup(self) -> None:
+        """Remove the backup in an order no kill can turn into a resumable state: renamed
+        away in one step (atomic), then deleted."""
+        if not self.backup_dir.exists():
+            return
+        removed = self.path / f"{PARTIAL_PREFIX}removed-{BACKUP_DIR}"
+        shutil.rmtree(removed, ignore_errors=True)
+        os.replace(self.backup_dir, removed)
+        shutil.rmtree(removed, ignore_errors=True)
+
+    def remove_partial_files(self) -> None:
+        """What a killed or failed process left half-written: never part of the run."""
+        for path in self.path.glob(f"{PARTIAL_PREFIX}*"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _optional_object(self, name: str) -> dict[str, Any]:
+        path = self.path / name
+        if not path.exists():
+            return {}
+        value = read_json(path)
+        if not isinstance(value, dict):
+            raise RunError(f"{path}: expected a JSON object; is the run directory damaged?")
+        return value
+
+    def _optional_list(self, name: str) -> list[dict[str, Any]]:
+        path = self.path / name
+        if not path.exists():
+            return []
+        value = read_json(path)
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise RunError(f"{path}: expected a JSON list of objects; is the run directory damaged?")
+        return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

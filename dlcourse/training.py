@@ -1,15 +1,16 @@
 """Training: seed, fit, evaluate on the test split, and leave a complete run directory.
 
 The run directory is created only after the data and the model have been checked, so a
-mistake in either costs seconds and leaves nothing behind. From then on the history is
-saved after every epoch and the status file always says how the run ended.
+mistake in either costs seconds and leaves nothing behind. From then on one process holds
+the run (an OS lock), the history is saved after every epoch, the backup after every
+epoch, and the status file always says how the run ended. A run ends `finished` only once
+every result is on disk; its backup is removed after that, never before.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import shutil
 import statistics
 import sys
 import time
@@ -21,28 +22,19 @@ from typing import Any
 import keras
 import numpy as np
 
-import dlcourse
 from dlcourse import reports
-from dlcourse.backup import BACKUP_DIR, RunBackup, previous_history, resumable_config
-from dlcourse.config import WORD_INDEX_DATASETS, Config
-from dlcourse.data import Dataset, load_dataset, load_word_index, one_hot_if_needed
+from dlcourse.backup import RunBackup, resumable_config, restore
+from dlcourse.callbacks import EpochRecorder, StopIfDiverged
+from dlcourse.config import Config, family
+from dlcourse.data import Dataset
+from dlcourse.data.imdb import load_word_index
 from dlcourse.distribution import Distribution, distributed
-from dlcourse.errors import DataError, DlcourseError
-from dlcourse.execution import ExecutionPlan, LengthBuckets, plan_execution, validation_cut
-from dlcourse.evaluation import evaluate_model, load_run_dataset, write_evaluation_files
-from dlcourse.models import build_model, signature_of
-from dlcourse.prediction import save_word_index
-from dlcourse.rundir import (
-    CLASSES_FILE,
-    CONFIG_FILE,
-    MODEL_FILE,
-    STATUS_FILE,
-    read_json,
-    temporary_path,
-    write_json,
-    write_text,
-)
-from dlcourse.text import VOCABULARY_FILE, save_vocabulary
+from dlcourse.errors import DataError, DlcourseError, RunError
+from dlcourse.evaluation import evaluate_model, write_evaluation_files
+from dlcourse.execution import fit_inputs
+from dlcourse.preparation import Prepared, prepare
+from dlcourse.rundir import RunDir
+from dlcourse.version import __version__
 
 
 class TrainingDiverged(DlcourseError):
@@ -63,45 +55,6 @@ class TrainResult:
     is_chief: bool = True
 
 
-class EpochRecorder(keras.callbacks.Callback):
-    """Keeps every metric of every epoch plus its wall time, saved as each epoch ends.
-
-    Saving per epoch means an interrupted or crashed run still has its history on disk.
-    A resumed run passes that history in; it is cut to the epochs the backup restored
-    (the history of an epoch is saved just before its backup, so it can be one ahead).
-    """
-
-    def __init__(self, run_dir: Path, history: dict[str, list[float]] | None = None):
-        super().__init__()
-        self.run_dir = run_dir
-        self.history: dict[str, list[float]] = history or {}
-        self._started = 0.0
-        self._last_end: float | None = None
-        # From the start of the process, so it counts imports and loading the data too.
-        self.seconds_to_first_epoch: float | None = None
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        for values in self.history.values():
-            del values[epoch:]
-        # An epoch's time runs from the end of the one before, so it includes what the
-        # callbacks after this one did then (the backup's save): all that an epoch costs.
-        self._started = self._last_end or time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self._last_end = time.perf_counter()
-        seconds = self._last_end - self._started
-        for key, value in {**(logs or {}), "epoch_seconds": seconds}.items():
-            self.history.setdefault(key, []).append(float(value))
-        reports.write_history(self.run_dir, self.history)
-        # A diverged run stops at the end of its epoch (then _stop_if_diverged reports it).
-        # Keras's TerminateOnNaN would check every batch, and any per-batch callback makes
-        # Keras wait for each batch's logs: a few percent of a small model's epoch.
-        if not np.isfinite(self.history.get("loss", [0.0])[-1]):
-            self.model.stop_training = True
-        if self.seconds_to_first_epoch is None:
-            self.seconds_to_first_epoch = time.perf_counter() - dlcourse.STARTED
-
-
 def seed_everything(config: Config) -> None:
     """Seed Python, NumPy and the backend; optionally make TensorFlow's ops deterministic."""
     keras.utils.set_random_seed(config.seed)
@@ -116,91 +69,29 @@ def train_and_evaluate(
     *,
     data_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
-    resume: Path | None = None,
     dataset: Dataset | None = None,
 ) -> TrainResult:
     """Train `config`'s model, evaluate it on the test split, and write a run directory.
 
-    With `resume`, continue that stopped run of `config` in its own directory instead
-    (see `resume_and_evaluate`, which checks that it can be resumed). `dataset` replaces
-    loading the config's data: the Python-API path for texts held in lists
-    (`dlcourse.text.text_dataset`). With `distribution.strategy` set, the same code runs
-    data-parallel through tf.distribute (see dlcourse/distribution.py).
+    `dataset` replaces loading the config's data (data given from Python). With
+    `distribution.strategy` set, the same code runs data-parallel through tf.distribute
+    (see dlcourse/distribution.py).
     """
     with distributed(config.distribution) as distribution:
-        return _train_and_evaluate(config, data_dir, output_dir, resume, dataset, distribution)
+        seed_everything(config)
+        prepared = prepare(config, data_dir, dataset=dataset, scope=distribution.scope())
+        output_dir = output_dir or config.output.dir
+        run = RunDir(distribution.create_run_dir(output_dir, config.name))
 
+        def write_what_the_run_starts_with() -> None:
+            run.write_config(config)
+            run.write_summary(model_summary(prepared.model))
+            _keep_what_predict_needs(run, config, prepared.dataset, data_dir)
 
-def _train_and_evaluate(
-    config: Config,
-    data_dir: str | Path | None,
-    output_dir: str | Path | None,
-    resume: Path | None,
-    dataset: Dataset | None,
-    distribution: Distribution,
-) -> TrainResult:
-    seed_everything(config)
-    if dataset is None and resume is not None:
-        # The resumed epochs must see the word indices the first ones saw: the saved vocabulary.
-        dataset = load_run_dataset(resume, config, data_dir)
-    elif dataset is None:
-        dataset = load_dataset(config.data, data_dir, task=config.task)
-    signature = signature_of(dataset, config)
-    plan = plan_execution(config)
-    with distribution.scope():
-        model = build_model(config, signature, plan)
-    output_dir = output_dir or config.output.dir
-    if resume is None:
-        run_dir = distribution.create_run_dir(output_dir, config.name)
-        write_text(run_dir / CONFIG_FILE, config.to_yaml())
-        reports.write_summary(run_dir, model_summary(model))
-        _keep_what_predict_needs(run_dir, config, dataset, data_dir)
-        status = {"status": "running", "started": _now()}
-        recorder = EpochRecorder(run_dir)
-    else:
-        run_dir = resume
-        status = _resumed_status(read_json(run_dir / STATUS_FILE))
-        recorder = EpochRecorder(run_dir, previous_history(run_dir))
-    # Who is training, so that resuming can tell a killed run from a live one.
-    status.update(pid=os.getpid(), host=platform.node())
-    write_json(run_dir / STATUS_FILE, status)
-    try:
-        # One process keeps its backup in the run; a cluster keeps one per worker.
-        backups = distribution.callbacks(output_dir, config.name) or [RunBackup(run_dir)]
-        callbacks = _callbacks(config, run_dir, recorder, backups)
-        fit_seconds = _fit(model, config, dataset, callbacks, plan)
-        _stop_if_diverged(recorder.history, run_dir)
-        model = distribution.local_copy(model, lambda: build_model(config, signature, plan))
-        evaluation = evaluate_model(model, config, dataset)
-        model.save(temporary_path(run_dir / MODEL_FILE))
-        temporary_path(run_dir / MODEL_FILE).replace(run_dir / MODEL_FILE)
-        metrics = run_metrics(
-            config, dataset, model, recorder.history, evaluation.metrics, fit_seconds
-        )
-        metrics.update(
-            execution=plan.describe(), seconds_to_first_epoch=recorder.seconds_to_first_epoch
-        )
-        metrics.update(evaluation.detail())
-        reports.write_metrics(run_dir, metrics)
-        if config.output.plots:
-            reports.plot_curves(run_dir, recorder.history)
-        write_evaluation_files(run_dir, evaluation, dataset, data_dir, plots=config.output.plots)
-    except KeyboardInterrupt:
-        _finish(run_dir, status, "interrupted", recorder.history)
-        raise
-    except TrainingDiverged as error:
-        _finish(run_dir, status, "diverged", recorder.history, str(error))
-        # A diverged run can't be resumed (it would diverge again): its backup is no use.
-        shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
-        raise
-    except Exception as error:
-        _finish(run_dir, status, "failed", recorder.history, f"{type(error).__name__}: {error}")
-        raise
-    # The backup goes only once every result is on disk, so any failure before is resumable.
-    shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
-    _finish(run_dir, status, "finished", recorder.history)
-    reports.write_report(run_dir)
-    return TrainResult(run_dir, recorder.history, metrics, model, distribution.is_chief)
+        with run.training_lock():
+            status = {"status": "running", "started": _now()}
+            return _fit_and_finish(prepared, run, status, EpochRecorder(run.write_history),
+                                   distribution, output_dir, setup=write_what_the_run_starts_with)
 
 
 def resume_and_evaluate(
@@ -209,19 +100,115 @@ def resume_and_evaluate(
     data_dir: str | Path | None = None,
     config: Config | None = None,
 ) -> TrainResult:
-    """Continue a killed, interrupted or failed run from its last finished epoch.
+    """Continue a killed, interrupted or failed run from its last backed-up epoch.
 
     The run's own config.yaml is used; `config`, if given, must be the same. The run
     finishes in `run_dir`, as if it had never stopped.
     """
-    run_dir = Path(run_dir)
-    saved = resumable_config(run_dir, config)
-    if saved.distribution.strategy == "multi_worker":
-        raise DlcourseError(
-            f"{run_dir} was trained by a cluster: restart every worker with the same command "
-            "and each resumes from its own backup (see 'Several devices or machines')."
-        )
-    return train_and_evaluate(saved, data_dir=data_dir, resume=run_dir)
+    run = RunDir(run_dir).require()
+    with run.training_lock():
+        saved = resumable_config(run, config)
+        if saved.distribution.strategy == "multi_worker":
+            raise RunError(
+                f"{run.path} was trained by a cluster: restart every worker with the same "
+                "command and each resumes from its own backup (see docs/distributed.md)."
+            )
+        run.remove_partial_files()
+        with distributed(saved.distribution) as distribution:
+            seed_everything(saved)
+            # The resumed epochs must see what the first ones saw: the saved vocabulary.
+            prepared = prepare(saved, data_dir, run=run, scope=distribution.scope())
+            status = _resumed_status(run.read_status())
+            recorder = EpochRecorder(run.write_history, run.read_history())
+            return _fit_and_finish(prepared, run, status, recorder, distribution,
+                                   saved.output.dir, resuming=True)
+
+
+def _fit_and_finish(
+    prepared: Prepared,
+    run: RunDir,
+    status: dict[str, Any],
+    recorder: EpochRecorder,
+    distribution: Distribution,
+    output_dir: str | Path,
+    resuming: bool = False,
+    setup=None,
+) -> TrainResult:
+    config, dataset, model = prepared.config, prepared.dataset, prepared.model
+    # Who is training, for people reading the status; the lock is what keeps others out.
+    status.update(pid=os.getpid(), host=platform.node())
+    try:
+        run.write_status(status)
+        if setup is not None:
+            setup()
+        inputs = fit_inputs(config, dataset, prepared.plan)
+        initial_epoch = 0
+        if resuming:
+            epochs_recorded = len(recorder.history.get("loss", []))
+            initial_epoch = restore(model, run, epochs_recorded, inputs.steps_per_epoch).epochs
+        # One process keeps its backup in the run; a cluster keeps one per worker.
+        backups = distribution.callbacks(output_dir, config.name) or [RunBackup(run)]
+        callbacks = [*inputs.callbacks, *_callbacks(config, run, recorder, backups)]
+        fit_seconds = _fit(model, config, inputs.arguments, callbacks, initial_epoch)
+        _stop_if_diverged(recorder.history, run.path)
+        model = distribution.local_copy(model, prepared.build_again)
+        evaluation = evaluate_model(model, config, dataset)
+        run.save_model(model)
+        metrics = run_metrics(config, dataset, model, recorder.history, evaluation.metrics,
+                              fit_seconds)
+        metrics.update(execution=prepared.plan.describe(),
+                       seconds_to_first_epoch=recorder.seconds_to_first_epoch)
+        metrics.update(evaluation.detail())
+        run.write_metrics(metrics)
+        if config.output.plots:
+            for plot, figure in reports.curve_figures(recorder.history).items():
+                run.save_figure(figure, plot)
+        write_evaluation_files(run, evaluation, dataset, plots=config.output.plots)
+        _finish(run, status, "finished", recorder.history)
+    except KeyboardInterrupt:
+        _finish(run, status, "interrupted", recorder.history)
+        raise
+    except TrainingDiverged as error:
+        _finish(run, status, "diverged", recorder.history, str(error))
+        # A diverged run can't be resumed (it would diverge again): its backup is no use.
+        run.remove_backup()
+        raise
+    except OSError as error:
+        # Disk full, permission denied: the process survives, so the run says why it ended.
+        message = _os_error_message(run, error)
+        _finish_if_possible(run, status, recorder.history, message)
+        raise RunError(message) from None
+    except Exception as error:
+        _finish_if_possible(run, status, recorder.history, f"{type(error).__name__}: {error}")
+        raise
+    # Only once the run says "finished" does its backup go: a kill in between leaves a
+    # finished run with a stale backup, which resuming refuses; never a resumable run
+    # without its weights.
+    try:
+        run.remove_backup()
+        run.refresh_report()
+    except OSError as error:
+        print(f"Warning: the run finished, but tidying it failed ({error}); its results are "
+              "all written.", file=sys.stderr)
+    return TrainResult(run.path, recorder.history, metrics, model, distribution.is_chief)
+
+
+def _os_error_message(run: RunDir, error: OSError) -> str:
+    reason = error.strerror or str(error)
+    return (f"Training {run.path} stopped: writing its files failed ({reason}"
+            f"{': ' + str(error.filename) if error.filename else ''}). Free some space or "
+            "fix the permissions, then continue with `dlcourse train --resume "
+            f"{run.path}`.")
+
+
+def _finish_if_possible(run: RunDir, status: dict, history: dict, error: str) -> None:
+    """Mark the run failed and remove what was half-written; on a full disk even that may
+    fail, and the original error is what the user must see."""
+    try:
+        _finish(run, status, "failed", history, error)
+    except OSError:
+        pass
+    run.remove_partial_files()
 
 
 def _resumed_status(previous: dict[str, Any]) -> dict[str, Any]:
@@ -231,78 +218,44 @@ def _resumed_status(previous: dict[str, Any]) -> dict[str, Any]:
 
 
 def _callbacks(
-    config: Config, run_dir: Path, recorder: EpochRecorder, backups: list
+    config: Config, run: RunDir, recorder: EpochRecorder, backups: list
 ) -> list[keras.callbacks.Callback]:
     # The recorder saves an epoch's history before the backup saves its weights, so a
     # kill between the two leaves history one epoch ahead, which resuming cuts off.
-    # None of them acts per batch, so Keras needn't wait for each batch's logs.
-    callbacks = [recorder, *backups]
+    callbacks = [recorder, StopIfDiverged(), *backups]
     if config.output.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard_dir)))
     return callbacks
 
 
-def _keep_what_predict_needs(run_dir: Path, config: Config, dataset: Dataset, data_dir) -> None:
+def _keep_what_predict_needs(run: RunDir, config: Config, dataset: Dataset, data_dir) -> None:
     """The class names, and for text the word index or the fitted vocabulary, so `predict`
     and `evaluate` prepare new inputs exactly as in training."""
     if dataset.class_names:
-        write_json(run_dir / CLASSES_FILE, list(dataset.class_names))
+        run.write_classes(dataset.class_names)
     if dataset.vocabulary is not None:
-        save_vocabulary(run_dir / VOCABULARY_FILE, dataset.vocabulary)
-    if config.data.dataset in WORD_INDEX_DATASETS:
-        _keep_word_index(run_dir, config, data_dir)
+        run.write_vocabulary(dataset.vocabulary)
+    if family(config.data.dataset).inputs == "word_indices":
+        try:
+            word_index = load_word_index(data_dir)
+        except DataError as error:
+            print(f"Warning: `dlcourse predict` won't work on this run: {error}", file=sys.stderr)
+            return
+        run.write_word_index(word_index, config.data.num_words)
 
 
-def _keep_word_index(run_dir: Path, config: Config, data_dir) -> None:
-    """Save the word index with an IMDB run, so `predict` can map raw reviews as in training."""
-    try:
-        word_index = load_word_index(data_dir)
-    except DataError as error:
-        print(f"Warning: `dlcourse predict` won't work on this run: {error}", file=sys.stderr)
-        return
-    save_word_index(run_dir, word_index, config.data.num_words)
-
-
-def _fit(
-    model: keras.Model, config: Config, dataset: Dataset, callbacks: list, plan: ExecutionPlan
-) -> float:
-    inputs, more_callbacks = _fit_inputs(config, dataset, plan)
+def _fit(model: keras.Model, config: Config, inputs: dict[str, Any], callbacks: list,
+         initial_epoch: int) -> float:
     started = time.perf_counter()
     model.fit(
         epochs=config.fit.epochs,
-        callbacks=[*more_callbacks, *callbacks],
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
         # A live progress bar on a terminal; one line per epoch in logs and CI.
         verbose=1 if sys.stdout.isatty() else 2,
         **inputs,
     )
     return time.perf_counter() - started
-
-
-def _fit_inputs(
-    config: Config, dataset: Dataset, plan: ExecutionPlan
-) -> tuple[dict[str, Any], list[keras.callbacks.Callback]]:
-    """model.fit's data arguments: the arrays as they are, or length-bucketed batches."""
-    fit, loss = config.fit, config.compile.loss
-    x, y = dataset.x_train, one_hot_if_needed(dataset.y_train, dataset.num_classes, loss)
-    validation = None
-    if fit.validation == "test":
-        validation = (dataset.x_test, one_hot_if_needed(dataset.y_test, dataset.num_classes, loss))
-    if not plan.bucketing:
-        inputs: dict[str, Any] = {"x": x, "y": y, "batch_size": fit.batch_size}
-        if fit.validation_split is not None:
-            inputs["validation_split"] = fit.validation_split
-        elif validation is not None:
-            inputs["validation_data"] = validation
-        return inputs, []
-    if fit.validation_split is not None:
-        cut = validation_cut(len(x), fit.validation_split)
-        x, y, validation = x[:cut], y[:cut], (x[cut:], y[cut:])
-    train = LengthBuckets(x, y, fit.batch_size, plan.bucket_width, seed=config.seed)
-    inputs = {"x": train.dataset(), "shuffle": False}  # LengthBuckets shuffles each epoch
-    if validation is not None:
-        held_out = LengthBuckets(*validation, fit.batch_size, plan.bucket_width)
-        inputs["validation_data"] = held_out.dataset()
-    return inputs, [train.callback()]
 
 
 def _stop_if_diverged(history: dict[str, list[float]], run_dir: Path) -> None:
@@ -316,20 +269,16 @@ def _stop_if_diverged(history: dict[str, list[float]], run_dir: Path) -> None:
 
 
 def _finish(
-    run_dir: Path,
+    run: RunDir,
     status: dict[str, Any],
     outcome: str,
     history: dict[str, list[float]],
     error: str | None = None,
 ) -> None:
-    status.update(
-        status=outcome,
-        ended=_now(),
-        epochs_completed=len(history.get("loss", [])),
-    )
+    status.update(status=outcome, ended=_now(), epochs_completed=len(history.get("loss", [])))
     if error:
         status["error"] = error
-    write_json(run_dir / STATUS_FILE, status)
+    run.write_status(status)
 
 
 def run_metrics(
@@ -404,7 +353,7 @@ def library_versions() -> dict[str, str]:
     import tensorflow as tf
 
     return {
-        "dlcourse": dlcourse.__version__,
+        "dlcourse": __version__,
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

@@ -21,36 +21,34 @@ import keras
 import keras_tuner
 import yaml
 
-from dlcourse.config import SMOKE_OVERRIDES, Config, parse_overrides
-from dlcourse.data import load_dataset, one_hot_if_needed
-from dlcourse.errors import DlcourseError
-from dlcourse.models import DataSignature, build_model, signature_of
-from dlcourse.rundir import create_run_dir, read_json, write_json, write_text
-from dlcourse.search_space import SearchConfig, SearchExpression, check_search_config
+from dlcourse.callbacks import StopIfDiverged
+from dlcourse.config import (
+    SMOKE_OVERRIDES,
+    Config,
+    SearchConfig,
+    SearchExpression,
+    check_search_config,
+    parse_overrides,
+)
+from dlcourse.data import Dataset
+from dlcourse.execution import fit_inputs, plan_execution
+from dlcourse.models import build_model
+from dlcourse.preparation import prepare
 from dlcourse.training import library_versions, seed_everything
+from dlcourse.tune_dir import TUNER_PROJECT, TuneDir, TuningError
 from dlcourse.tuning_report import (
-    BEST_CONFIG_FILE,
-    SCORES_PLOT,
     TrialRecord,
-    plot_scores,
+    best_config_text,
     ranked,
-    write_best_config,
-    write_trials,
+    scores_figure,
+    trials_record,
+    trials_table,
 )
 
 ALGORITHMS = ("random", "bayesian", "hyperband")
 DEFAULT_TRIALS = 10
 SMOKE_TRIALS = 2
 HYPERBAND_FACTOR = 3
-TUNING_FILE = "tuning.json"
-SEARCH_CONFIG_FILE = "search_config.yaml"
-# KerasTuner's state (oracle, trials, checkpoints) lives in <tune dir>/keras_tuner/search.
-TUNER_DIR = "keras_tuner"
-TUNER_PROJECT = "search"
-
-
-class TuningError(DlcourseError):
-    """A config or a tuning directory that can't be tuned as asked."""
 
 
 @dataclass(frozen=True)
@@ -66,22 +64,30 @@ class TuneResult:
 
 
 class ConfigHyperModel(keras_tuner.HyperModel):
-    """The models a search config describes, one per choice of its searched values."""
+    """The models a search config describes, one per choice of its searched values.
 
-    def __init__(self, search: SearchConfig, data: DataSignature):
+    Each trial's model is built and fitted exactly as `dlcourse train` would do it from
+    the trial's config: the same builder, execution plan, batches and callbacks.
+    """
+
+    def __init__(self, search: SearchConfig, dataset: Dataset, signature):
         super().__init__(name=search.config.name)
         self.search = search
-        self.data = data
+        self.dataset = dataset
+        self.signature = signature
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        return build_model(self.config_for(hp), self.data)
+        config = self.config_for(hp)
+        return build_model(config, self.signature, plan_execution(config))
 
     def fit(self, hp, model, *args, **kwargs):
         config = self.config_for(hp)
+        inputs = fit_inputs(config, self.dataset, plan_execution(config))
         # Hyperband passes its own epochs per round; the other searches train a trial for
         # the config's epochs (which may themselves be searched).
         kwargs.setdefault("epochs", config.fit.epochs)
-        return model.fit(*args, batch_size=config.fit.batch_size, **kwargs)
+        callbacks = [*kwargs.pop("callbacks", []), *inputs.callbacks, StopIfDiverged()]
+        return model.fit(*args, callbacks=callbacks, **inputs.arguments, **kwargs)
 
     def config_for(self, hp: keras_tuner.HyperParameters) -> Config:
         """The config of this trial: each expression replaced by KerasTuner's pick."""
@@ -125,31 +131,27 @@ def tune(
     }
     _check_tunable(search, settings)
     seed_everything(search.config)
-    dataset = load_dataset(search.config.data, data_dir, task=search.config.task)
-    hypermodel = ConfigHyperModel(search, signature_of(dataset, search.config))
+    hypermodel = _hypermodel(search, data_dir)
     hypermodel.build(keras_tuner.HyperParameters())  # the first values build: fail before any file
-    tune_dir = create_run_dir(output_dir or search.config.output.dir, f"{search.config.name}-tune")
-    write_text(tune_dir / SEARCH_CONFIG_FILE, _search_config_text(search, settings))
-    return _search(tune_dir, search, hypermodel, dataset, settings)
+    tune_dir = TuneDir.create(output_dir or search.config.output.dir, search.config.name)
+    tune_dir.write_search_config(_search_config_text(search, settings))
+    return _search(tune_dir, search, hypermodel, settings)
 
 
 def resume(tune_dir: str | Path, *, data_dir: str | Path | None = None) -> TuneResult:
     """Continue an interrupted search in `tune_dir`: finished trials are kept, not rerun."""
-    tune_dir = Path(tune_dir)
-    if not (tune_dir / TUNING_FILE).is_file() or not (tune_dir / SEARCH_CONFIG_FILE).is_file():
-        raise TuningError(
-            f"{tune_dir} is not a tuning directory (no {TUNING_FILE} or {SEARCH_CONFIG_FILE}); "
-            "pass the directory `dlcourse tune` printed, e.g. runs/<name>-tune/<time>."
-        )
-    settings = read_json(tune_dir / TUNING_FILE)
-    raw = yaml.safe_load((tune_dir / SEARCH_CONFIG_FILE).read_text(encoding="utf-8"))
-    search = check_search_config(raw, Path(settings["config"]))
+    tune_dir = TuneDir(tune_dir).require()
+    settings = tune_dir.read_settings()
+    search = check_search_config(tune_dir.read_search_config(), Path(settings["config"]))
     if data_dir is not None:
         settings["data_dir"] = str(Path(data_dir).resolve())
     seed_everything(search.config)
-    dataset = load_dataset(search.config.data, settings["data_dir"], task=search.config.task)
-    hypermodel = ConfigHyperModel(search, signature_of(dataset, search.config))
-    return _search(tune_dir, search, hypermodel, dataset, settings)
+    return _search(tune_dir, search, _hypermodel(search, settings["data_dir"]), settings)
+
+
+def _hypermodel(search: SearchConfig, data_dir) -> ConfigHyperModel:
+    prepared = prepare(search.config, data_dir)
+    return ConfigHyperModel(search, prepared.dataset, prepared.signature)
 
 
 def _trial_count(algorithm: str, trials: int | None, smoke: bool) -> int | None:
@@ -203,10 +205,9 @@ def _check_tunable(search: SearchConfig, settings: Mapping[str, Any]) -> None:
 
 
 def _search(
-    tune_dir: Path,
+    tune_dir: TuneDir,
     search: SearchConfig,
     hypermodel: ConfigHyperModel,
-    dataset,
     settings: dict[str, Any],
 ) -> TuneResult:
     config = search.config
@@ -215,17 +216,11 @@ def _search(
     settings.update(objective=objective, direction=direction, status="running",
                     started=_now(), versions=_versions())
     settings.pop("ended", None)
-    write_json(tune_dir / TUNING_FILE, settings)
+    tune_dir.write_settings(settings)
     started = time.perf_counter()
     try:
-        tuner.search(
-            dataset.x_train,
-            one_hot_if_needed(dataset.y_train, dataset.num_classes, config.compile.loss),
-            validation_split=config.fit.validation_split,
-            callbacks=[keras.callbacks.TerminateOnNaN()],
-            # A live progress bar on a terminal; one line per epoch in logs and CI.
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+        # A live progress bar on a terminal; one line per epoch in logs and CI.
+        tuner.search(verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         _finish(tune_dir, tuner, search, settings, "interrupted", started)
         raise
@@ -245,7 +240,7 @@ def objective_of(config: Config) -> tuple[str, str]:
 def _make_tuner(settings, hypermodel, objective, direction, tune_dir, config):
     common = dict(
         objective=keras_tuner.Objective(objective, direction),
-        directory=str(tune_dir / TUNER_DIR),
+        directory=str(tune_dir.tuner_directory),
         project_name=TUNER_PROJECT,
         # Reload the trials already in the directory: that is what makes --resume continue.
         overwrite=False,
@@ -267,19 +262,20 @@ def _finish(tune_dir, tuner, search, settings, status, started, error=None) -> T
     """Write the trials so far, the plot and the best config; record how the search ended."""
     objective, direction = settings["objective"], settings["direction"]
     trials = trial_records(tuner, search.expressions)
-    write_trials(tune_dir, trials, search.expressions, objective, direction)
-    plot_scores(tune_dir / SCORES_PLOT, trials, search.expressions, objective)
+    tables = {style: trials_table(ranked(trials, direction), search.expressions, objective,
+                                  direction, style) for style in ("csv", "markdown")}
+    tune_dir.write_trials(trials_record(trials, objective, direction), tables)
+    figure = scores_figure(trials, search.expressions, objective)
+    if figure is not None:
+        tune_dir.save_scores_plot(figure)
     best = next((trial for trial in ranked(trials, direction) if trial.completed), None)
     best_config = None
     if best is not None:
         best_config = search.with_values(best.values).model_copy(
             update={"name": f"{search.config.name}-best"}
         )
-        write_best_config(
-            tune_dir / BEST_CONFIG_FILE,
-            best_config,
-            _best_config_header(tune_dir, search, settings, best, len(trials)),
-        )
+        header = _best_config_header(tune_dir, search, settings, best, len(trials))
+        tune_dir.write_best_config(best_config_text(best_config, header))
         settings["best"] = {"trial": best.trial_id, "score": best.score, "values": best.values}
     settings.update(
         status=status,
@@ -289,8 +285,8 @@ def _finish(tune_dir, tuner, search, settings, status, started, error=None) -> T
     )
     if error is not None:
         settings["error"] = f"{type(error).__name__}: {error}"
-    write_json(tune_dir / TUNING_FILE, settings)
-    return TuneResult(tune_dir, search.expressions, objective, direction, trials, best_config)
+    tune_dir.write_settings(settings)
+    return TuneResult(tune_dir.path, search.expressions, objective, direction, trials, best_config)
 
 
 def trial_records(tuner, expressions: Sequence[SearchExpression]) -> list[TrialRecord]:
@@ -319,13 +315,13 @@ def _best_config_header(tune_dir, search, settings, best: TrialRecord, count: in
         f"{settings['objective']} {best.score:.4f} in trial {best.trial_id}, "
         f"epoch {best.best_epoch}.",
         f"Tuned from {search.source}" + (f" with {overrides}" if overrides else "") + ".",
-        f"Tuning directory: {tune_dir}",
+        f"Tuning directory: {tune_dir.path}",
         "Values found:",
         *(
             f"  {e.path}: {_plain_value(best.values.get(e.path))}   (searched: {e.describe()})"
             for e in search.expressions
         ),
-        f"Train it: dlcourse train {tune_dir / BEST_CONFIG_FILE}",
+        f"Train it: dlcourse train {tune_dir.best_config_path}",
         "",
     ]
     return lines

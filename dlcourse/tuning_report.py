@@ -1,24 +1,17 @@
-"""Files a tuning run leaves for people: the trials as tables, scores against values, the best config.
-
-Everything here only writes what it is given; nothing trains or imports TensorFlow.
+"""What a tuning run shows people: the trials as tables, scores against values, the best
+config as commented YAML. Everything here renders what it is given and returns it;
+dlcourse.tune_dir writes it. Nothing here trains or imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 from dlcourse.comparison import format_rows
-from dlcourse.config import Config
-from dlcourse.reports import agg_pyplot, save_figure
-from dlcourse.rundir import write_json, write_text
-from dlcourse.search_space import SearchExpression
-
-TRIALS_FILE = "trials.json"
-BEST_CONFIG_FILE = "best_config.yaml"
-SCORES_PLOT = "scores.png"
+from dlcourse.config import Config, SearchExpression
+from dlcourse.reports import new_figure
 
 
 @dataclass(frozen=True)
@@ -70,39 +63,30 @@ def trials_table(
     return format_rows(columns, rows, style)
 
 
-def write_trials(
-    tune_dir: Path,
-    trials: Sequence[TrialRecord],
-    expressions: Sequence[SearchExpression],
-    objective: str,
-    direction: str,
-) -> None:
-    """trials.json, trials.csv and trials.md, best first."""
-    ordered = ranked(trials, direction)
-    write_json(tune_dir / TRIALS_FILE, {
+def trials_record(
+    trials: Sequence[TrialRecord], objective: str, direction: str
+) -> dict[str, Any]:
+    """What trials.json holds: the trials best first, with the objective they were ranked by."""
+    return {
         "objective": objective,
         "direction": direction,
-        "trials": [asdict(trial) for trial in ordered],
-    })
-    for style, name in (("csv", "trials.csv"), ("markdown", "trials.md")):
-        write_text(tune_dir / name, trials_table(ordered, expressions, objective, direction, style))
+        "trials": [asdict(trial) for trial in ranked(trials, direction)],
+    }
 
 
-def plot_scores(
-    path: Path,
+def scores_figure(
     trials: Sequence[TrialRecord],
     expressions: Sequence[SearchExpression],
     objective: str,
-) -> Path | None:
+):
     """One panel per searched value: each completed trial's score against the value it tried."""
     done = [trial for trial in trials if trial.completed]
     if not done or not expressions:
         return None
     columns = min(len(expressions), 3)
     rows = math.ceil(len(expressions) / columns)
-    figure, axes = agg_pyplot().subplots(
-        rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False, sharey=True
-    )
+    figure = new_figure(figsize=(4.2 * columns, 3.4 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False, sharey=True)
     for panel, expression in zip(axes.flat, expressions):
         values = [trial.values.get(expression.path) for trial in done]
         scores = [trial.score for trial in done]
@@ -121,13 +105,13 @@ def plot_scores(
         panel.set_visible(False)
     figure.suptitle(f"{objective} of each trial against the values it tried")
     figure.tight_layout()
-    return save_figure(figure, path)
+    return figure
 
 
-def write_best_config(path: Path, config: Config, header: Sequence[str]) -> None:
+def best_config_text(config: Config, header: Sequence[str]) -> str:
     """The best trial's config as plain YAML, behind a comment saying where it came from."""
     comment = "".join(f"# {line}\n" if line else "#\n" for line in header)
-    write_text(path, comment + config.to_yaml())
+    return comment + config.to_yaml()
 
 
 def _value_text(value: Any) -> str:

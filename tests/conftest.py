@@ -1,185 +1,132 @@
-"""Shared fixtures: small datasets in Keras's layout, and an isolated environment.
+"""Fixtures: an isolated environment for every test, the tiny datasets, and tiny trained
+runs shared by the tests that read runs (evaluate, predict, reports, compare, explain).
 
 Tests never download: DLCOURSE_OFFLINE is set and Keras's cache points at a temp dir.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
-import pickle
-import signal
+import shutil
+import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
-REAL_DATA_DIR = os.environ.get("DLCOURSE_DATA_DIR")
+from helpers import ROOT, dlcourse_command, invoke, is_tunable, write_data_dir
+
+# Before any fixture runs: the session's own isolated places, for what session-scoped
+# fixtures write (each test then gets its own through isolated_environment).
+_SESSION = Path(tempfile.mkdtemp(prefix="dlcourse-tests-"))
+os.environ.update(
+    DLCOURSE_OFFLINE="1",
+    KERAS_HOME=str(_SESSION / "keras_home"),
+    DLCOURSE_CACHE_DIR=str(_SESSION / "cache"),
+)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path, monkeypatch):
+    """No download, a Keras home of the test's own, no real data unless a test asks for
+    it, and the test's temp dir as the working directory. The cache of prepared data is
+    the session's: it only saves time (tests of the cache take `fresh_cache`)."""
     monkeypatch.setenv("DLCOURSE_OFFLINE", "1")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setenv("DLCOURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("DLCOURSE_CACHE_DIR", str(_SESSION / "cache"))
     monkeypatch.delenv("DLCOURSE_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
 
 
-def interruptible() -> None:
-    """Popen's preexec_fn for a child the test will Ctrl-C. A shell starts background
-    jobs with SIGINT ignored, and Python keeps an ignored SIGINT ignored, so tests run
-    from a background job (nohup, some CI runners) would send a signal nobody hears."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def write_mnist(directory: Path, train: int = 96, test: int = 48, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    path = directory / "mnist.npz"
-    np.savez(
-        path,
-        x_train=rng.integers(0, 256, (train, 28, 28), dtype=np.uint8),
-        y_train=np.arange(train, dtype=np.uint8) % 10,
-        x_test=rng.integers(0, 256, (test, 28, 28), dtype=np.uint8),
-        y_test=np.arange(test, dtype=np.uint8) % 10,
-    )
-    return path
-
-
-def random_reviews(rng: np.random.Generator, count: int) -> np.ndarray:
-    reviews = np.empty(count, dtype=object)
-    for index in range(count):
-        length = int(rng.integers(0, 60))
-        reviews[index] = [int(word) for word in rng.integers(1, 20000, length)]
-    return reviews
-
-
-def write_imdb(directory: Path, train: int = 96, test: int = 48, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    path = directory / "imdb.npz"
-    np.savez(
-        path,
-        x_train=random_reviews(rng, train),
-        y_train=np.arange(train, dtype=np.int64) % 2,
-        x_test=random_reviews(rng, test),
-        y_test=np.arange(test, dtype=np.int64) % 2,
-    )
-    (directory / "imdb_word_index.json").write_text(json.dumps({"the": 1, "and": 2, "a": 3}))
-    return path
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """A gzipped IDX file as Fashion-MNIST ships them: magic 2051 images, 2049 labels."""
-    magic = 2051 if array.ndim == 3 else 2049
-    header = b"".join(int(n).to_bytes(4, "big") for n in (magic, *array.shape))
-    with gzip.open(path, "wb") as stream:
-        stream.write(header + array.astype(np.uint8).tobytes())
-
-
-def write_fashion_mnist(directory: Path, train: int = 60, test: int = 30, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    folder = directory / "fashion-mnist"
-    folder.mkdir()
-    for prefix, count in (("train", train), ("t10k", test)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28)))
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(count) % 10)
-    return folder
-
-
-def write_cifar_batch(path: Path, count: int, label_key: str, classes: int, rng) -> None:
-    """A CIFAR batch as Keras's download holds it: a pickled dict with bytes keys.
-
-    Protocol 4: the real files are Python 2 pickles; protocol 2 from Python 3 would wrap
-    bytes in _codecs.encode, which the restricted unpickler rightly refuses.
-    """
-    content = {
-        b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
-        label_key.encode(): [int(label) for label in np.arange(count) % classes],
-    }
-    path.write_bytes(pickle.dumps(content, protocol=4))
-
-
-def write_cifar10(directory: Path, per_batch: int = 12, test: int = 20, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    folder = directory / "cifar-10-batches-py"
-    folder.mkdir()
-    for number in range(1, 6):
-        write_cifar_batch(folder / f"data_batch_{number}", per_batch, "labels", 10, rng)
-    write_cifar_batch(folder / "test_batch", test, "labels", 10, rng)
-    return folder
-
-
-def write_cifar100(directory: Path, train: int = 200, test: int = 100, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    folder = directory / "cifar-100-python"
-    folder.mkdir()
-    write_cifar_batch(folder / "train", train, "fine_labels", 100, rng)
-    write_cifar_batch(folder / "test", test, "fine_labels", 100, rng)
-    names = [f"class{index}".encode() for index in range(100)]
-    (folder / "meta").write_bytes(pickle.dumps({b"fine_label_names": names}, protocol=4))
-    return folder
-
-
-WORDS = ("good", "bad", "film", "plot", "great", "awful", "the", "a", "acting", "boring")
-
-
-def random_review_records(rng, split: str, label: int, count: int) -> list[dict]:
-    records = []
-    for index in range(count):
-        words = rng.choice(WORDS, int(rng.integers(3, 40)))
-        rating = int(rng.integers(7, 11) if label else rng.integers(1, 5))
-        records.append({"split": split, "label": label, "id": index, "rating": rating,
-                        "text": " ".join(words) + (" Great!" if label else " Awful.")})
-    return records
-
-
-def write_imdb_text(directory: Path, per_file: int = 24, seed: int = 0) -> Path:
-    """imdb_text/aclImdb_{train,test}_{pos,neg}_00.jsonl.gz, as in the real data folder."""
-    rng = np.random.default_rng(seed)
-    folder = directory / "imdb_text"
-    folder.mkdir()
-    for split in ("train", "test"):
-        for label, name in ((1, "pos"), (0, "neg")):
-            lines = [json.dumps(r) for r in random_review_records(rng, split, label, per_file)]
-            with gzip.open(folder / f"aclImdb_{split}_{name}_00.jsonl.gz", "wt") as stream:
-                stream.write("\n".join(lines) + "\n")
-    return folder
-
-
-def write_image_folder(folder: Path, classes: int, per_class: int = 2, size: int = 12,
-                       seed: int = 0) -> Path:
-    """One sub-folder of small PNGs per class, the Caltech-101/256 layout."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for label in range(classes):
-        (folder / f"class_{label:03d}").mkdir(parents=True)
-        for index in range(per_class):
-            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(folder / f"class_{label:03d}" / f"{index}.png")
-    return folder
-
-
 @pytest.fixture
-def data_dir(tmp_path) -> Path:
-    """A directory with a tiny file of every dataset the shipped configs read, in its layout."""
-    directory = tmp_path / "data"
-    directory.mkdir()
-    write_mnist(directory)
-    write_imdb(directory)
-    write_fashion_mnist(directory)
-    write_cifar10(directory)
-    write_imdb_text(directory)
-    # configs/image_folder_example.yaml expects Caltech-101's 102 classes.
-    write_image_folder(directory / "101_ObjectCategories", classes=102)
-    return directory
+def fresh_cache(tmp_path, monkeypatch) -> Path:
+    """An empty cache of prepared data, for tests of the cache itself."""
+    monkeypatch.setenv("DLCOURSE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
-def is_tunable(path: Path) -> bool:
-    """Whether a shipped config searches values (trained through `dlcourse tune`)."""
-    from dlcourse.search_space import load_search_config
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """A tiny file of every dataset the shipped configs read, in its layout. Shared by the
+    whole session: tests must not change it (write your own with helpers' writers)."""
+    return write_data_dir(_SESSION / "data")
 
-    return bool(load_search_config(path).expressions)
+
+class TrainedRuns:
+    """Tiny runs trained once per session, by name; tests that change a run take a copy."""
+
+    # name: (config, overrides)
+    RECIPES = {
+        "mnist": ("mnist_cnn.yaml", {"data.limit": 32, "fit.epochs": 2, "fit.batch_size": 16,
+                                     "output.tensorboard": True}),
+        "imdb_lstm": ("imdb_lstm.yaml", {"data.limit": 40, "fit.epochs": 2}),
+        "imdb_simplernn": ("imdb_simplernn.yaml", {"data.limit": 40, "fit.epochs": 2}),
+        "bow": ("imdb_bow_bigrams.yaml", {"data.limit": 32, "fit.epochs": 1}),
+        "rating": ("imdb_rating_regression.yaml", {"data.limit": 32, "fit.epochs": 1}),
+    }
+
+    def __init__(self, data_dir: Path, root: Path):
+        self.data_dir, self.root = data_dir, root
+        self._results = {}
+
+    def result(self, name: str):
+        """The TrainResult of the run `name` (the model, history and metrics in memory)."""
+        if name not in self._results:
+            import dlcourse
+
+            config, overrides = self.RECIPES[name]
+            self._results[name] = dlcourse.train(ROOT / "configs" / config, overrides,
+                                                 data_dir=self.data_dir, output_dir=self.root)
+        return self._results[name]
+
+    def __getitem__(self, name: str) -> Path:
+        """The run directory, to read only."""
+        return self.result(name).run_dir
+
+    def copy(self, name: str, destination: Path) -> Path:
+        """A copy of the run to change, at `destination`/<config name>/<time>."""
+        source = self[name]
+        target = destination / source.parent.name / source.name
+        shutil.copytree(source, target)
+        return target
+
+
+@pytest.fixture(scope="session")
+def trained(data_dir) -> TrainedRuns:
+    return TrainedRuns(data_dir, _SESSION / "trained")
+
+
+class SmokeRuns:
+    """`dlcourse train CONFIG --smoke` (through `tune --smoke` for a tunable config) of a
+    shipped config, once per session and data directory, through the CLI."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._runs = {}
+
+    def run(self, config: Path, data_dir: Path | str) -> tuple[Path, str]:
+        """(run directory, the train command's output)."""
+        key = (config, str(data_dir))
+        if key not in self._runs:
+            output = self.root / f"{len(self._runs)}"
+            name = config.stem
+            if is_tunable(config):
+                tuned = invoke("tune", config, "--smoke", "--data-dir", data_dir,
+                               "--output-dir", output)
+                assert tuned.exit_code == 0, tuned.output
+                (tune_dir,) = (output / f"{config.stem}-tune").iterdir()
+                config, name = tune_dir / "best_config.yaml", f"{config.stem}-best"
+            trained = invoke("train", config, "--smoke", "--data-dir", data_dir,
+                             "--output-dir", output)
+            assert trained.exit_code == 0, trained.output
+            (run_dir,) = (output / name).iterdir()
+            self._runs[key] = (run_dir, trained.output)
+        return self._runs[key]
+
+
+@pytest.fixture(scope="session")
+def smoke_runs() -> SmokeRuns:
+    return SmokeRuns(_SESSION / "smoke")

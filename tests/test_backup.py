@@ -13,8 +13,7 @@ import yaml
 import dlcourse
 from dlcourse.errors import RunError
 
-from conftest import ROOT, write_mnist
-from test_cli import dlcourse_command, run_dlcourse
+from helpers import ROOT, dlcourse_command, history_without_times, run_dlcourse, write_mnist
 
 pytestmark = pytest.mark.slow
 MNIST = ROOT / "configs" / "mnist_cnn.yaml"
@@ -30,12 +29,6 @@ def mnist_with_dropout(tmp_path, epochs):
     path = tmp_path / "mnist_dropout.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-def history_without_times(run_dir):
-    history = json.loads((run_dir / "history.json").read_text())
-    history.pop("epoch_seconds")
-    return history
 
 
 def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path):
@@ -88,7 +81,7 @@ def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path
 
 def interrupted_run(tmp_path, data_dir, config=MNIST):
     """A real run that Ctrl-C stopped as its second epoch began."""
-    from dlcourse.training import EpochRecorder
+    from dlcourse.callbacks import EpochRecorder
 
     record_epoch = EpochRecorder.on_epoch_begin
 

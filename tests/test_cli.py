@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
-
 import dlcourse
-from dlcourse.cli import main
 
-from conftest import CONFIGS, REAL_DATA_DIR, ROOT, interruptible, is_tunable
+from helpers import (
+    CONFIGS, REAL_DATA_DIR, ROOT, dlcourse_command, interruptible, invoke, real_data_for,
+    run_dlcourse,
+)
 
 RUN_FILES = {
     "config.yaml", "model.keras", "history.json", "history.csv", "metrics.json",
@@ -21,45 +21,14 @@ RUN_FILES = {
 }
 CLASSIFICATION_FILES = {"accuracy.png", "confusion_matrix.png", "misclassified.json", "classes.json"}
 REGRESSION_FILES = {"mae.png", "largest_errors.json"}
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
-
-
-def dlcourse_command(*args):
-    """A real `dlcourse` process running this checkout's package, from any directory."""
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    )}
-    return [sys.executable, "-m", "dlcourse", *map(str, args)], environment
-
-
-def run_dlcourse(*args, **kwargs):
-    """A real process, to check exit statuses and that no traceback is printed."""
-    command, environment = dlcourse_command(*args)
-    return subprocess.run(command, capture_output=True, text=True, env=environment, **kwargs)
-
-
-def smoke_train_then_evaluate(config, data_dir, output_dir):
-    if is_tunable(config):
-        # A config that searches values is trained through the best config its tuning writes.
-        tuned = invoke("tune", config, "--smoke", "--data-dir", data_dir, "--output-dir", output_dir)
-        assert tuned.exit_code == 0, tuned.output
-        (tune_dir,) = (output_dir / f"{config.stem}-tune").iterdir()
-        config = tune_dir / "best_config.yaml"
-        name = f"{config.parent.parent.name.removesuffix('-tune')}-best"
-    else:
-        name = config.stem
-    trained = invoke("train", config, "--smoke", "--data-dir", data_dir, "--output-dir", output_dir)
-    assert trained.exit_code == 0, trained.output
-    (run_dir,) = (output_dir / name).iterdir()
-    assert f"Run written to {run_dir}" in trained.output
+def check_smoke_run_then_evaluate(run_dir, output, data_dir):
+    assert f"Run written to {run_dir}" in output
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     regression = saved["compile"]["loss"] in ("mean_squared_error", "mean_absolute_error")
     measure = "mae" if regression else "accuracy"
     written = {path.name for path in run_dir.iterdir()}
     assert RUN_FILES | (REGRESSION_FILES if regression else CLASSIFICATION_FILES) <= written
+    assert "backup" not in written and not any(name.startswith(".partial") for name in written)
     if saved["data"]["dataset"] == "raw_text":
         assert "vocabulary.json" in written
 
@@ -82,37 +51,23 @@ def smoke_train_then_evaluate(config, data_dir, output_dir):
     assert evaluated.exit_code == 0, evaluated.output
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
     assert abs(evaluation[f"test_{measure}"] - metrics[f"test_{measure}"]) <= 0.001
-    return run_dir
+    if data_dir == REAL_DATA_DIR:
+        assert metrics["data_source"].startswith(REAL_DATA_DIR)
+        assert metrics["test_samples"] == 256
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
-def test_smoke_train_then_evaluate_each_shipped_config(config, data_dir, tmp_path):
-    smoke_train_then_evaluate(config, data_dir, tmp_path / "runs")
+def test_smoke_train_then_evaluate_each_shipped_config(config, data_dir, smoke_runs):
+    source = real_data_for(config) or data_dir
+    run_dir, output = smoke_runs.run(config, source)
+    check_smoke_run_then_evaluate(run_dir, output, source)
 
 
 @pytest.mark.slow
-@pytest.mark.realdata
-@pytest.mark.skipif(not REAL_DATA_DIR, reason="DLCOURSE_DATA_DIR is not set")
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
-def test_smoke_on_a_tiny_subset_of_the_real_data(config, tmp_path):
-    needs = {"cifar10": "cifar-10-batches-py", "fashion_mnist": "fashion-mnist",
-             "image_folder": yaml.safe_load(config.read_text())["data"].get("path")}
-    folder = needs.get(yaml.safe_load(config.read_text())["data"]["dataset"])
-    if folder and not (Path(REAL_DATA_DIR) / folder).is_dir():
-        pytest.skip(f"{folder} is not among the real data in {REAL_DATA_DIR}")
-    run_dir = smoke_train_then_evaluate(config, REAL_DATA_DIR, tmp_path / "runs")
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["data_source"].startswith(REAL_DATA_DIR)
-    assert metrics["test_samples"] == 256
-
-
-@pytest.mark.slow
-def test_evaluate_without_run_dir_uses_the_latest_run(data_dir, tmp_path):
-    config = ROOT / "configs" / "mnist_cnn.yaml"
-    invoke("train", config, "--smoke", "--data-dir", data_dir, "--set", "data.limit=16")
+def test_evaluate_without_run_dir_uses_the_latest_run(data_dir, trained, tmp_path):
+    run_dir = trained.copy("mnist", tmp_path / "runs")
     result = invoke("evaluate", "--data-dir", data_dir)
-    (run_dir,) = (tmp_path / "runs" / "mnist_cnn").iterdir()
     assert result.exit_code == 0
     assert f"Evaluating the most recent run: {run_dir.relative_to(tmp_path)}" in result.output
 

@@ -6,20 +6,16 @@ import sys
 
 import pytest
 
-import dlcourse
 from dlcourse.comparison import collect_runs, format_table
 from dlcourse.errors import RunError
 
-from conftest import ROOT
 
 
 @pytest.fixture
-def two_runs(data_dir, tmp_path):
+def two_runs(trained, tmp_path):
     runs = tmp_path / "runs"
-    overrides = {"data.limit": 32, "fit.epochs": 2}
     for name in ("imdb_simplernn", "imdb_lstm"):
-        dlcourse.train(ROOT / "configs" / f"{name}.yaml", overrides, data_dir=data_dir,
-                       output_dir=runs)
+        trained.copy(name, runs)
     return runs
 
 

@@ -7,9 +7,9 @@ import yaml
 from dlcourse.config import Config, apply_overrides, load_config, parse_overrides, validate
 from dlcourse.errors import ConfigError
 
-from dlcourse.search_space import load_search_config
+from dlcourse.config import load_search_config
 
-from conftest import CONFIGS, ROOT, is_tunable
+from helpers import CONFIGS, ROOT, is_tunable
 
 
 def lstm_raw() -> dict:

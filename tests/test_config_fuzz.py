@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from dlcourse.config import Config, load_config
 from dlcourse.errors import ConfigError
 
-from conftest import CONFIGS
-from test_cli import run_dlcourse
+from helpers import CONFIGS
+from helpers import run_dlcourse
 
 SHIPPED = [yaml.safe_load(path.read_text()) for path in CONFIGS]
 FUZZ = settings(

@@ -7,12 +7,13 @@ import keras
 import numpy as np
 import pytest
 
-from dlcourse import data
 from dlcourse.config import DataConfig
-from dlcourse.data import imdb_sequences, load_dataset, read_npz
+from dlcourse.data import imdb, load_dataset
+from dlcourse.data.files import read_npz
+from dlcourse.data.imdb import imdb_sequences
 from dlcourse.errors import DataError
 
-from conftest import (
+from helpers import (
     random_reviews, write_cifar10, write_cifar100, write_fashion_mnist, write_image_folder,
     write_imdb, write_mnist,
 )
@@ -37,17 +38,18 @@ def test_imdb_sequences_match_keras_loops_and_pad_sequences(maxlen):
 
 def test_imdb_sequences_in_chunks_match_one_pass(monkeypatch):
     reviews = random_reviews(np.random.default_rng(2), 50)
-    monkeypatch.setattr(data, "IMDB_CHUNK", 7)
+    monkeypatch.setattr(imdb, "IMDB_CHUNK", 7)
     np.testing.assert_array_equal(imdb_sequences(reviews, 300, 25), keras_reference(reviews, 300, 25))
 
 
-def test_prepared_imdb_is_cached_per_num_words_and_maxlen(data_dir, tmp_path, monkeypatch):
+def test_prepared_imdb_is_cached_per_num_words_and_maxlen(data_dir, fresh_cache, tmp_path,
+                                                          monkeypatch):
     config = DataConfig(dataset="imdb", num_words=1000, maxlen=20)
     first = load_dataset(config, data_dir)
     cached = list((tmp_path / "cache").glob("imdb-*.npz"))
     assert len(cached) == 1
     with monkeypatch.context() as patch:
-        patch.setattr(data, "read_npz", lambda *args: pytest.fail("read the raw file again"))
+        patch.setattr(imdb, "read_npz", lambda *args: pytest.fail("read the raw file again"))
         again = load_dataset(config, data_dir)
     np.testing.assert_array_equal(again.x_train, first.x_train)
     np.testing.assert_array_equal(again.y_test, first.y_test)
@@ -55,7 +57,8 @@ def test_prepared_imdb_is_cached_per_num_words_and_maxlen(data_dir, tmp_path, mo
     assert len(list((tmp_path / "cache").glob("imdb-*.npz"))) == 2
 
 
-def test_a_damaged_or_unwritable_cache_is_only_slower(data_dir, tmp_path, monkeypatch):
+def test_a_damaged_or_unwritable_cache_is_only_slower(data_dir, fresh_cache, tmp_path,
+                                                      monkeypatch):
     config = DataConfig(dataset="imdb", num_words=1000, maxlen=20)
     expected = load_dataset(config, data_dir).x_train
     (cached,) = (tmp_path / "cache").glob("imdb-*.npz")

@@ -26,7 +26,7 @@ from dlcourse.distribution import Task, peer_failure_reason, read_tf_config
 from dlcourse.errors import ConfigError, DistributionError
 from dlcourse.rundir import find_runs
 
-from conftest import ROOT, write_mnist
+from helpers import ROOT, write_mnist
 
 MNIST = ROOT / "configs" / "mnist_cnn.yaml"
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -252,6 +252,7 @@ def single_process(tmp_path_factory, mnist_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
 def test_workers_end_with_identical_weights(two_workers):
     _, (chief, other) = two_workers
     for mine, theirs in zip(chief.weights(), other.weights(), strict=True):
@@ -259,6 +260,7 @@ def test_workers_end_with_identical_weights(two_workers):
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
 def test_two_workers_lose_what_one_process_loses_at_the_same_global_batch(
     two_workers, single_process
 ):
@@ -270,6 +272,7 @@ def test_two_workers_lose_what_one_process_loses_at_the_same_global_batch(
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
 def test_only_the_chief_writes_a_run(two_workers):
     directory, (chief, other) = two_workers
     (run,) = find_runs(directory / "out0")
@@ -278,11 +281,12 @@ def test_only_the_chief_writes_a_run(two_workers):
     # The other worker's scratch run directory and both backups are gone.
     left = [path for path in directory.rglob("*") if path.is_file()]
     assert not [path for path in left if "out1" in path.parts or path.parent.name.startswith("tmp")]
-    assert not (directory / "out0" / "mnist_cnn" / ".backup").exists()
+    assert not (directory / "out0" / "mnist_cnn" / ".cluster-backups").exists()
     assert "the chief wrote" not in other.output()  # the API doesn't print; the CLI does
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
 def test_a_dead_worker_stops_the_other_and_a_restarted_cluster_resumes(
     tmp_path, mnist_dir, two_workers
 ):
@@ -308,6 +312,7 @@ def test_a_dead_worker_stops_the_other_and_a_restarted_cluster_resumes(
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
 def test_mirrored_strategy_on_two_logical_cpus(mnist_dir, tmp_path, single_process):
     settings = [f"--set={key}={value}" for key, value in TINY.items()]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

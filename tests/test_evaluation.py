@@ -12,7 +12,6 @@ from dlcourse.evaluation import (
     predict_in_slices,
 )
 
-from conftest import ROOT
 
 
 def test_confusion_matrix_counts_true_rows_and_predicted_columns():
@@ -60,33 +59,33 @@ def test_predicting_in_slices_gives_what_one_predict_call_gives(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", ["mnist_cnn", "imdb_gru"])
-def test_train_writes_detail_that_agrees_with_the_accuracy(config, data_dir, tmp_path):
-    result = dlcourse.train(ROOT / "configs" / f"{config}.yaml", {"data.limit": 40, "fit.epochs": 1},
-                            data_dir=data_dir, output_dir=tmp_path / "runs")
-    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+@pytest.mark.parametrize("name", ["mnist", "imdb_lstm"])
+def test_train_writes_detail_that_agrees_with_the_accuracy(name, trained):
+    run_dir = trained[name]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
     matrix = np.array(metrics["confusion_matrix"])
-    assert matrix.sum() == metrics["test_samples"] == 40
+    samples = metrics["test_samples"]
+    assert matrix.sum() == samples == trained.RECIPES[name][1]["data.limit"]
     assert np.trace(matrix) / matrix.sum() == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     supports = [item["support"] for item in metrics["per_class"]]
     assert supports == matrix.sum(axis=1).tolist()
     recall_weighted = sum(item["recall"] * item["support"] for item in metrics["per_class"])
-    assert recall_weighted / 40 == pytest.approx(metrics["test_accuracy"], abs=1e-6)
-    assert (result.run_dir / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
-    wrong = json.loads((result.run_dir / "misclassified.json").read_text())
-    assert len(wrong) == min(12, 40 - np.trace(matrix))
+    assert recall_weighted / samples == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert (run_dir / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
+    wrong = json.loads((run_dir / "misclassified.json").read_text())
+    assert len(wrong) == min(12, samples - np.trace(matrix))
     assert all(item["true"] != item["predicted"] for item in wrong)
-    if config == "mnist_cnn":
-        assert (result.run_dir / "misclassified.png").is_file()
+    if name == "mnist":
+        assert (run_dir / "misclassified.png").is_file()
     else:
         assert all(isinstance(item["text"], str) for item in wrong)
 
 
 @pytest.mark.slow
-def test_evaluate_writes_the_same_detail(data_dir, tmp_path):
-    result = dlcourse.train(ROOT / "configs" / "mnist_cnn.yaml", {"data.limit": 40, "fit.epochs": 1},
-                            data_dir=data_dir, output_dir=tmp_path / "runs")
-    dlcourse.evaluate(result.run_dir, data_dir=data_dir)
-    evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
-    assert evaluation["confusion_matrix"] == result.metrics["confusion_matrix"]
-    assert evaluation["per_class"] == result.metrics["per_class"]
+def test_evaluate_writes_the_same_detail(data_dir, trained, tmp_path):
+    run_dir = trained.copy("mnist", tmp_path)
+    dlcourse.evaluate(run_dir, data_dir=data_dir)
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    metrics = trained.result("mnist").metrics
+    assert evaluation["confusion_matrix"] == metrics["confusion_matrix"]
+    assert evaluation["per_class"] == metrics["per_class"]

@@ -20,10 +20,10 @@ from dlcourse.execution import (
     sequence_lengths,
     validation_cut,
 )
-from dlcourse.models import build_model, signature_of
-from dlcourse.data import load_dataset
+from dlcourse.data import load_dataset, signature_of
+from dlcourse.models import build_model
 
-from conftest import ROOT
+from helpers import ROOT
 
 LSTM = ROOT / "configs" / "imdb_lstm.yaml"
 MNIST = ROOT / "configs" / "mnist_cnn.yaml"
@@ -149,13 +149,16 @@ def test_a_masked_model_gives_cut_batches_their_full_length_result(data_dir):
 
 
 @pytest.mark.parametrize("speedups", ["auto", "off"])
-def test_a_run_records_how_it_was_computed(data_dir, tmp_path, speedups):
-    run = dlcourse.train(
-        LSTM,
-        {"data.limit": 40, "fit.epochs": 2, "execution.speedups": speedups},
-        data_dir=data_dir,
-        output_dir=tmp_path / "runs",
-    )
+def test_a_run_records_how_it_was_computed(data_dir, trained, tmp_path, speedups):
+    if speedups == "auto":  # the shared imdb_lstm run: the same recipe, with the default
+        run = trained.result("imdb_lstm")
+    else:
+        run = dlcourse.train(
+            LSTM,
+            {"data.limit": 40, "fit.epochs": 2, "execution.speedups": speedups},
+            data_dir=data_dir,
+            output_dir=tmp_path / "runs",
+        )
     metrics = json.loads((run.run_dir / "metrics.json").read_text())
     history = json.loads((run.run_dir / "history.json").read_text())
     bucketed = speedups == "auto"

@@ -7,16 +7,12 @@ import sys
 import keras
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import dlcourse
-from dlcourse.cli import main
-from dlcourse.explanation import (
-    FEATURE_MAPS_FILE, REFERENCE_LAYERS, UnsupportedLayer, explain_run, reference_layer,
-)
-from dlcourse.search_space import load_search_config
+from dlcourse.explanation import REFERENCE_LAYERS, UnsupportedLayer, explain_run, reference_layer
+from dlcourse.config import load_search_config
 
-from conftest import CONFIGS, ROOT
+from helpers import CONFIGS, ROOT, invoke, real_data_for
 
 TINY = {"data.limit": 32, "fit.epochs": 1}
 
@@ -29,49 +25,42 @@ def explainable(path) -> bool:
     return all(layer.name in REFERENCE_LAYERS for layer in layers)
 
 
-def invoke(*args):
-    return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "config", [path for path in CONFIGS if explainable(path)], ids=lambda path: path.stem
 )
-def test_each_shipped_config_is_recomputed_by_the_reference(config, data_dir, tmp_path):
-    # A tunable config can't be trained as it is: its searched values at their first.
-    loaded = load_search_config(config, TINY).config
-    run = dlcourse.train(loaded, data_dir=data_dir, output_dir=tmp_path / "runs")
+def test_each_shipped_config_is_recomputed_by_the_reference(config, data_dir, smoke_runs):
+    # The smoke run of each config (a tunable one through its best config).
+    source = real_data_for(config) or data_dir
+    run_dir, _ = smoke_runs.run(config, source)
+    model = keras.models.load_model(run_dir / "model.keras")
 
-    explanation = explain_run(run.run_dir, samples=4, data_dir=data_dir)
+    explanation = explain_run(run_dir, samples=4, data_dir=source)
 
     assert explanation.samples == 4
     assert explanation.max_abs_difference <= 1e-4
-    assert [layer.name for layer in explanation.layers] == [
-        layer.name for layer in run.model.layers
-    ]
+    assert [layer.name for layer in explanation.layers] == [layer.name for layer in model.layers]
     # A masked model is explained one sequence at a time without its padding, so a time
     # axis has no one length.
-    masked = run.model.layers[0].get_config().get("mask_zero", False)
-    for layer, keras_layer in zip(explanation.layers, run.model.layers):
+    masked = model.layers[0].get_config().get("mask_zero", False)
+    for layer, keras_layer in zip(explanation.layers, model.layers):
         assert layer.max_abs_difference <= 1e-4
         shape = tuple(keras_layer.output.shape[1:])
         if masked and len(shape) == 2:
             shape = (None, shape[1])
         assert layer.output_shape == shape
-    has_conv = any(type(layer).__name__ == "Conv2D" for layer in run.model.layers)
+    has_conv = any(type(layer).__name__ == "Conv2D" for layer in model.layers)
     if has_conv:
-        assert explanation.feature_maps == run.run_dir / FEATURE_MAPS_FILE
+        assert explanation.feature_maps == run_dir / "feature_maps.png"
         assert explanation.feature_maps.read_bytes().startswith(b"\x89PNG")
     else:
         assert explanation.feature_maps is None
 
 
 @pytest.mark.slow
-def test_explain_command_prints_each_layer_and_the_difference(data_dir, tmp_path):
-    run = dlcourse.train(
-        ROOT / "configs" / "imdb_lstm.yaml", TINY, data_dir=data_dir, output_dir=tmp_path / "runs"
-    )
-    result = invoke("explain", run.run_dir, "--samples", 3, "--data-dir", data_dir)
+def test_explain_command_prints_each_layer_and_the_difference(data_dir, trained, tmp_path):
+    run_dir = trained.copy("imdb_lstm", tmp_path)
+    result = invoke("explain", run_dir, "--samples", 3, "--data-dir", data_dir)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("3 test inputs through the NumPy reference")
     assert "model.layers[1].LSTM" in result.output
@@ -98,7 +87,7 @@ def test_explain_names_a_layer_the_reference_does_not_implement(data_dir, tmp_pa
     assert re.search(r"model\.layers\[1\]\.BatchNormalization \('batch_normalization(_\d+)?'\)",
                      result.output)
     assert "has no BatchNormalization layer" in result.output
-    assert not (run.run_dir / FEATURE_MAPS_FILE).exists()
+    assert not (run.run_dir / "feature_maps.png").exists()
 
 
 def test_unsupported_layers_and_settings_are_refused_by_name():

@@ -1,15 +1,12 @@
-import re
-
 import numpy as np
-
 import pytest
 
-from dlcourse.config import load_config
-from dlcourse.errors import ModelDataMismatch
-from dlcourse.models import DataSignature, build_model
-from dlcourse.search_space import load_search_config
+from dlcourse.config import load_config, load_search_config
+from dlcourse.data import DataSignature
+from dlcourse.errors import ConfigError, ModelDataMismatch
+from dlcourse.models import build_model
 
-from conftest import CONFIGS, ROOT
+from helpers import CONFIGS, ROOT
 
 MNIST = DataSignature("mnist", (28, 28, 1), "float32", 10)
 IMDB = DataSignature("imdb", (500,), "int32", 2, vocabulary_size=10000)
@@ -102,14 +99,21 @@ def test_layer_that_cannot_take_its_input_is_named():
     assert message.startswith("model.layers[1].Conv1D can't take its input")
 
 
+def refused_at_load(config_name, overrides):
+    """What Keras would refuse when building is caught when the config is loaded."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(ROOT / "configs" / config_name, overrides)
+    return str(caught.value)
+
+
 def test_unknown_keyword_argument_is_named_with_its_layer():
-    message = mismatch("imdb_lstm.yaml", ["model.layers[1].LSTM.unit=3"], IMDB)
-    assert re.match(r"model\.layers\[1\]\.LSTM: .*unit", message)
+    message = refused_at_load("imdb_lstm.yaml", ["model.layers[1].LSTM.unit=3"])
+    assert "model.layers[1].LSTM.unit: unknown argument of LSTM (did you mean 'units'?)" in message
 
 
 def test_optimizer_argument_it_does_not_take():
-    message = mismatch("imdb_lstm.yaml", ["compile.optimizer={name: adam, momentum: 0.9}"], IMDB)
-    assert message.startswith("compile.optimizer:") and "momentum" in message
+    message = refused_at_load("imdb_lstm.yaml", ["compile.optimizer={name: adam, momentum: 0.9}"])
+    assert "compile.optimizer.momentum: adam takes no momentum" in message
 
 
 def test_wrapped_layers_are_built():
@@ -160,12 +164,12 @@ def test_learning_rate_schedule_becomes_a_keras_schedule():
 
 
 def test_schedule_argument_it_does_not_take():
-    message = mismatch(
+    message = refused_at_load(
         "mnist_cnn_sgd_momentum.yaml",
         ["compile.optimizer.learning_rate={schedule: ExponentialDecay, initial_rate: 0.1}"],
-        MNIST,
     )
-    assert message.startswith("compile.optimizer.learning_rate.ExponentialDecay:")
+    assert ("compile.optimizer.learning_rate.initial_rate: unknown argument of "
+            "ExponentialDecay (did you mean 'initial_learning_rate'?)") in message
 
 
 def test_pooling_dropout_and_batch_normalization_build_and_train():

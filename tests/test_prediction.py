@@ -5,13 +5,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-import dlcourse
 from dlcourse.cli import main
-from dlcourse.data import encode_reviews, imdb_sequences, tokenize_review
+from dlcourse.data.imdb import encode_reviews, imdb_sequences, tokenize_review
 from dlcourse.errors import DataError
 from dlcourse.prediction import predict_run, read_image
 
-from conftest import ROOT
 
 WORD_INDEX = {"the": 1, "movie": 2, "was": 3, "great": 4, "don't": 5}
 
@@ -49,9 +47,8 @@ def test_a_file_that_is_not_an_image_is_named(tmp_path):
 
 
 @pytest.fixture
-def text_run(data_dir, tmp_path):
-    return dlcourse.train(ROOT / "configs" / "imdb_lstm.yaml", {"data.limit": 32, "fit.epochs": 1},
-                          data_dir=data_dir, output_dir=tmp_path / "runs").run_dir
+def text_run(trained):
+    return trained["imdb_lstm"]
 
 
 @pytest.mark.slow
@@ -78,9 +75,8 @@ def test_predict_text_from_arguments_file_and_stdin(text_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_an_image_the_test_writes(data_dir, tmp_path):
-    run_dir = dlcourse.train(ROOT / "configs" / "mnist_cnn.yaml", {"data.limit": 32, "fit.epochs": 1},
-                             data_dir=data_dir, output_dir=tmp_path / "runs").run_dir
+def test_predict_an_image_the_test_writes(trained, tmp_path):
+    run_dir = trained["mnist"]
     digit = np.zeros((28, 28), np.uint8)
     digit[5:23, 13:16] = 255
     Image.fromarray(digit).save(tmp_path / "digit.png")
@@ -92,14 +88,9 @@ def test_predict_an_image_the_test_writes(data_dir, tmp_path):
     assert missing.exit_code == 2 and "no such image file" in missing.output
 
 
-def raw_text_run(config, data_dir, tmp_path):
-    return dlcourse.train(ROOT / "configs" / config, {"data.limit": 32, "fit.epochs": 1},
-                          data_dir=data_dir, output_dir=tmp_path / "runs").run_dir
-
-
 @pytest.mark.slow
-def test_predict_raw_text_with_the_runs_vocabulary(data_dir, tmp_path):
-    run_dir = raw_text_run("imdb_bow_bigrams.yaml", data_dir, tmp_path)
+def test_predict_raw_text_with_the_runs_vocabulary(trained):
+    run_dir = trained["bow"]
     assert json.loads((run_dir / "classes.json").read_text()) == ["negative", "positive"]
     result = CliRunner().invoke(main, ["predict", str(run_dir), "a great film", "awful", "--json"])
     assert result.exit_code == 0, result.output
@@ -113,8 +104,8 @@ def test_predict_raw_text_with_the_runs_vocabulary(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_a_rating_from_raw_text(data_dir, tmp_path):
-    run_dir = raw_text_run("imdb_rating_regression.yaml", data_dir, tmp_path)
+def test_predict_a_rating_from_raw_text(trained):
+    run_dir = trained["rating"]
     result = CliRunner().invoke(main, ["predict", str(run_dir), "a great film", "--json"])
     assert result.exit_code == 0, result.output
     (prediction,) = json.loads(result.output)

@@ -14,7 +14,7 @@ import pytest
 
 from dlcourse import reference
 
-from conftest import ROOT
+from helpers import ROOT
 
 TOLERANCE = 1e-5
 RNG = np.random.default_rng(8)

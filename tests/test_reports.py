@@ -3,10 +3,9 @@ import re
 
 import pytest
 
-import dlcourse
-from dlcourse.reports import expected_against_measured, write_history, write_report
+from dlcourse.reports import expected_against_measured
+from dlcourse.rundir import RunDir
 
-from conftest import ROOT
 
 
 def test_expected_against_measured_reads_as_a_sentence():
@@ -19,7 +18,7 @@ def test_expected_against_measured_reads_as_a_sentence():
 
 
 def test_history_csv_has_one_row_per_epoch(tmp_path):
-    write_history(tmp_path, {"loss": [0.5, 0.25], "epoch_seconds": [1.0, 2.0]})
+    RunDir(tmp_path).write_history({"loss": [0.5, 0.25], "epoch_seconds": [1.0, 2.0]})
     assert (tmp_path / "history.csv").read_text().splitlines() == [
         "epoch,loss,epoch_seconds", "1,0.5,1.0", "2,0.25,2.0",
     ]
@@ -28,16 +27,13 @@ def test_history_csv_has_one_row_per_epoch(tmp_path):
 
 def test_report_of_an_unfinished_run_says_so(tmp_path):
     (tmp_path / "status.json").write_text('{"status": "interrupted"}')
-    text = write_report(tmp_path).read_text()
+    text = RunDir(tmp_path).refresh_report().read_text()
     assert "interrupted" in text and "did not finish" in text
 
 
 @pytest.mark.slow
-def test_report_holds_curves_confusion_mistakes_and_the_reference(data_dir, tmp_path):
-    result = dlcourse.train(ROOT / "configs" / "imdb_lstm.yaml",
-                            {"data.limit": 40, "fit.epochs": 2}, data_dir=data_dir,
-                            output_dir=tmp_path / "runs")
-    page = (result.run_dir / "report.html").read_text()
+def test_report_holds_curves_confusion_mistakes_and_the_reference(trained):
+    page = (trained["imdb_lstm"] / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3  # accuracy, loss, confusion matrix
     assert "Expected against measured" in page and "0.89" in page
     assert "Most confidently wrong" in page and "review (decoded from word indices)" in page

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from dlcourse.cli import main
 from dlcourse.config import json_schema
 
-from conftest import CONFIGS
+from helpers import CONFIGS
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import yaml
 
 from dlcourse.config import load_config
 from dlcourse.errors import ConfigError
-from dlcourse.search_space import check_search_config, load_search_config
+from dlcourse.config import check_search_config, load_search_config
 
-from conftest import ROOT
+from helpers import ROOT
 
 TUNE_CONFIG = ROOT / "configs" / "imdb_lstm_tune.yaml"
 

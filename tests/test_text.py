@@ -10,10 +10,11 @@ import pytest
 import dlcourse
 from dlcourse.config import DataConfig, load_config
 from dlcourse.data import load_dataset
+from dlcourse.data.text import text_dataset
 from dlcourse.errors import DataError
-from dlcourse.text import read_vocabulary, save_vocabulary, text_dataset
+from dlcourse.rundir import RunDir
 
-from conftest import ROOT, write_imdb_text
+from helpers import ROOT, write_imdb_text
 
 BAG = {"output_mode": "multi_hot", "max_tokens": 50}
 
@@ -99,8 +100,8 @@ def test_a_saved_vocabulary_vectorises_exactly_as_the_fitted_one(mode, tmp_path)
     train = (["the plot was great great", "the acting was awful", "great fun"], [1, 0, 1])
     test = (["great plot", "awful awful acting"], [1, 0])
     fitted = text_dataset(config, train, test)
-    save_vocabulary(tmp_path / "vocabulary.json", fitted.vocabulary)
-    reused = text_dataset(config, train, test, vocabulary=read_vocabulary(tmp_path / "vocabulary.json"))
+    RunDir(tmp_path).write_vocabulary(fitted.vocabulary)
+    reused = text_dataset(config, train, test, vocabulary=RunDir(tmp_path).read_vocabulary())
     np.testing.assert_array_equal(fitted.x_test, reused.x_test)
 
 

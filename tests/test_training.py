@@ -4,20 +4,19 @@ import numpy as np
 import pytest
 
 import dlcourse
-from dlcourse.rundir import create_run_dir, find_runs, latest_run
-from dlcourse.errors import RunError
+from dlcourse.rundir import find_runs
 from dlcourse.training import TrainingDiverged
 
-from conftest import ROOT
+from helpers import ROOT
 
 pytestmark = pytest.mark.slow
 MNIST = ROOT / "configs" / "mnist_cnn.yaml"
-TINY = {"data.limit": 32, "fit.epochs": 2, "fit.batch_size": 16}
+TINY = {"data.limit": 32, "fit.epochs": 2, "fit.batch_size": 16}  # the shared "mnist" run's
 
 
-def test_python_api_trains_and_returns_history_metrics_and_run_dir(data_dir, tmp_path):
-    result = dlcourse.train(MNIST, TINY, data_dir=data_dir, output_dir=tmp_path / "runs")
-    assert result.run_dir.parent == tmp_path / "runs" / "mnist_cnn"
+def test_python_api_trains_and_returns_history_metrics_and_run_dir(trained):
+    result = trained.result("mnist")  # mnist_cnn.yaml with TINY
+    assert result.run_dir.parent == trained.root / "mnist_cnn"
     assert len(result.history["loss"]) == 2 and len(result.history["epoch_seconds"]) == 2
     assert result.metrics["epochs"] == 2
     assert result.metrics["parameters"] == 93322
@@ -33,15 +32,15 @@ def test_python_api_trains_and_returns_history_metrics_and_run_dir(data_dir, tmp
     assert status["status"] == "finished" and status["epochs_completed"] == 2
 
 
-def test_evaluate_reproduces_the_runs_test_accuracy(data_dir, tmp_path):
-    result = dlcourse.train(MNIST, TINY, data_dir=data_dir, output_dir=tmp_path / "runs")
-    metrics = dlcourse.evaluate(result.run_dir, data_dir=data_dir)
+def test_evaluate_reproduces_the_runs_test_accuracy(data_dir, trained, tmp_path):
+    result = trained.result("mnist")
+    metrics = dlcourse.evaluate(trained.copy("mnist", tmp_path), data_dir=data_dir)
     assert abs(metrics["test_accuracy"] - result.metrics["test_accuracy"]) <= 0.001
     assert metrics["test_loss"] == pytest.approx(result.metrics["test_loss"], rel=1e-5)
 
 
 def test_same_seed_gives_the_same_results(data_dir, tmp_path):
-    overrides = {**TINY, "deterministic": True}
+    overrides = {**TINY, "data.limit": 16, "fit.epochs": 1, "deterministic": True}
     first = dlcourse.train(MNIST, overrides, data_dir=data_dir, output_dir=tmp_path / "a")
     second = dlcourse.train(MNIST, overrides, data_dir=data_dir, output_dir=tmp_path / "b")
     assert {k: v for k, v in first.history.items() if k != "epoch_seconds"} == {
@@ -62,29 +61,8 @@ def test_divergence_stops_the_run_and_keeps_its_record(data_dir, tmp_path):
     assert not (run_dir / "model.keras").exists()
 
 
-def test_run_directories_are_never_reused(tmp_path):
-    first = create_run_dir(tmp_path, "same")
-    second = create_run_dir(tmp_path, "same")
-    assert first != second and first.parent == second.parent
-    assert second.name.startswith(first.name)
-
-
-def test_unwritable_output_directory_is_reported(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
-    with pytest.raises(RunError, match="Can't write runs to"):
-        create_run_dir(blocker, "x")
-
-
-def test_latest_run_without_runs_explains(tmp_path):
-    with pytest.raises(RunError, match="No finished runs under"):
-        latest_run(tmp_path)
-
-
-def test_tensorboard_logs_go_into_the_run(data_dir, tmp_path):
-    result = dlcourse.train(MNIST, {**TINY, "output.tensorboard": True}, data_dir=data_dir,
-                            output_dir=tmp_path / "runs")
-    events = list((result.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+def test_tensorboard_logs_go_into_the_run(trained):
+    events = list((trained["mnist"] / "tensorboard").rglob("events.out.tfevents.*"))
     assert events and all(path.stat().st_size > 0 for path in events)
 
 
@@ -93,7 +71,7 @@ def test_an_epochs_seconds_include_what_callbacks_do_after_it(tmp_path):
 
     import keras
 
-    from dlcourse.training import EpochRecorder
+    from dlcourse.callbacks import EpochRecorder
 
     class SlowSave(keras.callbacks.Callback):  # as the backup's save at each epoch's end
         def on_epoch_end(self, epoch, logs=None):
@@ -101,7 +79,7 @@ def test_an_epochs_seconds_include_what_callbacks_do_after_it(tmp_path):
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
-    recorder = EpochRecorder(tmp_path)
+    recorder = EpochRecorder()
     x = np.zeros((8, 2), "float32")
     model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[recorder, SlowSave()])
     # The first epoch's save falls in the second epoch, the second's in the third.

@@ -14,7 +14,7 @@ import dlcourse
 from dlcourse.cli import main
 from dlcourse.errors import DlcourseError
 
-from conftest import ROOT, interruptible
+from helpers import ROOT, interruptible
 
 TUNE_CONFIG = ROOT / "configs" / "imdb_lstm_tune.yaml"
 SEARCHED = [

@@ -1,4 +1,4 @@
-"""Search spaces inside configs: values that `dlcourse tune` searches instead of fixing.
+"""Search expressions: values of a config that `dlcourse tune` searches instead of fixing.
 
 Any number or choice in the model, compile or fit sections can be a search expression:
 
@@ -6,13 +6,10 @@ Any number or choice in the model, compile or fit sections can be a search expre
     learning_rate: {tune: float, min: 1e-4, max: 1e-2, sampling: log}
     activation: {tune: choice, values: [relu, tanh]}
 
-A pass over the raw config finds the expressions, names each by its path
-(`model.layers[1].LSTM.units`) and checks it. The rest of the config is then validated
-as usual, once with each expression replaced by its first value, and again with each
-of its other extremes (a range's max, every choice), so a range that leaves what the
-layer accepts is reported at load rather than in trial 7.
-
-Nothing here imports TensorFlow, so `dlcourse validate` checks tunable configs at once.
+The grammar is defined once, here: the parser below and the JSON Schema editors use
+(`expression_schema`) are both read from it. A pass over the raw config finds the
+expressions and names each by its path (`model.layers[1].LSTM.units`); how the rest of
+the config is then checked is dlcourse.config.loading's.
 """
 
 from __future__ import annotations
@@ -20,18 +17,9 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dlcourse.config import (
-    Config,
-    did_you_mean,
-    format_path,
-    raise_problems,
-    read_raw_config,
-    schema_problems,
-    validate,
-)
+from dlcourse.config.problems import did_you_mean, format_path
 
 TUNE_KEY = "tune"
 KINDS = ("int", "float", "choice")
@@ -86,63 +74,6 @@ class SearchExpression:
         if self.step is not None:
             text += f" step {self.step}"
         return text + (" log" if self.sampling == "log" else "")
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """A config that may hold search expressions, checked as a whole.
-
-    `config` is the config with each expression at its first value; `with_values`
-    gives the config of one trial.
-    """
-
-    raw: dict[str, Any]
-    expressions: tuple[SearchExpression, ...]
-    config: Config
-    source: Path
-
-    def with_values(self, values: Mapping[str, Any]) -> Config:
-        """The config with each expression replaced by `values[its path]`."""
-        return validate(substitute(self.raw, self.expressions, values), source=self.source)
-
-
-def load_search_config(
-    path: str | Path,
-    overrides: Sequence[str] | Mapping[str, Any] = (),
-    *,
-    smoke: bool = False,
-) -> SearchConfig:
-    """Read a config file that may search values; raises ConfigError listing every problem."""
-    return check_search_config(read_raw_config(path, overrides, smoke=smoke), Path(path))
-
-
-def check_search_config(raw: dict[str, Any], source: Path) -> SearchConfig:
-    """Find and check the search expressions of a raw config, then validate the rest."""
-    expressions, problems = find_expressions(raw)
-    if problems:
-        raise_problems(source, problems)
-    first = {expression.path: expression.first for expression in expressions}
-    representative = substitute(raw, expressions, first)
-    problems = schema_problems(representative)
-    if not problems:
-        problems = _problems_at_the_extremes(raw, expressions, first)
-    if problems:
-        raise_problems(source, problems)
-    return SearchConfig(raw, tuple(expressions), validate(representative, source), source)
-
-
-def _problems_at_the_extremes(
-    raw: dict[str, Any], expressions: Sequence[SearchExpression], first: Mapping[str, Any]
-) -> list[str]:
-    problems: list[str] = []
-    for expression in expressions:
-        for value in expression.extremes[1:]:
-            variant = substitute(raw, expressions, {**first, expression.path: value})
-            problems += [
-                f"{problem} (searched by {expression.path}: {expression.describe()})"
-                for problem in schema_problems(variant)
-            ]
-    return problems
 
 
 def substitute(
@@ -282,3 +213,27 @@ def _type_word(value: Any) -> str:
     if isinstance(value, (int, float)):
         return "numbers"
     return "names"
+
+
+def expression_schema() -> dict[str, Any]:
+    """The JSON Schema of a search expression, from the same grammar the parser reads."""
+    number = {"type": ["number", "string"]}  # YAML 1.1 reads 1e-4 as a string
+    ranges = {
+        "type": "object",
+        "properties": {TUNE_KEY: {"enum": ["int", "float"]},
+                       **{key: number for key in KEYS["int"] if key != "sampling"},
+                       "sampling": {"enum": list(SAMPLINGS)}},
+        "required": [TUNE_KEY, *REQUIRED_KEYS["int"]],
+        "additionalProperties": False,
+    }
+    choice = {
+        "type": "object",
+        "properties": {
+            TUNE_KEY: {"const": "choice"},
+            "values": {"type": "array", "minItems": 1,
+                       "items": {"type": ["number", "string", "boolean"]}},
+        },
+        "required": [TUNE_KEY, *REQUIRED_KEYS["choice"]],
+        "additionalProperties": False,
+    }
+    return {"description": "A value for `dlcourse tune` to search.", "oneOf": [ranges, choice]}

@@ -13,20 +13,26 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from dlcourse.config import DataConfig, VectorizeConfig
-from dlcourse.data import Dataset, TextVocabulary, find_paths
+from dlcourse.config.datasets import SENTIMENTS
+from dlcourse.data.dataset import Dataset, TextVocabulary
+from dlcourse.data.files import find_paths, read_bounded, regular_file
 from dlcourse.errors import DataError
 
-VOCABULARY_FILE = "vocabulary.json"  # in a run directory: the fitted vocabulary
 TEXT_SHUFFLE_SEED = 113
 VECTORIZE_BATCH = 512
 ACLIMDB_CLASS_FOLDERS = ("neg", "pos")  # label 0 negative, 1 positive, as IMDB's labels
-ACLIMDB_CLASS_NAMES = ("negative", "positive")
+# Bounds: a text file of a dataset once decompressed (the IMDB files are 3 MB), one review
+# of aclImdb, and the number of classes labels may name.
+LARGEST_TEXT_FILE_BYTES = 256 << 20
+LARGEST_REVIEW_BYTES = 1 << 20
+MOST_CLASSES = 10_000
 
 
 def load_raw_text(
@@ -39,7 +45,8 @@ def load_raw_text(
     if config.format is None:
         raise DataError(
             "data.format is not set: this config takes texts given from Python "
-            "(dlcourse.text.text_dataset). Set data.format, data.train and data.test to read files."
+            "(dlcourse.train(config, train=(texts, labels), test=...)). Set data.format, "
+            "data.train and data.test to read files."
         )
     splits = {}
     for split, pattern in (("train", config.train), ("test", config.test)):
@@ -47,7 +54,7 @@ def load_raw_text(
     source = find_paths(config.train, data_dir, "training text file")[0]
     class_names = config.class_names
     if config.format == "aclimdb" and config.target_field == "label" and class_names is None:
-        class_names = list(ACLIMDB_CLASS_NAMES)
+        class_names = list(SENTIMENTS)
     return text_dataset(
         config, splits["train"], splits["test"], vocabulary=vocabulary,
         source=source.parent, class_names=class_names, regression=regression,
@@ -121,14 +128,23 @@ def _numbers(targets: Sequence[Any], split: str) -> np.ndarray:
 
 def _class_names(train, test, given: Sequence[str] | None) -> tuple[str, ...]:
     values = set(train) | set(test)
+    if len(values) > MOST_CLASSES:
+        raise DataError(f"the labels name {len(values):,} classes; at most {MOST_CLASSES:,} "
+                        "are supported. Is data.target the label field?")
     if all(isinstance(value, str) for value in values):
         names = tuple(given) if given else tuple(sorted(values))
         unknown = sorted(values - set(names))
         if unknown:
             raise DataError(f"labels {unknown} are not in data.class_names {list(names)}.")
         return names
-    if not all(isinstance(value, (int, np.integer)) for value in values) or min(values) < 0:
+    if not all(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+               for value in values) or min(values) < 0:
         raise DataError("class labels must be integers 0, 1, ... or strings.")
+    if max(values) >= MOST_CLASSES:
+        raise DataError(
+            f"a class label is {max(values)}, but labels number classes 0, 1, ... and at most "
+            f"{MOST_CLASSES:,} classes are supported; is data.target the label field?"
+        )
     count = max(max(values) + 1, 2, len(given or ()))
     if given and len(given) != count:
         raise DataError(f"data.class_names names {len(given)} classes, but labels go up to {count - 1}.")
@@ -179,7 +195,8 @@ def _read_aclimdb(folder: Path, target: str) -> tuple[list[str], list[Any]]:
 
 def _read_text_file(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        with open(regular_file(path), "rb") as stream:
+            return read_bounded(stream, LARGEST_REVIEW_BYTES, path, "this review").decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"{path}: can't read this review ({error}).") from None
 
@@ -191,32 +208,68 @@ def _rating(path: Path) -> int:
         raise DataError(f"{path}: expected a name <id>_<rating>.txt to read the rating from.") from None
 
 
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+def _read_whole_text(path: Path) -> str:
+    """A text file (gzipped when it ends in .gz), decompressed within a bound."""
+    try:
+        with open(regular_file(path), "rb") as raw:
+            stream = gzip.open(raw, "rb") if path.suffix == ".gz" else raw
+            data = read_bounded(stream, LARGEST_TEXT_FILE_BYTES, path, "this text file")
+        return data.decode("utf-8")
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{path}: can't read this file ({error}). Is it complete?") from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
 
 
 def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[list, list]:
-    """JSON lines or CSV: one record per text, with the text and the target as fields."""
+    """JSON lines or CSV: one record per text, with the text and the target as fields.
+
+    Every record is checked here, before anything trains: both fields present, the text a
+    string, the target a label (a non-empty string or an integer) or a number.
+    """
     texts, targets = [], []
+    stream = io.StringIO(_read_whole_text(path), newline="")
     try:
-        with _open_text(path) as stream:
-            if fmt == "csv":
-                records = enumerate(csv.DictReader(stream), start=2)
-            else:
-                records = ((n, json.loads(line)) for n, line in enumerate(stream, 1) if line.strip())
-            for line, record in records:
-                if not isinstance(record, dict) or text_field not in record or target not in record:
-                    raise DataError(
-                        f"{path}, line {line}: expected fields {text_field!r} and {target!r} "
-                        "(data.text_field, data.target)."
-                    )
-                texts.append(str(record[text_field]))
-                targets.append(_csv_value(record[target]) if fmt == "csv" else record[target])
-    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as error:
+        if fmt == "csv":
+            records = enumerate(csv.DictReader(stream), start=2)
+        else:
+            records = ((n, json.loads(line)) for n, line in enumerate(stream, 1) if line.strip())
+        for line, record in records:
+            where = f"{path}, line {line}"
+            if not isinstance(record, dict) or text_field not in record or target not in record:
+                raise DataError(
+                    f"{where}: expected fields {text_field!r} and {target!r} "
+                    "(data.text_field, data.target)."
+                )
+            if fmt == "csv" and None in record.values():
+                raise DataError(f"{where}: fewer columns than the header names.")
+            texts.append(_text_of(record[text_field], where, text_field))
+            value = _csv_value(record[target]) if fmt == "csv" else record[target]
+            targets.append(_target_of(value, where, target))
+    except (json.JSONDecodeError, csv.Error) as error:
         raise DataError(f"{path}: can't read this {fmt} file ({error}).") from None
     return texts, targets
+
+
+def _text_of(value: Any, where: str, field: str) -> str:
+    if not isinstance(value, str):
+        raise DataError(f"{where}: the text ({field!r}) is {value!r}; expected a string.")
+    return value
+
+
+def _target_of(value: Any, where: str, field: str) -> Any:
+    """A label (string or integer) or a number (regression); the class names and the
+    numbers are checked against the task once both splits are read."""
+    if isinstance(value, str) and not value.strip():
+        raise DataError(f"{where}: the {field!r} field is empty; every text needs its label.")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise DataError(
+            f"{where}: the {field!r} field is {value!r}; expected a label (a name or an "
+            "integer) or a number."
+        )
+    if isinstance(value, float) and not np.isfinite(value):
+        raise DataError(f"{where}: the {field!r} field is {value!r}; expected a finite number.")
+    return value
 
 
 def _csv_value(value: str) -> Any:
@@ -274,21 +327,3 @@ def vectorize(vectorizer, texts: Sequence[str], settings: VectorizeConfig) -> np
         for start in range(0, len(texts), VECTORIZE_BATCH)
     ]
     return np.concatenate(batches)
-
-
-def save_vocabulary(path: Path, vocabulary: TextVocabulary) -> None:
-    from dlcourse.rundir import write_json
-
-    write_json(path, {"tokens": list(vocabulary.tokens), "idf_weights": vocabulary.idf_weights})
-
-
-def read_vocabulary(path: Path) -> TextVocabulary:
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path} is missing: the run's fitted vocabulary is needed to "
-                        "vectorise text as in training.") from None
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path}: can't read the saved vocabulary ({error}).") from None
-    weights = saved.get("idf_weights")
-    return TextVocabulary(tuple(saved["tokens"]), tuple(weights) if weights else None)

@@ -1,0 +1,310 @@
+"""Layer specs: a Keras layer by its class name, with its arguments checked as Keras takes them.
+
+`{LSTM: {units: 32}}` names `keras.layers.LSTM`. Each argument is checked against that
+layer's own signature and docstring, read from Keras (dlcourse.config.keras_catalog):
+a misspelt argument or activation is caught by `validate` with a suggestion, a required
+one that is missing is named, and every form Keras documents (`padding: 1` for
+ZeroPadding2D, `strides: null` for MaxPooling2D) is accepted.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
+
+from dlcourse.config.keras_catalog import catalog
+from dlcourse.config.problems import did_you_mean, invalid, join
+from dlcourse.config.vocabulary import REFUSED_LAYERS, SUPPORTED_LAYERS, WRAPPER_ARGUMENTS
+
+# TensorFlow counts sizes, epochs and batches in 32-bit integers; larger values would
+# overflow in the middle of a run instead of being refused here.
+LARGEST_INT = 2**31 - 1
+# The largest size (units, filters, embedding width, kernel) a layer may have: one such
+# Dense layer on a modest input is gigabytes, and a larger one only exhausts memory.
+LARGEST_SIZE = 2**20
+
+
+class ArgumentError(ValueError):
+    """A layer argument's value that Keras wouldn't take; the message says what it expected."""
+
+
+def _layer_error(subpath: str, message: str):
+    return invalid("layer", message, subpath=subpath)
+
+
+class LayerSpec(BaseModel):
+    """One Keras layer: its class name in `keras.layers` and its keyword arguments.
+
+    In YAML a layer is `{LSTM: {units: 32}}`, or just `Flatten` when it takes no
+    arguments. Wrappers nest a layer: `{Bidirectional: {layer: {LSTM: {units: 32}}}}`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    args: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml(cls, raw: Any) -> dict[str, Any]:
+        if isinstance(raw, LayerSpec):
+            return {"name": raw.name, "args": raw.args}
+        if isinstance(raw, str):
+            raw = {raw: None}
+        if not isinstance(raw, dict) or len(raw) != 1:
+            raise _layer_error(
+                "", f"expected a layer such as {{Dense: {{units: 10}}}}, got {raw!r}"
+            )
+        ((name, args),) = raw.items()
+        check_layer_name(name)
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise _layer_error(name, f"expected a mapping of keyword arguments, got {args!r}")
+        return {"name": name, "args": checked_arguments(name, args)}
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler) -> dict[str, Any]:
+        # Describe the YAML form ({LSTM: {units: 32}} or a bare name), with each layer's
+        # own argument names, so editors can complete both.
+        layers = catalog()["layers"]
+        names = sorted(layers)
+        return {
+            "description": "A Keras layer: {ClassName: {argument: value}}, or a bare name.",
+            "anyOf": [
+                {"type": "string", "enum": names},
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "propertyNames": {"enum": names},
+                    "properties": {
+                        name: {
+                            "type": ["object", "null"],
+                            "propertyNames": {"enum": sorted(layers[name])},
+                            "description": f"Keyword arguments of keras.layers.{name}.",
+                        }
+                        for name in names
+                    },
+                },
+            ],
+        }
+
+    @model_serializer
+    def _to_yaml(self) -> dict[str, Any]:
+        return {
+            self.name: {
+                key: value._to_yaml() if isinstance(value, LayerSpec) else _plain(value)
+                for key, value in self.args.items()
+            }
+        }
+
+
+def _plain(value: Any) -> Any:
+    """Tuples become lists so the resolved config dumps as ordinary YAML."""
+    return [_plain(item) for item in value] if isinstance(value, (tuple, list)) else value
+
+
+def check_layer_name(name: Any) -> None:
+    """Refuse a name that isn't a supported Keras layer, saying why."""
+    if isinstance(name, str) and name in SUPPORTED_LAYERS and name in catalog()["layers"]:
+        return
+    if isinstance(name, str) and name in REFUSED_LAYERS:
+        raise _layer_error("", f"{name} can't be used in a config: it {REFUSED_LAYERS[name]}.")
+    if isinstance(name, str) and name in catalog()["layer_names"]:
+        raise _layer_error(
+            "", f"{name} is not among the Keras layers dlcourse supports in a config "
+            "(the list is in docs/config.md)"
+        )
+    suggestion = did_you_mean(str(name), sorted(catalog()["layers"]))
+    raise _layer_error("", f"unknown Keras layer {name!r}{suggestion}")
+
+
+def checked_arguments(layer: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of `layer`, each checked as Keras's signature and docs describe it."""
+    signature = catalog()["layers"][layer]
+    checked: dict[str, Any] = {}
+    for key, value in args.items():
+        if not isinstance(key, str):
+            raise _layer_error(layer, f"argument names must be strings, got {key!r}")
+        if key not in signature:
+            raise _layer_error(
+                f"{layer}.{key}",
+                f"unknown argument of {layer}{did_you_mean(key, sorted(signature))}",
+            )
+        described = signature[key]
+        if described["kind"] == "layer":
+            checked[key] = None if value is None else _nested_layer(f"{layer}.{key}", value)
+            continue
+        try:
+            checked[key] = check_value(described, value)
+        except ArgumentError as error:
+            raise _layer_error(f"{layer}.{key}", str(error)) from None
+    missing = [key for key, described in signature.items()
+               if described.get("required") and key not in checked]
+    if missing:
+        raise _layer_error(layer, f"missing required argument {missing[0]!r}")
+    return checked
+
+
+def _nested_layer(path: str, value: Any) -> LayerSpec:
+    try:
+        return LayerSpec.model_validate(value)
+    except ValidationError as error:
+        inner = error.errors()[0]
+        context = inner.get("ctx", {})
+        raise _layer_error(join(path, context.get("subpath", "")),
+                           context.get("message", inner["msg"])) from None
+
+
+def check_value(described: dict[str, Any], value: Any) -> Any:
+    """`value` if it is of the kind `described` (from the catalog) accepts; else ArgumentError."""
+    if value is None:
+        if described.get("nullable") or described["kind"] in _NULL_MEANS_NONE:
+            return None
+        raise ArgumentError(f"expected {_KIND_WORDS[described['kind']]}, got null")
+    return _CHECKS[described["kind"]](value, described)
+
+
+def _integer(value: Any, described: dict[str, Any]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentError(f"expected an integer, got {value!r}")
+    positive = described.get("positive")
+    if positive and value < 1:
+        raise ArgumentError(f"expected a positive integer, got {value!r}")
+    if abs(value) > LARGEST_INT:
+        raise ArgumentError(f"expected an integer <= {LARGEST_INT}, got {value!r}")
+    if positive and value > LARGEST_SIZE:
+        raise ArgumentError(
+            f"expected at most {LARGEST_SIZE:,} (a larger layer doesn't fit in memory), "
+            f"got {value:,}"
+        )
+    return value
+
+
+def _integers(value: Any, described: dict[str, Any]) -> int | list:
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ArgumentError("expected an integer or a list of integers, got an empty list")
+        return [_integers(item, described) for item in value]
+    number = _integer(value, described)
+    if number < 0 and not described.get("positive"):
+        raise ArgumentError(f"expected integers >= 0, got {value!r}")
+    return number
+
+
+def _number(value: Any, described: dict[str, Any]) -> float | int:
+    fraction = described.get("fraction")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        word = "a number between 0 and 1" if fraction else "a number"
+        raise ArgumentError(f"expected {word}, got {value!r}")
+    if not math.isfinite(value):
+        raise ArgumentError(f"expected a finite number, got {value!r}")
+    if fraction and not 0 <= value < 1:
+        raise ArgumentError(f"expected a number in [0, 1), got {value!r}")
+    return float(value) if fraction else value
+
+
+def _numbers(value: Any, described: dict[str, Any]) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_number(item, described) for item in value]
+    return _number(value, described)
+
+
+def _boolean(value: Any, described: dict[str, Any]) -> bool:
+    if not isinstance(value, bool):
+        raise ArgumentError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _string(value: Any, described: dict[str, Any]) -> str:
+    if not isinstance(value, str):
+        raise ArgumentError(f"expected a string, got {value!r}")
+    choices = described.get("choices")
+    if choices and value.lower() not in [choice.lower() for choice in choices]:
+        listed = ", ".join(repr(choice) for choice in choices)
+        raise ArgumentError(f"expected one of {listed}, got {value!r}{did_you_mean(value, choices)}")
+    return value
+
+
+def _activation(value: Any, described: dict[str, Any]) -> str:
+    if not isinstance(value, str) or not value:
+        raise ArgumentError(f"expected a name such as 'relu', got {value!r}")
+    names = catalog()["activations"]
+    if value not in names:
+        raise ArgumentError(f"unknown activation {value!r}{did_you_mean(value, names)}")
+    return value
+
+
+def _registry(kind: str) -> Callable[[Any, dict[str, Any]], Any]:
+    """Initializers, regularizers and constraints: a registered name such as 'he_normal',
+    or `{ClassName: {argument: value}}` such as `{L2: {l2: 0.0001}}`."""
+
+    def check(value: Any, described: dict[str, Any]) -> Any:
+        registry = catalog()[kind]
+        if isinstance(value, str):
+            if value not in registry:
+                raise ArgumentError(
+                    f"unknown {kind[:-1]} {value!r}{did_you_mean(value, sorted(registry))}"
+                )
+            return value
+        if not (isinstance(value, dict) and len(value) == 1):
+            raise ArgumentError(
+                f"expected a name such as {sorted(registry)[0]!r}, or {{ClassName: "
+                f"{{argument: value}}}}, got {value!r}"
+            )
+        ((name, arguments),) = value.items()
+        classes = [key for key in registry if key[:1].isupper()]
+        if name not in classes:
+            raise ArgumentError(f"unknown {kind[:-1]} class {name!r}{did_you_mean(str(name), classes)}")
+        arguments = arguments or {}
+        if not isinstance(arguments, dict):
+            raise ArgumentError(f"expected a mapping of {name}'s arguments, got {arguments!r}")
+        known = registry[name] if isinstance(registry, dict) else None
+        for key in arguments:
+            if known is not None and key not in known:
+                raise ArgumentError(f"{name} takes no argument {key!r}{did_you_mean(str(key), list(known))}")
+        return {name: {key: plain_value(item) for key, item in arguments.items()}}
+
+    return check
+
+
+def plain_value(value: Any, described: dict[str, Any] | None = None) -> Any:
+    """Values whose kind Keras's docs leave open still have to be data that Keras and YAML
+    agree on: finite numbers, strings, booleans, lists, and mappings with string keys."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ArgumentError(f"expected a finite number, got {value!r}")
+    if isinstance(value, (list, tuple)):
+        return [plain_value(item) for item in value]
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise ArgumentError(f"mapping keys must be strings, got {value!r}")
+        return {key: plain_value(item) for key, item in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ArgumentError(f"expected a number, string, list or mapping, got {value!r}")
+
+
+_CHECKS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
+    "int": _integer,
+    "ints": _integers,
+    "number": _number,
+    "numbers": _numbers,
+    "bool": _boolean,
+    "string": _string,
+    "activation": _activation,
+    "initializer": _registry("initializers"),
+    "regularizer": _registry("regularizers"),
+    "constraint": _registry("constraints"),
+    "any": plain_value,
+}
+_KIND_WORDS = {
+    "int": "an integer", "ints": "an integer or a list of integers", "number": "a number",
+    "numbers": "a number or a list of numbers", "bool": "true or false", "string": "a string",
+    "activation": "a name such as 'relu'", "initializer": "an initializer such as 'zeros'",
+    "regularizer": "a regularizer", "constraint": "a constraint", "any": "a value",
+}
+# Keras reads null as "none" for these (no activation, no regularizer).
+_NULL_MEANS_NONE = ("activation", "regularizer", "constraint")

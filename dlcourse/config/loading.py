@@ -1,0 +1,146 @@
+"""Loading a config: the file read safely, `--smoke` and `--set` applied, validated once.
+
+A config may hold search expressions (`units: {tune: int, ...}`) for `dlcourse tune`.
+`load_search_config` finds and checks them, then validates the rest of the config with
+each expression at its first value, and again with each of its other extremes (a range's
+max, every choice), so a range that leaves what the layer accepts is reported at load
+rather than in trial 7. `load_config` loads a config that describes one model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from pydantic import ValidationError
+
+from dlcourse.config.overrides import apply_overrides
+from dlcourse.config.problems import describe, raise_problems
+from dlcourse.config.safe_yaml import read_yaml_file
+from dlcourse.config.search import SearchExpression, find_expressions, substitute
+from dlcourse.config.sections import Config, known_keys
+from dlcourse.errors import ConfigError
+
+# What `--smoke` changes: a tiny subset and one epoch, enough to exercise every code path.
+SMOKE_OVERRIDES: dict[str, Any] = {"data.limit": 256, "fit.epochs": 1}
+
+
+def load_config(
+    path: str | Path,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    *,
+    smoke: bool = False,
+) -> Config:
+    """Read, override and validate a config file. Raises ConfigError naming the problem.
+
+    A config with search expressions describes many models, not one: it is refused here
+    with a pointer to `dlcourse tune`, which searches them.
+    """
+    search = load_search_config(path, overrides, smoke=smoke)
+    if search.expressions:
+        paths = ", ".join(expression.path for expression in search.expressions)
+        raise ConfigError(
+            f"{path}: searches {len(search.expressions)} values ({paths}), so it describes "
+            f"many models, not one. Search them with `dlcourse tune {path}`, then train "
+            "the best_config.yaml it writes."
+        )
+    return search.config
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A config that may hold search expressions, checked as a whole.
+
+    `config` is the config with each expression at its first value; `with_values`
+    gives the config of one trial.
+    """
+
+    raw: dict[str, Any]
+    expressions: tuple[SearchExpression, ...]
+    config: Config
+    source: Path
+
+    def with_values(self, values: Mapping[str, Any]) -> Config:
+        """The config with each expression replaced by `values[its path]`."""
+        return validate(substitute(self.raw, self.expressions, values), source=self.source)
+
+
+def load_search_config(
+    path: str | Path,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    *,
+    smoke: bool = False,
+) -> SearchConfig:
+    """Read a config file that may search values; raises ConfigError listing every problem."""
+    return check_search_config(read_raw_config(path, overrides, smoke=smoke), Path(path))
+
+
+def read_raw_config(
+    path: str | Path,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    *,
+    smoke: bool = False,
+) -> dict[str, Any]:
+    """A config file as a mapping, named after the file, with `--smoke` and `--set` applied."""
+    path = Path(path)
+    raw = read_yaml_file(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping with data, model, compile and fit sections, "
+            f"got {type(raw).__name__}."
+        )
+    raw.setdefault("name", path.stem)
+    if smoke:
+        raw = apply_overrides(raw, SMOKE_OVERRIDES, source=path)
+    return apply_overrides(raw, overrides, source=path)
+
+
+def check_search_config(raw: dict[str, Any], source: Path) -> SearchConfig:
+    """Find and check the search expressions of a raw config, then validate the rest."""
+    expressions, problems = find_expressions(raw)
+    if problems:
+        raise_problems(source, problems)
+    first = {expression.path: expression.first for expression in expressions}
+    representative = substitute(raw, expressions, first)
+    problems = schema_problems(representative)
+    if not problems:
+        problems = _problems_at_the_extremes(raw, expressions, first)
+    if problems:
+        raise_problems(source, problems)
+    return SearchConfig(raw, tuple(expressions), validate(representative, source), source)
+
+
+def _problems_at_the_extremes(
+    raw: dict[str, Any], expressions: Sequence[SearchExpression], first: Mapping[str, Any]
+) -> list[str]:
+    problems: list[str] = []
+    for expression in expressions:
+        for value in expression.extremes[1:]:
+            variant = substitute(raw, expressions, {**first, expression.path: value})
+            problems += [
+                f"{problem} (searched by {expression.path}: {expression.describe()})"
+                for problem in schema_problems(variant)
+            ]
+    return problems
+
+
+def validate(raw: dict[str, Any], source: str | Path = "<config>") -> Config:
+    """Validate a parsed config; every problem is reported with its path."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as error:
+        raise_problems(source, _described(error))
+
+
+def schema_problems(raw: dict[str, Any]) -> list[str]:
+    """What `validate` would report about `raw`, one line each; empty when it is valid."""
+    try:
+        Config.model_validate(raw)
+    except ValidationError as error:
+        return _described(error)
+    return []
+
+
+def _described(error: ValidationError) -> list[str]:
+    return [describe(item, known_keys) for item in error.errors()]

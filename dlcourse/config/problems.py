@@ -1,0 +1,112 @@
+"""How config problems are worded: paths in the file, suggestions, one message for all.
+
+Every problem names where it is (`model.layers[3].LSTM.units`) and what was wrong with
+the value, and all problems of a file are reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+from pydantic_core import PydanticCustomError
+
+from dlcourse.errors import ConfigError
+
+
+def did_you_mean(name: str, choices: Sequence[str]) -> str:
+    """' (did you mean 'units'?)' for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(str(name), [str(choice) for choice in choices], n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def format_path(location: Sequence[str | int]) -> str:
+    """('model', 'layers', 3, 'units') -> 'model.layers[3].units'."""
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def join(*parts: str) -> str:
+    return ".".join(part for part in parts if part)
+
+
+def one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def invalid(kind: str, message: str, **context: Any) -> PydanticCustomError:
+    """A validation error whose message is used as it is.
+
+    The message goes through the context so braces in user values are never mistaken
+    for template fields. `subpath` (in the context) extends the error's location below
+    the field that raised it, for layer arguments.
+    """
+    return PydanticCustomError(kind, "{message}", {"message": message, **context})
+
+
+def raise_problems(source: str | Path, problems: Sequence[str]) -> typing.NoReturn:
+    """One ConfigError listing every problem, each with its path in the file."""
+    if len(problems) == 1:
+        raise ConfigError(f"{source}: {problems[0]}") from None
+    listed = "\n".join(f"  {problem}" for problem in problems)
+    raise ConfigError(f"{source}: {len(problems)} problems:\n{listed}") from None
+
+
+_TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "list": "a list",
+    "dict": "a mapping",
+    "model": "a mapping",
+}
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+           "less_than_equal": "<="}
+
+
+def describe(error: dict[str, Any], known_keys: typing.Callable[[list], list[str]]) -> str:
+    """One of pydantic's errors as `path: what was wrong`.
+
+    `known_keys(location)` lists the keys a mapping at `location` may hold, for the
+    suggestion after an unknown key.
+    """
+    location = list(error["loc"])
+    kind = error["type"]
+    given = error.get("input")
+    context = error.get("ctx", {})
+    if "subpath" in context:
+        location.append(context["subpath"])
+        message = context["message"]
+    elif kind == "extra_forbidden":
+        message = f"unknown key{did_you_mean(str(location[-1]), known_keys(location[:-1]))}"
+    elif kind == "missing":
+        message = "missing required key"
+    elif kind == "literal_error":
+        message = f"expected one of {context['expected']}, got {given!r}"
+    elif kind.split("_")[0] in _TYPE_WORDS and kind.endswith(("_type", "_parsing")):
+        message = f"expected {_TYPE_WORDS[kind.split('_')[0]]}, got {given!r}"
+    elif kind == "model_attributes_type":
+        message = f"expected a mapping, got {given!r}"
+    elif kind in _BOUNDS:
+        limit = next(iter(context.values()))
+        message = f"expected a value {_BOUNDS[kind]} {limit}, got {given!r}"
+    elif kind == "finite_number":
+        message = f"expected a finite number, got {given!r}"
+    elif kind == "too_short":
+        message = "must not be empty"
+    elif kind == "string_pattern_mismatch":
+        message = (f"expected letters, digits, '_', '-' or '.', starting with a letter or "
+                   f"digit, got {given!r}")
+    elif kind == "string_too_long":
+        message = f"expected at most {context['max_length']} characters, got {len(given)}"
+    elif "message" in context:
+        message = context["message"]
+    else:
+        message = error["msg"]
+    path = format_path([part for part in location if str(part).strip() != ""])
+    return f"{path}: {message}" if path else message

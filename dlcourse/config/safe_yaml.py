@@ -1,0 +1,101 @@
+"""YAML read as data only, with bounds: PyYAML's safe loader, and before it one pass over
+the parser's events that refuses what could exhaust memory or time or hide a mistake.
+
+Refused: aliases (nested ones, "billion laughs", expand into gigabytes), nesting deeper
+than any config needs (200 KB of `[` would overflow the stack), duplicate keys (the second
+silently wins in PyYAML), and text over a size bound. Files must be regular files: a FIFO
+or a device would hang a read or never end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dlcourse.config.problems import one_line
+from dlcourse.errors import ConfigError
+from dlcourse.safe_files import read_file
+
+# libyaml's parser where PyYAML was built with it: the same YAML, several times faster.
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+LARGEST_CONFIG_BYTES = 1_000_000
+LARGEST_VALUE_BYTES = 100_000
+DEEPEST_NESTING = 32
+
+
+def read_yaml_file(path: Path) -> Any:
+    """The YAML document in `path`; ConfigError naming the file for anything wrong with it."""
+    text = read_text_file(path, LARGEST_CONFIG_BYTES, "config file")
+    try:
+        return parse(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {one_line(error)}") from None
+
+
+def read_text_file(path: Path, largest: int, what: str) -> str:
+    """A UTF-8 regular file of at most `largest` bytes."""
+    data = read_file(path, largest, ConfigError, what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({error.reason}).") from None
+
+
+def parse_value(text: str, where: str) -> Any:
+    """A `--set` value as YAML, with the same bounds as a file; empty means null."""
+    if not text.strip():
+        return None
+    if len(text) > LARGEST_VALUE_BYTES:
+        raise ConfigError(f"{where}: the value is longer than {LARGEST_VALUE_BYTES:,} characters.")
+    try:
+        return parse(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{where}: the value is not valid YAML: {one_line(error)}") from None
+
+
+def parse(text: str) -> Any:
+    check_events(text)
+    return yaml.load(text, Loader=SafeLoader)
+
+
+def check_events(text: str) -> None:
+    """Refuse aliases, deep nesting and duplicate keys, from the parser's events alone
+    (the parser is iterative; composing the tree is where recursion and expansion happen)."""
+    # One entry per open collection: for a mapping, the keys seen and whether the next
+    # node is a key; for a sequence, None.
+    open_collections: list[dict[str, Any] | None] = []
+    for event in yaml.parse(text, Loader=SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.YAMLError(
+                f"YAML aliases (*{event.anchor}) are not allowed in configs; "
+                "write the value out instead"
+            )
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            _node_seen(open_collections, None, event)
+            if len(open_collections) >= DEEPEST_NESTING:
+                raise yaml.YAMLError(
+                    f"nested more than {DEEPEST_NESTING} levels deep (line "
+                    f"{event.start_mark.line + 1}); no config needs that"
+                )
+            mapping = isinstance(event, yaml.MappingStartEvent)
+            open_collections.append({"keys": set(), "expect_key": True} if mapping else None)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            open_collections.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            _node_seen(open_collections, event.value, event)
+
+
+def _node_seen(open_collections: list, scalar: str | None, event) -> None:
+    if not open_collections or open_collections[-1] is None:
+        return
+    mapping = open_collections[-1]
+    if mapping["expect_key"] and scalar is not None:
+        if scalar in mapping["keys"]:
+            raise yaml.YAMLError(
+                f"the key {scalar!r} appears twice in one mapping (line "
+                f"{event.start_mark.line + 1}); the second would silently replace the first"
+            )
+        mapping["keys"].add(scalar)
+    mapping["expect_key"] = not mapping["expect_key"]

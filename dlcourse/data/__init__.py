@@ -1,0 +1,23 @@
+"""Datasets: where their files are found, how they are read safely, how they are prepared.
+
+One module per family: images (MNIST, Fashion-MNIST, CIFAR), image_folder (your own
+images), imdb (Keras's word indices) and text (raw text, vectorised with
+TextVectorization). Below them: dataset (the prepared arrays and their signature) and
+files (finding and bounded, code-free reading). Preparation follows the lecture's code:
+pixels scaled to [0, 1]; reviews mapped with Keras's IMDB conventions and padded with
+`pad_sequences`' defaults.
+"""
+
+from dlcourse.data.dataset import (
+    DataSignature,
+    Dataset,
+    TextVocabulary,
+    signature_from_config,
+    signature_of,
+)
+from dlcourse.data.loading import load_dataset, one_hot_if_needed
+
+__all__ = [
+    "DataSignature", "Dataset", "TextVocabulary", "load_dataset", "one_hot_if_needed",
+    "signature_from_config", "signature_of",
+]

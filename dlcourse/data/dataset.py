@@ -1,0 +1,134 @@
+"""What a prepared dataset is: its arrays, classes and input kind, and the signature a
+model is built against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dlcourse.config import Config, family
+from dlcourse.errors import DataError
+
+_KIND_WORDS = {
+    "images": "images",
+    "word_indices": "word-index sequences",
+    "bag_of_words": "bag-of-words vectors",
+}
+
+
+@dataclass(frozen=True)
+class TextVocabulary:
+    """A fitted TextVectorization's vocabulary (and IDF weights for tf_idf), kept with a run
+    so evaluation and prediction vectorise new text exactly as the training text was."""
+
+    tokens: tuple[str, ...]
+    idf_weights: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Prepared arrays of one dataset; labels are class indices, or numbers for regression.
+
+    `input_kind` is images (float, H x W x C), word_indices (int sequences, for an
+    Embedding) or bag_of_words (one float per vocabulary entry, for Dense layers).
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    source: Path
+    class_names: tuple[str, ...] = ()
+    input_kind: str = "images"
+    # The largest word index + 1 a model will see; None for images and bags of words.
+    vocabulary_size: int | None = None
+    # Raw-text datasets: the fitted vocabulary and the test texts as written.
+    vocabulary: TextVocabulary | None = None
+    test_texts: tuple[str, ...] = ()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def input_dtype(self) -> str:
+        """The model's input dtype: bags of words are stored as float16 to halve their
+        memory, but models take float32."""
+        return "int32" if self.input_kind == "word_indices" else "float32"
+
+    @property
+    def is_text(self) -> bool:
+        return self.input_kind != "images"
+
+
+@dataclass(frozen=True)
+class DataSignature:
+    """What the model builder needs to know about the data: input shape, dtype and kind,
+    and the number of classes."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    dtype: str
+    num_classes: int
+    vocabulary_size: int | None = None
+    input_kind: str | None = None
+    # What bounds the word indices, as the error message names it.
+    vocabulary_origin: str = "data.num_words"
+
+    @property
+    def kind(self) -> str:
+        if self.input_kind:
+            return self.input_kind
+        return "word_indices" if self.dtype.startswith("int") else "images"
+
+    def describe_input(self) -> str:
+        shape = "x".join(str(size) for size in self.input_shape)
+        return f"{self.name} gives {_KIND_WORDS[self.kind]} of shape {shape} ({self.dtype})"
+
+
+def signature_of(dataset: Dataset, config: Config) -> DataSignature:
+    """The DataSignature of a loaded dataset under a config's preprocessing."""
+    origin = "data.num_words"
+    if dataset.vocabulary is not None:
+        origin = "the vocabulary fitted on the training texts (data.vectorize.max_tokens)"
+    return DataSignature(
+        name=dataset.name,
+        input_shape=dataset.input_shape,
+        dtype=dataset.input_dtype,
+        num_classes=dataset.num_classes,
+        vocabulary_size=dataset.vocabulary_size,
+        input_kind=dataset.input_kind,
+        vocabulary_origin=origin,
+    )
+
+
+def signature_from_config(config: Config) -> DataSignature | None:
+    """The signature of a dataset whose shapes and classes the config alone fixes (MNIST,
+    CIFAR, IMDB word indices), without reading it; None where only the data can tell."""
+    data = config.data
+    described = family(data.dataset)
+    if described.image_shape is not None and described.num_classes is not None:
+        return DataSignature(data.dataset, described.image_shape, "float32",
+                             described.num_classes)
+    if described.inputs == "word_indices":
+        return DataSignature(data.dataset, (data.maxlen,), "int32", described.num_classes,
+                             vocabulary_size=data.num_words, input_kind="word_indices")
+    return None
+
+
+def check_labels(path: Path | str, split: str, labels: np.ndarray, classes: range) -> None:
+    """Integer class labels within `classes`; float labels would be truncated to classes
+    without a word, so they are refused too."""
+    if (
+        not np.issubdtype(labels.dtype, np.integer)
+        or labels.min() < classes.start
+        or labels.max() >= classes.stop
+    ):
+        raise DataError(
+            f"{path}: y_{split} must hold integer class labels {classes.start}-"
+            f"{classes.stop - 1}, found {labels.dtype} values."
+        )

@@ -1,0 +1,129 @@
+"""Your own images, one sub-folder per class (the Caltech-101/256 layout).
+
+Read by Keras's `image_dataset_from_directory`, resized to `data.image_size` and scaled to
+[0, 1]. Every image is checked before the first epoch: its header for a size that fits in
+memory, its pixels as they are decoded; a folder of one class is refused, since nothing
+can be learned from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dlcourse.config import DataConfig
+from dlcourse.data.dataset import Dataset
+from dlcourse.data.files import find_paths
+from dlcourse.errors import DataError
+
+# The shuffle (and train/test split) of an image folder is fixed, so `evaluate` rebuilds
+# the same test split the run was measured on.
+IMAGE_FOLDER_SEED = 1337
+IMAGE_FOLDER_TEST_SPLIT = 0.2
+# What image_dataset_from_directory reads.
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+# A photo of 50 megapixels decodes to 150 MB; more than that is a damaged or hostile file.
+LARGEST_PIXELS = 50_000_000
+
+
+def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Dataset:
+    """The test split is `test_path` when given, otherwise a fixed held-out fraction
+    (`test_split`, default 0.2) of `path`."""
+    import keras
+
+    (root,) = find_paths(config.path, data_dir, "image folder")[:1]
+    test_root = None
+    if config.test_path is not None:
+        (test_root,) = find_paths(config.test_path, data_dir, "test image folder")[:1]
+    for folder in filter(None, (root, test_root)):
+        check_image_headers(Path(folder))
+    options = dict(
+        image_size=tuple(config.image_size),
+        color_mode=config.color_mode or "rgb",
+        label_mode="int",
+        batch_size=256,
+        shuffle=True,
+        seed=IMAGE_FOLDER_SEED,
+        verbose=False,
+    )
+    try:
+        if test_root is not None:
+            train = keras.utils.image_dataset_from_directory(root, **options)
+            test = keras.utils.image_dataset_from_directory(
+                test_root, class_names=train.class_names, **options
+            )
+        else:
+            train, test = keras.utils.image_dataset_from_directory(
+                root,
+                validation_split=config.test_split or IMAGE_FOLDER_TEST_SPLIT,
+                subset="both",
+                **options,
+            )
+    except ValueError as error:
+        raise DataError(f"{root}: can't read this image folder: {error}") from None
+    if len(train.class_names) < 2:
+        raise DataError(
+            f"{root}: holds {len(train.class_names)} class folder(s); a classifier needs at "
+            "least two (one sub-folder of images per class)."
+        )
+    x_train, y_train = _folder_arrays(train, Path(root))
+    x_test, y_test = _folder_arrays(test, Path(test_root or root))
+    return Dataset(
+        name=Path(root).name,
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=len(train.class_names),
+        source=Path(root),
+        class_names=tuple(train.class_names),
+    )
+
+
+def image_files(root: Path) -> list[Path]:
+    return sorted(path for path in root.glob("*/*") if path.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def check_image_headers(root: Path) -> None:
+    """Each image's header names a format PIL knows and a size that fits in memory."""
+    from PIL import Image, UnidentifiedImageError
+
+    for path in image_files(root):
+        try:
+            with Image.open(path) as image:
+                pixels = image.width * image.height
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            raise DataError(f"{path}: not an image that can be read ({error}).") from None
+        if pixels > LARGEST_PIXELS:
+            raise DataError(
+                f"{path}: {image.width}x{image.height} pixels, more than the "
+                f"{LARGEST_PIXELS:,} an image may have; resize it first."
+            )
+
+
+def _folder_arrays(images, where: Path) -> tuple[np.ndarray, np.ndarray]:
+    import tensorflow as tf
+
+    try:
+        batches = [(np.asarray(x), np.asarray(y)) for x, y in images]
+    except tf.errors.OpError:
+        raise DataError(f"{_undecodable(where)}: can't decode this image (is it complete?); "
+                        "remove or replace it.") from None
+    if not batches:
+        raise DataError(f"{where}: no images for this split; add images or change test_split.")
+    x = np.concatenate([batch for batch, _ in batches]) / np.float32(255.0)
+    return x.astype("float32"), np.concatenate([labels for _, labels in batches]).astype("int64")
+
+
+def _undecodable(root: Path) -> Path | str:
+    """The first image under `root` that PIL can't fully decode, to name it."""
+    from PIL import Image
+
+    for path in image_files(root):
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except Exception:  # any decoding failure names this file
+            return path
+    return f"{root} (an image)"

@@ -1,0 +1,221 @@
+"""IMDB as Keras's word indices: prepared as `imdb.load_data` then `pad_sequences` do,
+and raw reviews mapped to the same indices for `predict`.
+
+Keras's conventions: 0 pads, 1 starts a review, 2 replaces words outside num_words, and
+real words start at 3; both splits are shuffled with the seed load_data uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import string
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from dlcourse.cache import cache_dir
+from dlcourse.config import DataConfig
+from dlcourse.config.datasets import SENTIMENTS
+from dlcourse.data.dataset import Dataset, check_labels
+from dlcourse.data.files import DatasetFile, find_file, read_bounded, read_npz, regular_file
+from dlcourse.errors import DataError
+
+IMDB_START, IMDB_OOV, IMDB_INDEX_FROM, IMDB_SHUFFLE_SEED = 1, 2, 3, 113
+IMDB_SPLITS = ("x_train", "y_train", "x_test", "y_test")
+# Bump when the preparation changes, so that older cached arrays are not used.
+IMDB_CACHE_VERSION = 1
+# Reviews prepared at a time: enough to stay vectorised, few enough to stay small in memory.
+IMDB_CHUNK = 2048
+# The official word index is 1.6 MB.
+LARGEST_WORD_INDEX_BYTES = 64 << 20
+
+IMDB_FILE = DatasetFile(
+    "imdb.npz",
+    "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f",
+    "x_train, x_test: object arrays of word-rank lists; y_train, y_test: 0/1 labels",
+)
+IMDB_WORD_INDEX_FILE = DatasetFile(
+    "imdb_word_index.json",
+    "bfafd718b763782e994055a2d397834f",  # Keras checks this one with MD5
+    "a JSON object mapping each word to its frequency rank",
+)
+
+
+def load_imdb(config: DataConfig, data_dir: str | Path | None) -> Dataset:
+    path = find_file(IMDB_FILE, data_dir)
+    splits = _prepared_imdb(path, config.num_words, config.maxlen)
+    return Dataset(
+        name="imdb",
+        x_train=splits["x_train"],
+        y_train=splits["y_train"],
+        x_test=splits["x_test"],
+        y_test=splits["y_test"],
+        num_classes=2,
+        source=path,
+        class_names=SENTIMENTS,
+        input_kind="word_indices",
+        vocabulary_size=config.num_words,
+    )
+
+
+def _prepared_imdb(path: Path, num_words: int | None, maxlen: int) -> dict[str, np.ndarray]:
+    """The padded splits, from the cache when this file was prepared so before.
+
+    Unpickling 50,000 lists and preparing them takes seconds at every start; the cached
+    arrays load in a fraction of one. The key holds the file's size and modification
+    time, so a changed file is prepared again.
+    """
+    stat = path.stat()
+    key = "|".join(
+        str(part) for part in (IMDB_CACHE_VERSION, path.resolve(), stat.st_size,
+                               stat.st_mtime_ns, num_words, maxlen)
+    )
+    cached = cache_dir() / f"imdb-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+    try:
+        with np.load(cached, allow_pickle=False) as arrays:
+            return {name: arrays[name] for name in IMDB_SPLITS}
+    except (OSError, KeyError, ValueError):
+        pass  # not cached yet, or a damaged file: prepare again
+    splits = _prepare_imdb(path, num_words, maxlen)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.stem}.{os.getpid()}.partial.npz")
+        np.savez(partial, **splits)
+        partial.replace(cached)
+    except OSError:
+        pass  # a read-only home: prepare again next time
+    return splits
+
+
+def _prepare_imdb(path: Path, num_words: int | None, maxlen: int) -> dict[str, np.ndarray]:
+    arrays = read_npz(path, IMDB_SPLITS)
+    rng = np.random.RandomState(IMDB_SHUFFLE_SEED)
+    splits = {}
+    for split in ("train", "test"):  # order matters: both shuffles draw from one rng
+        reviews, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        _check_reviews(path, split, reviews, labels)
+        order = np.arange(len(reviews))
+        rng.shuffle(order)
+        try:
+            splits[f"x_{split}"] = imdb_sequences(reviews[order], num_words, maxlen)
+        except ValueError as error:
+            raise DataError(f"{path}: x_{split}: {error}") from None
+        splits[f"y_{split}"] = labels[order].astype("int64")
+    return splits
+
+
+def _check_reviews(path: Path, split: str, reviews: np.ndarray, labels: np.ndarray) -> None:
+    if reviews.ndim != 1 or len(reviews) == 0 or reviews.dtype.kind in "USV":
+        raise DataError(
+            f"{path}: x_{split} must be a non-empty list of reviews, each a list of integer "
+            f"word ranks; found {reviews.dtype} values of shape {reviews.shape}."
+        )
+    if labels.shape != reviews.shape:
+        raise DataError(
+            f"{path}: y_{split} has {labels.shape[0] if labels.ndim else 0} labels for "
+            f"{len(reviews)} reviews; expected one label per review."
+        )
+    check_labels(path, split, labels, range(2))
+
+
+def imdb_sequences(reviews: np.ndarray, num_words: int | None, maxlen: int) -> np.ndarray:
+    """Keras's `imdb.load_data` mapping followed by `pad_sequences(maxlen=...)`, vectorised.
+
+    Each review of word ranks becomes [1] + [rank + 3 ...], ranks at or above num_words
+    become 2, and the result is cut to its last `maxlen` tokens or padded with zeros in
+    front. The same as Keras's Python loops, without looping over 50,000 lists; done in
+    chunks, because a pass over all of them at once needs several arrays of every token.
+    """
+    padded = np.zeros((len(reviews), maxlen), dtype="int32")
+    for start in range(0, len(reviews), IMDB_CHUNK):
+        padded[start:start + IMDB_CHUNK] = _padded_reviews(
+            reviews[start:start + IMDB_CHUNK], num_words, maxlen
+        )
+    return padded
+
+
+def _padded_reviews(reviews: np.ndarray, num_words: int | None, maxlen: int) -> np.ndarray:
+    not_ranks = ValueError("IMDB reviews must be lists of integer word ranks >= 0")
+    try:
+        lengths = np.fromiter(
+            (len(review) for review in reviews), dtype=np.int64, count=len(reviews)
+        )
+        # Read as floats first: straight to int64, numpy would truncate 1.5 to 1 silently.
+        ranks = np.fromiter(
+            (word for review in reviews for word in review), dtype=np.float64, count=lengths.sum()
+        )
+    except (TypeError, ValueError):
+        raise not_ranks from None
+    if not (np.isfinite(ranks).all() and (ranks == np.floor(ranks)).all() and (ranks >= 0).all()):
+        raise not_ranks
+    words = ranks.astype(np.int64)
+    starts = np.cumsum(lengths) - lengths
+    tokens = np.insert(words + IMDB_INDEX_FROM, starts, IMDB_START)
+    lengths = lengths + 1
+    if num_words is not None:
+        tokens[tokens >= num_words] = IMDB_OOV
+    row = np.repeat(np.arange(len(reviews)), lengths)
+    position = np.arange(len(tokens)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    column = maxlen - np.repeat(lengths, lengths) + position
+    kept = column >= 0
+    padded = np.zeros((len(reviews), maxlen), dtype="int32")
+    padded[row[kept], column[kept]] = tokens[kept]
+    return padded
+
+
+def load_word_index(data_dir: str | Path | None = None) -> dict[str, int]:
+    """IMDB's word -> frequency rank mapping (rank 1 is the most frequent word)."""
+    path = find_file(IMDB_WORD_INDEX_FILE, data_dir)
+    try:
+        with open(regular_file(path), "rb") as stream:
+            text = read_bounded(stream, LARGEST_WORD_INDEX_BYTES, path, "the word index")
+        index = json.loads(text.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path}: can't read the word index ({error}).") from None
+    if not isinstance(index, dict) or not all(
+        isinstance(rank, int) and not isinstance(rank, bool) and rank > 0
+        for rank in index.values()
+    ):
+        raise DataError(f"{path}: expected a JSON object mapping words to positive ranks.")
+    return index
+
+
+# IMDB's tokenisation, as the dataset was built: lower case, punctuation other than the
+# apostrophe becomes a space, then split on whitespace.
+_PUNCTUATION_TO_SPACE = str.maketrans({mark: " " for mark in string.punctuation if mark != "'"})
+
+
+def tokenize_review(text: str) -> list[str]:
+    return text.lower().translate(_PUNCTUATION_TO_SPACE).split()
+
+
+def encode_reviews(
+    texts: Sequence[str], word_index: dict[str, int], num_words: int | None, maxlen: int
+) -> np.ndarray:
+    """Raw reviews -> the padded word-index arrays a model trained on IMDB takes.
+
+    Words are ranked with the word index, then mapped exactly as the training data was
+    (start token, rank + 3, OOV for rare words); words the index doesn't know are OOV.
+    """
+    unknown = num_words if num_words is not None else max(word_index.values()) + 1
+    reviews = np.empty(len(texts), dtype=object)
+    for position, text in enumerate(texts):
+        reviews[position] = [word_index.get(word, unknown) for word in tokenize_review(text)]
+    sequences = imdb_sequences(reviews, num_words, maxlen)
+    if num_words is None:
+        sequences[sequences >= unknown + IMDB_INDEX_FROM] = IMDB_OOV
+    return sequences
+
+
+def decode_reviews(sequences: np.ndarray, word_index: dict[str, int]) -> list[str]:
+    """Word indices back to text, as Keras's docs decode IMDB: rank = index - 3, '?' for OOV."""
+    words = {rank + IMDB_INDEX_FROM: word for word, rank in word_index.items()}
+    return [
+        " ".join(words.get(int(index), "?") for index in sequence if index > IMDB_START)
+        for sequence in sequences
+    ]
+
+

@@ -1,0 +1,66 @@
+"""Loading the dataset a config names: its family's loader, then `data.limit`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dlcourse.config import DataConfig
+from dlcourse.data.dataset import Dataset, TextVocabulary
+from dlcourse.data.image_folder import load_image_folder
+from dlcourse.data.images import load_cifar10, load_cifar100, load_fashion_mnist, load_mnist
+from dlcourse.data.imdb import load_imdb
+from dlcourse.data.text import load_raw_text
+
+_LOADERS: dict[str, Callable[[DataConfig, str | Path | None], Dataset]] = {
+    "mnist": load_mnist,
+    "fashion_mnist": load_fashion_mnist,
+    "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
+    "image_folder": load_image_folder,
+    "imdb": load_imdb,
+}
+
+
+def load_dataset(
+    config: DataConfig,
+    data_dir: str | Path | None = None,
+    *,
+    vocabulary: TextVocabulary | None = None,
+    task: str = "classification",
+) -> Dataset:
+    """Find, read and prepare the dataset a config names, limited to `config.limit`.
+
+    Raw text is vectorised with `vocabulary` when given (a run's saved one), otherwise with
+    a vocabulary fitted on the training split; its targets are numbers when `task` is
+    regression (the loss decides: `Config.task`).
+    """
+    if config.dataset == "raw_text":
+        dataset = load_raw_text(config, data_dir, vocabulary, task == "regression")
+    else:
+        dataset = _LOADERS[config.dataset](config, data_dir)
+    if config.limit is not None:
+        dataset = first(dataset, config.limit)
+    return dataset
+
+
+def first(dataset: Dataset, limit: int) -> Dataset:
+    """The first `limit` examples of each split."""
+    return replace(
+        dataset,
+        x_train=dataset.x_train[:limit],
+        y_train=dataset.y_train[:limit],
+        x_test=dataset.x_test[:limit],
+        y_test=dataset.y_test[:limit],
+        test_texts=dataset.test_texts[:limit],
+    )
+
+
+def one_hot_if_needed(labels: np.ndarray, num_classes: int, loss: str) -> np.ndarray:
+    """Categorical cross-entropy wants one-hot targets (the lecture's `to_categorical`)."""
+    if loss == "categorical_crossentropy":
+        return np.eye(num_classes, dtype="float32")[labels]
+    return labels

@@ -1,0 +1,96 @@
+"""Tuning directories: the one module that knows a tuning run's files.
+
+A tuning run lives in `<output dir>/<config name>-tune/<UTC time>/`: tuning.json (its
+settings and how it ended), search_config.yaml (the config it searches, for --resume),
+trials.json/.csv/.md (every trial, best first), scores.png, best_config.yaml (the best
+trial's config, for `dlcourse train`), and keras_tuner/ (KerasTuner's own state).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from dlcourse.config.safe_yaml import parse
+from dlcourse.errors import DlcourseError
+from dlcourse.rundir import (
+    create_run_dir,
+    read_json,
+    read_run_text,
+    write_json,
+    write_text,
+    written_atomically,
+)
+
+TUNING_FILE = "tuning.json"
+SEARCH_CONFIG_FILE = "search_config.yaml"
+TRIALS_FILE = "trials.json"
+TRIAL_TABLES = {"csv": "trials.csv", "markdown": "trials.md"}
+SCORES_PLOT = "scores.png"
+BEST_CONFIG_FILE = "best_config.yaml"
+# KerasTuner's state (oracle, trials, checkpoints) lives in <tune dir>/keras_tuner/search.
+TUNER_DIR = "keras_tuner"
+TUNER_PROJECT = "search"
+
+
+class TuningError(DlcourseError):
+    """A config or a tuning directory that can't be tuned as asked."""
+
+
+class TuneDir:
+    """One tuning directory: every file it holds, read and written here only."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, output_dir: str | Path, config_name: str) -> TuneDir:
+        return cls(create_run_dir(output_dir, f"{config_name}-tune"))
+
+    def require(self) -> TuneDir:
+        if not (self.path / TUNING_FILE).is_file() or not (self.path / SEARCH_CONFIG_FILE).is_file():
+            raise TuningError(
+                f"{self.path} is not a tuning directory (no {TUNING_FILE} or "
+                f"{SEARCH_CONFIG_FILE}); pass the directory `dlcourse tune` printed, e.g. "
+                "runs/<name>-tune/<time>."
+            )
+        return self
+
+    @property
+    def tuner_directory(self) -> Path:
+        return self.path / TUNER_DIR
+
+    def write_settings(self, settings: Mapping[str, Any]) -> None:
+        write_json(self.path / TUNING_FILE, dict(settings))
+
+    def read_settings(self) -> dict[str, Any]:
+        settings = read_json(self.path / TUNING_FILE)
+        if not isinstance(settings, dict):
+            raise TuningError(f"{self.path / TUNING_FILE}: expected a JSON object.")
+        return settings
+
+    def write_search_config(self, text: str) -> None:
+        write_text(self.path / SEARCH_CONFIG_FILE, text)
+
+    def read_search_config(self) -> dict[str, Any]:
+        raw = parse(read_run_text(self.path / SEARCH_CONFIG_FILE))
+        if not isinstance(raw, dict):
+            raise TuningError(f"{self.path / SEARCH_CONFIG_FILE}: not a config mapping.")
+        return raw
+
+    def write_trials(self, trials: Mapping[str, Any], tables: Mapping[str, str]) -> None:
+        """trials.json, and the same trials as a table in each format ('csv', 'markdown')."""
+        write_json(self.path / TRIALS_FILE, dict(trials))
+        for style, text in tables.items():
+            write_text(self.path / TRIAL_TABLES[style], text)
+
+    def save_scores_plot(self, figure) -> None:
+        with written_atomically(self.path / SCORES_PLOT) as temporary:
+            figure.savefig(temporary, dpi=100)
+
+    @property
+    def best_config_path(self) -> Path:
+        return self.path / BEST_CONFIG_FILE
+
+    def write_best_config(self, text: str) -> None:
+        write_text(self.best_config_path, text)

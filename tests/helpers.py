@@ -1,0 +1,218 @@
+"""Helpers the tests share: tiny datasets in Keras's layout, and ways to run dlcourse.
+
+Test modules import from here, never from each other; fixtures live in conftest.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+REAL_DATA_DIR = os.environ.get("DLCOURSE_DATA_DIR")
+
+
+def interruptible() -> None:
+    """Popen's preexec_fn for a child the test will Ctrl-C. A shell starts background
+    jobs with SIGINT ignored, and Python keeps an ignored SIGINT ignored, so tests run
+    from a background job (nohup, some CI runners) would send a signal nobody hears."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def write_mnist(directory: Path, train: int = 96, test: int = 48, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    path = directory / "mnist.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (train, 28, 28), dtype=np.uint8),
+        y_train=np.arange(train, dtype=np.uint8) % 10,
+        x_test=rng.integers(0, 256, (test, 28, 28), dtype=np.uint8),
+        y_test=np.arange(test, dtype=np.uint8) % 10,
+    )
+    return path
+
+
+def random_reviews(rng: np.random.Generator, count: int) -> np.ndarray:
+    reviews = np.empty(count, dtype=object)
+    for index in range(count):
+        length = int(rng.integers(0, 60))
+        reviews[index] = [int(word) for word in rng.integers(1, 20000, length)]
+    return reviews
+
+
+def write_imdb(directory: Path, train: int = 96, test: int = 48, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    path = directory / "imdb.npz"
+    np.savez(
+        path,
+        x_train=random_reviews(rng, train),
+        y_train=np.arange(train, dtype=np.int64) % 2,
+        x_test=random_reviews(rng, test),
+        y_test=np.arange(test, dtype=np.int64) % 2,
+    )
+    (directory / "imdb_word_index.json").write_text(json.dumps({"the": 1, "and": 2, "a": 3}))
+    return path
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """A gzipped IDX file as Fashion-MNIST ships them: magic 2051 images, 2049 labels."""
+    magic = 2051 if array.ndim == 3 else 2049
+    header = b"".join(int(n).to_bytes(4, "big") for n in (magic, *array.shape))
+    with gzip.open(path, "wb") as stream:
+        stream.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_fashion_mnist(directory: Path, train: int = 60, test: int = 30, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder = directory / "fashion-mnist"
+    folder.mkdir()
+    for prefix, count in (("train", train), ("t10k", test)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28)))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(count) % 10)
+    return folder
+
+
+def write_cifar_batch(path: Path, count: int, label_key: str, classes: int, rng) -> None:
+    """A CIFAR batch as Keras's download holds it: a pickled dict with bytes keys.
+
+    Protocol 4: the real files are Python 2 pickles; protocol 2 from Python 3 would wrap
+    bytes in _codecs.encode, which the restricted unpickler rightly refuses.
+    """
+    content = {
+        b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+        label_key.encode(): [int(label) for label in np.arange(count) % classes],
+    }
+    path.write_bytes(pickle.dumps(content, protocol=4))
+
+
+def write_cifar10(directory: Path, per_batch: int = 12, test: int = 20, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder = directory / "cifar-10-batches-py"
+    folder.mkdir()
+    for number in range(1, 6):
+        write_cifar_batch(folder / f"data_batch_{number}", per_batch, "labels", 10, rng)
+    write_cifar_batch(folder / "test_batch", test, "labels", 10, rng)
+    return folder
+
+
+def write_cifar100(directory: Path, train: int = 200, test: int = 100, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder = directory / "cifar-100-python"
+    folder.mkdir()
+    write_cifar_batch(folder / "train", train, "fine_labels", 100, rng)
+    write_cifar_batch(folder / "test", test, "fine_labels", 100, rng)
+    names = [f"class{index}".encode() for index in range(100)]
+    (folder / "meta").write_bytes(pickle.dumps({b"fine_label_names": names}, protocol=4))
+    return folder
+
+
+WORDS = ("good", "bad", "film", "plot", "great", "awful", "the", "a", "acting", "boring")
+
+
+def random_review_records(rng, split: str, label: int, count: int) -> list[dict]:
+    records = []
+    for index in range(count):
+        words = rng.choice(WORDS, int(rng.integers(3, 40)))
+        rating = int(rng.integers(7, 11) if label else rng.integers(1, 5))
+        records.append({"split": split, "label": label, "id": index, "rating": rating,
+                        "text": " ".join(words) + (" Great!" if label else " Awful.")})
+    return records
+
+
+def write_imdb_text(directory: Path, per_file: int = 24, seed: int = 0) -> Path:
+    """imdb_text/aclImdb_{train,test}_{pos,neg}_00.jsonl.gz, as in the real data folder."""
+    rng = np.random.default_rng(seed)
+    folder = directory / "imdb_text"
+    folder.mkdir()
+    for split in ("train", "test"):
+        for label, name in ((1, "pos"), (0, "neg")):
+            lines = [json.dumps(r) for r in random_review_records(rng, split, label, per_file)]
+            with gzip.open(folder / f"aclImdb_{split}_{name}_00.jsonl.gz", "wt") as stream:
+                stream.write("\n".join(lines) + "\n")
+    return folder
+
+
+def write_image_folder(folder: Path, classes: int, per_class: int = 2, size: int = 12,
+                       seed: int = 0) -> Path:
+    """One sub-folder of small PNGs per class, the Caltech-101/256 layout."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for label in range(classes):
+        (folder / f"class_{label:03d}").mkdir(parents=True)
+        for index in range(per_class):
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"class_{label:03d}" / f"{index}.png")
+    return folder
+
+
+def is_tunable(path: Path) -> bool:
+    """Whether a shipped config searches values (trained through `dlcourse tune`)."""
+    from dlcourse.config import load_search_config
+
+    return bool(load_search_config(path).expressions)
+
+
+def invoke(*args, **kwargs):
+    """The CLI in this process (fast: TensorFlow is imported once per test session)."""
+    from dlcourse.cli import main
+
+    return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False, **kwargs)
+
+
+def dlcourse_command(*args):
+    """A real `dlcourse` process running this checkout's package, from any directory."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )}
+    return [sys.executable, "-m", "dlcourse", *map(str, args)], environment
+
+
+def run_dlcourse(*args, **kwargs):
+    """A real process, to check exit statuses and that no traceback is printed."""
+    command, environment = dlcourse_command(*args)
+    return subprocess.run(command, capture_output=True, text=True, env=environment, **kwargs)
+
+
+def history_without_times(run_dir: Path) -> dict:
+    history = json.loads((run_dir / "history.json").read_text())
+    history.pop("epoch_seconds")
+    return history
+
+
+def write_data_dir(directory: Path) -> Path:
+    """A directory with a tiny file of every dataset the shipped configs read, in its layout."""
+    directory.mkdir(parents=True, exist_ok=True)
+    write_mnist(directory)
+    write_imdb(directory)
+    write_fashion_mnist(directory)
+    write_cifar10(directory)
+    write_imdb_text(directory)
+    # configs/image_folder_example.yaml expects Caltech-101's 102 classes.
+    write_image_folder(directory / "101_ObjectCategories", classes=102)
+    return directory
+
+
+# Where the real data is (CI), each shipped config whose dataset it holds is smoke-tested
+# on a tiny subset of it; the others, and every config elsewhere, on the tiny files the
+# tests write.
+REAL_DATASETS = {"mnist": "mnist.npz", "imdb": "imdb.npz", "raw_text": "imdb_text"}
+
+
+def real_data_for(config: Path) -> str | None:
+    import yaml
+
+    dataset = yaml.safe_load(config.read_text())["data"]["dataset"]
+    if REAL_DATA_DIR and (Path(REAL_DATA_DIR) / REAL_DATASETS.get(dataset, "-")).exists():
+        return REAL_DATA_DIR
+    return None
