@@ -26,7 +26,7 @@ import numpy as np
 
 from dlcourse.config import Config
 from dlcourse.errors import RunError
-from dlcourse.rundir import PARTIAL_PREFIX, RunDir
+from dlcourse.rundir import PARTIAL_PREFIX, RunDir, ensure_free_space, weight_bytes
 
 WEIGHTS_FILE = "model.weights.h5"
 STATE_FILE = "state.json"
@@ -52,6 +52,7 @@ class RunBackup(keras.callbacks.Callback):
 
 def save_backup(model: keras.Model, backup_dir: Path, epochs_done: int) -> Path:
     backup_dir.mkdir(exist_ok=True)
+    ensure_free_space(backup_dir, weight_bytes(model))
     final = backup_dir / f"epoch-{epochs_done}"
     partial = backup_dir / f"{PARTIAL_PREFIX}epoch-{epochs_done}"
     shutil.rmtree(partial, ignore_errors=True)

@@ -283,57 +283,43 @@ def summary(config: Path, overrides, data_dir) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def predict(run_dir: Path, inputs, as_json: bool) -> None:
+@click.option("--text", "as_text", is_flag=True,
+              help="Every INPUT is a review, even one that reads like a file name.")
+@click.option("--no-preprocess", is_flag=True,
+              help="Pictures: only resize them, without MNIST's cropping and centring.")
+def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: bool) -> None:
     """Predict with RUN_DIR's model on new INPUTS.
 
     For text models each INPUT is a review, a file with one review per line, or '-' to
-    read reviews from stdin. For image models each INPUT is a PNG or JPEG file.
-    Regression models (e.g. a review's rating) print the predicted number.
+    read reviews from stdin. For image models each INPUT is a PNG or JPEG file; a digit
+    for an MNIST model is cut out and centred as MNIST's digits were. Regression models
+    (e.g. a review's rating) print the predicted number.
     """
     import json
 
     _import_tensorflow_quietly()
-    from dlcourse.prediction import predict_run
+    from dlcourse.prediction import collect_inputs, predict_run
 
-    predictions = predict_run(run_dir, _expand_inputs(run_dir, inputs))
+    items = collect_inputs(run_dir, inputs, as_text=as_text, stdin=sys.stdin)
+    predictions = predict_run(run_dir, items, preprocess=not no_preprocess)
+    for number, prediction in enumerate(predictions, start=1):
+        for warning in prediction.warnings:
+            click.echo(f"Warning (input {number}): {warning}.", err=True)
     if as_json:
         click.echo(json.dumps([p.as_dict() for p in predictions], indent=2))
         return
     for prediction in predictions:
         shown = prediction.input if len(prediction.input) <= 70 else prediction.input[:67] + "..."
+        known = (f"  [knows {prediction.known_words} of {prediction.words} words]"
+                 if prediction.words is not None else "")
         if prediction.value is not None:
-            click.echo(f"predicted {prediction.value:.2f}  {shown}")
+            click.echo(f"predicted {prediction.value:.2f}  {shown}{known}")
         elif "positive" in prediction.probabilities:
             positive = prediction.probabilities["positive"]
-            click.echo(f"P(positive) {positive:.3f}  {prediction.label:8}  {shown}")
+            click.echo(f"P(positive) {positive:.3f}  {prediction.label:8}  {shown}{known}")
         else:
             top = ", ".join(f"{label}: {p:.3f}" for label, p in prediction.top)
-            click.echo(f"{shown}  ->  {prediction.label}  ({top})")
-
-
-def _expand_inputs(run_dir: Path, inputs) -> list[str]:
-    """'-' reads stdin and a text file gives one review per line, for text models only."""
-    from dlcourse.config import family
-    from dlcourse.rundir import RunDir
-
-    if not family(RunDir(run_dir).read_config().data.dataset).is_text:
-        return list(inputs)
-    reviews: list[str] = []
-    for item in inputs:
-        if item == "-":
-            reviews += [line for line in sys.stdin.read().splitlines() if line.strip()]
-        elif Path(item).is_file():
-            reviews += [line for line in _read_lines(Path(item)) if line.strip()]
-        else:
-            reviews.append(item)
-    return reviews
-
-
-def _read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise DlcourseError(f"{path}: not UTF-8 text; give reviews as UTF-8, one per line.") from None
+            click.echo(f"{shown}  ->  {prediction.label}  ({top}){known}")
 
 
 @main.command()

@@ -187,9 +187,12 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
         return None
     label = "validation accuracy" if measure == "accuracy" else "validation MAE"
     figure = curves_together_figure(labelled, label)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with written_atomically(path) as temporary:
-        figure.savefig(temporary, dpi=100, format=plot_format(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with written_atomically(path) as temporary:
+            figure.savefig(temporary, dpi=100, format=plot_format(path))
+    except OSError as error:
+        raise RunError(f"--plot {path}: can't write the plot there ({error.strerror or error}).") from None
     return path
 
 

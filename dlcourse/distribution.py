@@ -21,6 +21,7 @@ The rules every strategy follows here:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -216,6 +217,34 @@ class Distribution:
             for target, source in zip(copy.optimizer.variables, model.optimizer.variables):
                 target.assign(source.numpy())
         return copy
+
+    def check_agreement(self, parts: dict[str, str]) -> None:
+        """Refuse to train unless every worker has the same `parts` (the config's sections,
+        the data's signature): otherwise they would train, in lockstep and without error,
+        a computation nobody asked for, or fail later with a misleading message.
+
+        Each worker hashes its parts; the hashes are gathered from all workers with one
+        collective, and any part on which they differ is named.
+        """
+        if self.task is None:
+            return
+        import tensorflow as tf
+
+        names = sorted(parts)
+        digests = tf.constant(
+            [[int(hashlib.sha256(parts[name].encode()).hexdigest()[:15], 16) for name in names]],
+            dtype=tf.int64,
+        )
+        values = self.strategy.experimental_distribute_values_from_function(lambda _: digests)
+        gathered = self.strategy.gather(values, axis=0).numpy()
+        differing = [name for column, name in enumerate(names)
+                     if len(set(gathered[:, column].tolist())) > 1]
+        if differing:
+            raise DistributionError(
+                f"{self.task.name}: the workers don't agree on {', '.join(differing)}. Start "
+                "every worker with the same config, the same --set values and the same data; "
+                "training with a mix would give a run of a computation nobody asked for."
+            )
 
     def describe(self) -> str:
         replicas = self.strategy.num_replicas_in_sync

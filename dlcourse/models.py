@@ -8,6 +8,7 @@ reported with the layer's path in the config rather than as a stack trace.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from dlcourse.config import Config, LayerSpec, LearningRateSchedule, format_path
 from dlcourse.config.vocabulary import WRAPPER_ARGUMENTS
@@ -25,6 +26,14 @@ def build_model(
     the padding, so that batches cut to different lengths all give full-length results.
     """
     _check_embedding_fits(config, data)
+    _check_size(config, data)
+    model = _stacked(config, data, plan)
+    _check_output_fits(config, data, model)
+    _compile(model, config, plan.jit_compile)
+    return model
+
+
+def _stacked(config: Config, data: DataSignature, plan: ExecutionPlan = EXACT) -> keras.Model:
     model = keras.Sequential(name=config.name)
     input_shape = (None,) if plan.bucketing else data.input_shape
     model.add(keras.Input(shape=input_shape, dtype=data.dtype))
@@ -40,9 +49,46 @@ def build_model(
                 f"{path} can't take its input: {_first_sentence(error)} "
                 f"({data.describe_input()}.)"
             ) from None
-    _check_output_fits(config, data, model)
-    _compile(model, config, plan.jit_compile)
     return model
+
+
+# The most weights a model may have: 100 million float32s are 400 MB, and training keeps
+# two or three more copies (gradients, the optimizer's slots). The lecture's are 0.3 M.
+LARGEST_PARAMETERS = 100_000_000
+
+
+def _check_size(config: Config, data: DataSignature) -> None:
+    """Refuse a model too large for memory before a single weight is allocated.
+
+    Keras creates the variables of a model built in a StatelessScope without
+    initialising them, so their shapes can be counted for free; the uncounted variables
+    are then dropped from Keras's list of ones to initialise later.
+    """
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # another Keras layout: build without the estimate
+        return
+    waiting = list(global_state.get_global_attribute("uninitialized_variables", []) or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = _stacked(config, data)
+            sizes = [
+                (sum(int(np.prod(weight.shape)) for weight in layer.weights), index, layer)
+                for index, layer in enumerate(model.layers)
+            ]
+    except ModelDataMismatch:
+        return  # the real build reports it, with its path
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", waiting)
+    total = sum(size for size, _, _ in sizes)
+    if total > LARGEST_PARAMETERS:
+        size, index, _ = max(sizes, key=lambda item: item[0])
+        path = format_path(["model", "layers", index, config.model.layers[index].name])
+        raise ModelDataMismatch(
+            f"The model would have {total:,} weights, more than the {LARGEST_PARAMETERS:,} "
+            f"that fit in memory for training; the largest layer is {path} with {size:,} "
+            f"({data.describe_input()}). Make it smaller."
+        )
 
 
 def instantiate_layer(spec: LayerSpec, path: str) -> keras.layers.Layer:

@@ -1,27 +1,40 @@
-"""Predictions of a trained run on new inputs: raw review text, or image files.
+"""Predictions of a trained run on new inputs: review texts, or pictures.
 
 Inputs are prepared exactly as the run's training data was: IMDB reviews are tokenised as
 IMDB was and mapped with the word index saved in the run; raw-text runs go through a
-TextVectorization holding the vocabulary fitted in training; images become grayscale (or
-RGB) arrays of the model's input size, scaled to [0, 1]. Regression runs predict a number.
+TextVectorization holding the vocabulary fitted in training; pictures are made into the
+dataset's kind of image (dlcourse.data.photos). Regression runs predict a number.
+
+Each prediction says what a person should know about its input: how many of a text's
+words the model knows, and warnings when most are unknown or a picture is blank. Empty
+texts are refused.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TextIO
 
 import numpy as np
 
-from dlcourse.config import family
-from dlcourse.data.imdb import encode_reviews
-from dlcourse.data.text import vectorize, vectorizer_from
+from dlcourse.config import Config, family
+from dlcourse.data.imdb import encode_reviews, known_words
+from dlcourse.data.photos import read_picture
+from dlcourse.data.text import known_tokens, vectorize, vectorizer_from
 from dlcourse.errors import DataError
 from dlcourse.evaluation import class_scores
 from dlcourse.rundir import RunDir
+from dlcourse.safe_files import read_file
 
 TOP = 3
+# Below this share of known words a text is mostly unknown to the model.
+MOSTLY_UNKNOWN = 0.5
+# What reads as a file name rather than a text: one word with a file suffix or a folder.
+_LOOKS_LIKE_A_PATH = re.compile(r"^[^\s]*(/|\\)[^\s]*$|^[^\s]+\.[A-Za-z0-9]{1,5}$")
+LARGEST_INPUT_FILE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,10 @@ class Prediction:
     probabilities: dict[str, float]
     # Regression: the predicted number (label is it, formatted; no probabilities).
     value: float | None = None
+    # Texts: how many of their words the model knows, of how many.
+    known_words: int | None = None
+    words: int | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def top(self) -> list[tuple[str, float]]:
@@ -40,87 +57,155 @@ class Prediction:
         return ranked[:TOP]
 
     def as_dict(self) -> dict:
+        record: dict = {"input": self.input}
         if self.value is not None:
-            return {"input": self.input, "value": self.value}
-        return {
-            "input": self.input,
-            "label": self.label,
-            "probability": self.probabilities[self.label],
-            "probabilities": self.probabilities,
-        }
+            record["value"] = self.value
+        else:
+            record.update(label=self.label, probability=self.probabilities[self.label],
+                          probabilities=self.probabilities)
+        if self.words is not None:
+            record.update(known_words=self.known_words, words=self.words)
+        if self.warnings:
+            record["warnings"] = list(self.warnings)
+        return record
 
 
-def predict_run(run_dir: str | Path, inputs: Sequence[str]) -> list[Prediction]:
-    """Predict each input (review texts for text models, image paths for image models)."""
+@dataclass(frozen=True)
+class _Prepared:
+    arrays: np.ndarray
+    known: list[tuple[int, int] | None]
+    warnings: list[tuple[str, ...]]
+
+
+def predict_run(run_dir: str | Path, inputs: Sequence[str], *, preprocess: bool = True
+                ) -> list[Prediction]:
+    """Predict each input: review texts for text models, picture paths for image models.
+
+    `preprocess` False gives pictures a plain resize instead of MNIST's centring.
+    """
     run = RunDir(run_dir).require()
     config = run.read_config()
     if not inputs:
         raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
     model = run.load_model()
-    described = family(config.data.dataset)
-    if config.data.dataset == "raw_text":
-        settings = config.data.vectorize
-        arrays = vectorize(vectorizer_from(settings, run.read_vocabulary()), list(inputs), settings)
-    elif described.is_text:
-        arrays = encode_reviews(inputs, run.read_word_index(), config.data.num_words,
-                                config.data.maxlen)
+    if family(config.data.dataset).is_text:
+        prepared = _prepared_texts(run, config, inputs)
     else:
-        arrays = np.stack([
-            read_image(Path(path), model.input_shape[1:],
-                       invert_light_background=described.light_on_dark)
-            for path in inputs
-        ])
-    outputs = model.predict(arrays, verbose=0)
+        prepared = _prepared_pictures(config, inputs, model.input_shape[1:], preprocess)
+    outputs = model.predict(prepared.arrays, verbose=0)
     if config.task == "regression":
-        return [
-            Prediction(input=text, label=f"{float(row[0]):.2f}", probabilities={}, value=float(row[0]))
-            for text, row in zip(inputs, outputs)
+        answers = [dict(label=f"{float(row[0]):.2f}", probabilities={}, value=float(row[0]))
+                   for row in outputs]
+    else:
+        described = family(config.data.dataset)
+        names = run.read_classes() or described.class_names or tuple(
+            str(index) for index in range(model.output_shape[-1])
+        )
+        answers = [
+            dict(label=names[int(np.argmax(scores))],
+                 probabilities={name: float(score) for name, score in zip(names, scores)})
+            for scores in class_scores(outputs)
         ]
-    class_names = run.read_classes() or described.class_names or tuple(
-        str(index) for index in range(model.output_shape[-1])
-    )
-    scores = class_scores(outputs)
-    return [_prediction(text, row, class_names) for text, row in zip(inputs, scores)]
+    return [
+        Prediction(input=text, **answer,
+                   known_words=known[0] if known else None, words=known[1] if known else None,
+                   warnings=warnings)
+        for text, answer, known, warnings in zip(inputs, answers, prepared.known, prepared.warnings)
+    ]
 
 
-def _prediction(text: str, scores: np.ndarray, class_names: Sequence[str]) -> Prediction:
-    return Prediction(
-        input=text,
-        label=class_names[int(np.argmax(scores))],
-        probabilities={name: float(score) for name, score in zip(class_names, scores)},
-    )
+def _prepared_texts(run: RunDir, config: Config, texts: Sequence[str]) -> _Prepared:
+    for position, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise DataError(f"Input {position} is an empty text: there is nothing to classify. "
+                            "Give a review with some words in it.")
+    if config.data.dataset == "raw_text":
+        settings, vocabulary = config.data.vectorize, run.read_vocabulary()
+        arrays = vectorize(vectorizer_from(settings, vocabulary), list(texts), settings)
+        known = [known_tokens(text, settings, vocabulary) for text in texts]
+        unit = "characters" if settings.split == "character" else "words"
+    else:
+        word_index = run.read_word_index()
+        arrays = encode_reviews(texts, word_index, config.data.num_words, config.data.maxlen)
+        known = [known_words(text, word_index) for text in texts]
+        unit = "words"
+    warnings = [_unknown_warning(count, total, unit) for count, total in known]
+    return _Prepared(arrays, known, warnings)
 
 
-def read_image(
-    path: Path, input_shape: tuple[int, ...], *, invert_light_background: bool = True
-) -> np.ndarray:
-    """An image file as the model's input: its size and channels, scaled to [0, 1].
+def _unknown_warning(known: int, total: int, unit: str) -> tuple[str, ...]:
+    if total and known / total < MOSTLY_UNKNOWN:
+        return (f"the model knows {known} of this text's {total} {unit}: it learned other "
+                "words (another language?), so the prediction says little",)
+    return ()
 
-    Resized bilinearly, as `image_dataset_from_directory` does. With
-    `invert_light_background`, a grayscale picture whose border is light is inverted, so a
-    digit drawn dark on paper looks like MNIST's light-on-dark digits.
+
+def _prepared_pictures(config: Config, paths: Sequence[str], input_shape, preprocess: bool
+                       ) -> _Prepared:
+    described = family(config.data.dataset)
+    pictures = [
+        read_picture(Path(path), input_shape, light_on_dark=described.light_on_dark,
+                     centre_digit=described.centred_digits, preprocess=preprocess)
+        for path in paths
+    ]
+    return _Prepared(np.stack([picture.array for picture in pictures]), [None] * len(paths),
+                     [picture.warnings for picture in pictures])
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool = False,
+                   stdin: TextIO | None = None) -> list[str]:
+    """What to predict from command-line items.
+
+    For text models: '-' reads reviews from `stdin`, one a line; an existing file gives
+    one review a line; an item that reads as a file name but names no file is refused
+    (a mistyped file name must not be classified as a review), unless `as_text`; anything
+    else is a review. For image models every item is a picture's path.
     """
-    from PIL import Image, UnidentifiedImageError
+    config = RunDir(run_dir).require().read_config()
+    if not family(config.data.dataset).is_text:
+        return list(items)
+    reviews: list[str] = []
+    for item in items:
+        if item == "-" and not as_text:
+            reviews += _lines(_read_stdin(stdin))
+        elif not as_text and _is_file(item):
+            reviews += _lines(_read_text_file(Path(item)))
+        elif not as_text and _LOOKS_LIKE_A_PATH.match(item):
+            raise DataError(
+                f"{item}: no such file. To classify these words as a review, pass --text."
+            )
+        else:
+            reviews.append(item)
+    return reviews
 
-    height, width, channels = input_shape
+
+def _is_file(item: str) -> bool:
     try:
-        with Image.open(path) as image:
-            image = image.convert({1: "L", 4: "RGBA"}.get(channels, "RGB"))
-            image = image.resize((width, height), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype="float32") / 255.0
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such image file.") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise DataError(
-            f"{path}: not an image this model can take ({error}); give PNG or JPEG files."
-        ) from None
-    if channels == 1:
-        array = array[..., np.newaxis]
-        if invert_light_background and _border_mean(array) > 0.5:
-            array = 1.0 - array
-    return array
+        return os.path.isfile(item)
+    except (OSError, ValueError):  # a name too long for the file system, or with a NUL
+        return False
 
 
-def _border_mean(array: np.ndarray) -> float:
-    border = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
-    return float(border.mean())
+def _read_stdin(stdin: TextIO | None) -> str:
+    if stdin is None or stdin.closed:
+        raise DataError("'-' reads reviews from standard input, but it is closed; pipe "
+                        "reviews in, one a line, or give them as arguments.")
+    try:
+        return stdin.read(LARGEST_INPUT_FILE_BYTES + 1)[:LARGEST_INPUT_FILE_BYTES]
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"Can't read reviews from standard input ({error}).") from None
+
+
+def _read_text_file(path: Path) -> str:
+    data = read_file(path, LARGEST_INPUT_FILE_BYTES, DataError, "file of reviews")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text; give reviews as UTF-8, one per line.") from None
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]

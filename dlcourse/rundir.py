@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import json
@@ -105,6 +106,25 @@ def written_atomically(path: Path) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def weight_bytes(model) -> int:
+    """What saving `model` takes on disk, about: its weights and its optimizer's state."""
+    variables = list(model.weights)
+    if getattr(model, "optimizer", None) is not None and model.optimizer.built:
+        variables += list(model.optimizer.variables)
+    return sum(int(math.prod(v.shape)) * 4 for v in variables)
+
+
+def ensure_free_space(directory: Path, needed: int) -> None:
+    """Refuse to start a write the disk can't hold. HDF5 (Keras's weights files) can crash
+    the process when the disk fills in the middle of a write; checking first turns that
+    into an ordinary error the run can report."""
+    margin = 1 << 20
+    free = shutil.disk_usage(directory).free
+    if free < needed + margin:
+        raise OSError(errno.ENOSPC, f"only {free:,} bytes free, {needed + margin:,} needed",
+                      str(directory))
 
 
 def _umask() -> int:
@@ -254,8 +274,12 @@ class RunDir:
 
     # ---------------------------------------------------------------- config and status
 
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
     def write_config(self, config: Config) -> None:
-        write_text(self.path / CONFIG_FILE, config.to_yaml())
+        write_text(self.config_path, config.to_yaml())
 
     def read_config(self) -> Config:
         """The resolved config the run saved, validated as any config is."""
@@ -316,6 +340,7 @@ class RunDir:
         return self.model_path.is_file()
 
     def save_model(self, model) -> None:
+        ensure_free_space(self.path, weight_bytes(model))
         with written_atomically(self.model_path) as temporary:
             model.save(temporary)
 

@@ -9,6 +9,7 @@ every result is on disk; its backup is removed after that, never before.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import statistics
@@ -80,6 +81,7 @@ def train_and_evaluate(
     with distributed(config.distribution) as distribution:
         seed_everything(config)
         prepared = prepare(config, data_dir, dataset=dataset, scope=distribution.scope())
+        distribution.check_agreement(_what_workers_share(prepared))
         output_dir = output_dir or config.output.dir
         run = RunDir(distribution.create_run_dir(output_dir, config.name))
 
@@ -89,7 +91,7 @@ def train_and_evaluate(
             _keep_what_predict_needs(run, config, prepared.dataset, data_dir)
 
         with run.training_lock():
-            status = {"status": "running", "started": _now()}
+            status = {"status": "running", "started": _now(), "config_sha256": config_digest(config)}
             return _fit_and_finish(prepared, run, status, EpochRecorder(run.write_history),
                                    distribution, output_dir, setup=write_what_the_run_starts_with)
 
@@ -108,6 +110,13 @@ def resume_and_evaluate(
     run = RunDir(run_dir).require()
     with run.training_lock():
         saved = resumable_config(run, config)
+        recorded = run.read_status().get("config_sha256")
+        if recorded is not None and recorded != config_digest(saved):
+            raise RunError(
+                f"{run.config_path} was changed after the run started, so its "
+                "backup belongs to another experiment. Train the changed config as a new "
+                "run, or put the file back as it was."
+            )
         if saved.distribution.strategy == "multi_worker":
             raise RunError(
                 f"{run.path} was trained by a cluster: restart every worker with the same "
@@ -191,6 +200,22 @@ def _fit_and_finish(
         print(f"Warning: the run finished, but tidying it failed ({error}); its results are "
               "all written.", file=sys.stderr)
     return TrainResult(run.path, recorder.history, metrics, model, distribution.is_chief)
+
+
+def _what_workers_share(prepared: Prepared) -> dict[str, str]:
+    """The parts of a run every worker of a cluster must have alike (their output
+    directories and cluster settings may differ)."""
+    sections = prepared.config.model_dump(mode="json", exclude={"output", "distribution"})
+    parts = {key: repr(value) for key, value in sections.items()}
+    parts["the data"] = repr(prepared.signature) + repr(
+        (len(prepared.dataset.x_train), len(prepared.dataset.x_test))
+    )
+    return parts
+
+
+def config_digest(config: Config) -> str:
+    """What a run's config.yaml holds, as a hash: resuming checks it was not edited."""
+    return hashlib.sha256(config.to_yaml().encode("utf-8")).hexdigest()
 
 
 def _os_error_message(run: RunDir, error: OSError) -> str:

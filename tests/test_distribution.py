@@ -184,8 +184,10 @@ class Worker:
 
 
 @contextlib.contextmanager
-def cluster(directory: Path, data_dir: Path, overrides: dict, count: int = 2):
-    """`count` worker processes on loopback, each with its own output dir; all ended after."""
+def cluster(directory: Path, data_dir: Path, overrides: dict, count: int = 2,
+            per_worker: dict[int, dict] | None = None):
+    """`count` worker processes on loopback, each with its own output dir; all ended after.
+    `per_worker` gives some workers overrides of their own."""
     directory.mkdir(parents=True, exist_ok=True)
     addresses = [f"127.0.0.1:{port}" for port in free_ports(count)]
     settings = [f"{key}={value}" for key, value in overrides.items()]
@@ -202,8 +204,9 @@ def cluster(directory: Path, data_dir: Path, overrides: dict, count: int = 2):
             }
             log = directory / f"worker{index}.log"
             result = directory / f"worker{index}.npz"
+            own = [f"{key}={value}" for key, value in (per_worker or {}).get(index, {}).items()]
             command = [sys.executable, WORKER, MNIST, data_dir, directory / f"out{index}", result,
-                       "distribution.strategy=multi_worker", *settings]
+                       "distribution.strategy=multi_worker", *settings, *own]
             with log.open("w") as handle:
                 process = subprocess.Popen(
                     [str(part) for part in command], stdout=handle, stderr=subprocess.STDOUT, env=env
@@ -309,6 +312,23 @@ def test_a_dead_worker_stops_the_other_and_a_restarted_cluster_resumes(
         assert "Epoch 3/" in worker.output() and "Epoch 1/" not in worker.output()
         for mine, theirs in zip(worker.weights(), uninterrupted[0].weights(), strict=True):
             np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_workers_with_different_configs_refuse_before_training(tmp_path, mnist_dir):
+    # Same steps, a different learning rate: without the check both would train and the
+    # chief would write a "finished" run of a computation nobody asked for.
+    with cluster(tmp_path, mnist_dir, TINY,
+                 per_worker={1: {"compile.optimizer": "{name: rmsprop, learning_rate: 0.01}"}}
+                 ) as workers:
+        for worker in workers:
+            worker.process.wait(timeout=120)
+    for worker in workers:
+        assert worker.process.returncode == 2, worker.output()
+        assert "the workers don't agree on compile" in worker.output()
+        assert "Epoch 1/" not in worker.output()
+    assert not find_runs(tmp_path / "out0")
 
 
 @pytest.mark.slow

@@ -8,7 +8,10 @@ from PIL import Image
 from dlcourse.cli import main
 from dlcourse.data.imdb import encode_reviews, imdb_sequences, tokenize_review
 from dlcourse.errors import DataError
-from dlcourse.prediction import predict_run, read_image
+from dlcourse.data.photos import centred_digit, read_picture
+from dlcourse.prediction import collect_inputs, predict_run
+
+from helpers import REAL_DATA_DIR, ROOT
 
 
 WORD_INDEX = {"the": 1, "movie": 2, "was": 3, "great": 4, "don't": 5}
@@ -29,21 +32,73 @@ def test_encode_reviews_maps_like_the_training_data():
     np.testing.assert_array_equal(encoded[:1], imdb_sequences(reviews, 7, 6))
 
 
-def test_image_is_resized_grayscaled_and_inverted_when_light(tmp_path):
-    drawing = np.full((56, 56, 3), 255, np.uint8)
-    drawing[10:46, 26:30] = 0  # a dark "1" on white paper
-    Image.fromarray(drawing).save(tmp_path / "one.png")
-    array = read_image(tmp_path / "one.png", (28, 28, 1))
-    assert array.shape == (28, 28, 1) and array.dtype == np.float32
-    assert array[0, 0, 0] == pytest.approx(0.0) and array[14, 14, 0] > 0.8
-    kept = read_image(tmp_path / "one.png", (28, 28, 1), invert_light_background=False)
-    assert kept[0, 0, 0] == pytest.approx(1.0) and kept[14, 14, 0] < 0.2
+def dark_digit_on_paper(size=400, top=30, left=40, stroke=12):
+    """A "1" drawn in dark ink, small, in the upper left of a large light picture."""
+    drawing = np.full((size, size, 3), 235, np.uint8)
+    drawing[top:top + 90, left + 20:left + 20 + stroke] = 20
+    return drawing
+
+
+def test_a_digit_on_paper_is_inverted_cut_out_and_centred_as_mnist(tmp_path):
+    Image.fromarray(dark_digit_on_paper()).save(tmp_path / "one.png")
+    picture = read_picture(tmp_path / "one.png", (28, 28, 1), light_on_dark=True,
+                           centre_digit=True)
+    array = picture.array[..., 0]
+    assert array.shape == (28, 28) and array.dtype == np.float32 and not picture.warnings
+    assert array[0, 0] == pytest.approx(0.0) and array.max() > 0.9  # light ink on black
+    rows, columns = np.nonzero(array > 0.5)
+    assert rows.max() - rows.min() + 1 in (19, 20, 21)  # the stroke's height fits 20 of 28
+    mass = array.sum()
+    centre = ((np.arange(28)[:, None] * array).sum() / mass,
+              (np.arange(28)[None, :] * array).sum() / mass)
+    assert centre == pytest.approx((14, 14), abs=1.0)
+    plain = read_picture(tmp_path / "one.png", (28, 28, 1), light_on_dark=True,
+                         centre_digit=True, preprocess=False).array[..., 0]
+    assert plain[0, 0] > 0.8 and plain[14, 14] > 0.8  # only resized: white paper, no digit
+
+
+def test_a_transparent_background_is_white_paper():
+    from PIL import Image as PILImage
+
+    rgba = np.zeros((100, 100, 4), np.uint8)  # fully transparent...
+    rgba[20:80, 45:55] = (0, 0, 0, 255)       # ...but for an opaque black stroke
+    path = ROOT / "nonexistent"
+    del path
+    image = PILImage.fromarray(rgba, "RGBA")
+    import tempfile, pathlib
+    with tempfile.TemporaryDirectory() as folder:
+        file = pathlib.Path(folder) / "stroke.png"
+        image.save(file)
+        picture = read_picture(file, (28, 28, 1), light_on_dark=True, centre_digit=True)
+    assert not picture.warnings and picture.array.max() > 0.9 and picture.array[0, 0, 0] == 0
+
+
+def test_a_blank_picture_is_warned_about(tmp_path):
+    Image.fromarray(np.zeros((50, 50, 4), np.uint8), "RGBA").save(tmp_path / "clear.png")
+    picture = read_picture(tmp_path / "clear.png", (28, 28, 1), light_on_dark=True,
+                           centre_digit=True)
+    assert picture.warnings and "blank" in picture.warnings[0]
+
+
+def test_a_picture_claiming_too_many_pixels_is_refused(tmp_path):
+    Image.new("L", (9000, 9000)).save(tmp_path / "huge.png")
+    with pytest.raises(DataError, match="9000x9000 pixels, more than the 50,000,000"):
+        read_picture(tmp_path / "huge.png", (28, 28, 1), light_on_dark=True, centre_digit=True)
+
+
+def test_centring_moves_the_centre_of_mass_to_the_middle():
+    field = np.zeros((60, 60), np.float32)
+    field[2:12, 40:45] = 1.0
+    digit = centred_digit(field)
+    mass = digit.sum()
+    row = (np.arange(28)[:, None] * digit).sum() / mass
+    assert row == pytest.approx(14, abs=0.8)
 
 
 def test_a_file_that_is_not_an_image_is_named(tmp_path):
     (tmp_path / "notes.png").write_text("hello")
     with pytest.raises(DataError, match="notes.png: not an image this model can take"):
-        read_image(tmp_path / "notes.png", (28, 28, 1))
+        read_picture(tmp_path / "notes.png", (28, 28, 1), light_on_dark=True, centre_digit=True)
 
 
 @pytest.fixture
@@ -60,7 +115,7 @@ def test_predict_text_from_arguments_file_and_stdin(text_run, tmp_path):
         input="from stdin\n",
     )
     assert result.exit_code == 0, result.output
-    predictions = json.loads(result.output)
+    predictions = json.loads(result.stdout)
     assert [p["input"] for p in predictions] == [
         "a fine movie", "the movie was great", "boring", "from stdin"
     ]
@@ -70,8 +125,8 @@ def test_predict_text_from_arguments_file_and_stdin(text_run, tmp_path):
         assert 0 <= probabilities["positive"] <= 1
         assert probabilities["positive"] + probabilities["negative"] == pytest.approx(1)
         assert prediction["label"] == max(probabilities, key=probabilities.get)
-    text = CliRunner().invoke(main, ["predict", str(text_run), "a fine movie"]).output
-    assert text.startswith("P(positive) ")
+    text = CliRunner().invoke(main, ["predict", str(text_run), "a fine movie"]).stdout
+    assert text.startswith("P(positive) ") and "[knows 1 of 3 words]" in text
 
 
 @pytest.mark.slow
@@ -94,7 +149,7 @@ def test_predict_raw_text_with_the_runs_vocabulary(trained):
     assert json.loads((run_dir / "classes.json").read_text()) == ["negative", "positive"]
     result = CliRunner().invoke(main, ["predict", str(run_dir), "a great film", "awful", "--json"])
     assert result.exit_code == 0, result.output
-    predictions = json.loads(result.output)
+    predictions = json.loads(result.stdout)
     assert [p["input"] for p in predictions] == ["a great film", "awful"]
     assert set(predictions[0]["probabilities"]) == {"negative", "positive"}
     # The same text through evaluate's path (the saved vocabulary) gives the same numbers.
@@ -108,7 +163,64 @@ def test_predict_a_rating_from_raw_text(trained):
     run_dir = trained["rating"]
     result = CliRunner().invoke(main, ["predict", str(run_dir), "a great film", "--json"])
     assert result.exit_code == 0, result.output
-    (prediction,) = json.loads(result.output)
-    assert set(prediction) == {"input", "value"} and isinstance(prediction["value"], float)
-    text = CliRunner().invoke(main, ["predict", str(run_dir), "a great film"]).output
+    (prediction,) = json.loads(result.stdout)
+    assert {"input", "value", "known_words", "words"} <= set(prediction)
+    assert isinstance(prediction["value"], float) and "label" not in prediction
+    text = CliRunner().invoke(main, ["predict", str(run_dir), "a great film"]).stdout
     assert text.startswith("predicted ")
+
+
+@pytest.mark.slow
+def test_what_reads_as_a_file_name_must_be_one(text_run, tmp_path):
+    review = "an unusually long review " * 40  # over 255 bytes: no file system's name
+    assert collect_inputs(text_run, [review]) == [review]
+    with pytest.raises(DataError, match="reviews.txt: no such file. .*pass --text"):
+        collect_inputs(text_run, ["reviews.txt"])
+    assert collect_inputs(text_run, ["reviews.txt"], as_text=True) == ["reviews.txt"]
+    empty = CliRunner().invoke(main, ["predict", str(text_run), ""])
+    assert empty.exit_code == 2 and "empty text" in empty.output
+    with pytest.raises(DataError, match="standard input, but it is closed"):
+        collect_inputs(text_run, ["-"], stdin=None)
+
+
+@pytest.mark.slow
+def test_a_text_says_how_many_of_its_words_the_model_knows(text_run):
+    # The tests' tiny IMDB word index knows "the", "and" and "a".
+    english, german = predict_run(text_run, ["the film and a plot", "ein sehr schlechter Film"])
+    assert (english.known_words, english.words) == (3, 5) and not english.warnings
+    assert (german.known_words, german.words) == (0, 4)
+    assert "knows 0 of this text's 4 words" in german.warnings[0]
+    result = CliRunner().invoke(main, ["predict", str(text_run), "ein sehr schlechter Film"])
+    assert "Warning (input 1): the model knows 0" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_DATA_DIR, reason="needs the real MNIST (DLCOURSE_DATA_DIR)")
+def test_a_real_mnist_model_reads_digits_photographed_on_paper(tmp_path):
+    import dlcourse
+
+    run = dlcourse.train(ROOT / "configs" / "mnist_cnn.yaml",
+                         {"data.limit": 20000, "fit.epochs": 2, "fit.validation": None,
+                          "output.plots": False},
+                         data_dir=REAL_DATA_DIR, output_dir=tmp_path / "runs")
+    arrays = np.load(f"{REAL_DATA_DIR}/mnist.npz")
+    right = []
+    for index in range(10):
+        digit, label = arrays["x_test"][index], int(arrays["y_test"][index])
+        # Dark ink on light paper, 60 pixels tall in the upper left of 400x400.
+        paper = np.full((400, 400), 230, np.uint8)
+        ink = np.asarray(Image.fromarray(digit).resize((84, 84), Image.Resampling.BILINEAR))
+        paper[30:114, 50:134] = np.minimum(paper[30:114, 50:134], 255 - ink)
+        Image.fromarray(paper).save(tmp_path / f"paper{index}.png")
+        # The same digit, black, on a transparent background.
+        rgba = np.zeros((200, 200, 4), np.uint8)
+        rgba[60:144, 90:174, 3] = ink
+        Image.fromarray(rgba, "RGBA").save(tmp_path / f"clear{index}.png")
+        right.append(label)
+    for kind in ("paper", "clear"):
+        predictions = predict_run(run.run_dir, [str(tmp_path / f"{kind}{i}.png") for i in range(10)])
+        labels = [int(p.label) for p in predictions]
+        assert sum(a == b for a, b in zip(labels, right)) >= 9, (kind, labels, right)
+    plain = predict_run(run.run_dir, [str(tmp_path / f"paper{i}.png") for i in range(10)],
+                        preprocess=False)
+    assert sum(int(p.label) == label for p, label in zip(plain, right)) <= 5

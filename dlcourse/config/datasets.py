@@ -29,6 +29,9 @@ class DatasetFamily:
     # Light strokes on a dark background (MNIST): a picture with a light background,
     # such as a digit drawn on paper, is inverted for these.
     light_on_dark: bool = False
+    # Each picture is one digit, cut out and centred in its field (LeCun's MNIST), so a
+    # new picture is prepared the same way.
+    centred_digits: bool = False
 
     @property
     def num_classes(self) -> int | None:
@@ -53,7 +56,8 @@ FAMILIES = {
     family.name: family
     for family in (
         DatasetFamily("mnist", "handwritten digits, 28x28 grayscale (mnist.npz)", "images",
-                      class_names=DIGITS, image_shape=(28, 28, 1), light_on_dark=True),
+                      class_names=DIGITS, image_shape=(28, 28, 1), light_on_dark=True,
+                      centred_digits=True),
         DatasetFamily("fashion_mnist", "clothing, 28x28 grayscale (fashion-mnist/)", "images",
                       class_names=FASHION_MNIST_CLASS_NAMES, image_shape=(28, 28, 1),
                       light_on_dark=True),

@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import zlib
 from pathlib import Path
 from typing import Any, Sequence
@@ -327,3 +328,23 @@ def vectorize(vectorizer, texts: Sequence[str], settings: VectorizeConfig) -> np
         for start in range(0, len(texts), VECTORIZE_BATCH)
     ]
     return np.concatenate(batches)
+
+
+# TextVectorization's punctuation, as Keras strips it.
+_KERAS_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+
+
+def tokens_of(text: str, settings: VectorizeConfig) -> list[str]:
+    """The words (or characters) TextVectorization makes of `text`, before n-grams."""
+    if settings.standardize in ("lower", "lower_and_strip_punctuation"):
+        text = text.lower()
+    if settings.standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+        text = _KERAS_PUNCTUATION.sub("", text)
+    return list(text) if settings.split == "character" else text.split()
+
+
+def known_tokens(text: str, settings: VectorizeConfig, vocabulary: TextVocabulary) -> tuple[int, int]:
+    """(tokens of `text` the vocabulary holds, all its tokens)."""
+    tokens = tokens_of(text, settings)
+    known = set(vocabulary.tokens)
+    return sum(token in known for token in tokens), len(tokens)

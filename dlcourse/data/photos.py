@@ -1,0 +1,140 @@
+"""Pictures people draw or photograph, made into what a model trained on a dataset takes.
+
+For MNIST this is what LeCun did to make the dataset: the digit is cut out of its
+picture (its bounding box), scaled to fit 20x20 pixels keeping its proportions, and placed
+in a 28x28 field so that its centre of mass is in the middle; light strokes on a dark
+background. A picture of a digit on paper, in a corner of a large photo or on a
+transparent background then looks like the digits the model learned. Other datasets get
+their image size and channels. Transparency is composited on white first, as a picture
+viewer shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dlcourse.errors import DataError
+
+# A photo of 50 megapixels decodes to 150 MB; more than that is a damaged or hostile file.
+LARGEST_PIXELS = 50_000_000
+# Below this spread of grey levels a picture is blank, whatever the model says about it.
+BLANK_SPREAD = 0.08
+MNIST_FIELD, MNIST_BOX = 28, 20
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One picture as the model's input, and what a person should know about it."""
+
+    array: np.ndarray
+    warnings: tuple[str, ...] = ()
+
+
+def read_picture(path: Path, input_shape: tuple[int, ...], *, light_on_dark: bool,
+                 centre_digit: bool, preprocess: bool = True) -> Picture:
+    """An image file as the model's input: (height, width, channels) floats in [0, 1].
+
+    `light_on_dark`: the dataset's pictures are light strokes on dark (MNIST), so a
+    light-background picture is inverted. `centre_digit`: cut out, scale and centre the
+    digit as MNIST's were. Without `preprocess`, the picture is only resized.
+    """
+    height, width, channels = input_shape
+    image = _open(path)
+    image = _on_white(image)
+    if channels == 1:
+        grey = np.asarray(image.convert("L"), dtype="float32") / 255.0
+        warnings = _blank_warning(grey)
+        if preprocess and light_on_dark and _border(grey) > 0.5:
+            grey = 1.0 - grey
+        if preprocess and centre_digit and not warnings:
+            array = centred_digit(grey, height)
+        else:
+            array = _resized(grey, height, width)
+        return Picture(array[..., np.newaxis], warnings)
+    from PIL import Image
+
+    mode = {3: "RGB", 4: "RGBA"}.get(channels, "RGB")
+    resized = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
+    array = np.asarray(resized, dtype="float32") / 255.0
+    return Picture(array, _blank_warning(array.mean(axis=-1)))
+
+
+def _open(path: Path):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(path)
+        if image.width * image.height > LARGEST_PIXELS:
+            raise DataError(f"{path}: {image.width}x{image.height} pixels, more than the "
+                            f"{LARGEST_PIXELS:,} a picture may have; resize it first.")
+        image.load()
+        return image
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such image file.") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+        raise DataError(
+            f"{path}: not an image this model can take ({error}); give PNG or JPEG files."
+        ) from None
+
+
+def _on_white(image):
+    """Transparent parts become white paper, as a viewer shows them."""
+    from PIL import Image
+
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(paper, rgba).convert("RGB")
+    return image
+
+
+def _border(grey: np.ndarray) -> float:
+    return float(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]).mean())
+
+
+def _blank_warning(grey: np.ndarray) -> tuple[str, ...]:
+    # Robust to a few noisy pixels, sensitive to a small digit in a large photo.
+    spread = float(np.percentile(grey, 99.9) - np.percentile(grey, 0.1))
+    if spread < BLANK_SPREAD:
+        return ("the picture is blank or nearly uniform: there is nothing to recognise, "
+                "so the prediction below means nothing",)
+    return ()
+
+
+def _resized(grey: np.ndarray, height: int, width: int) -> np.ndarray:
+    from PIL import Image
+
+    image = Image.fromarray(np.uint8(np.clip(grey, 0, 1) * 255))
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR),
+                      dtype="float32") / 255.0
+
+
+def centred_digit(grey: np.ndarray, field: int = MNIST_FIELD) -> np.ndarray:
+    """Light strokes on dark, cut to their bounding box, scaled to fit 20x20 (of 28) and
+    centred by their centre of mass, as MNIST's digits were made."""
+    from PIL import Image
+
+    background = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
+    ink = np.clip((grey - background) / max(float(grey.max()) - background, 1e-6), 0, 1)
+    rows, columns = np.nonzero(ink > 0.25)
+    top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
+    crop = ink[top:bottom, left:right]
+    box = round(MNIST_BOX * field / MNIST_FIELD)
+    scale = box / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    small = np.asarray(Image.fromarray(np.uint8(crop * 255)).resize(size, Image.Resampling.LANCZOS),
+                       dtype="float32") / 255.0
+    weights = small.sum() or 1.0
+    centre_row = (np.arange(small.shape[0])[:, None] * small).sum() / weights
+    centre_column = (np.arange(small.shape[1])[None, :] * small).sum() / weights
+    # MNIST's centres of mass sit at pixel (14, 14) of 0..27.
+    top = int(round(field / 2 - centre_row))
+    left = int(round(field / 2 - centre_column))
+    top = min(max(top, 0), field - small.shape[0])
+    left = min(max(left, 0), field - small.shape[1])
+    canvas = np.zeros((field, field), dtype="float32")
+    canvas[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return canvas
