@@ -1,23 +1,32 @@
 """dlcourse against the plain Keras scripts, side by side, written to benchmarks/RESULTS.md.
 
-Each lecture model is trained on the same real data for the same epochs by three sides:
+Each lecture model is trained on the same real data by three sides:
 
     plain  the script a student writes from the slides (benchmarks/plain/)
     off    dlcourse train with execution.speedups=off: the lecture's exact computation
-    auto   dlcourse train as shipped: the speed-ups it picks for the model and machine
+    auto   dlcourse train as shipped: the speed-ups it picks for the model, machine and run
 
-Every run is its own process, so each pays its own start-up and is measured alone. The
-sides alternate within each round (plain off auto, then auto off plain, ...), so a slow
-spell of the machine hits all of them. Per side the runner reports the median seconds
-per epoch without the first (which compiles), time to first epoch, peak resident memory
-and the last validation accuracy.
+at several run lengths, because what a user waits for is the whole command, and a
+speed-up that pays in a full run can cost a short one:
 
-    python benchmarks/run.py --data-dir ../shared/data            # 20-27 minutes
-    python benchmarks/run.py --data-dir ../shared/data --rounds 1 # about 9 minutes
-    python benchmarks/run.py --data-dir ../shared/data --scaling  # plus about 10 for the grid
+    smoke   --smoke: 256 reviews or images, 1 epoch
+    5000x2  the first 5,000, 2 epochs (a student's quick change)
+    8000x4  the first 8,000, 4 epochs (per-epoch timing of `off` against `plain`)
+    full    the config as shipped: all the data, all its epochs
 
-Last, benchmarks/overhead.py times what dlcourse adds to each epoch (its callbacks) inside
-the process, which the side-by-side timings are too noisy to resolve.
+Every run is its own process and is timed whole, start to exit, with its time to the
+first finished epoch and each epoch's seconds. The sides alternate within each round
+(plain off auto, then auto off plain, ...), so a slow spell of the machine hits all of
+them; the report gives medians over rounds with their spread. Models without a plain
+script (the BiLSTM, stacked LSTM, raw-text LSTM) are measured `off` against `auto`.
+
+    python benchmarks/run.py --data-dir ../shared/data --lengths smoke,5000x2,8000x4
+    python benchmarks/run.py --data-dir ../shared/data --lengths full --models imdb_simplernn,imdb_lstm,imdb_gru
+
+Runs add to RESULTS.json (a run of the same model, length, side and round is replaced),
+so the long full runs and the short ones can be measured separately. Last,
+benchmarks/overhead.py times what dlcourse adds to each epoch (its callbacks) inside the
+process, which side-by-side timings are too noisy to resolve.
 """
 
 from __future__ import annotations
@@ -42,23 +51,39 @@ SIDES = ("plain", "off", "auto")
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One lecture model: its dlcourse config, its plain script, and how much to train."""
+    """One model: its dlcourse config and, for the lecture's four, its plain script."""
 
     config: str
-    script: str
-    epochs: int
-    limit: int | None  # the first N train (and test) samples; None: all
+    script: str | None
 
 
-# Subsets and 4 epochs, so that a round of all three sides takes about 9 minutes on 2 CPU
-# cores; 3 epochs a run after the first are timed. A machine this small is noisy (the same
-# epoch varies by 20%), so the default is 3 rounds.
 BENCHMARKS = {
-    "mnist_cnn": Benchmark("configs/mnist_cnn.yaml", "mnist_cnn.py", epochs=4, limit=10000),
-    "imdb_simplernn": Benchmark("configs/imdb_simplernn.yaml", "imdb_simplernn.py", 4, 5000),
-    "imdb_lstm": Benchmark("configs/imdb_lstm.yaml", "imdb_lstm.py", epochs=4, limit=5000),
-    "imdb_gru": Benchmark("configs/imdb_gru.yaml", "imdb_gru.py", epochs=4, limit=5000),
+    "mnist_cnn": Benchmark("configs/mnist_cnn.yaml", "mnist_cnn.py"),
+    "imdb_simplernn": Benchmark("configs/imdb_simplernn.yaml", "imdb_simplernn.py"),
+    "imdb_lstm": Benchmark("configs/imdb_lstm.yaml", "imdb_lstm.py"),
+    "imdb_gru": Benchmark("configs/imdb_gru.yaml", "imdb_gru.py"),
+    "imdb_bilstm": Benchmark("configs/imdb_bilstm.yaml", None),
+    "imdb_stacked_lstm": Benchmark("configs/imdb_stacked_lstm.yaml", None),
+    "imdb_text_lstm": Benchmark("configs/imdb_text_lstm.yaml", None),
 }
+
+
+@dataclass(frozen=True)
+class Length:
+    """How much of a model's data and epochs a run trains on (None: the config's own)."""
+
+    epochs: int | None
+    limit: int | None
+    description: str
+
+
+LENGTHS = {
+    "smoke": Length(1, 256, "`--smoke`: 256 examples, 1 epoch"),
+    "5000x2": Length(2, 5000, "the first 5,000 examples, 2 epochs"),
+    "8000x4": Length(4, 8000, "the first 8,000 examples, 4 epochs"),
+    "full": Length(None, None, "the config as shipped: all the data, all its epochs"),
+}
+FULL_EPOCHS = {"mnist_cnn": 5}  # the others: 10
 SCALING_MAXLENS = (100, 250, 500)
 SCALING_BATCH_SIZES = (32, 128, 512)
 SCALING_EPOCHS = 3  # the median of the two after the compiling first
@@ -69,66 +94,66 @@ def main() -> None:
     data_dir = Path(args.data_dir).resolve()
     if not data_dir.is_dir():
         sys.exit(f"benchmarks: --data-dir {data_dir} is not a folder (it needs mnist.npz, imdb.npz)")
-    models = args.models.split(",")
-    unknown = sorted(set(models) - set(BENCHMARKS))
-    if unknown:
-        sys.exit(f"benchmarks: unknown model(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    models, lengths, sides = args.models.split(","), args.lengths.split(","), args.sides.split(",")
+    for given, known, what in ((models, BENCHMARKS, "model"), (lengths, LENGTHS, "length"),
+                               (sides, SIDES, "side")):
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            sys.exit(f"benchmarks: unknown {what}(s) {', '.join(unknown)}; known: {', '.join(known)}")
     output = Path(args.output)
+    saved = output.with_suffix(".json")
+    results = json.loads(saved.read_text()) if saved.exists() else {}
     if args.render:
-        output.write_text(render(json.loads(output.with_suffix(".json").read_text())))
+        output.write_text(render(results))
         print(f"Wrote {output}")
         return
     with tempfile.TemporaryDirectory(prefix="dlcourse-bench-") as scratch:
-        runner = Runner(data_dir, Path(scratch), args.epochs, args.limit)
-        saved = output.with_suffix(".json")
+        runner = Runner(data_dir, Path(scratch))
+        results.update(machine=machine(), started=results.get("started", runner.started))
+        results.setdefault("commands", []).append(" ".join([Path(sys.executable).name, *sys.argv]))
         if args.only_scaling:
-            results = json.loads(saved.read_text())
-            results["scaling_command"] = " ".join([Path(sys.executable).name, *sys.argv])
             results["scaling"] = runner.scaling(args.scaling_limit)
         elif args.only_overhead:
-            results = json.loads(saved.read_text())
             results["overhead"] = [runner.overhead(model) for model in models]
         else:
-            results = {
-                "machine": machine(),
-                "command": " ".join([Path(sys.executable).name, *sys.argv]),
-                "started": runner.started,
-                "benchmarks": {name: vars(BENCHMARKS[name]) for name in models},
-                "overrides": {"epochs": args.epochs, "limit": args.limit},
-                "runs": [
-                    runner.run(model, side, round_)
-                    for round_ in range(args.rounds)
-                    # Alternate the order, so that no side always goes first.
-                    for model in models
-                    for side in (SIDES if round_ % 2 == 0 else SIDES[::-1])
-                ],
-                "scaling": runner.scaling(args.scaling_limit) if args.scaling else [],
-                "overhead": [runner.overhead(model) for model in models],
-            }
-            if not args.scaling and saved.exists():
-                # The grid takes long; a comparison run without --scaling keeps the last one.
-                kept = json.loads(saved.read_text())
-                if kept.get("scaling"):
-                    results["scaling"] = kept["scaling"]
-                    results["scaling_command"] = kept.get("scaling_command", kept["command"])
+            new = [
+                runner.run(model, side, round_, length)
+                for round_ in range(args.rounds)
+                for length in lengths
+                for model in models
+                # Alternate the order, so that no side always goes first.
+                for side in (sides if round_ % 2 == 0 else sides[::-1])
+                if side != "plain" or BENCHMARKS[model].script
+            ]
+            replaced = {_key(run) for run in new}
+            results["runs"] = [run for run in results.get("runs", [])
+                               if _key(run) not in replaced] + new
+            if args.scaling:
+                results["scaling"] = runner.scaling(args.scaling_limit)
+            if args.overhead:
+                results["overhead"] = [runner.overhead(model) for model in models]
         saved.write_text(json.dumps(results, indent=1) + "\n")
     output.write_text(render(results))
     print(f"Wrote {output} and {saved}")
 
 
+def _key(run: dict) -> tuple:
+    return (run["model"], run.get("length", "?"), run["side"], run["round"])
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("DLCOURSE_DATA_DIR", "../shared/data"))
-    parser.add_argument("--models", default=",".join(BENCHMARKS))
+    parser.add_argument("--models", default="mnist_cnn,imdb_simplernn,imdb_lstm,imdb_gru")
+    parser.add_argument("--lengths", default="smoke,5000x2,8000x4")
+    parser.add_argument("--sides", default=",".join(SIDES))
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, help="override every model's epochs")
-    parser.add_argument("--limit", type=int, help="override every model's sample limit")
     parser.add_argument("--scaling", action="store_true", help="also time the LSTM grid")
     parser.add_argument("--scaling-limit", type=int, default=3000)
-    parser.add_argument("--only-scaling", action="store_true",
-                        help="time the grid again; keep the comparison in the output's .json")
-    parser.add_argument("--only-overhead", action="store_true",
-                        help="time dlcourse's callbacks again; keep the rest of the output's .json")
+    parser.add_argument("--overhead", action="store_true",
+                        help="also time dlcourse's callbacks inside the process")
+    parser.add_argument("--only-scaling", action="store_true", help="time the grid alone")
+    parser.add_argument("--only-overhead", action="store_true", help="time the callbacks alone")
     parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--render", action="store_true",
                         help="only write the output again from its .json, measuring nothing")
@@ -136,18 +161,17 @@ def _arguments() -> argparse.Namespace:
 
 
 class Runner:
-    def __init__(self, data_dir: Path, scratch: Path, epochs: int | None, limit: int | None):
+    def __init__(self, data_dir: Path, scratch: Path):
         self.data_dir, self.scratch = data_dir, scratch
-        self.epochs, self.limit = epochs, limit
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.keras_home = scratch / "keras"  # so that nothing is written to ~/.keras
         self.keras_home.mkdir()
         self._count = 0
 
-    def run(self, model: str, side: str, round_: int, **settings) -> dict:
+    def run(self, model: str, side: str, round_: int, length: str = "full", **settings) -> dict:
         bench = BENCHMARKS[model]
-        epochs = settings.pop("epochs", self.epochs or bench.epochs)
-        limit = settings.pop("limit", self.limit or bench.limit)
+        epochs = settings.pop("epochs", LENGTHS[length].epochs or FULL_EPOCHS.get(model, 10))
+        limit = settings.pop("limit", LENGTHS[length].limit)
         self._count += 1
         work = self.scratch / f"{self._count:03d}-{model}-{side}"
         work.mkdir()
@@ -155,7 +179,7 @@ class Runner:
             command = self._plain(bench, work, epochs, limit, **settings)
         else:
             command = self._dlcourse(bench, work, side, epochs, limit, **settings)
-        print(f"[round {round_ + 1}] {model} {side}: {' '.join(command[1:])}", flush=True)
+        print(f"[round {round_ + 1}] {model} {length} {side}: {' '.join(command[1:])}", flush=True)
         wall, peak_rss_mb, log = _measure(command, self._environment())
         if side == "plain":
             report = json.loads((work / "report.json").read_text())
@@ -165,6 +189,7 @@ class Runner:
         epoch_seconds = report["epoch_seconds"]
         result = {
             "model": model,
+            "length": length,
             "side": side,
             "round": round_ + 1,
             "epochs": epochs,
@@ -181,7 +206,7 @@ class Runner:
         if "execution" in report:
             result["execution"] = report["execution"]
         print(
-            f"    {result['seconds_per_epoch']:.2f} s/epoch, first epoch at "
+            f"    {result['wall_seconds']:.1f} s in all, {result['seconds_per_epoch']:.2f} s/epoch, first epoch at "
             f"{result['seconds_to_first_epoch']:.1f} s, {result['peak_rss_mb']} MB, "
             f"val accuracy {result['val_accuracy']:.4f}",
             flush=True,
@@ -195,18 +220,18 @@ class Runner:
             for batch_size in SCALING_BATCH_SIZES:
                 for side in ("plain", "auto"):
                     runs.append(
-                        self.run("imdb_lstm", side, 0, epochs=SCALING_EPOCHS, limit=limit,
-                                 maxlen=maxlen, batch_size=batch_size)
+                        self.run("imdb_lstm", side, 0, "full", epochs=SCALING_EPOCHS,
+                                 limit=limit, maxlen=maxlen, batch_size=batch_size)
                     )
         return runs
 
     def overhead(self, model: str) -> dict:
         """The seconds dlcourse's callbacks take in each epoch (benchmarks/overhead.py)."""
         bench = BENCHMARKS[model]
+        length = LENGTHS["8000x4"]
         command = [sys.executable, str(HERE / "overhead.py"), "--config", str(ROOT / bench.config),
-                   "--data-dir", str(self.data_dir), "--epochs", str(self.epochs or bench.epochs)]
-        if self.limit or bench.limit:
-            command += ["--limit", str(self.limit or bench.limit)]
+                   "--data-dir", str(self.data_dir), "--epochs", str(length.epochs),
+                   "--limit", str(length.limit)]
         print(f"[overhead] {model}: {' '.join(command[1:])}", flush=True)
         _, _, log = _measure(command, self._environment())
         timings = json.loads(log.strip().splitlines()[-1])
@@ -313,125 +338,180 @@ def machine() -> dict[str, str]:
 # --------------------------------------------------------------------------- report
 
 
-def summarise(runs: list[dict]) -> dict[tuple[str, str], dict]:
-    """Per (model, side): medians over rounds, with epochs after the first pooled."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for run in runs:
-        groups.setdefault((run["model"], run["side"]), []).append(run)
-    return {
-        key: {
-            "seconds_per_epoch": statistics.median(
-                [value for run in group for value in run["epoch_seconds"][1:]]
-                or [run["seconds_per_epoch"] for run in group]
-            ),
-            "fastest_epoch": min(
-                [value for run in group for value in run["epoch_seconds"][1:]]
-                or [run["seconds_per_epoch"] for run in group]
-            ),
-            "seconds_to_first_epoch": statistics.median(r["seconds_to_first_epoch"] for r in group),
-            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in group),
-            "val_accuracy": [r["val_accuracy"] for r in group],
+def groups(runs: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
+    """Runs by (model, length, side), in round order."""
+    found: dict[tuple[str, str, str], list[dict]] = {}
+    for run in sorted(runs, key=lambda run: run["round"]):
+        found.setdefault((run["model"], run.get("length", "full"), run["side"]), []).append(run)
+    return found
+
+
+def summarise(runs: list[dict]) -> dict[tuple[str, str, str], dict]:
+    """Per (model, length, side): medians over rounds, epochs after the first pooled."""
+    summary = {}
+    for key, group in groups(runs).items():
+        later = [value for run in group for value in run["epoch_seconds"][1:]]
+        summary[key] = {
+            "wall": statistics.median(run["wall_seconds"] for run in group),
+            "walls": [run["wall_seconds"] for run in group],
+            "first_epoch_at": statistics.median(run["seconds_to_first_epoch"] for run in group),
+            "seconds_per_epoch": statistics.median(later or [r["seconds_per_epoch"] for r in group]),
+            "fastest_epochs": [min(r["epoch_seconds"][1:] or r["epoch_seconds"]) for r in group],
+            "fastest_epoch": statistics.median(
+                min(r["epoch_seconds"][1:] or r["epoch_seconds"]) for r in group),
+            "peak_rss_mb": statistics.median(run["peak_rss_mb"] for run in group),
+            "val_accuracy": [run["val_accuracy"] for run in group],
+            "best_val_accuracy": [run["best_val_accuracy"] for run in group],
             "rounds": len(group),
         }
-        for key, group in groups.items()
-    }
+    return summary
+
+
+def per_round_ratios(runs: list[dict], model: str, length: str, side: str, against: str,
+                     measure: str = "wall_seconds") -> list[float]:
+    """side / against in each round both ran: the spread of the comparison."""
+    found = groups(runs)
+    mine = {run["round"]: run for run in found.get((model, length, side), [])}
+    theirs = {run["round"]: run for run in found.get((model, length, against), [])}
+    return [_value(mine[r], measure) / _value(theirs[r], measure) for r in sorted(mine) if r in theirs]
+
+
+def _value(run: dict, measure: str) -> float:
+    if measure == "fastest_epoch":
+        return min(run["epoch_seconds"][1:] or run["epoch_seconds"])
+    return run[measure]
 
 
 def render(results: dict) -> str:
-    summary = summarise(results["runs"])
-    models = list(dict.fromkeys(run["model"] for run in results["runs"]))
+    runs = results.get("runs", [])
+    summary = summarise(runs)
+    models = [name for name in BENCHMARKS if any(run["model"] == name for run in runs)]
+    lengths = [name for name in LENGTHS if any(run.get("length") == name for run in runs)]
+    commands = results.get("commands") or [results.get("command", "?")]
     lines = [
         "# Benchmarks: dlcourse against the plain Keras scripts",
         "",
-        "Written by `benchmarks/run.py`; do not edit by hand. The raw numbers are also in",
+        "Written by `benchmarks/run.py`; do not edit by hand. The raw numbers are in",
         "`RESULTS.json`.",
         "",
-        f"- **Command:** `{results['command']}`"
-        + (f"; the scaling grid: `{results['scaling_command']}`" if "scaling_command" in results else ""),
-        f"- **Started:** {results['started']}",
-        "- **Machine:** " + ", ".join(f"{key} {value}" for key, value in results["machine"].items()),
+        "- **Commands:** " + "; ".join(f"`{command}`" for command in commands),
+        f"- **Started:** {results.get('started', '?')}",
+        "- **Machine:** " + ", ".join(f"{key} {value}" for key, value in results.get("machine", {}).items()),
         "- **Sides:** `plain` is the script a student writes from the slides "
         "(benchmarks/plain/); `off` is `dlcourse train` with `execution.speedups=off`, the "
         "lecture's exact computation; `auto` is `dlcourse train` as shipped.",
-        "- **Seconds per epoch** is the median over every round of each epoch but the first, "
-        "which traces and compiles; an epoch runs from the end of the one before, so what "
-        "happens between epochs (dlcourse's backup) is counted. **First epoch at** is from "
-        "the process's start to the end of epoch 1 (imports, loading, compiling included). **Peak RSS** is the process's "
-        "maximum resident memory.",
+        "- **Lengths:** " + "; ".join(f"`{name}` {LENGTHS[name].description}" for name in lengths),
+        "- **Whole command** is the process's wall time, start to exit (imports, loading the "
+        "data, compiling, training, evaluating, writing the run). **First epoch at** is from "
+        "the process's start to the end of epoch 1. Medians over rounds; the range is the "
+        "fastest and the slowest round.",
         "",
-        "## What each model trains on",
+        "## The whole command",
         "",
-        "| model | epochs | samples | batch |",
-        "| --- | --- | --- | --- |",
+        "| model | length | plain (s) | off (s) | auto (s) | auto / off (per round) | "
+        "plain / auto | first epoch at: off / auto (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in models:
-        run = next(r for r in results["runs"] if r["model"] == name)
-        samples = f"first {run['limit']:,} train and test" if run["limit"] else "all"
-        batch = 64 if name == "mnist_cnn" else 128
-        lines.append(f"| {name} | {run['epochs']} | {samples} | {batch} |")
-    lines += [
-        "",
-        "## Summary",
-        "",
-        "| model | side | s/epoch | vs plain | fastest epoch | vs plain | first epoch at (s) "
-        "| peak RSS (MB) | vs plain | last val accuracy per round |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name in models:
-        plain = summary.get((name, "plain"))
-        for side in SIDES:
-            row = summary.get((name, side))
-            if row is None:
+        for length in lengths:
+            cells = {side: summary.get((name, length, side)) for side in SIDES}
+            if not cells["auto"] and not cells["off"]:
                 continue
-            speed = fastest = memory = "-"
-            if plain and side != "plain":
-                speed = _ratio(row["seconds_per_epoch"], plain["seconds_per_epoch"])
-                fastest = _ratio(row["fastest_epoch"], plain["fastest_epoch"])
-                memory = _ratio(row["peak_rss_mb"], plain["peak_rss_mb"])
-            accuracy = ", ".join(f"{value:.4f}" for value in row["val_accuracy"])
+            ratio = speedup = "-"
+            if cells["auto"] and cells["off"]:
+                rounds = per_round_ratios(runs, name, length, "auto", "off")
+                ratio = f"**{cells['auto']['wall'] / cells['off']['wall']:.2f}** " \
+                        f"({', '.join(f'{value:.2f}' for value in rounds)})"
+            if cells["auto"] and cells["plain"]:
+                speedup = f"{cells['plain']['wall'] / cells['auto']['wall']:.2f}x"
+            first = " / ".join(f"{cells[side]['first_epoch_at']:.1f}" if cells[side] else "-"
+                               for side in ("off", "auto"))
             lines.append(
-                f"| {name} | {side} | {row['seconds_per_epoch']:.2f} | {speed} | "
-                f"{row['fastest_epoch']:.2f} | {fastest} | "
-                f"{row['seconds_to_first_epoch']:.1f} | {row['peak_rss_mb']:.0f} | {memory} | "
-                f"{accuracy} |"
+                f"| {name} | {length} | {_wall(cells['plain'])} | {_wall(cells['off'])} | "
+                f"{_wall(cells['auto'])} | {ratio} | {speedup} | {first} |"
             )
     lines += [
         "",
-        "Ratios are dlcourse / plain: below 1 is faster or smaller; (2.50x) is the speed-up, "
-        "plain / dlcourse. This machine is noisy: the same epoch of the same run takes about "
-        "6 or about 10 s by turns (see every run below), so the median of identical "
-        "computations can differ by 20%; the fastest epoch, the best case of each side, is "
-        "the steadier comparison of them.",
+        "## Per epoch: `off` against `plain`",
         "",
+        "The same computation on both sides: `off` hands Keras's `fit` the plain script's "
+        "model and arrays. The fastest epoch after the first of each run (its best case, "
+        "the steady measure on this noisy machine), median over rounds; and the median of "
+        "all epochs after the first.",
+        "",
+        "| model | length | fastest epoch: plain / off (s) | off / plain (per round) | "
+        "median epoch: plain / off (s) | off / plain |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
+    for name in models:
+        for length in lengths:
+            plain, off = summary.get((name, length, "plain")), summary.get((name, length, "off"))
+            if not plain or not off or (LENGTHS[length].epochs or 2) < 2:
+                continue
+            rounds = per_round_ratios(runs, name, length, "off", "plain", "fastest_epoch")
+            lines.append(
+                f"| {name} | {length} | {plain['fastest_epoch']:.2f} / {off['fastest_epoch']:.2f} "
+                f"| **{statistics.median(rounds):.3f}** ({', '.join(f'{v:.3f}' for v in rounds)}) "
+                f"| {plain['seconds_per_epoch']:.2f} / {off['seconds_per_epoch']:.2f} | "
+                f"{off['seconds_per_epoch'] / plain['seconds_per_epoch']:.3f} |"
+            )
+    lines += [
+        "",
+        "## Per epoch: every side",
+        "",
+        "| model | length | side | s/epoch (median after the first) | fastest epoch | "
+        "peak RSS (MB) | best val accuracy per round |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in models:
+        for length in lengths:
+            for side in SIDES:
+                row = summary.get((name, length, side))
+                if row is None or (LENGTHS[length].epochs or 2) < 2:
+                    continue
+                accuracy = ", ".join(f"{value:.4f}" for value in row["best_val_accuracy"])
+                lines.append(
+                    f"| {name} | {length} | {side} | {row['seconds_per_epoch']:.2f} | "
+                    f"{row['fastest_epoch']:.2f} | {row['peak_rss_mb']:.0f} | {accuracy} |"
+                )
+    lines.append("")
     if results.get("overhead"):
         lines += _overhead_table(results["overhead"])
-    if results["scaling"]:
+    if results.get("scaling"):
         lines += _scaling_table(results["scaling"])
-    lines += ["## Every run", "", "| round | model | side | epoch seconds | first epoch at | "
-              "peak RSS | val accuracy | execution |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for run in results["runs"] + results["scaling"]:
+    lines += ["## Every run", "", "| round | model | length | side | whole command (s) | "
+              "epoch seconds | first epoch at | peak RSS | best val accuracy | execution |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for run in runs + results.get("scaling", []):
         label = run["model"] + "".join(
             f" {key}={run[key]}" for key in ("maxlen", "batch_size") if key in run
         )
         execution = ", ".join(f"{k}={v}" for k, v in run.get("execution", {}).items()) or "-"
         lines.append(
-            f"| {run['round']} | {label} | {run['side']} | "
+            f"| {run['round']} | {label} | {run.get('length', '-')} | {run['side']} | "
+            f"{run['wall_seconds']:.1f} | "
             f"{' '.join(f'{value:.2f}' for value in run['epoch_seconds'])} | "
             f"{run['seconds_to_first_epoch']:.1f} | {run['peak_rss_mb']} | "
-            f"{run['val_accuracy']:.4f} | {execution} |"
+            f"{run['best_val_accuracy']:.4f} | {execution} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _wall(row: dict | None) -> str:
+    if row is None:
+        return "-"
+    if len(row["walls"]) == 1:
+        return f"{row['wall']:.1f}"
+    return f"{row['wall']:.1f} ({min(row['walls']):.1f}-{max(row['walls']):.1f})"
 
 
 def _overhead_table(overhead: list[dict]) -> list[str]:
     lines = [
         "## What dlcourse adds to each epoch",
         "",
-        "With `execution.speedups=off` dlcourse hands Keras's `fit` the plain script's model "
-        "and arrays; per epoch it adds only its callbacks (the history saved, the backup "
-        "of weights and optimizer state). `benchmarks/overhead.py` times them inside the "
-        "process, the same subsets and epochs as above, epochs after the first:",
+        "Per epoch dlcourse adds only its callbacks (the history saved, the backup of "
+        "weights, optimizer and random-number state). `benchmarks/overhead.py` times them "
+        "inside the process, `off`, the first 8,000 examples, epochs after the first:",
         "",
         "| model | seconds per epoch | dlcourse's callbacks per epoch | share of the epoch |",
         "| --- | --- | --- | --- |",
@@ -462,12 +542,6 @@ def _scaling_table(runs: list[dict]) -> list[str]:
             cells.append(" / ".join(f"{sides[s]:.2f}" for s in ("plain", "auto") if s in sides))
         lines.append(f"| {maxlen} | " + " | ".join(cells) + " |")
     return lines + [""]
-
-
-def _ratio(value: float, reference: float) -> str:
-    ratio = value / reference
-    faster = f" ({1 / ratio:.2f}x)" if ratio < 0.9 else ""
-    return f"{ratio:.3f}{faster}"
 
 
 if __name__ == "__main__":

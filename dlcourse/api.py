@@ -32,6 +32,9 @@ def train(
     history, the metrics and the run directory.
     """
     from dlcourse.config import load_config
+    from dlcourse.tensorflow_setup import start_tensorflow
+
+    start_tensorflow()
     from dlcourse.training import train_and_evaluate
 
     if not hasattr(config, "fit"):
@@ -56,6 +59,9 @@ def resume(
     that same config, and anything else is refused.
     """
     from dlcourse.config import load_config
+    from dlcourse.tensorflow_setup import start_tensorflow
+
+    start_tensorflow()
     from dlcourse.training import resume_and_evaluate
 
     if config is None and (overrides or smoke):
@@ -84,6 +90,9 @@ def tune(
     trials. Returns the trials, the best config and the directory.
     """
     from dlcourse.config import load_search_config
+    from dlcourse.tensorflow_setup import start_tensorflow
+
+    start_tensorflow()
     from dlcourse.tuning import override_texts, tune as run_search
 
     search = load_search_config(config, overrides or {}, smoke=smoke)
@@ -95,6 +104,9 @@ def tune(
 
 def resume_tuning(tune_dir: str | Path, *, data_dir: str | Path | None = None) -> TuneResult:
     """Continue an interrupted `tune` in `tune_dir`; its finished trials are not rerun."""
+    from dlcourse.tensorflow_setup import start_tensorflow
+
+    start_tensorflow()
     from dlcourse.tuning import resume
 
     return resume(tune_dir, data_dir=data_dir)
@@ -110,6 +122,9 @@ def evaluate(
 
     Without `run_dir`, the most recent run under `output_dir` (default `runs`) is used.
     """
+    from dlcourse.tensorflow_setup import start_tensorflow
+
+    start_tensorflow()
     from dlcourse.evaluation import evaluate_run
 
     return evaluate_run(run_dir, data_dir=data_dir, output_dir=output_dir).metrics

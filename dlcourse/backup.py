@@ -109,9 +109,9 @@ class Restored:
 def restore(model: keras.Model, run: RunDir, epochs_recorded: int, steps_per_epoch: int | None) -> Restored:
     """Load the newest consistent backup into `model`; the epochs it had done.
 
-    `epochs_recorded` is how many epochs the run's history holds: with epochs done and no
-    usable backup, resuming would train from fresh weights and save them as the run's
-    result, so it is refused instead.
+    `epochs_recorded` is how many epochs the run's history holds: with more than the
+    first epoch done and no usable backup, resuming would quietly throw that work away
+    (and, were it to skip the epochs, save untrained weights), so it is refused instead.
     """
     problems = []
     for epochs, path in sorted(_backups(run.backup_dir), reverse=True):
@@ -120,8 +120,10 @@ def restore(model: keras.Model, run: RunDir, epochs_recorded: int, steps_per_epo
             return Restored(epochs, path)
         except (OSError, ValueError, KeyError, TypeError, RunError) as error:
             problems.append(f"{path.name}: {' '.join(str(error).split())[:200]}")
-    if epochs_recorded == 0 and not problems:
-        return Restored(0, None)  # stopped in its first epoch: nothing was lost
+    if epochs_recorded <= 1 and not problems:
+        # Stopped in its first epoch, or before that epoch's backup was complete (the
+        # history is saved first): starting again loses nothing but that one epoch.
+        return Restored(0, None)
     found = "; ".join(problems) or "there is no backup"
     raise RunError(
         f"{run.path} can't be resumed: it recorded {epochs_recorded} finished epoch(s), but "

@@ -6,7 +6,6 @@ TensorFlow is imported inside the commands that train or evaluate, so `--help` a
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -38,27 +37,9 @@ CONFIG = click.argument("config", type=click.Path(path_type=Path))
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its native start-up logs hidden.
+    from dlcourse.tensorflow_setup import start_tensorflow
 
-    Recent TensorFlow releases print CUDA probing and oneDNN notes from C++ before
-    TF_CPP_MIN_LOG_LEVEL applies; on a CPU machine they are noise in every command.
-    Python errors still surface: the exception is raised after stderr is restored.
-    DLCOURSE_TF_LOGS=1 shows them.
-    """
-    if os.environ.get("DLCOURSE_TF_LOGS") == "1" or "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()  # device probing logs too, once
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    start_tensorflow()
 
 
 class Group(click.Group):
@@ -79,7 +60,6 @@ class Group(click.Group):
 @click.version_option(dlcourse.__version__, prog_name="dlcourse")
 def main() -> None:
     """Train and evaluate the lecture's models from YAML configs."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
 
 
 @main.command()
@@ -275,8 +255,7 @@ def summary(config: Path, overrides, data_dir) -> None:
 
     prepared = prepare(load_config(config, overrides), data_dir)
     click.echo(model_summary(prepared.model), nl=False)
-    used = ", ".join(f"{key}={value}" for key, value in prepared.plan.describe().items())
-    click.echo(f"Execution: {used} (execution.speedups=off: the lecture's exact computation)")
+    click.echo(f"Execution: {prepared.plan.sentence()}")
 
 
 @main.command()

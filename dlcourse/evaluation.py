@@ -189,18 +189,21 @@ def evaluate_run(
 ) -> EvaluationResult:
     """Reload a run's model and config, evaluate on the test split, write evaluation.json."""
     run = RunDir(run_dir if run_dir else latest_run(output_dir or "runs")).require()
-    config = run.read_config()
-    model = run.load_model()
-    dataset = run_dataset(run, config, data_dir)
-    evaluation = evaluate_model(model, config, dataset)
-    run.write_evaluation({
-        **evaluation.metrics,
-        **evaluation.detail(),
-        "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "data_source": str(dataset.source),
-    })
-    write_evaluation_files(run, evaluation, dataset, plots=config.output.plots)
-    run.refresh_report()
+    # Held like training, so no two processes write the run's files at once.
+    with run.training_lock():
+        run.remove_partial_files()
+        config = run.read_config()
+        model = run.load_model()
+        dataset = run_dataset(run, config, data_dir)
+        evaluation = evaluate_model(model, config, dataset)
+        run.write_evaluation({
+            **evaluation.metrics,
+            **evaluation.detail(),
+            "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "data_source": str(dataset.source),
+        })
+        write_evaluation_files(run, evaluation, dataset, plots=config.output.plots)
+        run.refresh_report()
     return EvaluationResult(run.path, evaluation)
 
 

@@ -16,7 +16,7 @@ leaves them off there, and off on accelerators, where Keras picks cuDNN and XLA 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterator
 
 import keras
@@ -25,10 +25,22 @@ import numpy as np
 from dlcourse.config import Config, LayerSpec, family
 from dlcourse.data import Dataset, one_hot_if_needed
 from dlcourse.errors import ConfigError
+from dlcourse.tensorflow_setup import xla_cache_dir
 
 RECURRENT_LAYERS = frozenset({"SimpleRNN", "LSTM", "GRU", "Bidirectional"})
 # Layers that may sit between the Embedding and the recurrent layer and pass its mask on.
 MASK_PASSING_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout"})
+
+
+# XLA compiles every batch shape of a run once (about 2 s a shape for the lecture's LSTM
+# on 2 CPU cores, 30 s for a run's 15 shapes) and then saves about 0.03 s a step; below
+# this many training steps the compiling costs more than it saves. The full IMDB run
+# takes 1,570 steps; 2 epochs on 5,000 reviews 64; --smoke 2.
+XLA_MIN_STEPS = 1000
+# Below this many steps, batches of new lengths cost more (one graph trace each) than the
+# padding they skip.
+BUCKETING_MIN_STEPS = 10
+COMPILE_SECONDS_PER_SHAPE = 2
 
 
 @dataclass(frozen=True)
@@ -41,22 +53,38 @@ class ExecutionPlan:
     jit_compile: bool | None = None
     bucketing: bool = False
     bucket_width: int = 64
+    # Why the plan is what it is, in a sentence for people (summary, the run's record).
+    reason: str = field(default="execution.speedups: off, the lecture's exact computation",
+                        compare=False)
 
     def describe(self) -> dict[str, Any]:
         """What metrics.json records, so a run says how it was computed."""
         plan = asdict(self)
+        del plan["reason"]
         if not self.bucketing:
             del plan["bucket_width"]
         return plan
+
+    def sentence(self) -> str:
+        """The plan as a sentence: 'Length-bucketed batches with XLA, because ...'."""
+        used = [name for name, on in (("length-bucketed batches", self.bucketing),
+                                      ("XLA", self.jit_compile is True)) if on]
+        what = " and ".join(used) if used else "no speed-ups"
+        what = what[0].upper() + what[1:]
+        return f"{what}: {self.reason}."
 
 
 EXACT = ExecutionPlan()
 
 
-def plan_execution(config: Config, *, accelerator: bool | None = None) -> ExecutionPlan:
+def plan_execution(
+    config: Config, *, accelerator: bool | None = None, train_samples: int | None = None
+) -> ExecutionPlan:
     """Resolve `config.execution`'s `auto` settings for this model on this machine.
 
-    `accelerator` says whether a GPU is present; None asks TensorFlow.
+    `accelerator` says whether a GPU is present; None asks TensorFlow. `train_samples`
+    (before the validation split) sizes the run, so a short run gets only the speed-ups
+    that pay within it; None plans for the whole dataset.
     """
     settings = config.execution
     if settings.speedups == "off":
@@ -76,15 +104,48 @@ def plan_execution(config: Config, *, accelerator: bool | None = None) -> Execut
             f"distribution.strategy: {config.distribution.strategy}; use auto (off there)."
         )
     if distributed:
-        return EXACT
+        return replace(EXACT, reason=f"training with distribution.strategy: "
+                                     f"{config.distribution.strategy} keeps Keras's defaults")
     if accelerator is None:
         accelerator = _has_accelerator()
-    auto = not accelerator and _is_recurrent(config.model.layers)
+    steps = training_steps(config, train_samples)
+    recurrent = _is_recurrent(config.model.layers)
+    xla = not accelerator and recurrent and (steps is None or steps >= XLA_MIN_STEPS)
+    bucketing = (not accelerator and recurrent and bucketable
+                 and (steps is None or steps >= BUCKETING_MIN_STEPS))
     return ExecutionPlan(
-        jit_compile=(auto or None) if settings.jit_compile == "auto" else settings.jit_compile,
-        bucketing=(auto and bucketable) if settings.bucketing == "auto" else settings.bucketing,
+        jit_compile=(xla or None) if settings.jit_compile == "auto" else settings.jit_compile,
+        bucketing=bucketing if settings.bucketing == "auto" else settings.bucketing,
         bucket_width=settings.bucket_width,
+        reason=_reason(accelerator, recurrent, bucketable, steps),
     )
+
+
+def training_steps(config: Config, train_samples: int | None) -> int | None:
+    """The gradient steps the run will take, or None when the data isn't known."""
+    if train_samples is None:
+        return None
+    if config.fit.validation_split is not None:
+        train_samples = validation_cut(train_samples, config.fit.validation_split)
+    return config.fit.epochs * -(-train_samples // config.fit.batch_size)
+
+
+def _reason(accelerator: bool, recurrent: bool, bucketable: bool, steps: int | None) -> str:
+    if accelerator:
+        return "on a GPU, Keras's defaults (cuDNN, XLA) are the fast ones"
+    if not recurrent:
+        return ("only recurrent models gain from them on a CPU (XLA made the MNIST CNN "
+                "several times slower)")
+    run = f"a run of {steps:,} steps" if steps is not None else "the full data"
+    if steps is not None and steps < BUCKETING_MIN_STEPS:
+        return f"{run} is too short to repay tracing batches of new lengths"
+    if steps is not None and steps < XLA_MIN_STEPS:
+        held = "bucketing skips the padding; " if bucketable else ""
+        return (f"{held}{run} is too short to repay XLA's compiling (it pays from "
+                f"{XLA_MIN_STEPS:,} steps)")
+    if bucketable:
+        return f"the recurrent layer skips most of the padding, and XLA's compiling pays in {run}"
+    return f"XLA fuses each recurrent step's small operations, and its compiling pays in {run}"
 
 
 def _is_recurrent(layers: list[LayerSpec]) -> bool:
@@ -157,6 +218,10 @@ class LengthBuckets:
             return self.x.shape[1]
         return int(self.cut[rows].max())
 
+    def shapes(self) -> set[tuple[int, int]]:
+        """The (batch size, length) of every batch: the same in every epoch."""
+        return {(len(rows), self.length_of(rows)) for rows in self.batches(0)}
+
     def padded_steps_fraction(self, epoch: int = 0) -> float:
         """The share of the padded steps that this epoch's batches compute."""
         steps = sum(len(rows) * self.length_of(rows) for rows in self.batches(epoch))
@@ -199,6 +264,12 @@ class _FirstEpoch(keras.callbacks.Callback):
             self.seen = True
 
 
+def _batch_sizes(samples: int, batch_size: int) -> set[int]:
+    """The sizes of the batches `samples` make: full ones, and a last smaller one."""
+    sizes = {batch_size} if samples >= batch_size else set()
+    return sizes | ({samples % batch_size} if samples % batch_size else set())
+
+
 def validation_cut(samples: int, validation_split: float) -> int:
     """Where Keras's `validation_split` cuts: the last fraction, unshuffled, is held out."""
     return int(np.floor(samples * (1.0 - validation_split)))
@@ -212,6 +283,8 @@ class FitInputs:
     arguments: dict[str, Any]
     steps_per_epoch: int
     callbacks: list = field(default_factory=list)
+    # How many different batch shapes an epoch has, training and validation.
+    batch_shapes: int = 1
 
 
 def fit_inputs(config: Config, dataset: Dataset, plan: ExecutionPlan) -> FitInputs:
@@ -224,19 +297,36 @@ def fit_inputs(config: Config, dataset: Dataset, plan: ExecutionPlan) -> FitInpu
         validation = (dataset.x_test, one_hot_if_needed(dataset.y_test, dataset.num_classes, loss))
     if not plan.bucketing:
         arguments: dict[str, Any] = {"x": x, "y": y, "batch_size": fit.batch_size}
-        trained = len(x)
+        trained, held_out = len(x), len(validation[0]) if validation is not None else 0
         if fit.validation_split is not None:
             arguments["validation_split"] = fit.validation_split
             trained = validation_cut(len(x), fit.validation_split)
+            held_out = len(x) - trained
         elif validation is not None:
             arguments["validation_data"] = validation
-        return FitInputs(arguments, -(-trained // fit.batch_size))
+        shapes = len(_batch_sizes(trained, fit.batch_size)) + len(
+            _batch_sizes(held_out, fit.batch_size))
+        return FitInputs(arguments, -(-trained // fit.batch_size), batch_shapes=shapes)
     if fit.validation_split is not None:
         cut = validation_cut(len(x), fit.validation_split)
         x, y, validation = x[:cut], y[:cut], (x[cut:], y[cut:])
     train = LengthBuckets(x, y, fit.batch_size, plan.bucket_width, seed=config.seed)
     arguments = {"x": train.dataset(), "shuffle": False}  # LengthBuckets shuffles each epoch
+    held_out = None
     if validation is not None:
         held_out = LengthBuckets(*validation, fit.batch_size, plan.bucket_width)
         arguments["validation_data"] = held_out.dataset()
-    return FitInputs(arguments, len(train), [train.callback()])
+    shapes = len(train.shapes()) + (len(held_out.shapes()) if held_out is not None else 0)
+    return FitInputs(arguments, len(train), [train.callback()], batch_shapes=shapes)
+
+
+def compile_notice(plan: ExecutionPlan, inputs: FitInputs) -> str | None:
+    """What to tell a user before a first epoch that will spend time compiling with XLA."""
+    if plan.jit_compile is not True:
+        return None
+    seconds = COMPILE_SECONDS_PER_SHAPE * inputs.batch_shapes
+    return (
+        f"XLA compiles this run's {inputs.batch_shapes} batch shapes in its first epoch: "
+        f"about {seconds} s on this machine the first time; later runs load them from "
+        f"{xla_cache_dir()}."
+    )

@@ -45,7 +45,7 @@ def prepare(
             config.data, data_dir, task=config.task
         )
     signature = signature_of(dataset, config)
-    plan = plan_execution(config)
+    plan = plan_execution(config, train_samples=len(dataset.x_train))
     with scope or contextlib.nullcontext():
         model = build_model(config, signature, plan)
     return Prepared(config, dataset, signature, plan, model)

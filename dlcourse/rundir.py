@@ -308,7 +308,8 @@ class RunDir:
 
     @contextlib.contextmanager
     def training_lock(self) -> Iterator[None]:
-        """Hold this run for one training process; a second one is refused at once.
+        """Hold this run for one process that writes it (training, resuming, evaluating);
+        a second one is refused at once.
 
         An OS lock (flock) is released by the kernel whatever ends the process, so a run
         whose holder was killed is free again, and no reused process id can block it.

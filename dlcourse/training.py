@@ -32,7 +32,7 @@ from dlcourse.data.imdb import load_word_index
 from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
-from dlcourse.execution import fit_inputs
+from dlcourse.execution import compile_notice, fit_inputs
 from dlcourse.preparation import Prepared, prepare
 from dlcourse.rundir import RunDir
 from dlcourse.version import __version__
@@ -86,11 +86,12 @@ def train_and_evaluate(
         run = RunDir(distribution.create_run_dir(output_dir, config.name))
 
         def write_what_the_run_starts_with() -> None:
-            run.write_config(config)
             run.write_summary(model_summary(prepared.model))
             _keep_what_predict_needs(run, config, prepared.dataset, data_dir)
 
         with run.training_lock():
+            # The config first: from then on the directory is a run, if an unfinished one.
+            run.write_config(config)
             status = {"status": "running", "started": _now(), "config_sha256": config_digest(config)}
             return _fit_and_finish(prepared, run, status, EpochRecorder(run.write_history),
                                    distribution, output_dir, setup=write_what_the_run_starts_with)
@@ -109,6 +110,7 @@ def resume_and_evaluate(
     """
     run = RunDir(run_dir).require()
     with run.training_lock():
+        run.remove_partial_files()  # what a killed process left half-written
         saved = resumable_config(run, config)
         recorded = run.read_status().get("config_sha256")
         if recorded is not None and recorded != config_digest(saved):
@@ -122,7 +124,6 @@ def resume_and_evaluate(
                 f"{run.path} was trained by a cluster: restart every worker with the same "
                 "command and each resumes from its own backup (see docs/distributed.md)."
             )
-        run.remove_partial_files()
         with distributed(saved.distribution) as distribution:
             seed_everything(saved)
             # The resumed epochs must see what the first ones saw: the saved vocabulary.
@@ -158,6 +159,9 @@ def _fit_and_finish(
         # One process keeps its backup in the run; a cluster keeps one per worker.
         backups = distribution.callbacks(output_dir, config.name) or [RunBackup(run)]
         callbacks = [*inputs.callbacks, *_callbacks(config, run, recorder, backups)]
+        notice = compile_notice(prepared.plan, inputs)
+        if notice:
+            print(notice, flush=True)
         fit_seconds = _fit(model, config, inputs.arguments, callbacks, initial_epoch)
         _stop_if_diverged(recorder.history, run.path)
         model = distribution.local_copy(model, prepared.build_again)

@@ -78,16 +78,19 @@ class ConfigHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         config = self.config_for(hp)
-        return build_model(config, self.signature, plan_execution(config))
+        return build_model(config, self.signature, self._plan(config))
 
     def fit(self, hp, model, *args, **kwargs):
         config = self.config_for(hp)
-        inputs = fit_inputs(config, self.dataset, plan_execution(config))
+        inputs = fit_inputs(config, self.dataset, self._plan(config))
         # Hyperband passes its own epochs per round; the other searches train a trial for
         # the config's epochs (which may themselves be searched).
         kwargs.setdefault("epochs", config.fit.epochs)
         callbacks = [*kwargs.pop("callbacks", []), *inputs.callbacks, StopIfDiverged()]
         return model.fit(*args, callbacks=callbacks, **inputs.arguments, **kwargs)
+
+    def _plan(self, config: Config):
+        return plan_execution(config, train_samples=len(self.dataset.x_train))
 
     def config_for(self, hp: keras_tuner.HyperParameters) -> Config:
         """The config of this trial: each expression replaced by KerasTuner's pick."""

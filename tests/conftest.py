@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, dlcourse_command, invoke, is_tunable, write_data_dir
+from helpers import ROOT, invoke, is_tunable, write_data_dir
 
 # Before any fixture runs: the session's own isolated places, for what session-scoped
 # fixtures write (each test then gets its own through isolated_environment).

@@ -17,37 +17,41 @@ bench = sys.modules["bench_run"] = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
 
-def fake_run(side, epoch_seconds, rss, round_=1, accuracy=0.8):
+def fake_run(side, epoch_seconds, rss, round_=1, accuracy=0.8, wall=9.0, length="5000x2"):
     return {
-        "model": "imdb_lstm", "side": side, "round": round_, "epochs": len(epoch_seconds),
-        "limit": 100, "epoch_seconds": epoch_seconds, "seconds_per_epoch": 0.0,
-        "seconds_to_first_epoch": 5.0, "wall_seconds": 9.0, "peak_rss_mb": rss,
-        "val_accuracy": accuracy, "best_val_accuracy": accuracy,
+        "model": "imdb_lstm", "length": length, "side": side, "round": round_,
+        "epochs": len(epoch_seconds), "limit": 100, "epoch_seconds": epoch_seconds,
+        "seconds_per_epoch": 0.0, "seconds_to_first_epoch": 5.0, "wall_seconds": wall,
+        "peak_rss_mb": rss, "val_accuracy": accuracy, "best_val_accuracy": accuracy,
     }
 
 
 def test_the_summary_pools_every_epoch_but_the_first_over_rounds():
     runs = [
-        fake_run("plain", [50.0, 10.0, 12.0], 1000, 1),
-        fake_run("plain", [50.0, 11.0, 30.0], 1000, 2),
-        fake_run("auto", [90.0, 4.0, 5.0], 1100, 1),
-        fake_run("auto", [90.0, 5.0, 6.0], 1100, 2),
+        fake_run("plain", [50.0, 10.0, 12.0], 1000, 1, wall=80.0),
+        fake_run("plain", [50.0, 11.0, 30.0], 1000, 2, wall=100.0),
+        fake_run("auto", [90.0, 4.0, 5.0], 1100, 1, wall=100.0),
+        fake_run("auto", [90.0, 5.0, 6.0], 1100, 2, wall=100.0),
+        fake_run("off", [50.0, 10.0, 12.0], 1000, 1, wall=100.0),
+        fake_run("off", [50.0, 11.5, 30.0], 1000, 2, wall=125.0),
     ]
     summary = bench.summarise(runs)
-    assert summary[("imdb_lstm", "plain")]["seconds_per_epoch"] == 11.5
-    assert summary[("imdb_lstm", "auto")]["seconds_per_epoch"] == 5.0
-    text = bench.render({
-        "machine": {"cpu": "test"}, "command": "run.py", "started": "now",
-        "runs": runs, "scaling": [],
-    })
-    assert summary[("imdb_lstm", "plain")]["fastest_epoch"] == 10.0
-    assert "| imdb_lstm | auto | 5.00 | 0.435 (2.30x) | 4.00 | 0.400 (2.50x) | 5.0 | 1100 | 1.100 |" in text
+    assert summary[("imdb_lstm", "5000x2", "plain")]["seconds_per_epoch"] == 11.5
+    assert summary[("imdb_lstm", "5000x2", "auto")]["seconds_per_epoch"] == 5.0
+    assert summary[("imdb_lstm", "5000x2", "plain")]["fastest_epoch"] == 10.5  # 10 and 11
+    text = bench.render({"machine": {"cpu": "test"}, "commands": ["run.py"], "started": "now",
+                         "runs": runs})
+    # The whole command: medians with their range; auto / off per round: 1.00 and 0.80.
+    assert ("| imdb_lstm | 5000x2 | 90.0 (80.0-100.0) | 112.5 (100.0-125.0) | "
+            "100.0 (100.0-100.0) | **0.89** (1.00, 0.80) | 0.90x | 5.0 / 5.0 |") in text
+    # Per epoch, off against plain: the fastest epochs 10 / 10 and 11.5 / 11.
+    assert "| imdb_lstm | 5000x2 | 10.50 / 10.75 | **1.023** (1.000, 1.045) |" in text
 
 
 def test_the_report_gives_the_callbacks_share_of_an_epoch():
     text = bench.render({
-        "machine": {"cpu": "test"}, "command": "run.py", "started": "now",
-        "runs": [fake_run("plain", [50.0, 10.0], 1000)], "scaling": [],
+        "machine": {"cpu": "test"}, "commands": ["run.py"], "started": "now",
+        "runs": [fake_run("plain", [50.0, 10.0], 1000)],
         "overhead": [{"model": "imdb_lstm", "epoch_seconds": 4.5, "callback_ms": 25.0,
                       "share": 0.0055}],
     })
@@ -55,30 +59,40 @@ def test_the_report_gives_the_callbacks_share_of_an_epoch():
 
 
 @pytest.mark.slow
-def test_the_runner_trains_every_side_and_writes_its_results(data_dir, tmp_path):
+def test_the_runner_trains_each_side_and_writes_its_results(data_dir, tmp_path):
     output = tmp_path / "RESULTS.md"
     finished = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--data-dir", str(data_dir),
-         "--models", "imdb_lstm", "--rounds", "1", "--epochs", "2", "--limit", "48",
+         "--models", "imdb_lstm", "--lengths", "smoke", "--sides", "off,auto", "--rounds", "1",
          "--output", str(output)],
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
     results = json.loads(output.with_suffix(".json").read_text())
-    assert [run["side"] for run in results["runs"]] == ["plain", "off", "auto"]
+    assert [run["side"] for run in results["runs"]] == ["off", "auto"]
     for run in results["runs"]:
-        assert len(run["epoch_seconds"]) == 2 and run["peak_rss_mb"] > 100
+        assert run["length"] == "smoke" and len(run["epoch_seconds"]) == 1
+        assert run["peak_rss_mb"] > 100 and run["wall_seconds"] > run["seconds_to_first_epoch"] > 0
         assert 0 <= run["val_accuracy"] <= 1
-    off, auto = results["runs"][1]["execution"], results["runs"][2]["execution"]
-    assert off == {"jit_compile": None, "bucketing": False}
-    assert auto["bucketing"] is True
-    (overhead,) = results["overhead"]
-    # The history and the backup take some time each epoch, and less than the epoch.
-    assert overhead["callback_ms"] > 0 and 0 < overhead["share"] < 1
+    assert results["runs"][0]["execution"] == {"jit_compile": None, "bucketing": False}
     text = output.read_text()
-    for side in ("plain", "off", "auto"):
-        assert f"| imdb_lstm | {side} |" in text
-    assert "## What dlcourse adds to each epoch" in text
+    assert "| imdb_lstm | smoke | - |" in text and "## The whole command" in text
+
+
+@pytest.mark.slow
+def test_the_callbacks_time_is_measured_inside_the_process(data_dir):
+    finished = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "overhead.py"), "--config",
+         str(ROOT / "configs" / "mnist_cnn.yaml"), "--data-dir", str(data_dir), "--epochs", "2",
+         "--limit", "32"],
+        capture_output=True, text=True,
+    )
+    assert finished.returncode == 0, finished.stderr
+    timings = json.loads(finished.stdout.strip().splitlines()[-1])
+    # The history and the backup take some time each epoch, and less than the epoch.
+    assert len(timings["callback_seconds"]) == 2
+    assert all(0 < spent < epoch for spent, epoch in
+               zip(timings["callback_seconds"], timings["epoch_seconds"]))
 
 
 def test_the_runner_names_an_unknown_model(tmp_path):

@@ -1,10 +1,8 @@
 """End to end through the command line, as a user runs it."""
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -56,12 +54,53 @@ def check_smoke_run_then_evaluate(run_dir, output, data_dir):
         assert metrics["test_samples"] == 256
 
 
+def explainable(config) -> bool:
+    """Whether the NumPy reference implements every layer of a shipped config. Those it
+    doesn't (BatchNormalization, Bidirectional, Conv1D) are refused by name, as
+    test_explanation.py checks."""
+    from dlcourse.config import load_search_config
+    from dlcourse.explanation import REFERENCE_LAYERS
+
+    layers = load_search_config(config).config.model.layers
+    return all(layer.name in REFERENCE_LAYERS for layer in layers)
+
+
+def check_the_reference_recomputes_it(run_dir, data_dir):
+    """`explain`: the run's model recomputed in NumPy, layer by layer, to 1e-4."""
+    import keras
+
+    from dlcourse.explanation import explain_run
+
+    model = keras.models.load_model(run_dir / "model.keras")
+    explanation = explain_run(run_dir, samples=4, data_dir=data_dir)
+    assert explanation.samples == 4
+    assert explanation.max_abs_difference <= 1e-4
+    assert [layer.name for layer in explanation.layers] == [layer.name for layer in model.layers]
+    # A masked model is explained one sequence at a time without its padding, so a time
+    # axis has no one length.
+    masked = model.layers[0].get_config().get("mask_zero", False)
+    for layer, keras_layer in zip(explanation.layers, model.layers):
+        assert layer.max_abs_difference <= 1e-4
+        shape = tuple(keras_layer.output.shape[1:])
+        if masked and len(shape) == 2:
+            shape = (None, shape[1])
+        assert layer.output_shape == shape
+    if any(type(layer).__name__ == "Conv2D" for layer in model.layers):
+        assert explanation.feature_maps == run_dir / "feature_maps.png"
+        assert explanation.feature_maps.read_bytes().startswith(b"\x89PNG")
+    else:
+        assert explanation.feature_maps is None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
-def test_smoke_train_then_evaluate_each_shipped_config(config, data_dir, smoke_runs):
+def test_smoke_train_evaluate_and_explain_each_shipped_config(config, data_dir, smoke_runs):
+    # A tunable config is trained through the best config its `tune --smoke` writes.
     source = real_data_for(config) or data_dir
     run_dir, output = smoke_runs.run(config, source)
     check_smoke_run_then_evaluate(run_dir, output, source)
+    if explainable(config):
+        check_the_reference_recomputes_it(run_dir, source)
 
 
 @pytest.mark.slow
@@ -77,16 +116,17 @@ def test_summary_prints_layers_and_parameters(data_dir):
     result = invoke("summary", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", data_dir)
     assert result.exit_code == 0
     assert "conv2d" in result.output.lower() and "93,322" in result.output
-    assert "Execution: jit_compile=None, bucketing=False" in result.output
+    assert "Execution: No speed-ups: only recurrent models gain" in result.output
 
 
 @pytest.mark.slow
 def test_summary_names_the_speedups_of_a_recurrent_model(data_dir):
     lstm = ROOT / "configs" / "imdb_lstm.yaml"
     result = invoke("summary", lstm, "--data-dir", data_dir)
-    assert "Execution: jit_compile=True, bucketing=True, bucket_width=64" in result.output
+    assert "Execution: Length-bucketed batches: bucketing skips the padding; a run of 10 " \
+        "steps is too short to repay XLA's compiling" in result.output
     exact = invoke("summary", lstm, "--data-dir", data_dir, "--set", "execution.speedups=off")
-    assert "Execution: jit_compile=None, bucketing=False" in exact.output
+    assert "Execution: No speed-ups: execution.speedups: off, the lecture's exact" in exact.output
 
 
 def test_version_and_help():
@@ -218,3 +258,17 @@ def test_validate_never_imports_tensorflow():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             cwd=ROOT)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.slow
+def test_a_first_epoch_that_compiles_says_so_beforehand(data_dir, tmp_path):
+    result = invoke("train", ROOT / "configs" / "imdb_simplernn.yaml", "--data-dir", data_dir,
+                    "--set", "data.limit=32", "--set", "fit.epochs=1",
+                    "--set", "execution.jit_compile=true", "--output-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    notice = result.output.index("XLA compiles this run's")
+    assert notice < result.output.index("loss:")  # before the first epoch's line
+    assert "on this machine the first time" in result.output
+    quiet = invoke("train", ROOT / "configs" / "imdb_simplernn.yaml", "--data-dir", data_dir,
+                   "--smoke", "--output-dir", tmp_path / "quiet")
+    assert "XLA compiles" not in quiet.output  # a smoke run doesn't compile

@@ -43,6 +43,22 @@ def test_recurrent_word_index_models_get_bucketing_and_xla_on_cpu():
     plan = plan_execution(load_config(LSTM), accelerator=False)
     assert plan.bucketing and plan.jit_compile is True
     assert plan.describe() == {"jit_compile": True, "bucketing": True, "bucket_width": 64}
+    assert plan.sentence().startswith("Length-bucketed batches and XLA: ")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "samples", "bucketing", "xla"),
+    [
+        (["data.limit=256", "fit.epochs=1"], 256, False, None),   # --smoke: 2 steps
+        (["data.limit=5000", "fit.epochs=2"], 5000, True, None),  # 64 steps
+        ([], 25000, True, True),                                 # the full run: 1,570 steps
+    ],
+    ids=["smoke", "5000x2", "full"],
+)
+def test_a_run_gets_only_the_speedups_that_pay_within_it(overrides, samples, bucketing, xla):
+    plan = plan_execution(load_config(LSTM, overrides), accelerator=False, train_samples=samples)
+    assert (plan.bucketing, plan.jit_compile) == (bucketing, xla)
+    assert "steps" in plan.sentence()
 
 
 def test_convnets_and_accelerators_keep_keras_defaults():
@@ -148,17 +164,17 @@ def test_a_masked_model_gives_cut_batches_their_full_length_result(data_dir):
         np.testing.assert_allclose(cut, full[rows], atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("speedups", ["auto", "off"])
-def test_a_run_records_how_it_was_computed(data_dir, trained, tmp_path, speedups):
-    if speedups == "auto":  # the shared imdb_lstm run: the same recipe, with the default
-        run = trained.result("imdb_lstm")
-    else:
-        run = dlcourse.train(
-            LSTM,
-            {"data.limit": 40, "fit.epochs": 2, "execution.speedups": speedups},
-            data_dir=data_dir,
-            output_dir=tmp_path / "runs",
-        )
+def test_a_run_records_how_it_was_computed(data_dir, tmp_path, speedups):
+    # Bucketing is chosen, since 2 epochs of 40 reviews are too short for auto to pick it.
+    run = dlcourse.train(
+        LSTM,
+        {"data.limit": 40, "fit.epochs": 2, "execution.speedups": speedups,
+         "execution.bucketing": speedups == "auto"},
+        data_dir=data_dir,
+        output_dir=tmp_path / "runs",
+    )
     metrics = json.loads((run.run_dir / "metrics.json").read_text())
     history = json.loads((run.run_dir / "history.json").read_text())
     bucketed = speedups == "auto"

@@ -1,4 +1,6 @@
-"""Trained models recomputed with the NumPy reference, through the API and the CLI."""
+"""Trained models recomputed with the NumPy reference, through the API and the CLI.
+
+Each shipped config's smoke run is explained in tests/test_cli.py, beside its other checks."""
 
 import re
 import subprocess
@@ -9,52 +11,11 @@ import numpy as np
 import pytest
 
 import dlcourse
-from dlcourse.explanation import REFERENCE_LAYERS, UnsupportedLayer, explain_run, reference_layer
-from dlcourse.config import load_search_config
+from dlcourse.explanation import UnsupportedLayer, reference_layer
 
-from helpers import CONFIGS, ROOT, invoke, real_data_for
+from helpers import ROOT, invoke
 
 TINY = {"data.limit": 32, "fit.epochs": 1}
-
-
-def explainable(path) -> bool:
-    """Whether the NumPy reference implements every layer of a shipped config. Those it
-    doesn't (BatchNormalization, Bidirectional, Conv1D) are refused by name, as
-    test_unsupported_layers_and_settings_are_refused_by_name checks."""
-    layers = load_search_config(path).config.model.layers
-    return all(layer.name in REFERENCE_LAYERS for layer in layers)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "config", [path for path in CONFIGS if explainable(path)], ids=lambda path: path.stem
-)
-def test_each_shipped_config_is_recomputed_by_the_reference(config, data_dir, smoke_runs):
-    # The smoke run of each config (a tunable one through its best config).
-    source = real_data_for(config) or data_dir
-    run_dir, _ = smoke_runs.run(config, source)
-    model = keras.models.load_model(run_dir / "model.keras")
-
-    explanation = explain_run(run_dir, samples=4, data_dir=source)
-
-    assert explanation.samples == 4
-    assert explanation.max_abs_difference <= 1e-4
-    assert [layer.name for layer in explanation.layers] == [layer.name for layer in model.layers]
-    # A masked model is explained one sequence at a time without its padding, so a time
-    # axis has no one length.
-    masked = model.layers[0].get_config().get("mask_zero", False)
-    for layer, keras_layer in zip(explanation.layers, model.layers):
-        assert layer.max_abs_difference <= 1e-4
-        shape = tuple(keras_layer.output.shape[1:])
-        if masked and len(shape) == 2:
-            shape = (None, shape[1])
-        assert layer.output_shape == shape
-    has_conv = any(type(layer).__name__ == "Conv2D" for layer in model.layers)
-    if has_conv:
-        assert explanation.feature_maps == run_dir / "feature_maps.png"
-        assert explanation.feature_maps.read_bytes().startswith(b"\x89PNG")
-    else:
-        assert explanation.feature_maps is None
 
 
 @pytest.mark.slow

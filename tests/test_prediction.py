@@ -200,7 +200,7 @@ def test_a_real_mnist_model_reads_digits_photographed_on_paper(tmp_path):
     import dlcourse
 
     run = dlcourse.train(ROOT / "configs" / "mnist_cnn.yaml",
-                         {"data.limit": 20000, "fit.epochs": 2, "fit.validation": None,
+                         {"data.limit": 20000, "fit.epochs": 1, "fit.validation": None,
                           "output.plots": False},
                          data_dir=REAL_DATA_DIR, output_dir=tmp_path / "runs")
     arrays = np.load(f"{REAL_DATA_DIR}/mnist.npz")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, m
 
 from dlcourse.config.keras_catalog import catalog
 from dlcourse.config.problems import did_you_mean, invalid, join
-from dlcourse.config.vocabulary import REFUSED_LAYERS, SUPPORTED_LAYERS, WRAPPER_ARGUMENTS
+from dlcourse.config.vocabulary import REFUSED_LAYERS, SUPPORTED_LAYERS
 
 # TensorFlow counts sizes, epochs and batches in 32-bit integers; larger values would
 # overflow in the middle of a run instead of being refused here.
