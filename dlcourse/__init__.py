@@ -6,9 +6,12 @@ TensorFlow is imported only when a function that needs it is called.
 """
 
 from dlcourse.version import __version__
-from dlcourse.api import evaluate, resume, resume_tuning, train, tune
+from dlcourse.api import configs, evaluate, load_config, predict, resume, resume_tuning, train, tune
 
-__all__ = ["__version__", "evaluate", "resume", "resume_tuning", "train", "tune"]
+__all__ = [
+    "__version__", "configs", "evaluate", "load_config", "predict", "resume", "resume_tuning",
+    "train", "tune",
+]
 
 
 def __dir__() -> list[str]:

@@ -6,11 +6,11 @@ TensorFlow is imported only inside the functions, so `import dlcourse` stays fas
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 if TYPE_CHECKING:
     from dlcourse.config import Config
-    from dlcourse.data import Dataset
+    from dlcourse.evaluation import EvaluationResult
     from dlcourse.training import TrainResult
     from dlcourse.tuning import TuneResult
 
@@ -19,29 +19,57 @@ def train(
     config: str | Path | Config,
     overrides: Mapping[str, Any] | None = None,
     *,
+    train: Any = None,
+    test: Any = None,
+    class_names: Sequence[str] | None = None,
+    name: str | None = None,
     data_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
     smoke: bool = False,
-    dataset: Dataset | None = None,
 ) -> TrainResult:
     """Train the model a config describes and write a run directory.
 
-    `overrides` maps dotted keys to values, e.g. `{"fit.epochs": 3}`, exactly like the
-    CLI's `--set fit.epochs=3`. `dataset` trains on data prepared in Python instead of the
-    config's files, e.g. texts in lists through `dlcourse.text.text_dataset`. Returns the
-    history, the metrics and the run directory.
+    `config` is a YAML file, a shipped config's name ("mnist_cnn", see `configs()`) or a
+    loaded Config. `overrides` maps dotted keys to values, e.g. `{"fit.epochs": 3}`,
+    exactly like the CLI's `--set fit.epochs=3`.
+
+    Your own data: `train=(x_train, y_train), test=(x_test, y_test)` with NumPy arrays
+    (images (N, H, W[, C]) with uint8 pixels scaled as MNIST's; padded word indices), tf.data
+    Datasets of (x, y) pairs, or for raw-text configs lists of texts or DataFrames. Labels
+    are class indices, named by `class_names`. The run is called `<config>-custom` unless
+    `name` says otherwise. Returns the history, the metrics and the run directory.
     """
-    from dlcourse.config import load_config
+    from dlcourse.config import load_config, origin_of, renamed
     from dlcourse.tensorflow_setup import start_tensorflow
 
     start_tensorflow()
     from dlcourse.training import train_and_evaluate
 
+    origin = None
     if not hasattr(config, "fit"):
-        config = load_config(config, overrides or {}, smoke=smoke)
+        path = config
+        config = load_config(path, overrides or {}, smoke=smoke)
+        origin = origin_of(path, overrides or {}, smoke=smoke, config=config)
     elif overrides or smoke:
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
-    return train_and_evaluate(config, data_dir=data_dir, output_dir=output_dir, dataset=dataset)
+    dataset = None
+    if train is not None or test is not None:
+        dataset = _from_memory(config, train, test, class_names)
+        config = renamed(config, name or f"{config.name}-custom")
+    elif name is not None:
+        config = renamed(config, name)
+    return train_and_evaluate(config, data_dir=data_dir, output_dir=output_dir, dataset=dataset,
+                              origin=origin)
+
+
+def _from_memory(config: Config, train: Any, test: Any, class_names: Sequence[str] | None):
+    from dlcourse.data.memory import dataset_from_memory
+    from dlcourse.errors import DataError
+
+    if train is None:
+        raise DataError("test=... needs train=... too: the model learns from train.")
+    return dataset_from_memory(config.data, train, test, class_names=class_names,
+                               regression=config.task == "regression")
 
 
 def resume(
@@ -49,6 +77,8 @@ def resume(
     config: str | Path | Config | None = None,
     overrides: Mapping[str, Any] | None = None,
     *,
+    train: Any = None,
+    test: Any = None,
     data_dir: str | Path | None = None,
     smoke: bool = False,
 ) -> TrainResult:
@@ -56,7 +86,8 @@ def resume(
 
     The run finishes in its own directory with its own saved config. `config` (with
     `overrides` and `smoke`, as for `train`) is optional; when given it must resolve to
-    that same config, and anything else is refused.
+    that same config, and anything else is refused. A run trained on `train=`/`test=`
+    data needs the same data again.
     """
     from dlcourse.config import load_config
     from dlcourse.tensorflow_setup import start_tensorflow
@@ -70,7 +101,12 @@ def resume(
         config = load_config(config, overrides or {}, smoke=smoke)
     elif overrides or smoke:
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
-    return resume_and_evaluate(run_dir, data_dir=data_dir, config=config)
+    memory = None
+    if train is not None or test is not None:
+        if train is None or test is None:
+            raise TypeError("resume needs both train= and test=, as the run was trained")
+        memory = (train, test)
+    return resume_and_evaluate(run_dir, data_dir=data_dir, config=config, memory=memory)
 
 
 def tune(
@@ -93,7 +129,8 @@ def tune(
     from dlcourse.tensorflow_setup import start_tensorflow
 
     start_tensorflow()
-    from dlcourse.tuning import override_texts, tune as run_search
+    from dlcourse.config import override_texts
+    from dlcourse.tuning import tune as run_search
 
     search = load_search_config(config, overrides or {}, smoke=smoke)
     return run_search(
@@ -113,18 +150,100 @@ def resume_tuning(tune_dir: str | Path, *, data_dir: str | Path | None = None) -
 
 
 def evaluate(
-    run_dir: str | Path | None = None,
+    run: str | Path | TrainResult | None = None,
     *,
+    test: Any = None,
     data_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
-) -> dict[str, float]:
-    """Reload a run's model and evaluate it on the test split; returns {metric: value}.
+) -> EvaluationResult:
+    """Reload a run's model and evaluate it on the test split: a {metric: value} mapping
+    (with per-class detail, and a table in a notebook).
 
-    Without `run_dir`, the most recent run under `output_dir` (default `runs`) is used.
+    `run` is a run directory or what `train` returned; without it, the most recent run
+    under `output_dir` (default `runs`). `test=(x_test, y_test)` evaluates on data given
+    from Python: needed for a run trained on such data, possible for any.
     """
     from dlcourse.tensorflow_setup import start_tensorflow
 
     start_tensorflow()
     from dlcourse.evaluation import evaluate_run
 
-    return evaluate_run(run_dir, data_dir=data_dir, output_dir=output_dir).metrics
+    return evaluate_run(_run_path(run), data_dir=data_dir, output_dir=output_dir, test=test)
+
+
+def predict(
+    run: str | Path | TrainResult,
+    inputs: str | Sequence[str] | Any,
+    *,
+    preprocess: bool = True,
+) -> list[dict[str, Any]]:
+    """Predict with a run's model: review texts for text models, image files for image
+    models, or a NumPy array of what the model takes (one image or a batch; padded word
+    indices). One string is one input. Returns one record per input, as `dlcourse predict
+    --json` prints them: label, probability and probabilities (value for regression),
+    for texts how many words the model knows, and warnings. The model is loaded once for
+    repeated calls on the same run.
+    """
+    from dlcourse.tensorflow_setup import start_tensorflow
+
+    start_tensorflow()
+    import numpy as np
+
+    from dlcourse.prediction import predict_run
+
+    if isinstance(inputs, (str, Path)):
+        inputs = [str(inputs)]
+    elif not isinstance(inputs, np.ndarray):
+        inputs = [str(item) for item in inputs]
+    return [prediction.as_dict() for prediction in
+            predict_run(_run_path(run), inputs, preprocess=preprocess)]
+
+
+def _run_path(run: Any) -> Any:
+    return getattr(run, "run_dir", run)
+
+
+def load_config(
+    config: str | Path,
+    overrides: Mapping[str, Any] | Sequence[str] = (),
+    *,
+    smoke: bool = False,
+) -> Config:
+    """A config file or shipped config's name, validated, with `overrides` applied: what
+    `train` would run. Print `.model_dump()` to see every value, defaults included."""
+    from dlcourse.config import load_config as load
+
+    return load(config, overrides, smoke=smoke)
+
+
+def configs() -> list[dict[str, str]]:
+    """The configs that ship with dlcourse: name, title, what to expect, and the file.
+    Any of the names can be given to `train`."""
+    from dlcourse.config.shipped import shipped_configs
+
+    return [shipped.as_dict() for shipped in shipped_configs()]
+
+
+def model_summary_of(
+    config: str | Path,
+    overrides: Mapping[str, Any] | Sequence[str] = (),
+    *,
+    data_dir: str | Path | None = None,
+) -> tuple[str, str]:
+    """(Keras's summary of the model `config` describes, the speed-ups `train` would use, as
+    a sentence). Datasets whose shapes the config fixes are not read."""
+    from dlcourse.config import load_config
+    from dlcourse.tensorflow_setup import start_tensorflow
+
+    start_tensorflow()
+    from dlcourse.data import signature_from_config
+    from dlcourse.execution import plan_execution
+    from dlcourse.preparation import model_summary, prepare
+
+    loaded = load_config(config, overrides)
+    signature = signature_from_config(loaded)
+    if signature is None:
+        prepared = prepare(loaded, data_dir)
+        return prepared.summary(), prepared.plan.sentence()
+    plan = plan_execution(loaded)
+    return model_summary(loaded, signature, plan), plan.sentence()

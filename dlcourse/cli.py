@@ -51,8 +51,13 @@ class Group(click.Group):
         except DlcourseError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(error.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
+        except KeyboardInterrupt as interrupt:
+            run_dir = getattr(interrupt, "run_dir", None)
+            if run_dir is not None:
+                click.echo(f"Interrupted. The run so far is in {run_dir}; continue it with "
+                           f"`dlcourse train --resume {run_dir}`.", err=True)
+            else:
+                click.echo("Interrupted.", err=True)
             sys.exit(130)
 
 
@@ -82,7 +87,11 @@ def main() -> None:
     help="Data-parallel training (distribution.strategy): mirrored over this machine's "
     "devices, or multi_worker over the cluster in $TF_CONFIG.",
 )
-def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy) -> None:
+@click.option("--tensorboard", is_flag=True,
+              help="Also write TensorBoard logs into the run (output.tensorboard); view them "
+              "with `tensorboard --logdir runs`.")
+def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
+          tensorboard) -> None:
     """Train the model CONFIG describes, evaluate it on the test split, write a run directory."""
     _import_tensorflow_quietly()
     from dlcourse.config import parse_overrides
@@ -91,13 +100,16 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy) 
         raise click.UsageError("Missing argument 'CONFIG' (or --resume RUN_DIR).")
     if resume_dir is not None and output_dir is not None:
         raise click.UsageError("--output-dir can't move a resumed run; it stays in RUN_DIR.")
-    if config is None and (overrides or smoke or strategy):
+    if config is None and (overrides or smoke or strategy or tensorboard):
         raise click.UsageError(
-            "--set, --smoke and --strategy change CONFIG; a resumed run keeps its own."
+            "--set, --smoke, --strategy and --tensorboard change CONFIG; a resumed run keeps "
+            "its own."
         )
     parsed = parse_overrides(overrides)
     if strategy is not None:
         parsed["distribution.strategy"] = strategy
+    if tensorboard:
+        parsed["output.tensorboard"] = True
     if resume_dir is not None:
         result = dlcourse.resume(resume_dir, config, parsed, data_dir=data_dir, smoke=smoke)
     else:
@@ -243,19 +255,18 @@ def validate(config: Path, overrides) -> None:
 @SET
 @DATA_DIR
 def summary(config: Path, overrides, data_dir) -> None:
-    """Build CONFIG's model for its dataset and print its layers and parameter counts.
+    """Build CONFIG's model and print its layers, shapes and parameter counts.
 
-    The model is built as `train` would build it here, speed-ups included (see README,
-    "Speed"), and the speed-ups are named below it.
+    MNIST, Fashion-MNIST, CIFAR and IMDB word indices have shapes the config alone fixes,
+    so their summary needs no data; raw text and image folders are read to learn theirs.
+    The speed-ups `train` would use are named below it (docs/speed.md).
     """
     _import_tensorflow_quietly()
-    from dlcourse.config import load_config
-    from dlcourse.preparation import prepare
-    from dlcourse.training import model_summary
+    from dlcourse.api import model_summary_of
 
-    prepared = prepare(load_config(config, overrides), data_dir)
-    click.echo(model_summary(prepared.model), nl=False)
-    click.echo(f"Execution: {prepared.plan.sentence()}")
+    text, plan = model_summary_of(config, overrides, data_dir=data_dir)
+    click.echo(text, nl=False)
+    click.echo(f"Execution: {plan}")
 
 
 @main.command()
@@ -306,16 +317,25 @@ def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: 
 @click.option("--format", "style", type=click.Choice(["terminal", "markdown", "csv"]),
               default="terminal", show_default=True, help="Table format.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("comparison.png"), show_default=True,
-              help="Where to draw the validation-accuracy curves of the runs.")
-def compare(paths, style: str, plot: Path) -> None:
-    """Compare runs: RUN_DIRs, or directories searched for runs."""
+              help="Also draw the runs' validation curves into this PNG, PDF or SVG file.")
+def compare(paths, style: str, plot: Path | None) -> None:
+    """Compare runs: RUN_DIRs, or directories searched for runs at any depth."""
     from dlcourse.comparison import collect_runs, format_table, plot_validation_accuracy
 
     summaries = collect_runs(paths)
     click.echo(format_table(summaries, style), nl=False)
-    if plot_validation_accuracy(summaries, plot):
-        click.echo(f"Validation-accuracy curves: {plot}", err=style != "terminal")
+    _tell_damaged(summaries)
+    if plot is not None:
+        if plot_validation_accuracy(summaries, plot):
+            click.echo(f"Validation curves: {plot}", err=style != "terminal")
+        else:
+            click.echo("No run has a validation curve to draw.", err=True)
+
+
+def _tell_damaged(summaries) -> None:
+    for summary in summaries:
+        for problem in summary.problems:
+            click.echo(f"Damaged: {problem}", err=True)
 
 
 @main.command()
@@ -325,7 +345,23 @@ def runs(directory: Path) -> None:
     """List the runs under DIRECTORY (default: runs) with their status and results."""
     from dlcourse.comparison import collect_runs, format_table
 
-    click.echo(format_table(collect_runs([directory])), nl=False)
+    summaries = collect_runs([directory])
+    click.echo(format_table(summaries), nl=False)
+    _tell_damaged(summaries)
+
+
+@main.command()
+def configs() -> None:
+    """List the configs that ship with dlcourse; train any of them by name, from anywhere."""
+    from dlcourse.config.shipped import shipped_configs
+
+    shipped = shipped_configs()
+    width = max(len(config.name) for config in shipped)
+    for config in shipped:
+        click.echo(f"{config.name:{width}}  {config.title}")
+        if config.expected:
+            click.echo(f"{'':{width}}  expected: {config.expected}")
+    click.echo(f"\nTrain one: dlcourse train {shipped[0].name}   (files in {shipped[0].path.parent})")
 
 
 @main.command()

@@ -34,8 +34,15 @@ class RunSummary:
     test: float | None
     seconds_per_epoch: float | None
     val_curve: list[float]
+    # What the command line changed in the run's config file (`--set` items, --smoke).
+    overrides: tuple[str, ...] = ()
     # Why the run is listed as damaged: each unreadable file, in one sentence.
     problems: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How the run is named beside others: its config, and what was changed in it."""
+        return f"{self.config} ({' '.join(self.overrides)})" if self.overrides else self.config
 
 
 def summarise(run_dir: Path) -> RunSummary:
@@ -74,6 +81,8 @@ def summarise(run_dir: Path) -> RunSummary:
         test=_number(metrics.get(f"test_{measure}"), float),
         seconds_per_epoch=_number(metrics.get("seconds_per_epoch"), float),
         val_curve=curve,
+        overrides=tuple(str(item) for item in status.get("overrides") or ()
+                        if isinstance(status.get("overrides"), list)),
         problems=tuple(problems),
     )
 
@@ -112,14 +121,18 @@ def collect_runs(paths: Sequence[str | Path]) -> list[RunSummary]:
 
 
 # Accuracy columns hold plain numbers; a regression run's are marked "MAE".
-COLUMNS = ("config", "model", "parameters", "epochs", "best val acc (epoch)", "test acc",
-           "s/epoch", "status", "run")
+COLUMNS = ("config", "overrides", "model", "parameters", "epochs", "best val acc (epoch)",
+           "test acc", "s/epoch", "status", "run")
+# For spreadsheets: one plain number per column, the measure named in a column of its own.
+CSV_COLUMNS = ("config", "overrides", "model", "parameters", "epochs", "measure", "best_val",
+               "best_epoch", "test", "seconds_per_epoch", "status", "run")
 
 
 def table_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
     return [
         [
             summary.config,
+            " ".join(summary.overrides) or "-",
             summary.model,
             _text(summary.parameters),
             str(summary.epochs),
@@ -134,18 +147,40 @@ def table_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
     ]
 
 
+def csv_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
+    def plain(value: Any) -> str:
+        return "" if value is None else repr(value) if isinstance(value, float) else str(value)
+
+    return [
+        [summary.config, " ".join(summary.overrides), summary.model, plain(summary.parameters),
+         str(summary.epochs), summary.measure, plain(summary.best_val), plain(summary.best_epoch),
+         plain(summary.test), plain(summary.seconds_per_epoch), summary.status,
+         str(summary.run_dir)]
+        for summary in summaries
+    ]
+
+
 def _marked(summary: RunSummary, value: float | None) -> str:
     text = _text(value)
     return f"MAE {text}" if summary.measure == "mae" and value is not None else text
 
 
 def format_table(summaries: Sequence[RunSummary], style: str = "terminal") -> str:
-    """The comparison table as aligned text, Markdown, or CSV."""
+    """The comparison table as aligned text or Markdown, or CSV of plain numbers."""
+    if style == "csv":
+        return format_rows(CSV_COLUMNS, csv_rows(summaries), style)
     return format_rows(COLUMNS, table_rows(summaries), style)
 
 
 def format_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], style: str) -> str:
-    """A table of text cells as aligned text ('terminal'), Markdown, or CSV."""
+    """A table of text cells as aligned text ('terminal'), Markdown, CSV or HTML."""
+    if style == "html":
+        from html import escape
+
+        head = "".join(f"<th>{escape(column)}</th>" for column in columns)
+        body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
+                       for row in rows)
+        return f"<table><tr>{head}</tr>{body}</table>"
     if style == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -177,10 +212,10 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
     Returns None when no run has a validation curve."""
     measure = "accuracy" if any(s.measure == "accuracy" for s in summaries) else "mae"
     curves = [s for s in summaries if s.val_curve and s.measure == measure]
-    names = [summary.config for summary in curves]
+    labels = [summary.label for summary in curves]
     labelled = {
-        summary.config if names.count(summary.config) == 1
-        else f"{summary.config} ({summary.run_dir.name})": summary.val_curve
+        summary.label if labels.count(summary.label) == 1
+        else f"{summary.label} {summary.run_dir.name}": summary.val_curve
         for summary in curves
     }
     if not labelled:

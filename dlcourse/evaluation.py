@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -21,7 +20,7 @@ from dlcourse.config import Config
 from dlcourse.data import Dataset, one_hot_if_needed
 from dlcourse.data.imdb import decode_reviews
 from dlcourse.errors import RunError
-from dlcourse.preparation import run_dataset
+from dlcourse.preparation import recorded_data_dir, run_dataset
 from dlcourse.rundir import RunDir, latest_run
 
 MOST_CONFIDENTLY_WRONG = 12
@@ -57,13 +56,29 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
-class EvaluationResult:
+class EvaluationResult(Mapping):
+    """A run evaluated again: its test metrics (the result reads as that dict), the
+    per-class detail, and in a notebook a table of them."""
+
     run_dir: Path
     evaluation: Evaluation
 
     @property
     def metrics(self) -> dict[str, float]:
         return self.evaluation.metrics
+
+    def __getitem__(self, key: str) -> float:
+        return self.metrics[key]
+
+    def __iter__(self):
+        return iter(self.metrics)
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+    def _repr_html_(self) -> str:
+        return reports.result_html(f"{self.run_dir.parent.name}, evaluated again",
+                                   str(self.run_dir), self.metrics, {})
 
 
 def evaluate_model(model: keras.Model, config: Config, dataset: Dataset) -> Evaluation:
@@ -186,15 +201,20 @@ def evaluate_run(
     *,
     data_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
+    test: Any = None,
 ) -> EvaluationResult:
-    """Reload a run's model and config, evaluate on the test split, write evaluation.json."""
+    """Reload a run's model and config, evaluate on the test split, write evaluation.json.
+    `test` is (x_test, y_test) given from Python: the run's own for a run trained on such
+    data, or any data its model takes."""
     run = RunDir(run_dir if run_dir else latest_run(output_dir or "runs")).require()
     # Held like training, so no two processes write the run's files at once.
     with run.training_lock():
         run.remove_partial_files()
         config = run.read_config()
         model = run.load_model()
-        dataset = run_dataset(run, config, data_dir)
+        memory = None if test is None else (None, test)
+        dataset = run_dataset(run, config, None if memory else recorded_data_dir(run, data_dir),
+                              memory=memory)
         evaluation = evaluate_model(model, config, dataset)
         run.write_evaluation({
             **evaluation.metrics,

@@ -20,7 +20,7 @@ import numpy as np
 from dlcourse import reference
 from dlcourse.config import format_path
 from dlcourse.errors import DlcourseError
-from dlcourse.preparation import run_dataset
+from dlcourse.preparation import recorded_data_dir, run_dataset
 from dlcourse.reports import feature_maps_figure
 from dlcourse.rundir import RunDir
 
@@ -62,7 +62,7 @@ def explain_run(
     config = run.read_config()
     model = run.load_model()
     steps = [reference_layer(layer, index) for index, layer in enumerate(model.layers)]
-    dataset = run_dataset(run, config, data_dir)
+    dataset = run_dataset(run, config, recorded_data_dir(run, data_dir), command="explain")
     inputs = dataset.x_test[:samples].astype(dataset.input_dtype)  # bags of words are float16
 
     chunks = _without_padding(inputs) if _masks_padding(model) else [inputs]

@@ -7,6 +7,10 @@ reported with the layer's path in the config rather than as a stack trace.
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import re
+
 import keras
 import numpy as np
 
@@ -70,7 +74,7 @@ def _check_size(config: Config, data: DataSignature) -> None:
         return
     waiting = list(global_state.get_global_attribute("uninitialized_variables", []) or [])
     try:
-        with keras.StatelessScope(initialize_variables=False):
+        with keras.StatelessScope(initialize_variables=False), names_untouched():
             model = _stacked(config, data)
             sizes = [
                 (sum(int(np.prod(weight.shape)) for weight in layer.weights), index, layer)
@@ -244,6 +248,33 @@ def _activation_name(layer: keras.layers.Layer) -> str | None:
     return getattr(activation, "__name__", None)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _first_sentence(error: Exception) -> str:
-    text = " ".join(str(error).split())
+    """Keras's reason, without its terminal colours, its 'Exception encountered when
+    calling' preamble and its dump of the call's arguments."""
+    text = " ".join(_ANSI.sub("", str(error)).split())
+    text = re.sub(r"^Exception encountered when calling [\w.]+\(\)\. ", "", text)
+    text = text.split(" Arguments received by ", 1)[0]
     return text if len(text) < 400 else text[:400] + "..."
+
+
+@contextlib.contextmanager
+def names_untouched():
+    """Build a model whose layers don't use up the names (embedding, lstm, ...) Keras
+    numbers per process, so the model that is trained gets the names it would otherwise."""
+    from keras.src.backend.common import global_state
+
+    saved = copy.copy(global_state.get_global_attribute("object_name_uids"))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute("object_name_uids", saved)
+
+
+def summary_text(model: keras.Model) -> str:
+    """Keras's summary of `model`, as text."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=80)
+    return "\n".join(lines) + "\n"

@@ -77,18 +77,22 @@ class _Prepared:
     warnings: list[tuple[str, ...]]
 
 
-def predict_run(run_dir: str | Path, inputs: Sequence[str], *, preprocess: bool = True
-                ) -> list[Prediction]:
-    """Predict each input: review texts for text models, picture paths for image models.
+def predict_run(run_dir: str | Path, inputs: Sequence[str] | np.ndarray, *,
+                preprocess: bool = True) -> list[Prediction]:
+    """Predict each input: review texts for text models, picture paths for image models,
+    or a NumPy array of what the model takes (images; padded word indices).
 
     `preprocess` False gives pictures a plain resize instead of MNIST's centring.
     """
     run = RunDir(run_dir).require()
     config = run.read_config()
-    if not inputs:
+    if len(inputs) == 0:
         raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
-    model = run.load_model()
-    if family(config.data.dataset).is_text:
+    model = _model_of(run)
+    if isinstance(inputs, np.ndarray):
+        prepared = _prepared_array(config, inputs, model.input_shape[1:])
+        inputs = [f"array[{index}]" for index in range(len(prepared.arrays))]
+    elif family(config.data.dataset).is_text:
         prepared = _prepared_texts(run, config, inputs)
     else:
         prepared = _prepared_pictures(config, inputs, model.input_shape[1:], preprocess)
@@ -112,6 +116,45 @@ def predict_run(run_dir: str | Path, inputs: Sequence[str], *, preprocess: bool 
                    warnings=warnings)
         for text, answer, known, warnings in zip(inputs, answers, prepared.known, prepared.warnings)
     ]
+
+
+# A notebook predicts again and again with one run: its model is loaded once, and again
+# only when the file changes (a resumed run's new model).
+_LOADED: dict[tuple[str, int], object] = {}
+
+
+def _model_of(run: RunDir):
+    try:
+        key = (str(run.model_path.resolve()), run.model_path.stat().st_mtime_ns)
+    except OSError:
+        return run.load_model()  # its own message for a missing model
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = run.load_model()
+    return _LOADED[key]
+
+
+def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple) -> _Prepared:
+    """Images (one or a batch; grayscale with or without the channel axis; uint8 pixels
+    scaled as in training) or padded word indices, checked against the model's input."""
+    expected = tuple(input_shape)
+    if family(config.data.dataset).inputs == "images":
+        if expected[-1] == 1 and array.shape[-1:] != (1,):
+            array = array[..., np.newaxis]  # (H, W) or (N, H, W) grayscale
+        if array.ndim == len(expected):
+            array = array[np.newaxis]  # one image
+        array = array.astype("float32") / 255.0 if array.dtype == np.uint8 else array.astype("float32")
+    elif array.ndim == 1:
+        array = array[np.newaxis]  # one sequence
+    if array.ndim != len(expected) + 1 or any(
+        size is not None and size != given for size, given in zip(expected, array.shape[1:])
+    ):
+        shown = "(N, " + ", ".join("any" if size is None else str(size) for size in expected) + ")"
+        raise DataError(f"The array is {array.shape}, but the model takes {shown}: "
+                        "one input or a batch of them, shaped as its training data.")
+    if not np.isfinite(array).all():
+        raise DataError("The array holds NaN or infinite values.")
+    return _Prepared(array, [None] * len(array), [()] * len(array))
 
 
 def _prepared_texts(run: RunDir, config: Config, texts: Sequence[str]) -> _Prepared:

@@ -5,15 +5,18 @@ plan and the built model. `train`, `--resume`, `summary` and every tuning trial 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import keras
 
 from dlcourse.config import Config
 from dlcourse.data import DataSignature, Dataset, load_dataset, signature_of
+from dlcourse.data.memory import dataset_from_memory, test_split_from_memory
 from dlcourse.execution import ExecutionPlan, plan_execution
-from dlcourse.models import build_model
+from dlcourse.models import build_model, names_untouched, summary_text
+from dlcourse.errors import RunError
 from dlcourse.rundir import RunDir
 
 
@@ -29,21 +32,31 @@ class Prepared:
         """A fresh model of the same config, for a copy outside a distribution strategy."""
         return build_model(self.config, self.signature, self.plan)
 
+    def summary(self) -> str:
+        """The model's summary with the shapes of the lecture's slides. A bucketed model
+        takes sequences of any length, so its own summary says (None, None, 32) where the
+        slide has (None, 500, 32); the same layers at the data's length say it as it is."""
+        if not self.plan.bucketing:
+            return summary_text(self.model)
+        return model_summary(self.config, self.signature, self.plan)
+
+
+def model_summary(config: Config, signature: DataSignature, plan: ExecutionPlan) -> str:
+    with names_untouched():
+        return summary_text(build_model(config, signature, replace(plan, bucketing=False)))
+
 
 def prepare(
     config: Config,
     data_dir: str | Path | None = None,
     *,
     dataset: Dataset | None = None,
-    run: RunDir | None = None,
     scope=None,
 ) -> Prepared:
-    """Load the data (`dataset` if given; a run's data as it trained, for `run`), plan
-    the execution and build the model, inside `scope` (a distribution strategy's)."""
+    """Load the data (or take `dataset`), plan the execution and build the model, inside
+    `scope` (a distribution strategy's)."""
     if dataset is None:
-        dataset = run_dataset(run, config, data_dir) if run else load_dataset(
-            config.data, data_dir, task=config.task
-        )
+        dataset = load_dataset(config.data, data_dir, task=config.task)
     signature = signature_of(dataset, config)
     plan = plan_execution(config, train_samples=len(dataset.x_train))
     with scope or contextlib.nullcontext():
@@ -51,7 +64,63 @@ def prepare(
     return Prepared(config, dataset, signature, plan, model)
 
 
-def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None) -> Dataset:
-    """A run's data prepared as in training: raw text with the run's saved vocabulary."""
+# What data.json says of a run trained on data given from Python, which it doesn't keep.
+MEMORY_KIND = "memory"
+
+
+def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
+                memory: tuple[Any, Any] | None = None, command: str = "evaluate") -> Dataset:
+    """A run's data prepared as in training: raw text with the run's saved vocabulary.
+    `memory` is (train, test) given from Python again, for a run trained on such data."""
     vocabulary = run.read_vocabulary() if config.data.dataset == "raw_text" else None
+    if memory is not None:
+        known = dict(class_names=run.read_classes(), vocabulary=vocabulary,
+                     regression=config.task == "regression")
+        train, test = memory
+        if train is None:
+            return test_split_from_memory(config.data, test, **known)
+        return dataset_from_memory(config.data, train, test, **known)
+    if run.read_data_record().get("kind") == MEMORY_KIND:
+        again = {
+            "evaluate": f"dlcourse.evaluate({str(run.path)!r}, test=(x_test, y_test))",
+            "resume": f"dlcourse.resume({str(run.path)!r}, train=(x_train, y_train), "
+                      "test=(x_test, y_test))",
+        }
+        raise RunError(
+            f"{run.path} was trained on data given from Python, which a run directory doesn't "
+            f"keep, so `{command}` has no data to read. "
+            + (f"From Python, give it again: {again[command]}." if command in again
+               else "`predict` takes new inputs, and dlcourse.evaluate(run, test=...) the test split.")
+        )
     return load_dataset(config.data, data_dir, vocabulary=vocabulary, task=config.task)
+
+
+def memory_record(dataset: Dataset) -> dict[str, Any]:
+    """data.json for a run on data given from Python: no file to find again."""
+    return {"kind": MEMORY_KIND, "data_dir": None, "source": None,
+            "train_samples": len(dataset.x_train), "test_samples": len(dataset.x_test)}
+
+
+def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | None:
+    """The data directory for a command on `run`: `given` (--data-dir) if any, else the
+    one the run was trained from, checked to still hold the same data."""
+    if given is not None:
+        return given
+    record = run.read_data_record()
+    source = record.get("source")
+    if source:
+        path = Path(source)
+        if not path.exists():
+            raise RunError(
+                f"{run.path} was trained on {source}, which is no longer there. Pass "
+                "--data-dir DIR (data_dir=... in Python) to a directory holding that data."
+            )
+        stat = path.stat()
+        if (record.get("size"), record.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns) \
+                and path.is_file():
+            raise RunError(
+                f"{source} has changed since {run.path} was trained on it (its size or date "
+                "differ), so its test split may not be the one the run was measured on. Pass "
+                "--data-dir DIR to use it, or another copy, anyway."
+            )
+    return record.get("data_dir")

@@ -36,9 +36,10 @@ def _whole_epochs(axes) -> None:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def curve_figures(history: History) -> dict[str, Any]:
+def curve_figures(history: History, validation: str = "Validation") -> dict[str, Any]:
     """accuracy (mae for regression) and loss against epochs, as the lecture draws them:
-    training values as dots ('bo'), validation values as a line ('b')."""
+    training values as dots ('bo'), validation values as a line ('b'), named `validation`
+    (say "Test split" when the config validates on it)."""
     figures = {}
     for metric, title in CURVES:
         if metric not in history:
@@ -48,7 +49,7 @@ def curve_figures(history: History) -> dict[str, Any]:
         axes = figure.subplots()
         axes.plot(epochs, history[metric], "bo", label=f"Training {title}")
         if f"val_{metric}" in history:
-            axes.plot(epochs, history[f"val_{metric}"], "b", label=f"Validation {title}")
+            axes.plot(epochs, history[f"val_{metric}"], "b", label=f"{validation} {title}")
         axes.set_title(f"Training and validation {title}")
         _whole_epochs(axes)
         axes.set_ylabel(title)
@@ -148,11 +149,19 @@ METRIC_LABELS = {
 
 
 def expected_against_measured(metrics: Mapping[str, Any]) -> str | None:
-    """'best validation accuracy 0.8840, the lecture's slide ...: 0.89', or None."""
+    """'best validation accuracy 0.8840, the lecture's slide ...: 0.89', or None; for a run
+    smaller than its config (--smoke, data.limit, fewer epochs), that it is not comparable."""
     reference = metrics.get("reference")
     if not isinstance(reference, Mapping) or not isinstance(reference.get("measured"), (int, float)):
         return None
     label = METRIC_LABELS.get(reference.get("metric"), reference.get("metric"))
+    reduced = metrics.get("reduced")
+    if reduced:
+        # A bare difference would read as a failure to reproduce the published figure.
+        return (
+            f"reduced run ({', '.join(map(str, reduced))}): {label} {reference['measured']:.4f} "
+            f"is not comparable with the published {reference['value']} ({reference['source']})"
+        )
     difference = reference["measured"] - reference["value"]
     return (
         f"{label} {reference['measured']:.4f} — {reference['source']}: {reference['value']} "
@@ -178,6 +187,8 @@ class RunRecord:
     class_names: Sequence[str]
     config_text: str | None
     summary_text: str | None
+    # The config validates on the test split each epoch (the lecture's MNIST notebook).
+    validation_on_test: bool = False
     # PNGs by plot name (accuracy, loss, confusion_matrix, misclassified, ...).
     images: Mapping[str, bytes] = field(default_factory=dict)
 
@@ -221,6 +232,8 @@ th {{ background: #f3f3f3; }} td.text {{ text-align: left; max-width: 650px; }}
 pre {{ background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }}
 img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666; }} .big {{ font-size: 1.25em; }}
 .row {{ display: flex; gap: 1em; flex-wrap: wrap; }}
+.reduced {{ background: #fff4d6; border-left: 4px solid #e0a800; padding: 0.5em 0.8em; }}
+details summary {{ cursor: pointer; color: #345; }}
 </style></head><body>
 {body}
 </body></html>
@@ -231,30 +244,37 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
         if not metrics:
             return "<p>This run has no metrics.json (it did not finish).</p>"
         lines = []
+        reduced = metrics.get("reduced")
+        if reduced:
+            lines.append(
+                f"<p class=reduced>A reduced run ({_e(', '.join(map(str, reduced)))}): a check "
+                "that everything works, not a result to compare with published ones.</p>"
+            )
         comparison = expected_against_measured(metrics)
         if comparison:
             lines.append(f"<p class=big>Expected against measured: <b>{_e(comparison)}</b></p>")
         rows = [
-            ("test accuracy", metrics.get("test_accuracy")),
-            ("test loss", metrics.get("test_loss")),
-            ("best validation accuracy", metrics.get("best_val_accuracy")),
-            ("test MAE", metrics.get("test_mae")),
-            ("best validation MAE", metrics.get("best_val_mae")),
-            ("baseline test MAE (always the training mean)", metrics.get("baseline_test_mae")),
+            ("test accuracy", _number(metrics.get("test_accuracy"))),
+            ("test loss", _number(metrics.get("test_loss"))),
+            ("best validation accuracy", _number(metrics.get("best_val_accuracy"))),
+            ("test MAE", _number(metrics.get("test_mae"))),
+            ("best validation MAE", _number(metrics.get("best_val_mae"))),
+            ("baseline test MAE (always the training mean)",
+             _number(metrics.get("baseline_test_mae"))),
             ("best epoch", metrics.get("best_epoch")),
             ("epochs", metrics.get("epochs")),
-            ("parameters", metrics.get("parameters")),
-            ("training time (s)", metrics.get("train_seconds")),
-            ("time per epoch (s, median)", metrics.get("seconds_per_epoch")),
-            ("samples per second", metrics.get("samples_per_second")),
+            ("parameters", _count(metrics.get("parameters"))),
+            ("training time", _seconds(metrics.get("train_seconds"))),
+            ("time per epoch (median)", _seconds(metrics.get("seconds_per_epoch"))),
+            ("samples per second", _count(metrics.get("samples_per_second"))),
             ("training / test samples",
-             f"{metrics.get('train_samples')} / {metrics.get('test_samples')}"),
+             f"{_count(metrics.get('train_samples'))} / {_count(metrics.get('test_samples'))}"),
         ]
         evaluation = self.record.evaluation
         if evaluation:
             measure = "accuracy" if "test_accuracy" in evaluation else "mae"
             rows.append((f"re-evaluated {evaluation.get('evaluated', '')}: test {measure}",
-                         evaluation.get(f"test_{measure}")))
+                         _number(evaluation.get(f"test_{measure}"))))
         table = "".join(
             f"<tr><th>{_e(label)}</th><td>{_e(_format(value))}</td></tr>"
             for label, value in rows if value is not None
@@ -267,7 +287,12 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
         images = [image for image in images if image]
         if not images:
             return ""
-        return "<h2>Training curves</h2><div class=row>" + "".join(images) + "</div>"
+        note = ""
+        if self.record.validation_on_test:
+            note = ("<p class=muted>The validation line is the test split (the config's "
+                    "fit.validation: test, as the lecture's notebook does): the same examples "
+                    "the test accuracy is measured on, so nothing is chosen by it.</p>")
+        return "<h2>Training curves</h2>" + note + "<div class=row>" + "".join(images) + "</div>"
 
     def _confusion(self) -> str:
         per_class = self.metrics.get("per_class")
@@ -293,7 +318,7 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
         if any("text" in item for item in wrong):
             rows = "".join(
                 f"<tr><td>{_e(item['true_name'])}</td><td>{_e(item['predicted_name'])}</td>"
-                f"<td>{item['confidence']:.3f}</td><td class=text>{_e(item['text'])}</td></tr>"
+                f"<td>{item['confidence']:.3f}</td><td class=text>{_long_text(item['text'])}</td></tr>"
                 for item in wrong
             )
             return (heading + "<table><tr><th>true</th><th>predicted</th><th>confidence</th>"
@@ -311,7 +336,7 @@ img {{ max-width: 100%; }} .row img {{ max-width: 48%; }} .muted {{ color: #666;
             return ""
         rows = "".join(
             f"<tr><td>{item['true']:.2f}</td><td>{item['predicted']:.2f}</td>"
-            f"<td>{item['error']:.2f}</td><td class=text>{_e(item.get('text', ''))}</td></tr>"
+            f"<td>{item['error']:.2f}</td><td class=text>{_long_text(item.get('text', ''))}</td></tr>"
             for item in errors
         )
         return ("<h2>Largest errors (test split)</h2><table><tr><th>true</th><th>predicted</th>"
@@ -356,5 +381,69 @@ def _format(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _number(value: Any) -> str | None:
+    """A metric, to four places: 0.8774."""
+    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _count(value: Any) -> str | None:
+    """A count as people read it: 93,322."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return f"{round(value):,}"
+
+
+def _seconds(value: Any) -> str | None:
+    """Seconds as people read them: 70.9 s, 4 min 25 s."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if value < 120:
+        return f"{value:.1f} s"
+    return f"{int(value // 60)} min {round(value % 60)} s"
+
+
+# A text in a table is cut here, the rest one click away: whole reviews made pages of
+# mistakes thousands of pixels long.
+SHOWN_CHARACTERS = 300
+
+
+def _long_text(text: Any) -> str:
+    text = str(text)
+    if len(text) <= SHOWN_CHARACTERS:
+        return _e(text)
+    cut = text[:SHOWN_CHARACTERS].rsplit(" ", 1)[0]
+    return f"<details><summary>{_e(cut)} …</summary>{_e(text)}</details>"
+
+
 def _e(text: Any) -> str:
     return html.escape(str(text))
+
+
+# --------------------------------------------------------------------------- in a notebook
+
+
+def result_html(title: str, location: str, metrics: Mapping[str, Any],
+                images: Mapping[str, bytes]) -> str:
+    """A result as a notebook cell shows it: the headline figures, expected against
+    measured, and the curves."""
+    rows = "".join(
+        f"<tr><th style='text-align:left'>{_e(label)}</th><td>{_e(value)}</td></tr>"
+        for label, value in (
+            ("test accuracy", _number(metrics.get("test_accuracy"))),
+            ("test MAE", _number(metrics.get("test_mae"))),
+            ("test loss", _number(metrics.get("test_loss"))),
+            ("best validation accuracy", _number(metrics.get("best_val_accuracy"))),
+            ("best epoch", metrics.get("best_epoch")),
+            ("parameters", _count(metrics.get("parameters"))),
+            ("training time", _seconds(metrics.get("train_seconds"))),
+        ) if value is not None
+    )
+    comparison = expected_against_measured(metrics)
+    sentence = f"<p><b>Expected against measured:</b> {_e(comparison)}</p>" if comparison else ""
+    pictures = "".join(
+        f'<img style="max-width:48%" alt="{plot}" src="data:image/png;base64,'
+        f'{base64.b64encode(images[plot]).decode("ascii")}">'
+        for plot in ("accuracy", "mae", "loss") if plot in images
+    )
+    return (f"<div><h3>{_e(title)}</h3><p style='color:#666'>{_e(location)}</p>"
+            f"<table>{rows}</table>{sentence}<div>{pictures}</div></div>")

@@ -41,6 +41,7 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"
 HISTORY_TABLE = "history.csv"
 EVALUATION_FILE = "evaluation.json"
+DATA_RECORD_FILE = "data.json"
 CLASSES_FILE = "classes.json"
 VOCABULARY_FILE = "vocabulary.json"
 WORD_INDEX_FILE = "word_index.json"
@@ -297,8 +298,18 @@ class RunDir:
             raise RunError(f"{self.path / CONFIG_FILE}: not a config mapping.")
         return raw
 
-    def write_status(self, status: Mapping[str, Any]) -> None:
-        write_json(self.path / STATUS_FILE, dict(status))
+    def write_status(self, status: Mapping[str, Any], *, in_place_if_full: bool = False) -> None:
+        """status.json, atomically; with `in_place_if_full`, rewritten in place when the disk
+        has no room for a new file (a full disk is when a run must still say it failed)."""
+        try:
+            write_json(self.path / STATUS_FILE, dict(status))
+        except OSError as error:
+            if not in_place_if_full or error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            text = json.dumps(_finite(dict(status)), allow_nan=False).encode("utf-8")
+            with open(self.path / STATUS_FILE, "r+b") as handle:
+                handle.write(text)
+                handle.truncate()
 
     def read_status(self) -> dict[str, Any]:
         status = read_json(self.path / STATUS_FILE)
@@ -405,6 +416,13 @@ class RunDir:
     def read_mistakes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(most confidently wrong, largest errors): whichever the run has, the other empty."""
         return (self._optional_list(MISTAKES_FILE), self._optional_list(LARGEST_ERRORS_FILE))
+
+    def write_data_record(self, record: Mapping[str, Any]) -> None:
+        write_json(self.path / DATA_RECORD_FILE, dict(record))
+
+    def read_data_record(self) -> dict[str, Any]:
+        """Where the run's data came from ({} for runs written before it was recorded)."""
+        return self._optional_object(DATA_RECORD_FILE)
 
     def write_summary(self, summary: str) -> None:
         write_text(self.path / SUMMARY_FILE, summary)
@@ -524,6 +542,7 @@ class RunDir:
             class_names=tolerant(self.read_classes, None) or (),
             config_text=self.read_text_file(CONFIG_FILE),
             summary_text=self.read_text_file(SUMMARY_FILE),
+            validation_on_test=_validates_on_test(tolerant(self.read_raw_config, {})),
             images=self.plot_images(),
         )
 
@@ -549,7 +568,8 @@ class RunDir:
 
     def remove_partial_files(self) -> None:
         """What a killed or failed process left half-written: never part of the run."""
-        for path in self.path.glob(f"{PARTIAL_PREFIX}*"):
+        for path in [*self.path.glob(f"{PARTIAL_PREFIX}*"),
+                     *self.backup_dir.glob(f"{PARTIAL_PREFIX}*")]:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
@@ -578,3 +598,8 @@ class RunDir:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _validates_on_test(raw: dict[str, Any]) -> bool:
+    fit = raw.get("fit")
+    return isinstance(fit, dict) and fit.get("validation") == "test"

@@ -26,16 +26,24 @@ import numpy as np
 from dlcourse import reports
 from dlcourse.backup import RunBackup, resumable_config, restore
 from dlcourse.callbacks import EpochRecorder, StopIfDiverged
-from dlcourse.config import Config, family
-from dlcourse.data import Dataset
+from dlcourse.config import Config, Origin, family
+from dlcourse.data import Dataset, data_record
 from dlcourse.data.imdb import load_word_index
 from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.execution import compile_notice, fit_inputs
-from dlcourse.preparation import Prepared, prepare
+from dlcourse.preparation import Prepared, memory_record, prepare, recorded_data_dir, run_dataset
 from dlcourse.rundir import RunDir
 from dlcourse.version import __version__
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; it knows its directory, so the CLI can say how to resume."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
 
 
 class TrainingDiverged(DlcourseError):
@@ -46,7 +54,11 @@ class TrainingDiverged(DlcourseError):
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What a training run returns: where it wrote, what it measured, the trained model."""
+    """What a training run returns: where it wrote, what it measured, the trained model.
+
+    In a notebook it shows itself: the headline figures, the published result beside the
+    measured one, and the curves.
+    """
 
     run_dir: Path
     history: dict[str, list[float]]
@@ -54,6 +66,26 @@ class TrainResult:
     model: keras.Model
     # False on the workers of a cluster that aren't the chief: their run_dir is gone.
     is_chief: bool = True
+
+    def history_frame(self):
+        """The history as a pandas DataFrame, one row per epoch (pandas must be installed)."""
+        return history_frame(self.history)
+
+    def _repr_html_(self) -> str:
+        return reports.result_html(str(self.metrics.get("config", self.run_dir.parent.name)),
+                                   str(self.run_dir), self.metrics,
+                                   RunDir(self.run_dir).plot_images())
+
+
+def history_frame(history: dict[str, list[float]]):
+    try:
+        import pandas
+    except ImportError:
+        raise DlcourseError("history_frame() needs pandas: pip install pandas "
+                            "(the history is a plain dict in .history too).") from None
+    frame = pandas.DataFrame(history)
+    frame.index = pandas.RangeIndex(1, len(frame) + 1, name="epoch")
+    return frame
 
 
 def seed_everything(config: Config) -> None:
@@ -71,13 +103,18 @@ def train_and_evaluate(
     data_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
     dataset: Dataset | None = None,
+    origin: Origin | None = None,
 ) -> TrainResult:
     """Train `config`'s model, evaluate it on the test split, and write a run directory.
 
-    `dataset` replaces loading the config's data (data given from Python). With
+    `dataset` replaces loading the config's data (data given from Python). `origin` says
+    which file and command-line changes the config came from, for the run's record. With
     `distribution.strategy` set, the same code runs data-parallel through tf.distribute
     (see dlcourse/distribution.py).
     """
+    origin = origin or Origin(reduced=(f"data.limit={config.data.limit}",) if config.data.limit else ())
+    data_dir = data_dir if data_dir is not None else config.data.dir
+    given = dataset
     with distributed(config.distribution) as distribution:
         seed_everything(config)
         prepared = prepare(config, data_dir, dataset=dataset, scope=distribution.scope())
@@ -86,13 +123,18 @@ def train_and_evaluate(
         run = RunDir(distribution.create_run_dir(output_dir, config.name))
 
         def write_what_the_run_starts_with() -> None:
-            run.write_summary(model_summary(prepared.model))
+            run.write_summary(prepared.summary())
             _keep_what_predict_needs(run, config, prepared.dataset, data_dir)
+            run.write_data_record(
+                memory_record(prepared.dataset) if given is not None
+                else data_record(config.data, data_dir, prepared.dataset)
+            )
 
         with run.training_lock():
             # The config first: from then on the directory is a run, if an unfinished one.
             run.write_config(config)
-            status = {"status": "running", "started": _now(), "config_sha256": config_digest(config)}
+            status = {"status": "running", "started": _now(),
+                      "config_sha256": config_digest(config), **origin.record()}
             return _fit_and_finish(prepared, run, status, EpochRecorder(run.write_history),
                                    distribution, output_dir, setup=write_what_the_run_starts_with)
 
@@ -102,11 +144,13 @@ def resume_and_evaluate(
     *,
     data_dir: str | Path | None = None,
     config: Config | None = None,
+    memory: tuple[Any, Any] | None = None,
 ) -> TrainResult:
     """Continue a killed, interrupted or failed run from its last backed-up epoch.
 
     The run's own config.yaml is used; `config`, if given, must be the same. The run
-    finishes in `run_dir`, as if it had never stopped.
+    finishes in `run_dir`, as if it had never stopped. `memory` is (train, test) again
+    for a run trained on data given from Python.
     """
     run = RunDir(run_dir).require()
     with run.training_lock():
@@ -124,10 +168,12 @@ def resume_and_evaluate(
                 f"{run.path} was trained by a cluster: restart every worker with the same "
                 "command and each resumes from its own backup (see docs/distributed.md)."
             )
+        data_dir = recorded_data_dir(run, data_dir)
         with distributed(saved.distribution) as distribution:
             seed_everything(saved)
             # The resumed epochs must see what the first ones saw: the saved vocabulary.
-            prepared = prepare(saved, data_dir, run=run, scope=distribution.scope())
+            dataset = run_dataset(run, saved, data_dir, memory=memory, command="resume")
+            prepared = prepare(saved, dataset=dataset, scope=distribution.scope())
             status = _resumed_status(run.read_status())
             recorder = EpochRecorder(run.write_history, run.read_history())
             return _fit_and_finish(prepared, run, status, recorder, distribution,
@@ -171,16 +217,19 @@ def _fit_and_finish(
                               fit_seconds)
         metrics.update(execution=prepared.plan.describe(),
                        seconds_to_first_epoch=recorder.seconds_to_first_epoch)
+        if status.get("reduced"):
+            metrics["reduced"] = status["reduced"]
         metrics.update(evaluation.detail())
         run.write_metrics(metrics)
         if config.output.plots:
-            for plot, figure in reports.curve_figures(recorder.history).items():
+            validation = "Test split" if config.fit.validation == "test" else "Validation"
+            for plot, figure in reports.curve_figures(recorder.history, validation).items():
                 run.save_figure(figure, plot)
         write_evaluation_files(run, evaluation, dataset, plots=config.output.plots)
         _finish(run, status, "finished", recorder.history)
     except KeyboardInterrupt:
         _finish(run, status, "interrupted", recorder.history)
-        raise
+        raise RunInterrupted(run.path) from None
     except TrainingDiverged as error:
         _finish(run, status, "diverged", recorder.history, str(error))
         # A diverged run can't be resumed (it would diverge again): its backup is no use.
@@ -231,13 +280,16 @@ def _os_error_message(run: RunDir, error: OSError) -> str:
 
 
 def _finish_if_possible(run: RunDir, status: dict, history: dict, error: str) -> None:
-    """Mark the run failed and remove what was half-written; on a full disk even that may
-    fail, and the original error is what the user must see."""
+    """Remove what was half-written, then mark the run failed: on a full disk, removing
+    first frees the space the status needs (and the status is rewritten in place if the
+    disk is full still); if even that fails, the original error is what the user sees."""
+    run.remove_partial_files()
+    status.update(status="failed", ended=_now(), epochs_completed=len(history.get("loss", [])),
+                  error=error)
     try:
-        _finish(run, status, "failed", history, error)
+        run.write_status(status, in_place_if_full=True)
     except OSError:
         pass
-    run.remove_partial_files()
 
 
 def _resumed_status(previous: dict[str, Any]) -> dict[str, Any]:
@@ -370,12 +422,6 @@ def regression_metrics(
         metrics["baseline_val_mae"] = float(np.mean(np.abs(held_out - mean)))
     metrics["baseline_test_mae"] = float(np.mean(np.abs(dataset.y_test - mean)))
     return metrics
-
-
-def model_summary(model: keras.Model) -> str:
-    lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=80)
-    return "\n".join(lines) + "\n"
 
 
 def library_versions() -> dict[str, str]:

@@ -28,14 +28,15 @@ from dlcourse.config import (
     SearchConfig,
     SearchExpression,
     check_search_config,
-    parse_overrides,
+    load_search_config,
+    override_texts,
 )
 from dlcourse.data import Dataset
 from dlcourse.execution import fit_inputs, plan_execution
 from dlcourse.models import build_model
 from dlcourse.preparation import prepare
 from dlcourse.training import library_versions, seed_everything
-from dlcourse.tune_dir import TUNER_PROJECT, TuneDir, TuningError
+from dlcourse.tune_dir import BEST_CONFIG_FILE, SCORES_PLOT, TUNER_PROJECT, TuneDir, TuningError
 from dlcourse.tuning_report import (
     TrialRecord,
     best_config_text,
@@ -61,6 +62,22 @@ class TuneResult:
     direction: str
     trials: list[TrialRecord]
     best_config: Config | None
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the trials best first, the scores plot, where the best config is."""
+        import base64
+        from html import escape
+
+        table = trials_table(ranked(self.trials, self.direction), self.expressions,
+                             self.objective, self.direction, "html")
+        plot = self.tune_dir / SCORES_PLOT
+        picture = (f'<img style="max-width:60%" alt="scores" src="data:image/png;base64,'
+                   f'{base64.b64encode(plot.read_bytes()).decode("ascii")}">'
+                   if plot.is_file() else "")
+        best = (f"<p>Best config: {escape(str(self.tune_dir / BEST_CONFIG_FILE))}</p>"
+                if self.best_config is not None else "<p>No trial completed.</p>")
+        return (f"<div><h3>{escape(self.tune_dir.parent.name)}: {len(self.trials)} trials</h3>"
+                f"<p style='color:#666'>{escape(str(self.tune_dir))}</p>{table}{best}{picture}</div>")
 
 
 class ConfigHyperModel(keras_tuner.HyperModel):
@@ -129,6 +146,9 @@ def tune(
         "algorithm": algorithm,
         "max_trials": _trial_count(algorithm, trials, smoke),
         "overrides": [*(override_texts(SMOKE_OVERRIDES) if smoke else []), *overrides],
+        # What best_config.yaml keeps: the user's own changes, not the smoke run's limits.
+        "user_overrides": list(overrides),
+        "smoke": smoke,
         # Absolute, so that --resume finds the data from any working directory.
         "data_dir": str(Path(data_dir).resolve()) if data_dir is not None else None,
     }
@@ -274,9 +294,7 @@ def _finish(tune_dir, tuner, search, settings, status, started, error=None) -> T
     best = next((trial for trial in ranked(trials, direction) if trial.completed), None)
     best_config = None
     if best is not None:
-        best_config = search.with_values(best.values).model_copy(
-            update={"name": f"{search.config.name}-best"}
-        )
+        best_config = _best_config(search, settings, best)
         header = _best_config_header(tune_dir, search, settings, best, len(trials))
         tune_dir.write_best_config(best_config_text(best_config, header))
         settings["best"] = {"trial": best.trial_id, "score": best.score, "values": best.values}
@@ -309,15 +327,33 @@ def trial_records(tuner, expressions: Sequence[SearchExpression]) -> list[TrialR
     return records
 
 
+def _best_config(search: SearchConfig, settings: Mapping[str, Any], best: TrialRecord) -> Config:
+    """The best trial's values in the config as the user gave it: without --smoke's limits
+    (the search ran reduced, the config is for training in earnest), with the user's --set
+    values, and with the data directory the search read, so training it finds the data."""
+    unreduced = search
+    if settings.get("smoke") and Path(settings["config"]).is_file():
+        unreduced = load_search_config(settings["config"], settings.get("user_overrides", []))
+    config = unreduced.with_values(best.values)
+    data = config.data
+    if settings.get("data_dir") and data.dir is None:
+        data = data.model_copy(update={"dir": settings["data_dir"]})
+    return config.model_copy(update={"name": f"{search.config.name}-best", "data": data})
+
+
 def _best_config_header(tune_dir, search, settings, best: TrialRecord, count: int) -> list[str]:
     overrides = " ".join(f"--set {item}" for item in settings["overrides"])
     algorithm = {"random": "random search", "bayesian": "Bayesian optimisation",
                  "hyperband": "Hyperband"}[settings["algorithm"]]
     lines = [
         f"The best of {count} trials of `dlcourse tune` ({algorithm}): "
-        f"{settings['objective']} {best.score:.4f} in trial {best.trial_id}, "
+        f"{settings['objective']} {best.score:.4f} in trial #{best.number}, "
         f"epoch {best.best_epoch}.",
         f"Tuned from {search.source}" + (f" with {overrides}" if overrides else "") + ".",
+        *(["The search ran with --smoke (a subset, 1 epoch); this config leaves that out, "
+           "so it trains on what the file says."] if settings.get("smoke") else []),
+        *([f"data.dir is where the search read its data: {settings['data_dir']}"]
+          if settings.get("data_dir") else []),
         f"Tuning directory: {tune_dir.path}",
         "Values found:",
         *(
@@ -341,17 +377,6 @@ def _search_config_text(search: SearchConfig, settings: Mapping[str, Any]) -> st
         "# `dlcourse tune --resume` reads it from here.\n"
     )
     return header + yaml.safe_dump(search.raw, sort_keys=False)
-
-
-def override_texts(overrides: Sequence[str] | Mapping[str, Any]) -> list[str]:
-    """Overrides as `KEY=VALUE` texts, whether given as --set items or as a mapping."""
-    if not isinstance(overrides, Mapping):
-        parse_overrides(overrides)  # refuse malformed items here, with the usual message
-        return list(overrides)
-    return [
-        f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
-        for key, value in overrides.items()
-    ]
 
 
 def _versions() -> dict[str, str]:

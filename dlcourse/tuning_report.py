@@ -25,6 +25,11 @@ class TrialRecord:
     values: dict[str, Any]
 
     @property
+    def number(self) -> str:
+        """The trial as KerasTuner's log counts it ("Running Trial #1" is trial_id "0")."""
+        return str(int(self.trial_id) + 1) if self.trial_id.isdigit() else self.trial_id
+
+    @property
     def completed(self) -> bool:
         return self.status == "COMPLETED" and _finite(self.score)
 
@@ -48,11 +53,11 @@ def trials_table(
     style: str = "terminal",
 ) -> str:
     """The trials sorted by score, one column per searched value."""
-    columns = ["rank", "trial", objective, "epoch", *(e.path for e in expressions), "status"]
+    columns = ["rank", "trial #", objective, "epoch", *(e.path for e in expressions), "status"]
     rows = [
         [
             str(rank) if trial.completed else "-",
-            trial.trial_id,
+            trial.number,
             f"{trial.score:.4f}" if _finite(trial.score) else "-",
             str(trial.best_epoch) if trial.best_epoch is not None else "-",
             *(_value_text(trial.values.get(e.path)) for e in expressions),

@@ -216,3 +216,37 @@ def real_data_for(config: Path) -> str | None:
     if REAL_DATA_DIR and (Path(REAL_DATA_DIR) / REAL_DATASETS.get(dataset, "-")).exists():
         return REAL_DATA_DIR
     return None
+
+
+def run_measured(*args, timeout: float = 120):
+    """`dlcourse ARGS` as a real process: (its CompletedProcess, its peak memory in MB),
+    and never a hang: past `timeout` seconds it is killed and the test fails."""
+    import tempfile
+    import threading
+
+    command, environment = dlcourse_command(*args)
+    hung = threading.Event()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=environment)
+        timer = threading.Timer(timeout, lambda: (hung.set(), process.kill()))
+        timer.start()
+        _, status, usage = os.wait4(process.pid, 0)  # wait4: the child's own peak memory
+        timer.cancel()
+        assert not hung.is_set(), f"dlcourse {' '.join(map(str, args))} hung for {timeout} s"
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(command, os.waitstatus_to_exitcode(status),
+                                             out.read(), err.read())
+    return result, usage.ru_maxrss / 1024  # Linux gives kilobytes
+
+
+LARGEST_COMMAND_MB = 2048
+
+
+def one_paragraph(result) -> bool:
+    """A user's mistake, reported as the CLI promises: exit 2, one 'Error:' paragraph.
+    `result` is a finished process or click's in-process Result."""
+    text = result.stderr.strip()
+    status = getattr(result, "returncode", getattr(result, "exit_code", None))
+    return (status == 2 and "Traceback" not in text and text.startswith("Error:")
+            and "\nError:" not in text and "\n\n" not in text)

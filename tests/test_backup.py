@@ -4,7 +4,6 @@ never stopped, or say in one paragraph why it can't."""
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import keras

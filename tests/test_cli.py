@@ -112,19 +112,24 @@ def test_evaluate_without_run_dir_uses_the_latest_run(data_dir, trained, tmp_pat
 
 
 @pytest.mark.slow
-def test_summary_prints_layers_and_parameters(data_dir):
-    result = invoke("summary", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", data_dir)
-    assert result.exit_code == 0
+def test_summary_prints_layers_and_parameters_without_any_data(tmp_path):
+    # No --data-dir and no data anywhere: MNIST's shapes are known from the config.
+    result = invoke("summary", ROOT / "configs" / "mnist_cnn.yaml")
+    assert result.exit_code == 0, result.output
     assert "conv2d" in result.output.lower() and "93,322" in result.output
+    lstm = invoke("summary", ROOT / "configs" / "imdb_lstm.yaml")
+    assert "(None, 500, 32)" in lstm.output and "328,353" in lstm.output  # the slide's shapes
     assert "Execution: No speed-ups: only recurrent models gain" in result.output
 
 
 @pytest.mark.slow
 def test_summary_names_the_speedups_of_a_recurrent_model(data_dir):
     lstm = ROOT / "configs" / "imdb_lstm.yaml"
-    result = invoke("summary", lstm, "--data-dir", data_dir)
-    assert "Execution: Length-bucketed batches: bucketing skips the padding; a run of 10 " \
-        "steps is too short to repay XLA's compiling" in result.output
+    result = invoke("summary", ROOT / "configs" / "imdb_text_lstm.yaml", "--data-dir", data_dir)
+    assert "Execution: XLA" not in result.output and result.exit_code == 0
+    result = invoke("summary", lstm, "--data-dir", data_dir, "--set", "data.limit=96")
+    assert "Execution: Length-bucketed batches and XLA: the recurrent layer skips most of " \
+        "the padding" in result.output  # planned for the full data, which summary doesn't read
     exact = invoke("summary", lstm, "--data-dir", data_dir, "--set", "execution.speedups=off")
     assert "Execution: No speed-ups: execution.speedups: off, the lecture's exact" in exact.output
 
@@ -210,6 +215,8 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_pa
     assert status["status"] == "interrupted"
     assert 1 <= status["epochs_completed"] == len(history["loss"]) < 500
     assert "Traceback" not in stderr
+    assert f"Interrupted. The run so far is in {run_dir.relative_to(tmp_path)}; continue it " \
+        f"with `dlcourse train --resume {run_dir.relative_to(tmp_path)}`." in stderr
 
 
 @pytest.mark.slow
@@ -272,3 +279,67 @@ def test_a_first_epoch_that_compiles_says_so_beforehand(data_dir, tmp_path):
     quiet = invoke("train", ROOT / "configs" / "imdb_simplernn.yaml", "--data-dir", data_dir,
                    "--smoke", "--output-dir", tmp_path / "quiet")
     assert "XLA compiles" not in quiet.output  # a smoke run doesn't compile
+
+
+@pytest.mark.slow
+def test_a_smoke_run_says_it_is_reduced_and_never_prints_a_bare_gap(data_dir, tmp_path):
+    result = invoke("train", ROOT / "configs" / "mnist_cnn.yaml", "--smoke", "--data-dir",
+                    data_dir, "--output-dir", tmp_path, "--set", "data.limit=16")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "mnist_cnn").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["reduced"] == ["--smoke (256 examples, 1 epoch)"]
+    line = next(line for line in result.output.splitlines() if "expected against measured" in line)
+    assert "reduced run (--smoke" in line and "not comparable with the published 0.991" in line
+    assert "(-0." not in line and "(+0." not in line
+    page = (run_dir / "report.html").read_text()
+    assert "A reduced run" in page and "not comparable" in page
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["overrides"] == ["--smoke", "data.limit=16"]
+
+
+@pytest.mark.slow
+def test_tensorboard_logs_are_a_flag_of_train(data_dir, tmp_path):
+    result = invoke("train", ROOT / "configs" / "mnist_cnn.yaml", "--smoke", "--tensorboard",
+                    "--data-dir", data_dir, "--output-dir", tmp_path, "--set", "data.limit=16")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "mnist_cnn").iterdir()
+    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_a_run_remembers_its_data_for_every_later_command(data_dir, tmp_path, monkeypatch):
+    # Trained with --data-dir, then used from another directory with no --data-dir and no
+    # DLCOURSE_DATA_DIR: evaluate, explain, predict and resume find the data again.
+    runs = tmp_path / "runs"
+    trained = invoke("train", ROOT / "configs" / "imdb_lstm.yaml", "--data-dir", data_dir,
+                     "--output-dir", runs, "--set", "data.limit=24", "--set", "fit.epochs=1")
+    assert trained.exit_code == 0, trained.output
+    (run_dir,) = (runs / "imdb_lstm").iterdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for command in (["evaluate", run_dir], ["explain", run_dir, "--samples", 2],
+                    ["predict", run_dir, "a good film"]):
+        result = invoke(*command)
+        assert result.exit_code == 0, (command, result.output)
+    (run_dir / "status.json").write_text(json.dumps({
+        **json.loads((run_dir / "status.json").read_text()), "status": "interrupted"}))
+    (run_dir / "model.keras").unlink()
+    resumed = invoke("train", "--resume", run_dir)
+    assert resumed.exit_code == 0, resumed.output
+
+    # The recorded data gone: the error names where it was.
+    moved = tmp_path / "moved"
+    data_dir_copy = tmp_path / "data-copy"
+    import shutil
+
+    shutil.copytree(data_dir, data_dir_copy, symlinks=True)
+    trained = invoke("train", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", data_dir_copy,
+                     "--output-dir", runs, "--set", "data.limit=16", "--set", "fit.epochs=1")
+    (mnist_run,) = (runs / "mnist_cnn").iterdir()
+    data_dir_copy.rename(moved)
+    result = run_dlcourse("evaluate", mnist_run)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"was trained on {data_dir_copy / 'mnist.npz'}, which is no longer there" in result.stderr
+    assert invoke("evaluate", mnist_run, "--data-dir", moved).exit_code == 0

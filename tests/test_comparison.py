@@ -9,6 +9,8 @@ import pytest
 from dlcourse.comparison import collect_runs, format_table
 from dlcourse.errors import RunError
 
+from helpers import ROOT
+
 
 
 @pytest.fixture
@@ -34,10 +36,10 @@ def test_compare_lists_both_runs_with_their_figures(two_runs, tmp_path):
     rows = list(csv.DictReader(io.StringIO(format_table(summaries.values(), "csv"))))
     assert {row["config"] for row in rows} == {"imdb_simplernn", "imdb_lstm"}
     lstm = next(row for row in rows if row["config"] == "imdb_lstm")
-    assert lstm["parameters"] == "328,353"
-    assert lstm["test acc"] == f"{summaries['imdb_lstm'].test:.4f}"
+    assert lstm["parameters"] == "328353"
+    assert float(lstm["test"]) == summaries["imdb_lstm"].test
     markdown = format_table(summaries.values(), "markdown").splitlines()
-    assert markdown[0].startswith("| config | model |") and len(markdown) == 4
+    assert markdown[0].startswith("| config | overrides | model |") and len(markdown) == 4
 
     result = subprocess.run(
         [sys.executable, "-m", "dlcourse", "compare", str(two_runs), "--plot",
@@ -74,5 +76,37 @@ def test_a_regression_run_is_summarised_by_its_mae(tmp_path):
     (run / "history.json").write_text('{"loss": [9, 8, 8.5], "val_mae": [3.0, 2.25, 2.75]}')
     (summary,) = collect_runs([tmp_path / "rating"])  # a config's folder of runs
     assert (summary.measure, summary.best_val, summary.test) == ("mae", 2.25, 2.5)
-    row = format_table([summary], "csv").splitlines()[1].split(",")
-    assert row[4:6] == ["MAE 2.2500 (2)", "MAE 2.5000"]
+    (row,) = csv.DictReader(io.StringIO(format_table([summary], "csv")))
+    assert (row["measure"], row["best_val"], row["best_epoch"], row["test"]) == (
+        "mae", "2.25", "2", "2.5")
+    assert "MAE 2.2500 (2)" in format_table([summary], "markdown")
+
+
+@pytest.mark.slow
+def test_compare_shows_overrides_and_writes_a_plot_only_when_asked(trained, tmp_path):
+    import dlcourse
+
+    runs = tmp_path / "runs"
+    trained.copy("imdb_lstm", runs)
+    dlcourse.train(ROOT / "configs" / "imdb_lstm.yaml",
+                   {"data.limit": 24, "fit.epochs": 1, "execution.speedups": "off"},
+                   data_dir=trained.data_dir, output_dir=runs / "nested" / "deeper")
+    summaries = collect_runs([runs])  # the second run sits three levels down
+    assert len(summaries) == 2
+    labels = {summary.label for summary in summaries}
+    assert "imdb_lstm (data.limit=24 fit.epochs=1 execution.speedups='off')" in labels
+    rows = list(csv.DictReader(io.StringIO(format_table(summaries, "csv"))))
+    for row in rows:  # plain numbers a spreadsheet reads
+        float(row["test"]), float(row["best_val"]), int(row["parameters"]), int(row["best_epoch"])
+        assert row["measure"] == "accuracy"
+    result = subprocess.run([sys.executable, "-m", "dlcourse", "compare", str(runs)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and not list(tmp_path.glob("*.png"))  # nothing unasked
+    drawn = subprocess.run([sys.executable, "-m", "dlcourse", "compare", str(runs), "--plot",
+                            str(tmp_path / "curves")], capture_output=True, text=True)
+    assert drawn.returncode == 0, drawn.stderr
+    assert (tmp_path / "curves").read_bytes().startswith(b"\x89PNG")  # no suffix: PNG
+    blocked = subprocess.run([sys.executable, "-m", "dlcourse", "compare", str(runs), "--plot",
+                              str(tmp_path / "curves" / "inside.png")], capture_output=True, text=True)
+    assert blocked.returncode == 2 and "can't write the plot there" in blocked.stderr
+    assert "Traceback" not in blocked.stderr

@@ -1,3 +1,4 @@
+import os
 import re
 from pathlib import Path
 
@@ -252,3 +253,133 @@ def test_long_metric_names_are_logged_under_the_short_ones_reports_read():
     raw = lstm_raw()
     raw["compile"]["metrics"] = ["acc", "mean_absolute_error", "AUC"]
     assert validate(raw).compile.metrics == ["accuracy", "mae", "AUC"]
+
+
+# --------------------------------------------------------------------------- checked as Keras takes them
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("model.layers[1].LSTM.unit=3",
+         "model.layers[1].LSTM.unit: unknown argument of LSTM (did you mean 'units'?)"),
+        ("model.layers[2].Dense.activation=sigmod",
+         "model.layers[2].Dense.activation: unknown activation 'sigmod' (did you mean 'sigmoid'?)"),
+        ("model.layers[2]={Dense: {activation: sigmoid}}",
+         "model.layers[2].Dense: missing required argument 'units'"),
+        ("model.layers[1]={Conv1D: {filters: 8, kernel_size: 3, padding: vaild}}",
+         "model.layers[1].Conv1D.padding: expected one of 'valid', 'same', 'causal', got 'vaild' "
+         "(did you mean 'valid'?)"),
+        ("model.layers[2].Dense.kernel_initializer=glorot_unifrom",
+         "unknown initializer 'glorot_unifrom' (did you mean 'glorot_uniform'?)"),
+        ("model.layers[2].Dense.kernel_regularizer={L2: {l22: 0.1}}",
+         "model.layers[2].Dense.kernel_regularizer: L2 takes no argument 'l22'"),
+    ],
+)
+def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(ROOT / "configs" / "imdb_lstm.yaml", [change])
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        "{ZeroPadding2D: {padding: 1}}", "{ZeroPadding2D: {padding: [[1, 2], [3, 4]]}}",
+        "{MaxPooling2D: {pool_size: 2, strides: null}}", "{Dense: {units: 4, activation: null}}",
+        "{Conv2D: {filters: 4, kernel_size: [3, 3], strides: [2, 1], padding: SAME}}",
+        "{LSTM: {units: 4, use_cudnn: false, recurrent_dropout: 0.25}}",
+        "{RandomRotation: {factor: [-0.1, 0.1], fill_mode: nearest}}",
+        "{Dense: {units: 4, kernel_regularizer: {L2: {l2: 0.0001}}, kernel_initializer: he_normal}}",
+        "{Bidirectional: {layer: {GRU: {units: 4}}, merge_mode: sum}}",
+        "{Rescaling: {scale: 0.00392156862745098}}",
+    ],
+)
+def test_every_form_keras_documents_is_accepted(layer):
+    config = load_config(ROOT / "configs" / "mnist_cnn.yaml", [f"model.layers[0]={layer}"])
+    assert config.model.layers[0].name in layer
+
+
+@pytest.mark.parametrize(
+    ("layer", "reason"),
+    [
+        ("{TFSMLayer: {filepath: /tmp/model}}", "loads and runs a SavedModel from a path"),
+        ("{StringLookup: {vocabulary: /dev/zero}}", "read a vocabulary or statistics from a file"),
+        ("{IntegerLookup: {vocabulary: /proc/self/environ}}", "read a vocabulary or statistics"),
+        ("{TextVectorization: {vocabulary: /etc/passwd}}", "read a vocabulary or statistics"),
+        ("{Lambda: {function: print}}", "a config is data: it can't hold code"),
+        ("TorchModuleWrapper", "wraps another framework's code"),
+        ("JaxLayer", "wraps another framework's code"),
+        ("FlaxLayer", "wraps another framework's code"),
+        ("Layer", "a building block for Python code"),
+        ("{Concatenate: {}}", "takes several inputs"),
+    ],
+)
+def test_layers_that_load_files_run_code_or_wrap_frameworks_are_refused(layer, reason):
+    with pytest.raises(ConfigError) as caught:
+        load_config(ROOT / "configs" / "imdb_lstm.yaml", [f"model.layers[1]={layer}"])
+    message = str(caught.value)
+    assert "model.layers[1]:" in message and reason in message
+    assert "PATH=" not in message  # nothing read from the file it names
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("compile.metrics=[acuracy]", "compile.metrics: unknown metric 'acuracy' (did you mean 'accuracy'?)"),
+        ("compile.loss=get", "compile.loss: unknown loss 'get'"),
+        ("compile.loss=serialize", "compile.loss: unknown loss 'serialize'"),
+        ("compile.loss=deserialize", "compile.loss: unknown loss 'deserialize'"),
+        ("compile.optimizer=multioptimizer", "compile.optimizer.name: unknown optimizer 'multioptimizer'"),
+        ("name=-rf", "name: expected letters, digits, '_', '-' or '.', starting with a letter or digit"),
+        ("name=..", "starting with a letter or digit, got '..'"),
+        ("model.layers[1].LSTM.units=2147483647", "expected at most 1,048,576"),
+        ("data.maxlen=100000000", "data.maxlen: expected a value <= 1048576"),
+    ],
+)
+def test_what_train_would_reject_validate_rejects(change, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(ROOT / "configs" / "imdb_lstm.yaml", [change])
+    assert message in str(caught.value)
+
+
+def test_the_regression_losses_keras_knows_are_accepted():
+    for loss in ("mse", "mae", "mean_squared_error", "huber", "log_cosh"):
+        config = load_config(ROOT / "configs" / "imdb_rating_regression.yaml",
+                             [f"compile.loss={loss}"])
+        assert config.task == "regression"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("fit: {epochs: 1}\nfit: {epochs: 2}\n", "the key 'fit' appears twice in one mapping (line 2)"),
+        # Refused by the event check or libyaml's own limit, before anything recurses.
+        ("a: " + "[" * 50_000 + "]" * 50_000, "nest"),
+    ],
+    ids=["duplicate-keys", "deep-nesting"],
+)
+def test_yaml_that_hides_a_mistake_or_exhausts_the_stack_is_refused(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, text))
+
+
+def test_an_alias_in_a_set_value_is_refused_as_in_a_file():
+    bomb = "[&a [1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a], [*b,*b,*b,*b,*b,*b,*b,*b,*b]]"
+    with pytest.raises(ConfigError, match=r"--set fit.epochs: the value is not valid YAML: YAML aliases"):
+        load_config(ROOT / "configs" / "imdb_lstm.yaml", [f"fit.epochs={bomb}"])
+
+
+def test_a_config_that_is_not_a_regular_file_is_refused_at_once(tmp_path):
+    link = tmp_path / "zero.yaml"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(link)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(fifo)  # opened without waiting for a writer
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * 1_100_000)
+    with pytest.raises(ConfigError, match="larger than 1,000,000 bytes"):
+        load_config(big)

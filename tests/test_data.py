@@ -1,4 +1,7 @@
 import gzip
+import json
+import os
+import re
 import io
 import pickle
 import zipfile
@@ -15,6 +18,7 @@ from dlcourse.errors import DataError
 
 from helpers import (
     random_reviews, write_cifar10, write_cifar100, write_fashion_mnist, write_image_folder,
+    write_imdb_text,
     write_imdb, write_mnist,
 )
 
@@ -320,4 +324,121 @@ def test_image_folder_with_a_test_folder(tmp_path):
 def test_missing_image_folder_says_where_it_looked(tmp_path):
     config = DataConfig(dataset="image_folder", path="nowhere", image_size=(8, 8))
     with pytest.raises(DataError, match="No image folder matches 'nowhere'"):
+        load_dataset(config, tmp_path)
+
+
+# --------------------------------------------------------------------------- damaged and hostile data
+
+
+def test_an_array_claiming_more_memory_than_a_dataset_takes_is_refused_unread(tmp_path):
+    path = tmp_path / "mnist.npz"
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (10**7, 10**7)}
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        for key in ("x_train", "y_train", "x_test", "y_test"):
+            archive.writestr(f"{key}.npy", header.getvalue())
+    with pytest.raises(DataError, match=r"claims shape \(10000000, 10000000\)"):
+        load_dataset(DataConfig(dataset="mnist"), tmp_path)
+
+
+def test_a_member_inflating_past_the_bound_is_refused_before_it_is_inflated(tmp_path, monkeypatch):
+    from dlcourse.data import files
+
+    write_mnist(tmp_path)
+    monkeypatch.setattr(files, "LARGEST_ARRAY_BYTES", 10_000)  # a zip bomb, in small
+    with pytest.raises(DataError, match="inflates to 75,392 bytes, more than the 10,000"):
+        load_dataset(DataConfig(dataset="mnist"), tmp_path)
+
+
+def test_flipped_bytes_inside_an_npz_member_are_named(tmp_path):
+    path = write_mnist(tmp_path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        offset = archive.getinfo("x_train.npy").header_offset + 200
+    for position in range(offset, offset + 64):
+        data[position] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=f"{path}: can't read this .npz file"):
+        load_dataset(DataConfig(dataset="mnist"), tmp_path)
+
+
+def test_a_dataset_file_that_is_a_fifo_is_refused_without_hanging(tmp_path):
+    os.mkfifo(tmp_path / "mnist.npz")
+    with pytest.raises(DataError, match="not a regular file"):
+        load_dataset(DataConfig(dataset="mnist"), tmp_path)
+
+
+def test_test_images_of_another_size_than_training_are_refused(tmp_path):
+    np.savez(tmp_path / "mnist.npz", **mnist_arrays(x_test=np.zeros((2, 32, 32), np.uint8)))
+    with pytest.raises(DataError, match="training images are 28x28 but the test images 32x32"):
+        load_dataset(DataConfig(dataset="mnist"), tmp_path)
+
+
+def raw_text_config(**settings):
+    return DataConfig(dataset="raw_text", vectorize={"output_mode": "multi_hot", "max_tokens": 20},
+                      **settings)
+
+
+def write_jsonl(path, records):
+    path.write_text("\n".join(json.dumps(record) for record in records) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("records", "message"),
+    [
+        ([{"text": "good", "label": [1]}], "line 1: the 'label' field is [1]; expected a label"),
+        ([{"text": "good", "label": 1}, {"text": 3, "label": 0}],
+         "line 2: the text ('text') is 3; expected a string"),
+        ([{"text": "good", "label": 10**12}, {"text": "bad", "label": 0}],
+         "a class label is 1000000000000, but labels number classes 0, 1, ... and at most 10,000"),
+    ],
+    ids=["label-list", "text-number", "huge-label"],
+)
+def test_bad_records_are_named_by_file_and_line_before_training(tmp_path, records, message):
+    write_jsonl(tmp_path / "train.jsonl", records)
+    write_jsonl(tmp_path / "test.jsonl", [{"text": "fine", "label": 0}])
+    config = raw_text_config(format="jsonl", train="train.jsonl", test="test.jsonl")
+    with pytest.raises(DataError, match=re.escape(message)):
+        load_dataset(config, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("text,label\ngood film,1\nbad film\n", "train.csv, line 3: fewer columns than the header names"),
+        ("text,label\ngood film,1\nbad film,\n", "train.csv, line 3: the 'label' field is empty"),
+    ],
+    ids=["missing-column", "empty-label"],
+)
+def test_csv_rows_with_missing_values_are_named(tmp_path, rows, message):
+    (tmp_path / "train.csv").write_text(rows)
+    (tmp_path / "test.csv").write_text("text,label\nfine,0\n")
+    config = raw_text_config(format="csv", train="train.csv", test="test.csv")
+    with pytest.raises(DataError, match=re.escape(message)):
+        load_dataset(config, tmp_path)
+
+
+def test_a_text_file_inflating_past_the_bound_is_refused(tmp_path, monkeypatch):
+    from dlcourse.data import text
+
+    write_imdb_text(tmp_path, per_file=30)
+    monkeypatch.setattr(text, "LARGEST_TEXT_FILE_BYTES", 1000)  # a gzip bomb, in small
+    config = raw_text_config(format="jsonl", train="imdb_text/aclImdb_train_*.jsonl.gz",
+                             test="imdb_text/aclImdb_test_*.jsonl.gz")
+    with pytest.raises(DataError, match="larger than 1,000 bytes once read"):
+        load_dataset(config, tmp_path)
+
+
+def test_an_image_folder_of_one_class_or_a_truncated_image_is_refused(tmp_path):
+    write_image_folder(tmp_path / "one", classes=1, per_class=4, size=8)
+    config = DataConfig(dataset="image_folder", path="one", image_size=(8, 8))
+    with pytest.raises(DataError, match="holds 1 class folder"):
+        load_dataset(config, tmp_path)
+    write_image_folder(tmp_path / "two", classes=2, per_class=4, size=32)
+    broken = tmp_path / "two" / "class_001" / "1.png"
+    broken.write_bytes(broken.read_bytes()[:80])
+    config = DataConfig(dataset="image_folder", path="two", image_size=(8, 8))
+    with pytest.raises(DataError, match=re.escape(str(broken))):
         load_dataset(config, tmp_path)

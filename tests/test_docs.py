@@ -45,6 +45,7 @@ def test_each_python_snippet_runs(code, data_dir, monkeypatch, tmp_path):
     code = code.replace('"configs/', f'"{ROOT / "configs"}/')
     for name in ("train", "tune"):
         monkeypatch.setattr(dlcourse, name, _small(getattr(dlcourse, name)))
+    _draw_a_digit(tmp_path / "digit.png")  # what the snippets predict on
     texts = ["a great film", "an awful film"] * 8
     namespace = {"train_texts": texts, "train_labels": [1, 0] * 8,
                  "test_texts": texts, "test_labels": [1, 0] * 8}
@@ -58,3 +59,12 @@ def _small(function):
         return function(config, overrides, **kwargs)
 
     return small
+
+
+def _draw_a_digit(path):
+    import numpy as np
+    from PIL import Image
+
+    picture = np.full((40, 40), 255, dtype=np.uint8)
+    picture[8:32, 18:22] = 0  # a dark "1" on white paper, as a photo of one would be
+    Image.fromarray(picture).save(path)

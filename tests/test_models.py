@@ -186,3 +186,23 @@ def test_pooling_dropout_and_batch_normalization_build_and_train():
     moving_mean = model.layers[1].moving_mean.numpy()
     assert not np.allclose(moving_mean, 0)  # BatchNormalization saw the batches
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_a_model_too_large_for_memory_is_refused_before_a_weight_is_allocated():
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    message = mismatch("mnist_cnn.yaml", ["model.layers[6].Dense.units=1048576"], MNIST)
+    assert "would have 615,569,866 weights, more than the 100,000,000" in message
+    assert "the largest layer is model.layers[6].Dense with 605,028,352" in message
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 500  # 605 M float32 weights would be 2.4 GB
+
+
+def test_a_regularizer_with_arguments_becomes_the_keras_object():
+    config = load_config(ROOT / "configs/mnist_cnn.yaml",
+                         ["model.layers[6].Dense.kernel_regularizer={L2: {l2: 0.001}}"])
+    model = build_model(config, MNIST)
+    regularizer = model.layers[6].kernel_regularizer
+    assert type(regularizer).__name__ == "L2" and regularizer.l2 == pytest.approx(0.001)
+    assert len(model.losses) == 1  # the penalty is added to the loss

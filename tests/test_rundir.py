@@ -180,3 +180,104 @@ def test_report_of_a_damaged_run_leaves_out_what_it_cannot_read(tmp_path):
     write_text(run.path / "history.json", '{"loss": [0.5]}')
     page = run.refresh_report().read_text()
     assert "interrupted" in page and "did not finish" in page and "<td>0.5000</td>" in page
+
+
+# --------------------------------------------------------------------------- crafted model files
+
+
+def crafted_model(path, config_json: bytes | None = None, weights: bytes | None = None):
+    """A .keras archive as Keras writes one, with its members replaced."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        archive.writestr("config.json", config_json if config_json is not None else b"{}")
+        if weights is not None:
+            archive.writestr("model.weights.h5", weights)
+    return path
+
+
+MODEL_CONFIG = {"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [
+    {"module": "keras.layers", "class_name": "InputLayer",
+     "config": {"batch_shape": [None, 4], "dtype": "float32", "name": "input"}},
+    {"module": "keras.layers", "class_name": "Dense", "config": {"units": 2, "name": "dense"}},
+]}}
+
+
+@pytest.mark.parametrize(
+    ("config_json", "weights", "message"),
+    [
+        (b" " * (17 << 20), None, "its config.json inflates to 17,825,792 bytes"),
+        (json.dumps({"module": "keras.layers", "class_name": "NoSuchLayer", "config": {}}).encode(),
+         None, "can't load this model"),
+        (json.dumps(MODEL_CONFIG).encode(), b"this is not HDF5", "can't load this model"),
+        (b"{not json", None, "can't load this model"),
+    ],
+    ids=["config-bomb", "unknown-class", "garbage-weights", "garbage-config"],
+)
+def test_crafted_model_files_are_refused_in_one_paragraph(tmp_path, config_json, weights, message):
+    from helpers import ROOT
+
+    run = make_run(tmp_path / "run")
+    (run / "config.yaml").write_text((ROOT / "configs" / "mnist_cnn.yaml").read_text())
+    crafted_model(run / "model.keras", config_json, weights)
+    with pytest.raises(RunError) as caught:
+        RunDir(run).load_model()  # what evaluate, predict and explain load the model with
+    assert message in str(caught.value) and str(run / "model.keras") in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_model_file_inflating_to_gigabytes_is_refused_by_the_cli_in_bounded_memory(tmp_path):
+    from helpers import LARGEST_COMMAND_MB, ROOT, one_paragraph, run_measured
+
+    run = make_run(tmp_path / "run")
+    (run / "config.yaml").write_text((ROOT / "configs" / "mnist_cnn.yaml").read_text())
+    crafted_model(run / "model.keras", b" " * (64 << 20))  # 64 MB of config.json, 64 KB zipped
+    result, peak = run_measured("evaluate", run)
+    assert one_paragraph(result) and "config.json inflates to" in result.stderr, result.stderr
+    assert peak < LARGEST_COMMAND_MB
+
+
+# --------------------------------------------------------------------------- damaged runs
+
+DAMAGE = {
+    "garbage": b"\x00\xffnot json",
+    "empty": b"",
+    "a list": b"[1, 2]",
+    "a number": b"42",
+    "deep": b"[" * 100_000,
+    "null values": b'{"loss": [null, null], "val_accuracy": [null], "name": null}',
+    "wrong types": b'{"loss": "x", "val_accuracy": {"a": 1}, "parameters": "many", "best_epoch": []}',
+    "non-string name": b"name: [1, 2]\nmodel: {layers: 3}\n",
+}
+DAMAGED_FILES = ("config.yaml", "status.json", "metrics.json", "history.json")
+
+
+def test_runs_and_compare_list_damaged_runs_as_damaged_and_go_on(tmp_path):
+    from helpers import LARGEST_COMMAND_MB, run_measured
+
+    root = tmp_path / "runs"
+    good = make_run(root / "good" / "20260101-000000")
+    (good / "history.json").write_text('{"loss": [0.5], "val_accuracy": [0.75]}')
+    (good / "metrics.json").write_text('{"test_accuracy": 0.7, "parameters": 1234}')
+    cases = 0
+    for name in DAMAGED_FILES:
+        for kind, content in DAMAGE.items():
+            run = make_run(root / "damaged" / f"{name}-{kind}".replace(" ", "_"))
+            (run / name).write_bytes(content)
+            cases += 1
+        fifo = make_run(root / "damaged" / f"{name}-fifo")
+        (fifo / name).unlink(missing_ok=True)
+        os.mkfifo(fifo / name)
+        # A directory whose config.yaml or status.json is a FIFO is no run: it is passed by.
+        cases += name not in ("config.yaml", "status.json")
+    for command in (["runs", root], ["compare", root, "--format", "csv"]):
+        result, peak = run_measured(*command)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        assert peak < LARGEST_COMMAND_MB
+        lines = [line for line in result.stdout.splitlines()[1:] if line]
+        assert len(lines) == cases + 1  # every run listed, the damaged ones too
+        assert sum("damaged" in line for line in lines) >= cases - 2 * len(DAMAGED_FILES)
+        (good_line,) = [line for line in lines if str(good) in line]
+        assert "finished" in good_line and "0.75" in good_line
+    print(f"damaged runs: {cases} kinds of damage listed, none fatal")

@@ -123,9 +123,11 @@ def test_python_lists_train_a_regression_with_its_baseline(tmp_path):
     ratings = [float(rating) for rating in range(1, 11)] * 4
     dataset = text_dataset(config.data, (texts, ratings), (texts[:10], ratings[:10]),
                            regression=True)
-    result = dlcourse.train(config, dataset=dataset, output_dir=tmp_path / "runs")
+    result = dlcourse.train(config, train=(texts, ratings), test=(texts[:10], ratings[:10]),
+                            output_dir=tmp_path / "runs")
     metrics = result.metrics
-    fitted = dataset.y_train[:30]  # validation_split 0.25 holds out the last 10 of 40
+    # As train= was prepared: validation_split 0.25 holds out the last 10 of 40.
+    fitted = dataset.y_train[:30]
     assert metrics["baseline_training_mean"] == pytest.approx(float(fitted.mean()))
     assert metrics["baseline_test_mae"] == pytest.approx(
         float(np.abs(dataset.y_test - fitted.mean()).mean()))

@@ -1,13 +1,16 @@
+import contextlib
 import json
+import subprocess
 
 import numpy as np
 import pytest
+import yaml
 
 import dlcourse
 from dlcourse.rundir import find_runs
 from dlcourse.training import TrainingDiverged
 
-from helpers import ROOT
+from helpers import ROOT, one_paragraph, run_measured
 
 pytestmark = pytest.mark.slow
 MNIST = ROOT / "configs" / "mnist_cnn.yaml"
@@ -84,3 +87,62 @@ def test_an_epochs_seconds_include_what_callbacks_do_after_it(tmp_path):
     model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[recorder, SlowSave()])
     # The first epoch's save falls in the second epoch, the second's in the third.
     assert all(seconds >= 0.3 for seconds in recorder.history["epoch_seconds"][1:])
+
+
+# --------------------------------------------------------------------------- disks that fill up
+
+
+@contextlib.contextmanager
+def small_disk(path, size: str, read_only: bool = False):
+    """A tmpfs of `size` at `path` for the test's runs; skipped where mounting isn't allowed."""
+    path.mkdir()
+    options = f"size={size}" + (",ro" if read_only else "")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"can't mount a small disk here ({mounted.stderr.strip()})")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def small_config(tmp_path):
+    raw = yaml.safe_load(MNIST.read_text())
+    raw["model"]["layers"] = ["Flatten", {"Dense": {"units": 16, "activation": "relu"}},
+                              {"Dense": {"units": 10, "activation": "softmax"}}]
+    raw["fit"].update(epochs=2, batch_size=16)
+    raw["data"]["limit"] = 32
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize("size", ["24k", "150k", "400k"])
+def test_a_full_disk_fails_the_run_in_one_paragraph_and_leaves_no_partial_file(
+    data_dir, tmp_path, size
+):
+    config = small_config(tmp_path)
+    with small_disk(tmp_path / "disk", size) as disk:
+        result, _ = run_measured("train", config, "--data-dir", data_dir, "--output-dir", disk)
+        runs = find_runs(disk)
+        leftovers = [path.name for run in runs for path in run.rglob(".partial*")]
+        statuses = [json.loads((run / "status.json").read_text()) for run in runs
+                    if (run / "status.json").is_file()]
+    if result.returncode == 0:  # the disk was large enough after all
+        assert statuses[0]["status"] == "finished"
+        return
+    assert one_paragraph(result), result.stderr
+    assert "No space left" in result.stderr or "Can't write runs" in result.stderr or \
+        "bytes free" in result.stderr, result.stderr
+    assert leftovers == []
+    for status in statuses:
+        assert status["status"] == "failed" and status["error"]
+
+
+def test_a_read_only_output_directory_is_one_paragraph_before_any_epoch(data_dir, tmp_path):
+    config = small_config(tmp_path)
+    with small_disk(tmp_path / "disk", "1m", read_only=True) as disk:
+        result, _ = run_measured("train", config, "--data-dir", data_dir, "--output-dir", disk)
+    assert one_paragraph(result) and "Can't write runs to" in result.stderr, result.stderr
+    assert "loss:" not in result.stdout

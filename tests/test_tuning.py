@@ -51,7 +51,7 @@ def test_smoke_tuning_writes_trials_report_and_a_best_config_that_trains(data_di
     assert trials[0]["score"] >= trials[1]["score"]  # best first
     assert all(sorted(trial["values"]) == sorted(SEARCHED) for trial in trials)
     table = (tune_dir / "trials.md").read_text().splitlines()
-    assert table[0].startswith("| rank | trial | val_accuracy |") and len(table) == 4
+    assert table[0].startswith("| rank | trial # | val_accuracy |") and len(table) == 4
     assert "Trials, best first (val_accuracy)" in result.output
     assert (tune_dir / "scores.png").read_bytes().startswith(b"\x89PNG")
 

@@ -15,17 +15,21 @@ from dlcourse.config.datasets import DatasetFamily, family
 from dlcourse.config.layers import LayerSpec
 from dlcourse.config.loading import (
     SMOKE_OVERRIDES,
+    Origin,
     SearchConfig,
     check_search_config,
     load_config,
     load_search_config,
+    origin_of,
     read_raw_config,
+    renamed,
     validate,
 )
-from dlcourse.config.overrides import apply_overrides, parse_overrides
+from dlcourse.config.overrides import apply_overrides, override_texts, parse_overrides
 from dlcourse.config.problems import format_path
 from dlcourse.config.schema import json_schema
 from dlcourse.config.search import SearchExpression
+from dlcourse.config.shipped import ShippedConfig, shipped_configs
 from dlcourse.config.sections import (
     CompileConfig,
     Config,
@@ -37,9 +41,10 @@ from dlcourse.config.sections import (
 )
 
 __all__ = [
-    "SMOKE_OVERRIDES", "CompileConfig", "Config", "DataConfig", "DatasetFamily",
+    "SMOKE_OVERRIDES", "Origin", "origin_of", "CompileConfig", "Config", "DataConfig", "DatasetFamily",
     "DistributionConfig", "LayerSpec", "LearningRateSchedule", "OptimizerConfig",
     "SearchConfig", "SearchExpression", "VectorizeConfig", "apply_overrides",
     "check_search_config", "family", "format_path", "json_schema", "load_config",
-    "load_search_config", "parse_overrides", "read_raw_config", "validate",
+    "override_texts", "ShippedConfig", "shipped_configs",
+    "load_search_config", "parse_overrides", "read_raw_config", "renamed", "validate",
 ]

@@ -15,11 +15,12 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from dlcourse.config.overrides import apply_overrides
+from dlcourse.config.overrides import apply_overrides, override_texts
 from dlcourse.config.problems import describe, raise_problems
 from dlcourse.config.safe_yaml import read_yaml_file
 from dlcourse.config.search import SearchExpression, find_expressions, substitute
 from dlcourse.config.sections import Config, known_keys
+from dlcourse.config.shipped import closest_shipped, resolve
 from dlcourse.errors import ConfigError
 
 # What `--smoke` changes: a tiny subset and one epoch, enough to exercise every code path.
@@ -73,7 +74,7 @@ def load_search_config(
     smoke: bool = False,
 ) -> SearchConfig:
     """Read a config file that may search values; raises ConfigError listing every problem."""
-    return check_search_config(read_raw_config(path, overrides, smoke=smoke), Path(path))
+    return check_search_config(read_raw_config(path, overrides, smoke=smoke), resolve(path))
 
 
 def read_raw_config(
@@ -82,8 +83,12 @@ def read_raw_config(
     *,
     smoke: bool = False,
 ) -> dict[str, Any]:
-    """A config file as a mapping, named after the file, with `--smoke` and `--set` applied."""
-    path = Path(path)
+    """A config file as a mapping, named after the file, with `--smoke` and `--set` applied.
+    A bare name (`imdb_lstm`) that is no file here is a shipped config."""
+    path = resolve(path)
+    if not path.exists() and not path.is_symlink():
+        raise ConfigError(f"{path}: no such config file, and no shipped config of that name "
+                          f"(`dlcourse configs` lists them){closest_shipped(path)}.")
     raw = read_yaml_file(path)
     if not isinstance(raw, dict):
         raise ConfigError(
@@ -133,6 +138,11 @@ def validate(raw: dict[str, Any], source: str | Path = "<config>") -> Config:
         raise_problems(source, _described(error))
 
 
+def renamed(config: Config, name: str) -> Config:
+    """`config` with another run name, checked as a name in a file is."""
+    return validate({**dict(config), "name": name}, source="name=")
+
+
 def schema_problems(raw: dict[str, Any]) -> list[str]:
     """What `validate` would report about `raw`, one line each; empty when it is valid."""
     try:
@@ -144,3 +154,51 @@ def schema_problems(raw: dict[str, Any]) -> list[str]:
 
 def _described(error: ValidationError) -> list[str]:
     return [describe(item, known_keys) for item in error.errors()]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a run's config came from: its file, what the command line changed in it, and
+    what of that makes the run smaller than the file describes (so its results can't be
+    set beside published ones)."""
+
+    file: str | None = None
+    overrides: tuple[str, ...] = ()
+    reduced: tuple[str, ...] = ()
+
+    def record(self) -> dict[str, Any]:
+        return {"config_file": self.file, "overrides": list(self.overrides),
+                "reduced": list(self.reduced)}
+
+
+def origin_of(
+    path: str | Path | None,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    *,
+    smoke: bool = False,
+    config: Config,
+) -> Origin:
+    """The Origin of `config`, loaded from `path` with `overrides` (and `--smoke`)."""
+    texts = (["--smoke"] if smoke else []) + override_texts(overrides)
+    reduced: list[str] = []
+    if smoke:
+        reduced.append(f"--smoke ({SMOKE_OVERRIDES['data.limit']} examples, "
+                       f"{SMOKE_OVERRIDES['fit.epochs']} epoch)")
+    baseline = _file_as_it_is(path)
+    if not smoke and config.data.limit is not None and (
+        baseline is None or baseline.data.limit != config.data.limit
+    ):
+        reduced.append(f"data.limit={config.data.limit}")
+    if not smoke and baseline is not None and config.fit.epochs < baseline.fit.epochs:
+        reduced.append(f"fit.epochs={config.fit.epochs} (the config says {baseline.fit.epochs})")
+    file = str(resolve(path).resolve()) if path is not None else None
+    return Origin(file, tuple(texts), tuple(reduced))
+
+
+def _file_as_it_is(path: str | Path | None) -> Config | None:
+    if path is None:
+        return None
+    try:
+        return load_search_config(path).config
+    except ConfigError:  # the file is only valid with its overrides: nothing to compare
+        return None

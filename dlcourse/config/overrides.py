@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import yaml
 from pydantic import BaseModel
 
 from dlcourse.config.problems import did_you_mean
@@ -30,6 +31,18 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set fit.epochs=1")
         parsed[key.strip()] = parse_value(value, f"--set {key.strip()}")
     return parsed
+
+
+def override_texts(overrides: Sequence[str] | Mapping[str, Any]) -> list[str]:
+    """Overrides as `KEY=VALUE` texts, whether given as --set items or as a mapping."""
+    if not isinstance(overrides, Mapping):
+        parse_overrides(overrides)  # refuse malformed items here, with the usual message
+        return list(overrides)
+    return [f"{key}={_flow(value)}" for key, value in overrides.items()]
+
+
+def _flow(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def apply_overrides(

@@ -104,6 +104,11 @@ class DataConfig(Section):
     limit: PositiveInt | None = Field(
         None, description="Use only the first N examples of each split (for quick runs)."
     )
+    dir: str | None = Field(
+        None,
+        description="Where the dataset's files are (mnist.npz, imdb.npz, ... in Keras's "
+        "layout). --data-dir comes first; then this, then DLCOURSE_DATA_DIR, then Keras's cache.",
+    )
     # raw_text
     format: Literal["aclimdb", "jsonl", "csv"] | None = Field(
         None,

@@ -15,9 +15,9 @@ from dlcourse.data.dataset import (
     signature_from_config,
     signature_of,
 )
-from dlcourse.data.loading import load_dataset, one_hot_if_needed
+from dlcourse.data.loading import data_record, load_dataset, one_hot_if_needed
 
 __all__ = [
-    "DataSignature", "Dataset", "TextVocabulary", "load_dataset", "one_hot_if_needed",
+    "DataSignature", "Dataset", "TextVocabulary", "data_record", "load_dataset", "one_hot_if_needed",
     "signature_from_config", "signature_of",
 ]

@@ -41,7 +41,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
-    source: Path
+    source: Path | str
     class_names: tuple[str, ...] = ()
     input_kind: str = "images"
     # The largest word index + 1 a model will see; None for images and bags of words.

@@ -36,6 +36,12 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
     test_root = None
     if config.test_path is not None:
         (test_root,) = find_paths(config.test_path, data_dir, "test image folder")[:1]
+    classes = sorted(path.name for path in Path(root).iterdir() if path.is_dir())
+    if len(classes) < 2:
+        raise DataError(
+            f"{root}: holds {len(classes)} class folder(s); a classifier needs at least two "
+            "(one sub-folder of images per class)."
+        )
     for folder in filter(None, (root, test_root)):
         check_image_headers(Path(folder))
     options = dict(
@@ -62,11 +68,6 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
             )
     except ValueError as error:
         raise DataError(f"{root}: can't read this image folder: {error}") from None
-    if len(train.class_names) < 2:
-        raise DataError(
-            f"{root}: holds {len(train.class_names)} class folder(s); a classifier needs at "
-            "least two (one sub-folder of images per class)."
-        )
     x_train, y_train = _folder_arrays(train, Path(root))
     x_test, y_test = _folder_arrays(test, Path(test_root or root))
     return Dataset(

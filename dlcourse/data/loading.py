@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -34,10 +35,13 @@ def load_dataset(
 ) -> Dataset:
     """Find, read and prepare the dataset a config names, limited to `config.limit`.
 
-    Raw text is vectorised with `vocabulary` when given (a run's saved one), otherwise with
+    Files are looked for in `data_dir`, else the config's `data.dir`, then
+    DLCOURSE_DATA_DIR and Keras's cache. Raw text is vectorised with `vocabulary` when
+    given (a run's saved one), otherwise with
     a vocabulary fitted on the training split; its targets are numbers when `task` is
     regression (the loss decides: `Config.task`).
     """
+    data_dir = data_dir if data_dir is not None else config.dir
     if config.dataset == "raw_text":
         dataset = load_raw_text(config, data_dir, vocabulary, task == "regression")
     else:
@@ -64,3 +68,18 @@ def one_hot_if_needed(labels: np.ndarray, num_classes: int, loss: str) -> np.nda
     if loss == "categorical_crossentropy":
         return np.eye(num_classes, dtype="float32")[labels]
     return labels
+
+
+def data_record(config: DataConfig, data_dir: str | Path | None, dataset: Dataset) -> dict:
+    """Where a run's data came from, so later commands on the run find it again and can
+    tell whether it changed: the directory it was read from, and its main file's size
+    and modification time."""
+    chosen = data_dir if data_dir is not None else config.dir or os.environ.get("DLCOURSE_DATA_DIR")
+    record = {"data_dir": str(Path(chosen).resolve()) if chosen else None,
+              "source": str(dataset.source)}
+    try:
+        stat = Path(dataset.source).stat()
+        record.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    except OSError:  # data given from Python: no file
+        record["source"] = None
+    return record

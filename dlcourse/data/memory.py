@@ -1,0 +1,169 @@
+"""Data given from Python: NumPy arrays, tf.data Datasets, lists of texts or a pandas
+DataFrame, made into the same checked Dataset that files give.
+
+What a file's data is checked for, arrays are checked for too (shapes, label types and
+ranges), and the model's fit to them is checked by the builder as for any dataset, so a
+3-class `y` for a 10-unit softmax is one paragraph before training.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from dlcourse.config import DataConfig, family
+from dlcourse.data.dataset import Dataset, TextVocabulary, check_labels
+from dlcourse.data.loading import first
+from dlcourse.data.text import text_dataset
+from dlcourse.errors import DataError
+
+SOURCE = "<python>"
+# The most examples a split from Python may hold before it is called a mistake.
+LARGEST_SPLIT = 10_000_000
+
+
+def dataset_from_memory(
+    config: DataConfig,
+    train: Any,
+    test: Any,
+    *,
+    class_names: Sequence[str] | None = None,
+    regression: bool = False,
+    vocabulary: TextVocabulary | None = None,
+) -> Dataset:
+    """A Dataset of `train` and `test`, each (inputs, targets) or a tf.data Dataset of
+    such pairs, or (raw-text configs) a DataFrame with the config's text and target columns.
+    `data.limit` (smoke runs) keeps the first examples of each, as for files."""
+    if test is None:
+        raise DataError("train=... needs test=... too: the run is evaluated on its test split.")
+    if config.dataset == "raw_text":
+        return text_dataset(config, _texts(config, train, "train"), _texts(config, test, "test"),
+                            class_names=class_names, regression=regression, vocabulary=vocabulary)
+    dataset = _arrays_dataset(config, train, test, class_names, regression)
+    return first(dataset, config.limit) if config.limit else dataset
+
+
+def test_split_from_memory(config: DataConfig, test: Any, **known: Any) -> Dataset:
+    """A Dataset whose test split is `test`, for evaluating a trained run on data given
+    from Python (its train split is the same data: evaluation never reads it). `known`
+    holds what the run fixed: its class names and, for raw text, its vocabulary."""
+    return dataset_from_memory(config, test, test, **known)
+
+
+def _arrays_dataset(config: DataConfig, train: Any, test: Any,
+                    class_names: Sequence[str] | None, regression: bool) -> Dataset:
+    (x_train, y_train), (x_test, y_test) = _pair(train, "train"), _pair(test, "test")
+    inputs = family(config.dataset).inputs
+    if inputs == "images":
+        x_train, x_test = _images(x_train, "train"), _images(x_test, "test")
+        if x_train.shape[1:] != x_test.shape[1:]:
+            raise DataError(f"train's images are {x_train.shape[1:]} but test's {x_test.shape[1:]}; "
+                            "a model takes one image size.")
+    else:
+        x_train, x_test = _sequences(x_train, "train"), _sequences(x_test, "test")
+    if regression:
+        y_train, y_test = _numbers(y_train, "train"), _numbers(y_test, "test")
+        names: tuple[str, ...] = ()
+    else:
+        names = _class_names(y_train, y_test, class_names)
+        for split, labels in (("train", y_train), ("test", y_test)):
+            check_labels(f"{split}=(x, y)", split, labels, range(len(names)))
+        y_train, y_test = y_train.astype("int64"), y_test.astype("int64")
+    return Dataset(
+        name="custom",
+        x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+        num_classes=len(names), source=SOURCE, class_names=names,
+        input_kind="images" if inputs == "images" else "word_indices",
+        vocabulary_size=config.num_words if inputs != "images" else None,
+    )
+
+
+def _pair(split: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if _is_tf_dataset(split):
+        split = _from_tf_dataset(split, name)
+    if not (isinstance(split, (tuple, list)) and len(split) == 2):
+        raise DataError(f"{name}= must be (inputs, targets), e.g. {name}=(x_{name}, y_{name}), "
+                        "or a tf.data.Dataset of such pairs.")
+    x, y = (np.asarray(part) for part in split)
+    if len(x) != len(y):
+        raise DataError(f"{name}=(x, y): {len(x)} inputs but {len(y)} targets; expected one each.")
+    if not 0 < len(x) <= LARGEST_SPLIT:
+        raise DataError(f"{name}=(x, y) holds {len(x)} examples; expected 1 to {LARGEST_SPLIT:,}.")
+    return x, y
+
+
+def _is_tf_dataset(value: Any) -> bool:
+    return type(value).__module__.startswith("tensorflow") and hasattr(value, "as_numpy_iterator")
+
+
+def _from_tf_dataset(dataset: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (x, y) elements of a tf.data Dataset, batched or not, as two arrays."""
+    xs, ys = [], []
+    for element in dataset.as_numpy_iterator():
+        if not (isinstance(element, tuple) and len(element) == 2):
+            raise DataError(f"{name}=: a tf.data.Dataset must give (inputs, targets) pairs.")
+        xs.append(element[0])
+        ys.append(element[1])
+    if not xs:
+        raise DataError(f"{name}=: the tf.data.Dataset is empty.")
+    batched = np.ndim(ys[0]) >= 1 and np.ndim(xs[0]) > 1 and len(xs[0]) == len(ys[0])
+    stack = np.concatenate if batched else np.stack
+    return stack(xs), stack(ys)
+
+
+def _images(x: np.ndarray, name: str) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[..., np.newaxis]  # (N, H, W) grayscale
+    if x.ndim != 4 or not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"{name}=(x, y): images must be (N, height, width) or (N, height, "
+                        f"width, channels) numbers; got {x.dtype} of shape {x.shape}.")
+    if x.dtype == np.uint8:
+        return x.astype("float32") / 255.0  # as the lecture scales pixels
+    x = x.astype("float32")
+    if not np.isfinite(x).all():
+        raise DataError(f"{name}=(x, y): the images hold NaN or infinite values.")
+    return x
+
+
+def _sequences(x: np.ndarray, name: str) -> np.ndarray:
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
+        raise DataError(f"{name}=(x, y): word-index data must be (N, length) integers, padded; "
+                        f"got {x.dtype} of shape {x.shape}.")
+    return x.astype("int32")
+
+
+def _numbers(y: np.ndarray, name: str) -> np.ndarray:
+    try:
+        return y.astype("float32").reshape(len(y), -1)[:, 0]
+    except (TypeError, ValueError):
+        raise DataError(f"{name}=(x, y): the targets must be numbers for a regression loss.") from None
+
+
+def _class_names(y_train: np.ndarray, y_test: np.ndarray, given: Sequence[str] | None) -> tuple[str, ...]:
+    for split, labels in (("train", y_train), ("test", y_test)):
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise DataError(f"{split}=(x, y): the targets must be class indices 0, 1, ... (one "
+                            f"integer per example); got {labels.dtype} of shape {labels.shape}.")
+    count = int(max(y_train.max(), y_test.max())) + 1
+    if given is not None:
+        if count > len(given):
+            raise DataError(f"class_names names {len(given)} classes, but labels go up to {count - 1}.")
+        return tuple(str(name) for name in given)
+    return tuple(str(index) for index in range(max(count, 2)))
+
+
+def _texts(config: DataConfig, split: Any, name: str) -> tuple[list[str], list[Any]]:
+    """(texts, targets) from (texts, targets) or a DataFrame with the config's columns."""
+    if hasattr(split, "columns"):  # a pandas DataFrame, without importing pandas
+        text_field, target = config.text_field or "text", config.target_field
+        missing = [column for column in (text_field, target) if column not in split.columns]
+        if missing:
+            raise DataError(f"{name}=: the DataFrame has no column {missing[0]!r} (data.text_field "
+                            f"{text_field!r}, data.target {target!r}); it has {list(split.columns)}.")
+        return [str(text) for text in split[text_field]], list(split[target])
+    if not (isinstance(split, (tuple, list)) and len(split) == 2):
+        raise DataError(f"{name}= must be (texts, targets) or a DataFrame with the text and target "
+                        "columns.")
+    texts, targets = split
+    return list(texts), list(targets)

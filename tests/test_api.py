@@ -1,0 +1,172 @@
+"""The Python API as a notebook uses it: shipped configs by name, your own arrays in,
+predictions and evaluation out, and the same one-paragraph refusals as the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dlcourse
+from dlcourse.errors import ConfigError, DataError, ModelDataMismatch, RunError
+from helpers import invoke, one_paragraph
+
+# Three classes of 8x8 "images" a tiny convnet tells apart: bright left, middle or right.
+TINY_IMAGES = {
+    "model.layers": [
+        {"Conv2D": {"filters": 4, "kernel_size": 3, "activation": "relu"}},
+        {"Flatten": {}},
+        {"Dense": {"units": 3, "activation": "softmax"}},
+    ],
+    "fit.epochs": 4, "fit.batch_size": 8,
+}
+
+
+def three_stripes(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, count)
+    images = rng.integers(0, 40, (count, 8, 8), dtype=np.uint8)
+    for image, label in zip(images, labels):
+        image[:, label * 3:label * 3 + 2] = 255
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def stripes_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("stripes")
+    result = dlcourse.train("mnist_cnn", TINY_IMAGES, train=three_stripes(96, 0),
+                            test=three_stripes(48, 1), class_names=["left", "middle", "right"],
+                            output_dir=output)
+    return result
+
+
+def test_the_api_is_what_dir_lists():
+    assert sorted(dir(dlcourse)) == sorted([
+        "__version__", "configs", "evaluate", "load_config", "predict", "resume",
+        "resume_tuning", "train", "tune",
+    ])
+
+
+def test_configs_lists_every_shipped_config_and_each_loads_by_name():
+    shipped = dlcourse.configs()
+    names = {config["name"] for config in shipped}
+    assert {"mnist_cnn", "imdb_lstm", "imdb_simplernn", "imdb_gru"} <= names
+    for config in shipped:
+        assert config["title"], config
+    # By name, from a directory without configs/ (the test's temp dir): the shipped file.
+    assert dlcourse.load_config("imdb_lstm").model.layers[1].name == "LSTM"
+    assert dlcourse.load_config("configs/mnist_cnn.yaml", {"fit.epochs": 1}).fit.epochs == 1
+
+
+def test_an_unknown_config_name_lists_the_shipped_ones():
+    with pytest.raises(ConfigError, match="imdb_lstm"):
+        dlcourse.load_config("imdb_lsmt")
+
+
+@pytest.mark.slow
+def test_own_arrays_train_with_their_class_names(stripes_run):
+    assert stripes_run.run_dir.parent.name == "mnist_cnn-custom"
+    assert stripes_run.metrics["test_samples"] == 48
+    # Stripes are easy: two epochs learn them well above chance (1/3).
+    assert stripes_run.metrics["test_accuracy"] > 0.6
+    record = (stripes_run.run_dir / "data.json").read_text()
+    assert '"memory"' in record
+
+
+@pytest.mark.slow
+def test_predict_takes_one_image_or_a_batch(stripes_run):
+    images, labels = three_stripes(12, 2)
+    batch = dlcourse.predict(stripes_run, images)
+    assert len(batch) == 12
+    assert {record["label"] for record in batch} <= {"left", "middle", "right"}
+    # The stripes the run learned: most of the new ones are told apart.
+    names = ["left", "middle", "right"]
+    assert sum(record["label"] == names[label] for record, label in zip(batch, labels)) >= 8
+    one = dlcourse.predict(stripes_run.run_dir, images[0])
+    assert one[0]["probabilities"] == pytest.approx(batch[0]["probabilities"], abs=1e-5)
+    assert one[0]["probability"] == max(one[0]["probabilities"].values())
+    with_channel = dlcourse.predict(stripes_run, images[..., np.newaxis])
+    assert with_channel[3]["label"] == batch[3]["label"]
+
+
+@pytest.mark.slow
+def test_predict_refuses_an_array_of_another_shape(stripes_run):
+    with pytest.raises(DataError, match=r"\(N, 8, 8, 1\)"):
+        dlcourse.predict(stripes_run, np.zeros((2, 9, 9), dtype=np.uint8))
+
+
+@pytest.mark.slow
+def test_evaluate_needs_the_test_arrays_again_and_reproduces_the_run(stripes_run):
+    with pytest.raises(RunError, match=r"test=\(x_test, y_test\)"):
+        dlcourse.evaluate(stripes_run)
+    again = dlcourse.evaluate(stripes_run, test=three_stripes(48, 1))
+    assert again["test_accuracy"] == pytest.approx(stripes_run.metrics["test_accuracy"], abs=1e-6)
+    assert "<table" in again._repr_html_() and "test accuracy" in again._repr_html_()
+
+
+@pytest.mark.slow
+def test_a_result_shows_itself_in_a_notebook(stripes_run):
+    html = stripes_run._repr_html_()
+    assert "mnist_cnn-custom" in html and "data:image/png;base64," in html
+    frame = stripes_run.history_frame()
+    assert list(frame.index) == [1, 2, 3, 4] and "val_accuracy" in frame.columns
+    assert frame["loss"].tolist() == stripes_run.history["loss"]
+
+
+@pytest.mark.slow
+def test_the_cli_refuses_a_python_data_run_in_one_paragraph(stripes_run):
+    result = invoke("evaluate", stripes_run.run_dir)
+    assert result.exit_code == 2
+    assert one_paragraph(result) and "dlcourse.evaluate(" in result.output
+
+
+@pytest.mark.slow
+def test_arrays_that_do_not_fit_the_model_are_one_error(tmp_path):
+    x, y = three_stripes(20, 0)
+    with pytest.raises(DataError, match="3 inputs but 20 targets|inputs but"):
+        dlcourse.train("mnist_cnn", TINY_IMAGES, train=(x[:3], y), test=(x, y),
+                       output_dir=tmp_path)
+    with pytest.raises(DataError, match="test="):
+        dlcourse.train("mnist_cnn", TINY_IMAGES, train=(x, y), output_dir=tmp_path)
+    # The shipped mnist_cnn ends in Dense(10): 3 named classes don't fit it.
+    digits = np.zeros((20, 28, 28), dtype=np.uint8)
+    with pytest.raises(ModelDataMismatch, match=r"layers\[7\].Dense.*set its units to 3"):
+        dlcourse.train("mnist_cnn", {"fit.epochs": 1}, train=(digits, y), test=(digits, y),
+                       class_names=["a", "b", "c"], output_dir=tmp_path)
+    # Its pooling stack needs more than 8x8 pixels: Keras's reason, without its noise.
+    with pytest.raises(ModelDataMismatch, match=r"MaxPooling2D can't take its input") as error:
+        dlcourse.train("mnist_cnn", {"fit.epochs": 1}, train=(x, y), test=(x, y),
+                       output_dir=tmp_path)
+    assert "\x1b[" not in str(error.value) and "Arguments received" not in str(error.value)
+    assert not (tmp_path / "mnist_cnn-custom").exists() or not any(
+        (run / "model.keras").exists() for run in (tmp_path / "mnist_cnn-custom").iterdir()
+    )
+
+
+def test_a_run_name_is_checked_like_a_config_name(tmp_path):
+    x, y = three_stripes(20, 0)
+    with pytest.raises(ConfigError, match="name"):
+        dlcourse.train("mnist_cnn", TINY_IMAGES, train=(x, y), test=(x, y), name="../up",
+                       output_dir=tmp_path)
+
+
+@pytest.mark.slow
+def test_a_stopped_python_data_run_resumes_with_the_same_arrays(tmp_path, monkeypatch):
+    from dlcourse.callbacks import EpochRecorder
+
+    record_epoch = EpochRecorder.on_epoch_begin
+
+    def press_ctrl_c_at_the_third_epoch(self, epoch, logs=None):
+        record_epoch(self, epoch, logs)
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    train, test = three_stripes(64, 0), three_stripes(32, 1)
+    with monkeypatch.context() as patch:
+        patch.setattr(EpochRecorder, "on_epoch_begin", press_ctrl_c_at_the_third_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            dlcourse.train("mnist_cnn", TINY_IMAGES, train=train, test=test, output_dir=tmp_path)
+    (run_dir,) = (tmp_path / "mnist_cnn-custom").iterdir()
+    with pytest.raises(RunError, match=r"train=\(x_train, y_train\), test=\(x_test, y_test\)"):
+        dlcourse.resume(run_dir)
+    resumed = dlcourse.resume(run_dir, train=train, test=test)
+    assert len(resumed.history["loss"]) == 4 and resumed.metrics["test_samples"] == 32
