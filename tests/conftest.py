@@ -29,6 +29,56 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION, ignore_errors=True)
 
 
+class Cases:
+    """What a robustness test tried: how many bad inputs, and the most memory a command
+    took on them, reported at the end of the run (see pytest_terminal_summary)."""
+
+    def __init__(self, kind: str):
+        self.kind, self.count, self.peak_mb = kind, 0, 0.0
+
+    def add(self, count: int = 1, peak_mb: float = 0.0) -> None:
+        self.count += count
+        self.peak_mb = max(self.peak_mb, peak_mb)
+
+
+@pytest.fixture
+def cases(request, record_property):
+    """Counts a robustness test's cases, by the kind its `robustness` marker names."""
+    marker = request.node.get_closest_marker("robustness")
+    counter = Cases(marker.args[0] if marker else request.node.name)
+    yield counter
+    record_property("robustness", (counter.kind, counter.count, counter.peak_mb))
+
+
+def pytest_runtest_setup(item):
+    # A robustness test without the `cases` fixture tries one case.
+    marker = item.get_closest_marker("robustness")
+    if marker and "cases" not in item.fixturenames:
+        item.user_properties.append(("robustness", (marker.args[0], 1, 0.0)))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per kind of bad input: cases tried, failures (a traceback, a hang or too
+    much memory fails its test), and the most memory a command took."""
+    totals: dict[str, list] = {}
+    failed = {report.nodeid for report in terminalreporter.stats.get("failed", [])}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "robustness" and getattr(report, "when", "") == "teardown":
+                    kind, count, peak = value
+                    total = totals.setdefault(kind, [0, 0, 0.0])
+                    total[0] += count
+                    total[1] += report.nodeid in failed
+                    total[2] = max(total[2], peak)
+    if not totals:
+        return
+    terminalreporter.section("robustness cases")
+    for kind, (count, failures, peak) in sorted(totals.items()):
+        memory = f", largest command {peak:,.0f} MB" if peak else ""
+        terminalreporter.write_line(f"{kind}: {count:,} cases, {failures} failed tests{memory}")
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path, monkeypatch):
     """No download, a Keras home of the test's own, no real data unless a test asks for

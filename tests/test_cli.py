@@ -219,6 +219,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_pa
         f"with `dlcourse train --resume {run_dir.relative_to(tmp_path)}`." in stderr
 
 
+@pytest.mark.robustness("damaged models")
 @pytest.mark.slow
 def test_evaluate_refuses_a_model_holding_python_code(data_dir, tmp_path):
     import keras

@@ -21,8 +21,10 @@ from helpers import CONFIGS
 from helpers import run_dlcourse
 
 SHIPPED = [yaml.safe_load(path.read_text()) for path in CONFIGS]
+pytestmark = pytest.mark.robustness("fuzzed configs")
+
 FUZZ = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=350, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 LONGEST_MESSAGE = 3000
 
@@ -145,7 +147,8 @@ def dumped(raw):
 
 @FUZZ
 @given(raw=mutants())
-def test_mutated_shipped_configs_validate_or_fail_cleanly(raw, tmp_path):
+def test_mutated_shipped_configs_validate_or_fail_cleanly(raw, tmp_path, cases):
+    cases.add()
     path = tmp_path / "mutant.yaml"
     path.write_text(dumped(raw), encoding="utf-8")
     check_load(path)
@@ -153,7 +156,8 @@ def test_mutated_shipped_configs_validate_or_fail_cleanly(raw, tmp_path):
 
 @FUZZ
 @given(text=st.text(max_size=300))
-def test_random_yaml_text_validates_or_fails_cleanly(text, tmp_path):
+def test_random_yaml_text_validates_or_fails_cleanly(text, tmp_path, cases):
+    cases.add()
     path = tmp_path / "random.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     check_load(path)
@@ -161,7 +165,8 @@ def test_random_yaml_text_validates_or_fails_cleanly(text, tmp_path):
 
 @FUZZ
 @given(data=st.binary(max_size=300), shipped=st.sampled_from(CONFIGS))
-def test_random_bytes_in_a_config_fail_cleanly(data, shipped, tmp_path):
+def test_random_bytes_in_a_config_fail_cleanly(data, shipped, tmp_path, cases):
+    cases.add()
     text = shipped.read_bytes()
     position = len(text) // 2
     path = tmp_path / "bytes.yaml"
@@ -171,7 +176,8 @@ def test_random_bytes_in_a_config_fail_cleanly(data, shipped, tmp_path):
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=mutants())
-def test_cli_validate_exits_0_or_2_without_a_traceback(raw, tmp_path):
+def test_cli_validate_exits_0_or_2_without_a_traceback(raw, tmp_path, cases):
+    cases.add()
     path = tmp_path / "mutant.yaml"
     path.write_text(dumped(raw), encoding="utf-8")
     result = run_dlcourse("validate", path)
@@ -187,7 +193,8 @@ def test_cli_validate_exits_0_or_2_without_a_traceback(raw, tmp_path):
      b"model: {layers: [{Dense: {units: 99999999999999999999999}}]}\n"],
     ids=["latin-1", "bom-garbage", "infinite-epochs", "huge-units"],
 )
-def test_cli_validate_refuses_bad_bytes_and_huge_numbers(content, tmp_path):
+def test_cli_validate_refuses_bad_bytes_and_huge_numbers(content, tmp_path, cases):
+    cases.add()
     path = tmp_path / "bad.yaml"
     path.write_bytes(content)
     result = run_dlcourse("validate", path)

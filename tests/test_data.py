@@ -124,6 +124,7 @@ class Exploit:
     def __reduce__(self):
         return (print, ("this must never run",))
 
+@pytest.mark.robustness("damaged data")
 
 def test_pickled_code_in_an_npz_is_refused(tmp_path, capsys):
     path = tmp_path / "imdb.npz"
@@ -138,6 +139,7 @@ def test_pickled_code_in_an_npz_is_refused(tmp_path, capsys):
         read_npz(path, ("x_train",))
     assert "must never run" not in capsys.readouterr().out
 
+@pytest.mark.robustness("damaged data")
 
 def test_truncated_npz_names_the_file(tmp_path):
     path = write_mnist(tmp_path)
@@ -145,12 +147,14 @@ def test_truncated_npz_names_the_file(tmp_path):
     with pytest.raises(DataError, match=f"{path}: can't read this .npz file"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
+@pytest.mark.robustness("damaged data")
 
 def test_missing_array_names_the_key(tmp_path):
     np.savez(tmp_path / "mnist.npz", x_train=np.zeros((2, 28, 28), np.uint8))
     with pytest.raises(DataError, match="no array 'y_train' in this file"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
+@pytest.mark.robustness("damaged data")
 
 def test_labels_out_of_range_are_refused(tmp_path):
     np.savez(
@@ -161,6 +165,7 @@ def test_labels_out_of_range_are_refused(tmp_path):
     with pytest.raises(DataError, match="y_train must hold integer class labels 0-9"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
+@pytest.mark.robustness("damaged data")
 
 def test_wrong_image_shape_is_refused(tmp_path):
     np.savez(
@@ -171,6 +176,7 @@ def test_wrong_image_shape_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"x_train has shape \(2, 784\)"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
+@pytest.mark.robustness("damaged data")
 
 def test_imdb_label_count_mismatch_is_refused(tmp_path):
     write_imdb(tmp_path, train=10)
@@ -200,6 +206,7 @@ def reviews_of(*reviews):
     return array
 
 
+@pytest.mark.robustness("damaged data")
 @pytest.mark.parametrize(
     ("dataset", "changes", "message"),
     [
@@ -268,6 +275,7 @@ def test_cifar100_uses_fine_labels_and_their_names(tmp_path):
     assert dataset.num_classes == 100 and dataset.class_names[7] == "class7"
     assert dataset.y_train.max() == 99 and dataset.input_shape == (32, 32, 3)
 
+@pytest.mark.robustness("damaged data")
 
 def test_cifar_pickle_with_code_is_refused(tmp_path):
     folder = tmp_path / "cifar-100-python"
@@ -283,6 +291,7 @@ def test_fashion_mnist_from_gzipped_idx_files(tmp_path):
     assert dataset.x_train.shape == (20, 28, 28, 1) and dataset.x_test.shape == (10, 28, 28, 1)
     assert dataset.class_names[9] == "Ankle boot"
 
+@pytest.mark.robustness("damaged data")
 
 def test_fashion_mnist_file_that_is_not_idx(tmp_path):
     folder = write_fashion_mnist(tmp_path, train=4, test=4)
@@ -329,6 +338,7 @@ def test_missing_image_folder_says_where_it_looked(tmp_path):
 
 # --------------------------------------------------------------------------- damaged and hostile data
 
+@pytest.mark.robustness("damaged data")
 
 def test_an_array_claiming_more_memory_than_a_dataset_takes_is_refused_unread(tmp_path):
     path = tmp_path / "mnist.npz"
@@ -342,6 +352,7 @@ def test_an_array_claiming_more_memory_than_a_dataset_takes_is_refused_unread(tm
     with pytest.raises(DataError, match=r"claims shape \(10000000, 10000000\)"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
+@pytest.mark.robustness("damaged data")
 
 def test_a_member_inflating_past_the_bound_is_refused_before_it_is_inflated(tmp_path, monkeypatch):
     from dlcourse.data import files
@@ -351,6 +362,7 @@ def test_a_member_inflating_past_the_bound_is_refused_before_it_is_inflated(tmp_
     with pytest.raises(DataError, match="inflates to 75,392 bytes, more than the 10,000"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
+@pytest.mark.robustness("damaged data")
 
 def test_flipped_bytes_inside_an_npz_member_are_named(tmp_path):
     path = write_mnist(tmp_path)
@@ -363,12 +375,14 @@ def test_flipped_bytes_inside_an_npz_member_are_named(tmp_path):
     with pytest.raises(DataError, match=f"{path}: can't read this .npz file"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
+@pytest.mark.robustness("damaged data")
 
 def test_a_dataset_file_that_is_a_fifo_is_refused_without_hanging(tmp_path):
     os.mkfifo(tmp_path / "mnist.npz")
     with pytest.raises(DataError, match="not a regular file"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
+@pytest.mark.robustness("damaged data")
 
 def test_test_images_of_another_size_than_training_are_refused(tmp_path):
     np.savez(tmp_path / "mnist.npz", **mnist_arrays(x_test=np.zeros((2, 32, 32), np.uint8)))
@@ -385,6 +399,7 @@ def write_jsonl(path, records):
     path.write_text("\n".join(json.dumps(record) for record in records) + "\n")
 
 
+@pytest.mark.robustness("damaged data")
 @pytest.mark.parametrize(
     ("records", "message"),
     [
@@ -404,6 +419,7 @@ def test_bad_records_are_named_by_file_and_line_before_training(tmp_path, record
         load_dataset(config, tmp_path)
 
 
+@pytest.mark.robustness("damaged data")
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
@@ -419,6 +435,7 @@ def test_csv_rows_with_missing_values_are_named(tmp_path, rows, message):
     with pytest.raises(DataError, match=re.escape(message)):
         load_dataset(config, tmp_path)
 
+@pytest.mark.robustness("damaged data")
 
 def test_a_text_file_inflating_past_the_bound_is_refused(tmp_path, monkeypatch):
     from dlcourse.data import text
@@ -430,6 +447,7 @@ def test_a_text_file_inflating_past_the_bound_is_refused(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="larger than 1,000 bytes once read"):
         load_dataset(config, tmp_path)
 
+@pytest.mark.robustness("damaged data")
 
 def test_an_image_folder_of_one_class_or_a_truncated_image_is_refused(tmp_path):
     write_image_folder(tmp_path / "one", classes=1, per_class=4, size=8)

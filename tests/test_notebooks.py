@@ -28,7 +28,7 @@ def test_a_notebook_is_kept_without_outputs_and_opens_in_colab(path):
             assert cell.outputs == [] and cell.execution_count is None, (
                 f"{path.name} has outputs: clear them before committing")
     first, install = notebook.cells[0], notebook.cells[1]
-    assert f"colab.research.google.com/github/" in first.source
+    assert "colab.research.google.com/github/" in first.source
     assert f"/notebooks/{path.name})" in first.source
     assert "google.colab" in install.source and "pip install" in install.source
     sizes = "\n".join(cell.source for cell in notebook.cells)

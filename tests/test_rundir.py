@@ -68,6 +68,7 @@ def test_json_is_standard_json_with_nan_written_as_null(tmp_path):
     assert json.loads(text) == {"loss": [0.5, None, None]}
 
 
+@pytest.mark.robustness("damaged runs")
 @pytest.mark.parametrize(
     "content, message",
     [(b"{not json", "is not valid JSON"), (b"\xff\xfe", "is not UTF-8"),
@@ -81,6 +82,7 @@ def test_a_damaged_json_file_is_named(tmp_path, content, message):
         read_json(path)
     assert str(path) in str(caught.value)
 
+@pytest.mark.robustness("damaged runs")
 
 def test_a_fifo_or_huge_file_is_refused_without_hanging(tmp_path):
     fifo = tmp_path / "metrics.json"
@@ -93,6 +95,7 @@ def test_a_fifo_or_huge_file_is_refused_without_hanging(tmp_path):
         read_json(big, largest=100)
 
 
+@pytest.mark.robustness("damaged runs")
 @pytest.mark.parametrize(
     "name, content, message",
     [("classes.json", '{"a": 1}', "expected a JSON list of class names"),
@@ -173,6 +176,7 @@ def test_a_directory_that_is_not_a_run_is_refused(tmp_path):
     with pytest.raises(RunError, match="is not a dlcourse run directory"):
         RunDir(tmp_path).require()
 
+@pytest.mark.robustness("damaged runs")
 
 def test_report_of_a_damaged_run_leaves_out_what_it_cannot_read(tmp_path):
     run = RunDir(make_run(tmp_path / "run", status="interrupted"))
@@ -204,6 +208,7 @@ MODEL_CONFIG = {"module": "keras", "class_name": "Sequential", "config": {"name"
 ]}}
 
 
+@pytest.mark.robustness("damaged models")
 @pytest.mark.parametrize(
     ("config_json", "weights", "message"),
     [
@@ -226,8 +231,9 @@ def test_crafted_model_files_are_refused_in_one_paragraph(tmp_path, config_json,
     assert message in str(caught.value) and str(run / "model.keras") in str(caught.value)
     assert "\n" not in str(caught.value)
 
+@pytest.mark.robustness("damaged models")
 
-def test_a_model_file_inflating_to_gigabytes_is_refused_by_the_cli_in_bounded_memory(tmp_path):
+def test_a_model_file_inflating_to_gigabytes_is_refused_by_the_cli_in_bounded_memory(tmp_path, cases):
     from helpers import LARGEST_COMMAND_MB, ROOT, one_paragraph, run_measured
 
     run = make_run(tmp_path / "run")
@@ -236,6 +242,7 @@ def test_a_model_file_inflating_to_gigabytes_is_refused_by_the_cli_in_bounded_me
     result, peak = run_measured("evaluate", run)
     assert one_paragraph(result) and "config.json inflates to" in result.stderr, result.stderr
     assert peak < LARGEST_COMMAND_MB
+    cases.add(peak_mb=peak)
 
 
 # --------------------------------------------------------------------------- damaged runs
@@ -252,32 +259,35 @@ DAMAGE = {
 }
 DAMAGED_FILES = ("config.yaml", "status.json", "metrics.json", "history.json")
 
+@pytest.mark.robustness("damaged runs")
 
-def test_runs_and_compare_list_damaged_runs_as_damaged_and_go_on(tmp_path):
+def test_runs_and_compare_list_damaged_runs_as_damaged_and_go_on(tmp_path, cases):
     from helpers import LARGEST_COMMAND_MB, run_measured
 
     root = tmp_path / "runs"
     good = make_run(root / "good" / "20260101-000000")
     (good / "history.json").write_text('{"loss": [0.5], "val_accuracy": [0.75]}')
     (good / "metrics.json").write_text('{"test_accuracy": 0.7, "parameters": 1234}')
-    cases = 0
+    damaged = 0
     for name in DAMAGED_FILES:
         for kind, content in DAMAGE.items():
             run = make_run(root / "damaged" / f"{name}-{kind}".replace(" ", "_"))
             (run / name).write_bytes(content)
-            cases += 1
+            damaged += 1
         fifo = make_run(root / "damaged" / f"{name}-fifo")
         (fifo / name).unlink(missing_ok=True)
         os.mkfifo(fifo / name)
         # A directory whose config.yaml or status.json is a FIFO is no run: it is passed by.
-        cases += name not in ("config.yaml", "status.json")
+        damaged += name not in ("config.yaml", "status.json")
     for command in (["runs", root], ["compare", root, "--format", "csv"]):
         result, peak = run_measured(*command)
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
         assert peak < LARGEST_COMMAND_MB
+        cases.add(0, peak_mb=peak)
         lines = [line for line in result.stdout.splitlines()[1:] if line]
-        assert len(lines) == cases + 1  # every run listed, the damaged ones too
-        assert sum("damaged" in line for line in lines) >= cases - 2 * len(DAMAGED_FILES)
+        assert len(lines) == damaged + 1  # every run listed, the damaged ones too
+        assert sum("damaged" in line for line in lines) >= damaged - 2 * len(DAMAGED_FILES)
         (good_line,) = [line for line in lines if str(good) in line]
         assert "finished" in good_line and "0.75" in good_line
-    print(f"damaged runs: {cases} kinds of damage listed, none fatal")
+    cases.add(damaged)
+
