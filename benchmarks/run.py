@@ -122,7 +122,7 @@ def main() -> None:
         elif args.only_overhead:
             results["overhead"] = [runner.overhead(model) for model in models]
         else:
-            for round_ in range(args.rounds):
+            for round_ in range(args.first_round - 1, args.first_round - 1 + args.rounds):
                 for length in lengths:
                     for model in models:
                         # Alternate the order, so that no side always goes first.
@@ -154,6 +154,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--lengths", default="smoke,5000x2,8000x4")
     parser.add_argument("--sides", default=",".join(SIDES))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--first-round", type=int, default=1,
+                        help="number the rounds from this one: a round disturbed by other work "
+                        "on the machine is measured again and replaces its runs")
     parser.add_argument("--scaling", action="store_true", help="also time the LSTM grid")
     parser.add_argument("--scaling-limit", type=int, default=3000)
     parser.add_argument("--overhead", action="store_true",

@@ -42,9 +42,7 @@ def train(
     from dlcourse.config import load_config, origin_of, renamed
     from dlcourse.tensorflow_setup import start_tensorflow
 
-    start_tensorflow()
-    from dlcourse.training import train_and_evaluate
-
+    # The config first: a mistake in it is reported without waiting for TensorFlow.
     origin = None
     if not hasattr(config, "fit"):
         path = config
@@ -52,6 +50,9 @@ def train(
         origin = origin_of(path, overrides or {}, smoke=smoke, config=config)
     elif overrides or smoke:
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
+    start_tensorflow()
+    from dlcourse.training import train_and_evaluate
+
     dataset = None
     if train is not None or test is not None:
         dataset = _from_memory(config, train, test, class_names)
