@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -189,7 +190,7 @@ class Runner:
         else:
             command = self._dlcourse(bench, work, side, epochs, limit, **settings)
         print(f"[round {round_ + 1}] {model} {length} {side}: {' '.join(command[1:])}", flush=True)
-        wall, peak_rss_mb, log = _measure(command, self._environment())
+        wall, peak_rss_mb, log, cpu = _measure(command, self._environment())
         if side == "plain":
             report = json.loads((work / "report.json").read_text())
         else:
@@ -208,6 +209,9 @@ class Runner:
             "seconds_per_epoch": round(_steady(epoch_seconds), 3),
             "seconds_to_first_epoch": round(report["seconds_to_first_epoch"], 2),
             "wall_seconds": round(wall, 1),
+            # The process's own CPU time: on a shared virtual machine it varies less than
+            # wall time, as time other guests take from the cores isn't in it.
+            "cpu_seconds": round(cpu, 1),
             "peak_rss_mb": round(peak_rss_mb),
             # Without validation (the MNIST CNN as the slide trains it): the test accuracy.
             "val_accuracy": (history.get("val_accuracy") or [report.get("test_accuracy")])[-1],
@@ -243,7 +247,7 @@ class Runner:
                    "--data-dir", str(self.data_dir), "--epochs", str(length.epochs),
                    "--limit", str(length.limit)]
         print(f"[overhead] {model}: {' '.join(command[1:])}", flush=True)
-        _, _, log = _measure(command, self._environment())
+        _, _, log, _ = _measure(command, self._environment())
         timings = json.loads(log.strip().splitlines()[-1])
         epochs, callbacks = timings["epoch_seconds"][1:], timings["callback_seconds"][1:]
         result = {
@@ -292,8 +296,9 @@ class Runner:
         return env
 
 
-def _measure(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run to the end; its wall time and peak resident memory (MB), from wait4's rusage."""
+def _measure(command: list[str], env: dict[str, str]) -> tuple[float, float, str, float]:
+    """Run to the end; its wall time, peak resident memory (MB), output and CPU seconds
+    (user and system, from wait4's rusage)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -304,7 +309,7 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[float, float, str
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         sys.exit(f"benchmarks: {' '.join(command)} failed ({process.returncode}):\n{log[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, log  # Linux gives kilobytes
+    return wall, usage.ru_maxrss / 1024, log, usage.ru_utime + usage.ru_stime  # Linux: kB
 
 
 def _dlcourse_report(work: Path) -> dict:
@@ -369,6 +374,11 @@ def summarise(runs: list[dict]) -> dict[tuple[str, str, str], dict]:
         summary[key] = {
             "wall": statistics.median(run["wall_seconds"] for run in group),
             "walls": [run["wall_seconds"] for run in group],
+            "cpu": statistics.median(run.get("cpu_seconds", math.nan) for run in group),
+            # auto planned nothing that off doesn't do: the very same computation.
+            "exact": all(not run.get("execution", {}).get("bucketing")
+                         and run.get("execution", {}).get("jit_compile") is not True
+                         for run in group),
             "first_epoch_at": statistics.median(run["seconds_to_first_epoch"] for run in group),
             "seconds_per_epoch": statistics.median(later or [r["seconds_per_epoch"] for r in group]),
             "fastest_epochs": [min(r["epoch_seconds"][1:] or r["epoch_seconds"]) for r in group],
@@ -424,26 +434,30 @@ def render(results: dict) -> str:
         "## The whole command",
         "",
         "| model | length | plain (s) | off (s) | auto (s) | auto / off (per round) | "
-        "plain / auto | first epoch at: off / auto (s) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "auto / off, CPU time | plain / auto | first epoch at: off / auto (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in models:
         for length in lengths:
             cells = {side: summary.get((name, length, side)) for side in SIDES}
             if not cells["auto"] and not cells["off"]:
                 continue
-            ratio = speedup = "-"
+            ratio = speedup = cpu = "-"
             if cells["auto"] and cells["off"]:
                 rounds = per_round_ratios(runs, name, length, "auto", "off")
                 ratio = f"**{cells['auto']['wall'] / cells['off']['wall']:.2f}** " \
                         f"({', '.join(f'{value:.2f}' for value in rounds)})"
+                if cells["auto"]["exact"]:
+                    ratio += ", same computation"
+                if not math.isnan(cells["auto"]["cpu"] / cells["off"]["cpu"]):
+                    cpu = f"{cells['auto']['cpu'] / cells['off']['cpu']:.2f}"
             if cells["auto"] and cells["plain"]:
                 speedup = f"{cells['plain']['wall'] / cells['auto']['wall']:.2f}x"
             first = " / ".join(f"{cells[side]['first_epoch_at']:.1f}" if cells[side] else "-"
                                for side in ("off", "auto"))
             lines.append(
                 f"| {name} | {length} | {_wall(cells['plain'])} | {_wall(cells['off'])} | "
-                f"{_wall(cells['auto'])} | {ratio} | {speedup} | {first} |"
+                f"{_wall(cells['auto'])} | {ratio} | {cpu} | {speedup} | {first} |"
             )
     lines += [
         "",

@@ -17,13 +17,18 @@ bench = sys.modules["bench_run"] = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
 
-def fake_run(side, epoch_seconds, rss, round_=1, accuracy=0.8, wall=9.0, length="5000x2"):
-    return {
+def fake_run(side, epoch_seconds, rss, round_=1, accuracy=0.8, wall=9.0, length="5000x2",
+             cpu=None, bucketing=True):
+    run = {
         "model": "imdb_lstm", "length": length, "side": side, "round": round_,
         "epochs": len(epoch_seconds), "limit": 100, "epoch_seconds": epoch_seconds,
         "seconds_per_epoch": 0.0, "seconds_to_first_epoch": 5.0, "wall_seconds": wall,
+        "cpu_seconds": cpu if cpu is not None else wall * 1.5,
         "peak_rss_mb": rss, "val_accuracy": accuracy, "best_val_accuracy": accuracy,
     }
+    if side != "plain":
+        run["execution"] = {"jit_compile": None, "bucketing": bucketing and side == "auto"}
+    return run
 
 
 def test_the_summary_pools_every_epoch_but_the_first_over_rounds():
@@ -43,7 +48,12 @@ def test_the_summary_pools_every_epoch_but_the_first_over_rounds():
                          "runs": runs})
     # The whole command: medians with their range; auto / off per round: 1.00 and 0.80.
     assert ("| imdb_lstm | 5000x2 | 90.0 (80.0-100.0) | 112.5 (100.0-125.0) | "
-            "100.0 (100.0-100.0) | **0.89** (1.00, 0.80) | 0.90x | 5.0 / 5.0 |") in text
+            "100.0 (100.0-100.0) | **0.89** (1.00, 0.80) | 0.89 | 0.90x | 5.0 / 5.0 |") in text
+    # An auto that planned what off does is the same computation, and says so.
+    same = [fake_run(side, [5.0, 2.0], 900, wall=wall, bucketing=False, length="smoke")
+            for side, wall in (("off", 10.0), ("auto", 11.0))]
+    shown = bench.render({"machine": {}, "commands": [], "started": "now", "runs": same})
+    assert "**1.10** (1.10), same computation | 1.10 |" in shown
     # Per epoch, off against plain: the fastest epochs 10 / 10 and 11.5 / 11.
     assert "| imdb_lstm | 5000x2 | 10.50 / 10.75 | **1.023** (1.000, 1.045) |" in text
 

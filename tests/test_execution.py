@@ -61,6 +61,25 @@ def test_a_run_gets_only_the_speedups_that_pay_within_it(overrides, samples, buc
     assert "steps" in plan.sentence()
 
 
+@pytest.mark.parametrize(
+    ("samples", "epochs", "bucketing", "xla"),
+    [(5000, 2, False, None), (8000, 4, False, None), (25000, 10, True, True)],
+    ids=["5000x2", "8000x4", "full"],
+)
+def test_a_simplernn_is_bucketed_only_with_xla(samples, epochs, bucketing, xla):
+    config = load_config(ROOT / "configs" / "imdb_simplernn.yaml",
+                         [f"data.limit={samples}", f"fit.epochs={epochs}"])
+    plan = plan_execution(config, accelerator=False, train_samples=samples)
+    assert (plan.bucketing, plan.jit_compile) == (bucketing, xla)
+    if not bucketing:
+        assert "SimpleRNN gains from bucketing only with XLA" in plan.sentence()
+
+
+def test_a_bidirectional_lstm_counts_as_gated():
+    config = load_config(ROOT / "configs" / "imdb_bilstm.yaml", ["data.limit=5000", "fit.epochs=2"])
+    assert plan_execution(config, accelerator=False, train_samples=5000).bucketing
+
+
 def test_convnets_and_accelerators_keep_keras_defaults():
     # XLA made the MNIST CNN several times slower on CPU; on a GPU Keras picks cuDNN/XLA.
     assert plan_execution(load_config(MNIST), accelerator=False) == EXACT
