@@ -19,11 +19,12 @@ $(VENV)/.installed: pyproject.toml
 train: install
 	$(BIN)/dlcourse train $(CONFIG) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
+# Two workers, one a core; worksteal hands a finished worker the other's queued tests.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not slow"
 
 # About 40 minutes on 2 cores: plain Keras scripts against dlcourse, see benchmarks/RESULTS.md.
 bench: install

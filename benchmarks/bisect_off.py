@@ -9,8 +9,10 @@ the differences are taken apart here, in one process, epoch after epoch, in turn
     data     dlcourse's model on dlcourse's prepared arrays (fit_inputs)
     dlcourse the same with dlcourse's callbacks: the history recorder and the backup
 
-Each step adds one of the differences between the two sides; an epoch is one `fit`
-call, timed whole. The first epoch of each (tracing) is left out.
+Each step adds one of the differences between the two sides. Every round builds each
+variant afresh and fits it for a few epochs, in turns (the order reversed every other
+round); the plain scripts' own epoch timer times each epoch, and the first (tracing)
+epoch of every fit is left out, as in benchmarks/run.py's fastest-epoch column.
 
     python benchmarks/bisect_off.py --data-dir ../shared/data --config configs/imdb_lstm.yaml
 """
@@ -35,7 +37,8 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--config", default=str(ROOT / "configs" / "imdb_lstm.yaml"))
     parser.add_argument("--limit", type=int, default=8000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
 
     from dlcourse.tensorflow_setup import start_tensorflow
@@ -45,7 +48,7 @@ def main() -> None:
     from keras.datasets import imdb
     from keras.utils import pad_sequences
 
-    from _timing import use_local_files
+    from _timing import epoch_timer, use_local_files
     from dlcourse.backup import RunBackup
     from dlcourse.callbacks import EpochRecorder
     from dlcourse.config import load_config
@@ -72,31 +75,32 @@ def main() -> None:
         return model
 
     scratch = Path(tempfile.mkdtemp(prefix="dlcourse-bisect-"))
-    run = RunDir(scratch / "run")
-    run.path.mkdir()
+
+    def run_callbacks():
+        """A fresh run directory each fit: a backup left by the last fit would resume it."""
+        run = RunDir(Path(tempfile.mkdtemp(dir=scratch)))
+        return [EpochRecorder(run.write_history, {}), RunBackup(run)]
+
     plain_arrays = {"x": x_plain, "y": y_plain, "batch_size": config.fit.batch_size,
                     "validation_split": config.fit.validation_split}
     variants = {
-        "plain": (plain_model(), plain_arrays, []),
-        "model": (prepared.build_again(), plain_arrays, []),
-        "data": (prepared.build_again(), ours, []),
-        "dlcourse": (prepared.model, ours,
-                     [EpochRecorder(run.write_history, {}), RunBackup(run)]),
+        "plain": (plain_model, plain_arrays, lambda: []),
+        "model": (prepared.build_again, plain_arrays, lambda: []),
+        "data": (prepared.build_again, ours, lambda: []),
+        "dlcourse": (prepared.build_again, ours, run_callbacks),
     }
     seconds: dict[str, list[float]] = {name: [] for name in variants}
-    epochs = {name: 0 for name in variants}
-    for round_ in range(args.rounds + 1):
+    for round_ in range(args.rounds):
         order = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
         for name in order:
-            model, arguments, callbacks = variants[name]
-            started = time.perf_counter()
-            model.fit(**arguments, epochs=epochs[name] + 1, initial_epoch=epochs[name],
-                      callbacks=callbacks, verbose=0)
-            epochs[name] += 1
-            if round_ > 0:  # round 0 traces each model's graph
-                seconds[name].append(time.perf_counter() - started)
-        print(f"round {round_}: " + ", ".join(
-            f"{name} {values[-1]:.2f} s" for name, values in seconds.items() if values), flush=True)
+            build, arguments, callbacks = variants[name]
+            timer = epoch_timer(keras)
+            build().fit(**arguments, epochs=args.epochs, callbacks=[*callbacks(), timer],
+                        verbose=0)
+            seconds[name].extend(timer.epoch_seconds[1:])  # the first epoch traces
+        print(f"round {round_ + 1}: " + ", ".join(
+            f"{name} {min(values[-(args.epochs - 1):]):.2f} s" for name, values in seconds.items()),
+            flush=True)
     report = {name: {"median": statistics.median(values), "fastest": min(values),
                      "epochs": [round(v, 3) for v in values]} for name, values in seconds.items()}
     base = report["plain"]

@@ -50,6 +50,12 @@ def cases(request, record_property):
     record_property("robustness", (counter.kind, counter.count, counter.peak_mb))
 
 
+def pytest_collection_modifyitems(items):
+    # The tests that train go first, each module's still together: on two workers
+    # (make test), a minute-long test picked up last would leave the other worker idle.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_runtest_setup(item):
     # A robustness test without the `cases` fixture tries one case.
     marker = item.get_closest_marker("robustness")
