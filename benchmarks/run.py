@@ -206,6 +206,7 @@ class Runner:
             "limit": limit,
             **settings,
             "epoch_seconds": [round(value, 3) for value in epoch_seconds],
+            "epoch_cpu_seconds": [round(value, 3) for value in report.get("epoch_cpu_seconds", [])],
             "seconds_per_epoch": round(_steady(epoch_seconds), 3),
             "seconds_to_first_epoch": round(report["seconds_to_first_epoch"], 2),
             "wall_seconds": round(wall, 1),
@@ -318,6 +319,7 @@ def _dlcourse_report(work: Path) -> dict:
     history = json.loads((run_dir / "history.json").read_text())
     return {
         "epoch_seconds": history["epoch_seconds"],
+        "epoch_cpu_seconds": history.get("epoch_cpu_seconds", []),
         "seconds_to_first_epoch": metrics["seconds_to_first_epoch"],
         "history": history,
         "execution": metrics["execution"],
@@ -384,6 +386,7 @@ def summarise(runs: list[dict]) -> dict[tuple[str, str, str], dict]:
             "fastest_epochs": [min(r["epoch_seconds"][1:] or r["epoch_seconds"]) for r in group],
             "fastest_epoch": statistics.median(
                 min(r["epoch_seconds"][1:] or r["epoch_seconds"]) for r in group),
+            "epoch_cpu": statistics.median(_epoch_cpu(run) for run in group),
             "peak_rss_mb": statistics.median(run["peak_rss_mb"] for run in group),
             "val_accuracy": [run["val_accuracy"] for run in group],
             "best_val_accuracy": [run["best_val_accuracy"] for run in group],
@@ -404,7 +407,15 @@ def per_round_ratios(runs: list[dict], model: str, length: str, side: str, again
 def _value(run: dict, measure: str) -> float:
     if measure == "fastest_epoch":
         return min(run["epoch_seconds"][1:] or run["epoch_seconds"])
+    if measure == "epoch_cpu":
+        return _epoch_cpu(run)
     return run[measure]
+
+
+def _epoch_cpu(run: dict) -> float:
+    """The run's median CPU seconds per epoch after the first (nan if not recorded)."""
+    values = run.get("epoch_cpu_seconds") or []
+    return statistics.median(values[1:] or values) if values else math.nan
 
 
 def render(results: dict) -> str:
@@ -464,13 +475,16 @@ def render(results: dict) -> str:
         "## Per epoch: `off` against `plain`",
         "",
         "The same computation on both sides: `off` hands Keras's `fit` the plain script's "
-        "model and arrays. The fastest epoch after the first of each run (its best case, "
-        "the steady measure on this noisy machine), median over rounds; and the median of "
-        "all epochs after the first.",
+        "model and arrays. The fastest epoch after the first of each run (its best case), "
+        "median over rounds; the median of all epochs after the first; and the CPU time of "
+        "an epoch (all the process's threads; median after the first, then over rounds), "
+        "which on a shared virtual machine leaves out the time other guests take from the "
+        "cores (the hypervisor's steal), so it shows the computation's own cost.",
         "",
         "| model | length | fastest epoch: plain / off (s) | off / plain (per round) | "
-        "median epoch: plain / off (s) | off / plain |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "median epoch: plain / off (s) | off / plain | CPU per epoch: plain / off (s) | "
+        "off / plain, CPU (per round) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in models:
         for length in lengths:
@@ -478,11 +492,18 @@ def render(results: dict) -> str:
             if not plain or not off or (LENGTHS[length].epochs or 2) < 2:
                 continue
             rounds = per_round_ratios(runs, name, length, "off", "plain", "fastest_epoch")
+            cpu_rounds = [value for value in per_round_ratios(
+                runs, name, length, "off", "plain", "epoch_cpu") if not math.isnan(value)]
+            cpu = "- | -"
+            if cpu_rounds:
+                cpu = (f"{plain['epoch_cpu']:.2f} / {off['epoch_cpu']:.2f} | "
+                       f"**{statistics.median(cpu_rounds):.3f}** "
+                       f"({', '.join(f'{v:.3f}' for v in cpu_rounds)})")
             lines.append(
                 f"| {name} | {length} | {plain['fastest_epoch']:.2f} / {off['fastest_epoch']:.2f} "
                 f"| **{statistics.median(rounds):.3f}** ({', '.join(f'{v:.3f}' for v in rounds)}) "
                 f"| {plain['seconds_per_epoch']:.2f} / {off['seconds_per_epoch']:.2f} | "
-                f"{off['seconds_per_epoch'] / plain['seconds_per_epoch']:.3f} |"
+                f"{off['seconds_per_epoch'] / plain['seconds_per_epoch']:.3f} | {cpu} |"
             )
     lines += [
         "",

@@ -15,8 +15,10 @@ from dlcourse.version import STARTED
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """Keeps every metric of every epoch plus its wall time, and hands them to `save` as
-    each epoch ends, so an interrupted or crashed run still has its history on disk.
+    """Keeps every metric of every epoch plus its wall and CPU time, and hands them to
+    `save` as each epoch ends, so an interrupted or crashed run still has its history on
+    disk. The CPU time (all the process's threads) is what an epoch cost the machine: on
+    a shared virtual machine, wall time also holds what other guests took from the cores.
 
     A resumed run passes the history it had; it is cut to the epochs the backup restored
     (the history of an epoch is saved just before its backup, so it can be one ahead).
@@ -27,8 +29,9 @@ class EpochRecorder(keras.callbacks.Callback):
         super().__init__()
         self.save = save
         self.history: dict[str, list[float]] = history or {}
-        self._started = 0.0
+        self._started = self._started_cpu = 0.0
         self._last_end: float | None = None
+        self._last_end_cpu: float | None = None
         # From the start of the process, so it counts imports and loading the data too.
         self.seconds_to_first_epoch: float | None = None
 
@@ -38,11 +41,14 @@ class EpochRecorder(keras.callbacks.Callback):
         # An epoch's time runs from the end of the one before, so it includes what the
         # callbacks after this one did then (the backup's save): all that an epoch costs.
         self._started = self._last_end or time.perf_counter()
+        self._started_cpu = self._last_end_cpu or time.process_time()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self._last_end = time.perf_counter()
-        seconds = self._last_end - self._started
-        for key, value in {**(logs or {}), "epoch_seconds": seconds}.items():
+        self._last_end, self._last_end_cpu = time.perf_counter(), time.process_time()
+        times = {"epoch_seconds": self._last_end - self._started}
+        if epoch == 0 or "epoch_cpu_seconds" in self.history:  # not in runs from before it
+            times["epoch_cpu_seconds"] = self._last_end_cpu - self._started_cpu
+        for key, value in {**(logs or {}), **times}.items():
             self.history.setdefault(key, []).append(float(value))
         if self.save is not None:
             self.save(self.history)

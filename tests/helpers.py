@@ -184,10 +184,12 @@ def run_dlcourse(*args, **kwargs):
     return subprocess.run(command, capture_output=True, text=True, env=environment, **kwargs)
 
 
+TIMES = ("epoch_seconds", "epoch_cpu_seconds")
+
+
 def history_without_times(run_dir: Path) -> dict:
     history = json.loads((run_dir / "history.json").read_text())
-    history.pop("epoch_seconds")
-    return history
+    return {key: values for key, values in history.items() if key not in TIMES}
 
 
 def write_data_dir(directory: Path) -> Path:

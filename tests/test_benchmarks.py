@@ -18,10 +18,11 @@ spec.loader.exec_module(bench)
 
 
 def fake_run(side, epoch_seconds, rss, round_=1, accuracy=0.8, wall=9.0, length="5000x2",
-             cpu=None, bucketing=True):
+             cpu=None, bucketing=True, epoch_cpu=None):
     run = {
         "model": "imdb_lstm", "length": length, "side": side, "round": round_,
         "epochs": len(epoch_seconds), "limit": 100, "epoch_seconds": epoch_seconds,
+        "epoch_cpu_seconds": epoch_cpu if epoch_cpu is not None else [],
         "seconds_per_epoch": 0.0, "seconds_to_first_epoch": 5.0, "wall_seconds": wall,
         "cpu_seconds": cpu if cpu is not None else wall * 1.5,
         "peak_rss_mb": rss, "val_accuracy": accuracy, "best_val_accuracy": accuracy,
@@ -33,12 +34,12 @@ def fake_run(side, epoch_seconds, rss, round_=1, accuracy=0.8, wall=9.0, length=
 
 def test_the_summary_pools_every_epoch_but_the_first_over_rounds():
     runs = [
-        fake_run("plain", [50.0, 10.0, 12.0], 1000, 1, wall=80.0),
-        fake_run("plain", [50.0, 11.0, 30.0], 1000, 2, wall=100.0),
+        fake_run("plain", [50.0, 10.0, 12.0], 1000, 1, wall=80.0, epoch_cpu=[90.0, 20.0, 22.0]),
+        fake_run("plain", [50.0, 11.0, 30.0], 1000, 2, wall=100.0, epoch_cpu=[90.0, 20.0, 20.0]),
         fake_run("auto", [90.0, 4.0, 5.0], 1100, 1, wall=100.0),
         fake_run("auto", [90.0, 5.0, 6.0], 1100, 2, wall=100.0),
-        fake_run("off", [50.0, 10.0, 12.0], 1000, 1, wall=100.0),
-        fake_run("off", [50.0, 11.5, 30.0], 1000, 2, wall=125.0),
+        fake_run("off", [50.0, 10.0, 12.0], 1000, 1, wall=100.0, epoch_cpu=[90.0, 21.0, 21.0]),
+        fake_run("off", [50.0, 11.5, 30.0], 1000, 2, wall=125.0, epoch_cpu=[90.0, 20.0, 21.0]),
     ]
     summary = bench.summarise(runs)
     assert summary[("imdb_lstm", "5000x2", "plain")]["seconds_per_epoch"] == 11.5
@@ -56,6 +57,9 @@ def test_the_summary_pools_every_epoch_but_the_first_over_rounds():
     assert "**1.10** (1.10), same computation | 1.10 |" in shown
     # Per epoch, off against plain: the fastest epochs 10 / 10 and 11.5 / 11.
     assert "| imdb_lstm | 5000x2 | 10.50 / 10.75 | **1.023** (1.000, 1.045) |" in text
+    # CPU per epoch, the median after the first: plain 21 and 20, off 21 and 20.5, so the
+    # rounds' ratios are 1.000 and 1.025; a run without CPU times shows none.
+    assert "| 20.50 / 20.75 | **1.012** (1.000, 1.025) |" in text
 
 
 def test_the_report_gives_the_callbacks_share_of_an_epoch():
@@ -82,6 +86,7 @@ def test_the_runner_trains_each_side_and_writes_its_results(data_dir, tmp_path):
     assert [run["side"] for run in results["runs"]] == ["off", "auto"]
     for run in results["runs"]:
         assert run["length"] == "smoke" and len(run["epoch_seconds"]) == 1
+        assert len(run["epoch_cpu_seconds"]) == 1 and run["epoch_cpu_seconds"][0] > 0
         assert run["peak_rss_mb"] > 100 and run["wall_seconds"] > run["seconds_to_first_epoch"] > 0
         assert 0 <= run["val_accuracy"] <= 1
     assert results["runs"][0]["execution"] == {"jit_compile": None, "bucketing": False}

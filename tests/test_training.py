@@ -10,7 +10,7 @@ import dlcourse
 from dlcourse.rundir import find_runs
 from dlcourse.training import TrainingDiverged
 
-from helpers import ROOT, one_paragraph, run_measured
+from helpers import ROOT, TIMES, one_paragraph, run_measured
 
 pytestmark = pytest.mark.slow
 MNIST = ROOT / "configs" / "mnist_cnn.yaml"
@@ -46,8 +46,8 @@ def test_same_seed_gives_the_same_results(data_dir, tmp_path):
     overrides = {**TINY, "data.limit": 16, "fit.epochs": 1, "deterministic": True}
     first = dlcourse.train(MNIST, overrides, data_dir=data_dir, output_dir=tmp_path / "a")
     second = dlcourse.train(MNIST, overrides, data_dir=data_dir, output_dir=tmp_path / "b")
-    assert {k: v for k, v in first.history.items() if k != "epoch_seconds"} == {
-        k: v for k, v in second.history.items() if k != "epoch_seconds"
+    assert {k: v for k, v in first.history.items() if k not in TIMES} == {
+        k: v for k, v in second.history.items() if k not in TIMES
     }
     for a, b in zip(first.model.get_weights(), second.model.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -87,6 +87,10 @@ def test_an_epochs_seconds_include_what_callbacks_do_after_it(tmp_path):
     model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[recorder, SlowSave()])
     # The first epoch's save falls in the second epoch, the second's in the third.
     assert all(seconds >= 0.3 for seconds in recorder.history["epoch_seconds"][1:])
+    # Waiting costs wall time, not CPU time: the CPU seconds are the work alone.
+    for wall, cpu in zip(recorder.history["epoch_seconds"][1:],
+                         recorder.history["epoch_cpu_seconds"][1:], strict=True):
+        assert 0 < cpu < wall - 0.25
 
 
 # --------------------------------------------------------------------------- disks that fill up

@@ -44,15 +44,19 @@ def epoch_timer(keras):
     class EpochTimer(keras.callbacks.Callback):
         # As dlcourse counts an epoch: from the end of the one before (from its start for
         # the first), so that whatever runs between epochs is counted too.
+        # The CPU time too (all threads), as dlcourse's history records it.
         def on_train_begin(self, logs=None):
             self.epoch_seconds, self.first_epoch_end, self.last_end = [], None, None
+            self.epoch_cpu_seconds, self.last_end_cpu = [], None
 
         def on_epoch_begin(self, epoch, logs=None):
             self.started = self.last_end or time.perf_counter()
+            self.started_cpu = self.last_end_cpu or time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):
-            self.last_end = time.perf_counter()
+            self.last_end, self.last_end_cpu = time.perf_counter(), time.process_time()
             self.epoch_seconds.append(self.last_end - self.started)
+            self.epoch_cpu_seconds.append(self.last_end_cpu - self.started_cpu)
             if self.first_epoch_end is None:
                 self.first_epoch_end = self.last_end - STARTED
 
@@ -64,6 +68,7 @@ def write_report(path, timer, history):
         json.dump(
             {
                 "epoch_seconds": timer.epoch_seconds,
+                "epoch_cpu_seconds": timer.epoch_cpu_seconds,
                 "seconds_to_first_epoch": timer.first_epoch_end,
                 "history": {key: [float(v) for v in values] for key, values in history.history.items()},
             },
