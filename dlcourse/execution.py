@@ -114,17 +114,15 @@ def plan_execution(
     if accelerator is None:
         accelerator = _has_accelerator()
     steps = training_steps(config, train_samples)
-    recurrent = _is_recurrent(config.model.layers)
+    recurrent, gated = _is_recurrent(config.model.layers), _is_gated(config.model.layers)
     xla = not accelerator and recurrent and (steps is None or steps >= XLA_MIN_STEPS)
     bucketing = (not accelerator and recurrent and bucketable
-                 and (steps is None or steps >= BUCKETING_MIN_STEPS)
-                 and (xla or _is_gated(config.model.layers)))
+                 and (steps is None or steps >= BUCKETING_MIN_STEPS) and (xla or gated))
     return ExecutionPlan(
         jit_compile=(xla or None) if settings.jit_compile == "auto" else settings.jit_compile,
         bucketing=bucketing if settings.bucketing == "auto" else settings.bucketing,
         bucket_width=settings.bucket_width,
-        reason=_reason(accelerator, recurrent, bucketable, steps,
-                       _is_gated(config.model.layers)),
+        reason=_reason(accelerator, recurrent, bucketable, steps, gated),
     )
 
 
@@ -138,7 +136,7 @@ def training_steps(config: Config, train_samples: int | None) -> int | None:
 
 
 def _reason(accelerator: bool, recurrent: bool, bucketable: bool, steps: int | None,
-            gated: bool = True) -> str:
+            gated: bool) -> str:
     if accelerator:
         return "on a GPU, Keras's defaults (cuDNN, XLA) are the fast ones"
     if not recurrent:
@@ -148,9 +146,9 @@ def _reason(accelerator: bool, recurrent: bool, bucketable: bool, steps: int | N
     if steps is not None and steps < BUCKETING_MIN_STEPS:
         return f"{run} is too short to repay tracing batches of new lengths"
     if steps is not None and steps < XLA_MIN_STEPS:
-        held = "bucketing skips the padding; " if bucketable and gated else ""
-        if bucketable and not gated:
-            held = "a SimpleRNN gains from bucketing only with XLA; "
+        held = "" if not bucketable else (
+            "bucketing skips the padding; " if gated
+            else "a SimpleRNN gains from bucketing only with XLA; ")
         return (f"{held}{run} is too short to repay XLA's compiling (it pays from "
                 f"{XLA_MIN_STEPS:,} steps)")
     if bucketable:
