@@ -2,7 +2,8 @@
 
 After every epoch the model's weights, the optimizer's state and the random-number
 states of its layers (Dropout's SeedGenerators, which Keras's own BackupAndRestore leaves
-out) are written to a new folder `RUN_DIR/backup/epoch-<N>/`, which appears by one
+out), and what the config's callbacks have counted (EarlyStopping's wait and best epoch,
+with that epoch's weights) are written to a new folder `RUN_DIR/backup/epoch-<N>/`, which appears by one
 atomic rename only once all of it is on disk. The previous epoch's folder is kept too.
 A kill at any moment therefore leaves complete backups only; resuming checks the newest
 one (its weights load, its optimizer has taken as many steps as the epochs need) and
@@ -17,42 +18,60 @@ import json
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
+from dlcourse.callbacks import best_weights, callback_states, set_callback_states
 from dlcourse.config import Config
 from dlcourse.errors import RunError
 from dlcourse.rundir import PARTIAL_PREFIX, RunDir, ensure_free_space, weight_bytes
 
 WEIGHTS_FILE = "model.weights.h5"
 STATE_FILE = "state.json"
+# EarlyStopping's weights of its best epoch, for the config's callback at that index.
+BEST_WEIGHTS_FILE = "best-weights-{}.npz"
 KEPT_BACKUPS = 2
 _EPOCH_FOLDER = re.compile(r"^epoch-(\d+)$")
 RESUMABLE = ("running", "interrupted", "failed")
 
 
 class RunBackup(keras.callbacks.Callback):
-    """Writes the backup at the end of every epoch."""
+    """Writes the backup at the end of every epoch, with the state of the config's
+    callbacks (`watched`: EarlyStopping's counters and best weights, ReduceLROnPlateau's
+    counters); on a resumed run it sets that state back once Keras has reset it.
+
+    It must come after the watched callbacks in fit's list, so that it saves what they
+    concluded at the same epoch's end, and restores after they reset.
+    """
 
     # Backups are per epoch: saying so lets Keras dispatch batches without waiting for
     # each one's logs.
     async_safe = True
 
-    def __init__(self, run: RunDir):
+    def __init__(self, run: RunDir, watched: list | None = None, restored: Restored | None = None):
         super().__init__()
         self.run = run
+        self.watched = watched or []
+        self.restored = restored
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.restored is not None and self.restored.source is not None:
+            set_callback_states(self.watched, self.restored.callback_states,
+                                self.restored.best_weights)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        save_backup(self.model, self.run.backup_dir, epoch + 1)
+        save_backup(self.model, self.run.backup_dir, epoch + 1, self.watched)
 
 
-def save_backup(model: keras.Model, backup_dir: Path, epochs_done: int) -> Path:
+def save_backup(model: keras.Model, backup_dir: Path, epochs_done: int,
+                watched: list | None = None) -> Path:
     backup_dir.mkdir(exist_ok=True)
-    ensure_free_space(backup_dir, weight_bytes(model))
+    kept = best_weights(watched or [])
+    ensure_free_space(backup_dir, weight_bytes(model) * (1 + len(kept)))
     final = backup_dir / f"epoch-{epochs_done}"
     partial = backup_dir / f"{PARTIAL_PREFIX}epoch-{epochs_done}"
     shutil.rmtree(partial, ignore_errors=True)
@@ -62,9 +81,15 @@ def save_backup(model: keras.Model, backup_dir: Path, epochs_done: int) -> Path:
         "epochs": epochs_done,
         "optimizer_steps": int(model.optimizer.iterations.numpy()),
         "seed_states": [v.numpy().tolist() for v in _seed_variables(model)],
+        "callbacks": callback_states(watched or []),
     }
+    written = [WEIGHTS_FILE, STATE_FILE]
+    for index, weights in kept.items():
+        name = BEST_WEIGHTS_FILE.format(index)
+        np.savez(partial / name, *weights)
+        written.append(name)
     (partial / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
-    for name in (WEIGHTS_FILE, STATE_FILE):
+    for name in written:
         _fsync(partial / name)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(partial, final)
@@ -104,9 +129,18 @@ def _seed_variables(model: keras.Model) -> list[Any]:
 class Restored:
     epochs: int
     source: Path | None
+    callback_states: list = field(default_factory=list)
+    best_weights: dict = field(default_factory=dict)
+
+    @property
+    def stopped_early(self) -> bool:
+        """EarlyStopping had ended the fit before the process stopped: resuming must not
+        train on, only finish (restore the best weights, evaluate, save)."""
+        return any(state.get("stopped_epoch", 0) > 0 for state in self.callback_states)
 
 
-def restore(model: keras.Model, run: RunDir, epochs_recorded: int, steps_per_epoch: int | None) -> Restored:
+def restore(model: keras.Model, run: RunDir, epochs_recorded: int, steps_per_epoch: int | None,
+            watched: list | None = None) -> Restored:
     """Load the newest consistent backup into `model`; the epochs it had done.
 
     `epochs_recorded` is how many epochs the run's history holds: with more than the
@@ -116,8 +150,7 @@ def restore(model: keras.Model, run: RunDir, epochs_recorded: int, steps_per_epo
     problems = []
     for epochs, path in sorted(_backups(run.backup_dir), reverse=True):
         try:
-            _load(model, path, epochs, steps_per_epoch)
-            return Restored(epochs, path)
+            return _load(model, path, epochs, steps_per_epoch, watched)
         except (OSError, ValueError, KeyError, TypeError, RunError) as error:
             problems.append(f"{path.name}: {' '.join(str(error).split())[:200]}")
     if epochs_recorded <= 1 and not problems:
@@ -132,7 +165,8 @@ def restore(model: keras.Model, run: RunDir, epochs_recorded: int, steps_per_epo
     )
 
 
-def _load(model: keras.Model, path: Path, epochs: int, steps_per_epoch: int | None) -> None:
+def _load(model: keras.Model, path: Path, epochs: int, steps_per_epoch: int | None,
+          watched: list | None) -> Restored:
     state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
     if not isinstance(state, dict) or state.get("epochs") != epochs:
         raise RunError("its state doesn't match its folder")
@@ -150,6 +184,25 @@ def _load(model: keras.Model, path: Path, epochs: int, steps_per_epoch: int | No
         raise RunError("it has no random-number state for this model's layers")
     for variable, saved in zip(variables, states):
         variable.assign(np.asarray(saved, dtype=variable.dtype))
+    return Restored(epochs, path, *_callback_state(path, state, watched or []))
+
+
+def _callback_state(path: Path, state: dict, watched: list) -> tuple[list, dict]:
+    """The saved state of the config's callbacks; RunError if it doesn't fit them."""
+    states = state.get("callbacks", [])
+    if not isinstance(states, list) or len(states) != len(watched) or not all(
+        isinstance(s, dict) and all(isinstance(v, (int, float)) for v in s.values())
+        for s in states
+    ):
+        raise RunError("its callback state doesn't match fit.callbacks")
+    weights = {}
+    for index in range(len(watched)):
+        file = path / BEST_WEIGHTS_FILE.format(index)
+        if file.is_file():
+            # Plain arrays only: allow_pickle=False, so the file can't hold code.
+            with np.load(file, allow_pickle=False) as saved:
+                weights[index] = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    return states, weights
 
 
 def resumable_config(run: RunDir, config: Config | None = None) -> Config:

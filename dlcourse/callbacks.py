@@ -66,3 +66,58 @@ class StopIfDiverged(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not np.isfinite((logs or {}).get("loss", 0.0)):
             self.model.stop_training = True
+
+
+# What each config callback has counted so far: Keras resets these when fit begins, so a
+# resumed run sets them back from its backup (dlcourse.backup), or it would forget how
+# long it had waited for an improvement and which epoch was best.
+_COUNTERS = {
+    "EarlyStopping": ("wait", "best", "best_epoch", "stopped_epoch"),
+    "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
+}
+
+
+def config_callbacks(config) -> list[keras.callbacks.Callback]:
+    """The Keras callbacks the config lists under fit.callbacks, built from its checked
+    arguments (dlcourse.config.callbacks refuses any that write files or run code)."""
+    return [getattr(keras.callbacks, spec.name)(**spec.args) for spec in config.fit.callbacks]
+
+
+def callback_states(callbacks: list[keras.callbacks.Callback]) -> list[dict[str, float]]:
+    return [
+        {name: float(getattr(callback, name)) for name in _COUNTERS.get(type(callback).__name__, ())
+         if getattr(callback, name, None) is not None}
+        for callback in callbacks
+    ]
+
+
+def best_weights(callbacks: list[keras.callbacks.Callback]) -> dict[int, list[np.ndarray]]:
+    """EarlyStopping's kept weights of its best epoch, by the callback's position."""
+    return {index: callback.best_weights for index, callback in enumerate(callbacks)
+            if getattr(callback, "best_weights", None) is not None}
+
+
+def set_callback_states(callbacks: list[keras.callbacks.Callback], states: list[dict[str, float]],
+                        weights: dict[int, list[np.ndarray]]) -> None:
+    for index, (callback, state) in enumerate(zip(callbacks, states)):
+        for name, value in state.items():
+            setattr(callback, name, int(value) if name in ("wait", "best_epoch", "stopped_epoch",
+                                                           "cooldown_counter") else value)
+        if index in weights:
+            callback.best_weights = weights[index]
+
+
+def restored_epoch(callbacks: list[keras.callbacks.Callback]) -> dict[str, object]:
+    """Which epoch's weights EarlyStopping put back at the end of fit (restore_best_weights),
+    for metrics.json; empty when the last epoch's weights are the model's."""
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.EarlyStopping) and callback.restore_best_weights \
+                and callback.best_weights is not None:
+            return {"restored_epoch": int(callback.best_epoch) + 1,
+                    "restored_by": f"EarlyStopping (best {callback.monitor})"}
+    return {}
+
+
+def stopped_early(callbacks: list[keras.callbacks.Callback]) -> bool:
+    return any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch > 0
+               for c in callbacks)

@@ -75,6 +75,29 @@ def curves_together_figure(curves: Mapping[str, Sequence[float]], metric: str):
     return figure
 
 
+def learning_rate_figure(rates: Sequence[float], losses: Sequence[float],
+                         smoothed: Sequence[float], suggestion: float, rule: str):
+    """The range test's loss against the learning rate (log axis): each batch's loss
+    faint, the smoothed loss bold, the suggested rate as a line."""
+    figure = new_figure(figsize=(7, 4.5))
+    axes = figure.subplots()
+    axes.plot(rates, losses, color="#bbbbbb", linewidth=0.8, label="loss of each batch")
+    axes.plot(rates, smoothed, color="#1f77b4", linewidth=2, label="smoothed loss")
+    axes.axvline(suggestion, color="#d62728", linestyle="--",
+                 label=f"suggested {suggestion:.3g} ({rule})")
+    axes.set_xscale("log")
+    # Past the divergence, the losses would squash the curve that matters into a line.
+    top = max(smoothed[0], min(smoothed)) * 1.5 if smoothed else None
+    if top:
+        axes.set_ylim(min(min(smoothed), min(losses)) * 0.9, top)
+    axes.set_xlabel("learning rate")
+    axes.set_ylabel("loss")
+    axes.set_title("Learning-rate range test")
+    axes.legend()
+    figure.tight_layout()
+    return figure
+
+
 def confusion_matrix_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]):
     """Counts, true classes down, predicted classes across."""
     count = len(class_names)
@@ -280,6 +303,7 @@ details summary {{ cursor: pointer; color: #345; }}
             ("baseline test MAE (always the training mean)",
              _number(metrics.get("baseline_test_mae"))),
             ("best epoch", metrics.get("best_epoch")),
+            ("saved model and test figures from", _restored(metrics)),
             ("epochs", metrics.get("epochs")),
             ("parameters", _count(metrics.get("parameters"))),
             ("training time", _seconds(metrics.get("train_seconds"))),
@@ -397,6 +421,11 @@ details summary {{ cursor: pointer; color: #345; }}
 
 def _format(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _restored(metrics: Mapping[str, Any]) -> str | None:
+    epoch = metrics.get("restored_epoch")
+    return f"epoch {epoch}, restored by {metrics.get('restored_by')}" if epoch else None
 
 
 def _number(value: Any) -> str | None:

@@ -25,7 +25,12 @@ import numpy as np
 
 from dlcourse import reports
 from dlcourse.backup import RunBackup, resumable_config, restore
-from dlcourse.callbacks import EpochRecorder, StopIfDiverged
+from dlcourse.callbacks import (
+    EpochRecorder,
+    StopIfDiverged,
+    config_callbacks,
+    restored_epoch,
+)
 from dlcourse.config import Config, Origin, family
 from dlcourse.data import Dataset, data_record
 from dlcourse.data.imdb import load_word_index
@@ -198,17 +203,23 @@ def _fit_and_finish(
         if setup is not None:
             setup()
         inputs = fit_inputs(config, dataset, prepared.plan)
-        initial_epoch = 0
+        watched = config_callbacks(config)
+        restored = None
         if resuming:
             epochs_recorded = len(recorder.history.get("loss", []))
-            initial_epoch = restore(model, run, epochs_recorded, inputs.steps_per_epoch).epochs
+            restored = restore(model, run, epochs_recorded, inputs.steps_per_epoch, watched)
+        initial_epoch = restored.epochs if restored else 0
         # One process keeps its backup in the run; a cluster keeps one per worker.
-        backups = distribution.callbacks(output_dir, config.name) or [RunBackup(run)]
-        callbacks = [*inputs.callbacks, *_callbacks(config, run, recorder, backups)]
+        backups = (distribution.callbacks(output_dir, config.name)
+                   or [RunBackup(run, watched, restored)])
+        callbacks = [*inputs.callbacks, *_callbacks(config, run, recorder, watched, backups)]
         notice = compile_notice(prepared.plan, inputs)
         if notice:
             print(notice, flush=True)
-        fit_seconds = _fit(model, config, inputs.arguments, callbacks, initial_epoch)
+        # A run whose EarlyStopping had already stopped it trains no further epoch: the
+        # fit only ends (and puts the best epoch's weights back).
+        epochs = initial_epoch if restored and restored.stopped_early else config.fit.epochs
+        fit_seconds = _fit(model, inputs.arguments, callbacks, initial_epoch, epochs)
         _stop_if_diverged(recorder.history, run.path)
         model = distribution.local_copy(model, prepared.build_again)
         evaluation = evaluate_model(model, config, dataset)
@@ -216,7 +227,8 @@ def _fit_and_finish(
         metrics = run_metrics(config, dataset, model, recorder.history, evaluation.metrics,
                               fit_seconds)
         metrics.update(execution=prepared.plan.describe(),
-                       seconds_to_first_epoch=recorder.seconds_to_first_epoch)
+                       seconds_to_first_epoch=recorder.seconds_to_first_epoch,
+                       **restored_epoch(watched))
         if status.get("reduced"):
             metrics["reduced"] = status["reduced"]
         metrics.update(evaluation.detail())
@@ -299,11 +311,13 @@ def _resumed_status(previous: dict[str, Any]) -> dict[str, Any]:
 
 
 def _callbacks(
-    config: Config, run: RunDir, recorder: EpochRecorder, backups: list
+    config: Config, run: RunDir, recorder: EpochRecorder, watched: list, backups: list
 ) -> list[keras.callbacks.Callback]:
     # The recorder saves an epoch's history before the backup saves its weights, so a
-    # kill between the two leaves history one epoch ahead, which resuming cuts off.
-    callbacks = [recorder, StopIfDiverged(), *backups]
+    # kill between the two leaves history one epoch ahead, which resuming cuts off. The
+    # config's callbacks come first, so the history has what they log (ReduceLROnPlateau's
+    # learning_rate) and the backup saves what they concluded.
+    callbacks = [*watched, recorder, StopIfDiverged(), *backups]
     if config.output.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard_dir)))
     return callbacks
@@ -325,11 +339,11 @@ def _keep_what_predict_needs(run: RunDir, config: Config, dataset: Dataset, data
         run.write_word_index(word_index, config.data.num_words)
 
 
-def _fit(model: keras.Model, config: Config, inputs: dict[str, Any], callbacks: list,
-         initial_epoch: int) -> float:
+def _fit(model: keras.Model, inputs: dict[str, Any], callbacks: list, initial_epoch: int,
+         epochs: int) -> float:
     started = time.perf_counter()
     model.fit(
-        epochs=config.fit.epochs,
+        epochs=epochs,
         initial_epoch=initial_epoch,
         callbacks=callbacks,
         # A live progress bar on a terminal; one line per epoch in logs and CI.

@@ -21,7 +21,7 @@ import keras
 import keras_tuner
 import yaml
 
-from dlcourse.callbacks import StopIfDiverged
+from dlcourse.callbacks import StopIfDiverged, config_callbacks
 from dlcourse.config import (
     SMOKE_OVERRIDES,
     Config,
@@ -103,7 +103,8 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         # Hyperband passes its own epochs per round; the other searches train a trial for
         # the config's epochs (which may themselves be searched).
         kwargs.setdefault("epochs", config.fit.epochs)
-        callbacks = [*kwargs.pop("callbacks", []), *inputs.callbacks, StopIfDiverged()]
+        callbacks = [*kwargs.pop("callbacks", []), *inputs.callbacks, StopIfDiverged(),
+                     *config_callbacks(config)]
         return model.fit(*args, callbacks=callbacks, **inputs.arguments, **kwargs)
 
     def _plan(self, config: Config):

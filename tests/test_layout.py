@@ -28,7 +28,7 @@ LAYERS = [
      "dlcourse.keras_multi_worker"],
     ["dlcourse.evaluation"],
     ["dlcourse.training", "dlcourse.prediction", "dlcourse.explanation",
-     "dlcourse.comparison", "dlcourse.tuning_report"],
+     "dlcourse.comparison", "dlcourse.tuning_report", "dlcourse.lr_finder"],
     ["dlcourse.tuning"],
     ["dlcourse.api"],
     ["dlcourse", "dlcourse.cli", "dlcourse.__main__"],

@@ -30,6 +30,7 @@ from typing import Any
 
 from dlcourse.cache import cache_dir
 from dlcourse.config.vocabulary import (
+    CALLBACK_ARGUMENT_KINDS,
     COMPILE_METRIC_NAMES,
     NOT_BY_NAME,
     REFUSED_CALLBACKS,
@@ -40,7 +41,7 @@ from dlcourse.config.vocabulary import (
 from dlcourse.errors import ConfigError
 
 # Bump when the catalog's content changes, so older cached files are rebuilt.
-CATALOG_FORMAT = 1
+CATALOG_FORMAT = 2
 SHIPPED = Path(__file__).with_name("keras_catalog.json")
 # Layer.__init__ takes these through **kwargs (Keras's base class pops them).
 BASE_LAYER_ARGUMENTS = {
@@ -141,7 +142,8 @@ def build() -> dict[str, Any]:
             if name[:1].isupper() and name != "LearningRateSchedule"
         },
         "callbacks": {
-            name: _arguments(getattr(keras.callbacks, name).__init__)
+            name: {**_described_arguments(getattr(keras.callbacks, name), base={}),
+                   **CALLBACK_ARGUMENT_KINDS.get(name, {})}
             for name in sorted(SUPPORTED_CALLBACKS)
         },
         "callback_names": sorted(
@@ -151,8 +153,14 @@ def build() -> dict[str, Any]:
 
 
 def _layer_arguments(layer_class) -> dict[str, Any]:
-    documented = _documented_arguments(inspect.getdoc(layer_class) or "")
-    signature = inspect.signature(layer_class.__init__)
+    return _described_arguments(layer_class, base=BASE_LAYER_ARGUMENTS)
+
+
+def _described_arguments(keras_class, base: dict[str, Any]) -> dict[str, Any]:
+    """Each argument of a Keras class, described from its signature and docstring;
+    `base` adds what its base class takes through **kwargs."""
+    documented = _documented_arguments(inspect.getdoc(keras_class) or "")
+    signature = inspect.signature(keras_class.__init__)
     arguments: dict[str, Any] = {}
     takes_kwargs = False
     for name, parameter in list(signature.parameters.items())[1:]:
@@ -163,7 +171,7 @@ def _layer_arguments(layer_class) -> dict[str, Any]:
             continue
         arguments[name] = _describe_argument(name, parameter.default, documented.get(name, ""))
     if takes_kwargs:
-        for name, described in BASE_LAYER_ARGUMENTS.items():
+        for name, described in base.items():
             arguments.setdefault(name, described)
     return arguments
 

@@ -10,7 +10,7 @@ ZeroPadding2D, `strides: null` for MaxPooling2D) is accepted.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
 
@@ -34,45 +34,58 @@ def _layer_error(subpath: str, message: str):
     return invalid("layer", message, subpath=subpath)
 
 
-class LayerSpec(BaseModel):
-    """One Keras layer: its class name in `keras.layers` and its keyword arguments.
-
-    In YAML a layer is `{LSTM: {units: 32}}`, or just `Flatten` when it takes no
-    arguments. Wrappers nest a layer: `{Bidirectional: {layer: {LSTM: {units: 32}}}}`.
-    """
+class KerasSpec(BaseModel):
+    """A Keras class by name with its keyword arguments, as a config writes it:
+    `{Name: {argument: value}}`, or a bare `Name` when it takes none. Subclasses say which
+    catalog entry and module the names come from, and how a name is checked."""
 
     model_config = ConfigDict(frozen=True)
 
     name: str
     args: dict[str, Any]
 
+    kind: ClassVar[str]  # the word errors use: "layer", "callback"
+    catalog_key: ClassVar[str]  # where the catalog holds each class's arguments
+    module: ClassVar[str]  # for the schema's descriptions: keras.layers
+    example: ClassVar[str]
+
+    @classmethod
+    def error(cls, subpath: str, message: str):
+        return invalid(cls.kind, message, subpath=subpath)
+
+    @classmethod
+    def check_name(cls, name: Any) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def checked(cls, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        return check_arguments(name, args, catalog()[cls.catalog_key][name], cls.error)
+
     @model_validator(mode="before")
     @classmethod
     def _from_yaml(cls, raw: Any) -> dict[str, Any]:
-        if isinstance(raw, LayerSpec):
+        if isinstance(raw, cls):
             return {"name": raw.name, "args": raw.args}
         if isinstance(raw, str):
             raw = {raw: None}
         if not isinstance(raw, dict) or len(raw) != 1:
-            raise _layer_error(
-                "", f"expected a layer such as {{Dense: {{units: 10}}}}, got {raw!r}"
-            )
+            raise cls.error("", f"expected a {cls.kind} such as {cls.example}, got {raw!r}")
         ((name, args),) = raw.items()
-        check_layer_name(name)
+        cls.check_name(name)
         if args is None:
             args = {}
         if not isinstance(args, dict):
-            raise _layer_error(name, f"expected a mapping of keyword arguments, got {args!r}")
-        return {"name": name, "args": checked_arguments(name, args)}
+            raise cls.error(name, f"expected a mapping of keyword arguments, got {args!r}")
+        return {"name": name, "args": cls.checked(name, args)}
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema, handler) -> dict[str, Any]:
-        # Describe the YAML form ({LSTM: {units: 32}} or a bare name), with each layer's
+        # Describe the YAML form ({LSTM: {units: 32}} or a bare name), with each class's
         # own argument names, so editors can complete both.
-        layers = catalog()["layers"]
-        names = sorted(layers)
+        known = catalog()[cls.catalog_key]
+        names = sorted(known)
         return {
-            "description": "A Keras layer: {ClassName: {argument: value}}, or a bare name.",
+            "description": f"A Keras {cls.kind}: {{ClassName: {{argument: value}}}}, or a bare name.",
             "anyOf": [
                 {"type": "string", "enum": names},
                 {
@@ -83,8 +96,8 @@ class LayerSpec(BaseModel):
                     "properties": {
                         name: {
                             "type": ["object", "null"],
-                            "propertyNames": {"enum": sorted(layers[name])},
-                            "description": f"Keyword arguments of keras.layers.{name}.",
+                            "propertyNames": {"enum": sorted(known[name])},
+                            "description": f"Keyword arguments of {cls.module}.{name}.",
                         }
                         for name in names
                     },
@@ -96,10 +109,27 @@ class LayerSpec(BaseModel):
     def _to_yaml(self) -> dict[str, Any]:
         return {
             self.name: {
-                key: value._to_yaml() if isinstance(value, LayerSpec) else _plain(value)
+                key: value._to_yaml() if isinstance(value, KerasSpec) else _plain(value)
                 for key, value in self.args.items()
             }
         }
+
+
+class LayerSpec(KerasSpec):
+    """One Keras layer: its class name in `keras.layers` and its keyword arguments.
+
+    In YAML a layer is `{LSTM: {units: 32}}`, or just `Flatten` when it takes no
+    arguments. Wrappers nest a layer: `{Bidirectional: {layer: {LSTM: {units: 32}}}}`.
+    """
+
+    kind: ClassVar[str] = "layer"
+    catalog_key: ClassVar[str] = "layers"
+    module: ClassVar[str] = "keras.layers"
+    example: ClassVar[str] = "{Dense: {units: 10}}"
+
+    @classmethod
+    def check_name(cls, name: Any) -> None:
+        check_layer_name(name)
 
 
 def _plain(value: Any) -> Any:
@@ -122,30 +152,31 @@ def check_layer_name(name: Any) -> None:
     raise _layer_error("", f"unknown Keras layer {name!r}{suggestion}")
 
 
-def checked_arguments(layer: str, args: dict[str, Any]) -> dict[str, Any]:
-    """The arguments of `layer`, each checked as Keras's signature and docs describe it."""
-    signature = catalog()["layers"][layer]
+def check_arguments(owner: str, args: dict[str, Any], signature: dict[str, Any],
+                    error: Callable[[str, str], Exception]) -> dict[str, Any]:
+    """`args` of the Keras class `owner` (a layer, a callback), checked against its
+    `signature` from the catalog; `error(subpath, message)` makes the problem to raise."""
     checked: dict[str, Any] = {}
     for key, value in args.items():
         if not isinstance(key, str):
-            raise _layer_error(layer, f"argument names must be strings, got {key!r}")
+            raise error(owner, f"argument names must be strings, got {key!r}")
         if key not in signature:
-            raise _layer_error(
-                f"{layer}.{key}",
-                f"unknown argument of {layer}{did_you_mean(key, sorted(signature))}",
+            raise error(
+                f"{owner}.{key}",
+                f"unknown argument of {owner}{did_you_mean(key, sorted(signature))}",
             )
         described = signature[key]
         if described["kind"] == "layer":
-            checked[key] = None if value is None else _nested_layer(f"{layer}.{key}", value)
+            checked[key] = None if value is None else _nested_layer(f"{owner}.{key}", value)
             continue
         try:
             checked[key] = check_value(described, value)
-        except ArgumentError as error:
-            raise _layer_error(f"{layer}.{key}", str(error)) from None
+        except ArgumentError as problem:
+            raise error(f"{owner}.{key}", str(problem)) from None
     missing = [key for key, described in signature.items()
                if described.get("required") and key not in checked]
     if missing:
-        raise _layer_error(layer, f"missing required argument {missing[0]!r}")
+        raise error(owner, f"missing required argument {missing[0]!r}")
     return checked
 
 

@@ -15,7 +15,7 @@ from dlcourse.config.datasets import FAMILIES
 from dlcourse.config.keras_catalog import catalog
 from dlcourse.config.schema import json_schema
 from dlcourse.config.search import KEYS
-from dlcourse.config.vocabulary import REFUSED_LAYERS, SUPPORTED_LAYERS
+from dlcourse.config.vocabulary import REFUSED_CALLBACKS, REFUSED_LAYERS, SUPPORTED_LAYERS
 
 SECTIONS = (
     ("top level", None), ("data", "DataConfig"), ("data.vectorize", "VectorizeConfig"),
@@ -45,6 +45,7 @@ def render() -> str:
         lines += _section(title, section, schema)
     lines += _datasets()
     lines += _layers(known)
+    lines += _callbacks(known)
     lines += _names(known)
     lines += _search()
     return "\n".join(lines).rstrip() + "\n"
@@ -157,6 +158,32 @@ def _layers(known: dict[str, Any]) -> list[str]:
     lines += [f"| `{name}` | it {reason} |" for name, reason in sorted(REFUSED_LAYERS.items())]
     others = sorted(set(known["layer_names"]) - set(SUPPORTED_LAYERS) - set(REFUSED_LAYERS))
     lines += ["", "Not supported in a config: " + ", ".join(f"`{name}`" for name in others) + ".", ""]
+    return lines
+
+
+def _callbacks(known: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Callbacks (`fit.callbacks`)",
+        "",
+        "Keras callbacks by class name, with Keras's own arguments, like layers: "
+        "`- EarlyStopping: {monitor: val_loss, patience: 2, restore_best_weights: true}`. "
+        "What `monitor` names must be a value the fit logs (`loss`, the metrics, and their "
+        "`val_` forms when the fit validates); a `val_` value is refused with "
+        "`fit.validation: test`, where it would let the test split choose. With "
+        "`restore_best_weights`, model.keras and the test figures are of the restored epoch, "
+        "and metrics.json says which (`restored_epoch`). Their state is part of the run's "
+        "backup, so `--resume` continues them.",
+        "",
+        "| callback | arguments |",
+        "| --- | --- |",
+        *(f"| `{name}` | {', '.join(f'`{key}`' for key in sorted(arguments))} |"
+          for name, arguments in sorted(known["callbacks"].items())),
+        "",
+        "Refused, because they write files, run code or duplicate what every run does:",
+        "",
+        *(f"- `{name}`: {reason}." for name, reason in sorted(REFUSED_CALLBACKS.items())),
+        "",
+    ]
     return lines
 
 

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from dlcourse.config.callbacks import CallbackSpec
 from dlcourse.config.datasets import DATASET_NAMES, FAMILY_SETTINGS, family
 from dlcourse.config.keras_catalog import catalog
 from dlcourse.config.layers import LARGEST_INT, LARGEST_SIZE, ArgumentError, LayerSpec, plain_value
@@ -352,6 +353,10 @@ class FitConfig(Section):
     validation: Literal["test"] | None = Field(
         None, description="Validate on the held-out test split instead of a fraction of train."
     )
+    callbacks: list[CallbackSpec] = Field(
+        [], description="Keras callbacks by class name: EarlyStopping, ReduceLROnPlateau, "
+        "TerminateOnNaN, with Keras's own arguments."
+    )
 
     @model_validator(mode="after")
     def _one_validation_source(self) -> FitConfig:
@@ -489,6 +494,42 @@ class Config(Section):
     def task(self) -> Literal["classification", "regression"]:
         """Regression when the loss fits numbers (mse, mae, ...); classification otherwise."""
         return "regression" if self.compile.loss in REGRESSION_LOSSES else "classification"
+
+    @model_validator(mode="after")
+    def _callbacks_watch_what_fit_logs(self) -> Config:
+        for index, callback in enumerate(self.fit.callbacks):
+            path = f"fit.callbacks[{index}].{callback.name}"
+            problem = self._callback_problem(callback)
+            if problem:
+                raise invalid("callback", problem, subpath=path)
+        return self
+
+    def _callback_problem(self, callback: CallbackSpec) -> str | None:
+        if self.distribution.strategy == "multi_worker":
+            return ("a cluster's backups (Keras's BackupAndRestore) don't keep a callback's "
+                    "state, so a restarted worker would forget it; train on one machine "
+                    "(strategy none or mirrored) to use fit.callbacks")
+        if (callback.name == "ReduceLROnPlateau"
+                and isinstance(self.compile.optimizer.learning_rate, LearningRateSchedule)):
+            return ("it sets the learning rate, and compile.optimizer.learning_rate is a "
+                    "schedule, which already does; use one or the other")
+        monitor = callback.monitor
+        if monitor is None:
+            return None
+        logged = ["loss", *self.compile.metrics]
+        validated = self.fit.validation is not None or self.fit.validation_split is not None
+        if validated:
+            logged += [f"val_{name}" for name in logged]
+        if monitor not in logged:
+            hint = ("; fit has no validation data, so there is no val_ value: set "
+                    "fit.validation_split" if monitor.startswith("val_") and not validated else "")
+            return (f"monitor: {monitor!r} is not a value the fit logs{did_you_mean(monitor, logged)}"
+                    f" (it logs {', '.join(logged)}){hint}")
+        if monitor.startswith("val_") and self.fit.validation == "test":
+            return (f"monitor: {monitor} would be measured on the test split (fit.validation: "
+                    "test), so the test split would choose the epoch or the learning rate. "
+                    "Validate on a fraction of the training data instead (fit.validation_split)")
+        return None
 
     def to_yaml(self) -> str:
         """The resolved config, as a YAML file that `load_config` reads back unchanged."""

@@ -114,6 +114,15 @@ REFUSED_CALLBACKS = {
     "SwapEMAWeights": "it needs use_ema on the optimizer and is not supported",
 }
 
+# Where a callback's default misstates what it takes: EarlyStopping's min_delta defaults
+# to the integer 0 and its baseline to None, yet both are any number.
+CALLBACK_ARGUMENT_KINDS = {
+    "EarlyStopping": {
+        "min_delta": {"default": 0, "kind": "number"},
+        "baseline": {"nullable": True, "kind": "number"},
+    },
+}
+
 # Metric names Keras's compile() resolves by itself, beside keras.metrics' own.
 COMPILE_METRIC_NAMES = ("accuracy", "acc", "crossentropy", "ce")
 # keras.losses/keras.metrics/keras.optimizers entries that are not usable by name.

@@ -1,0 +1,170 @@
+"""The config's Keras callbacks in real tiny fits: EarlyStopping's restored best epoch is
+what the run saves and tests, and a resumed run ends as an uninterrupted one would."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import dlcourse
+from dlcourse.callbacks import EpochRecorder
+from helpers import TIMES, invoke, one_paragraph
+
+pytestmark = pytest.mark.slow
+
+
+def random_labels(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """8x8 noise with random labels: a model can only memorise it, so its validation
+    loss is lowest early and rises after, and the best epoch is never the last."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 255, (count, 8, 8), dtype=np.uint8), rng.integers(0, 3, count)
+
+
+TRAIN, TEST = random_labels(160, 0), random_labels(48, 1)
+VALIDATION = slice(120, None)  # Keras holds out the last quarter, unshuffled
+OVERFITTING = {
+    "model.layers": [{"Flatten": {}}, {"Dense": {"units": 64, "activation": "relu"}},
+                     {"Dense": {"units": 3, "activation": "softmax"}}],
+    "compile.optimizer": {"name": "adam", "learning_rate": 0.01},
+    "fit.epochs": 8, "fit.batch_size": 16, "fit.validation": None, "fit.validation_split": 0.25,
+    "deterministic": True,
+}
+RESTORE = {"EarlyStopping": {"monitor": "val_loss", "patience": 8, "restore_best_weights": True}}
+
+
+def as_fitted(images, labels):
+    """Images and labels as mnist_cnn's model takes them: scaled, one channel, one-hot."""
+    return images.astype("float32")[..., None] / 255, np.eye(3)[labels]
+
+
+def train(tmp_path, callbacks, **overrides):
+    return dlcourse.train("mnist_cnn", {**OVERFITTING, "fit.callbacks": callbacks, **overrides},
+                          train=TRAIN, test=TEST, output_dir=tmp_path / "runs")
+
+
+def test_restore_best_weights_saves_and_tests_the_best_epochs_model(tmp_path):
+    result = train(tmp_path, [RESTORE])
+    history, metrics = result.history, result.metrics
+    best = int(np.argmin(history["val_loss"]))
+    assert metrics["restored_epoch"] == best + 1 < metrics["epochs"] == 8
+    assert "EarlyStopping" in metrics["restored_by"]
+    saved = keras.saving.load_model(result.run_dir / "model.keras", safe_mode=True)
+    # The saved model's validation loss is the best epoch's, not the last one's.
+    val_loss = saved.evaluate(*as_fitted(TRAIN[0][VALIDATION], TRAIN[1][VALIDATION]),
+                              verbose=0, return_dict=True)["loss"]
+    assert val_loss == pytest.approx(history["val_loss"][best], rel=1e-4)
+    assert val_loss < history["val_loss"][-1] - 0.01
+    test = saved.evaluate(*as_fitted(*TEST), verbose=0, return_dict=True)
+    assert metrics["test_loss"] == pytest.approx(test["loss"], rel=1e-5)
+    on_disk = json.loads((result.run_dir / "metrics.json").read_text())
+    assert on_disk["restored_epoch"] == best + 1
+    assert f"epoch {best + 1}, restored by EarlyStopping" in (
+        result.run_dir / "report.html").read_text()
+
+
+def test_early_stopping_ends_the_fit_and_the_run_still_finishes(tmp_path):
+    result = train(tmp_path, [{"EarlyStopping": {"monitor": "val_loss", "patience": 1}},
+                              "TerminateOnNaN"])
+    assert result.metrics["epochs"] < 8
+    assert "restored_epoch" not in result.metrics  # no restore_best_weights: the last epoch
+    status = json.loads((result.run_dir / "status.json").read_text())
+    assert status["status"] == "finished" and status["epochs_completed"] == result.metrics["epochs"]
+
+
+def test_reduce_lr_on_plateau_lowers_the_learning_rate_the_history_records(tmp_path):
+    result = train(tmp_path, [{"ReduceLROnPlateau": {"monitor": "val_loss", "factor": 0.5,
+                                                     "patience": 1}}])
+    rates = result.history["learning_rate"]
+    assert rates[0] == pytest.approx(0.01) and rates[-1] < rates[0]
+
+
+def interrupt(monkeypatch, target, name, when):
+    """Ctrl-C at a known moment: when `when(args)` is true as `target.name` is called."""
+    original = getattr(target, name)
+
+    def pressed(*args, **kwargs):
+        if when(args):
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, pressed)
+
+
+def only_run(tmp_path):
+    (run_dir,) = (tmp_path / "runs" / "mnist_cnn-custom").iterdir()
+    return run_dir
+
+
+def without_times(history):
+    return {key: values for key, values in history.items() if key not in TIMES}
+
+
+WATCHED = [RESTORE, {"ReduceLROnPlateau": {"monitor": "val_loss", "factor": 0.5, "patience": 1}}]
+
+
+def test_a_run_interrupted_mid_fit_resumes_to_the_uninterrupted_callbacks_result(tmp_path, monkeypatch):
+    whole = train(tmp_path / "whole", WATCHED)
+    with monkeypatch.context() as patch:
+        interrupt(patch, EpochRecorder, "on_epoch_begin", lambda args: args[1] == 4)
+        with pytest.raises(KeyboardInterrupt):
+            train(tmp_path / "stopped", WATCHED)
+    resumed = dlcourse.resume(only_run(tmp_path / "stopped"), train=TRAIN, test=TEST)
+    # EarlyStopping's best epoch and weights, and the lowered learning rate, came back
+    # from the backup: the history, the restored epoch and the test figures are alike.
+    expected = without_times(whole.history)
+    assert without_times(resumed.history).keys() == expected.keys()
+    for key, values in expected.items():
+        np.testing.assert_allclose(resumed.history[key], values, rtol=1e-5, err_msg=key)
+    assert resumed.metrics["restored_epoch"] == whole.metrics["restored_epoch"]
+    assert resumed.metrics["test_loss"] == pytest.approx(whole.metrics["test_loss"], rel=1e-5)
+
+
+def test_a_run_stopped_after_early_stopping_ended_its_fit_trains_no_further(tmp_path, monkeypatch):
+    stopping = [{"EarlyStopping": {"monitor": "val_loss", "patience": 2,
+                                   "restore_best_weights": True}}]
+    whole = train(tmp_path / "whole", stopping)
+    assert whole.metrics["epochs"] < 8
+    import dlcourse.training
+
+    with monkeypatch.context() as patch:
+        # Ctrl-C after EarlyStopping ended the fit, before the test split was evaluated.
+        interrupt(patch, dlcourse.training, "evaluate_model", lambda args: True)
+        with pytest.raises(KeyboardInterrupt):
+            train(tmp_path / "stopped", stopping)
+    resumed = dlcourse.resume(only_run(tmp_path / "stopped"), train=TRAIN, test=TEST)
+    assert resumed.metrics["epochs"] == whole.metrics["epochs"]
+    assert resumed.metrics["restored_epoch"] == whole.metrics["restored_epoch"]
+    assert resumed.metrics["test_loss"] == pytest.approx(whole.metrics["test_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("callbacks, words", [
+    ("[ModelCheckpoint]", "ModelCheckpoint can't be used in a config: dlcourse saves the model"),
+    ("[CSVLogger]", "history.csv"),
+    ("[LambdaCallback]", "can't hold code"),
+    ("[{EarlyStoping: {}}]", "did you mean 'EarlyStopping'"),
+    ("[{EarlyStopping: {paitence: 2}}]", "did you mean 'patience'"),
+    ("[{EarlyStopping: {patience: two}}]", "EarlyStopping.patience: expected an integer"),
+    ("[{EarlyStopping: {mode: maximum}}]", "expected one of 'auto', 'min', 'max'"),
+    ("[{EarlyStopping: {monitor: val_acuracy}}]", "did you mean 'val_accuracy'"),
+    ("[{ReduceLROnPlateau: {monitor: val_loss}}]", "test split would choose"),
+])
+def test_a_callback_a_config_cant_use_is_refused_in_one_paragraph(callbacks, words):
+    # mnist_cnn validates on the test split, so a val_ monitor would select on test.
+    extra = () if "test split" in words else ("--set", "fit.validation=null",
+                                              "--set", "fit.validation_split=0.2")
+    result = invoke("validate", "configs/mnist_cnn.yaml", "--set", f"fit.callbacks={callbacks}",
+                    *extra)
+    assert one_paragraph(result), result.stderr
+    assert "fit.callbacks[0]" in result.stderr and words in result.stderr
+
+
+def test_reduce_lr_on_plateau_with_a_schedule_is_refused():
+    schedule = ("compile.optimizer={name: sgd, learning_rate: {schedule: ExponentialDecay, "
+                "initial_learning_rate: 0.1, decay_steps: 100, decay_rate: 0.9}}")
+    result = invoke("validate", "configs/mnist_cnn.yaml", "--set", schedule,
+                    "--set", "fit.validation=null", "--set", "fit.validation_split=0.2",
+                    "--set", "fit.callbacks=[{ReduceLROnPlateau: {monitor: val_loss}}]")
+    assert one_paragraph(result) and "is a schedule" in result.stderr, result.stderr
