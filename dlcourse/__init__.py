@@ -6,11 +6,21 @@ TensorFlow is imported only when a function that needs it is called.
 """
 
 from dlcourse.version import __version__
-from dlcourse.api import configs, evaluate, load_config, predict, resume, resume_tuning, train, tune
+from dlcourse.api import (
+    configs,
+    evaluate,
+    load_config,
+    lr_find,
+    predict,
+    resume,
+    resume_tuning,
+    train,
+    tune,
+)
 
 __all__ = [
-    "__version__", "configs", "evaluate", "load_config", "predict", "resume", "resume_tuning",
-    "train", "tune",
+    "__version__", "configs", "evaluate", "load_config", "lr_find", "predict", "resume",
+    "resume_tuning", "train", "tune",
 ]
 
 

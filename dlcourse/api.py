@@ -225,6 +225,37 @@ def configs() -> list[dict[str, str]]:
     return [shipped.as_dict() for shipped in shipped_configs()]
 
 
+def lr_find(
+    config: str | Path | Config,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    output: str | Path | None = None,
+    start: float = 1e-7,
+    end: float = 10.0,
+    steps: int = 200,
+):
+    """The learning-rate range test: from the model's initial weights, raise the rate
+    exponentially from `start` to `end` over `steps` batches of the training data and
+    record the loss. Returns the measured curve and the suggested rate (`.suggestion`,
+    `.rule`, `.set_line()`); the plot is written to `output` (default
+    `<config>-lr-find.png` here). No run and no config is changed.
+    """
+    from dlcourse.config import load_config
+    from dlcourse.tensorflow_setup import start_tensorflow
+
+    if not hasattr(config, "fit"):
+        config = load_config(config, overrides or {})
+    elif overrides:
+        raise TypeError("overrides apply to a config file, not to a loaded Config")
+    start_tensorflow()
+    from dlcourse.lr_finder import find_learning_rate
+
+    result, _ = find_learning_rate(config, data_dir, output=output, start=start, end=end,
+                                   steps=steps)
+    return result
+
+
 def model_summary_of(
     config: str | Path,
     overrides: Mapping[str, Any] | Sequence[str] = (),

@@ -6,6 +6,7 @@ TensorFlow is imported inside the commands that train or evaluate, so `--help` a
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -267,6 +268,40 @@ def summary(config: Path, overrides, data_dir) -> None:
     text, plan = model_summary_of(config, overrides, data_dir=data_dir)
     click.echo(text, nl=False)
     click.echo(f"Execution: {plan}")
+
+
+@main.command("lr-find")
+@CONFIG
+@SET
+@DATA_DIR
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="The plot (PNG); the curve goes beside it as JSON. "
+              "Default: CONFIG's name + -lr-find.png, here.")
+@click.option("--start", type=click.FloatRange(min=0, min_open=True), default=1e-7,
+              show_default=True, help="The first learning rate.")
+@click.option("--end", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="The last learning rate.")
+@click.option("--steps", type=click.IntRange(10, 100_000), default=200, show_default=True,
+              help="Batches over which the rate rises.")
+def lr_find(config: Path, overrides, data_dir, output, start, end, steps) -> None:
+    """Find a learning rate for CONFIG with the range test (Smith 2015, fastai's lr_find).
+
+    From the model's initial weights, the rate rises exponentially from --start to --end
+    over --steps training batches while the loss is recorded. It plots loss against rate,
+    suggests the rate where the loss falls fastest, and prints the --set line that trains
+    with it. No run and no config is changed.
+    """
+    from dlcourse.config import load_config
+
+    loaded = load_config(config, overrides)
+    _import_tensorflow_quietly()
+    from dlcourse.lr_finder import describe, find_learning_rate
+
+    result, path = find_learning_rate(loaded, data_dir, output=output, start=start, end=end,
+                                      steps=steps)
+    click.echo(describe(result, path))
+    command = ["dlcourse", "train", str(config), *(f"--set={o}" for o in overrides)]
+    click.echo(f"  {shlex.join(command)} {result.set_line()}")
 
 
 @main.command()

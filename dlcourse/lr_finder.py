@@ -1,0 +1,171 @@
+"""The learning-rate range test (Smith 2015, "Cyclical learning rates"; fastai's lr_find).
+
+From the model's initial weights, train one batch at a time while the learning rate rises
+exponentially from `start` to `end`, and record each batch's loss. The loss first barely
+moves (the rate is too small), then falls fastest, then turns and blows up (too large).
+A good rate lies where it falls fastest: the steepest descent of the smoothed loss, or,
+by the older rule, a tenth of the rate at its minimum. Nothing is saved into a run or a
+config; the curve goes to a PNG and a JSON beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from dlcourse.config import Config
+from dlcourse.errors import ConfigError
+from dlcourse.execution import one_hot_if_needed, validation_cut
+
+# The loss is smoothed by an exponential average over about this fraction of the steps:
+# fastai's fixed 0.98 averages over 50 steps, which over 100-200 steps lags the curve by
+# a decade of rates or more and moves the minimum past the divergence. The test stops
+# once the smoothed loss is this many times its lowest (fastai's rule).
+SMOOTHED_FRACTION = 0.05
+DIVERGED = 4.0
+
+
+@dataclass(frozen=True)
+class RangeTest:
+    """What the range test measured and what it suggests."""
+
+    learning_rates: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    steepest: float | None
+    minimum_over_10: float
+    suggestion: float
+    rule: str  # "steepest descent" or "minimum / 10"
+    stopped: str  # why the test ended
+
+    def set_line(self) -> str:
+        return f"--set compile.optimizer.learning_rate={self.suggestion:.3g}"
+
+
+def with_learning_rate(config: Config, rate: float) -> Config:
+    """`config` with a plain learning rate, which the test can raise batch by batch (a
+    schedule would set it itself)."""
+    raw = config.model_dump(mode="json", exclude_none=True)
+    raw["compile"]["optimizer"]["learning_rate"] = rate
+    return Config.model_validate(raw)
+
+
+def range_test(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int, *,
+               start: float = 1e-7, end: float = 10.0, steps: int = 200, seed: int = 0,
+               progress: bool = False) -> RangeTest:
+    """Train `model` on batches of (x, y), the rate rising from `start` to `end` over
+    `steps` batches, then put its weights back as they were."""
+    _check_range(start, end)
+    initial = model.get_weights()
+    optimizer_initial = [v.numpy() for v in model.optimizer.variables] if model.optimizer.built else None
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(len(x)) for _ in range(-(-steps * batch_size // len(x)))])
+    smoothing = 1 - 1 / max(1.0, SMOOTHED_FRACTION * steps)
+    rates, losses, smoothed = [], [], []
+    average, lowest, stopped = 0.0, math.inf, f"reached {end:g} after {steps} steps"
+    try:
+        for step in range(steps):
+            rate = start * (end / start) ** (step / max(steps - 1, 1))
+            model.optimizer.learning_rate = rate
+            batch = order[step * batch_size:(step + 1) * batch_size]
+            loss = float(np.asarray(model.train_on_batch(x[batch], y[batch], return_dict=True)["loss"]))
+            rates.append(rate)
+            losses.append(loss)
+            if not math.isfinite(loss):
+                stopped = f"the loss became {loss} at {rate:.3g}"
+                break
+            average = smoothing * average + (1 - smoothing) * loss
+            smoothed.append(average / (1 - smoothing ** (step + 1)))
+            lowest = min(lowest, smoothed[-1])
+            if progress and step % 20 == 0:
+                print(f"  step {step + 1}/{steps}: learning rate {rate:.2e}, loss {loss:.4f}",
+                      file=sys.stderr, flush=True)
+            if step > 10 and smoothed[-1] > DIVERGED * lowest:
+                stopped = f"the loss passed {DIVERGED:g}x its lowest at {rate:.3g}"
+                break
+    finally:
+        model.set_weights(initial)
+        if optimizer_initial is not None:
+            for variable, value in zip(model.optimizer.variables, optimizer_initial):
+                variable.assign(value)
+    return _suggest(rates[:len(smoothed)], losses[:len(smoothed)], smoothed, stopped)
+
+
+def _check_range(start: float, end: float) -> None:
+    if not 0 < start < end:
+        raise ConfigError(f"lr-find needs 0 < start < end: got start {start:g} and end {end:g}.")
+
+
+def _suggest(rates: list[float], losses: list[float], smoothed: list[float],
+             stopped: str) -> RangeTest:
+    if len(smoothed) < 5:
+        raise ConfigError(
+            f"The range test stopped after {len(smoothed)} steps ({stopped}): too few to "
+            "suggest a rate. Lower --start."
+        )
+    lowest = int(np.argmin(smoothed))
+    minimum_over_10 = rates[lowest] / 10
+    steepest = None
+    if lowest >= 3:
+        # The slope of the smoothed loss against log(rate), before its minimum; the first
+        # tenth is left out, where the smoothing is still settling.
+        skip = max(1, lowest // 10)
+        slopes = np.gradient(np.asarray(smoothed[:lowest + 1]), np.log(rates[:lowest + 1]))
+        steepest = rates[skip + int(np.argmin(slopes[skip:lowest]))]
+    if steepest is not None and steepest < rates[lowest]:
+        suggestion, rule = steepest, "steepest descent"
+    else:
+        suggestion, rule = minimum_over_10, "minimum / 10"
+    return RangeTest(rates, losses, smoothed, steepest, minimum_over_10, suggestion, rule, stopped)
+
+
+def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
+                       output: str | Path | None = None, start: float = 1e-7,
+                       end: float = 10.0, steps: int = 200) -> tuple[RangeTest, Path]:
+    """Run the range test for `config` on its training data (without its validation
+    split), and write the plot and the curve; (the result, the PNG's path)."""
+    from dlcourse import reports
+    from dlcourse.preparation import prepare
+    from dlcourse.training import seed_everything
+
+    _check_range(start, end)
+    if steps < 10:
+        raise ConfigError(f"lr-find needs at least 10 steps, got {steps}")
+    config = with_learning_rate(config, start)
+    seed_everything(config)
+    prepared = prepare(config, data_dir)
+    dataset = prepared.dataset
+    x = dataset.x_train
+    y = one_hot_if_needed(dataset.y_train, dataset.num_classes, config.compile.loss)
+    if config.fit.validation_split is not None:
+        cut = validation_cut(len(x), config.fit.validation_split)
+        x, y = x[:cut], y[:cut]
+    print(f"Range test of {config.name}: {steps} batches of {config.fit.batch_size}, learning "
+          f"rate {start:g} to {end:g}.", file=sys.stderr, flush=True)
+    result = range_test(prepared.model, x, y, config.fit.batch_size, start=start, end=end,
+                        steps=steps, seed=config.seed, progress=True)
+    path = Path(output) if output is not None else Path(f"{config.name}-lr-find.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure = reports.learning_rate_figure(result.learning_rates, result.losses, result.smoothed,
+                                          result.suggestion, result.rule)
+    figure.savefig(path)
+    path.with_suffix(".json").write_text(
+        json.dumps({"config": config.name, **asdict(result)}, indent=1) + "\n", encoding="utf-8")
+    return result, path
+
+
+def describe(result: RangeTest, path: Path) -> str:
+    """What the command prints: the suggestion, the rule behind it, and how to use it."""
+    other = (f"; a tenth of the minimum's rate is {result.minimum_over_10:.3g}"
+             if result.rule == "steepest descent" else "")
+    return "\n".join([
+        f"Suggested learning rate: {result.suggestion:.3g} ({result.rule}{other}).",
+        f"The test {result.stopped}. The curve: {path} (and {path.with_suffix('.json').name}).",
+        f"Train with it: {result.set_line()}",
+    ])

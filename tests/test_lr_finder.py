@@ -1,0 +1,64 @@
+"""The learning-rate range test: on a problem whose good rates are known from theory, and
+as the command a user runs (a plot, a suggestion, the --set line, and nothing changed)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from dlcourse.lr_finder import range_test
+from helpers import ROOT, invoke, one_paragraph, write_mnist
+
+
+def test_on_least_squares_it_suggests_a_rate_below_where_gradient_descent_diverges():
+    # Linear least squares on standard normal inputs: the loss's Hessian is 2I, so
+    # gradient descent converges for rates below 2 / 2 = 1 and diverges above; fastest
+    # around 0.5. The test must stop near 1 and suggest a rate that learns, below it.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4096, 4)).astype("float32")
+    y = x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32") + 0.1 * rng.standard_normal(4096)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(learning_rate=1e-6), "mse")
+    before = [w.copy() for w in model.get_weights()]
+    result = range_test(model, x, y, 128, start=1e-5, end=100, steps=150)
+    diverged_at = result.learning_rates[-1]
+    assert 0.5 < diverged_at < 5, result.stopped
+    assert 0.01 <= result.suggestion < 1, (result.suggestion, result.rule)
+    assert result.suggestion < diverged_at
+    # It leaves the model as it found it.
+    for kept, now in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(kept, now)
+    # And the suggestion does learn: a few epochs at it take the loss near the noise.
+    model.optimizer.learning_rate = result.suggestion
+    fitted = model.fit(x, y, batch_size=128, epochs=3, verbose=0).history["loss"][-1]
+    assert fitted < 0.05
+
+
+@pytest.mark.slow
+def test_the_command_plots_suggests_and_prints_the_line_to_train_with(tmp_path):
+    write_mnist(tmp_path, train=256, test=32)
+    config = ROOT / "configs" / "mnist_cnn.yaml"
+    before = config.read_text()
+    plot = tmp_path / "out" / "lr.png"
+    result = invoke("lr-find", config, "--data-dir", tmp_path, "--output", plot,
+                    "--steps", "40", "--set", "fit.batch_size=16")
+    assert result.exit_code == 0, result.output
+    curve = json.loads(plot.with_suffix(".json").read_text())
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(curve["learning_rates"]) == len(curve["losses"]) >= 5
+    assert curve["learning_rates"] == sorted(curve["learning_rates"])
+    suggested = float(re.search(r"learning_rate=([0-9.e+-]+)", result.output)[1])
+    assert suggested == pytest.approx(curve["suggestion"], rel=1e-2)
+    assert "--set=fit.batch_size=16 --set compile.optimizer.learning_rate=" in result.output
+    assert config.read_text() == before and not (tmp_path / "runs").exists()
+
+
+def test_a_start_above_the_end_is_refused_in_one_paragraph(tmp_path):
+    result = invoke("lr-find", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir",
+                    tmp_path, "--start", "1", "--end", "0.1")
+    assert one_paragraph(result) and "start" in result.stderr, result.stderr
