@@ -42,6 +42,17 @@ def test_shipped_configs_start_with_a_header_naming_command_and_result(path):
     assert "Expected:" in text
 
 
+def test_a_headers_expected_line_may_run_over_indented_lines(tmp_path):
+    from dlcourse.config.shipped import _described
+
+    path = write(tmp_path, "# A model. Its story.\n# Run:      dlcourse train x.yaml\n"
+                 "# Expected: test accuracy >= 0.9 (measured\n#           here: 0.91).\n"
+                 "# A note after it.\nseed: 1\n")
+    described = _described(path)
+    assert described.title == "A model"
+    assert described.expected == "test accuracy >= 0.9 (measured here: 0.91)."
+
+
 def test_mnist_header_explains_the_slides_typo():
     header = (ROOT / "configs" / "mnist_cnn.yaml").read_text()
     assert "typo" in header and "Dense(10, softmax)" in header

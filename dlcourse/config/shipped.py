@@ -31,16 +31,22 @@ def shipped_configs() -> list[ShippedConfig]:
 
 
 def _described(path: Path) -> ShippedConfig:
-    header = []
+    header, expected = [], []
+    in_expected = False
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):
             break
-        header.append(line.lstrip("#").strip())
+        text = line.lstrip("#").strip()
+        if text.lower().startswith("expected:"):
+            expected.append(text.split(":", 1)[1].strip())
+            in_expected = True
+        elif in_expected and line.startswith("#  "):
+            expected[-1] += " " + text  # the value runs on, indented under itself
+        else:
+            in_expected = False
+        header.append(text)
     title = _first_sentence(header) or path.stem
-    expected = " ".join(
-        line.split(":", 1)[1].strip() for line in header if line.lower().startswith("expected:")
-    )
-    return ShippedConfig(path.stem, path, title, expected)
+    return ShippedConfig(path.stem, path, title, " ".join(expected))
 
 
 def _first_sentence(header: list[str], longest: int = 100) -> str:
