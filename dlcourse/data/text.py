@@ -323,11 +323,15 @@ def vectorize(vectorizer, texts: Sequence[str], settings: VectorizeConfig) -> np
     """Texts -> int32 index sequences, or float16 bag-of-words rows (half the memory of
     float32; counts stay exact up to 2048), in batches to bound TensorFlow's memory."""
     dtype = "int32" if settings.output_mode == "int" else "float16"
-    batches = [
-        np.asarray(vectorizer(list(texts[start:start + VECTORIZE_BATCH]))).astype(dtype)
-        for start in range(0, len(texts), VECTORIZE_BATCH)
-    ]
-    return np.concatenate(batches)
+    # Filled in place: concatenating the batches would hold every row twice at the end,
+    # gigabytes for a large bag of n-grams.
+    rows = None
+    for start in range(0, len(texts), VECTORIZE_BATCH):
+        batch = np.asarray(vectorizer(list(texts[start:start + VECTORIZE_BATCH])))
+        if rows is None:
+            rows = np.empty((len(texts), *batch.shape[1:]), dtype)
+        rows[start:start + len(batch)] = batch
+    return rows
 
 
 # TextVectorization's punctuation, as Keras strips it.
