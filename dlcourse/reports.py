@@ -36,10 +36,12 @@ def _whole_epochs(axes) -> None:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def curve_figures(history: History, validation: str = "Validation") -> dict[str, Any]:
+def curve_figures(history: History, validation: str = "Validation",
+                  restored_epoch: int | None = None) -> dict[str, Any]:
     """accuracy (mae for regression) and loss against epochs, as the lecture draws them:
     training values as dots ('bo'), validation values as a line ('b'), named `validation`
-    (say "Test split" when the config validates on it)."""
+    (say "Test split" when the config validates on it). `restored_epoch`, whose weights
+    EarlyStopping kept, is marked with a dotted line."""
     figures = {}
     for metric, title in CURVES:
         if metric not in history:
@@ -50,6 +52,9 @@ def curve_figures(history: History, validation: str = "Validation") -> dict[str,
         axes.plot(epochs, history[metric], "bo", label=f"Training {title}")
         if f"val_{metric}" in history:
             axes.plot(epochs, history[f"val_{metric}"], "b", label=f"{validation} {title}")
+        if restored_epoch:
+            axes.axvline(restored_epoch, color="grey", linestyle=":",
+                         label=f"saved model (epoch {restored_epoch})")
         axes.set_title(f"Training and validation {title}")
         _whole_epochs(axes)
         axes.set_ylabel(title)

@@ -235,7 +235,9 @@ def _fit_and_finish(
         run.write_metrics(metrics)
         if config.output.plots:
             validation = "Test split" if config.fit.validation == "test" else "Validation"
-            for plot, figure in reports.curve_figures(recorder.history, validation).items():
+            curves = reports.curve_figures(recorder.history, validation,
+                                           metrics.get("restored_epoch"))
+            for plot, figure in curves.items():
                 run.save_figure(figure, plot)
         write_evaluation_files(run, evaluation, dataset, plots=config.output.plots)
         _finish(run, status, "finished", recorder.history)
