@@ -36,6 +36,8 @@ class RunSummary:
     val_curve: list[float]
     # What the command line changed in the run's config file (`--set` items, --smoke).
     overrides: tuple[str, ...] = ()
+    # The epoch whose weights EarlyStopping restored, which `test` measures; None: the last.
+    saved_epoch: int | None = None
     # Why the run is listed as damaged: each unreadable file, in one sentence.
     problems: tuple[str, ...] = ()
 
@@ -83,6 +85,7 @@ def summarise(run_dir: Path) -> RunSummary:
         val_curve=curve,
         overrides=tuple(str(item) for item in status.get("overrides") or ()
                         if isinstance(status.get("overrides"), list)),
+        saved_epoch=_number(metrics.get("restored_epoch"), int),
         problems=tuple(problems),
     )
 
@@ -138,7 +141,8 @@ def table_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
             str(summary.epochs),
             f"{_marked(summary, summary.best_val)} ({summary.best_epoch})"
             if summary.best_val is not None else "-",
-            _marked(summary, summary.test),
+            _marked(summary, summary.test)
+            + (f" (epoch {summary.saved_epoch})" if summary.saved_epoch else ""),
             _text(summary.seconds_per_epoch, "{:.1f}"),
             summary.status,
             str(summary.run_dir),

@@ -82,6 +82,19 @@ def test_a_regression_run_is_summarised_by_its_mae(tmp_path):
     assert "MAE 2.2500 (2)" in format_table([summary], "markdown")
 
 
+def test_a_run_whose_best_epoch_was_restored_says_which_epoch_its_test_figure_is(tmp_path):
+    run = tmp_path / "fasttext" / "20260101-000000"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("name: fasttext\nmodel: {layers: [{Dense: {units: 1}}]}\n")
+    (run / "status.json").write_text('{"status": "finished"}')
+    (run / "metrics.json").write_text('{"test_accuracy": 0.9, "best_epoch": 2, '
+                                      '"restored_epoch": 2}')
+    (run / "history.json").write_text('{"loss": [0.6, 0.4, 0.3], "val_accuracy": [0.8, 0.9, 0.85]}')
+    (summary,) = collect_runs([run])
+    assert summary.saved_epoch == 2
+    assert "| 0.9000 (epoch 2) |" in format_table([summary], "markdown")
+
+
 @pytest.mark.slow
 def test_compare_shows_overrides_and_writes_a_plot_only_when_asked(trained, tmp_path):
     import dlcourse
