@@ -16,7 +16,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 def test_the_lecture_has_its_notebooks():
     names = [path.stem for path in NOTEBOOKS]
     assert names == ["01_mnist_cnn", "02_imdb_rnn_lstm_gru", "03_numpy_rnn_against_keras",
-                     "04_your_own_data"]
+                     "04_your_own_data", "05_beyond_the_lecture"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
