@@ -338,6 +338,9 @@ def test_layers_that_load_files_run_code_or_wrap_frameworks_are_refused(layer, r
     ("change", "message"),
     [
         ("compile.metrics=[acuracy]", "compile.metrics: unknown metric 'acuracy' (did you mean 'accuracy'?)"),
+        # Short names of a loss, which Keras 3's compile refuses as metrics.
+        ("compile.metrics=[ce]", "compile.metrics: unknown metric 'ce'"),
+        ("compile.metrics=[crossentropy]", "compile.metrics: unknown metric 'crossentropy'"),
         ("compile.loss=get", "compile.loss: unknown loss 'get'"),
         ("compile.loss=serialize", "compile.loss: unknown loss 'serialize'"),
         ("compile.loss=deserialize", "compile.loss: unknown loss 'deserialize'"),

@@ -124,7 +124,9 @@ CALLBACK_ARGUMENT_KINDS = {
 }
 
 # Metric names Keras's compile() resolves by itself, beside keras.metrics' own.
-COMPILE_METRIC_NAMES = ("accuracy", "acc", "crossentropy", "ce")
+# ("crossentropy" and "ce" are short names of losses only: Keras 3's compile refuses them
+# as metrics.)
+COMPILE_METRIC_NAMES = ("accuracy", "acc")
 # keras.losses/keras.metrics/keras.optimizers entries that are not usable by name.
 NOT_BY_NAME = frozenset({
     "get", "serialize", "deserialize", "loss", "metric", "optimizer", "optimizermap",
