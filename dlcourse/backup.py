@@ -3,8 +3,8 @@
 After every epoch the model's weights, the optimizer's state and the random-number
 states of its layers (Dropout's SeedGenerators, which Keras's own BackupAndRestore leaves
 out), and what the config's callbacks have counted (EarlyStopping's wait and best epoch,
-with that epoch's weights) are written to a new folder `RUN_DIR/backup/epoch-<N>/`, which appears by one
-atomic rename only once all of it is on disk. The previous epoch's folder is kept too.
+with that epoch's weights) are written to a new folder `RUN_DIR/backup/epoch-<N>/`,
+which appears by one atomic rename only once all of it is on disk. The previous epoch's folder is kept too.
 A kill at any moment therefore leaves complete backups only; resuming checks the newest
 one (its weights load, its optimizer has taken as many steps as the epochs need) and
 falls back to the one before, and never trains on from fresh weights when epochs were

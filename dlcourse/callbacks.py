@@ -84,11 +84,20 @@ def config_callbacks(config) -> list[keras.callbacks.Callback]:
 
 
 def callback_states(callbacks: list[keras.callbacks.Callback]) -> list[dict[str, float]]:
+    """Each callback's counters as plain numbers, integers staying integers (JSON keeps
+    the difference, so they are set back as they were)."""
     return [
-        {name: float(getattr(callback, name)) for name in _COUNTERS.get(type(callback).__name__, ())
+        {name: _plain_number(getattr(callback, name))
+         for name in _COUNTERS.get(type(callback).__name__, ())
          if getattr(callback, name, None) is not None}
         for callback in callbacks
     ]
+
+
+def _plain_number(value) -> int | float:
+    """A Python int or float from what a callback holds (NumPy scalars included)."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return value if isinstance(value, int) else float(value)
 
 
 def best_weights(callbacks: list[keras.callbacks.Callback]) -> dict[int, list[np.ndarray]]:
@@ -101,8 +110,7 @@ def set_callback_states(callbacks: list[keras.callbacks.Callback], states: list[
                         weights: dict[int, list[np.ndarray]]) -> None:
     for index, (callback, state) in enumerate(zip(callbacks, states)):
         for name, value in state.items():
-            setattr(callback, name, int(value) if name in ("wait", "best_epoch", "stopped_epoch",
-                                                           "cooldown_counter") else value)
+            setattr(callback, name, value)
         if index in weights:
             callback.best_weights = weights[index]
 
@@ -116,8 +124,3 @@ def restored_epoch(callbacks: list[keras.callbacks.Callback]) -> dict[str, objec
             return {"restored_epoch": int(callback.best_epoch) + 1,
                     "restored_by": f"EarlyStopping (best {callback.monitor})"}
     return {}
-
-
-def stopped_early(callbacks: list[keras.callbacks.Callback]) -> bool:
-    return any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch > 0
-               for c in callbacks)

@@ -92,9 +92,8 @@ def learning_rate_figure(rates: Sequence[float], losses: Sequence[float],
                  label=f"suggested {suggestion:.3g} ({rule})")
     axes.set_xscale("log")
     # Past the divergence, the losses would squash the curve that matters into a line.
-    top = max(smoothed[0], min(smoothed)) * 1.5 if smoothed else None
-    if top:
-        axes.set_ylim(min(min(smoothed), min(losses)) * 0.9, top)
+    if smoothed:
+        axes.set_ylim(min(min(smoothed), min(losses)) * 0.9, smoothed[0] * 1.5)
     axes.set_xlabel("learning rate")
     axes.set_ylabel("loss")
     axes.set_title("Learning-rate range test")

@@ -30,10 +30,6 @@ class ArgumentError(ValueError):
     """A layer argument's value that Keras wouldn't take; the message says what it expected."""
 
 
-def _layer_error(subpath: str, message: str):
-    return invalid("layer", message, subpath=subpath)
-
-
 class KerasSpec(BaseModel):
     """A Keras class by name with its keyword arguments, as a config writes it:
     `{Name: {argument: value}}`, or a bare `Name` when it takes none. Subclasses say which
@@ -142,14 +138,14 @@ def check_layer_name(name: Any) -> None:
     if isinstance(name, str) and name in SUPPORTED_LAYERS and name in catalog()["layers"]:
         return
     if isinstance(name, str) and name in REFUSED_LAYERS:
-        raise _layer_error("", f"{name} can't be used in a config: it {REFUSED_LAYERS[name]}.")
+        raise LayerSpec.error("", f"{name} can't be used in a config: it {REFUSED_LAYERS[name]}.")
     if isinstance(name, str) and name in catalog()["layer_names"]:
-        raise _layer_error(
+        raise LayerSpec.error(
             "", f"{name} is not among the Keras layers dlcourse supports in a config "
             "(the list is in docs/config.md)"
         )
     suggestion = did_you_mean(str(name), sorted(catalog()["layers"]))
-    raise _layer_error("", f"unknown Keras layer {name!r}{suggestion}")
+    raise LayerSpec.error("", f"unknown Keras layer {name!r}{suggestion}")
 
 
 def check_arguments(owner: str, args: dict[str, Any], signature: dict[str, Any],
@@ -186,7 +182,7 @@ def _nested_layer(path: str, value: Any) -> LayerSpec:
     except ValidationError as error:
         inner = error.errors()[0]
         context = inner.get("ctx", {})
-        raise _layer_error(join(path, context.get("subpath", "")),
+        raise LayerSpec.error(join(path, context.get("subpath", "")),
                            context.get("message", inner["msg"])) from None
 
 
