@@ -347,6 +347,32 @@ def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: 
             click.echo(f"{shown}  ->  {prediction.label}  ({top}){known}")
 
 
+@main.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "format_", type=click.Choice(["saved_model", "onnx", "litert"]),
+              default="saved_model", show_default=True, help="The artifact to write.")
+@click.option("--output", type=click.Path(path_type=Path),
+              help="The folder to write (default: RUN_DIR/export/FORMAT).")
+@DATA_DIR
+def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
+    """Export RUN_DIR's model for other runtimes, checked on its first test inputs.
+
+    A SavedModel of a text run takes raw strings; ONNX and LiteRT take what the model
+    takes. ONNX and LiteRT need the extra: pip install 'dlcourse[export]'.
+    """
+    _import_tensorflow_quietly()
+    from dlcourse.export import export_run
+
+    click.echo(f"Exporting {run_dir} as {format_} ...", err=True)
+    result = export_run(run_dir, format_, output=output, data_dir=data_dir)
+    for check in result.checks:
+        click.echo(f"Check {check.line()}")
+    for note in result.notes:
+        click.echo(f"Note: {note}.")
+    click.echo(f"Takes {result.takes}.")
+    click.echo(f"Written to {result.path} (see its README.md)")
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "style", type=click.Choice(["terminal", "markdown", "csv"]),

@@ -84,38 +84,120 @@ def predict_run(run_dir: str | Path, inputs: Sequence[str] | np.ndarray, *,
 
     `preprocess` False gives pictures a plain resize instead of MNIST's centring.
     """
-    run = RunDir(run_dir).require()
-    config = run.read_config()
-    if len(inputs) == 0:
-        raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
-    model = _model_of(run)
-    if isinstance(inputs, np.ndarray):
-        prepared = _prepared_array(config, inputs, model.input_shape[1:])
-        inputs = [f"array[{index}]" for index in range(len(prepared.arrays))]
-    elif family(config.data.dataset).is_text:
-        prepared = _prepared_texts(run, config, inputs)
-    else:
-        prepared = _prepared_pictures(config, inputs, model.input_shape[1:], preprocess)
-    outputs = model.predict(prepared.arrays, verbose=0)
-    if config.task == "regression":
-        answers = [dict(label=f"{float(row[0]):.2f}", probabilities={}, value=float(row[0]))
-                   for row in outputs]
-    else:
-        described = family(config.data.dataset)
-        names = run.read_classes() or described.class_names or tuple(
-            str(index) for index in range(model.output_shape[-1])
+    return Predictor(run_dir).predict(inputs, preprocess=preprocess)
+
+
+class Predictor:
+    """A run's model, loaded once, predicting as `dlcourse predict` does.
+
+    `compiled` calls the model through one traced function rather than `model.predict`,
+    which builds a dataset and a loop for every call: a server answering one picture at a
+    time would spend most of each request there.
+    """
+
+    def __init__(self, run_dir: str | Path, *, compiled: bool = False):
+        self.run = RunDir(run_dir).require()
+        self.config = self.run.read_config()
+        self.family = family(self.config.data.dataset)
+        self.model = _model_of(self.run)
+        self.input_shape = tuple(self.model.input_shape[1:])
+        if self.config.data.dataset == "raw_text":
+            self._vocabulary = self.run.read_vocabulary()
+            self._vectorizer = vectorizer_from(self.config.data.vectorize, self._vocabulary)
+        elif self.family.is_text:
+            self._word_index = self.run.read_word_index()
+        self.class_names = None if self.config.task == "regression" else (
+            self.run.read_classes() or self.family.class_names
+            or tuple(str(index) for index in range(self.model.output_shape[-1]))
         )
-        answers = [
-            dict(label=names[int(np.argmax(scores))],
-                 probabilities={name: float(score) for name, score in zip(names, scores)})
-            for scores in class_scores(outputs)
+        self._forward = self._compiled_call() if compiled else (
+            lambda arrays: self.model.predict(arrays, verbose=0))
+
+    def predict(self, inputs: Sequence[str] | np.ndarray, *, preprocess: bool = True
+                ) -> list[Prediction]:
+        """Texts for text models, picture paths for image models, or an array."""
+        if len(inputs) == 0:
+            raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
+        if isinstance(inputs, np.ndarray):
+            prepared = _prepared_array(self.config, inputs, self.input_shape)
+            inputs = [f"array[{index}]" for index in range(len(prepared.arrays))]
+        elif self.family.is_text:
+            prepared = self.prepare_texts(inputs)
+        else:
+            prepared = self._prepared_pictures(inputs, preprocess)
+        return self._answers(inputs, prepared)
+
+    def predict_pictures(self, pictures: Sequence[tuple[str, bytes]], *, preprocess: bool = True
+                         ) -> list[Prediction]:
+        """Pictures given as (name, encoded PNG or JPEG bytes)."""
+        if self.family.is_text:
+            raise DataError("This run's model reads texts, not pictures.")
+        names = [name for name, _ in pictures]
+        return self._answers(names, self._prepared_pictures([data for _, data in pictures],
+                                                            preprocess, names))
+
+    def prepare_texts(self, texts: Sequence[str]) -> _Prepared:
+        """Texts as the model's input, as training prepared them, with the known words."""
+        for position, text in enumerate(texts, start=1):
+            if not text.strip():
+                raise DataError(f"Input {position} is an empty text: there is nothing to "
+                                "classify. Give a review with some words in it.")
+        if self.config.data.dataset == "raw_text":
+            settings, vocabulary = self.config.data.vectorize, self._vocabulary
+            arrays = vectorize(self._vectorizer, list(texts), settings)
+            known = [known_tokens(text, settings, vocabulary) for text in texts]
+            unit = "characters" if settings.split == "character" else "words"
+        else:
+            arrays = encode_reviews(texts, self._word_index, self.config.data.num_words,
+                                    self.config.data.maxlen)
+            known = [known_words(text, self._word_index) for text in texts]
+            unit = "words"
+        warnings = [_unknown_warning(count, total, unit) for count, total in known]
+        return _Prepared(arrays, known, warnings)
+
+    def _prepared_pictures(self, sources: Sequence, preprocess: bool,
+                           names: Sequence[str] | None = None) -> _Prepared:
+        pictures = [
+            read_picture(source if isinstance(source, bytes) else Path(source), self.input_shape,
+                         light_on_dark=self.family.light_on_dark,
+                         centre_digit=self.family.centred_digits, preprocess=preprocess,
+                         name=names[position] if names else None)
+            for position, source in enumerate(sources)
         ]
-    return [
-        Prediction(input=text, **answer,
-                   known_words=known[0] if known else None, words=known[1] if known else None,
-                   warnings=warnings)
-        for text, answer, known, warnings in zip(inputs, answers, prepared.known, prepared.warnings)
-    ]
+        return _Prepared(np.stack([picture.array for picture in pictures]),
+                         [None] * len(pictures), [picture.warnings for picture in pictures])
+
+    def _answers(self, inputs: Sequence[str], prepared: _Prepared) -> list[Prediction]:
+        outputs = np.asarray(self._forward(prepared.arrays))
+        if self.class_names is None:
+            answers = [dict(label=f"{float(row[0]):.2f}", probabilities={}, value=float(row[0]))
+                       for row in outputs]
+        else:
+            names = self.class_names
+            answers = [
+                dict(label=names[int(np.argmax(scores))],
+                     probabilities={name: float(score) for name, score in zip(names, scores)})
+                for scores in class_scores(outputs)
+            ]
+        return [
+            Prediction(input=text, **answer,
+                       known_words=known[0] if known else None,
+                       words=known[1] if known else None, warnings=warnings)
+            for text, answer, known, warnings in zip(inputs, answers, prepared.known,
+                                                     prepared.warnings)
+        ]
+
+    def _compiled_call(self):
+        import tensorflow as tf
+
+        model = self.model
+        dtype = model.inputs[0].dtype
+        # One trace serves every request: the batch and any free length stay open.
+        @tf.function(input_signature=[tf.TensorSpec((None, *self.input_shape), dtype)])
+        def call(arrays):
+            return model(arrays, training=False)
+
+        return lambda arrays: call(np.asarray(arrays, dtype=dtype)).numpy()
 
 
 # A notebook predicts again and again with one run: its model is loaded once, and again
@@ -157,42 +239,12 @@ def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple) -> _P
     return _Prepared(array, [None] * len(array), [()] * len(array))
 
 
-def _prepared_texts(run: RunDir, config: Config, texts: Sequence[str]) -> _Prepared:
-    for position, text in enumerate(texts, start=1):
-        if not text.strip():
-            raise DataError(f"Input {position} is an empty text: there is nothing to classify. "
-                            "Give a review with some words in it.")
-    if config.data.dataset == "raw_text":
-        settings, vocabulary = config.data.vectorize, run.read_vocabulary()
-        arrays = vectorize(vectorizer_from(settings, vocabulary), list(texts), settings)
-        known = [known_tokens(text, settings, vocabulary) for text in texts]
-        unit = "characters" if settings.split == "character" else "words"
-    else:
-        word_index = run.read_word_index()
-        arrays = encode_reviews(texts, word_index, config.data.num_words, config.data.maxlen)
-        known = [known_words(text, word_index) for text in texts]
-        unit = "words"
-    warnings = [_unknown_warning(count, total, unit) for count, total in known]
-    return _Prepared(arrays, known, warnings)
-
 
 def _unknown_warning(known: int, total: int, unit: str) -> tuple[str, ...]:
     if total and known / total < MOSTLY_UNKNOWN:
         return (f"the model knows {known} of this text's {total} {unit}: it learned other "
                 "words (another language?), so the prediction says little",)
     return ()
-
-
-def _prepared_pictures(config: Config, paths: Sequence[str], input_shape, preprocess: bool
-                       ) -> _Prepared:
-    described = family(config.data.dataset)
-    pictures = [
-        read_picture(Path(path), input_shape, light_on_dark=described.light_on_dark,
-                     centre_digit=described.centred_digits, preprocess=preprocess)
-        for path in paths
-    ]
-    return _Prepared(np.stack([picture.array for picture in pictures]), [None] * len(paths),
-                     [picture.warnings for picture in pictures])
 
 
 # --------------------------------------------------------------------------- inputs

@@ -51,6 +51,10 @@ SUMMARY_FILE = "summary.txt"
 REPORT_FILE = "report.html"
 BACKUP_DIR = "backup"
 TENSORBOARD_DIR = "tensorboard"
+# `dlcourse export` writes each format into its own folder here, with a README.
+EXPORT_DIR = "export"
+EXPORT_README = "README.md"
+EXPORT_FILES = {"saved_model": "", "onnx": "model.onnx", "litert": "model.tflite"}
 LOCK_FILE = ".lock"
 # Plots, by what they show.
 PLOTS = {
@@ -107,6 +111,26 @@ def written_atomically(path: Path) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def directory_written_atomically(target: Path) -> Iterator[Path]:
+    """A folder to fill that replaces `target` only once it is complete: an interrupted
+    writer leaves `target` as it was, and a PARTIAL_PREFIX folder beside it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX + target.name + "-", dir=target.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; a run's are not
+    try:
+        yield staging
+        old = None
+        if target.exists():
+            old = target.with_name(f"{PARTIAL_PREFIX}{target.name}-old-{os.getpid()}")
+            os.replace(target, old)
+        os.replace(staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def weight_bytes(model) -> int:
@@ -551,6 +575,9 @@ class RunDir:
     @property
     def backup_dir(self) -> Path:
         return self.path / BACKUP_DIR
+
+    def export_dir(self, format: str) -> Path:
+        return self.path / EXPORT_DIR / format
 
     @property
     def tensorboard_dir(self) -> Path:

@@ -17,6 +17,7 @@ PACKAGE = ROOT / "dlcourse"
 # Lowest first. A module may import from its own layer and the ones before it.
 LAYERS = [
     ["dlcourse.errors", "dlcourse.cache", "dlcourse.version", "dlcourse.safe_files",
+     "dlcourse.extras",
      "dlcourse.tensorflow_setup",
      "dlcourse.reference*"],
     ["dlcourse.config*"],
@@ -29,6 +30,7 @@ LAYERS = [
     ["dlcourse.evaluation"],
     ["dlcourse.training", "dlcourse.prediction", "dlcourse.explanation",
      "dlcourse.comparison", "dlcourse.tuning_report", "dlcourse.lr_finder"],
+    ["dlcourse.export"],
     ["dlcourse.tuning"],
     ["dlcourse.api"],
     ["dlcourse", "dlcourse.cli", "dlcourse.__main__"],

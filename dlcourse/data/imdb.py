@@ -188,6 +188,14 @@ def load_word_index(data_dir: str | Path | None = None) -> dict[str, int]:
 _PUNCTUATION_TO_SPACE = str.maketrans({mark: " " for mark in string.punctuation if mark != "'"})
 
 
+# The same in RE2, for a TensorFlow graph (an exported model): the punctuation above, and
+# every character Python's str.split() splits on, become a space.
+PUNCTUATION_OR_SPACE_RE2 = (
+    "[" + "".join("\\" + mark for mark in string.punctuation if mark != "'")
+    + "\\t\\n\\x0b\\f\\r\\x1c-\\x1f\\x85\\p{Z}]"
+)
+
+
 def tokenize_review(text: str) -> list[str]:
     return text.lower().translate(_PUNCTUATION_TO_SPACE).split()
 

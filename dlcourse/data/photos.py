@@ -33,16 +33,17 @@ class Picture:
     warnings: tuple[str, ...] = ()
 
 
-def read_picture(path: Path, input_shape: tuple[int, ...], *, light_on_dark: bool,
-                 centre_digit: bool, preprocess: bool = True) -> Picture:
-    """An image file as the model's input: (height, width, channels) floats in [0, 1].
+def read_picture(path: Path | bytes, input_shape: tuple[int, ...], *, light_on_dark: bool,
+                 centre_digit: bool, preprocess: bool = True, name: str | None = None) -> Picture:
+    """An image file (or its bytes, called `name` in messages) as the model's input:
+    (height, width, channels) floats in [0, 1].
 
     `light_on_dark`: the dataset's pictures are light strokes on dark (MNIST), so a
     light-background picture is inverted. `centre_digit`: cut out, scale and centre the
     digit as MNIST's were. Without `preprocess`, the picture is only resized.
     """
     height, width, channels = input_shape
-    image = _open(path)
+    image = _open(path, name or str(path))
     image = _on_white(image)
     if channels == 1:
         grey = np.asarray(image.convert("L"), dtype="float32") / 255.0
@@ -62,21 +63,23 @@ def read_picture(path: Path, input_shape: tuple[int, ...], *, light_on_dark: boo
     return Picture(array, _blank_warning(array.mean(axis=-1)))
 
 
-def _open(path: Path):
+def _open(path: Path | bytes, name: str):
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        image = Image.open(path)
+        image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path)
         if image.width * image.height > LARGEST_PIXELS:
-            raise DataError(f"{path}: {image.width}x{image.height} pixels, more than the "
+            raise DataError(f"{name}: {image.width}x{image.height} pixels, more than the "
                             f"{LARGEST_PIXELS:,} a picture may have; resize it first.")
         image.load()
         return image
     except FileNotFoundError:
-        raise DataError(f"{path}: no such image file.") from None
+        raise DataError(f"{name}: no such image file.") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
         raise DataError(
-            f"{path}: not an image this model can take ({error}); give PNG or JPEG files."
+            f"{name}: not an image this model can take ({error}); give PNG or JPEG files."
         ) from None
 
 

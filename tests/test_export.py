@@ -1,0 +1,138 @@
+"""dlcourse export: each format loads in its own runtime and predicts as the run's model."""
+
+import json
+import site
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dlcourse import export as exporting
+from dlcourse.errors import DlcourseError
+from dlcourse.prediction import predict_run
+
+from helpers import invoke
+
+pytestmark = pytest.mark.slow
+
+REVIEWS = [
+    "A wonderful, moving film -- the acting was great!",
+    "Boring.  Awful plot; the WORST film...",
+    "good " * 700,  # longer than maxlen: the last words are kept, as in training
+    "Ünïcödé café, naïve résumé\u00a0and\ttabs\x0bhere",
+    "bad",
+]
+
+
+def test_a_text_savedmodel_reads_raw_strings_without_dlcourse(trained, tmp_path):
+    result = exporting.export_run(trained["imdb_lstm"], "saved_model", output=tmp_path / "sm")
+    assert [check.passed for check in result.checks] == [True, True]
+    assert "raw texts" in result.takes
+    # A Python that can import TensorFlow but not dlcourse: site-packages without the
+    # .pth files that make the checkout importable.
+    script = (
+        "import sys, json; sys.path[:0] = json.loads(sys.argv[1]);"
+        "import importlib.util; assert importlib.util.find_spec('dlcourse') is None;"
+        "import tensorflow as tf; model = tf.saved_model.load(sys.argv[2]);"
+        "print(json.dumps(model.serve(tf.constant(json.loads(sys.argv[3]))).numpy().tolist()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", script, json.dumps(site.getsitepackages()),
+         str(result.path), json.dumps(REVIEWS)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    exported = np.array(json.loads(done.stdout.splitlines()[-1]))[:, 0]
+    expected = [p.probabilities["positive"] for p in predict_run(trained["imdb_lstm"], REVIEWS)]
+    np.testing.assert_allclose(exported, expected, atol=1e-5)
+    readme = (result.path / "README.md").read_text()
+    assert "tf.saved_model.load" in readme and "passed:" in readme
+
+
+def test_a_bag_of_words_savedmodel_carries_the_runs_vectorizer(trained, tmp_path):
+    result = exporting.export_run(trained["bow"], "saved_model", output=tmp_path / "sm")
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(result.path))
+    texts = ["the film was good", "an awful boring plot"]
+    exported = loaded.serve(tf.constant(texts)).numpy()
+    expected = [[p.probabilities[name] for name in sorted(p.probabilities)]
+                for p in predict_run(trained["bow"], texts)]
+    if exported.shape[-1] == 1:
+        expected = [[row[1]] for row in expected]
+    np.testing.assert_allclose(exported, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_numeric_formats_load_in_their_runtime(trained, tmp_path, format):
+    result = exporting.export_run(trained["mnist"], format, output=tmp_path / format)
+    (check,) = result.checks
+    assert check.passed and check.inputs > 0
+    model_file = result.path / exporting.EXPORT_FILES[format]
+    images = np.random.default_rng(0).random((3, 28, 28, 1), dtype="float32")
+    import keras
+
+    expected = keras.saving.load_model(trained["mnist"] / "model.keras").predict(images, verbose=0)
+    if format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(model_file))
+        got = session.run(None, {session.get_inputs()[0].name: images})[0]
+    else:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(model_file))
+        interpreter.allocate_tensors()
+        rows = []
+        for image in images:
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
+            interpreter.invoke()
+            rows.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+        got = np.concatenate(rows)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_a_text_onnx_export_says_it_takes_word_indices(trained, tmp_path):
+    result = invoke("export", trained["imdb_lstm"], "--format", "onnx",
+                    "--output", tmp_path / "onnx")
+    assert result.exit_code == 0, result.output
+    assert "passed: onnxruntime" in result.output
+    assert "can't carry string processing" in result.output
+    assert "word indices" in (tmp_path / "onnx" / "README.md").read_text()
+
+
+def test_the_default_folder_is_in_the_run_and_an_export_replaces_the_last(trained, tmp_path):
+    run = trained.copy("mnist", tmp_path)
+    first = exporting.export_run(run, "saved_model")
+    assert first.path == run / "export" / "saved_model"
+    (first.path / "stale.txt").write_text("from before")
+    again = exporting.export_run(run, "saved_model")
+    assert again.path == first.path and not (again.path / "stale.txt").exists()
+    assert not list((run / "export").glob(".partial-*"))
+
+
+def test_an_export_that_fails_its_check_writes_nothing(trained, tmp_path, monkeypatch):
+    monkeypatch.setattr(exporting, "TOLERANCE", -1.0)
+    with pytest.raises(exporting.ExportCheckFailed, match="Nothing was written"):
+        exporting.export_run(trained["mnist"], "saved_model", output=tmp_path / "sm")
+    assert not (tmp_path / "sm").exists() and not list(tmp_path.glob(".partial-*"))
+
+
+def test_a_folder_of_something_else_is_not_replaced(trained, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    result = invoke("export", trained["mnist"], "--output", tmp_path / "mine")
+    assert result.exit_code == 2 and "not an earlier export" in result.output
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
+
+
+def test_a_missing_runtime_names_the_extra(trained, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    with pytest.raises(DlcourseError, match=r"onnxruntime.*pip install 'dlcourse\[export\]'"):
+        exporting.export_run(trained["mnist"], "onnx", output=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
