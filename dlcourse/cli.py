@@ -374,6 +374,27 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; 0.0.0.0 lets other machines in.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--max-body-mb", default=8.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Largest request body.")
+@click.option("--max-inputs", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Most texts or pictures in one request.")
+def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: int) -> None:
+    """Serve RUN_DIR's model over HTTP: POST /predict, a demo page at /, docs at /docs.
+
+    Needs the extra: pip install 'dlcourse[serve]'.
+    """
+    _import_tensorflow_quietly()
+    from dlcourse.serving import Limits, serve as serve_run
+
+    limits = Limits(body_bytes=int(max_body_mb * (1 << 20)), inputs=max_inputs)
+    serve_run(run_dir, host=host, port=port, limits=limits, say=click.echo)
+
+
+@main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "style", type=click.Choice(["terminal", "markdown", "csv"]),
               default="terminal", show_default=True, help="Table format.")

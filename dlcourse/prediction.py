@@ -21,9 +21,9 @@ from typing import Sequence, TextIO
 import numpy as np
 
 from dlcourse.config import Config, family
-from dlcourse.data.imdb import encode_reviews, known_words
+from dlcourse.data.imdb import encode_reviews, tokenize_review
 from dlcourse.data.photos import read_picture
-from dlcourse.data.text import known_tokens, vectorize, vectorizer_from
+from dlcourse.data.text import tokens_of, vectorize, vectorizer_from
 from dlcourse.errors import DataError
 from dlcourse.evaluation import class_scores
 from dlcourse.rundir import RunDir
@@ -32,6 +32,7 @@ from dlcourse.safe_files import read_file
 TOP = 3
 # Below this share of known words a text is mostly unknown to the model.
 MOSTLY_UNKNOWN = 0.5
+UNKNOWN_SHOWN = 20
 # What reads as a file name rather than a text: one word with a file suffix or a folder.
 _LOOKS_LIKE_A_PATH = re.compile(r"^[^\s]*(/|\\)[^\s]*$|^[^\s]+\.[A-Za-z0-9]{1,5}$")
 LARGEST_INPUT_FILE_BYTES = 64 << 20
@@ -49,6 +50,8 @@ class Prediction:
     # Texts: how many of their words the model knows, of how many.
     known_words: int | None = None
     words: int | None = None
+    # Texts: the words the model doesn't know, each once, the first UNKNOWN_SHOWN of them.
+    unknown_words: tuple[str, ...] | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -64,7 +67,8 @@ class Prediction:
             record.update(label=self.label, probability=self.probabilities[self.label],
                           probabilities=self.probabilities)
         if self.words is not None:
-            record.update(known_words=self.known_words, words=self.words)
+            record.update(known_words=self.known_words, words=self.words,
+                          unknown_words=list(self.unknown_words or ()))
         if self.warnings:
             record["warnings"] = list(self.warnings)
         return record
@@ -75,6 +79,7 @@ class _Prepared:
     arrays: np.ndarray
     known: list[tuple[int, int] | None]
     warnings: list[tuple[str, ...]]
+    unknown: list[tuple[str, ...]] | None = None
 
 
 def predict_run(run_dir: str | Path, inputs: Sequence[str] | np.ndarray, *,
@@ -102,10 +107,11 @@ class Predictor:
         self.model = _model_of(self.run)
         self.input_shape = tuple(self.model.input_shape[1:])
         if self.config.data.dataset == "raw_text":
-            self._vocabulary = self.run.read_vocabulary()
-            self._vectorizer = vectorizer_from(self.config.data.vectorize, self._vocabulary)
+            vocabulary = self.run.read_vocabulary()
+            self._vectorizer = vectorizer_from(self.config.data.vectorize, vocabulary)
+            self._known = frozenset(vocabulary.tokens)
         elif self.family.is_text:
-            self._word_index = self.run.read_word_index()
+            self._word_index = self._known = self.run.read_word_index()
         self.class_names = None if self.config.task == "regression" else (
             self.run.read_classes() or self.family.class_names
             or tuple(str(index) for index in range(self.model.output_shape[-1]))
@@ -143,17 +149,20 @@ class Predictor:
                 raise DataError(f"Input {position} is an empty text: there is nothing to "
                                 "classify. Give a review with some words in it.")
         if self.config.data.dataset == "raw_text":
-            settings, vocabulary = self.config.data.vectorize, self._vocabulary
+            settings = self.config.data.vectorize
             arrays = vectorize(self._vectorizer, list(texts), settings)
-            known = [known_tokens(text, settings, vocabulary) for text in texts]
+            tokens = [tokens_of(text, settings) for text in texts]
             unit = "characters" if settings.split == "character" else "words"
         else:
             arrays = encode_reviews(texts, self._word_index, self.config.data.num_words,
                                     self.config.data.maxlen)
-            known = [known_words(text, self._word_index) for text in texts]
+            tokens = [tokenize_review(text) for text in texts]
             unit = "words"
+        known = [(sum(token in self._known for token in words), len(words)) for words in tokens]
+        unknown = [tuple(dict.fromkeys(token for token in words if token not in self._known))
+                   [:UNKNOWN_SHOWN] for words in tokens]
         warnings = [_unknown_warning(count, total, unit) for count, total in known]
-        return _Prepared(arrays, known, warnings)
+        return _Prepared(arrays, known, warnings, unknown)
 
     def _prepared_pictures(self, sources: Sequence, preprocess: bool,
                            names: Sequence[str] | None = None) -> _Prepared:
@@ -179,12 +188,14 @@ class Predictor:
                      probabilities={name: float(score) for name, score in zip(names, scores)})
                 for scores in class_scores(outputs)
             ]
+        unknown = prepared.unknown or [None] * len(answers)
         return [
             Prediction(input=text, **answer,
                        known_words=known[0] if known else None,
-                       words=known[1] if known else None, warnings=warnings)
-            for text, answer, known, warnings in zip(inputs, answers, prepared.known,
-                                                     prepared.warnings)
+                       words=known[1] if known else None, unknown_words=missing,
+                       warnings=warnings)
+            for text, answer, known, missing, warnings in zip(
+                inputs, answers, prepared.known, unknown, prepared.warnings)
         ]
 
     def _compiled_call(self):

@@ -30,7 +30,7 @@ LAYERS = [
     ["dlcourse.evaluation"],
     ["dlcourse.training", "dlcourse.prediction", "dlcourse.explanation",
      "dlcourse.comparison", "dlcourse.tuning_report", "dlcourse.lr_finder"],
-    ["dlcourse.export"],
+    ["dlcourse.export", "dlcourse.serving*"],
     ["dlcourse.tuning"],
     ["dlcourse.api"],
     ["dlcourse", "dlcourse.cli", "dlcourse.__main__"],

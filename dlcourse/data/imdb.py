@@ -200,12 +200,6 @@ def tokenize_review(text: str) -> list[str]:
     return text.lower().translate(_PUNCTUATION_TO_SPACE).split()
 
 
-def known_words(text: str, word_index: dict[str, int]) -> tuple[int, int]:
-    """(words of `text` the model has a word index for, all its words)."""
-    words = tokenize_review(text)
-    return sum(word in word_index for word in words), len(words)
-
-
 def encode_reviews(
     texts: Sequence[str], word_index: dict[str, int], num_words: int | None, maxlen: int
 ) -> np.ndarray:

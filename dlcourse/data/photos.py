@@ -78,6 +78,8 @@ def _open(path: Path | bytes, name: str):
     except FileNotFoundError:
         raise DataError(f"{name}: no such image file.") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+        if isinstance(error, UnidentifiedImageError):
+            error = "no image format recognised"  # PIL's own text names a Python object
         raise DataError(
             f"{name}: not an image this model can take ({error}); give PNG or JPEG files."
         ) from None

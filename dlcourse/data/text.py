@@ -345,10 +345,3 @@ def tokens_of(text: str, settings: VectorizeConfig) -> list[str]:
     if settings.standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
         text = _KERAS_PUNCTUATION.sub("", text)
     return list(text) if settings.split == "character" else text.split()
-
-
-def known_tokens(text: str, settings: VectorizeConfig, vocabulary: TextVocabulary) -> tuple[int, int]:
-    """(tokens of `text` the vocabulary holds, all its tokens)."""
-    tokens = tokens_of(text, settings)
-    known = set(vocabulary.tokens)
-    return sum(token in known for token in tokens), len(tokens)

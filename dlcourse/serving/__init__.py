@@ -1,0 +1,251 @@
+"""`dlcourse serve`: a run's model over HTTP, with a demo page at `/`.
+
+`POST /predict` answers with exactly the records of `dlcourse predict --json`: one
+Predictor (dlcourse.prediction) prepares inputs for both. The model is loaded once with
+Keras's safe mode and called through one traced function; nothing from the run directory
+runs. Bad requests get a 4xx JSON body `{"error": "..."}` that names the problem.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the handlers' annotations, and
+# names imported inside create_app must be objects there, not strings.
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dlcourse import extras
+from dlcourse.errors import DlcourseError
+from dlcourse.prediction import Predictor
+from dlcourse.reports import expected_against_measured
+from dlcourse.rundir import RunDir
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may carry."""
+
+    body_bytes: int = 8 << 20
+    inputs: int = 64
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def create_app(run_dir: str | Path, limits: Limits = Limits()):
+    """The FastAPI application serving `run_dir`'s model."""
+    extras.require("serve", "`dlcourse serve`")
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+
+    predictor = Predictor(run_dir, compiled=True)
+    info = run_info(predictor)
+    page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+    app = FastAPI(title=f"dlcourse: {info['config']}", version="1",
+                  description="Predictions of one dlcourse run's model.")
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(_request, error: BadRequest):
+        return JSONResponse({"error": error.message}, status_code=error.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request, error: HTTPException):
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request, error: RequestValidationError):
+        return JSONResponse({"error": f"Invalid request: {error.errors()}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request, error: Exception):  # a bug: no traceback to the client
+        return JSONResponse({"error": f"the server failed on this request ({type(error).__name__})"},
+                            status_code=500)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def demo_page():
+        return page
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/info")
+    def run_information() -> dict:
+        return info
+
+    @app.get("/report", response_class=HTMLResponse)
+    def report():
+        """The run's report.html, as training wrote it (its figures are inside it)."""
+        path = predictor.run.report_path
+        if not path.is_file():
+            raise BadRequest(404, "This run has no report.html.")
+        return HTMLResponse(path.read_text(encoding="utf-8"))
+
+    @app.post("/predict", openapi_extra={"requestBody": _PREDICT_BODY})
+    async def predict(request: Request) -> dict:
+        """`{"texts": [...]}` for a text model; `{"images": ["<base64 PNG or JPEG>", ...]}`
+        or a multipart upload of image files for an image model."""
+        body = await _bounded_body(request, limits.body_bytes)
+        kind, inputs = await _inputs(request, body, predictor, limits)
+        try:
+            if kind == "texts":
+                predictions = await run_in_threadpool(predictor.predict, inputs)
+            else:
+                predictions = await run_in_threadpool(predictor.predict_pictures, inputs)
+        except DlcourseError as error:
+            raise BadRequest(422, str(error)) from None
+        return {"predictions": [prediction.as_dict() for prediction in predictions]}
+
+    return app
+
+
+def run_info(predictor: Predictor) -> dict[str, Any]:
+    """What /info and the demo page say of the run."""
+    run = predictor.run
+    try:
+        metrics = run.read_metrics()
+    except DlcourseError:
+        metrics = {}
+    return {
+        "config": predictor.config.name,
+        "run": run.path.name,
+        "inputs": "texts" if predictor.family.is_text else "images",
+        "input_shape": list(predictor.input_shape),
+        "task": predictor.config.task,
+        "classes": list(predictor.class_names) if predictor.class_names else None,
+        "metrics": {key: value for key, value in metrics.items()
+                    if key.startswith(("test_", "best_val_")) and isinstance(value, (int, float))},
+        "expected_against_measured": expected_against_measured(metrics),
+        "report": "/report" if run.report_path.is_file() else None,
+    }
+
+
+_PREDICT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"type": "object", "properties": {
+            "texts": {"type": "array", "items": {"type": "string"}},
+            "images": {"type": "array", "items": {"type": "string", "format": "byte"}},
+        }}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        }}},
+    },
+}
+
+
+async def _bounded_body(request, largest: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `largest` bytes (a Content-Length
+    may be missing or false)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > largest:
+        raise BadRequest(413, _too_large(int(declared), largest))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > largest:
+            raise BadRequest(413, _too_large(size, largest))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int, largest: int) -> str:
+    return (f"The request body is over {largest:,} bytes (at least {size:,}); send fewer or "
+            "smaller inputs per request, or start the server with a larger --max-body-mb.")
+
+
+async def _inputs(request, body: bytes, predictor: Predictor, limits: Limits):
+    """('texts', [str]) or ('images', [(name, bytes)]) from a JSON or multipart body."""
+    wanted = "texts" if predictor.family.is_text else "images"
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        if wanted == "texts":
+            raise BadRequest(415, 'This model reads texts: send JSON {"texts": ["...", ...]}.')
+        items = await _uploaded(request, body, limits)
+    elif media in ("application/json", ""):
+        items = _json_inputs(body, wanted)
+    else:
+        raise BadRequest(415, f"Unsupported content type {media!r}: send application/json, "
+                         "or multipart/form-data with image files.")
+    if not items:
+        raise BadRequest(422, f"{wanted!r} is empty: give one or more inputs.")
+    if len(items) > limits.inputs:
+        raise BadRequest(413, f"{len(items)} inputs in one request; at most {limits.inputs} "
+                         "(--max-inputs). Split them over several requests.")
+    return wanted, items
+
+
+def _json_inputs(body: bytes, wanted: str) -> list:
+    example = '{"texts": ["a review", ...]}' if wanted == "texts" else \
+        '{"images": ["<base64 PNG or JPEG>", ...]}'
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadRequest(400, f"The body is not JSON ({error}); send {example}.") from None
+    if not isinstance(data, dict) or set(data) != {wanted}:
+        given = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise BadRequest(422, f"Expected exactly the field {wanted!r} for this model, got "
+                         f"{given}; send {example}.")
+    items = data[wanted]
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise BadRequest(422, f"{wanted!r} must be a list of strings; send {example}.")
+    if wanted == "texts":
+        return items
+    return [(f"images[{position}]", _decoded(item, position)) for position, item in enumerate(items)]
+
+
+def _decoded(item: str, position: int) -> bytes:
+    if item.startswith("data:") and "," in item:  # a data URL, as a canvas gives it
+        item = item.split(",", 1)[1]
+    try:
+        return base64.b64decode(item, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(422, f"images[{position}] is not base64: encode each picture's "
+                         "PNG or JPEG bytes as base64.") from None
+
+
+async def _uploaded(request, body: bytes, limits: Limits) -> list[tuple[str, bytes]]:
+    from starlette.requests import Request
+
+    async def replay():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=limits.inputs,
+                                                         max_fields=limits.inputs)
+    except Exception as error:  # python-multipart's and Starlette's parse errors
+        raise BadRequest(400, f"Can't read the multipart body ({error}).") from None
+    files = [value for _, value in form.multi_items() if hasattr(value, "read")]
+    if not files:
+        raise BadRequest(422, "The multipart body has no file: upload image files.")
+    return [(upload.filename or f"file {position}", await upload.read())
+            for position, upload in enumerate(files)]
+
+
+def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
+          limits: Limits = Limits(), say=print) -> None:
+    """Serve until Ctrl-C."""
+    import uvicorn
+
+    RunDir(run_dir).require()
+    app = create_app(run_dir, limits)
+    if host not in LOOPBACK:
+        say(f"Listening on {host}, not only this machine's loopback: anyone who can reach "
+            "this machine can use the model.")
+    say(f"Serving {run_dir} at http://{_url_host(host)}:{port}/ (API docs at /docs). "
+        "Ctrl-C stops.")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

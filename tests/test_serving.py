@@ -1,0 +1,226 @@
+"""dlcourse serve: a real server process on a loopback port, called over HTTP."""
+
+import base64
+import io
+import json
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dlcourse.prediction import predict_run
+
+from helpers import dlcourse_command
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """`dlcourse serve RUN_DIR` in its own process, until stopped."""
+
+    def __init__(self, run_dir: Path, *options, host: str = "127.0.0.1"):
+        self.port = free_port()
+        command, environment = dlcourse_command("serve", run_dir, "--host", host,
+                                                "--port", self.port, *options)
+        self.process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.communicate()
+            try:
+                if self.call("GET", "/health") == (200, {"status": "ok"}):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise AssertionError("the server did not answer /health within 120 s")
+
+    def call(self, method: str, path: str, body: bytes | None = None,
+             content_type: str = "application/json"):
+        request = urllib.request.Request(self.url + path, data=body, method=method,
+                                         headers={"Content-Type": content_type} if body else {})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, _decoded(response.read(), response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, _decoded(error.read(), error.headers)
+
+    def post(self, data) -> tuple[int, dict]:
+        return self.call("POST", "/predict", json.dumps(data).encode())
+
+    def stop(self) -> tuple[int, str, str]:
+        self.process.send_signal(signal.SIGINT)
+        out, err = self.process.communicate(timeout=60)
+        return self.process.returncode, out, err
+
+
+def _decoded(data: bytes, headers):
+    if headers.get_content_type() == "application/json":
+        return json.loads(data)
+    return data.decode()
+
+
+@pytest.fixture(scope="module")
+def image_server(trained):
+    server = Server(trained["mnist"], "--max-body-mb", "0.05", "--max-inputs", "3")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def text_server(trained):
+    server = Server(trained["imdb_lstm"])
+    yield server
+    server.stop()
+
+
+def png_bytes(seed: int) -> bytes:
+    pixels = np.zeros((28, 28), np.uint8)
+    rng = np.random.default_rng(seed)
+    pixels[6:22, 10 + seed % 5:14 + seed % 5] = rng.integers(150, 255, (16, 4))
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def same_records(served: list[dict], local: list[dict]) -> None:
+    """The records of `dlcourse predict --json`: the same fields and labels, and the same
+    probabilities but for float rounding (the server calls the model through a traced
+    function, predict through model.predict)."""
+    assert [sorted(r) for r in served] == [sorted(r) for r in local]
+    for mine, theirs in zip(served, local):
+        probabilities = mine.pop("probabilities"), theirs.pop("probabilities")
+        assert list(probabilities[0]) == list(probabilities[1])
+        np.testing.assert_allclose(list(probabilities[0].values()),
+                                   list(probabilities[1].values()), atol=1e-6)
+        assert mine.pop("probability") == pytest.approx(theirs.pop("probability"), abs=1e-6)
+        assert mine == theirs
+
+
+def test_images_as_base64_and_as_uploads_give_predicts_records(image_server, trained, tmp_path):
+    pictures = [png_bytes(0), png_bytes(1)]
+    for number, data in enumerate(pictures):
+        (tmp_path / f"images[{number}]").write_bytes(data)
+    local = [p.as_dict() for p in predict_run(trained["mnist"],
+                                              [str(tmp_path / f"images[{n}]") for n in range(2)])]
+    for record in local:
+        record["input"] = Path(record["input"]).name
+    status, answer = image_server.post(
+        {"images": [base64.b64encode(data).decode() for data in pictures]})
+    assert status == 200
+    same_records(answer["predictions"], [dict(record) for record in local])
+
+    boundary = "dlcourse-test-boundary"
+    parts = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="images"; '
+        f'filename="images[{n}]"\r\nContent-Type: image/png\r\n\r\n'.encode() + data + b"\r\n"
+        for n, data in enumerate(pictures)) + f"--{boundary}--\r\n".encode()
+    status, answer = image_server.call("POST", "/predict", parts,
+                                       f"multipart/form-data; boundary={boundary}")
+    assert status == 200
+    same_records(answer["predictions"], local)
+
+
+def test_a_canvas_data_url_is_read(image_server):
+    url = "data:image/png;base64," + base64.b64encode(png_bytes(2)).decode()
+    status, answer = image_server.post({"images": [url]})
+    assert status == 200 and len(answer["predictions"][0]["probabilities"]) == 10
+
+
+def test_texts_give_predicts_records_with_the_unknown_words(text_server, trained):
+    texts = ["the film and a plot", "zzyzx the qwerty zzyzx a"]
+    status, answer = text_server.post({"texts": texts})
+    assert status == 200
+    local = [p.as_dict() for p in predict_run(trained["imdb_lstm"], texts)]
+    same_records(answer["predictions"], local)
+    # Each unknown word once, in order; the tiny word index knows "the", "and" and "a".
+    assert answer["predictions"][1]["unknown_words"] == ["zzyzx", "qwerty"]
+    assert answer["predictions"][0]["unknown_words"] == ["film", "plot"]
+
+
+@pytest.mark.parametrize("body, status, says", [
+    ({"pictures": ["x"]}, 422, "exactly the field 'images'"),
+    ({"images": "abc"}, 422, "list of strings"),
+    ({"images": []}, 422, "is empty"),
+    ({"images": ["not base64!"]}, 422, "not base64"),
+    ({"images": [base64.b64encode(b"GIF89a no picture").decode()]}, 422,
+     "not an image this model can take"),
+    ({"images": [base64.b64encode(png_bytes(0)).decode()] * 4}, 413, "at most 3"),
+    ({"images": ["A" * 60_000]}, 413, "over 52,428 bytes"),
+    ({"texts": ["a review"]}, 422, "exactly the field 'images'"),
+])
+def test_a_bad_image_request_gets_a_4xx_that_names_it(image_server, body, status, says):
+    got, answer = image_server.post(body)
+    assert got == status and says in answer["error"], answer
+    assert "Traceback" not in answer["error"]
+
+
+def test_a_body_that_is_not_json_or_of_another_type_is_named(image_server):
+    status, answer = image_server.call("POST", "/predict", b"{not json")
+    assert status == 400 and "not JSON" in answer["error"]
+    status, answer = image_server.call("POST", "/predict", b"x=1", "text/plain")
+    assert status == 415 and "text/plain" in answer["error"]
+    status, answer = image_server.call("POST", "/predict", b"--x--\r\n",
+                                       "multipart/form-data; boundary=x")
+    assert status in (400, 422) and "error" in answer
+
+
+@pytest.mark.parametrize("body, says", [
+    ({"texts": ["   "]}, "empty text"),
+    ({"texts": ["good", 3]}, "list of strings"),
+    ({"images": ["abc"]}, "exactly the field 'texts'"),
+])
+def test_a_bad_text_request_gets_a_4xx_that_names_it(text_server, body, says):
+    status, answer = text_server.post(body)
+    assert status == 422 and says in answer["error"], answer
+
+
+def test_health_info_docs_page_and_report(image_server):
+    assert image_server.call("GET", "/health") == (200, {"status": "ok"})
+    status, info = image_server.call("GET", "/info")
+    assert status == 200 and info["config"] == "mnist_cnn" and info["inputs"] == "images"
+    assert info["classes"] == [str(digit) for digit in range(10)]
+    assert "test_accuracy" in info["metrics"]
+    status, schema = image_server.call("GET", "/openapi.json")
+    assert status == 200 and "/predict" in schema["paths"]
+    status, docs = image_server.call("GET", "/docs")
+    assert status == 200 and "swagger" in docs.lower()
+    status, page = image_server.call("GET", "/")
+    assert status == 200 and "<canvas" in page
+    status, report = image_server.call("GET", "/report")
+    assert status == 200 and "<html" in report.lower()
+    status, answer = image_server.call("GET", "/report/../model.keras")
+    assert status == 404 and "error" in answer
+
+
+def test_other_machines_are_let_in_only_when_asked_and_ctrl_c_stops_it(trained):
+    server = Server(trained["mnist"], host="0.0.0.0")
+    code, out, err = server.stop()
+    assert "not only this machine's loopback" in out
+    assert code == 0 and "Traceback" not in err, err
+
+
+def test_a_missing_extra_is_named(trained, monkeypatch):
+    import importlib.util
+
+    from dlcourse import serving
+    from dlcourse.errors import DlcourseError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "fastapi" else real(name, *a))
+    with pytest.raises(DlcourseError, match=r"fastapi.*pip install 'dlcourse\[serve\]'"):
+        serving.create_app(trained["mnist"])
