@@ -529,6 +529,8 @@ def render(results: dict) -> str:
         lines += _overhead_table(results["overhead"])
     if results.get("scaling"):
         lines += _scaling_table(results["scaling"])
+    if results.get("serving"):
+        lines += _serving_table(results["serving"])
     lines += ["## Every run", "", "| round | model | length | side | whole command (s) | "
               "epoch seconds | first epoch at | peak RSS | best val accuracy | execution |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -553,6 +555,46 @@ def _wall(row: dict | None) -> str:
     if len(row["walls"]) == 1:
         return f"{row['wall']:.1f}"
     return f"{row['wall']:.1f} ({min(row['walls']):.1f}-{max(row['walls']):.1f})"
+
+
+def _serving_table(serving: dict) -> list[str]:
+    """benchmarks/serve.py's figures: medians over rounds of each model, side and load."""
+    import statistics
+
+    groups: dict[tuple, list[dict]] = {}
+    for row in serving["measured"]:
+        groups.setdefault((row["model"], row["concurrency"], row["side"]), []).append(row)
+    lines = [
+        "## Serving: `dlcourse serve` under load",
+        "",
+        f"Written by `benchmarks/serve.py` (`{serving['command']}`), "
+        f"{serving['requests']} requests per load, one input per request: an MNIST digit as "
+        "a base64 PNG, or one IMDB test review. `traced` is `dlcourse serve` (the model called "
+        "through one traced function); `model.predict` is the same server calling "
+        "`model.predict` for each request. Client and server share the machine's cores. "
+        "Medians over rounds.",
+        "",
+        "| model | concurrency | traced req/s | traced p50 (ms) | traced p99 (ms) | "
+        "model.predict req/s | model.predict p50 (ms) | traced / model.predict req/s | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    models = list(dict.fromkeys(row["model"] for row in serving["measured"]))
+    for model in models:
+        for concurrency in sorted({c for m, c, _ in groups if m == model}):
+            median = {side: {key: statistics.median(row[key] for row in groups[(model, concurrency, side)])
+                             for key in ("requests_per_second", "p50_ms", "p99_ms")}
+                      for side in ("traced", "model.predict") if (model, concurrency, side) in groups}
+            errors = sum(row["errors"] for side in ("traced", "model.predict")
+                         for row in groups.get((model, concurrency, side), []))
+            traced, peer = median.get("traced", {}), median.get("model.predict", {})
+            ratio = (f"{traced['requests_per_second'] / peer['requests_per_second']:.2f}"
+                     if traced and peer else "-")
+            lines.append(
+                f"| {model} | {concurrency} | {traced.get('requests_per_second', 0):.1f} | "
+                f"{traced.get('p50_ms', 0):.1f} | {traced.get('p99_ms', 0):.1f} | "
+                f"{peer.get('requests_per_second', 0):.1f} | {peer.get('p50_ms', 0):.1f} | "
+                f"{ratio} | {errors} |")
+    return lines + [""]
 
 
 def _overhead_table(overhead: list[dict]) -> list[str]:

@@ -9,6 +9,7 @@ from dlcourse.version import __version__
 from dlcourse.api import (
     configs,
     evaluate,
+    export,
     load_config,
     lr_find,
     predict,
@@ -19,7 +20,7 @@ from dlcourse.api import (
 )
 
 __all__ = [
-    "__version__", "configs", "evaluate", "load_config", "lr_find", "predict", "resume",
+    "__version__", "configs", "evaluate", "export", "load_config", "lr_find", "predict", "resume",
     "resume_tuning", "train", "tune",
 ]
 

@@ -26,6 +26,7 @@ def train(
     data_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
     smoke: bool = False,
+    track: str | None = None,
 ) -> TrainResult:
     """Train the model a config describes and write a run directory.
 
@@ -37,7 +38,8 @@ def train(
     (images (N, H, W[, C]) with uint8 pixels scaled as MNIST's; padded word indices), tf.data
     Datasets of (x, y) pairs, or for raw-text configs lists of texts or DataFrames. Labels
     are class indices, named by `class_names`. The run is called `<config>-custom` unless
-    `name` says otherwise. Returns the history, the metrics and the run directory.
+    `name` says otherwise. `track="mlflow"` logs the run to MLflow (as output.mlflow does).
+    Returns the history, the metrics and the run directory.
     """
     from dlcourse.config import load_config, origin_of, renamed
     from dlcourse.tensorflow_setup import start_tensorflow
@@ -50,8 +52,16 @@ def train(
         origin = origin_of(path, overrides or {}, smoke=smoke, config=config)
     elif overrides or smoke:
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
+    if track not in (None, "mlflow"):
+        from dlcourse.errors import DlcourseError
+
+        raise DlcourseError(f"track={track!r}: the one tracker dlcourse knows is 'mlflow'.")
     start_tensorflow()
+    from dlcourse.tracking import with_tracking
     from dlcourse.training import train_and_evaluate
+
+    if track == "mlflow":
+        config = with_tracking(config)
 
     dataset = None
     if train is not None or test is not None:
@@ -119,12 +129,14 @@ def tune(
     data_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
     smoke: bool = False,
+    track: str | None = None,
 ) -> TuneResult:
     """Search the values a config leaves open (`units: {tune: int, ...}`) with KerasTuner.
 
     Writes a tuning directory with every trial, a report and `best_config.yaml`, which
     `train` accepts. `algorithm` is random, bayesian or hyperband; `smoke` runs 2 tiny
-    trials. Returns the trials, the best config and the directory.
+    trials; `track="mlflow"` logs the search, each trial nested, to MLflow. Returns the
+    trials, the best config and the directory.
     """
     from dlcourse.config import load_search_config
     from dlcourse.tensorflow_setup import start_tensorflow
@@ -137,6 +149,7 @@ def tune(
     return run_search(
         search, algorithm=algorithm, trials=trials, data_dir=data_dir,
         output_dir=output_dir, overrides=override_texts(overrides or {}), smoke=smoke,
+        track=track,
     )
 
 
@@ -198,6 +211,20 @@ def predict(
         inputs = [str(item) for item in inputs]
     return [prediction.as_dict() for prediction in
             predict_run(_run_path(run), inputs, preprocess=preprocess)]
+
+
+def export(run: Any, format: str = "saved_model", *, output: str | Path | None = None,
+           data_dir: str | Path | None = None):
+    """Export a run's model (a run directory or a train() result) as `format`
+    (saved_model, onnx or litert), checked in that format's own runtime on the run's first
+    100 test inputs. A text run's SavedModel takes raw strings. Returns the export's
+    `.path`, `.checks` and what it `.takes`."""
+    from dlcourse.tensorflow_setup import start_tensorflow
+
+    start_tensorflow()
+    from dlcourse.exporting import export_run
+
+    return export_run(_run_path(run), format, output=output, data_dir=data_dir)
 
 
 def _run_path(run: Any) -> Any:

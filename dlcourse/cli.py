@@ -88,11 +88,13 @@ def main() -> None:
     help="Data-parallel training (distribution.strategy): mirrored over this machine's "
     "devices, or multi_worker over the cluster in $TF_CONFIG.",
 )
+@click.option("--track", type=click.Choice(["mlflow"]),
+              help="Log the run to MLflow (output.mlflow; the store defaults to ./mlruns).")
 @click.option("--tensorboard", is_flag=True,
               help="Also write TensorBoard logs into the run (output.tensorboard); view them "
               "with `tensorboard --logdir runs`.")
 def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
-          tensorboard) -> None:
+          track, tensorboard) -> None:
     """Train the model CONFIG describes, evaluate it on the test split, write a run directory."""
     _import_tensorflow_quietly()
     from dlcourse.config import parse_overrides
@@ -101,10 +103,10 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
         raise click.UsageError("Missing argument 'CONFIG' (or --resume RUN_DIR).")
     if resume_dir is not None and output_dir is not None:
         raise click.UsageError("--output-dir can't move a resumed run; it stays in RUN_DIR.")
-    if config is None and (overrides or smoke or strategy or tensorboard):
+    if config is None and (overrides or smoke or strategy or tensorboard or track):
         raise click.UsageError(
-            "--set, --smoke, --strategy and --tensorboard change CONFIG; a resumed run keeps "
-            "its own."
+            "--set, --smoke, --strategy, --track and --tensorboard change CONFIG; a resumed run "
+            "keeps its own."
         )
     parsed = parse_overrides(overrides)
     if strategy is not None:
@@ -115,7 +117,7 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
         result = dlcourse.resume(resume_dir, config, parsed, data_dir=data_dir, smoke=smoke)
     else:
         result = dlcourse.train(
-            config, parsed, data_dir=data_dir, output_dir=output_dir, smoke=smoke
+            config, parsed, data_dir=data_dir, output_dir=output_dir, smoke=smoke, track=track
         )
     if not result.is_chief:
         click.echo("\nTraining finished; the chief wrote the run directory and its report.")
@@ -146,9 +148,12 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
 @DATA_DIR
 @OUTPUT_DIR
 @click.option("--smoke", is_flag=True, help="2 tiny trials of 1 epoch: a quick check for CI.")
+@click.option("--track", type=click.Choice(["mlflow"]),
+              help="Log the search and each trial to MLflow (the store defaults to ./mlruns).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Continue the interrupted tuning run in this directory.")
-def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, resume_dir) -> None:
+def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, track,
+         resume_dir) -> None:
     """Search the values CONFIG leaves open ({tune: int|float|choice, ...}) with KerasTuner.
 
     Trials are scored on the validation split. Writes runs/<name>-tune/<time>/ with every
@@ -159,7 +164,7 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, resu
         raise click.UsageError("Give either CONFIG or --resume TUNE_DIR.")
     if resume_dir is not None:
         changed = [f"--{name.replace('_', '-')}" for name in
-                   ("trials", "algorithm", "overrides", "output_dir", "smoke")
+                   ("trials", "algorithm", "overrides", "output_dir", "smoke", "track")
                    if given(name) == click.core.ParameterSource.COMMANDLINE]
         if changed:
             raise click.UsageError(
@@ -176,7 +181,8 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, resu
     else:
         search = load_search_config(config, overrides, smoke=smoke)
         result = run_search(search, algorithm=algorithm, trials=trials, data_dir=data_dir,
-                            output_dir=output_dir, overrides=list(overrides), smoke=smoke)
+                            output_dir=output_dir, overrides=list(overrides), smoke=smoke,
+                            track=track)
     click.echo(f"\nTrials, best first ({result.objective}):")
     click.echo(trials_table(result.trials, result.expressions, result.objective,
                             result.direction), nl=False)
@@ -361,7 +367,7 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
     takes. ONNX and LiteRT need the extra: pip install 'dlcourse[export]'.
     """
     _import_tensorflow_quietly()
-    from dlcourse.export import export_run
+    from dlcourse.exporting import export_run
 
     click.echo(f"Exporting {run_dir} as {format_} ...", err=True)
     result = export_run(run_dir, format_, output=output, data_dir=data_dir)

@@ -56,6 +56,8 @@ EXPORT_DIR = "export"
 EXPORT_README = "README.md"
 EXPORT_FILES = {"saved_model": "", "onnx": "model.onnx", "litert": "model.tflite"}
 LOCK_FILE = ".lock"
+# Which MLflow run tracks this one, so a resumed run goes on logging to it.
+TRACKING_FILE = "mlflow.json"
 # Plots, by what they show.
 PLOTS = {
     "accuracy": "accuracy.png",
@@ -575,6 +577,12 @@ class RunDir:
     @property
     def backup_dir(self) -> Path:
         return self.path / BACKUP_DIR
+
+    def write_tracking(self, record: Mapping[str, Any]) -> None:
+        write_json(self.path / TRACKING_FILE, record)
+
+    def read_tracking(self) -> dict[str, Any]:
+        return self._optional_object(TRACKING_FILE)
 
     def export_dir(self, format: str) -> Path:
         return self.path / EXPORT_DIR / format

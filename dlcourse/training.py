@@ -40,6 +40,7 @@ from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.execution import compile_notice, fit_inputs
 from dlcourse.preparation import Prepared, memory_record, prepare, recorded_data_dir, run_dataset
 from dlcourse.rundir import RunDir
+from dlcourse.tracking import Tracker, ended_on_error
 from dlcourse.version import __version__
 
 
@@ -125,6 +126,8 @@ def train_and_evaluate(
         prepared = prepare(config, data_dir, dataset=dataset, scope=distribution.scope())
         distribution.check_agreement(_what_workers_share(prepared))
         output_dir = output_dir or config.output.dir
+        # Before the run directory: a store that can't be reached leaves no empty run.
+        tracker = _tracker(config, distribution)
         run = RunDir(distribution.create_run_dir(output_dir, config.name))
 
         def write_what_the_run_starts_with() -> None:
@@ -140,8 +143,13 @@ def train_and_evaluate(
             run.write_config(config)
             status = {"status": "running", "started": _now(),
                       "config_sha256": config_digest(config), **origin.record()}
-            return _fit_and_finish(prepared, run, status, EpochRecorder(run.write_history),
-                                   distribution, output_dir, setup=write_what_the_run_starts_with)
+            if tracker is not None:
+                run.write_tracking({"mlflow_run_id": tracker.run_id, "tracking_uri": tracker.uri})
+                tracker.start_run(config, run.path)
+            with ended_on_error(tracker):
+                return _fit_and_finish(prepared, run, status, EpochRecorder(run.write_history),
+                                       distribution, output_dir,
+                                       setup=write_what_the_run_starts_with, tracker=tracker)
 
 
 def resume_and_evaluate(
@@ -181,8 +189,11 @@ def resume_and_evaluate(
             prepared = prepare(saved, dataset=dataset, scope=distribution.scope())
             status = _resumed_status(run.read_status())
             recorder = EpochRecorder(run.write_history, run.read_history())
-            return _fit_and_finish(prepared, run, status, recorder, distribution,
-                                   saved.output.dir, resuming=True)
+            # The MLflow run it started with goes on, as the run directory does.
+            tracker = _tracker(saved, distribution, run.read_tracking().get("mlflow_run_id"))
+            with ended_on_error(tracker):
+                return _fit_and_finish(prepared, run, status, recorder, distribution,
+                                       saved.output.dir, resuming=True, tracker=tracker)
 
 
 def _fit_and_finish(
@@ -194,6 +205,7 @@ def _fit_and_finish(
     output_dir: str | Path,
     resuming: bool = False,
     setup=None,
+    tracker: Tracker | None = None,
 ) -> TrainResult:
     config, dataset, model = prepared.config, prepared.dataset, prepared.model
     # Who is training, for people reading the status; the lock is what keeps others out.
@@ -213,6 +225,8 @@ def _fit_and_finish(
         backups = (distribution.callbacks(output_dir, config.name)
                    or [RunBackup(run, watched, restored)])
         callbacks = [*inputs.callbacks, *_callbacks(config, run, recorder, watched, backups)]
+        if tracker is not None:
+            callbacks.append(tracker.callback())
         notice = compile_notice(prepared.plan, inputs)
         if notice:
             print(notice, flush=True)
@@ -266,7 +280,17 @@ def _fit_and_finish(
     except OSError as error:
         print(f"Warning: the run finished, but tidying it failed ({error}); its results are "
               "all written.", file=sys.stderr)
+    if tracker is not None:
+        tracker.finish_run(metrics, run.path)
     return TrainResult(run.path, recorder.history, metrics, model, distribution.is_chief)
+
+
+def _tracker(config: Config, distribution: Distribution, resume_id: str | None = None
+             ) -> Tracker | None:
+    """The run's MLflow run when the config asks for one; a cluster's chief logs alone."""
+    if config.output.mlflow is None or not distribution.is_chief:
+        return None
+    return Tracker(config.output.mlflow, name=config.name, resume_id=resume_id)
 
 
 def _what_workers_share(prepared: Prepared) -> dict[str, str]:

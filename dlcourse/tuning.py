@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -35,6 +35,7 @@ from dlcourse.data import Dataset
 from dlcourse.execution import fit_inputs, plan_execution
 from dlcourse.models import build_model
 from dlcourse.preparation import prepare
+from dlcourse.tracking import Tracker, ended_on_error, with_tracking
 from dlcourse.training import library_versions, seed_everything
 from dlcourse.tune_dir import BEST_CONFIG_FILE, SCORES_PLOT, TUNER_PROJECT, TuneDir, TuningError
 from dlcourse.tuning_report import (
@@ -92,6 +93,8 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         self.search = search
         self.dataset = dataset
         self.signature = signature
+        # The tuning's MLflow run, when tracked: each trial is a run nested under it.
+        self.tracker: Tracker | None = None
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         config = self.config_for(hp)
@@ -105,7 +108,17 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         kwargs.setdefault("epochs", config.fit.epochs)
         callbacks = [*kwargs.pop("callbacks", []), *inputs.callbacks, StopIfDiverged(),
                      *config_callbacks(config)]
-        return model.fit(*args, callbacks=callbacks, **inputs.arguments, **kwargs)
+        if self.tracker is None:
+            return model.fit(*args, callbacks=callbacks, **inputs.arguments, **kwargs)
+        trial = Tracker(self.tracker.settings, name=config.name, parent=self.tracker)
+        trial.set_tags({"mlflow.runName": "trial " + ", ".join(
+            f"{key}={value}" for key, value in hp.values.items())})
+        trial.log_params(hp.values)
+        with ended_on_error(trial):
+            history = model.fit(*args, callbacks=[*callbacks, trial.callback()],
+                                **inputs.arguments, **kwargs)
+        trial.end("finished")
+        return history
 
     def _plan(self, config: Config):
         return plan_execution(config, train_samples=len(self.dataset.x_train))
@@ -140,8 +153,12 @@ def tune(
     output_dir: str | Path | None = None,
     overrides: Sequence[str] = (),
     smoke: bool = False,
+    track: str | None = None,
 ) -> TuneResult:
-    """Search the values `search` leaves open and write a new tuning directory."""
+    """Search the values `search` leaves open and write a new tuning directory.
+    `track="mlflow"` logs the tuning and each trial to MLflow (as output.mlflow does)."""
+    if track == "mlflow":
+        search = replace(search, config=with_tracking(search.config))
     settings = {
         "config": str(search.source),
         "algorithm": algorithm,
@@ -237,21 +254,35 @@ def _search(
     config = search.config
     objective, direction = objective_of(config)
     tuner = _make_tuner(settings, hypermodel, objective, direction, tune_dir, config)
+    if settings.get("mlflow_run_id"):  # a tracked search, resumed: its MLflow run goes on
+        config = with_tracking(config)
+    if config.output.mlflow is not None:
+        hypermodel.tracker = Tracker(config.output.mlflow, name=config.name,
+                                     resume_id=settings.get("mlflow_run_id"))
+        settings["mlflow_run_id"] = hypermodel.tracker.run_id
+        hypermodel.tracker.set_tags({"mlflow.runName": f"{config.name}-tune {tune_dir.path.name}",
+                                     "dlcourse.tune_dir": str(tune_dir.path.resolve())})
+        hypermodel.tracker.log_params({key: settings[key] for key in ("algorithm", "max_trials")})
     settings.update(objective=objective, direction=direction, status="running",
                     started=_now(), versions=_versions())
     settings.pop("ended", None)
     tune_dir.write_settings(settings)
     started = time.perf_counter()
     try:
-        # A live progress bar on a terminal; one line per epoch in logs and CI.
-        tuner.search(verbose=1 if sys.stdout.isatty() else 2)
+        with ended_on_error(hypermodel.tracker):
+            # A live progress bar on a terminal; one line per epoch in logs and CI.
+            tuner.search(verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         _finish(tune_dir, tuner, search, settings, "interrupted", started)
         raise
     except Exception as error:
         _finish(tune_dir, tuner, search, settings, "failed", started, error)
         raise
-    return _finish(tune_dir, tuner, search, settings, "finished", started)
+    result = _finish(tune_dir, tuner, search, settings, "finished", started)
+    if hypermodel.tracker is not None:
+        best = settings.get("best") or {}
+        hypermodel.tracker.finish_run({"best_score": best.get("score")}, tune_dir.path)
+    return result
 
 
 def objective_of(config: Config) -> tuple[str, str]:

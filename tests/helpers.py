@@ -29,6 +29,24 @@ def interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def train_until_first_epoch_then_ctrl_c(command, environment, runs: Path, cwd=None) -> str:
+    """Start `dlcourse train` as a process, Ctrl-C it once an epoch is written under
+    `runs`, check it exits 130, and return its stderr."""
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment, preexec_fn=interruptible, cwd=cwd)
+    deadline = time.monotonic() + 120
+    while not list(runs.glob("*/*/history.json")):
+        assert process.poll() is None and time.monotonic() < deadline, "no epoch finished"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    return stderr
+
+
 def write_mnist(directory: Path, train: int = 96, test: int = 48, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     path = directory / "mnist.npz"

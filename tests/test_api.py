@@ -41,8 +41,8 @@ def stripes_run(tmp_path_factory):
 
 def test_the_api_is_what_dir_lists():
     assert sorted(dir(dlcourse)) == sorted([
-        "__version__", "configs", "evaluate", "load_config", "lr_find", "predict", "resume",
-        "resume_tuning", "train", "tune",
+        "__version__", "configs", "evaluate", "export", "load_config", "lr_find", "predict",
+        "resume", "resume_tuning", "train", "tune",
     ])
 
 

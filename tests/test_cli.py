@@ -9,8 +9,8 @@ import yaml
 import dlcourse
 
 from helpers import (
-    CONFIGS, REAL_DATA_DIR, ROOT, dlcourse_command, interruptible, invoke, real_data_for,
-    run_dlcourse,
+    CONFIGS, REAL_DATA_DIR, ROOT, dlcourse_command, invoke, real_data_for,
+    run_dlcourse, train_until_first_epoch_then_ctrl_c,
 )
 
 RUN_FILES = {
@@ -191,24 +191,11 @@ def test_evaluate_a_directory_that_is_not_a_run(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_path):
-    import signal
-    import time
-
     command, environment = dlcourse_command(
         "train", ROOT / "configs" / "mnist_cnn.yaml",
         "--data-dir", data_dir, "--set", "fit.epochs=500", "--set", "data.limit=32",
     )
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
-        preexec_fn=interruptible,
-    )
-    deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("runs/mnist_cnn/*/history.json")):
-        assert process.poll() is None and time.monotonic() < deadline, "no epoch finished"
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    stderr = train_until_first_epoch_then_ctrl_c(command, environment, tmp_path / "runs")
     (run_dir,) = tmp_path.glob("runs/mnist_cnn/*")
     status = json.loads((run_dir / "status.json").read_text())
     history = json.loads((run_dir / "history.json").read_text())

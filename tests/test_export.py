@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from dlcourse import export as exporting
+from dlcourse import exporting
 from dlcourse.errors import DlcourseError
 from dlcourse.prediction import predict_run
 

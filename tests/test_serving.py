@@ -193,6 +193,7 @@ def test_health_info_docs_page_and_report(image_server):
     status, info = image_server.call("GET", "/info")
     assert status == 200 and info["config"] == "mnist_cnn" and info["inputs"] == "images"
     assert info["classes"] == [str(digit) for digit in range(10)]
+    assert info["model"]["layers"][0] == "Conv2D" and info["model"]["parameters"] > 0
     assert "test_accuracy" in info["metrics"]
     status, schema = image_server.call("GET", "/openapi.json")
     assert status == 200 and "/predict" in schema["paths"]

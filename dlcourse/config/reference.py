@@ -21,7 +21,7 @@ SECTIONS = (
     ("top level", None), ("data", "DataConfig"), ("data.vectorize", "VectorizeConfig"),
     ("model", "ModelConfig"), ("compile", "CompileConfig"),
     ("compile.optimizer", "OptimizerConfig"), ("fit", "FitConfig"),
-    ("output", "OutputConfig"), ("execution", "ExecutionConfig"),
+    ("output", "OutputConfig"), ("output.mlflow", "MlflowConfig"), ("execution", "ExecutionConfig"),
     ("distribution", "DistributionConfig"), ("reference", "ReferenceConfig"),
 )
 

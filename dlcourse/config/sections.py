@@ -365,12 +365,26 @@ class FitConfig(Section):
         return self
 
 
+class MlflowConfig(Section):
+    """Track the run in MLflow (needs `pip install 'dlcourse[mlflow]'`)."""
+
+    tracking_uri: str | None = Field(
+        None, max_length=2000,
+        description="MLflow's store: a folder, a file: URI or a server's http(s) URL. "
+        "Default: $MLFLOW_TRACKING_URI, else ./mlruns.")
+    experiment: str | None = Field(None, min_length=1, max_length=500,
+                                   description="The MLflow experiment (default: the config's name).")
+
+
 class OutputConfig(Section):
     """Where runs are written and what goes in them."""
 
     dir: str = Field("runs", description="Runs go to <dir>/<config name>/<time>/.")
     plots: bool = Field(True, description="Draw the curves, confusion matrix and mistakes.")
     tensorboard: bool = Field(False, description="Write TensorBoard logs to <run>/tensorboard.")
+    mlflow: MlflowConfig | None = Field(
+        None, description="Log the run to MLflow: params, every epoch, test metrics, the run "
+        "directory (or --track mlflow).")
 
 
 class ReferenceConfig(Section):

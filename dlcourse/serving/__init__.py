@@ -39,8 +39,9 @@ class BadRequest(Exception):
         self.status, self.message = status, message
 
 
-def create_app(run_dir: str | Path, limits: Limits = Limits()):
-    """The FastAPI application serving `run_dir`'s model."""
+def create_app(run_dir: str | Path, limits: Limits = Limits(), *, compiled: bool = True):
+    """The FastAPI application serving `run_dir`'s model. `compiled` False calls
+    `model.predict` for each request instead (benchmarks/serve.py's peer)."""
     extras.require("serve", "`dlcourse serve`")
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -48,7 +49,7 @@ def create_app(run_dir: str | Path, limits: Limits = Limits()):
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
 
-    predictor = Predictor(run_dir, compiled=True)
+    predictor = Predictor(run_dir, compiled=compiled)
     info = run_info(predictor)
     page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
     app = FastAPI(title=f"dlcourse: {info['config']}", version="1",
@@ -119,6 +120,8 @@ def run_info(predictor: Predictor) -> dict[str, Any]:
     return {
         "config": predictor.config.name,
         "run": run.path.name,
+        "model": {"layers": [layer.__class__.__name__ for layer in predictor.model.layers],
+                  "parameters": int(predictor.model.count_params())},
         "inputs": "texts" if predictor.family.is_text else "images",
         "input_shape": list(predictor.input_shape),
         "task": predictor.config.task,
