@@ -5,6 +5,9 @@ None of them acts per batch, so Keras needn't wait for each batch's logs.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from typing import Callable
 
@@ -124,3 +127,53 @@ def restored_epoch(callbacks: list[keras.callbacks.Callback]) -> dict[str, objec
             return {"restored_epoch": int(callback.best_epoch) + 1,
                     "restored_by": f"EarlyStopping (best {callback.monitor})"}
     return {}
+
+
+class InterruptAtEpochEnd(keras.callbacks.Callback):
+    """Ctrl-C during a fit, taken where Python code runs rather than inside TensorFlow.
+
+    A KeyboardInterrupt raised while TensorFlow is inside its data iterator can come out
+    as another error (`ValueError: None values not supported`); KerasTuner then records a
+    failed trial and goes on searching. While `deferred()` holds, the first Ctrl-C only
+    asks the running fit to stop after its batch, and this callback raises the interrupt
+    at the epoch's end. A second Ctrl-C, or one outside a fit, interrupts at once.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.requested = False
+        self._fitting = None
+
+    @contextlib.contextmanager
+    def deferred(self):
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            yield  # a handler can't be set here, or Ctrl-C is meant to be ignored
+            return
+        previous = signal.signal(signal.SIGINT, self._on_ctrl_c)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _on_ctrl_c(self, signum, frame) -> None:
+        if self.requested or self._fitting is None:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._fitting.stop_training = True
+
+    def on_train_begin(self, logs=None) -> None:
+        self._fitting = self.model
+        self._raise_if_requested()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self._raise_if_requested()
+
+    def on_train_end(self, logs=None) -> None:
+        self._fitting = None
+        self._raise_if_requested()
+
+    def _raise_if_requested(self) -> None:
+        if self.requested:
+            self._fitting = None
+            raise KeyboardInterrupt

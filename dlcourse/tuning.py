@@ -21,7 +21,7 @@ import keras
 import keras_tuner
 import yaml
 
-from dlcourse.callbacks import StopIfDiverged, config_callbacks
+from dlcourse.callbacks import InterruptAtEpochEnd, StopIfDiverged, config_callbacks
 from dlcourse.config import (
     SMOKE_OVERRIDES,
     Config,
@@ -95,6 +95,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         self.signature = signature
         # The tuning's MLflow run, when tracked: each trial is a run nested under it.
         self.tracker: Tracker | None = None
+        self.interrupt = InterruptAtEpochEnd()
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         config = self.config_for(hp)
@@ -107,7 +108,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         # the config's epochs (which may themselves be searched).
         kwargs.setdefault("epochs", config.fit.epochs)
         callbacks = [*kwargs.pop("callbacks", []), *inputs.callbacks, StopIfDiverged(),
-                     *config_callbacks(config)]
+                     *config_callbacks(config), self.interrupt]
         if self.tracker is None:
             return model.fit(*args, callbacks=callbacks, **inputs.arguments, **kwargs)
         trial = Tracker(self.tracker.settings, name=config.name, parent=self.tracker)
@@ -269,7 +270,7 @@ def _search(
     tune_dir.write_settings(settings)
     started = time.perf_counter()
     try:
-        with ended_on_error(hypermodel.tracker):
+        with ended_on_error(hypermodel.tracker), hypermodel.interrupt.deferred():
             # A live progress bar on a terminal; one line per epoch in logs and CI.
             tuner.search(verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:

@@ -168,3 +168,31 @@ def test_reduce_lr_on_plateau_with_a_schedule_is_refused():
                     "--set", "fit.validation=null", "--set", "fit.validation_split=0.2",
                     "--set", "fit.callbacks=[{ReduceLROnPlateau: {monitor: val_loss}}]")
     assert one_paragraph(result) and "is a schedule" in result.stderr, result.stderr
+
+
+def test_ctrl_c_in_a_deferred_fit_stops_after_its_batch_and_interrupts_at_the_epoch_end():
+    import os
+    import signal
+
+    from dlcourse.callbacks import InterruptAtEpochEnd
+
+    class CtrlCAtBatch(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches += 1
+            if self.batches == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    interrupt, ctrl_c = InterruptAtEpochEnd(), CtrlCAtBatch()
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with interrupt.deferred():
+            model.fit(np.zeros((64, 4)), np.zeros(64), batch_size=4, epochs=5, verbose=0,
+                      callbacks=[ctrl_c, interrupt])
+    assert ctrl_c.batches == 3  # of 16 in the epoch: the fit stopped after the batch
+    assert signal.getsignal(signal.SIGINT) is before
