@@ -214,17 +214,18 @@ def predict(
 
 
 def export(run: Any, format: str = "saved_model", *, output: str | Path | None = None,
-           data_dir: str | Path | None = None):
+           data_dir: str | Path | None = None, test: Any = None):
     """Export a run's model (a run directory or a train() result) as `format`
     (saved_model, onnx or litert), checked in that format's own runtime on the run's first
-    100 test inputs. A text run's SavedModel takes raw strings. Returns the export's
+    100 test inputs; `test=(x_test, y_test)` gives them again for a run trained on data
+    given from Python. A text run's SavedModel takes raw strings. Returns the export's
     `.path`, `.checks` and what it `.takes`."""
     from dlcourse.tensorflow_setup import start_tensorflow
 
     start_tensorflow()
     from dlcourse.exporting import export_run
 
-    return export_run(_run_path(run), format, output=output, data_dir=data_dir)
+    return export_run(_run_path(run), format, output=output, data_dir=data_dir, test=test)
 
 
 def _run_path(run: Any) -> Any:

@@ -69,10 +69,11 @@ class ExportResult:
 
 
 def export_run(run_dir: str | Path, format: str = "saved_model", *,
-               output: str | Path | None = None, data_dir: str | Path | None = None
-               ) -> ExportResult:
+               output: str | Path | None = None, data_dir: str | Path | None = None,
+               test: Any = None) -> ExportResult:
     """Export a run's model as `format` into `output` (default: RUN_DIR/export/FORMAT),
-    checked against the run's first test inputs."""
+    checked against the run's first test inputs; `test` is (x_test, y_test) again for a
+    run trained on data given from Python."""
     if format not in FORMATS:
         raise DlcourseError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
     if format != "saved_model":
@@ -81,7 +82,7 @@ def export_run(run_dir: str | Path, format: str = "saved_model", *,
     predictor = Predictor(run.path)
     target = Path(output) if output is not None else run.export_dir(format)
     _refuse_foreign_folder(target)
-    samples = _test_inputs(run, predictor, data_dir)
+    samples = _test_inputs(run, predictor, data_dir, test)
     with directory_written_atomically(target) as staging:
         exporter = {"saved_model": _saved_model, "onnx": _onnx, "litert": _litert}[format]
         takes, checks, notes = exporter(predictor, staging, samples)
@@ -112,10 +113,12 @@ class _Samples:
     expected_from_texts: np.ndarray | None  # model.predict of dlcourse's encoding of texts
 
 
-def _test_inputs(run: RunDir, predictor: Predictor, data_dir) -> _Samples:
+def _test_inputs(run: RunDir, predictor: Predictor, data_dir, test) -> _Samples:
     """The run's first test inputs, and the model's predictions for them."""
-    dataset = run_dataset(run, predictor.config, recorded_data_dir(run, data_dir),
-                          command="export")
+    memory = None if test is None else (None, test)
+    dataset = run_dataset(run, predictor.config,
+                          None if memory else recorded_data_dir(run, data_dir),
+                          memory=memory, command="export")
     arrays = np.asarray(dataset.x_test[:CHECKED_INPUTS])
     model = predictor.model
     expected = model.predict(arrays, verbose=0)

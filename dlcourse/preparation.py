@@ -85,6 +85,8 @@ def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
             "evaluate": f"dlcourse.evaluate({str(run.path)!r}, test=(x_test, y_test))",
             "resume": f"dlcourse.resume({str(run.path)!r}, train=(x_train, y_train), "
                       "test=(x_test, y_test))",
+            "export": f"dlcourse.export({str(run.path)!r}, test=(x_test, y_test)), to check "
+                      "the export on them",
         }
         raise RunError(
             f"{run.path} was trained on data given from Python, which a run directory doesn't "

@@ -10,8 +10,12 @@ import json
 import os
 import pickle
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +36,6 @@ def interruptible() -> None:
 def train_until_first_epoch_then_ctrl_c(command, environment, runs: Path, cwd=None) -> str:
     """Start `dlcourse train` as a process, Ctrl-C it once an epoch is written under
     `runs`, check it exits 130, and return its stderr."""
-    import subprocess
-    import time
-
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=environment, preexec_fn=interruptible, cwd=cwd)
     deadline = time.monotonic() + 120
@@ -270,3 +271,57 @@ def one_paragraph(result) -> bool:
     status = getattr(result, "returncode", getattr(result, "exit_code", None))
     return (status == 2 and "Traceback" not in text and text.startswith("Error:")
             and "\nError:" not in text and "\n\n" not in text)
+
+
+# --------------------------------------------------------------------------- a served run
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """`dlcourse serve RUN_DIR` in its own process, until stopped."""
+
+    def __init__(self, run_dir: Path, *options, host: str = "127.0.0.1"):
+        self.port = free_port()
+        command, environment = dlcourse_command("serve", run_dir, "--host", host,
+                                                "--port", self.port, *options)
+        self.process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.communicate()
+            try:
+                if self.call("GET", "/health") == (200, {"status": "ok"}):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise AssertionError("the server did not answer /health within 120 s")
+
+    def call(self, method: str, path: str, body: bytes | None = None,
+             content_type: str = "application/json"):
+        request = urllib.request.Request(self.url + path, data=body, method=method,
+                                         headers={"Content-Type": content_type} if body else {})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, _decoded(response.read(), response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, _decoded(error.read(), error.headers)
+
+    def post(self, data) -> tuple[int, dict]:
+        return self.call("POST", "/predict", json.dumps(data).encode())
+
+    def stop(self) -> tuple[int, str, str]:
+        self.process.send_signal(signal.SIGINT)
+        out, err = self.process.communicate(timeout=60)
+        return self.process.returncode, out, err
+
+
+def _decoded(data: bytes, headers):
+    if headers.get_content_type() == "application/json":
+        return json.loads(data)
+    return data.decode()

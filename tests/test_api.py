@@ -104,6 +104,14 @@ def test_evaluate_needs_the_test_arrays_again_and_reproduces_the_run(stripes_run
 
 
 @pytest.mark.slow
+def test_export_checks_a_run_from_arrays_on_the_test_arrays_given_again(stripes_run, tmp_path):
+    with pytest.raises(RunError, match=r"dlcourse.export\(.*test=\(x_test, y_test\)"):
+        dlcourse.export(stripes_run, output=tmp_path / "sm")
+    exported = dlcourse.export(stripes_run, output=tmp_path / "sm", test=three_stripes(48, 1))
+    assert all(check.passed for check in exported.checks) and exported.checks[0].inputs == 48
+
+
+@pytest.mark.slow
 def test_a_result_shows_itself_in_a_notebook(stripes_run):
     html = stripes_run._repr_html_()
     assert "mnist_cnn-custom" in html and "data:image/png;base64," in html

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REAL_DATA_DIR, ROOT
-from test_serving import Server
+from helpers import REAL_DATA_DIR, ROOT, Server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
