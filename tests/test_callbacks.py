@@ -189,10 +189,14 @@ def test_ctrl_c_in_a_deferred_fit_stops_after_its_batch_and_interrupts_at_the_ep
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     interrupt, ctrl_c = InterruptAtEpochEnd(), CtrlCAtBatch()
-    before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        with interrupt.deferred():
-            model.fit(np.zeros((64, 4)), np.zeros(64), batch_size=4, epochs=5, verbose=0,
-                      callbacks=[ctrl_c, interrupt])
-    assert ctrl_c.batches == 3  # of 16 in the epoch: the fit stopped after the batch
-    assert signal.getsignal(signal.SIGINT) is before
+    # pytest-xdist's workers ignore SIGINT; a terminal's Python raises KeyboardInterrupt.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupt.deferred():
+                model.fit(np.zeros((64, 4)), np.zeros(64), batch_size=4, epochs=5, verbose=0,
+                          callbacks=[ctrl_c, interrupt])
+        assert ctrl_c.batches == 3  # of 16 in the epoch: the fit stopped after the batch
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
