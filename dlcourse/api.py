@@ -52,10 +52,7 @@ def train(
         origin = origin_of(path, overrides or {}, smoke=smoke, config=config)
     elif overrides or smoke:
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
-    if track not in (None, "mlflow"):
-        from dlcourse.errors import DlcourseError
-
-        raise DlcourseError(f"track={track!r}: the one tracker dlcourse knows is 'mlflow'.")
+    _check_tracker(track)
     start_tensorflow()
     from dlcourse.tracking import with_tracking
     from dlcourse.training import train_and_evaluate
@@ -141,6 +138,7 @@ def tune(
     from dlcourse.config import load_search_config
     from dlcourse.tensorflow_setup import start_tensorflow
 
+    _check_tracker(track)
     start_tensorflow()
     from dlcourse.config import override_texts
     from dlcourse.tuning import tune as run_search
@@ -226,6 +224,13 @@ def export(run: Any, format: str = "saved_model", *, output: str | Path | None =
     from dlcourse.exporting import export_run
 
     return export_run(_run_path(run), format, output=output, data_dir=data_dir, test=test)
+
+
+def _check_tracker(track: str | None) -> None:
+    if track not in (None, "mlflow"):
+        from dlcourse.errors import DlcourseError
+
+        raise DlcourseError(f"track={track!r}: the one tracker dlcourse knows is 'mlflow'.")
 
 
 def _run_path(run: Any) -> Any:

@@ -69,9 +69,8 @@ def ended_on_error(tracker: Tracker | None) -> Iterator[None]:
     try:
         yield
     except BaseException as error:
-        if tracker is not None:
-            interrupted = isinstance(error, KeyboardInterrupt) or "Interrupted" in type(error).__name__
-            tracker.end("interrupted" if interrupted else "failed")
+        if tracker is not None:  # training's RunInterrupted is a KeyboardInterrupt too
+            tracker.end("interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
         raise
 
 
@@ -168,8 +167,7 @@ class Tracker:
     def finish_run(self, metrics: Mapping[str, Any], directory: Path) -> None:
         """A finished run: its test metrics, its directory as artifacts, the end."""
         self.log_metrics({key: value for key, value in metrics.items()
-                          if key.startswith(("test_", "best_", "restored_", "baseline_"))
-                          and value is not None})
+                          if key.startswith(("test_", "best_", "restored_", "baseline_"))})
         self.log_directory(directory)
         self.end("finished")
 

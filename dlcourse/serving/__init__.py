@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from dlcourse import extras
-from dlcourse.errors import DlcourseError
+from dlcourse.errors import DlcourseError, RunError
 from dlcourse.prediction import Predictor
 from dlcourse.reports import expected_against_measured
-from dlcourse.rundir import RunDir
+from dlcourse.rundir import RunDir, read_run_text
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -87,10 +87,10 @@ def create_app(run_dir: str | Path, limits: Limits = Limits(), *, compiled: bool
     @app.get("/report", response_class=HTMLResponse)
     def report():
         """The run's report.html, as training wrote it (its figures are inside it)."""
-        path = predictor.run.report_path
-        if not path.is_file():
-            raise BadRequest(404, "This run has no report.html.")
-        return HTMLResponse(path.read_text(encoding="utf-8"))
+        try:  # read as every run file is: a regular file, within a size bound
+            return HTMLResponse(read_run_text(predictor.run.report_path))
+        except RunError:
+            raise BadRequest(404, "This run has no readable report.html.") from None
 
     @app.post("/predict", openapi_extra={"requestBody": _PREDICT_BODY})
     async def predict(request: Request) -> dict:
