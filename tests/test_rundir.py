@@ -5,10 +5,12 @@ import math
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import pytest
 
 from dlcourse.data import TextVocabulary
+from dlcourse import rundir
 from dlcourse.errors import RunError
 from dlcourse.rundir import (
     RunDir,
@@ -28,11 +30,23 @@ def make_run(path, status="finished"):
     return path
 
 
-def test_run_directories_are_never_reused(tmp_path):
+def test_run_directories_are_never_reused(tmp_path, monkeypatch):
+    # Two runs started in the same second: the clock is held still so the
+    # second one must take the numbered name, whenever the suite runs.
+    still = datetime(2026, 12, 1, 22, 8, 20, tzinfo=timezone.utc)
+
+    class StillClock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return still
+
+    monkeypatch.setattr(rundir, "datetime", StillClock)
     first = create_run_dir(tmp_path, "same")
     second = create_run_dir(tmp_path, "same")
-    assert first != second and first.parent == second.parent
-    assert second.name.startswith(first.name)
+    third = create_run_dir(tmp_path, "same")
+    assert first.name == "20261201-220820"
+    assert [second.name, third.name] == ["20261201-220820-2", "20261201-220820-3"]
+    assert first.parent == second.parent == third.parent
 
 
 def test_unwritable_output_directory_is_reported(tmp_path):
