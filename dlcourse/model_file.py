@@ -24,8 +24,10 @@ def load_model_file(path: Path, largest_config: int):
     _check_archive(path, largest_config)
     import keras
 
+    from dlcourse.layers import OWN_LAYERS
+
     try:
-        return keras.models.load_model(path, safe_mode=True)
+        return keras.models.load_model(path, custom_objects=OWN_LAYERS, safe_mode=True)
     except ValueError as error:
         if "arbitrary code" in str(error):
             raise RunError(

@@ -14,6 +14,7 @@ import re
 import keras
 import numpy as np
 
+import dlcourse.layers
 from dlcourse.config import Config, LayerSpec, LearningRateSchedule, format_path
 from dlcourse.config.vocabulary import WRAPPER_ARGUMENTS
 from dlcourse.data import DataSignature
@@ -103,7 +104,7 @@ def instantiate_layer(spec: LayerSpec, path: str) -> keras.layers.Layer:
         else _keras_object(key, value)
         for key, value in spec.args.items()
     }
-    layer_class = getattr(keras.layers, spec.name)
+    layer_class = dlcourse.layers.OWN_LAYERS.get(spec.name) or getattr(keras.layers, spec.name)
     try:
         return layer_class(**args)
     except (ValueError, TypeError) as error:
@@ -160,9 +161,13 @@ def _schedule(spec: LearningRateSchedule) -> keras.optimizers.schedules.Learning
         ) from None
 
 
+# Layers that take word (or n-gram) indices, and so must come first on a text model's.
+INDEX_LAYERS = ("Embedding", "NaiveBayesBag")
+
+
 def _check_embedding_fits(config: Config, data: DataSignature) -> None:
     first = config.model.layers[0]
-    if first.name != "Embedding":
+    if first.name not in INDEX_LAYERS:
         if data.kind == "word_indices":
             raise ModelDataMismatch(
                 f"model.layers[0] is {first.name}, but {data.describe_input()}: "
@@ -175,14 +180,20 @@ def _check_embedding_fits(config: Config, data: DataSignature) -> None:
             if data.kind == "bag_of_words" else ""
         )
         raise ModelDataMismatch(
-            f"model.layers[0].Embedding expects word indices, but {data.describe_input()}.{hint}"
+            f"model.layers[0].{first.name} expects word indices, but {data.describe_input()}.{hint}"
         )
     input_dim = first.args.get("input_dim")
     if data.vocabulary_size and isinstance(input_dim, int) and input_dim < data.vocabulary_size:
         raise ModelDataMismatch(
-            f"model.layers[0].Embedding.input_dim is {input_dim}, but {data.vocabulary_origin} "
+            f"model.layers[0].{first.name}.input_dim is {input_dim}, but {data.vocabulary_origin} "
             f"is {data.vocabulary_size}: word indices up to {data.vocabulary_size - 1} would fall "
             f"outside the embedding table. Set input_dim to at least {data.vocabulary_size}."
+        )
+    if first.name == "NaiveBayesBag" and data.num_classes != 2:
+        raise ModelDataMismatch(
+            f"model.layers[0].NaiveBayesBag weighs each token by how much more often it occurs "
+            f"in one class than in the other, so it needs two classes; {data.name} has "
+            f"{data.num_classes or 'no classes (a regression target)'}."
         )
 
 

@@ -14,9 +14,10 @@ import keras
 from dlcourse.config import Config
 from dlcourse.data import DataSignature, Dataset, load_dataset, signature_of
 from dlcourse.data.memory import dataset_from_memory, test_split_from_memory
-from dlcourse.execution import ExecutionPlan, plan_execution
+from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
 from dlcourse.models import build_model, names_untouched, summary_text
 from dlcourse.errors import RunError
+from dlcourse.layers import fit_data_statistics
 from dlcourse.rundir import RunDir
 
 
@@ -60,8 +61,26 @@ def prepare(
     signature = signature_of(dataset, config)
     plan = plan_execution(config, train_samples=len(dataset.x_train))
     with scope or contextlib.nullcontext():
-        model = build_model(config, signature, plan)
+        model = model_for(config, dataset, signature, plan)
     return Prepared(config, dataset, signature, plan, model)
+
+
+def model_for(config: Config, dataset: Dataset, signature: DataSignature,
+              plan: ExecutionPlan) -> keras.Model:
+    """The built model, with what its layers learn from the training data before fitting."""
+    model = build_model(config, signature, plan)
+    fit_data_statistics(model, *fitted_rows(config, dataset))
+    return model
+
+
+def fitted_rows(config: Config, dataset: Dataset):
+    """The training rows the fit learns from: without the validation split Keras holds
+    out, so that statistics of the data (NaiveBayesBag's ratios) never see it."""
+    x, y = dataset.x_train, dataset.y_train
+    if config.fit.validation_split is not None:
+        cut = validation_cut(len(x), config.fit.validation_split)
+        x, y = x[:cut], y[:cut]
+    return x, y
 
 
 # What data.json says of a run trained on data given from Python, which it doesn't keep.

@@ -33,8 +33,7 @@ from dlcourse.config import (
 )
 from dlcourse.data import Dataset
 from dlcourse.execution import fit_inputs, plan_execution
-from dlcourse.models import build_model
-from dlcourse.preparation import prepare
+from dlcourse.preparation import model_for, prepare
 from dlcourse.tracking import Tracker, ended_on_error, with_tracking
 from dlcourse.training import library_versions, seed_everything
 from dlcourse.tune_dir import BEST_CONFIG_FILE, SCORES_PLOT, TUNER_PROJECT, TuneDir, TuningError
@@ -99,7 +98,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         config = self.config_for(hp)
-        return build_model(config, self.signature, self._plan(config))
+        return model_for(config, self.dataset, self.signature, self._plan(config))
 
     def fit(self, hp, model, *args, **kwargs):
         config = self.config_for(hp)

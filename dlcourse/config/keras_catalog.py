@@ -118,14 +118,18 @@ def build() -> dict[str, Any]:
     """Read the catalog from the installed Keras (imports Keras and TensorFlow)."""
     import keras
 
-    layer_names = sorted(name for name in dir(keras.layers) if name[:1].isupper())
+    from dlcourse.layers import OWN_LAYERS
+
+    classes = {name: getattr(keras.layers, name) for name in dir(keras.layers)
+               if name[:1].isupper()}
+    classes.update(OWN_LAYERS)
     return {
         "format": CATALOG_FORMAT,
         "keras": keras.version(),
-        "layer_names": layer_names,
+        "layer_names": sorted(classes),
         "layers": {
-            name: _layer_arguments(getattr(keras.layers, name))
-            for name in layer_names if name in SUPPORTED_LAYERS
+            name: _layer_arguments(layer_class)
+            for name, layer_class in sorted(classes.items()) if name in SUPPORTED_LAYERS
         },
         "activations": _registry_names(keras.activations),
         "initializers": _registry_names(keras.initializers),

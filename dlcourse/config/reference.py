@@ -143,6 +143,11 @@ def _layers(known: dict[str, Any]) -> list[str]:
         "or constraint from Keras's registries; `{L2: {l2: 0.0001}}` for one with "
         "arguments), and sizes up to 1,048,576.",
         "",
+        "Every layer is Keras's but one: `NaiveBayesBag` is dlcourse's own "
+        "(dlcourse/layers.py), NBSVM's bag of n-grams weighted by their naive Bayes "
+        "log-count ratios, for text as TextVectorization's `int` output gives it "
+        "([beyond.md](beyond.md#imdb-best-from-scratch-nbsvms-route-configsimdb_bestyaml)).",
+        "",
         "| layer | arguments (required ones in bold) |",
         "| --- | --- |",
     ]

@@ -42,6 +42,8 @@ SUPPORTED_LAYERS = frozenset(
         # image preprocessing and augmentation inside the model
         "Rescaling", "Resizing", "CenterCrop", "RandomCrop", "RandomFlip", "RandomRotation",
         "RandomTranslation", "RandomZoom", "RandomContrast", "RandomBrightness",
+        # dlcourse's own (dlcourse/layers.py)
+        "NaiveBayesBag",
     }
 )
 
