@@ -167,6 +167,13 @@ INDEX_LAYERS = ("Embedding", "NaiveBayesBag")
 
 def _check_embedding_fits(config: Config, data: DataSignature) -> None:
     first = config.model.layers[0]
+    for index, spec in enumerate(config.model.layers[1:], start=1):
+        if spec.name == "NaiveBayesBag":
+            raise ModelDataMismatch(
+                f"model.layers[{index}].NaiveBayesBag must be the first layer: it reads the "
+                "token indices TextVectorization gives (data.vectorize.output_mode: int), "
+                "not another layer's output."
+            )
     if first.name not in INDEX_LAYERS:
         if data.kind == "word_indices":
             raise ModelDataMismatch(

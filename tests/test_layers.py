@@ -110,6 +110,22 @@ def test_a_run_with_it_learns_saves_loads_and_predicts_raw_text(tmp_path):
     assert [p["label"] for p in predictions] == ["positive", "negative"]
 
 
+def test_it_must_come_first_and_take_indices():
+    texts, labels = reviews(12)
+    second = load_config(BEST, {**TINY, "data.format": None, "model.layers": [
+        {"Embedding": {"input_dim": 60, "output_dim": 4}},
+        {"NaiveBayesBag": {"input_dim": 60}}, {"Dense": {"units": 1, "activation": "sigmoid"}}]})
+    dataset = text_dataset(second.data, (texts, labels), (texts, labels))
+    with pytest.raises(ModelDataMismatch, match=r"layers\[1\].NaiveBayesBag must be the first layer"):
+        prepare(second, dataset=dataset)
+    bag = load_config(BEST, {**TINY, "data.format": None, "data.vectorize.output_mode": "multi_hot",
+                             "data.vectorize.output_sequence_length": None})
+    dataset = text_dataset(bag.data, (texts, labels), (texts, labels))
+    with pytest.raises(ModelDataMismatch, match=r"NaiveBayesBag expects word indices, but raw_text "
+                                                r"gives bag-of-words"):
+        prepare(bag, dataset=dataset)
+
+
 def test_validate_names_a_misspelt_argument_of_it(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BEST.read_text().replace("output_dim: 1}", "output_dm: 1}"))
