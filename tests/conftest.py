@@ -122,6 +122,9 @@ class TrainedRuns:
         "imdb_simplernn": ("imdb_simplernn.yaml", {"data.limit": 40, "fit.epochs": 2}),
         "bow": ("imdb_bow_bigrams.yaml", {"data.limit": 32, "fit.epochs": 1}),
         "rating": ("imdb_rating_regression.yaml", {"data.limit": 32, "fit.epochs": 1}),
+        "naive_bayes": ("imdb_best.yaml", {"data.limit": 32, "fit.epochs": 1,
+                                           "data.vectorize.max_tokens": 2000,
+                                           "model.layers[0].NaiveBayesBag.input_dim": 2000}),
     }
 
     def __init__(self, data_dir: Path, root: Path):

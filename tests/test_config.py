@@ -162,6 +162,8 @@ def test_override_values_are_validated_like_the_file():
         ("nothing=1", "the key 'nothing' does not exist"),
         ("model.layers[7].LSTM.units=3", "index 7 is out of range"),
         ("model.layers[1].GRU.units=3", "model.layers[1] is a LSTM layer, not GRU"),
+        ("model.layers.1.LSTM.units=3",
+         "'model.layers' is a list, indexed in brackets: --set model.layers[1].LSTM.units=..."),
         ("fit.epochs", "expected KEY=VALUE"),
     ],
 )

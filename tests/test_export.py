@@ -25,8 +25,11 @@ REVIEWS = [
 ]
 
 
-def test_a_text_savedmodel_reads_raw_strings_without_dlcourse(trained, tmp_path):
-    result = exporting.export_run(trained["imdb_lstm"], "saved_model", output=tmp_path / "sm")
+# The LSTM reads IMDB's word indices; the NaiveBayesBag run raw text's n-grams, through
+# a layer of dlcourse's own that the SavedModel must carry as a plain graph.
+@pytest.mark.parametrize("run", ["imdb_lstm", "naive_bayes"])
+def test_a_text_savedmodel_reads_raw_strings_without_dlcourse(trained, tmp_path, run):
+    result = exporting.export_run(trained[run], "saved_model", output=tmp_path / "sm")
     assert [check.passed for check in result.checks] == [True, True]
     assert "raw texts" in result.takes
     # A Python that can import TensorFlow but not dlcourse: site-packages without the
@@ -44,7 +47,7 @@ def test_a_text_savedmodel_reads_raw_strings_without_dlcourse(trained, tmp_path)
     )
     assert done.returncode == 0, done.stderr[-2000:]
     exported = np.array(json.loads(done.stdout.splitlines()[-1]))[:, 0]
-    expected = [p.probabilities["positive"] for p in predict_run(trained["imdb_lstm"], REVIEWS)]
+    expected = [p.probabilities["positive"] for p in predict_run(trained[run], REVIEWS)]
     np.testing.assert_allclose(exported, expected, atol=1e-5)
     readme = (result.path / "README.md").read_text()
     assert "tf.saved_model.load" in readme and "passed:" in readme

@@ -80,6 +80,11 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path) 
             field_section = section_class(section.model_fields[key].annotation)
         else:
             field_section = None
+        if isinstance(node, list) and key.isdigit():
+            above = ".".join(parts[:position])
+            written = ".".join([f"{above}[{key}]", *parts[position + 1:]])
+            raise ConfigError(f"--set {dotted}: '{above}' is a list, indexed in brackets: "
+                              f"--set {written}=...")
         if not isinstance(node, dict):
             raise ConfigError(f"--set {dotted}: {source} has no mapping at '{where}'.")
         if index is None:
