@@ -238,6 +238,11 @@ def _embedding(settings, weights) -> Step:
     return partial(reference.embedding, table=table)
 
 
+def _naive_bayes_bag(settings, weights) -> Step:
+    table, ratios = weights
+    return partial(reference.naive_bayes_bag, weights=table, ratios=ratios)
+
+
 def _recurrent(function: Step) -> Callable[[dict, list], Step]:
     def build(settings, weights) -> Step:
         _require(settings, go_backwards=False, stateful=False, return_state=False)
@@ -278,6 +283,7 @@ REFERENCE_LAYERS: dict[str, Callable[[dict[str, Any], list[np.ndarray]], Step]] 
     "Dense": _dense,
     "Flatten": _flatten,
     "Embedding": _embedding,
+    "NaiveBayesBag": _naive_bayes_bag,
     "SimpleRNN": _recurrent(reference.simple_rnn),
     "LSTM": _recurrent(reference.lstm),
     "GRU": _recurrent(reference.gru),

@@ -170,6 +170,20 @@ def test_embedding_matches_keras():
     assert_close(reference.embedding(indices, table), expected)
 
 
+def test_naive_bayes_bag_matches_dlcourse_layer():
+    from dlcourse.layers import NaiveBayesBag, log_count_ratios
+
+    # Repeats and padding in every row: each token must count once, padding never.
+    indices = RNG.integers(0, 12, size=(6, 15)).astype("int32")
+    indices[:, -4:] = 0
+    layer = NaiveBayesBag(12, output_dim=3, embeddings_initializer="random_normal")
+    layer.build(indices.shape)
+    layer.fit_ratios(indices, np.arange(6) % 2)
+    table, ratios = (np.asarray(weight) for weight in layer.weights)
+    np.testing.assert_allclose(ratios[:, 0], log_count_ratios(indices, np.arange(6) % 2, 12))
+    assert_close(reference.naive_bayes_bag(indices, table, ratios), layer(indices))
+
+
 # --------------------------------------------------------------------------- recurrent layers
 
 

@@ -10,7 +10,7 @@ Only NumPy is imported: reading this package never starts TensorFlow.
 
 from dlcourse.reference.activations import identity, leaky_relu, relu, sigmoid, softmax, tanh
 from dlcourse.reference.convolution import average_pooling2d, conv2d, max_pooling2d
-from dlcourse.reference.core import dense, embedding, flatten
+from dlcourse.reference.core import dense, embedding, flatten, naive_bayes_bag
 from dlcourse.reference.losses import (
     binary_crossentropy,
     categorical_crossentropy,
@@ -42,6 +42,7 @@ __all__ = [
     "lstm_cell",
     "max_pooling2d",
     "mean_squared_error",
+    "naive_bayes_bag",
     "relu",
     "sgd_step",
     "sigmoid",

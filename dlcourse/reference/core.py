@@ -47,3 +47,21 @@ def embedding(indices: np.ndarray, table: np.ndarray) -> np.ndarray:
     multiplying the one-hot vector of k by the table, without building the one-hot vector.
     """
     return table[indices]
+
+
+def naive_bayes_bag(indices: np.ndarray, weights: np.ndarray, ratios: np.ndarray) -> np.ndarray:
+    """dlcourse's `NaiveBayesBag` (NBSVM's features, Wang and Manning 2012): the sum, over
+    the distinct tokens j of a text, of its learned weights scaled by its log-count ratio.
+
+        out[n, :] = sum over distinct j in indices[n], j != 0, of r_j * W[j, :]
+        r_j = log( (p_j / sum p) / (q_j / sum q) )
+
+    p_j (q_j) is 1 plus the number of positive (negative) training texts holding token j,
+    so r_j > 0 for a token more frequent in positive texts. Index 0 is padding.
+    """
+    out = np.zeros((len(indices), weights.shape[1]), dtype=weights.dtype)
+    for row, text in enumerate(indices):
+        tokens = np.unique(text)
+        tokens = tokens[tokens != 0]
+        out[row] = (ratios[tokens] * weights[tokens]).sum(axis=0)
+    return out
