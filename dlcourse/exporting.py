@@ -296,7 +296,7 @@ def _litert(predictor: Predictor, folder: Path, samples: _Samples):
 def _readme(predictor: Predictor, format: str, takes: str, checks: list[Check],
             notes: list[str]) -> str:
     config, run = predictor.config, predictor.run
-    metrics = {key: value for key, value in _read_metrics(run).items()
+    metrics = {key: value for key, value in predictor.recorded_metrics().items()
                if key.startswith("test_") and isinstance(value, (int, float))}
     lines = [
         f"# {config.name}: {format} export",
@@ -327,13 +327,6 @@ def _readme(predictor: Predictor, format: str, takes: str, checks: list[Check],
         "",
     ]
     return "\n".join(lines)
-
-
-def _read_metrics(run: RunDir) -> dict[str, Any]:
-    try:
-        return run.read_metrics()
-    except DlcourseError:
-        return {}
 
 
 def _output_text(predictor: Predictor, batch: str) -> str:

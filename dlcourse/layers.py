@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from dlcourse.errors import ModelDataMismatch
+
 # Laplace smoothing of the n-gram counts, as in Wang and Manning (alpha = 1).
 SMOOTHING = 1.0
 
@@ -37,7 +39,7 @@ class NaiveBayesBag(keras.layers.Layer):
             (data.vectorize.max_tokens).
         output_dim: Positive integer, how many weights to learn per token. Defaults to 1.
         embeddings_initializer: Initializer for the learned weights. Defaults to
-            "zeros": the first step's gradient is then the log-count ratios themselves.
+            "zeros": the model starts at a score of 0 for every text.
     """
 
     def __init__(self, input_dim, output_dim=1, embeddings_initializer="zeros", **kwargs):
@@ -91,12 +93,16 @@ def log_count_ratios(tokens: np.ndarray, labels: np.ndarray, vocabulary_size: in
     """r_j = log((p_j/|p|_1) / (q_j/|q|_1)) over binarised token counts (each token once per
     text), with p and q the smoothed counts in positive (1) and negative (0) texts. The
     padding index 0 gets 0, so padding adds nothing."""
+    labels = np.asarray(labels)
+    if labels.shape != (len(tokens),) or not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"log-count ratios need one 0/1 label per text: got labels of shape "
+                         f"{labels.shape} for {len(tokens)} texts.")
     tokens = np.sort(np.asarray(tokens), axis=1)
     first = np.ones(tokens.shape, dtype=bool)
     first[:, 1:] = tokens[:, 1:] != tokens[:, :-1]
     rows, columns = np.nonzero(first & (tokens > 0))
     present = tokens[rows, columns]
-    positive = np.asarray(labels).reshape(-1)[rows] == 1
+    positive = labels[rows] == 1
     p = SMOOTHING + np.bincount(present[positive], minlength=vocabulary_size)
     q = SMOOTHING + np.bincount(present[~positive], minlength=vocabulary_size)
     ratios = np.log((p / p.sum()) / (q / q.sum()))
@@ -108,9 +114,18 @@ def fit_data_statistics(model: keras.Model, tokens: np.ndarray, labels: np.ndarr
     """Give every layer that learns from the training data's statistics (NaiveBayesBag)
     what it needs: `tokens` and `labels` are the rows the model will fit, never the
     validation or test rows."""
-    for layer in model.layers:
-        if isinstance(layer, NaiveBayesBag):
-            layer.fit_ratios(tokens, labels)
+    for index, layer in enumerate(model.layers):
+        if not isinstance(layer, NaiveBayesBag):
+            continue
+        largest = int(np.max(tokens, initial=0))
+        if largest >= layer.input_dim:
+            raise ModelDataMismatch(
+                f"model.layers[{index}].NaiveBayesBag.input_dim is {layer.input_dim}, but the "
+                f"training data holds token index {largest}: set input_dim to at least "
+                f"{largest + 1}, or bound the indices (data.num_words, "
+                "data.vectorize.max_tokens)."
+            )
+        layer.fit_ratios(tokens, labels)
 
 
 # The layers a config may name besides Keras's own, by the name it uses.

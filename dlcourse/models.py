@@ -165,25 +165,44 @@ def _schedule(spec: LearningRateSchedule) -> keras.optimizers.schedules.Learning
 INDEX_LAYERS = ("Embedding", "NaiveBayesBag")
 
 
+def _bags_out_of_place(config: Config) -> list[str]:
+    """Where a NaiveBayesBag stands other than first at the top: a later layer, or
+    wrapped in another, neither of which gets the token indices or its ratios."""
+    found = []
+
+    def visit(spec: LayerSpec, path: list, top_index: int | None) -> None:
+        here = [*path, spec.name]
+        if spec.name == "NaiveBayesBag" and top_index != 0:
+            found.append(format_path(here))
+        for key in WRAPPER_ARGUMENTS:
+            inner = spec.args.get(key)
+            if isinstance(inner, LayerSpec):
+                visit(inner, [*here, key], None)
+
+    for index, spec in enumerate(config.model.layers):
+        visit(spec, ["model", "layers", index], index)
+    return found
+
+
 def _check_embedding_fits(config: Config, data: DataSignature) -> None:
     first = config.model.layers[0]
-    for index, spec in enumerate(config.model.layers[1:], start=1):
-        if spec.name == "NaiveBayesBag":
-            raise ModelDataMismatch(
-                f"model.layers[{index}].NaiveBayesBag must be the first layer: it reads the "
-                "token indices TextVectorization gives (data.vectorize.output_mode: int), "
-                "not another layer's output."
-            )
+    for where in _bags_out_of_place(config)[:1]:
+        raise ModelDataMismatch(
+            f"{where} must be the first layer, unwrapped: it reads the token indices "
+            "TextVectorization gives (data.vectorize.output_mode: int), not another layer's "
+            "output."
+        )
     if first.name not in INDEX_LAYERS:
         if data.kind == "word_indices":
             raise ModelDataMismatch(
                 f"model.layers[0] is {first.name}, but {data.describe_input()}: "
-                "start text models with an Embedding layer that turns word indices into vectors."
+                "start text models with an Embedding layer that turns word indices into vectors "
+                "(or a NaiveBayesBag)."
             )
         return
     if data.kind != "word_indices":
         hint = (
-            " Use data.vectorize.output_mode int for an Embedding, or start with Dense."
+            f" Use data.vectorize.output_mode int for {first.name}, or start with Dense."
             if data.kind == "bag_of_words" else ""
         )
         raise ModelDataMismatch(
@@ -194,7 +213,7 @@ def _check_embedding_fits(config: Config, data: DataSignature) -> None:
         raise ModelDataMismatch(
             f"model.layers[0].{first.name}.input_dim is {input_dim}, but {data.vocabulary_origin} "
             f"is {data.vocabulary_size}: word indices up to {data.vocabulary_size - 1} would fall "
-            f"outside the embedding table. Set input_dim to at least {data.vocabulary_size}."
+            f"outside the layer's table. Set input_dim to at least {data.vocabulary_size}."
         )
     if first.name == "NaiveBayesBag" and data.num_classes != 2:
         raise ModelDataMismatch(

@@ -24,7 +24,7 @@ from dlcourse.config import Config, family
 from dlcourse.data.imdb import encode_reviews, tokenize_review
 from dlcourse.data.photos import read_picture
 from dlcourse.data.text import tokens_of, vectorize, vectorizer_from
-from dlcourse.errors import DataError
+from dlcourse.errors import DataError, DlcourseError
 from dlcourse.evaluation import class_scores
 from dlcourse.rundir import RunDir
 from dlcourse.safe_files import read_file
@@ -118,6 +118,14 @@ class Predictor:
         )
         self._forward = self._compiled_call() if compiled else (
             lambda arrays: self.model.predict(arrays, verbose=0))
+
+    def recorded_metrics(self) -> dict:
+        """The run's metrics.json, or nothing where it is missing or damaged: they only
+        describe the run (in /info and an export's README); predictions don't need them."""
+        try:
+            return self.run.read_metrics()
+        except DlcourseError:
+            return {}
 
     def predict(self, inputs: Sequence[str] | np.ndarray, *, preprocess: bool = True
                 ) -> list[Prediction]:

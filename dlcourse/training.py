@@ -37,7 +37,7 @@ from dlcourse.data.imdb import load_word_index
 from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
-from dlcourse.execution import compile_notice, fit_inputs
+from dlcourse.execution import compile_notice, fit_inputs, validation_cut
 from dlcourse.preparation import Prepared, memory_record, prepare, recorded_data_dir, run_dataset
 from dlcourse.rundir import RunDir
 from dlcourse.tracking import Tracker, ended_on_error
@@ -414,7 +414,7 @@ def run_metrics(
     train_samples = len(dataset.x_train)
     if config.fit.validation_split is not None:
         # Keras holds out the last fraction of the training arrays, unshuffled.
-        train_samples -= int(train_samples * config.fit.validation_split)
+        train_samples = validation_cut(train_samples, config.fit.validation_split)
     epoch_seconds = history["epoch_seconds"]
     metrics: dict[str, Any] = {"config": config.name, **test_metrics}
     if "val_accuracy" in history:

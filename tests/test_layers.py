@@ -126,6 +126,35 @@ def test_it_must_come_first_and_take_indices():
         prepare(bag, dataset=dataset)
 
 
+def test_a_wrapped_one_is_refused_too():
+    texts, labels = reviews(12)
+    wrapped = load_config(BEST, {**TINY, "data.format": None, "model.layers": [
+        {"TimeDistributed": {"layer": {"NaiveBayesBag": {"input_dim": 60}}}},
+        {"Dense": {"units": 1, "activation": "sigmoid"}}]})
+    dataset = text_dataset(wrapped.data, (texts, labels), (texts, labels))
+    with pytest.raises(ModelDataMismatch, match=r"layers\[0\].TimeDistributed.layer"
+                                                r".NaiveBayesBag must be the first layer, unwrapped"):
+        prepare(wrapped, dataset=dataset)
+
+
+def test_token_indices_beyond_its_table_are_named_before_training():
+    config = load_config(BEST, {**TINY, "data.format": None})
+    texts, labels = reviews(8)
+    dataset = text_dataset(config.data, (texts, labels), (texts, labels))
+    x = dataset.x_train.copy()
+    x[0, 0] = 75  # as data given from Python with more words than input_dim
+    with pytest.raises(ModelDataMismatch, match="NaiveBayesBag.input_dim is 60, but the training "
+                                                "data holds token index 75"):
+        prepare(config, dataset=replace(dataset, x_train=x))
+
+
+def test_ratios_need_one_zero_or_one_label_per_text():
+    tokens = np.array([[2, 3], [3, 4]])
+    for labels in (np.eye(2), np.array([0.7, 0.2]), np.array([1])):
+        with pytest.raises(ValueError, match="one 0/1 label per text"):
+            log_count_ratios(tokens, labels, 5)
+
+
 def test_validate_names_a_misspelt_argument_of_it(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BEST.read_text().replace("output_dim: 1}", "output_dm: 1}"))

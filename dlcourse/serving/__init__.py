@@ -113,10 +113,7 @@ def create_app(run_dir: str | Path, limits: Limits = Limits(), *, compiled: bool
 def run_info(predictor: Predictor) -> dict[str, Any]:
     """What /info and the demo page say of the run."""
     run = predictor.run
-    try:
-        metrics = run.read_metrics()
-    except DlcourseError:
-        metrics = {}
+    metrics = predictor.recorded_metrics()
     return {
         "config": predictor.config.name,
         "run": run.path.name,
