@@ -136,3 +136,38 @@ def test_python_lists_train_a_regression_with_its_baseline(tmp_path):
     errors = json.loads((result.run_dir / "largest_errors.json").read_text())
     assert errors[0]["error"] >= errors[-1]["error"] and "text" in errors[0]
     assert "Largest errors" in (result.run_dir / "report.html").read_text()
+
+
+@pytest.mark.parametrize("settings", [
+    {"output_mode": "int", "ngrams": 2, "max_tokens": 40, "output_sequence_length": 12},
+    {"output_mode": "tf_idf", "ngrams": 2, "max_tokens": 40},
+])
+def test_a_cached_vocabulary_vectorises_exactly_as_a_fitted_one(fresh_cache, settings):
+    texts = [f"the {word} film was {word} and a plot" for word in
+             ("good", "bad", "dull", "great", "fine", "awful")] * 3
+    labels = [index % 2 for index in range(len(texts))]
+    config = raw_text(vectorize=settings)
+    fitted = text_dataset(config, (texts, labels), (texts[:4], labels[:4]))
+    (cached_file,) = fresh_cache.glob("text-vocabulary-*.json")
+    again = text_dataset(config, (texts, labels), (texts[:4], labels[:4]))
+    assert again.vocabulary == fitted.vocabulary
+    np.testing.assert_array_equal(again.x_train, fitted.x_train)
+    np.testing.assert_array_equal(again.x_test, fitted.x_test)
+    # Other texts are fitted on their own; a damaged file is fitted again, not trusted.
+    text_dataset(config, (texts[1:], labels[1:]), (texts[:4], labels[:4]))
+    assert len(list(fresh_cache.glob("text-vocabulary-*.json"))) == 2
+    cached_file.write_text('{"tokens": [1, 2]}')
+    damaged = text_dataset(config, (texts, labels), (texts[:4], labels[:4]))
+    np.testing.assert_array_equal(damaged.x_train, fitted.x_train)
+    assert json.loads(cached_file.read_text())["tokens"] == list(fitted.vocabulary.tokens)
+
+
+def test_preparing_many_texts_says_so(fresh_cache, capsys):
+    texts = [f"review number {index} was {'good' if index % 2 else 'bad'}" for index in range(5000)]
+    labels = [index % 2 for index in range(5000)]
+    text_dataset(raw_text(), (texts, labels), (texts[:10], labels[:10]))
+    said = capsys.readouterr().err
+    assert "Fitting the vocabulary (words, the 50 most frequent) on 5,000 training texts" in said
+    assert "... 50 entries in" in said and "Vectorising 5,010 texts ..." in said
+    text_dataset(raw_text(), (texts, labels), (texts[:10], labels[:10]))
+    assert "Fitting" not in capsys.readouterr().err  # the cached vocabulary
