@@ -186,9 +186,10 @@ def _bags_out_of_place(config: Config) -> list[str]:
 
 def _check_embedding_fits(config: Config, data: DataSignature) -> None:
     first = config.model.layers[0]
-    for where in _bags_out_of_place(config)[:1]:
+    misplaced = _bags_out_of_place(config)
+    if misplaced:
         raise ModelDataMismatch(
-            f"{where} must be the first layer, unwrapped: it reads the token indices "
+            f"{misplaced[0]} must be the first layer, unwrapped: it reads the token indices "
             "TextVectorization gives (data.vectorize.output_mode: int), not another layer's "
             "output."
         )

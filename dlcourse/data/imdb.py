@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import string
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from dlcourse.cache import cache_dir
+from dlcourse.cache import cache_dir, keep
 from dlcourse.config import DataConfig
 from dlcourse.config.datasets import SENTIMENTS
 from dlcourse.data.dataset import Dataset, check_labels
@@ -80,13 +79,7 @@ def _prepared_imdb(path: Path, num_words: int | None, maxlen: int) -> dict[str, 
     except (OSError, KeyError, ValueError):
         pass  # not cached yet, or a damaged file: prepare again
     splits = _prepare_imdb(path, num_words, maxlen)
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(f".{cached.stem}.{os.getpid()}.partial.npz")
-        np.savez(partial, **splits)
-        partial.replace(cached)
-    except OSError:
-        pass  # a read-only home: prepare again next time
+    keep(cached, lambda partial: np.savez(partial, **splits))
     return splits
 
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import importlib.metadata
 import io
 import json
-import os
 import re
 import sys
 import time
@@ -25,9 +23,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dlcourse.cache import cache_dir
+from dlcourse.cache import cache_dir, keep
 from dlcourse.config import DataConfig, VectorizeConfig
 from dlcourse.config.datasets import SENTIMENTS
+from dlcourse.config.keras_catalog import installed_keras_version
 from dlcourse.data.dataset import Dataset, TextVocabulary
 from dlcourse.data.files import find_paths, read_bounded, regular_file
 from dlcourse.errors import DataError
@@ -325,7 +324,8 @@ def fitted_vectorizer(settings: VectorizeConfig, texts: Sequence[str]):
     vocabulary = vocabulary_of(vectorizer, settings)
     if talk:
         _say(f"... {len(vocabulary.tokens):,} entries in {time.perf_counter() - started:.0f} s.")
-    _write_cached_vocabulary(cached, vocabulary)
+    saved = json.dumps({"tokens": list(vocabulary.tokens), "idf_weights": vocabulary.idf_weights})
+    keep(cached, lambda partial: partial.write_text(saved, encoding="utf-8"))
     return vectorizer, vocabulary
 
 
@@ -338,18 +338,11 @@ def _described(settings: VectorizeConfig) -> str:
 
 def _vocabulary_key(settings: VectorizeConfig, texts: Sequence[str]) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{VOCABULARY_CACHE_VERSION}|{_keras_version()}|".encode())
+    digest.update(f"{VOCABULARY_CACHE_VERSION}|{installed_keras_version()}|".encode())
     digest.update(settings.model_dump_json().encode())
     for text in texts:
         digest.update(b"\0" + text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:24]
-
-
-def _keras_version() -> str:
-    try:
-        return importlib.metadata.version("keras")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _read_cached_vocabulary(path: Path) -> TextVocabulary | None:
@@ -365,17 +358,6 @@ def _read_cached_vocabulary(path: Path) -> TextVocabulary | None:
             isinstance(weight, (int, float)) and not isinstance(weight, bool) for weight in idf)):
         return None
     return TextVocabulary(tuple(tokens), tuple(float(w) for w in idf) if idf is not None else None)
-
-
-def _write_cached_vocabulary(path: Path, vocabulary: TextVocabulary) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.stem}.{os.getpid()}.partial")
-        partial.write_text(json.dumps({"tokens": list(vocabulary.tokens),
-                                       "idf_weights": vocabulary.idf_weights}), encoding="utf-8")
-        partial.replace(path)
-    except OSError:
-        pass  # a read-only home: fitted again next time
 
 
 def _say(line: str) -> None:
