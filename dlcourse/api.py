@@ -42,9 +42,11 @@ def train(
     Returns the history, the metrics and the run directory.
     """
     from dlcourse.config import load_config, origin_of, renamed
+    from dlcourse.preflight import writable_output
     from dlcourse.tensorflow_setup import start_tensorflow
 
-    # The config first: a mistake in it is reported without waiting for TensorFlow.
+    # The config and the output folder first: a mistake in them is reported without
+    # waiting for TensorFlow.
     origin = None
     if not hasattr(config, "fit"):
         path = config
@@ -53,19 +55,18 @@ def train(
     elif overrides or smoke:
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
     _check_tracker(track)
+    given = train is not None or test is not None
+    if given or name is not None:
+        config = renamed(config, name or f"{config.name}-custom")
+    if config.distribution.strategy != "multi_worker":  # a cluster's other workers write elsewhere
+        writable_output(output_dir or config.output.dir, config.name)
     start_tensorflow()
     from dlcourse.tracking import with_tracking
     from dlcourse.training import train_and_evaluate
 
     if track == "mlflow":
         config = with_tracking(config)
-
-    dataset = None
-    if train is not None or test is not None:
-        dataset = _from_memory(config, train, test, class_names)
-        config = renamed(config, name or f"{config.name}-custom")
-    elif name is not None:
-        config = renamed(config, name)
+    dataset = _from_memory(config, train, test, class_names) if given else None
     return train_and_evaluate(config, data_dir=data_dir, output_dir=output_dir, dataset=dataset,
                               origin=origin)
 
@@ -98,10 +99,9 @@ def resume(
     data needs the same data again.
     """
     from dlcourse.config import load_config
+    from dlcourse.preflight import resumable_config
+    from dlcourse.rundir import RunDir
     from dlcourse.tensorflow_setup import start_tensorflow
-
-    start_tensorflow()
-    from dlcourse.training import resume_and_evaluate
 
     if config is None and (overrides or smoke):
         raise TypeError("overrides and smoke change a config file: pass it as `config`")
@@ -114,6 +114,10 @@ def resume(
         if train is None or test is None:
             raise TypeError("resume needs both train= and test=, as the run was trained")
         memory = (train, test)
+    resumable_config(RunDir(run_dir), config)  # told before TensorFlow's import; checked again
+    start_tensorflow()
+    from dlcourse.training import resume_and_evaluate
+
     return resume_and_evaluate(run_dir, data_dir=data_dir, config=config, memory=memory)
 
 
@@ -175,12 +179,14 @@ def evaluate(
     under `output_dir` (default `runs`). `test=(x_test, y_test)` evaluates on data given
     from Python: needed for a run trained on such data, possible for any.
     """
+    from dlcourse.preflight import finished_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
+    run_dir = finished_run(_run_path(run), output_dir).path
     start_tensorflow()
     from dlcourse.evaluation import evaluate_run
 
-    return evaluate_run(_run_path(run), data_dir=data_dir, output_dir=output_dir, test=test)
+    return evaluate_run(run_dir, data_dir=data_dir, test=test)
 
 
 def predict(
@@ -196,8 +202,10 @@ def predict(
     for texts how many words the model knows, and warnings. The model is loaded once for
     repeated calls on the same run.
     """
+    from dlcourse.preflight import finished_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
+    finished_run(_run_path(run))
     start_tensorflow()
     import numpy as np
 
@@ -218,8 +226,10 @@ def export(run: Any, format: str = "saved_model", *, output: str | Path | None =
     100 test inputs; `test=(x_test, y_test)` gives them again for a run trained on data
     given from Python. A text run's SavedModel takes raw strings. Returns the export's
     `.path`, `.checks` and what it `.takes`."""
+    from dlcourse.preflight import finished_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
+    finished_run(_run_path(run))
     start_tensorflow()
     from dlcourse.exporting import export_run
 

@@ -26,7 +26,6 @@ import keras
 import numpy as np
 
 from dlcourse.callbacks import best_weights, callback_states, set_callback_states
-from dlcourse.config import Config
 from dlcourse.errors import RunError
 from dlcourse.rundir import PARTIAL_PREFIX, RunDir, ensure_free_space, weight_bytes
 
@@ -36,7 +35,6 @@ STATE_FILE = "state.json"
 BEST_WEIGHTS_FILE = "best-weights-{}.npz"
 KEPT_BACKUPS = 2
 _EPOCH_FOLDER = re.compile(r"^epoch-(\d+)$")
-RESUMABLE = ("running", "interrupted", "failed")
 
 
 class RunBackup(keras.callbacks.Callback):
@@ -204,46 +202,3 @@ def _callback_state(path: Path, state: dict, watched: list) -> tuple[list, dict]
                 weights[index] = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     return states, weights
 
-
-def resumable_config(run: RunDir, config: Config | None = None) -> Config:
-    """The saved config of a run that can be resumed; RunError says why one can't.
-
-    `config`, when given, must be the run's own config: a resumed run continues the
-    same experiment, so anything else is refused rather than silently mixed.
-    """
-    run.require()
-    status = run.read_status()
-    _check_status(run, status)
-    saved = run.read_config()
-    if config is not None and config != saved:
-        differences = "; ".join(_differences(saved.model_dump(), config.model_dump()))
-        raise RunError(
-            f"Can't resume {run.path} with a different config ({differences}). A resumed "
-            "run continues its own config.yaml; leave out CONFIG, or train a new run."
-        )
-    return saved
-
-
-def _check_status(run: RunDir, status: dict[str, Any]) -> None:
-    outcome = status.get("status")
-    if outcome == "finished":
-        raise RunError(f"{run.path} has already finished; there is nothing to resume.")
-    if outcome == "diverged":
-        raise RunError(
-            f"{run.path} diverged; resuming it would diverge again. Lower "
-            "compile.optimizer.learning_rate and train a new run."
-        )
-    if outcome not in RESUMABLE:
-        raise RunError(f"{run.path}: status.json says {outcome!r}, which is not a state a "
-                       "run can be resumed from.")
-
-
-def _differences(saved: Any, given: Any, path: str = "") -> list[str]:
-    if isinstance(saved, dict) and isinstance(given, dict):
-        found = []
-        for key in list(saved) + [key for key in given if key not in saved]:
-            found += _differences(saved.get(key), given.get(key), f"{path}.{key}" if path else key)
-        return found
-    if saved != given:
-        return [f"{path or 'config'}: {saved!r} in the run, {given!r} here"]
-    return []

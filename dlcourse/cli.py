@@ -43,6 +43,15 @@ def _import_tensorflow_quietly() -> None:
     start_tensorflow()
 
 
+def _finished_run(run_dir: Path) -> None:
+    """RUN_DIR checked before TensorFlow starts: a mistake is told at once, not after the
+    seconds its import takes. Then TensorFlow, for the command's own work."""
+    from dlcourse.preflight import finished_run
+
+    finished_run(run_dir)
+    _import_tensorflow_quietly()
+
+
 class Group(click.Group):
     """Reports user mistakes as one paragraph and exit status 2, without a traceback."""
 
@@ -96,7 +105,7 @@ def main() -> None:
 def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
           track, tensorboard) -> None:
     """Train the model CONFIG describes, evaluate it on the test split, write a run directory."""
-    _import_tensorflow_quietly()
+    # dlcourse.train and .resume check what they can before they start TensorFlow.
     from dlcourse.config import parse_overrides
 
     if resume_dir is None and config is None:
@@ -198,13 +207,14 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, trac
 @OUTPUT_DIR
 def evaluate(run_dir, data_dir, output_dir) -> None:
     """Reload RUN_DIR's model and evaluate it on the test split (default: the latest run)."""
-    _import_tensorflow_quietly()
-    from dlcourse.evaluation import evaluate_run
     from dlcourse.rundir import RunDir, latest_run
 
     if run_dir is None:
         run_dir = latest_run(output_dir or "runs")
         click.echo(f"Evaluating the most recent run: {run_dir}")
+    _finished_run(run_dir)
+    from dlcourse.evaluation import evaluate_run
+
     result = evaluate_run(run_dir, data_dir=data_dir)
     for key, value in result.metrics.items():
         click.echo(f"  {key}: {_number(value)}")
@@ -223,7 +233,7 @@ def evaluate(run_dir, data_dir, output_dir) -> None:
 @DATA_DIR
 def explain(run_dir, samples, data_dir) -> None:
     """Recompute RUN_DIR's predictions in NumPy with the lecture's formulas; compare with Keras."""
-    _import_tensorflow_quietly()
+    _finished_run(run_dir)
     from dlcourse.explanation import explain_run
 
     result = explain_run(run_dir, samples, data_dir)
@@ -328,7 +338,7 @@ def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: 
     """
     import json
 
-    _import_tensorflow_quietly()
+    _finished_run(run_dir)
     from dlcourse.prediction import collect_inputs, predict_run
 
     items = collect_inputs(run_dir, inputs, as_text=as_text, stdin=sys.stdin)
@@ -366,7 +376,7 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
     A SavedModel of a text run takes raw strings; ONNX and LiteRT take what the model
     takes. ONNX and LiteRT need the extra: pip install 'dlcourse[export]'.
     """
-    _import_tensorflow_quietly()
+    _finished_run(run_dir)
     from dlcourse.exporting import export_run
 
     click.echo(f"Exporting {run_dir} as {format_} ...", err=True)
@@ -393,7 +403,7 @@ def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: i
 
     Needs the extra: pip install 'dlcourse[serve]'.
     """
-    _import_tensorflow_quietly()
+    _finished_run(run_dir)
     from dlcourse.serving import Limits, serve as serve_run
 
     limits = Limits(body_bytes=int(max_body_mb * (1 << 20)), inputs=max_inputs)

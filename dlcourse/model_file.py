@@ -21,7 +21,7 @@ LARGEST_MODEL_BYTES = 1 << 30
 
 
 def load_model_file(path: Path, largest_config: int):
-    _check_archive(path, largest_config)
+    check_archive(path, largest_config)
     import keras
 
     from dlcourse.layers import OWN_LAYERS
@@ -48,7 +48,7 @@ def _damaged(path: Path, error: Exception) -> RunError:
                     "Is the file complete? Train the run again to write a new one.")
 
 
-def _check_archive(path: Path, largest_config: int) -> None:
+def check_archive(path: Path, largest_config: int) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()

@@ -382,14 +382,18 @@ class RunDir:
         with written_atomically(self.model_path) as temporary:
             model.save(temporary)
 
-    def load_model(self):
-        """The run's model.keras, loaded with Keras's safe mode (no code from the file runs)."""
-        if not self.has_model():
+    def require_model(self) -> RunDir:
+        """This run, or a RunError if it has no model file (it did not finish)."""
+        if not self.require().has_model():
             raise RunError(
                 f"{self.path} has no {MODEL_FILE}: the run did not finish "
                 "(see its status.json)."
             )
-        return load_model_file(self.model_path, LARGEST_MODEL_CONFIG_BYTES)
+        return self
+
+    def load_model(self):
+        """The run's model.keras, loaded with Keras's safe mode (no code from the file runs)."""
+        return load_model_file(self.require_model().model_path, LARGEST_MODEL_CONFIG_BYTES)
 
     # ---------------------------------------------------------------- history and metrics
 

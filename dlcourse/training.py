@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from dlcourse import reports
-from dlcourse.backup import RunBackup, resumable_config, restore
+from dlcourse.backup import RunBackup, restore
 from dlcourse.callbacks import (
     EpochRecorder,
     StopIfDiverged,
@@ -38,6 +38,7 @@ from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.execution import compile_notice, fit_inputs, validation_cut
+from dlcourse.preflight import resumable_config
 from dlcourse.preparation import Prepared, memory_record, prepare, recorded_data_dir, run_dataset
 from dlcourse.rundir import RunDir
 from dlcourse.tracking import Tracker, ended_on_error

@@ -203,6 +203,24 @@ def run_dlcourse(*args, **kwargs):
     return subprocess.run(command, capture_output=True, text=True, env=environment, **kwargs)
 
 
+def without_tensorflow(commands) -> None:
+    """Run each (arguments, exit status, text in its output) through the CLI in one fresh
+    process, and check each and that the process never imported TensorFlow or Keras."""
+    script = (
+        "import sys; from click.testing import CliRunner; from dlcourse.cli import main\n"
+        f"for arguments, status, message in {[(list(map(str, a)), s, m) for a, s, m in commands]!r}:\n"
+        "    result = CliRunner().invoke(main, arguments)\n"
+        "    assert result.exit_code == status, (arguments, result.output)\n"
+        "    assert message in result.output and 'Traceback' not in result.output, "
+        "(arguments, result.output)\n"
+        "assert 'tensorflow' not in sys.modules and 'keras.src' not in sys.modules\n"
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.stdout.strip() == "ok", result.stderr
+
+
 TIMES = ("epoch_seconds", "epoch_cpu_seconds")
 
 

@@ -1,0 +1,96 @@
+"""What a command can check before TensorFlow starts.
+
+Importing TensorFlow takes seconds. A mistake that needs none of it (a directory that is
+not a run, a run that can't be resumed, a place runs can't be written, a damaged model
+file) is reported at once, before that wait. Nothing here imports TensorFlow or Keras.
+The commands check the same things again where they act; this only makes the answer fast.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from dlcourse.config import Config
+from dlcourse.errors import RunError
+from dlcourse.model_file import check_archive
+from dlcourse.rundir import LARGEST_MODEL_CONFIG_BYTES, RunDir, latest_run
+
+# The states a stopped run can be resumed from.
+RESUMABLE = ("running", "interrupted", "failed")
+
+
+def writable_output(output_dir: str | Path, name: str) -> None:
+    """Runs could be written under `output_dir`/`name`: its nearest existing folder is a
+    folder this process may write. Nothing is created (a later mistake leaves no trace)."""
+    parent = Path(output_dir) / name
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        reason = "Not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = "Read-only file system" if _read_only(existing) else "Permission denied"
+    else:
+        return
+    raise RunError(f"Can't write runs to {parent} ({reason}). "
+                   "Choose another place with --output-dir or output.dir.")
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def finished_run(run_dir: str | Path | None, output_dir: str | Path | None = None) -> RunDir:
+    """The run a command reads (default: the latest under `output_dir`), with a model
+    file whose archive is sound. Keras's safe mode still checks its content on loading."""
+    run = RunDir(run_dir if run_dir else latest_run(output_dir or "runs")).require_model()
+    check_archive(run.model_path, LARGEST_MODEL_CONFIG_BYTES)
+    return run
+
+
+def resumable_config(run: RunDir, config: Config | None = None) -> Config:
+    """The saved config of a run that can be resumed; RunError says why one can't.
+
+    `config`, when given, must be the run's own config: a resumed run continues the
+    same experiment, so anything else is refused rather than silently mixed.
+    """
+    run.require()
+    _check_status(run, run.read_status())
+    saved = run.read_config()
+    if config is not None and config != saved:
+        differences = "; ".join(_differences(saved.model_dump(), config.model_dump()))
+        raise RunError(
+            f"Can't resume {run.path} with a different config ({differences}). A resumed "
+            "run continues its own config.yaml; leave out CONFIG, or train a new run."
+        )
+    return saved
+
+
+def _check_status(run: RunDir, status: dict[str, Any]) -> None:
+    outcome = status.get("status")
+    if outcome == "finished":
+        raise RunError(f"{run.path} has already finished; there is nothing to resume.")
+    if outcome == "diverged":
+        raise RunError(
+            f"{run.path} diverged; resuming it would diverge again. Lower "
+            "compile.optimizer.learning_rate and train a new run."
+        )
+    if outcome not in RESUMABLE:
+        raise RunError(f"{run.path}: status.json says {outcome!r}, which is not a state a "
+                       "run can be resumed from.")
+
+
+def _differences(saved: Any, given: Any, path: str = "") -> list[str]:
+    if isinstance(saved, dict) and isinstance(given, dict):
+        found = []
+        for key in list(saved) + [key for key in given if key not in saved]:
+            found += _differences(saved.get(key), given.get(key), f"{path}.{key}" if path else key)
+        return found
+    if saved != given:
+        return [f"{path or 'config'}: {saved!r} in the run, {given!r} here"]
+    return []

@@ -1,0 +1,95 @@
+"""The checks commands make before TensorFlow starts: told at once, and TensorFlow never
+imported for a mistake it isn't needed to see."""
+
+import zipfile
+
+import pytest
+import yaml
+
+from dlcourse.errors import RunError
+from dlcourse.preflight import finished_run, resumable_config, writable_output
+from dlcourse.rundir import RunDir
+
+from helpers import ROOT, without_tensorflow
+
+MNIST = ROOT / "configs" / "mnist_cnn.yaml"
+
+
+def test_a_folder_that_can_be_made_passes_and_nothing_is_created(tmp_path):
+    writable_output(tmp_path / "not" / "yet", "mnist_cnn")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_in_the_way_is_told_with_the_runs_folder(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(RunError, match=r"Can't write runs to .*a-file/runs/mnist_cnn \(Not a "
+                                       r"directory\)\. Choose another place with --output-dir"):
+        writable_output(tmp_path / "a-file" / "runs", "mnist_cnn")
+
+
+def stopped_run(tmp_path, status: str):
+    from dlcourse.config import load_config
+
+    (tmp_path / "run").mkdir()
+    run = RunDir(tmp_path / "run")
+    run.write_config(load_config(MNIST))  # as train saves it: resolved
+    run.write_status({"status": status})
+    return run
+
+
+@pytest.mark.parametrize(("status", "message"), [
+    ("finished", "has already finished; there is nothing to resume"),
+    ("diverged", "diverged; resuming it would diverge again"),
+    ("exploded", "status.json says 'exploded', which is not a state"),
+])
+def test_a_run_that_cannot_be_resumed_says_why(tmp_path, status, message):
+    with pytest.raises(RunError, match=message):
+        resumable_config(stopped_run(tmp_path, status))
+
+
+def test_a_stopped_run_is_resumable_with_its_own_config_only(tmp_path):
+    from dlcourse.config import load_config
+
+    run = stopped_run(tmp_path, "interrupted")
+    assert resumable_config(run) == load_config(MNIST)
+    with pytest.raises(RunError, match=r"different config \(fit.epochs: 5 in the run, 3 here\)"):
+        resumable_config(run, load_config(MNIST, {"fit.epochs": 3}))
+
+
+def test_a_run_without_a_model_or_with_a_broken_one_is_told(tmp_path):
+    run = stopped_run(tmp_path, "interrupted")
+    with pytest.raises(RunError, match="has no model.keras: the run did not finish"):
+        finished_run(run.path)
+    run.model_path.write_bytes(b"not a zip")
+    with pytest.raises(RunError, match="model.keras: can't load this model"):
+        finished_run(run.path)
+    with zipfile.ZipFile(run.model_path, "w") as archive:
+        archive.writestr("metadata.json", "{}")
+    with pytest.raises(RunError, match="not a Keras model file"):
+        finished_run(run.path)
+
+
+def test_no_run_to_find_is_told(tmp_path):
+    with pytest.raises(RunError, match="No finished runs under"):
+        finished_run(None, tmp_path / "runs")
+
+
+def test_mistakes_are_told_without_importing_tensorflow(tmp_path):
+    """Each command's mistake that needs no model is its one-paragraph error, with exit 2,
+    in a process that never imported TensorFlow (it takes seconds)."""
+    bad = yaml.safe_load(MNIST.read_text())
+    bad["fit"]["epochs"] = "many"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    (tmp_path / "a-file").write_text("not a folder")
+    finished = stopped_run(tmp_path, "finished").path
+    without_tensorflow([(arguments, 2, message) for arguments, message in [
+        (["train", tmp_path / "bad.yaml"], "fit.epochs"),
+        (["train", ROOT / "configs" / "imdb_lstm_tune.yaml"], "dlcourse tune"),
+        (["train", MNIST, "--output-dir", tmp_path / "a-file" / "runs"], "Can't write runs to"),
+        (["train", "--resume", finished], "has already finished"),
+        (["train", "--resume", tmp_path / "nothing"], "is not a dlcourse run directory"),
+        *(([command, tmp_path], "is not a dlcourse run directory")
+          for command in ("evaluate", "explain", "export", "serve")),
+        (["predict", finished, "a review"], "has no model.keras"),
+        (["evaluate", "--output-dir", tmp_path / "none"], "No finished runs under"),
+    ]])
