@@ -6,6 +6,9 @@ Tests never download: DLCOURSE_OFFLINE is set and Keras's cache points at a temp
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, invoke, is_tunable, write_data_dir
+from helpers import REAL_DATA_DIR, ROOT, invoke, is_tunable, write_data_dir
 
 # Before any fixture runs: the session's own isolated places, for what session-scoped
 # fixtures write (each test then gets its own through isolated_environment).
@@ -105,14 +108,43 @@ def fresh_cache(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
+def shared(tmp_path_factory) -> Path:
+    """A folder every pytest-xdist worker of this test run shares (the parent of the
+    workers' own temp folders, as xdist's docs suggest), so what one worker trained for the
+    session's fixtures the other reads instead of training it again. Pytest removes it
+    with its old temp folders, not at a worker's end: the other may still be reading."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    (root / "shared").mkdir(exist_ok=True)
+    return root / "shared"
+
+
+def once(root: Path, key: str, make):
+    """`make()`'s JSON result, made by the first worker that asks for `key`; a worker
+    asking meanwhile waits for it (the lock) rather than doing the same work twice."""
+    done = root / f"{key}.json"
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            value = make()
+            partial = root / f".{key}.partial"
+            partial.write_text(json.dumps(value))
+            partial.replace(done)
+        return json.loads(done.read_text())
+
+
+@pytest.fixture(scope="session")
+def data_dir(shared) -> Path:
     """A tiny file of every dataset the shipped configs read, in its layout. Shared by the
-    whole session: tests must not change it (write your own with helpers' writers)."""
-    return write_data_dir(_SESSION / "data")
+    whole test run: tests must not change it (write your own with helpers' writers)."""
+    return Path(once(shared, "data", lambda: str(write_data_dir(shared / "data"))))
 
 
 class TrainedRuns:
-    """Tiny runs trained once per session, by name; tests that change a run take a copy."""
+    """Tiny runs trained once per test run, by name; tests that change a run take a copy.
+    `result` is what train returned, in this process: a worker that needs it and didn't
+    train the run trains its own."""
 
     # name: (config, overrides)
     RECIPES = {
@@ -125,25 +157,40 @@ class TrainedRuns:
         "naive_bayes": ("imdb_best.yaml", {"data.limit": 32, "fit.epochs": 1,
                                            "data.vectorize.max_tokens": 2000,
                                            "model.layers[0].NaiveBayesBag.input_dim": 2000}),
+        # On the real digits, so that it reads digits (about 98% of MNIST's test split):
+        # for the photographs and the demo page.
+        "real_mnist": ("mnist_cnn.yaml", {"data.limit": 20000, "fit.epochs": 1,
+                                          "fit.validation": None, "output.plots": False}),
     }
+    REAL = {"real_mnist"}
 
     def __init__(self, data_dir: Path, root: Path):
         self.data_dir, self.root = data_dir, root
+        # Where this worker trains what `result` returns.
+        self.own = root / os.environ.get("PYTEST_XDIST_WORKER", "main")
         self._results = {}
+
+    def _train(self, name: str, output: Path):
+        import dlcourse
+
+        if name in self.REAL and not REAL_DATA_DIR:
+            pytest.skip("needs the real data (DLCOURSE_DATA_DIR)")
+        config, overrides = self.RECIPES[name]
+        data = REAL_DATA_DIR if name in self.REAL else self.data_dir
+        return dlcourse.train(ROOT / "configs" / config, overrides, data_dir=data,
+                              output_dir=output)
 
     def result(self, name: str):
         """The TrainResult of the run `name` (the model, history and metrics in memory)."""
         if name not in self._results:
-            import dlcourse
-
-            config, overrides = self.RECIPES[name]
-            self._results[name] = dlcourse.train(ROOT / "configs" / config, overrides,
-                                                 data_dir=self.data_dir, output_dir=self.root)
+            self._results[name] = self._train(name, self.own)
         return self._results[name]
 
     def __getitem__(self, name: str) -> Path:
         """The run directory, to read only."""
-        return self.result(name).run_dir
+        if name in self._results:
+            return self._results[name].run_dir
+        return Path(once(self.root, name, lambda: str(self.result(name).run_dir)))
 
     def copy(self, name: str, destination: Path) -> Path:
         """A copy of the run to change, at `destination`/<config name>/<time>."""
@@ -154,38 +201,49 @@ class TrainedRuns:
 
 
 @pytest.fixture(scope="session")
-def trained(data_dir) -> TrainedRuns:
-    return TrainedRuns(data_dir, _SESSION / "trained")
+def trained(data_dir, shared) -> TrainedRuns:
+    (shared / "trained").mkdir(exist_ok=True)
+    return TrainedRuns(data_dir, shared / "trained")
 
 
 class SmokeRuns:
-    """`dlcourse train CONFIG --smoke` (through `tune --smoke` for a tunable config) of a
-    shipped config, once per session and data directory, through the CLI."""
+    """`dlcourse train CONFIG --smoke` of a shipped config, once per test run and data
+    directory, through the CLI. A tunable config is first searched by `tune --smoke`, and
+    the best config it writes is what is trained."""
 
     def __init__(self, root: Path):
         self.root = root
-        self._runs = {}
 
     def run(self, config: Path, data_dir: Path | str) -> tuple[Path, str]:
         """(run directory, the train command's output)."""
-        key = (config, str(data_dir))
-        if key not in self._runs:
-            output = self.root / f"{len(self._runs)}"
-            name = config.stem
-            if is_tunable(config):
-                tuned = invoke("tune", config, "--smoke", "--data-dir", data_dir,
-                               "--output-dir", output)
-                assert tuned.exit_code == 0, tuned.output
-                (tune_dir,) = (output / f"{config.stem}-tune").iterdir()
-                config, name = tune_dir / "best_config.yaml", f"{config.stem}-best"
-            trained = invoke("train", config, "--smoke", "--data-dir", data_dir,
-                             "--output-dir", output)
-            assert trained.exit_code == 0, trained.output
-            (run_dir,) = (output / name).iterdir()
-            self._runs[key] = (run_dir, trained.output)
-        return self._runs[key]
+        run_dir, output, _ = self.runs(config, data_dir)
+        return run_dir, output
+
+    def runs(self, config: Path, data_dir: Path | str) -> tuple[Path, str, dict | None]:
+        """(run directory, the train command's output, for a tunable config the tuning
+        directory and the tune command's output)."""
+        key = f"{config.stem}-{hashlib.sha256(str(data_dir).encode()).hexdigest()[:8]}"
+        made = once(self.root, key, lambda: self._smoke(config, data_dir, self.root / key))
+        return Path(made["run_dir"]), made["output"], made["tuning"]
+
+    @staticmethod
+    def _smoke(config: Path, data_dir: Path | str, output: Path) -> dict:
+        name, tuning = config.stem, None
+        if is_tunable(config):
+            tuned = invoke("tune", config, "--smoke", "--data-dir", data_dir,
+                           "--output-dir", output)
+            assert tuned.exit_code == 0, tuned.output
+            (tune_dir,) = (output / f"{config.stem}-tune").iterdir()
+            tuning = {"tune_dir": str(tune_dir), "output": tuned.output}
+            config, name = tune_dir / "best_config.yaml", f"{config.stem}-best"
+        trained = invoke("train", config, "--smoke", "--data-dir", data_dir,
+                         "--output-dir", output)
+        assert trained.exit_code == 0, trained.output
+        (run_dir,) = (output / name).iterdir()
+        return {"run_dir": str(run_dir), "output": trained.output, "tuning": tuning}
 
 
 @pytest.fixture(scope="session")
-def smoke_runs() -> SmokeRuns:
-    return SmokeRuns(_SESSION / "smoke")
+def smoke_runs(shared) -> SmokeRuns:
+    (shared / "smoke").mkdir(exist_ok=True)
+    return SmokeRuns(shared / "smoke")

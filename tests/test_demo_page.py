@@ -97,12 +97,10 @@ def screenshot(driver, name: str, tmp_path: Path) -> None:
         shutil.copy(path, ROOT / SCREENSHOTS / name)  # relative to the checkout
 
 
-def test_a_digit_drawn_with_the_mouse_is_read(browser, tmp_path):
+def test_a_digit_drawn_with_the_mouse_is_read(browser, trained, tmp_path):
     from selenium.webdriver.common.by import By
 
-    run = real_run("mnist_cnn.yaml", {"data.limit": 20000, "fit.epochs": 1,
-                                      "fit.validation": None}, tmp_path)
-    server = Server(run)
+    server = Server(trained["real_mnist"])  # 20,000 real digits, one epoch
     try:
         browser.get(server.url)
         canvas = browser.find_element(By.ID, "canvas")

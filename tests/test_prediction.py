@@ -196,13 +196,8 @@ def test_a_text_says_how_many_of_its_words_the_model_knows(text_run):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_DATA_DIR, reason="needs the real MNIST (DLCOURSE_DATA_DIR)")
-def test_a_real_mnist_model_reads_digits_photographed_on_paper(tmp_path):
-    import dlcourse
-
-    run = dlcourse.train(ROOT / "configs" / "mnist_cnn.yaml",
-                         {"data.limit": 20000, "fit.epochs": 1, "fit.validation": None,
-                          "output.plots": False},
-                         data_dir=REAL_DATA_DIR, output_dir=tmp_path / "runs")
+def test_a_real_mnist_model_reads_digits_photographed_on_paper(trained, tmp_path):
+    run_dir = trained["real_mnist"]  # 20,000 real digits, one epoch
     arrays = np.load(f"{REAL_DATA_DIR}/mnist.npz")
     right = []
     for index in range(10):
@@ -218,9 +213,9 @@ def test_a_real_mnist_model_reads_digits_photographed_on_paper(tmp_path):
         Image.fromarray(rgba, "RGBA").save(tmp_path / f"clear{index}.png")
         right.append(label)
     for kind in ("paper", "clear"):
-        predictions = predict_run(run.run_dir, [str(tmp_path / f"{kind}{i}.png") for i in range(10)])
+        predictions = predict_run(run_dir, [str(tmp_path / f"{kind}{i}.png") for i in range(10)])
         labels = [int(p.label) for p in predictions]
         assert sum(a == b for a, b in zip(labels, right)) >= 9, (kind, labels, right)
-    plain = predict_run(run.run_dir, [str(tmp_path / f"paper{i}.png") for i in range(10)],
+    plain = predict_run(run_dir, [str(tmp_path / f"paper{i}.png") for i in range(10)],
                         preprocess=False)
     assert sum(int(p.label) == label for p, label in zip(plain, right)) <= 5

@@ -19,7 +19,7 @@ TINY = {"data.limit": 32, "fit.epochs": 2, "fit.batch_size": 16}  # the shared "
 
 def test_python_api_trains_and_returns_history_metrics_and_run_dir(trained):
     result = trained.result("mnist")  # mnist_cnn.yaml with TINY
-    assert result.run_dir.parent == trained.root / "mnist_cnn"
+    assert result.run_dir.parent == trained.own / "mnist_cnn"
     assert len(result.history["loss"]) == 2 and len(result.history["epoch_seconds"]) == 2
     assert result.metrics["epochs"] == 2
     assert result.metrics["parameters"] == 93322

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,7 +15,7 @@ import dlcourse
 from dlcourse.cli import main
 from dlcourse.errors import DlcourseError
 
-from helpers import ROOT, interruptible
+from helpers import ROOT, interruptible, real_data_for
 
 TUNE_CONFIG = ROOT / "configs" / "imdb_lstm_tune.yaml"
 SEARCHED = [
@@ -35,11 +36,11 @@ def tune_dir_of(output_dir):
 
 
 @pytest.mark.slow
-def test_smoke_tuning_writes_trials_report_and_a_best_config_that_trains(data_dir, tmp_path):
-    result = invoke("tune", TUNE_CONFIG, "--smoke", "--data-dir", data_dir,
-                    "--output-dir", tmp_path / "runs")
-    assert result.exit_code == 0, result.output
-    tune_dir = tune_dir_of(tmp_path / "runs")
+def test_smoke_tuning_writes_trials_report_and_a_best_config_that_trains(
+        data_dir, smoke_runs, tmp_path):
+    # The session's `tune --smoke` (test_cli's smoke test of this config trains its best).
+    _, _, tuning = smoke_runs.runs(TUNE_CONFIG, real_data_for(TUNE_CONFIG) or data_dir)
+    tune_dir, output = Path(tuning["tune_dir"]), tuning["output"]
     assert {"tuning.json", "search_config.yaml", "trials.json", "trials.csv", "trials.md",
             "scores.png", "best_config.yaml"} <= {path.name for path in tune_dir.iterdir()}
 
@@ -52,7 +53,7 @@ def test_smoke_tuning_writes_trials_report_and_a_best_config_that_trains(data_di
     assert all(sorted(trial["values"]) == sorted(SEARCHED) for trial in trials)
     table = (tune_dir / "trials.md").read_text().splitlines()
     assert table[0].startswith("| rank | trial # | val_accuracy |") and len(table) == 4
-    assert "Trials, best first (val_accuracy)" in result.output
+    assert "Trials, best first (val_accuracy)" in output
     assert (tune_dir / "scores.png").read_bytes().startswith(b"\x89PNG")
 
     # The best config is the best trial's values in plain YAML, and trains as it is.
@@ -63,6 +64,7 @@ def test_smoke_tuning_writes_trials_report_and_a_best_config_that_trains(data_di
     values = trials[0]["values"]
     assert best["model"]["layers"][1]["LSTM"]["units"] == values["model.layers[1].LSTM.units"]
     assert best["compile"]["optimizer"]["learning_rate"] == values["compile.optimizer.learning_rate"]
+    # As it is, on the tiny data: all its epochs.
     trained = invoke("train", tune_dir / "best_config.yaml", "--data-dir", data_dir,
                      "--output-dir", tmp_path / "runs")
     assert trained.exit_code == 0, trained.output
