@@ -99,8 +99,7 @@ def resume(
     data needs the same data again.
     """
     from dlcourse.config import load_config
-    from dlcourse.preflight import resumable_config
-    from dlcourse.rundir import RunDir
+    from dlcourse.preflight import resumable_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
     if config is None and (overrides or smoke):
@@ -114,7 +113,7 @@ def resume(
         if train is None or test is None:
             raise TypeError("resume needs both train= and test=, as the run was trained")
         memory = (train, test)
-    resumable_config(RunDir(run_dir), config)  # told before TensorFlow's import; checked again
+    resumable_run(run_dir, config)  # told before TensorFlow's import; checked again
     start_tensorflow()
     from dlcourse.training import resume_and_evaluate
 

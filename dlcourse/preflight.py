@@ -53,6 +53,16 @@ def finished_run(run_dir: str | Path | None, output_dir: str | Path | None = Non
     return run
 
 
+def resumable_run(run_dir: str | Path, config: Config | None = None) -> None:
+    """A run `resume` can continue, or a RunError saying why not. Under the run's lock, as
+    resume does it: what a killed process left half-written goes first, whatever the
+    answer, so a refused run is left as clean as a resumed one."""
+    run = RunDir(run_dir).require()
+    with run.training_lock():
+        run.remove_partial_files()
+        resumable_config(run, config)
+
+
 def resumable_config(run: RunDir, config: Config | None = None) -> Config:
     """The saved config of a run that can be resumed; RunError says why one can't.
 

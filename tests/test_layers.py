@@ -93,6 +93,7 @@ def test_it_needs_two_classes():
         prepare(config, dataset=dataset)
 
 
+@pytest.mark.slow
 def test_a_run_with_it_learns_saves_loads_and_predicts_raw_text(tmp_path):
     train, test = reviews(48, seed=1), reviews(16, seed=2)
     result = dlcourse.train(BEST, {**TINY, "data.format": None}, train=train, test=test,

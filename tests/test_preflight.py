@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from dlcourse.errors import RunError
-from dlcourse.preflight import finished_run, resumable_config, writable_output
+from dlcourse.preflight import finished_run, resumable_config, resumable_run, writable_output
 from dlcourse.rundir import RunDir
 
 from helpers import ROOT, without_tensorflow
@@ -93,3 +93,12 @@ def test_mistakes_are_told_without_importing_tensorflow(tmp_path):
         (["predict", finished, "a review"], "has no model.keras"),
         (["evaluate", "--output-dir", tmp_path / "none"], "No finished runs under"),
     ]])
+
+
+def test_a_refused_resume_still_removes_what_a_killed_process_half_wrote(tmp_path):
+    # Killed while writing the report of a finished run: the refusal cleans as resume does.
+    run = stopped_run(tmp_path, "finished")
+    (run.path / ".partial-report.html.x1").write_text("<html")
+    with pytest.raises(RunError, match="has already finished"):
+        resumable_run(run.path)
+    assert not list(run.path.glob(".partial*"))
