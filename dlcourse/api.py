@@ -309,12 +309,12 @@ def model_summary_of(
     from dlcourse.config import load_config
     from dlcourse.tensorflow_setup import start_tensorflow
 
+    loaded = load_config(config, overrides)  # a mistake in it is told before TensorFlow starts
     start_tensorflow()
     from dlcourse.data import signature_from_config
     from dlcourse.execution import plan_execution
     from dlcourse.preparation import model_summary, prepare
 
-    loaded = load_config(config, overrides)
     signature = signature_from_config(loaded)
     if signature is None:
         prepared = prepare(loaded, data_dir)

@@ -179,16 +179,19 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, trac
             raise click.UsageError(
                 f"--resume continues a run with its own settings; drop {', '.join(changed)}."
             )
-    _import_tensorflow_quietly()
     from dlcourse.config import load_search_config
+
+    # The config first: a mistake in it is told without waiting for TensorFlow.
+    search = None if resume_dir is not None else load_search_config(config, overrides,
+                                                                     smoke=smoke)
+    _import_tensorflow_quietly()
     from dlcourse.tune_dir import BEST_CONFIG_FILE
     from dlcourse.tuning import resume, tune as run_search
     from dlcourse.tuning_report import trials_table
 
-    if resume_dir is not None:
+    if search is None:
         result = resume(resume_dir, data_dir=data_dir)
     else:
-        search = load_search_config(config, overrides, smoke=smoke)
         result = run_search(search, algorithm=algorithm, trials=trials, data_dir=data_dir,
                             output_dir=output_dir, overrides=list(overrides), smoke=smoke,
                             track=track)
@@ -278,8 +281,7 @@ def summary(config: Path, overrides, data_dir) -> None:
     so their summary needs no data; raw text and image folders are read to learn theirs.
     The speed-ups `train` would use are named below it (docs/speed.md).
     """
-    _import_tensorflow_quietly()
-    from dlcourse.api import model_summary_of
+    from dlcourse.api import model_summary_of  # it starts TensorFlow after reading CONFIG
 
     text, plan = model_summary_of(config, overrides, data_dir=data_dir)
     click.echo(text, nl=False)

@@ -85,6 +85,7 @@ def test_mistakes_are_told_without_importing_tensorflow(tmp_path):
     without_tensorflow([(arguments, 2, message) for arguments, message in [
         (["train", tmp_path / "bad.yaml"], "fit.epochs"),
         (["train", ROOT / "configs" / "imdb_lstm_tune.yaml"], "dlcourse tune"),
+        *(([command, tmp_path / "bad.yaml"], "fit.epochs") for command in ("tune", "summary")),
         (["train", MNIST, "--output-dir", tmp_path / "a-file" / "runs"], "Can't write runs to"),
         (["train", "--resume", finished], "has already finished"),
         (["train", "--resume", tmp_path / "nothing"], "is not a dlcourse run directory"),
