@@ -56,8 +56,10 @@ def train(
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
     _check_tracker(track)
     given = train is not None or test is not None
-    if given or name is not None:
+    if given:
         config = renamed(config, name or f"{config.name}-custom")
+    elif name is not None:
+        config = renamed(config, name)
     if config.distribution.strategy != "multi_worker":  # a cluster's other workers write elsewhere
         writable_output(output_dir or config.output.dir, config.name)
     start_tensorflow()
@@ -179,9 +181,10 @@ def evaluate(
     from Python: needed for a run trained on such data, possible for any.
     """
     from dlcourse.preflight import finished_run
+    from dlcourse.rundir import latest_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
-    run_dir = finished_run(_run_path(run), output_dir).path
+    run_dir = finished_run(_run_path(run) or latest_run(output_dir or "runs")).path
     start_tensorflow()
     from dlcourse.evaluation import evaluate_run
 

@@ -15,7 +15,7 @@ from typing import Any
 from dlcourse.config import Config
 from dlcourse.errors import RunError
 from dlcourse.model_file import check_archive
-from dlcourse.rundir import LARGEST_MODEL_CONFIG_BYTES, RunDir, latest_run
+from dlcourse.rundir import LARGEST_MODEL_CONFIG_BYTES, RunDir
 
 # The states a stopped run can be resumed from.
 RESUMABLE = ("running", "interrupted", "failed")
@@ -23,32 +23,35 @@ RESUMABLE = ("running", "interrupted", "failed")
 
 def writable_output(output_dir: str | Path, name: str) -> None:
     """Runs could be written under `output_dir`/`name`: its nearest existing folder is a
-    folder this process may write. Nothing is created (a later mistake leaves no trace)."""
+    folder, on a file system that is not read-only. Nothing is created (a later mistake
+    leaves no trace). Permissions are left to the write itself: some file systems (FUSE,
+    CIFS) allow what their mode bits seem to refuse."""
     parent = Path(output_dir) / name
     existing = parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        reason = "Not a directory"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        reason = "Read-only file system" if _read_only(existing) else "Permission denied"
-    else:
-        return
+    try:
+        while not os.path.lexists(existing) and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            reason = "Not a directory"
+        elif os.statvfs(existing).f_flag & os.ST_RDONLY:
+            reason = "Read-only file system"
+        else:
+            return
+    except OSError:
+        return  # a folder we can't even look into: the write says why, as it always did
     raise RunError(f"Can't write runs to {parent} ({reason}). "
                    "Choose another place with --output-dir or output.dir.")
 
 
-def _read_only(path: Path) -> bool:
-    try:
-        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
-def finished_run(run_dir: str | Path | None, output_dir: str | Path | None = None) -> RunDir:
-    """The run a command reads (default: the latest under `output_dir`), with a model
-    file whose archive is sound. Keras's safe mode still checks its content on loading."""
-    run = RunDir(run_dir if run_dir else latest_run(output_dir or "runs")).require_model()
+def finished_run(run_dir: str | Path) -> RunDir:
+    """The run a command reads, with a model file whose archive is sound. Keras's safe mode still checks its content on loading.
+    A run without a model is told as the command itself would: under the run's lock, so
+    one still training says so, and what a killed process half-wrote goes."""
+    run = RunDir(run_dir).require()
+    if not run.has_model():
+        with run.training_lock():
+            run.remove_partial_files()
+            run.require_model()
     check_archive(run.model_path, LARGEST_MODEL_CONFIG_BYTES)
     return run
 

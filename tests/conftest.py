@@ -120,6 +120,12 @@ def shared(tmp_path_factory) -> Path:
     return root / "shared"
 
 
+def attempt(root: Path, key: str) -> Path:
+    """A fresh folder for one try at making `key`: a try that failed leaves its files, and
+    the next one doesn't trip over them."""
+    return Path(tempfile.mkdtemp(prefix=f"{key}-", dir=root))
+
+
 def once(root: Path, key: str, make):
     """`make()`'s JSON result, made by the first worker that asks for `key`; a worker
     asking meanwhile waits for it (the lock) rather than doing the same work twice."""
@@ -138,7 +144,7 @@ def once(root: Path, key: str, make):
 def data_dir(shared) -> Path:
     """A tiny file of every dataset the shipped configs read, in its layout. Shared by the
     whole test run: tests must not change it (write your own with helpers' writers)."""
-    return Path(once(shared, "data", lambda: str(write_data_dir(shared / "data"))))
+    return Path(once(shared, "data", lambda: str(write_data_dir(attempt(shared, "data")))))
 
 
 class TrainedRuns:
@@ -184,6 +190,8 @@ class TrainedRuns:
         """The TrainResult of the run `name` (the model, history and metrics in memory)."""
         if name not in self._results:
             self._results[name] = self._train(name, self.own)
+            # Published, if no worker has yet: the others read this one.
+            once(self.root, name, lambda: str(self._results[name].run_dir))
         return self._results[name]
 
     def __getitem__(self, name: str) -> Path:
@@ -223,7 +231,7 @@ class SmokeRuns:
         """(run directory, the train command's output, for a tunable config the tuning
         directory and the tune command's output)."""
         key = f"{config.stem}-{hashlib.sha256(str(data_dir).encode()).hexdigest()[:8]}"
-        made = once(self.root, key, lambda: self._smoke(config, data_dir, self.root / key))
+        made = once(self.root, key, lambda: self._smoke(config, data_dir, attempt(self.root, key)))
         return Path(made["run_dir"]), made["output"], made["tuning"]
 
     @staticmethod

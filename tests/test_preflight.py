@@ -58,8 +58,13 @@ def test_a_stopped_run_is_resumable_with_its_own_config_only(tmp_path):
 
 def test_a_run_without_a_model_or_with_a_broken_one_is_told(tmp_path):
     run = stopped_run(tmp_path, "interrupted")
+    (run.path / ".partial-history.json.x1").write_text("{")
     with pytest.raises(RunError, match="has no model.keras: the run did not finish"):
         finished_run(run.path)
+    assert not list(run.path.glob(".partial*"))  # what a killed process left goes, as before
+    with run.training_lock():  # another process training it is what it is told
+        with pytest.raises(RunError, match="is being trained by process"):
+            finished_run(run.path)
     run.model_path.write_bytes(b"not a zip")
     with pytest.raises(RunError, match="model.keras: can't load this model"):
         finished_run(run.path)
@@ -67,11 +72,6 @@ def test_a_run_without_a_model_or_with_a_broken_one_is_told(tmp_path):
         archive.writestr("metadata.json", "{}")
     with pytest.raises(RunError, match="not a Keras model file"):
         finished_run(run.path)
-
-
-def test_no_run_to_find_is_told(tmp_path):
-    with pytest.raises(RunError, match="No finished runs under"):
-        finished_run(None, tmp_path / "runs")
 
 
 def test_mistakes_are_told_without_importing_tensorflow(tmp_path):
