@@ -189,16 +189,21 @@ class TrainedRuns:
     def result(self, name: str):
         """The TrainResult of the run `name` (the model, history and metrics in memory)."""
         if name not in self._results:
-            self._results[name] = self._train(name, self.own)
-            # Published, if no worker has yet: the others read this one.
+            self._trained_here(name)
+            # Published, if no worker has yet: the others read this one. (Not from inside
+            # `once` for the same name: a second flock of it would wait on itself.)
             once(self.root, name, lambda: str(self._results[name].run_dir))
+        return self._results[name]
+
+    def _trained_here(self, name: str):
+        self._results[name] = self._train(name, self.own)
         return self._results[name]
 
     def __getitem__(self, name: str) -> Path:
         """The run directory, to read only."""
         if name in self._results:
             return self._results[name].run_dir
-        return Path(once(self.root, name, lambda: str(self.result(name).run_dir)))
+        return Path(once(self.root, name, lambda: str(self._trained_here(name).run_dir)))
 
     def copy(self, name: str, destination: Path) -> Path:
         """A copy of the run to change, at `destination`/<config name>/<time>."""
