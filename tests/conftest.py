@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -131,13 +132,27 @@ def once(root: Path, key: str, make):
     asking meanwhile waits for it (the lock) rather than doing the same work twice."""
     done = root / f"{key}.json"
     with open(root / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        _hold(lock, key)
         if not done.exists():
             value = make()
             partial = root / f".{key}.partial"
             partial.write_text(json.dumps(value))
             partial.replace(done)
         return json.loads(done.read_text())
+
+
+def _hold(lock, key: str, minutes: float = 15) -> None:
+    """The lock, or a failure after `minutes`: a maker that hangs (or waits on itself)
+    fails the tests that need it rather than hanging the suite until CI's limit."""
+    deadline = time.monotonic() + minutes * 60
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"waited {minutes} minutes for the shared {key!r}") from None
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")
