@@ -215,10 +215,7 @@ def evaluate(run_dir, data_dir, output_dir) -> None:
     if run_dir is None:
         run_dir = latest_run(output_dir or "runs")
         click.echo(f"Evaluating the most recent run: {run_dir}")
-    _finished_run(run_dir)
-    from dlcourse.evaluation import evaluate_run
-
-    result = evaluate_run(run_dir, data_dir=data_dir)
+    result = dlcourse.evaluate(run_dir, data_dir=data_dir)
     for key, value in result.metrics.items():
         click.echo(f"  {key}: {_number(value)}")
     click.echo(f"Written to {RunDir(result.run_dir).evaluation_path}")

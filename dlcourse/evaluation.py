@@ -21,7 +21,7 @@ from dlcourse.data import Dataset, one_hot_if_needed
 from dlcourse.data.imdb import decode_reviews
 from dlcourse.errors import RunError
 from dlcourse.preparation import recorded_data_dir, run_dataset
-from dlcourse.rundir import RunDir, latest_run
+from dlcourse.rundir import RunDir
 
 MOST_CONFIDENTLY_WRONG = 12
 # Keras copies the arrays handed to predict into one tensor: the whole test split again
@@ -197,16 +197,15 @@ def largest_errors(
 
 
 def evaluate_run(
-    run_dir: str | Path | None = None,
+    run_dir: str | Path,
     *,
     data_dir: str | Path | None = None,
-    output_dir: str | Path | None = None,
     test: Any = None,
 ) -> EvaluationResult:
     """Reload a run's model and config, evaluate on the test split, write evaluation.json.
     `test` is (x_test, y_test) given from Python: the run's own for a run trained on such
     data, or any data its model takes."""
-    run = RunDir(run_dir if run_dir else latest_run(output_dir or "runs")).require()
+    run = RunDir(run_dir).require()
     # Held like training, so no two processes write the run's files at once.
     with run.training_lock():
         run.remove_partial_files()

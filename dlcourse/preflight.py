@@ -44,9 +44,10 @@ def writable_output(output_dir: str | Path, name: str) -> None:
 
 
 def finished_run(run_dir: str | Path) -> RunDir:
-    """The run a command reads, with a model file whose archive is sound. Keras's safe mode still checks its content on loading.
-    A run without a model is told as the command itself would: under the run's lock, so
-    one still training says so, and what a killed process half-wrote goes."""
+    """The run a command reads, with a model file whose archive is sound (Keras's safe
+    mode still checks its content on loading). A run without a model is told as the
+    command itself would: under the run's lock, so one still training says so, and what a
+    killed process half-wrote goes."""
     run = RunDir(run_dir).require()
     if not run.has_model():
         with run.training_lock():
