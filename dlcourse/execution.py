@@ -70,6 +70,18 @@ class ExecutionPlan:
             del plan["bucket_width"]
         return plan
 
+    @classmethod
+    def recorded(cls, record: Any) -> ExecutionPlan:
+        """The bucketing `describe` wrote into a run's metrics.json, or the exact computation
+        where the record is missing or isn't one (the file is read from disk)."""
+        if not isinstance(record, dict) or record.get("bucketing") is not True:
+            return EXACT
+        width = record.get("bucket_width")
+        if type(width) is not int or width < 1:
+            return EXACT
+        return cls(jit_compile=record.get("jit_compile") is True or None, bucketing=True,
+                   bucket_width=width, reason="as the run was trained")
+
     def sentence(self) -> str:
         """The plan as a sentence: 'Length-bucketed batches with XLA, because ...'."""
         used = [name for name, on in (("length-bucketed batches", self.bucketing),
@@ -193,6 +205,19 @@ def sequence_lengths(x: np.ndarray) -> np.ndarray:
     return x.shape[1] - first
 
 
+def cut_lengths(x: np.ndarray, width: int) -> np.ndarray:
+    """Each row's length rounded up to a multiple of `width`, at most the padded length."""
+    bucketed = -(-np.maximum(sequence_lengths(x), 1) // width) * width
+    return np.minimum(bucketed, x.shape[1])
+
+
+def length_groups(x: np.ndarray, width: int) -> list[tuple[int, np.ndarray]]:
+    """The rows of `x` by their cut length, shortest first: `x[rows, -length:]` holds every
+    token of those rows, and the mask skips the padding left, as in training's buckets."""
+    cut = cut_lengths(x, width)
+    return [(int(length), np.flatnonzero(cut == length)) for length in np.unique(cut)]
+
+
 class LengthBuckets:
     """Batches of similar-length sequences, each cut to a multiple of `width` steps.
 
@@ -209,9 +234,7 @@ class LengthBuckets:
     ):
         self.x, self.y = x, y
         self.batch_size, self.seed = batch_size, seed
-        maxlen = x.shape[1]
-        bucketed = -(-np.maximum(sequence_lengths(x), 1) // width) * width
-        self.cut = np.minimum(bucketed, maxlen)
+        self.cut = cut_lengths(x, width)
         self._next_epoch = 0
 
     def __len__(self) -> int:

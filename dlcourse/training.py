@@ -237,7 +237,7 @@ def _fit_and_finish(
         fit_seconds = _fit(model, inputs.arguments, callbacks, initial_epoch, epochs)
         _stop_if_diverged(recorder.history, run.path)
         model = distribution.local_copy(model, prepared.build_again)
-        evaluation = evaluate_model(model, config, dataset)
+        evaluation = evaluate_model(model, config, dataset, prepared.plan)
         run.save_model(model)
         metrics = run_metrics(config, dataset, model, recorder.history, evaluation.metrics,
                               fit_seconds)

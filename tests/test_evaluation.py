@@ -10,7 +10,15 @@ from dlcourse.evaluation import (
     most_confidently_wrong,
     per_class_scores,
     predict_in_slices,
+    predict_test_split,
 )
+from dlcourse import evaluation
+from dlcourse.config import load_config
+from dlcourse.data import load_dataset, signature_of
+from dlcourse.execution import ExecutionPlan
+from dlcourse.models import build_model
+
+from helpers import ROOT
 
 
 
@@ -56,6 +64,29 @@ def test_predicting_in_slices_gives_what_one_predict_call_gives(monkeypatch):
     sliced = predict_in_slices(model, x, batch_size=4)
     assert sliced.shape == (21, 2)
     np.testing.assert_array_equal(sliced, model.predict(x, batch_size=4, verbose=0))
+
+
+def test_a_bucketed_run_predicts_its_test_split_in_length_groups_to_the_same_result(
+        data_dir, monkeypatch):
+    config = load_config(ROOT / "configs" / "imdb_gru.yaml", ["data.limit=48"])
+    dataset = load_dataset(config.data, data_dir)
+    plan = ExecutionPlan(bucketing=True, bucket_width=8)  # the tiny reviews are short
+    model = build_model(config, signature_of(dataset, config), plan)
+    x = dataset.x_test
+    padded = predict_in_slices(model, x, batch_size=8)
+    widths = []
+
+    def recording(model, x, batch_size):
+        widths.append(x.shape[1])
+        return predict_in_slices(model, x, batch_size)
+
+    monkeypatch.setattr(evaluation, "predict_in_slices", recording)
+    np.testing.assert_allclose(predict_test_split(model, x, 8, plan), padded, atol=1e-6)
+    assert len(widths) > 1 and min(widths) < x.shape[1], "the groups were not cut"
+    widths.clear()
+    # Under XLA each group's shapes would compile first: those runs predict padded.
+    predict_test_split(model, x, 8, ExecutionPlan(jit_compile=True, bucketing=True))
+    assert widths == [x.shape[1]]
 
 
 @pytest.mark.slow

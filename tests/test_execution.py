@@ -15,7 +15,9 @@ from dlcourse.config import load_config
 from dlcourse.errors import ConfigError
 from dlcourse.execution import (
     EXACT,
+    ExecutionPlan,
     LengthBuckets,
+    length_groups,
     plan_execution,
     sequence_lengths,
     validation_cut,
@@ -163,6 +165,27 @@ def test_the_dataset_gives_the_epoch_fit_starts_at():
     assert seen == [rows.tolist() for rows in buckets.batches(2)]
     following = [batch_y.tolist() for _, batch_y in buckets.dataset().as_numpy_iterator()]
     assert following == [rows.tolist() for rows in buckets.batches(3)]
+
+
+def test_length_groups_hold_every_row_once_and_cut_only_padding():
+    x = padded(np.random.default_rng(4).integers(0, 13, 57))
+    groups = length_groups(x, width=4)
+    assert [length for length, _ in groups] == [4, 8, 12]
+    assert sorted(np.concatenate([rows for _, rows in groups]).tolist()) == list(range(57))
+    for length, rows in groups:
+        assert (x[rows, :x.shape[1] - length] == 0).all(), "a cut row lost a token"
+        assert (np.maximum(sequence_lengths(x[rows]), 1) > length - 4).all(), "too long a cut"
+
+
+def test_a_run_record_gives_back_its_bucketing_and_nothing_else():
+    bucketed = ExecutionPlan(jit_compile=None, bucketing=True, bucket_width=32)
+    assert ExecutionPlan.recorded(bucketed.describe()) == bucketed
+    xla = ExecutionPlan(jit_compile=True, bucketing=True)
+    assert ExecutionPlan.recorded(xla.describe()) == xla
+    for record in (None, [], {"bucketing": "yes", "bucket_width": 64},
+                   {"bucketing": True, "bucket_width": 0},
+                   {"bucketing": True, "bucket_width": True}, EXACT.describe()):
+        assert ExecutionPlan.recorded(record) == EXACT
 
 
 def test_validation_is_cut_where_keras_cuts_it():
