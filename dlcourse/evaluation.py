@@ -112,7 +112,7 @@ def predict_test_split(model: keras.Model, x: np.ndarray, batch_size: int,
     4-4.5 s bucketed, the same predictions. Under XLA every group's shapes would compile
     first (about 2 s each), which costs more than the padding does, so those stay padded.
     """
-    if not plan.bucketing or plan.jit_compile is True:
+    if not plan.bucketing or plan.jit_compile is True or not len(x):
         return predict_in_slices(model, x, batch_size)
     predictions = None
     for length, rows in length_groups(x, plan.bucket_width):
