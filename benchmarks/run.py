@@ -440,12 +440,15 @@ def render(results: dict) -> str:
         "- **Whole command** is the process's wall time, start to exit (imports, loading the "
         "data, compiling, training, evaluating, writing the run). **First epoch at** is from "
         "the process's start to the end of epoch 1. Medians over rounds; the range is the "
-        "fastest and the slowest round.",
+        "fastest and the slowest round. A ratio is of the medians, each round's own after it. "
+        "Round 1 of each command starts with an empty dlcourse cache, so its XLA runs "
+        "compile every shape, as a user's first run on a machine does; later rounds load "
+        "them, as a user's later runs do.",
         "",
         "## The whole command",
         "",
         "| model | length | plain (s) | off (s) | auto (s) | auto / off (per round) | "
-        "auto / off, CPU time | plain / auto | first epoch at: off / auto (s) |",
+        "auto / off, CPU time | plain / auto (per round) | first epoch at: off / auto (s) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in models:
@@ -463,7 +466,10 @@ def render(results: dict) -> str:
                 if not math.isnan(cells["auto"]["cpu"] / cells["off"]["cpu"]):
                     cpu = f"{cells['auto']['cpu'] / cells['off']['cpu']:.2f}"
             if cells["auto"] and cells["plain"]:
+                rounds = per_round_ratios(runs, name, length, "plain", "auto")
                 speedup = f"{cells['plain']['wall'] / cells['auto']['wall']:.2f}x"
+                if len(rounds) > 1:
+                    speedup += f" ({', '.join(f'{value:.2f}' for value in rounds)})"
             first = " / ".join(f"{cells[side]['first_epoch_at']:.1f}" if cells[side] else "-"
                                for side in ("off", "auto"))
             lines.append(

@@ -47,9 +47,11 @@ def test_the_summary_pools_every_epoch_but_the_first_over_rounds():
     assert summary[("imdb_lstm", "5000x2", "plain")]["fastest_epoch"] == 10.5  # 10 and 11
     text = bench.render({"machine": {"cpu": "test"}, "commands": ["run.py"], "started": "now",
                          "runs": runs})
-    # The whole command: medians with their range; auto / off per round: 1.00 and 0.80.
+    # The whole command: medians with their range; auto / off per round: 1.00 and 0.80;
+    # plain / auto per round: 0.80 and 1.00.
     assert ("| imdb_lstm | 5000x2 | 90.0 (80.0-100.0) | 112.5 (100.0-125.0) | "
-            "100.0 (100.0-100.0) | **0.89** (1.00, 0.80) | 0.89 | 0.90x | 5.0 / 5.0 |") in text
+            "100.0 (100.0-100.0) | **0.89** (1.00, 0.80) | 0.89 | 0.90x (0.80, 1.00) | "
+            "5.0 / 5.0 |") in text
     # An auto that planned what off does is the same computation, and says so.
     same = [fake_run(side, [5.0, 2.0], 900, wall=wall, bucketing=False, length="smoke")
             for side, wall in (("off", 10.0), ("auto", 11.0))]
