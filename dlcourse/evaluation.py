@@ -237,8 +237,7 @@ def evaluate_run(
         memory = None if test is None else (None, test)
         dataset = run_dataset(run, config, None if memory else recorded_data_dir(run, data_dir),
                               memory=memory)
-        plan = ExecutionPlan.recorded(run.read_metrics().get("execution"))
-        evaluation = evaluate_model(model, config, dataset, plan)
+        evaluation = evaluate_model(model, config, dataset, _recorded_plan(run, model))
         run.write_evaluation({
             **evaluation.metrics,
             **evaluation.detail(),
@@ -248,6 +247,19 @@ def evaluate_run(
         write_evaluation_files(run, evaluation, dataset, plots=config.output.plots)
         run.refresh_report()
     return EvaluationResult(run.path, evaluation)
+
+
+def _recorded_plan(run: RunDir, model: keras.Model) -> ExecutionPlan:
+    """How the run trained, from its metrics.json, where its model can take cut rows (a
+    masked Embedding over sequences of any length); else padded, as before bucketing."""
+    try:
+        plan = ExecutionPlan.recorded(run.read_metrics().get("execution"))
+    except RunError:  # a damaged metrics.json costs only the speed-up
+        return EXACT
+    first = model.layers[0] if model.layers else None
+    if not getattr(first, "mask_zero", False) or model.input_shape[1] is not None:
+        return EXACT
+    return plan
 
 
 def write_evaluation_files(run: RunDir, evaluation: Evaluation, dataset: Dataset, *,

@@ -110,8 +110,9 @@ def plan_execution(
     if settings.bucketing is True and not bucketable:
         raise ConfigError(
             f"{config.name}: execution.bucketing: true needs Keras-padded word indices "
-            "(data.dataset: imdb) going into an Embedding "
-            "followed by a recurrent layer, whose padding a mask can skip. Use auto or false."
+            "(data.dataset: imdb) going into an Embedding, then only recurrent layers until "
+            "one returns a single vector: their mask skips the padding, which a pooling or "
+            "convolution over the steps would see. Use auto or false."
         )
     distributed = config.distribution.strategy != "none"
     forced = [key for key in ("jit_compile", "bucketing") if getattr(settings, key) is True]
@@ -188,8 +189,23 @@ def _bucketable(config: Config) -> bool:
         return False
     if layers[0].name != "Embedding" or layers[0].args.get("mask_zero") is False:
         return False
-    following = [spec.name for spec in layers[1:] if spec.name not in MASK_PASSING_LAYERS]
-    return bool(following) and following[0] in RECURRENT_LAYERS
+    return _padding_stays_in_recurrent_layers(layers[1:])
+
+
+def _padding_stays_in_recurrent_layers(layers: list[LayerSpec]) -> bool:
+    """Recurrent layers (and layers passing the mask on) up to one that returns a single
+    vector: no layer that would see the padding (a Conv1D, a pooling over time) gets the
+    sequences, so a cut batch computes what the padded one does."""
+    for spec in layers:
+        if spec.name in MASK_PASSING_LAYERS:
+            continue
+        if spec.name not in RECURRENT_LAYERS:
+            return False
+        inner = spec.args.get("layer")
+        settings = inner.args if isinstance(inner, LayerSpec) else spec.args
+        if not settings.get("return_sequences", False):
+            return True
+    return False
 
 
 def _has_accelerator() -> bool:
@@ -207,6 +223,7 @@ def sequence_lengths(x: np.ndarray) -> np.ndarray:
 
 def cut_lengths(x: np.ndarray, width: int) -> np.ndarray:
     """Each row's length rounded up to a multiple of `width`, at most the padded length."""
+    width = min(width, x.shape[1])  # the same cuts, and no overflow for a huge width
     bucketed = -(-np.maximum(sequence_lengths(x), 1) // width) * width
     return np.minimum(bucketed, x.shape[1])
 

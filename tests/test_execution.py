@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import dlcourse
+from dlcourse import evaluation
 from dlcourse.config import load_config
 from dlcourse.errors import ConfigError
 from dlcourse.execution import (
@@ -124,6 +125,23 @@ def test_a_refused_mask_means_no_bucketing():
     assert not plan.bucketing and plan.jit_compile is True
 
 
+@pytest.mark.parametrize(("after", "bucketed"), [
+    ("{GRU: {units: 8, return_sequences: true}}, {GlobalMaxPooling1D: {}}", False),
+    ("{GRU: {units: 8, return_sequences: true}}, {Conv1D: {filters: 4, kernel_size: 3}}, "
+     "{GlobalAveragePooling1D: {}}", False),
+    ("{Bidirectional: {layer: {LSTM: {units: 8, return_sequences: true}}}}", False),
+    ("{LSTM: {units: 8, return_sequences: true}}, {Dropout: {rate: 0.1}}, {LSTM: {units: 8}}",
+     True),
+    ("{Bidirectional: {layer: {GRU: {units: 8}}}}", True),
+])
+def test_only_recurrent_layers_may_see_the_padding_a_cut_leaves(after, bucketed):
+    # A pooling or convolution over the time steps would see fewer of them in a cut batch.
+    layers = [f"model.layers=[{{Embedding: {{input_dim: 10000, output_dim: 8}}}}, {after}, "
+              "{Dense: {units: 1, activation: sigmoid}}]"]
+    plan = plan_execution(load_config(LSTM, layers), accelerator=False)
+    assert plan.bucketing is bucketed
+
+
 def test_sequence_lengths_count_from_the_first_token():
     x = padded([0, 1, 5, 12])
     assert sequence_lengths(x).tolist() == [0, 1, 5, 12]
@@ -182,6 +200,8 @@ def test_a_run_record_gives_back_its_bucketing_and_nothing_else():
     assert ExecutionPlan.recorded(bucketed.describe()) == bucketed
     xla = ExecutionPlan(jit_compile=True, bucketing=True)
     assert ExecutionPlan.recorded(xla.describe()) == xla
+    huge = ExecutionPlan.recorded({"bucketing": True, "bucket_width": 10**30})
+    assert [length for length, _ in length_groups(padded([3, 12]), huge.bucket_width)] == [12]
     for record in (None, [], {"bucketing": "yes", "bucket_width": 64},
                    {"bucketing": True, "bucket_width": 0},
                    {"bucketing": True, "bucket_width": True}, EXACT.describe()):
@@ -208,7 +228,7 @@ def test_a_masked_model_gives_cut_batches_their_full_length_result(data_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("speedups", ["auto", "off"])
-def test_a_run_records_how_it_was_computed(data_dir, tmp_path, speedups):
+def test_a_run_records_how_it_was_computed(data_dir, tmp_path, speedups, monkeypatch):
     # Bucketing is chosen, since 2 epochs of 40 reviews are too short for auto to pick it.
     run = dlcourse.train(
         LSTM,
@@ -232,3 +252,14 @@ def test_a_run_records_how_it_was_computed(data_dir, tmp_path, speedups):
         run.model.predict(np.zeros((1, 500), "int32") + 5, verbose=0),
         atol=1e-6,
     )
+    # `evaluate` predicts as the run trained: cut (the tiny reviews fit 64 steps) or padded.
+    widths, predict = [], evaluation.predict_in_slices
+    monkeypatch.setattr(evaluation, "predict_in_slices", lambda model, x, batch_size: (
+        widths.append(x.shape[1]) or predict(model, x, batch_size)))
+    before = dlcourse.evaluate(run.run_dir, data_dir=data_dir)["test_accuracy"]
+    assert (max(widths) < 500) is bucketed
+    # A damaged record costs only the speed-up.
+    (run.run_dir / "metrics.json").write_text("{not json")
+    widths.clear()
+    assert dlcourse.evaluate(run.run_dir, data_dir=data_dir)["test_accuracy"] == before
+    assert widths == [500]
