@@ -175,6 +175,21 @@ def write_image_folder(folder: Path, classes: int, per_class: int = 2, size: int
     return folder
 
 
+def predicted_widths(monkeypatch) -> list[int]:
+    """The sequence length of every `predict_in_slices` call evaluation makes from now on:
+    whether the test split was predicted cut to length groups or padded."""
+    from dlcourse import evaluation
+
+    widths, predict = [], evaluation.predict_in_slices
+
+    def recording(model, x, batch_size):
+        widths.append(x.shape[1])
+        return predict(model, x, batch_size)
+
+    monkeypatch.setattr(evaluation, "predict_in_slices", recording)
+    return widths
+
+
 def is_tunable(path: Path) -> bool:
     """Whether a shipped config searches values (trained through `dlcourse tune`)."""
     from dlcourse.config import load_search_config

@@ -12,13 +12,12 @@ from dlcourse.evaluation import (
     predict_in_slices,
     predict_test_split,
 )
-from dlcourse import evaluation
 from dlcourse.config import load_config
 from dlcourse.data import load_dataset, signature_of
 from dlcourse.execution import ExecutionPlan
 from dlcourse.models import build_model
 
-from helpers import ROOT
+from helpers import ROOT, predicted_widths
 
 
 
@@ -74,13 +73,7 @@ def test_a_bucketed_run_predicts_its_test_split_in_length_groups_to_the_same_res
     model = build_model(config, signature_of(dataset, config), plan)
     x = dataset.x_test
     padded = predict_in_slices(model, x, batch_size=8)
-    widths = []
-
-    def recording(model, x, batch_size):
-        widths.append(x.shape[1])
-        return predict_in_slices(model, x, batch_size)
-
-    monkeypatch.setattr(evaluation, "predict_in_slices", recording)
+    widths = predicted_widths(monkeypatch)
     np.testing.assert_allclose(predict_test_split(model, x, 8, plan), padded, atol=1e-6)
     assert len(widths) > 1 and min(widths) < x.shape[1], "the groups were not cut"
     widths.clear()

@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 import dlcourse
-from dlcourse import evaluation
 from dlcourse.config import load_config
 from dlcourse.errors import ConfigError
 from dlcourse.execution import (
@@ -26,7 +25,7 @@ from dlcourse.execution import (
 from dlcourse.data import load_dataset, signature_of
 from dlcourse.models import build_model
 
-from helpers import ROOT
+from helpers import ROOT, predicted_widths
 
 LSTM = ROOT / "configs" / "imdb_lstm.yaml"
 MNIST = ROOT / "configs" / "mnist_cnn.yaml"
@@ -253,9 +252,7 @@ def test_a_run_records_how_it_was_computed(data_dir, tmp_path, speedups, monkeyp
         atol=1e-6,
     )
     # `evaluate` predicts as the run trained: cut (the tiny reviews fit 64 steps) or padded.
-    widths, predict = [], evaluation.predict_in_slices
-    monkeypatch.setattr(evaluation, "predict_in_slices", lambda model, x, batch_size: (
-        widths.append(x.shape[1]) or predict(model, x, batch_size)))
+    widths = predicted_widths(monkeypatch)
     before = dlcourse.evaluate(run.run_dir, data_dir=data_dir)["test_accuracy"]
     assert (max(widths) < 500) is bucketed
     # A damaged record costs only the speed-up.
