@@ -89,3 +89,30 @@ def test_each_run_file_is_named_in_one_module(name):
     holders = [path.relative_to(ROOT).as_posix() for path in sorted(PACKAGE.rglob("*.py"))
                if name in string_constants(path)]
     assert len(holders) == 1, f"{name!r} is written out in {holders}"
+
+
+def test_the_code_has_no_unused_import_or_undefined_name():
+    """pyflakes over the package, the tests, the benchmarks and the tools: an import left
+    behind by a move, or a name that only fails when its line runs, is caught here rather
+    than by a user."""
+    from pyflakes.api import checkRecursive
+    from pyflakes.reporter import Reporter
+
+    found = []
+
+    class Collect(Reporter):
+        def __init__(self):
+            pass
+
+        def flake(self, message):
+            found.append(str(message))
+
+        def syntaxError(self, filename, msg, lineno, offset, text):
+            found.append(f"{filename}:{lineno}: {msg}")
+
+        def unexpectedError(self, filename, msg):
+            found.append(f"{filename}: {msg}")
+
+    paths = [str(ROOT / folder) for folder in ("dlcourse", "tests", "benchmarks", "tools")]
+    checkRecursive(paths, Collect())
+    assert not found, "\n".join(found)
