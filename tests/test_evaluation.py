@@ -76,10 +76,18 @@ def test_a_bucketed_run_predicts_its_test_split_in_length_groups_to_the_same_res
     widths = predicted_widths(monkeypatch)
     np.testing.assert_allclose(predict_test_split(model, x, 8, plan), padded, atol=1e-6)
     assert len(widths) > 1 and min(widths) < x.shape[1], "the groups were not cut"
+    # Under XLA too, the groups are predicted cut, without XLA (which would compile each
+    # group's shape first); the model compiles as before afterwards.
+    model.jit_compile = True
+    compiled = []
+    monkeypatch.setattr(model, "make_predict_function",
+                        lambda force=False, make=model.make_predict_function:
+                        compiled.append(model.jit_compile) or make(force))
     widths.clear()
-    # Under XLA each group's shapes would compile first: those runs predict padded.
-    predict_test_split(model, x, 8, ExecutionPlan(jit_compile=True, bucketing=True))
-    assert widths == [x.shape[1]]
+    xla = ExecutionPlan(jit_compile=True, bucketing=True, bucket_width=8)
+    np.testing.assert_allclose(predict_test_split(model, x, 8, xla), padded, atol=1e-6)
+    assert min(widths) < x.shape[1] and compiled and not any(compiled)
+    assert model.jit_compile is True and model.predict_function is None
 
 
 @pytest.mark.slow
