@@ -220,6 +220,8 @@ class Runner:
         }
         if "execution" in report:
             result["execution"] = report["execution"]
+        # Runs of other days may have had another host CPU: XLA compiles for the one it has.
+        result["vector_isa"] = vector_isa()
         print(
             f"    {result['wall_seconds']:.1f} s in all, {result['seconds_per_epoch']:.2f} s/epoch, first epoch at "
             f"{result['seconds_to_first_epoch']:.1f} s, {result['peak_rss_mb']} MB, "
@@ -332,6 +334,22 @@ def _steady(epoch_seconds: list[float]) -> float:
     return statistics.median(epoch_seconds[1:] or epoch_seconds)
 
 
+def vector_isa() -> str:
+    """The widest vector instructions the CPU offers (avx512, avx2, ...): hosts of one
+    cloud machine type differ in them, and XLA's code and speed with them."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set()
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    for isa in ("avx512f", "avx2", "avx", "sse4_2"):
+        if isa in flags:
+            return isa.removesuffix("f")
+    return "unknown"
+
+
 def machine() -> dict[str, str]:
     import importlib.metadata as metadata
 
@@ -349,6 +367,7 @@ def machine() -> dict[str, str]:
     return {
         "cpu": cpu,
         "cores": str(len(os.sched_getaffinity(0))),
+        "vector_isa": vector_isa(),
         "memory": memory,
         "gpu": "none" if not Path("/dev/nvidia0").exists() else "yes",
         "os": platform.platform(),

@@ -91,6 +91,9 @@ def test_the_runner_trains_each_side_and_writes_its_results(data_dir, tmp_path):
         assert len(run["epoch_cpu_seconds"]) == 1 and run["epoch_cpu_seconds"][0] > 0
         assert run["peak_rss_mb"] > 100 and run["wall_seconds"] > run["seconds_to_first_epoch"] > 0
         assert 0 <= run["val_accuracy"] <= 1
+        # Which host CPU ran it: hosts of one machine type differ, and XLA's code with them.
+        assert run["vector_isa"] in ("avx512", "avx2", "avx", "sse4_2", "unknown")
+    assert results["machine"]["vector_isa"] == results["runs"][0]["vector_isa"]
     assert results["runs"][0]["execution"] == {"jit_compile": None, "bucketing": False}
     text = output.read_text()
     assert "| imdb_lstm | smoke | - |" in text and "## The whole command" in text
