@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dlcourse.cache import cache_dir
+from dlcourse.cache import cache_dir, used
 from dlcourse.config.vocabulary import (
     CALLBACK_ARGUMENT_KINDS,
     COMPILE_METRIC_NAMES,
@@ -71,6 +71,8 @@ def catalog() -> dict[str, Any]:
     for path in (SHIPPED, _cached_path(version)):
         saved = _read(path)
         if saved and saved.get("keras") == version and saved.get("format") == CATALOG_FORMAT:
+            if path != SHIPPED:
+                used(path)  # the cache keeps what is used
             return saved
     return _build_in_child(_cached_path(version))
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dlcourse.cache import cache_dir, keep
+from dlcourse.cache import cache_dir, keep, used
 from dlcourse.config import DataConfig
 from dlcourse.config.datasets import SENTIMENTS
 from dlcourse.data.dataset import Dataset, check_labels
@@ -75,7 +75,9 @@ def _prepared_imdb(path: Path, num_words: int | None, maxlen: int) -> dict[str, 
     cached = cache_dir() / f"imdb-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
     try:
         with np.load(cached, allow_pickle=False) as arrays:
-            return {name: arrays[name] for name in IMDB_SPLITS}
+            splits = {name: arrays[name] for name in IMDB_SPLITS}
+        used(cached)
+        return splits
     except (OSError, KeyError, ValueError):
         pass  # not cached yet, or a damaged file: prepare again
     splits = _prepare_imdb(path, num_words, maxlen)

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dlcourse.cache import cache_dir, keep
+from dlcourse.cache import cache_dir, keep, used
 from dlcourse.config import DataConfig, VectorizeConfig
 from dlcourse.config.datasets import SENTIMENTS
 from dlcourse.config.keras_catalog import installed_keras_version
@@ -314,6 +314,7 @@ def fitted_vectorizer(settings: VectorizeConfig, texts: Sequence[str]):
     cached = cache_dir() / f"text-vocabulary-{_vocabulary_key(settings, texts)}.json"
     vocabulary = _read_cached_vocabulary(cached)
     if vocabulary is not None:
+        used(cached)
         return vectorizer_from(settings, vocabulary), vocabulary
     talk = len(texts) >= PROGRESS_TEXTS
     if talk:
