@@ -1,66 +1,111 @@
-"""The user cache: whole files or none, and kept to a size, least recently used out first."""
+"""The user cache: whole files or none, and its own files kept to a size, least recently
+used out first."""
 
 import os
+import time
 
 import numpy as np
+import pytest
 
-from dlcourse.cache import cache_dir, keep, limit_bytes, used
+from dlcourse.cache import cache_file, keep, limit_bytes, used
+from dlcourse.config import DataConfig
 from dlcourse.data.imdb import load_imdb
 
 from helpers import write_imdb
 
 
-def put(name: str, megabytes: float, age: int):
-    """A cache file of that size, last used `age` seconds ago."""
-    path = cache_dir() / name
-    keep(path, lambda partial: partial.write_bytes(b"x" * int(megabytes * 2**20)))
-    stamp = path.stat().st_mtime - age
+def aged(path, age: float):
+    stamp = time.time() - age
     os.utime(path, (stamp, stamp))
     return path
 
 
+def put(key: str, megabytes: float, age: float = 0, kind: str = "imdb"):
+    """A cache file of that size, last used `age` seconds ago."""
+    path = cache_file(kind, key, ".npz")
+    keep(path, lambda partial: partial.write_bytes(b"x" * int(megabytes * 2**20)))
+    return aged(path, age)
+
+
+def names(folder):
+    return sorted(path.name for path in folder.iterdir())
+
+
 def test_writing_past_the_limit_removes_the_least_recently_used_files(fresh_cache, monkeypatch):
     monkeypatch.setenv("DLCOURSE_CACHE_MB", "3")
-    oldest, old, recent = put("a.npz", 1, 300), put("b.npz", 1, 200), put("c.json", 1, 100)
+    oldest, old, recent = put("a", 1, 300), put("b", 1, 200), put("c", 1, 100, "text-vocabulary")
     (fresh_cache / "xla").mkdir()  # TensorFlow's folder is left alone
-    (fresh_cache / ".d.123.partial.npz").write_bytes(b"y" * 2**20)  # another process's write
+    (fresh_cache / ".imdb-d.123.partial.npz").write_bytes(b"y" * 2**20)  # a write going on
+    mine = fresh_cache / "notes.txt"  # not the cache's: never removed
+    mine.write_bytes(b"z" * 2**20)
+    aged(mine, 10_000)
     used(oldest)  # read just now: it is kept, the next oldest goes
-    new = put("d.npz", 1, 0)
-    remaining = sorted(path.name for path in fresh_cache.iterdir())
-    assert remaining == [".d.123.partial.npz", "a.npz", "c.json", "d.npz", "xla"]
-    assert not old.exists() and recent.exists() and new.exists()
+    put("d", 1)
+    assert names(fresh_cache) == [".imdb-d.123.partial.npz", "imdb-a.npz", "imdb-d.npz",
+                                  "notes.txt", "text-vocabulary-c.npz", "xla"]
+    assert not old.exists() and recent.exists()
 
 
 def test_a_file_larger_than_the_limit_is_still_kept_alone(fresh_cache, monkeypatch):
     monkeypatch.setenv("DLCOURSE_CACHE_MB", "1")
-    put("a.npz", 0.5, 100)
-    big = put("b.npz", 2, 0)
-    assert [path.name for path in fresh_cache.iterdir()] == ["b.npz"] and big.exists()
+    put("a", 0.5, 100)
+    big = put("b", 2)
+    assert names(fresh_cache) == ["imdb-b.npz"] and big.exists()
 
 
-def test_a_bad_limit_is_said_and_the_default_used(monkeypatch, capsys):
+def test_a_write_killed_long_ago_leaves_nothing_for_long(fresh_cache):
+    fresh_cache.mkdir(parents=True)
+    stale = fresh_cache / ".imdb-x.99.partial.npz"
+    stale.write_bytes(b"y")
+    aged(stale, 2 * 24 * 3600)
+    put("a", 0.1)
+    assert names(fresh_cache) == ["imdb-a.npz"]
+
+
+def test_an_interrupted_write_leaves_no_partial_file(fresh_cache):
+    def interrupted(partial):
+        partial.write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        keep(cache_file("imdb", "a", ".npz"), interrupted)
+    assert names(fresh_cache) == []
+
+
+def test_the_limit_from_the_environment(monkeypatch, capsys):
     monkeypatch.setenv("DLCOURSE_CACHE_MB", "lots")
     assert limit_bytes() == 2048 * 2**20
     assert "DLCOURSE_CACHE_MB='lots' is not a number of megabytes" in capsys.readouterr().err
-    monkeypatch.setenv("DLCOURSE_CACHE_MB", "nan")
-    assert limit_bytes() == 2048 * 2**20
+    for bad in ("nan", "-1", "-inf", ""):
+        monkeypatch.setenv("DLCOURSE_CACHE_MB", bad)
+        assert limit_bytes() == 2048 * 2**20
     monkeypatch.setenv("DLCOURSE_CACHE_MB", "0.5")
     assert limit_bytes() == 2**19
+    monkeypatch.setenv("DLCOURSE_CACHE_MB", "inf")  # no limit
+    assert limit_bytes() > 2**60
 
 
 def test_reading_imdb_from_the_cache_marks_it_used(fresh_cache, tmp_path):
     (tmp_path / "data").mkdir()
     write_imdb(tmp_path / "data")
-    first = load_imdb_arrays(tmp_path / "data")
+    config = DataConfig(dataset="imdb", num_words=100, maxlen=20)
+    first = load_imdb(config, tmp_path / "data").x_train
     (cached,) = fresh_cache.glob("imdb-*.npz")
-    stamp = cached.stat().st_mtime - 1000
-    os.utime(cached, (stamp, stamp))
-    np.testing.assert_array_equal(load_imdb_arrays(tmp_path / "data"), first)
-    assert cached.stat().st_mtime > stamp + 500
+    aged(cached, 1000)
+    np.testing.assert_array_equal(load_imdb(config, tmp_path / "data").x_train, first)
+    assert cached.stat().st_mtime > time.time() - 100
 
 
-def load_imdb_arrays(data_dir):
-    from dlcourse.config import DataConfig
+def test_a_file_another_process_removed_first_counts_as_room_made(fresh_cache, monkeypatch):
+    monkeypatch.setenv("DLCOURSE_CACHE_MB", "2")
+    oldest, newer = put("a", 1, 300), put("b", 1, 200)
+    unlink = type(oldest).unlink
 
-    dataset = load_imdb(DataConfig(dataset="imdb", num_words=100, maxlen=20), data_dir)
-    return dataset.x_train
+    def raced(path, *args, **kwargs):
+        unlink(path, *args, **kwargs)
+        if path == oldest:  # the other process got there first
+            raise FileNotFoundError(path)
+
+    monkeypatch.setattr(type(oldest), "unlink", raced)
+    put("c", 1)
+    assert not oldest.exists() and newer.exists()

@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dlcourse.cache import cache_dir, used
+from dlcourse.cache import cache_file, used
 from dlcourse.config.vocabulary import (
     CALLBACK_ARGUMENT_KINDS,
     COMPILE_METRIC_NAMES,
@@ -78,7 +78,7 @@ def catalog() -> dict[str, Any]:
 
 
 def _cached_path(version: str | None) -> Path:
-    return cache_dir() / f"keras-catalog-{version}-{CATALOG_FORMAT}.json"
+    return cache_file("keras-catalog", f"{version}-{CATALOG_FORMAT}", ".json")
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dlcourse.cache import cache_dir, keep, used
+from dlcourse.cache import cache_file, keep, used
 from dlcourse.config import DataConfig
 from dlcourse.config.datasets import SENTIMENTS
 from dlcourse.data.dataset import Dataset, check_labels
@@ -72,7 +72,7 @@ def _prepared_imdb(path: Path, num_words: int | None, maxlen: int) -> dict[str, 
         str(part) for part in (IMDB_CACHE_VERSION, path.resolve(), stat.st_size,
                                stat.st_mtime_ns, num_words, maxlen)
     )
-    cached = cache_dir() / f"imdb-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+    cached = cache_file("imdb", hashlib.sha256(key.encode()).hexdigest()[:20], ".npz")
     try:
         with np.load(cached, allow_pickle=False) as arrays:
             splits = {name: arrays[name] for name in IMDB_SPLITS}

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dlcourse.cache import cache_dir, keep, used
+from dlcourse.cache import cache_file, keep, used
 from dlcourse.config import DataConfig, VectorizeConfig
 from dlcourse.config.datasets import SENTIMENTS
 from dlcourse.config.keras_catalog import installed_keras_version
@@ -311,7 +311,7 @@ def fitted_vectorizer(settings: VectorizeConfig, texts: Sequence[str]):
     a hash of the texts themselves, the settings and the Keras version: other texts or
     settings miss it, and a damaged file is fitted again.
     """
-    cached = cache_dir() / f"text-vocabulary-{_vocabulary_key(settings, texts)}.json"
+    cached = cache_file("text-vocabulary", _vocabulary_key(settings, texts), ".json")
     vocabulary = _read_cached_vocabulary(cached)
     if vocabulary is not None:
         used(cached)
