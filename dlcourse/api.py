@@ -42,6 +42,7 @@ def train(
     Returns the history, the metrics and the run directory.
     """
     from dlcourse.config import load_config, origin_of, renamed
+    from dlcourse.data import check_findable
     from dlcourse.preflight import writable_output
     from dlcourse.tensorflow_setup import start_tensorflow
 
@@ -62,6 +63,8 @@ def train(
         config = renamed(config, name)
     if config.distribution.strategy != "multi_worker":  # a cluster's other workers write elsewhere
         writable_output(output_dir or config.output.dir, config.name)
+    if not given:
+        check_findable(config.data, data_dir)
     start_tensorflow()
     from dlcourse.tracking import with_tracking
     from dlcourse.training import train_and_evaluate

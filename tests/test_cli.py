@@ -169,6 +169,14 @@ def test_missing_dataset_offline_exits_2_with_where_it_looked(tmp_path):
     assert "Can't find mnist.npz" in result.stderr and str(tmp_path / "nothing") in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()
+    # Told before TensorFlow's seconds-long start, for a file as for an own-data folder.
+    without_tensorflow([
+        (["train", ROOT / "configs" / name, "--data-dir", tmp_path / "nothing",
+          "--output-dir", tmp_path / "runs"], 2, missing)
+        for name, missing in (("imdb_lstm.yaml", "Can't find imdb.npz"),
+                              ("image_folder_example.yaml", "No image folder matches"))
+    ])
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.slow

@@ -10,14 +10,14 @@ import keras
 import numpy as np
 import pytest
 
-from dlcourse.config import DataConfig
-from dlcourse.data import imdb, load_dataset
+from dlcourse.config import DataConfig, load_search_config
+from dlcourse.data import check_findable, imdb, load_dataset
 from dlcourse.data.files import read_npz
 from dlcourse.data.imdb import imdb_sequences
 from dlcourse.errors import DataError
 
 from helpers import (
-    random_reviews, write_cifar10, write_cifar100, write_fashion_mnist, write_image_folder,
+    CONFIGS, random_reviews, write_cifar10, write_cifar100, write_fashion_mnist, write_image_folder,
     write_imdb_text,
     write_imdb, write_mnist,
 )
@@ -460,3 +460,21 @@ def test_an_image_folder_of_one_class_or_a_truncated_image_is_refused(tmp_path):
     config = DataConfig(dataset="image_folder", path="two", image_size=(8, 8))
     with pytest.raises(DataError, match=re.escape(str(broken))):
         load_dataset(config, tmp_path)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.stem)
+def test_a_missing_dataset_is_told_before_loading_in_the_loaders_own_words(path, tmp_path):
+    # Offline (as every test is): `train` checks this before TensorFlow starts.
+    config = load_search_config(path).config.data
+    nothing = tmp_path / "nothing"
+    with pytest.raises(DataError) as early:
+        check_findable(config, nothing)
+    with pytest.raises(DataError) as loading:
+        load_dataset(config, nothing)
+    assert str(early.value) == str(loading.value)
+    assert str(nothing) in str(early.value)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.stem)
+def test_every_shipped_dataset_in_its_layout_is_found(path, data_dir):
+    check_findable(load_search_config(path).config.data, data_dir)

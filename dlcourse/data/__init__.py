@@ -15,9 +15,10 @@ from dlcourse.data.dataset import (
     signature_from_config,
     signature_of,
 )
-from dlcourse.data.loading import data_record, load_dataset, one_hot_if_needed
+from dlcourse.data.loading import check_findable, data_record, load_dataset, one_hot_if_needed
 
 __all__ = [
-    "DataSignature", "Dataset", "TextVocabulary", "data_record", "load_dataset", "one_hot_if_needed",
+    "DataSignature", "Dataset", "TextVocabulary", "check_findable", "data_record", "load_dataset",
+    "one_hot_if_needed",
     "signature_from_config", "signature_of",
 ]

@@ -219,6 +219,20 @@ def load_cifar100(config: DataConfig, data_dir: str | Path | None) -> Dataset:
     return image_dataset("cifar100", arrays, source, names, config.limit)
 
 
+# The datasets Keras keeps as a folder, by `data.dataset`.
+KERAS_FOLDERS = {"fashion_mnist": FASHION_MNIST_FOLDER, "cifar10": CIFAR10_FOLDER,
+                 "cifar100": CIFAR100_FOLDER}
+
+
+def check_offline_findable(dataset: str, data_dir: str | Path | None) -> None:
+    """With downloading off, the DataError loading `dataset` would raise for its missing
+    file or folder, without reading anything (and without Keras)."""
+    if dataset == "mnist":
+        find_file(MNIST_FILE, data_dir)
+    elif dataset in KERAS_FOLDERS and find_folder(KERAS_FOLDERS[dataset], data_dir) is None:
+        _keras_load_data(dataset, KERAS_FOLDERS[dataset], data_dir)
+
+
 def _read_cifar_pickle(path: Path) -> dict[str, object]:
     # CIFAR's files are Python 2 pickles of a dict with bytes keys; read them with the
     # array-only unpickler, never plain pickle.

@@ -12,8 +12,11 @@ import numpy as np
 from dlcourse.config import DataConfig
 from dlcourse.data.dataset import Dataset, TextVocabulary
 from dlcourse.data.image_folder import load_image_folder
-from dlcourse.data.images import load_cifar10, load_cifar100, load_fashion_mnist, load_mnist
-from dlcourse.data.imdb import load_imdb
+from dlcourse.data.files import find_file, find_paths
+from dlcourse.data.images import (
+    check_offline_findable, load_cifar10, load_cifar100, load_fashion_mnist, load_mnist,
+)
+from dlcourse.data.imdb import IMDB_FILE, load_imdb
 from dlcourse.data.text import load_raw_text
 
 _LOADERS: dict[str, Callable[[DataConfig, str | Path | None], Dataset]] = {
@@ -49,6 +52,28 @@ def load_dataset(
     if config.limit is not None:
         dataset = first(dataset, config.limit)
     return dataset
+
+
+def check_findable(config: DataConfig, data_dir: str | Path | None = None) -> None:
+    """Raise the DataError `load_dataset` would raise for files it can't find, reading
+    none of them: a check without TensorFlow, so `train` says so before its seconds-long
+    start. A missing Keras dataset is only certain offline (DLCOURSE_OFFLINE=1); online
+    the loader tries Keras's download."""
+    data_dir = data_dir if data_dir is not None else config.dir
+    if config.dataset == "raw_text":
+        for pattern in (config.train, config.test) if config.format is not None else ():
+            if pattern is not None:
+                find_paths(pattern, data_dir, f"{config.format} text")
+    elif config.dataset == "image_folder":
+        if config.path is not None:
+            find_paths(config.path, data_dir, "image folder")
+        if config.test_path is not None:
+            find_paths(config.test_path, data_dir, "test image folder")
+    elif os.environ.get("DLCOURSE_OFFLINE") == "1":
+        if config.dataset == "imdb":
+            find_file(IMDB_FILE, data_dir)
+        else:
+            check_offline_findable(config.dataset, data_dir)
 
 
 def first(dataset: Dataset, limit: int) -> Dataset:
