@@ -144,14 +144,17 @@ def tune(
     trials, the best config and the directory.
     """
     from dlcourse.config import load_search_config
+    from dlcourse.data import check_findable
     from dlcourse.tensorflow_setup import start_tensorflow
 
     _check_tracker(track)
+    # The config and the data's files first: a mistake there is told without TensorFlow.
+    search = load_search_config(config, overrides or {}, smoke=smoke)
+    check_findable(search.config.data, data_dir)
     start_tensorflow()
     from dlcourse.config import override_texts
     from dlcourse.tuning import tune as run_search
 
-    search = load_search_config(config, overrides or {}, smoke=smoke)
     return run_search(
         search, algorithm=algorithm, trials=trials, data_dir=data_dir,
         output_dir=output_dir, overrides=override_texts(overrides or {}), smoke=smoke,
@@ -290,12 +293,14 @@ def lr_find(
     `<config>-lr-find.png` here). No run and no config is changed.
     """
     from dlcourse.config import load_config
+    from dlcourse.data import check_findable
     from dlcourse.tensorflow_setup import start_tensorflow
 
     if not hasattr(config, "fit"):
         config = load_config(config, overrides or {})
     elif overrides:
         raise TypeError("overrides apply to a config file, not to a loaded Config")
+    check_findable(config.data, data_dir)
     start_tensorflow()
     from dlcourse.lr_finder import find_learning_rate
 

@@ -58,6 +58,14 @@ class EpochRecorder(keras.callbacks.Callback):
         if self.seconds_to_first_epoch is None:
             self.seconds_to_first_epoch = time.perf_counter() - STARTED
 
+    def whole_epochs(self) -> dict[str, list[float]]:
+        """The history cut to the epochs every column has: a Ctrl-C can land while an
+        epoch's values are being appended, or before `save` wrote them."""
+        kept = min((len(values) for values in self.history.values()), default=0)
+        for values in self.history.values():
+            del values[kept:]
+        return self.history
+
 
 class StopIfDiverged(keras.callbacks.Callback):
     """Stops fit at the end of an epoch whose loss is NaN or infinite.

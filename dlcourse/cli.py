@@ -180,10 +180,13 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, trac
                 f"--resume continues a run with its own settings; drop {', '.join(changed)}."
             )
     from dlcourse.config import load_search_config
+    from dlcourse.data import check_findable
 
-    # The config first: a mistake in it is told without waiting for TensorFlow.
+    # The config and the data's files first: a mistake there is told without TensorFlow.
     search = None if resume_dir is not None else load_search_config(config, overrides,
                                                                      smoke=smoke)
+    if search is not None:
+        check_findable(search.config.data, data_dir)
     _import_tensorflow_quietly()
     from dlcourse.tune_dir import BEST_CONFIG_FILE
     from dlcourse.tuning import resume, tune as run_search
@@ -307,8 +310,10 @@ def lr_find(config: Path, overrides, data_dir, output, start, end, steps) -> Non
     with it. No run and no config is changed.
     """
     from dlcourse.config import load_config
+    from dlcourse.data import check_findable
 
     loaded = load_config(config, overrides)
+    check_findable(loaded.data, data_dir)
     _import_tensorflow_quietly()
     from dlcourse.lr_finder import describe, find_learning_rate
 

@@ -257,7 +257,15 @@ def _fit_and_finish(
         write_evaluation_files(run, evaluation, dataset, plots=config.output.plots)
         _finish(run, status, "finished", recorder.history)
     except KeyboardInterrupt:
-        _finish(run, status, "interrupted", recorder.history)
+        # The status counts the epochs history.json holds: the Ctrl-C may have come
+        # between an epoch's end and the recorder's save, so the history is saved again.
+        history = recorder.whole_epochs()
+        try:
+            if history:
+                run.write_history(history)
+        except OSError:
+            pass  # the history.json of the epoch before stays, and the Ctrl-C is told
+        _finish(run, status, "interrupted", history)
         raise RunInterrupted(run.path) from None
     except TrainingDiverged as error:
         _finish(run, status, "diverged", recorder.history, str(error))

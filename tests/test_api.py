@@ -3,6 +3,8 @@ predictions and evaluation out, and the same one-paragraph refusals as the CLI."
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -155,6 +157,29 @@ def test_a_run_name_is_checked_like_a_config_name(tmp_path):
     with pytest.raises(ConfigError, match="name"):
         dlcourse.train("mnist_cnn", TINY_IMAGES, train=(x, y), test=(x, y), name="../up",
                        output_dir=tmp_path)
+
+
+def test_a_ctrl_c_while_an_epoch_is_saved_leaves_status_and_history_agreeing(tmp_path,
+                                                                             monkeypatch):
+    from dlcourse.rundir import RunDir
+
+    write_history, calls = RunDir.write_history, []
+
+    def press_ctrl_c_as_the_second_epoch_is_saved(self, history):
+        calls.append(len(history["loss"]))
+        if len(calls) == 2:  # epoch 2 is in the recorder, not yet on disk
+            raise KeyboardInterrupt
+        write_history(self, history)
+
+    monkeypatch.setattr(RunDir, "write_history", press_ctrl_c_as_the_second_epoch_is_saved)
+    train, test = three_stripes(32, 0), three_stripes(16, 1)
+    with pytest.raises(KeyboardInterrupt):
+        dlcourse.train("mnist_cnn", TINY_IMAGES, train=train, test=test, output_dir=tmp_path)
+    (run_dir,) = (tmp_path / "mnist_cnn-custom").iterdir()
+    status = json.loads((run_dir / "status.json").read_text())
+    history = json.loads((run_dir / "history.json").read_text())
+    assert status["status"] == "interrupted"
+    assert status["epochs_completed"] == len(history["loss"]) == 2
 
 
 @pytest.mark.slow
