@@ -318,15 +318,19 @@ def model_summary_of(
     """(Keras's summary of the model `config` describes, the speed-ups `train` would use, as
     a sentence). Datasets whose shapes the config fixes are not read."""
     from dlcourse.config import load_config
+    from dlcourse.data import check_findable, signature_from_config
     from dlcourse.tensorflow_setup import start_tensorflow
 
-    loaded = load_config(config, overrides)  # a mistake in it is told before TensorFlow starts
+    # A mistake in the config, or missing data that must be read, is told before
+    # TensorFlow starts.
+    loaded = load_config(config, overrides)
+    signature = signature_from_config(loaded)
+    if signature is None:
+        check_findable(loaded.data, data_dir)
     start_tensorflow()
-    from dlcourse.data import signature_from_config
     from dlcourse.execution import plan_execution
     from dlcourse.preparation import model_summary, prepare
 
-    signature = signature_from_config(loaded)
     if signature is None:
         prepared = prepare(loaded, data_dir)
         return prepared.summary(), prepared.plan.sentence()

@@ -178,7 +178,9 @@ def test_missing_dataset_offline_exits_2_with_where_it_looked(tmp_path):
     ] + [
         ([command, ROOT / "configs" / name, "--data-dir", tmp_path / "nothing"], 2, missing)
         for command, name, missing in (("tune", "imdb_lstm_tune.yaml", "Can't find imdb.npz"),
-                                       ("lr-find", "mnist_cnn.yaml", "Can't find mnist.npz"))
+                                       ("lr-find", "mnist_cnn.yaml", "Can't find mnist.npz"),
+                                       ("summary", "image_folder_example.yaml",
+                                        "No image folder matches"))
     ])
     assert not (tmp_path / "runs").exists()
 
