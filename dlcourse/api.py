@@ -127,7 +127,7 @@ def resume(
 
 def tune(
     config: str | Path,
-    overrides: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
     *,
     algorithm: str = "random",
     trials: int | None = None,

@@ -179,25 +179,16 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, trac
             raise click.UsageError(
                 f"--resume continues a run with its own settings; drop {', '.join(changed)}."
             )
-    from dlcourse.config import load_search_config
-    from dlcourse.data import check_findable
-
-    # The config and the data's files first: a mistake there is told without TensorFlow.
-    search = None if resume_dir is not None else load_search_config(config, overrides,
-                                                                     smoke=smoke)
-    if search is not None:
-        check_findable(search.config.data, data_dir)
-    _import_tensorflow_quietly()
+    # dlcourse.tune checks the config and the data before it starts TensorFlow.
+    if resume_dir is not None:
+        result = dlcourse.resume_tuning(resume_dir, data_dir=data_dir)
+    else:
+        result = dlcourse.tune(config, list(overrides), algorithm=algorithm, trials=trials,
+                               data_dir=data_dir, output_dir=output_dir, smoke=smoke,
+                               track=track)
     from dlcourse.tune_dir import BEST_CONFIG_FILE
-    from dlcourse.tuning import resume, tune as run_search
     from dlcourse.tuning_report import trials_table
 
-    if search is None:
-        result = resume(resume_dir, data_dir=data_dir)
-    else:
-        result = run_search(search, algorithm=algorithm, trials=trials, data_dir=data_dir,
-                            output_dir=output_dir, overrides=list(overrides), smoke=smoke,
-                            track=track)
     click.echo(f"\nTrials, best first ({result.objective}):")
     click.echo(trials_table(result.trials, result.expressions, result.objective,
                             result.direction), nl=False)
