@@ -164,8 +164,13 @@ def tune(
 
 def resume_tuning(tune_dir: str | Path, *, data_dir: str | Path | None = None) -> TuneResult:
     """Continue an interrupted `tune` in `tune_dir`; its finished trials are not rerun."""
+    from dlcourse.data import check_findable
     from dlcourse.tensorflow_setup import start_tensorflow
+    from dlcourse.tune_dir import TuneDir
 
+    # The directory, its config and the data's files first: told without TensorFlow.
+    search, settings = TuneDir(tune_dir).require().resumable(data_dir)
+    check_findable(search.config.data, settings["data_dir"])
     start_tensorflow()
     from dlcourse.tuning import resume
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from dlcourse.config import SearchConfig, check_search_config
 from dlcourse.config.safe_yaml import parse
 from dlcourse.errors import DlcourseError
 from dlcourse.rundir import (
@@ -31,6 +32,7 @@ BEST_CONFIG_FILE = "best_config.yaml"
 # KerasTuner's state (oracle, trials, checkpoints) lives in <tune dir>/keras_tuner/search.
 TUNER_DIR = "keras_tuner"
 TUNER_PROJECT = "search"
+ALGORITHMS = ("random", "bayesian", "hyperband")
 
 
 class TuningError(DlcourseError):
@@ -69,6 +71,16 @@ class TuneDir:
             raise TuningError(f"{self.path / TUNING_FILE}: expected a JSON object.")
         return settings
 
+    def resumable(self, data_dir: str | Path | None = None) -> tuple[SearchConfig, dict[str, Any]]:
+        """(the search to resume, its settings), `data_dir` replacing the recorded one when
+        given. Reads no data and needs no TensorFlow, so `tune --resume` checks it first."""
+        settings = self.read_settings()
+        _check_settings(self.path / TUNING_FILE, settings)
+        search = check_search_config(self.read_search_config(), Path(settings["config"]))
+        if data_dir is not None:
+            settings["data_dir"] = str(Path(data_dir).resolve())
+        return search, settings
+
     def write_search_config(self, text: str) -> None:
         write_text(self.path / SEARCH_CONFIG_FILE, text)
 
@@ -94,3 +106,23 @@ class TuneDir:
 
     def write_best_config(self, text: str) -> None:
         write_text(self.best_config_path, text)
+
+
+def _check_settings(path: Path, settings: Mapping[str, Any]) -> None:
+    """What a resumed search reads from tuning.json, checked: a damaged file is named,
+    not met later as a KeyError."""
+    checks = {
+        "config": (lambda v: isinstance(v, str), "the searched config's path"),
+        "algorithm": (lambda v: v in ALGORITHMS, f"one of {', '.join(ALGORITHMS)}"),
+        "max_trials": (lambda v: v is None or type(v) is int and v > 0, "a positive whole number"),
+        "overrides": (lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+                      "a list of KEY=VALUE texts"),
+        "data_dir": (lambda v: v is None or isinstance(v, str), "a folder's path"),
+    }
+    for key, (valid, expected) in checks.items():
+        if key not in settings or not valid(settings[key]):
+            found = repr(settings[key])[:80] if key in settings else "nothing"
+            raise TuningError(
+                f"{path} is damaged: its {key!r} should be {expected}, found {found}. "
+                "Start the search again with `dlcourse tune`."
+            )

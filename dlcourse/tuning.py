@@ -27,7 +27,6 @@ from dlcourse.config import (
     Config,
     SearchConfig,
     SearchExpression,
-    check_search_config,
     load_search_config,
     override_texts,
 )
@@ -36,7 +35,14 @@ from dlcourse.execution import fit_inputs, plan_execution
 from dlcourse.preparation import model_for, prepare
 from dlcourse.tracking import Tracker, ended_on_error, with_tracking
 from dlcourse.training import library_versions, seed_everything
-from dlcourse.tune_dir import BEST_CONFIG_FILE, SCORES_PLOT, TUNER_PROJECT, TuneDir, TuningError
+from dlcourse.tune_dir import (
+    ALGORITHMS,
+    BEST_CONFIG_FILE,
+    SCORES_PLOT,
+    TUNER_PROJECT,
+    TuneDir,
+    TuningError,
+)
 from dlcourse.tuning_report import (
     TrialRecord,
     best_config_text,
@@ -46,7 +52,6 @@ from dlcourse.tuning_report import (
     trials_table,
 )
 
-ALGORITHMS = ("random", "bayesian", "hyperband")
 DEFAULT_TRIALS = 10
 SMOKE_TRIALS = 2
 HYPERBAND_FACTOR = 3
@@ -182,10 +187,7 @@ def tune(
 def resume(tune_dir: str | Path, *, data_dir: str | Path | None = None) -> TuneResult:
     """Continue an interrupted search in `tune_dir`: finished trials are kept, not rerun."""
     tune_dir = TuneDir(tune_dir).require()
-    settings = tune_dir.read_settings()
-    search = check_search_config(tune_dir.read_search_config(), Path(settings["config"]))
-    if data_dir is not None:
-        settings["data_dir"] = str(Path(data_dir).resolve())
+    search, settings = tune_dir.resumable(data_dir)
     seed_everything(search.config)
     return _search(tune_dir, search, _hypermodel(search, settings["data_dir"]), settings)
 

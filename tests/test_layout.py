@@ -2,6 +2,7 @@
 and each file of a run or tuning directory is named by exactly one module."""
 
 import ast
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def test_every_import_goes_down_the_layers():
     assert climbs == []
 
 
+@functools.cache  # 37 names, each looked for in every module: parse each once
 def string_constants(path: Path) -> set[str]:
     return {node.value for node in ast.walk(ast.parse(path.read_text()))
             if isinstance(node, ast.Constant) and isinstance(node.value, str)}

@@ -15,7 +15,7 @@ import dlcourse
 from dlcourse.cli import main
 from dlcourse.errors import DlcourseError
 
-from helpers import ROOT, interruptible, real_data_for
+from helpers import ROOT, interruptible, real_data_for, without_tensorflow
 
 TUNE_CONFIG = ROOT / "configs" / "imdb_lstm_tune.yaml"
 SEARCHED = [
@@ -178,3 +178,23 @@ def test_resume_refuses_other_settings_and_non_tuning_directories(tmp_path):
     assert "drop --trials" in invoke("tune", "--resume", tmp_path, "--trials", "3").output
     result = invoke("tune", "--resume", tmp_path)
     assert result.exit_code == 2 and "is not a tuning directory" in result.output
+
+
+def test_resume_names_a_damaged_setting_or_missing_data_before_tensorflow(tmp_path):
+    # A tuning directory as `tune` writes it, before any trial: its settings and config.
+    settings = {"config": str(TUNE_CONFIG), "algorithm": "random", "max_trials": 2,
+                "overrides": [], "data_dir": str(tmp_path / "moved")}
+    cases = [({}, "Can't find imdb.npz"),
+             ({"algorithm": "grid"}, "its 'algorithm' should be one of random, bayesian"),
+             ({"max_trials": "2"}, "its 'max_trials' should be a positive whole number"),
+             ({"overrides": "fit.epochs=1"}, "its 'overrides' should be a list"),
+             ({"data_dir": None, "config": None}, "its 'config' should be")]
+    commands = []
+    for number, (change, message) in enumerate(cases):
+        tune_dir = tmp_path / f"tune{number}"
+        tune_dir.mkdir()
+        (tune_dir / "tuning.json").write_text(json.dumps({**settings, **change}))
+        searched = {**yaml.safe_load(TUNE_CONFIG.read_text()), "name": TUNE_CONFIG.stem}
+        (tune_dir / "search_config.yaml").write_text(yaml.safe_dump(searched))
+        commands.append((["tune", "--resume", tune_dir], 2, message))
+    without_tensorflow(commands)
