@@ -283,7 +283,7 @@ def configs() -> list[dict[str, str]]:
 
 def lr_find(
     config: str | Path | Config,
-    overrides: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
     *,
     data_dir: str | Path | None = None,
     output: str | Path | None = None,
@@ -295,7 +295,7 @@ def lr_find(
     exponentially from `start` to `end` over `steps` batches of the training data and
     record the loss. Returns the measured curve and the suggested rate (`.suggestion`,
     `.rule`, `.set_line()`); the plot is written to `output` (default
-    `<config>-lr-find.png` here). No run and no config is changed.
+    `<config>-lr-find.png` here; `.plot`). No run and no config is changed.
     """
     from dlcourse.config import load_config
     from dlcourse.data import check_findable
@@ -309,9 +309,8 @@ def lr_find(
     start_tensorflow()
     from dlcourse.lr_finder import find_learning_rate
 
-    result, _ = find_learning_rate(config, data_dir, output=output, start=start, end=end,
-                                   steps=steps)
-    return result
+    return find_learning_rate(config, data_dir, output=output, start=start, end=end,
+                              steps=steps)
 
 
 def model_summary_of(

@@ -300,17 +300,13 @@ def lr_find(config: Path, overrides, data_dir, output, start, end, steps) -> Non
     suggests the rate where the loss falls fastest, and prints the --set line that trains
     with it. No run and no config is changed.
     """
-    from dlcourse.config import load_config
-    from dlcourse.data import check_findable
+    from dlcourse.api import lr_find as find  # it starts TensorFlow after reading CONFIG
 
-    loaded = load_config(config, overrides)
-    check_findable(loaded.data, data_dir)
-    _import_tensorflow_quietly()
-    from dlcourse.lr_finder import describe, find_learning_rate
+    result = find(config, overrides, data_dir=data_dir, output=output, start=start, end=end,
+                  steps=steps)
+    from dlcourse.lr_finder import describe
 
-    result, path = find_learning_rate(loaded, data_dir, output=output, start=start, end=end,
-                                      steps=steps)
-    click.echo(describe(result, path))
+    click.echo(describe(result))
     command = ["dlcourse", "train", str(config), *(f"--set={o}" for o in overrides)]
     click.echo(f"  {shlex.join(command)} {result.set_line()}")
 

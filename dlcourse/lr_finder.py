@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import keras
@@ -43,6 +43,7 @@ class RangeTest:
     suggestion: float
     rule: str  # "steepest descent" or "minimum / 10"
     stopped: str  # why the test ended
+    plot: str | None = None  # the PNG, once written (not part of its own JSON)
 
     def set_line(self) -> str:
         return f"--set compile.optimizer.learning_rate={self.suggestion:.3g}"
@@ -127,9 +128,9 @@ def _suggest(rates: list[float], losses: list[float], smoothed: list[float],
 
 def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
                        output: str | Path | None = None, start: float = 1e-7,
-                       end: float = 10.0, steps: int = 200) -> tuple[RangeTest, Path]:
+                       end: float = 10.0, steps: int = 200) -> RangeTest:
     """Run the range test for `config` on its training data (without its validation
-    split), and write the plot and the curve; (the result, the PNG's path)."""
+    split), and write the plot and the curve; the result knows the plot's path."""
     from dlcourse import reports
     from dlcourse.preparation import prepare
     from dlcourse.training import seed_everything
@@ -156,12 +157,18 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
                                           result.suggestion, result.rule)
     figure.savefig(path)
     path.with_suffix(".json").write_text(
-        json.dumps({"config": config.name, **asdict(result)}, indent=1) + "\n", encoding="utf-8")
-    return result, path
+        json.dumps({"config": config.name, **_curve(result)}, indent=1) + "\n", encoding="utf-8")
+    return replace(result, plot=str(path))
 
 
-def describe(result: RangeTest, path: Path) -> str:
+def _curve(result: RangeTest) -> dict:
+    """The JSON beside the plot: everything measured, not where the plot went."""
+    return {key: value for key, value in asdict(result).items() if key != "plot"}
+
+
+def describe(result: RangeTest) -> str:
     """What the command prints: the suggestion, the rule behind it, and how to use it."""
+    path = Path(result.plot)
     other = (f"; a tenth of the minimum's rate is {result.minimum_over_10:.3g}"
              if result.rule == "steepest descent" else "")
     return "\n".join([
