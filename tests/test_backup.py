@@ -14,7 +14,9 @@ import yaml
 import dlcourse
 from dlcourse.errors import RunError
 
-from helpers import ROOT, dlcourse_command, history_without_times, run_dlcourse, write_mnist
+from helpers import (
+    ROOT, dlcourse_command, history_without_times, invoke, run_dlcourse, write_mnist,
+)
 
 pytestmark = pytest.mark.slow
 MNIST = ROOT / "configs" / "mnist_cnn.yaml"
@@ -80,11 +82,11 @@ def test_resuming_with_a_different_config_is_refused(data_dir, tmp_path):
     run_dir = interrupted_run(tmp_path, data_dir)
     with pytest.raises(RunError, match=r"different config \(fit.epochs: 2 in the run, 3 here\)"):
         dlcourse.resume(run_dir, MNIST, {**TINY, "fit.epochs": 3}, data_dir=data_dir)
-    result = run_dlcourse(
+    result = invoke(
         "train", MNIST, "--resume", run_dir, "--data-dir", data_dir,
         *(f"--set={key}={value}" for key, value in TINY.items()),
     )
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.output
 
 
 def test_resume_refuses_what_is_not_a_stopped_run(tmp_path):
