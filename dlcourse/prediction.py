@@ -308,9 +308,13 @@ def _read_stdin(stdin: TextIO | None) -> str:
         raise DataError("'-' reads reviews from standard input, but it is closed; pipe "
                         "reviews in, one a line, or give them as arguments.")
     try:
-        return stdin.read(LARGEST_INPUT_FILE_BYTES + 1)[:LARGEST_INPUT_FILE_BYTES]
+        text = stdin.read(LARGEST_INPUT_FILE_BYTES + 1)
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"Can't read reviews from standard input ({error}).") from None
+    if len(text) > LARGEST_INPUT_FILE_BYTES:  # refused, as a file that large is: never cut
+        raise DataError(f"Standard input holds more than {LARGEST_INPUT_FILE_BYTES:,} "
+                        "characters of reviews; split it into smaller batches.")
+    return text
 
 
 def _read_text_file(path: Path) -> str:

@@ -24,10 +24,12 @@ def read_file(path: Path, largest: int, error: type[DlcourseError], what: str) -
         raise error(f"{path}: no such {what}.") from None
     except OSError as failure:
         raise error(f"{path}: can't read the {what} ({failure.strerror}).") from None
+    # Checked before fdopen, which itself raises IsADirectoryError on a folder.
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise error(f"{path}: not a regular file (a pipe, device or folder); give the "
+                    f"{what} as an ordinary file.")
     with os.fdopen(descriptor, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise error(f"{path}: not a regular file (a pipe, device or folder); give the "
-                        f"{what} as an ordinary file.")
         return read_bounded(stream, largest, path, what, error)
 
 

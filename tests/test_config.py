@@ -395,6 +395,9 @@ def test_a_config_that_is_not_a_regular_file_is_refused_at_once(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(ConfigError, match="not a regular file"):
         load_config(fifo)  # opened without waiting for a writer
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(tmp_path / "folder.yaml")
     big = tmp_path / "big.yaml"
     big.write_text("# " + "x" * 1_100_000)
     with pytest.raises(ConfigError, match="larger than 1,000,000 bytes"):

@@ -219,3 +219,26 @@ def test_a_real_mnist_model_reads_digits_photographed_on_paper(trained, tmp_path
     plain = predict_run(run_dir, [str(tmp_path / f"paper{i}.png") for i in range(10)],
                         preprocess=False)
     assert sum(int(p.label) == label for p, label in zip(plain, right)) <= 5
+
+
+@pytest.mark.robustness("bad inputs")
+def test_stdin_beyond_the_bound_is_refused_not_cut(text_run, monkeypatch):
+    import io
+
+    from dlcourse import prediction
+
+    monkeypatch.setattr(prediction, "LARGEST_INPUT_FILE_BYTES", 20)
+    assert collect_inputs(text_run, ["-"], stdin=io.StringIO("a fine film\nboring\n")) == \
+        ["a fine film", "boring"]
+    with pytest.raises(DataError, match="more than 20 characters"):
+        collect_inputs(text_run, ["-"], stdin=io.StringIO("a fine film\nboring and long\n"))
+
+
+@pytest.mark.robustness("bad inputs")
+def test_a_picture_that_is_a_fifo_or_a_folder_is_refused_without_hanging(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "digit.png")
+    for path in (tmp_path / "digit.png", tmp_path):
+        with pytest.raises(DataError, match="not a regular file"):
+            read_picture(path, (28, 28, 1), light_on_dark=True, centre_digit=True)

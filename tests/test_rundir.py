@@ -103,6 +103,10 @@ def test_a_fifo_or_huge_file_is_refused_without_hanging(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(RunError, match="not a regular file"):
         read_json(fifo)
+    folder = tmp_path / "classes.json"
+    folder.mkdir()  # fdopen alone would raise IsADirectoryError
+    with pytest.raises(RunError, match="not a regular file"):
+        read_json(folder)
     big = tmp_path / "history.json"
     big.write_text("[" + "1," * 1000 + "1]")
     with pytest.raises(RunError, match="larger than 100 bytes"):

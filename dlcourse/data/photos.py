@@ -11,6 +11,7 @@ viewer shows it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,10 @@ def _open(path: Path | bytes, name: str):
     from PIL import Image, UnidentifiedImageError
 
     try:
+        # A FIFO would hang Image.open, and a folder isn't a picture.
+        if not isinstance(path, bytes) and os.path.exists(path) and not os.path.isfile(path):
+            raise DataError(f"{name}: not a regular file (a pipe, device or folder); give "
+                            "the picture as an ordinary file.")
         image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path)
         if image.width * image.height > LARGEST_PIXELS:
             raise DataError(f"{name}: {image.width}x{image.height} pixels, more than the "
