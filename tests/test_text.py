@@ -57,7 +57,8 @@ def test_jsonl_gz_is_shuffled_so_sorted_files_mix_classes(tmp_path):
 
 def test_csv_with_named_columns_and_string_labels(tmp_path):
     for split in ("train", "test"):
-        with open(tmp_path / f"{split}.csv", "w", newline="") as stream:
+        # utf-8-sig: saved as Excel's "CSV UTF-8", with a byte-order mark before the header.
+        with open(tmp_path / f"{split}.csv", "w", newline="", encoding="utf-8-sig") as stream:
             writer = csv.writer(stream)
             writer.writerow(["review", "sentiment"])
             writer.writerows([["loved it, wonderful", "pos"], ["hated it, dull", "neg"]] * 3)
