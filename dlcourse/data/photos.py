@@ -11,13 +11,13 @@ viewer shows it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dlcourse.errors import DataError
+from dlcourse.safe_files import regular_file
 
 # A photo of 50 megapixels decodes to 150 MB; more than that is a damaged or hostile file.
 LARGEST_PIXELS = 50_000_000
@@ -70,10 +70,8 @@ def _open(path: Path | bytes, name: str):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        # A FIFO would hang Image.open, and a folder isn't a picture.
-        if not isinstance(path, bytes) and os.path.exists(path) and not os.path.isfile(path):
-            raise DataError(f"{name}: not a regular file (a pipe, device or folder); give "
-                            "the picture as an ordinary file.")
+        if not isinstance(path, bytes):  # a FIFO would hang Image.open
+            regular_file(path, DataError, "image file")
         image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path)
         if image.width * image.height > LARGEST_PIXELS:
             raise DataError(f"{name}: {image.width}x{image.height} pixels, more than the "
