@@ -169,12 +169,13 @@ def resume_tuning(tune_dir: str | Path, *, data_dir: str | Path | None = None) -
     from dlcourse.tune_dir import TuneDir
 
     # The directory, its config and the data's files first: told without TensorFlow.
-    search, settings = TuneDir(tune_dir).require().resumable(data_dir)
+    directory = TuneDir(tune_dir).require()
+    search, settings = directory.resumable(data_dir)
     check_findable(search.config.data, settings["data_dir"])
     start_tensorflow()
     from dlcourse.tuning import resume
 
-    return resume(tune_dir, data_dir=data_dir)
+    return resume(directory, search, settings)
 
 
 def evaluate(

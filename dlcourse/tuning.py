@@ -184,10 +184,9 @@ def tune(
     return _search(tune_dir, search, hypermodel, settings)
 
 
-def resume(tune_dir: str | Path, *, data_dir: str | Path | None = None) -> TuneResult:
-    """Continue an interrupted search in `tune_dir`: finished trials are kept, not rerun."""
-    tune_dir = TuneDir(tune_dir).require()
-    search, settings = tune_dir.resumable(data_dir)
+def resume(tune_dir: TuneDir, search: SearchConfig, settings: dict[str, Any]) -> TuneResult:
+    """Continue an interrupted search in `tune_dir` (with what `TuneDir.resumable` read from
+    it): finished trials are kept, not rerun."""
     seed_everything(search.config)
     return _search(tune_dir, search, _hypermodel(search, settings["data_dir"]), settings)
 
