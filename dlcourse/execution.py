@@ -24,7 +24,7 @@ import numpy as np
 
 from dlcourse.config import Config, LayerSpec, family
 from dlcourse.data import Dataset, one_hot_if_needed
-from dlcourse.errors import ConfigError
+from dlcourse.errors import ConfigError, DataError
 from dlcourse.tensorflow_setup import xla_cache_dir
 
 RECURRENT_LAYERS = frozenset({"SimpleRNN", "LSTM", "GRU", "Bidirectional"})
@@ -327,8 +327,18 @@ def _batch_sizes(samples: int, batch_size: int) -> set[int]:
 
 
 def validation_cut(samples: int, validation_split: float) -> int:
-    """Where Keras's `validation_split` cuts: the last fraction, unshuffled, is held out."""
-    return int(np.floor(samples * (1.0 - validation_split)))
+    """Where Keras's `validation_split` cuts: the last fraction, unshuffled, is held out.
+    A cut that leaves either side empty is refused here, before any run directory,
+    rather than as Keras's ValueError in the middle of `fit`."""
+    cut = int(np.floor(samples * (1.0 - validation_split)))
+    if cut == 0 or cut == samples:
+        raise DataError(
+            f"fit.validation_split={validation_split} of {samples} training example(s) "
+            f"leaves {'no training' if cut == 0 else 'no validation'} example: Keras "
+            "needs at least one on each side. Use more data (data.limit) or another "
+            "fraction (--set fit.validation_split=...)."
+        )
+    return cut
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import yaml
 
 import dlcourse
 from dlcourse.config import load_config
-from dlcourse.errors import ConfigError
+from dlcourse.errors import ConfigError, DataError
 from dlcourse.execution import (
     EXACT,
     ExecutionPlan,
@@ -25,7 +25,7 @@ from dlcourse.execution import (
 from dlcourse.data import load_dataset, signature_of
 from dlcourse.models import build_model
 
-from helpers import ROOT, predicted_widths
+from helpers import ROOT, invoke, one_paragraph, predicted_widths
 
 LSTM = ROOT / "configs" / "imdb_lstm.yaml"
 MNIST = ROOT / "configs" / "mnist_cnn.yaml"
@@ -210,6 +210,19 @@ def test_a_run_record_gives_back_its_bucketing_and_nothing_else():
 def test_validation_is_cut_where_keras_cuts_it():
     assert validation_cut(25000, 0.2) == 20000
     assert validation_cut(10, 0.25) == 7
+    assert validation_cut(2, 0.2) == 1
+
+
+def test_a_split_that_leaves_a_side_empty_is_refused_before_a_run_directory(data_dir, tmp_path):
+    """Keras would raise its ValueError inside `fit`, after the run directory was made."""
+    with pytest.raises(DataError, match="no training example"):
+        validation_cut(1, 0.2)
+    with pytest.raises(DataError, match="no training example"):
+        validation_cut(4, 0.8)
+    result = invoke("train", ROOT / "configs" / "imdb_bilstm.yaml", "--data-dir", data_dir,
+                    "--output-dir", tmp_path / "runs", "--set", "data.limit=1")
+    assert result.exit_code == 2 and "fit.validation_split=0.2 of 1" in result.output
+    assert one_paragraph(result) and not (tmp_path / "runs").exists()
 
 
 def test_a_masked_model_gives_cut_batches_their_full_length_result(data_dir):
