@@ -149,7 +149,7 @@ def restore(model: keras.Model, run: RunDir, epochs_recorded: int, steps_per_epo
     for epochs, path in sorted(_backups(run.backup_dir), reverse=True):
         try:
             return _load(model, path, epochs, steps_per_epoch, watched)
-        except (OSError, ValueError, KeyError, TypeError, RunError) as error:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError, RunError) as error:
             problems.append(f"{path.name}: {' '.join(str(error).split())[:200]}")
     if epochs_recorded <= 1 and not problems:
         # Stopped in its first epoch, or before that epoch's backup was complete (the

@@ -89,7 +89,7 @@ def read_tf_config(text: str | None) -> Task:
         )
     try:
         raw = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise DistributionError(f"TF_CONFIG is not valid JSON ({error}).") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cluster"), dict):
         raise DistributionError(

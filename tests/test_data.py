@@ -124,8 +124,8 @@ class Exploit:
     def __reduce__(self):
         return (print, ("this must never run",))
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_pickled_code_in_an_npz_is_refused(tmp_path, capsys):
     path = tmp_path / "imdb.npz"
     payload = io.BytesIO()
@@ -139,34 +139,34 @@ def test_pickled_code_in_an_npz_is_refused(tmp_path, capsys):
         read_npz(path, ("x_train",))
     assert "must never run" not in capsys.readouterr().out
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_truncated_npz_names_the_file(tmp_path):
     path = write_mnist(tmp_path)
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(DataError, match=f"{path}: can't read this .npz file"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_missing_array_names_the_key(tmp_path):
     np.savez(tmp_path / "mnist.npz", x_train=np.zeros((2, 28, 28), np.uint8))
     with pytest.raises(DataError, match="no array 'y_train' in this file"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_labels_out_of_range_are_refused(tmp_path):
     np.savez(
         tmp_path / "mnist.npz",
         x_train=np.zeros((2, 28, 28), np.uint8), y_train=np.array([0, 12], np.uint8),
         x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.array([0, 1], np.uint8),
     )
-    with pytest.raises(DataError, match="y_train must hold integer class labels 0-9"):
+    with pytest.raises(DataError, match=r"y_train must hold integer class labels 0-9; y_train\[1\] is 12\.$"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_wrong_image_shape_is_refused(tmp_path):
     np.savez(
         tmp_path / "mnist.npz",
@@ -176,8 +176,8 @@ def test_wrong_image_shape_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"x_train has shape \(2, 784\)"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_imdb_label_count_mismatch_is_refused(tmp_path):
     write_imdb(tmp_path, train=10)
     arrays = dict(np.load(tmp_path / "imdb.npz", allow_pickle=True))
@@ -275,8 +275,8 @@ def test_cifar100_uses_fine_labels_and_their_names(tmp_path):
     assert dataset.num_classes == 100 and dataset.class_names[7] == "class7"
     assert dataset.y_train.max() == 99 and dataset.input_shape == (32, 32, 3)
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_cifar_pickle_with_code_is_refused(tmp_path):
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
@@ -291,8 +291,8 @@ def test_fashion_mnist_from_gzipped_idx_files(tmp_path):
     assert dataset.x_train.shape == (20, 28, 28, 1) and dataset.x_test.shape == (10, 28, 28, 1)
     assert dataset.class_names[9] == "Ankle boot"
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_fashion_mnist_file_that_is_not_idx(tmp_path):
     folder = write_fashion_mnist(tmp_path, train=4, test=4)
     with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb") as stream:
@@ -338,8 +338,8 @@ def test_missing_image_folder_says_where_it_looked(tmp_path):
 
 # --------------------------------------------------------------------------- damaged and hostile data
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_an_array_claiming_more_memory_than_a_dataset_takes_is_refused_unread(tmp_path):
     path = tmp_path / "mnist.npz"
     header = io.BytesIO()
@@ -352,8 +352,8 @@ def test_an_array_claiming_more_memory_than_a_dataset_takes_is_refused_unread(tm
     with pytest.raises(DataError, match=r"claims shape \(10000000, 10000000\)"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_a_member_inflating_past_the_bound_is_refused_before_it_is_inflated(tmp_path, monkeypatch):
     from dlcourse.data import files
 
@@ -362,8 +362,8 @@ def test_a_member_inflating_past_the_bound_is_refused_before_it_is_inflated(tmp_
     with pytest.raises(DataError, match="inflates to 75,392 bytes, more than the 10,000"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_flipped_bytes_inside_an_npz_member_are_named(tmp_path):
     path = write_mnist(tmp_path)
     data = bytearray(path.read_bytes())
@@ -375,15 +375,15 @@ def test_flipped_bytes_inside_an_npz_member_are_named(tmp_path):
     with pytest.raises(DataError, match=f"{path}: can't read this .npz file"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_a_dataset_file_that_is_a_fifo_is_refused_without_hanging(tmp_path):
     os.mkfifo(tmp_path / "mnist.npz")
     with pytest.raises(DataError, match="not a regular file"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_test_images_of_another_size_than_training_are_refused(tmp_path):
     np.savez(tmp_path / "mnist.npz", **mnist_arrays(x_test=np.zeros((2, 32, 32), np.uint8)))
     with pytest.raises(DataError, match="training images are 28x28 but the test images 32x32"):
@@ -406,16 +406,40 @@ def write_jsonl(path, records):
         ([{"text": "good", "label": [1]}], "line 1: the 'label' field is [1]; expected a label"),
         ([{"text": "good", "label": 1}, {"text": 3, "label": 0}],
          "line 2: the text ('text') is 3; expected a string"),
-        ([{"text": "good", "label": 10**12}, {"text": "bad", "label": 0}],
-         "a class label is 1000000000000, but labels number classes 0, 1, ... and at most 10,000"),
+        ([{"text": "bad", "label": 0}, {"text": "good", "label": 10**12}],
+         "train.jsonl, line 2: the label 1000000000000 is too large: labels number classes 0, 1, "
+         "... and at most 10,000"),
+        ([{"text": "good", "label": 1}, {"text": "meh", "label": 0.5}],
+         "train.jsonl, line 2: the label 0.5 is not an integer"),
+        ([{"text": "good", "label": 1}, {"text": "meh", "label": -1}],
+         "train.jsonl, line 2: the label -1 is negative"),
+        ([{"text": "good", "label": 1}, {"text": "bad", "label": "neg"}],
+         "train.jsonl, line 2: the label is the name 'neg', but line 1 has the "
+         "number 1; labels are either all names or all integers"),
+        ([{"text": "good", "label": 1}, {"text": "bad", "label": 0}, {"text": "so", "label": "5"}],
+         "train.jsonl, line 3: the target '5' is not a finite number"),
     ],
-    ids=["label-list", "text-number", "huge-label"],
+    ids=["label-list", "text-number", "huge-label", "float-label", "negative-label", "names-and-numbers", "regression-text"],
 )
 def test_bad_records_are_named_by_file_and_line_before_training(tmp_path, records, message):
+    """Each label is checked as read; the rest once both splits are, still named by the
+    line that holds the first wrong one."""
     write_jsonl(tmp_path / "train.jsonl", records)
     write_jsonl(tmp_path / "test.jsonl", [{"text": "fine", "label": 0}])
     config = raw_text_config(format="jsonl", train="train.jsonl", test="test.jsonl")
     with pytest.raises(DataError, match=re.escape(message)):
+        load_dataset(config, tmp_path, task="regression" if "target" in message else "classification")
+
+
+@pytest.mark.robustness("damaged data")
+def test_a_label_outside_the_class_names_is_named_where_it_is_written(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [{"text": "good", "label": "pos"}])
+    write_jsonl(tmp_path / "test.jsonl", [{"text": "fine", "label": "pos"},
+                                          {"text": "meh", "label": "neutral"}])
+    config = raw_text_config(format="jsonl", train="train.jsonl", test="test.jsonl",
+                             class_names=["neg", "pos"])
+    with pytest.raises(DataError, match=re.escape(
+            "test.jsonl, line 2: the label 'neutral' is not in data.class_names ['neg', 'pos']")):
         load_dataset(config, tmp_path)
 
 
@@ -425,8 +449,14 @@ def test_bad_records_are_named_by_file_and_line_before_training(tmp_path, record
     [
         ("text,label\ngood film,1\nbad film\n", "train.csv, line 3: fewer columns than the header names"),
         ("text,label\ngood film,1\nbad film,\n", "train.csv, line 3: the 'label' field is empty"),
+        ("text,label\ngood film,1\nbad, dull film,0\n",
+         "train.csv, line 3: more columns than the header names (also ['0'])"),
+        # Python's int() reads "1_0" as 10.
+        ("text,label\ngood film,1\nbad film,1_0\n",
+         "train.csv, line 3: the label is the name '1_0', but line 2 has the number 1"),
+        ('text,label\n"good\n\nfilm",1\nbad film,x\n', "train.csv, line 5: the label is the name 'x'"),
     ],
-    ids=["missing-column", "empty-label"],
+    ids=["missing-column", "empty-label", "extra-column", "underscore", "multi-line-text"],
 )
 def test_csv_rows_with_missing_values_are_named(tmp_path, rows, message):
     (tmp_path / "train.csv").write_text(rows)
@@ -435,8 +465,8 @@ def test_csv_rows_with_missing_values_are_named(tmp_path, rows, message):
     with pytest.raises(DataError, match=re.escape(message)):
         load_dataset(config, tmp_path)
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_a_text_file_inflating_past_the_bound_is_refused(tmp_path, monkeypatch):
     from dlcourse.data import text
 
@@ -447,8 +477,8 @@ def test_a_text_file_inflating_past_the_bound_is_refused(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="larger than 1,000 bytes once read"):
         load_dataset(config, tmp_path)
 
-@pytest.mark.robustness("damaged data")
 
+@pytest.mark.robustness("damaged data")
 def test_an_image_folder_of_one_class_or_a_truncated_image_is_refused(tmp_path):
     write_image_folder(tmp_path / "one", classes=1, per_class=4, size=8)
     config = DataConfig(dataset="image_folder", path="one", image_size=(8, 8))
@@ -478,3 +508,15 @@ def test_a_missing_dataset_is_told_before_loading_in_the_loaders_own_words(path,
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.stem)
 def test_every_shipped_dataset_in_its_layout_is_found(path, data_dir):
     check_findable(load_search_config(path).config.data, data_dir)
+
+
+@pytest.mark.robustness("damaged data")
+@pytest.mark.parametrize("text, says", [
+    ("[" * 100_000 + "]" * 100_000, "can't read the word index"),
+    ('["the", "a"]', "expected a JSON object mapping words to positive ranks"),
+])
+def test_a_damaged_word_index_is_named(tmp_path, text, says):
+    """Nested thousands deep, it was a RecursionError traceback."""
+    (tmp_path / "imdb_word_index.json").write_text(text)
+    with pytest.raises(DataError, match=f"imdb_word_index.json: {says}"):
+        imdb.load_word_index(tmp_path)

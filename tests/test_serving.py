@@ -113,6 +113,8 @@ def test_a_bad_image_request_gets_a_4xx_that_names_it(image_server, body, status
 def test_a_body_that_is_not_json_or_of_another_type_is_named(image_server):
     status, answer = image_server.call("POST", "/predict", b"{not json")
     assert status == 400 and "not JSON" in answer["error"]
+    status, answer = image_server.call("POST", "/predict", b"[" * 5000 + b"]" * 5000)
+    assert status == 400 and "not JSON" in answer["error"]
     status, answer = image_server.call("POST", "/predict", b"x=1", "text/plain")
     assert status == 415 and "text/plain" in answer["error"]
     status, answer = image_server.call("POST", "/predict", b"--x--\r\n",
@@ -124,6 +126,7 @@ def test_a_body_that_is_not_json_or_of_another_type_is_named(image_server):
     ({"texts": ["   "]}, "empty text"),
     ({"texts": ["good", 3]}, "list of strings"),
     ({"images": ["abc"]}, "exactly the field 'texts'"),
+    ({"texts": ["good", "a lone \ud800 half"]}, "texts[1] holds the escape \\ud800"),
 ])
 def test_a_bad_text_request_gets_a_4xx_that_names_it(text_server, body, says):
     status, answer = text_server.post(body)

@@ -3,6 +3,7 @@
 import csv
 import gzip
 import json
+import re
 
 import numpy as np
 import pytest
@@ -77,6 +78,32 @@ def test_missing_field_names_file_and_line(tmp_path):
     config = raw_text(format="jsonl", train="train.jsonl.gz", test="train.jsonl.gz")
     with pytest.raises(DataError, match=r"train.jsonl.gz, line 2: expected fields 'text' and 'label'"):
         load_dataset(config, tmp_path)
+
+
+@pytest.mark.parametrize("line, says", [
+    ("[" * 100_000 + "]" * 100_000, "line 2: not valid JSON"),
+    ('{"text": "fine", "label": ', "line 2: not valid JSON"),
+    ('{"text": "a lone \\ud800 half", "label": 1}', "line 2: the text ('text') holds the escape \\ud800"),
+])
+def test_a_line_that_is_no_json_record_or_no_text_is_named(tmp_path, line, says):
+    """Nested thousands deep, it was a RecursionError traceback; a lone surrogate was read
+    and failed later inside TensorFlow."""
+    (tmp_path / "train.jsonl").write_text(json.dumps({"text": "fine", "label": 1}) + "\n" + line)
+    config = raw_text(format="jsonl", train="train.jsonl", test="train.jsonl")
+    with pytest.raises(DataError) as error:
+        load_dataset(config, tmp_path)
+    assert str(error.value).startswith(f"{tmp_path / 'train.jsonl'}, {says}"), error.value
+
+
+@pytest.mark.parametrize("labels, says", [
+    ([0, [1]], "train targets[1]: the label [1] is neither a name nor an integer"),
+    ([0, "pos"], "train targets[1]: the label is the name 'pos', but train targets[0] has the number 0"),
+    ([0, True], "train targets[1]: the label True is not an integer"),
+])
+def test_a_wrong_label_given_from_python_is_named_by_its_position(labels, says):
+    """An unhashable label was a TypeError traceback; the others named no position."""
+    with pytest.raises(DataError, match=re.escape(says)):
+        text_dataset(raw_text(), (["good", "bad"], labels), (["fine"], [0]))
 
 
 def test_vocabulary_is_fitted_on_the_training_texts_only():

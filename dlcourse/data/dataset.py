@@ -123,12 +123,10 @@ def signature_from_config(config: Config) -> DataSignature | None:
 def check_labels(path: Path | str, split: str, labels: np.ndarray, classes: range) -> None:
     """Integer class labels within `classes`; float labels would be truncated to classes
     without a word, so they are refused too."""
-    if (
-        not np.issubdtype(labels.dtype, np.integer)
-        or labels.min() < classes.start
-        or labels.max() >= classes.stop
-    ):
-        raise DataError(
-            f"{path}: y_{split} must hold integer class labels {classes.start}-"
-            f"{classes.stop - 1}, found {labels.dtype} values."
-        )
+    expected = f"{path}: y_{split} must hold integer class labels {classes.start}-{classes.stop - 1}"
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{expected}, found {labels.dtype} values.")
+    outside = np.flatnonzero((labels < classes.start) | (labels >= classes.stop))
+    if outside.size:
+        raise DataError(f"{expected}; y_{split}[{outside[0]}] is {labels[outside[0]]}"
+                        + (f" ({outside.size:,} labels are outside)." if outside.size > 1 else "."))

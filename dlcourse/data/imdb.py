@@ -168,7 +168,7 @@ def load_word_index(data_dir: str | Path | None = None) -> dict[str, int]:
         with open(regular_file(path), "rb") as stream:
             text = read_bounded(stream, LARGEST_WORD_INDEX_BYTES, path, "the word index")
         index = json.loads(text.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise DataError(f"{path}: can't read the word index ({error}).") from None
     if not isinstance(index, dict) or not all(
         isinstance(rank, int) and not isinstance(rank, bool) and rank > 0

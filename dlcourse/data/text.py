@@ -19,7 +19,7 @@ import sys
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -58,9 +58,9 @@ def load_raw_text(
             "(dlcourse.train(config, train=(texts, labels), test=...)). Set data.format, "
             "data.train and data.test to read files."
         )
-    splits = {}
+    splits, places = {}, {}
     for split, pattern in (("train", config.train), ("test", config.test)):
-        splits[split] = read_texts(config, pattern, data_dir)
+        *splits[split], places[split] = read_texts(config, pattern, data_dir)
     source = find_paths(config.train, data_dir, "training text file")[0]
     class_names = config.class_names
     if config.format == "aclimdb" and config.target_field == "label" and class_names is None:
@@ -68,6 +68,7 @@ def load_raw_text(
     return text_dataset(
         config, splits["train"], splits["test"], vocabulary=vocabulary,
         source=source.parent, class_names=class_names, regression=regression,
+        place=lambda split, index: places[split][index],
     )
 
 
@@ -80,18 +81,22 @@ def text_dataset(
     source: Path | str = "<python>",
     class_names: Sequence[str] | None = None,
     regression: bool = False,
+    place: Callable[[str, int], str] = lambda split, index: f"{split} targets[{index}]",
 ) -> Dataset:
     """A Dataset from (texts, targets) pairs: the Python-API path, also used for files.
 
     Targets are class labels (integers 0..K-1, or strings, numbered in sorted order) or,
     with `regression`, numbers. The vocabulary is fitted on the training texts unless given.
+    `place(split, index)` says where a target was read, to name a wrong one.
     """
+    check_targets(train[1], test[1], class_names or config.class_names, regression, place)
     train_texts, train_targets = _shuffled(*train, limit=config.limit)
     test_texts, test_targets = _shuffled(*test, limit=config.limit)
     if not train_texts or not test_texts:
         raise DataError(f"{source}: no texts in the {'test' if train_texts else 'training'} split.")
     if regression:
-        y_train, y_test = _numbers(train_targets, "training"), _numbers(test_targets, "test")
+        y_train = np.asarray(train_targets, dtype="float32")
+        y_test = np.asarray(test_targets, dtype="float32")
         names: tuple[str, ...] = ()
     else:
         names = _class_names(train_targets, test_targets, class_names or config.class_names)
@@ -128,34 +133,73 @@ def _shuffled(texts, targets, limit: int | None) -> tuple[list[str], list[Any]]:
     return [str(texts[i]) for i in order], [targets[i] for i in order]
 
 
-def _numbers(targets: Sequence[Any], split: str) -> np.ndarray:
-    try:
-        return np.asarray(targets, dtype="float32")
-    except (TypeError, ValueError):
-        raise DataError(
-            f"The {split} targets must be numbers for a regression loss (e.g. a 1-10 rating)."
-        ) from None
+def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str] | None,
+                  regression: bool, place: Callable[[str, int], str]) -> None:
+    """Targets a model can learn: numbers for a regression; else class labels that are
+    all names (in data.class_names, when given) or all integers 0, 1, ... The first wrong
+    one is named where it was read, with its value."""
+    if regression:
+        if (found := _first(train, test, lambda value: not _is_number(value))) is not None:
+            split, index, value = found
+            raise DataError(f"{place(split, index)}: the target {value!r} is not a finite "
+                            "number; a regression loss needs numbers (e.g. a 1-10 rating).")
+        return
+    labels = (str, int, float, np.integer, np.floating)
+    if (found := _first(train, test, lambda value: not isinstance(value, labels))) is not None:
+        raise DataError(f"{place(*found[:2])}: the label {found[2]!r} is neither a name nor an "
+                        "integer 0, 1, ...")
+    if len(values := set(train) | set(test)) > MOST_CLASSES:
+        raise DataError(f"the labels name {len(values):,} classes; at most {MOST_CLASSES:,} "
+                        "are supported. Is data.target the label field?")
+    names = [value for value in values if isinstance(value, str)]
+    if names and len(names) < len(values):
+        name = _first(train, test, lambda value: isinstance(value, str))
+        number = _first(train, test, lambda value: not isinstance(value, str))
+        here, there = place(*name[:2]), place(*number[:2])
+        if there.startswith(file := here.rsplit(", line ", 1)[0] + ", "):
+            there = there[len(file):]  # "line 3" of the same file
+        raise DataError(f"{here}: the label is the name {name[2]!r}, but {there} has the "
+                        f"number {number[2]!r}; labels are either all names or all integers "
+                        "0, 1, ...")
+    if names:
+        if given and (found := _first(train, test, lambda value: value not in given)):
+            raise DataError(f"{place(*found[:2])}: the label {found[2]!r} is not in "
+                            f"data.class_names {list(given)}.")
+        return
+    problems = (
+        (lambda value: not _is_integer(value), "is not an integer: class labels are integers "
+         "0, 1, ... or names"),
+        (lambda value: value < 0, "is negative: labels number classes 0, 1, ..."),
+        (lambda value: value >= MOST_CLASSES, "is too large: labels number classes 0, 1, ... "
+         f"and at most {MOST_CLASSES:,} classes are supported; is data.target the label field?"),
+    )
+    for wrong, why in problems:
+        if (found := _first(train, test, wrong)) is not None:
+            raise DataError(f"{place(*found[:2])}: the label {found[2]!r} {why}.")
+
+
+def _first(train: Sequence[Any], test: Sequence[Any], wrong: Callable[[Any], bool]):
+    """(split, index, value) of the first target, in reading order, that is `wrong`."""
+    for split, targets in (("train", train), ("test", test)):
+        for index, value in enumerate(targets):
+            if wrong(value):
+                return split, index, value
+    return None
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return _is_integer(value) or isinstance(value, (float, np.floating)) and np.isfinite(value)
 
 
 def _class_names(train, test, given: Sequence[str] | None) -> tuple[str, ...]:
+    """The class names of checked labels (see check_targets)."""
     values = set(train) | set(test)
-    if len(values) > MOST_CLASSES:
-        raise DataError(f"the labels name {len(values):,} classes; at most {MOST_CLASSES:,} "
-                        "are supported. Is data.target the label field?")
     if all(isinstance(value, str) for value in values):
-        names = tuple(given) if given else tuple(sorted(values))
-        unknown = sorted(values - set(names))
-        if unknown:
-            raise DataError(f"labels {unknown} are not in data.class_names {list(names)}.")
-        return names
-    if not all(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-               for value in values) or min(values) < 0:
-        raise DataError("class labels must be integers 0, 1, ... or strings.")
-    if max(values) >= MOST_CLASSES:
-        raise DataError(
-            f"a class label is {max(values)}, but labels number classes 0, 1, ... and at most "
-            f"{MOST_CLASSES:,} classes are supported; is data.target the label field?"
-        )
+        return tuple(given) if given else tuple(sorted(values))
     count = max(max(values) + 1, 2, len(given or ()))
     if given and len(given) != count:
         raise DataError(f"data.class_names names {len(given)} classes, but labels go up to {count - 1}.")
@@ -172,20 +216,39 @@ def _class_indices(targets, names: tuple[str, ...]) -> np.ndarray:
 # --------------------------------------------------------------------------- reading files
 
 
-def read_texts(config: DataConfig, pattern: str, data_dir) -> tuple[list[str], list[Any]]:
-    """(texts, targets) of one split, from every file or folder the pattern matches."""
+class Places:
+    """Where each text of a split was read, "<file>, line <n>", kept as one list of line
+    numbers per file rather than a string per text."""
+
+    def __init__(self) -> None:
+        self._files: list[tuple[Path, int, list[int] | None]] = []  # (path, first, lines)
+
+    def add(self, path: Path, first: int, lines: list[int] | None) -> None:
+        self._files.append((path, first, lines))
+
+    def __getitem__(self, index: int) -> str:
+        path, first, lines = next(file for file in reversed(self._files) if file[1] <= index)
+        return f"{path}, line {lines[index - first]}" if lines else str(path)
+
+
+def read_texts(config: DataConfig, pattern: str, data_dir) -> tuple[list[str], list[Any], Places]:
+    """(texts, targets, where each was read) of one split, from every file or folder the
+    pattern matches."""
     texts: list[str] = []
     targets: list[Any] = []
+    places = Places()
     for path in find_paths(pattern, data_dir, f"{config.format} text"):
         if config.format == "aclimdb":
             more = _read_aclimdb(path, config.target_field)
+            places.add(path, len(texts), None)
         else:
-            more = _read_records(
+            *more, lines = _read_records(
                 path, config.format, config.text_field or "text", config.target_field
             )
+            places.add(path, len(texts), lines)
         texts += more[0]
         targets += more[1]
-    return texts, targets
+    return texts, targets, places
 
 
 def _read_aclimdb(folder: Path, target: str) -> tuple[list[str], list[Any]]:
@@ -232,19 +295,21 @@ def _read_whole_text(path: Path) -> str:
         raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
 
 
-def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[list, list]:
-    """JSON lines or CSV: one record per text, with the text and the target as fields.
+def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[list, list, list]:
+    """JSON lines or CSV: one record per text, with the text and the target as fields, and
+    the line each was read from.
 
     Every record is checked here, before anything trains: both fields present, the text a
     string, the target a label (a non-empty string or an integer) or a number.
     """
-    texts, targets = [], []
+    texts, targets, lines = [], [], []
     stream = io.StringIO(_read_whole_text(path), newline="")
     try:
         if fmt == "csv":
-            records = enumerate(csv.DictReader(stream), start=2)
+            records = _csv_records(stream)
         else:
-            records = ((n, json.loads(line)) for n, line in enumerate(stream, 1) if line.strip())
+            records = ((n, _json_record(path, n, line))
+                       for n, line in enumerate(stream, 1) if line.strip())
         for line, record in records:
             where = f"{path}, line {line}"
             if not isinstance(record, dict) or text_field not in record or target not in record:
@@ -254,18 +319,54 @@ def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[l
                 )
             if fmt == "csv" and None in record.values():
                 raise DataError(f"{where}: fewer columns than the header names.")
+            if fmt == "csv" and None in record:
+                # Most often a comma in an unquoted text, which moved the label along.
+                raise DataError(f"{where}: more columns than the header names (also "
+                                f"{record[None]!r}); quote a text that holds a comma.")
             texts.append(_text_of(record[text_field], where, text_field))
             value = _csv_value(record[target]) if fmt == "csv" else record[target]
             targets.append(_target_of(value, where, target))
-    except (json.JSONDecodeError, csv.Error) as error:
+            lines.append(line)
+    except csv.Error as error:
         raise DataError(f"{path}: can't read this {fmt} file ({error}).") from None
-    return texts, targets
+    return texts, targets, lines
+
+
+def _csv_records(stream):
+    """(line, record) of each CSV row, the line being where the row starts: a quoted
+    text may span several lines."""
+    reader = csv.DictReader(stream)
+    start = 2  # after the header (read when the first row is)
+    for record in reader:
+        yield start, record
+        start = reader.line_num + 1
+
+
+def _json_record(path: Path, line: int, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        # RecursionError: a line nested thousands deep; json gives no position for it.
+        raise DataError(f"{path}, line {line}: not valid JSON ({error}).") from None
 
 
 def _text_of(value: Any, where: str, field: str) -> str:
     if not isinstance(value, str):
         raise DataError(f"{where}: the text ({field!r}) is {value!r}; expected a string.")
+    if (surrogate := lone_surrogate(value)) is not None:
+        raise DataError(f"{where}: the text ({field!r}) holds the escape {surrogate}, half "
+                        "of a UTF-16 pair, which is not a character; remove it.")
     return value
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first `\\udXXX` escape JSON let through that is no character on its own
+    (TensorFlow's strings are UTF-8, which can't hold it), as it was written; or None."""
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError as error:
+        return f"\\u{ord(text[error.start]):04x}"
 
 
 def _target_of(value: Any, where: str, field: str) -> Any:
@@ -284,7 +385,10 @@ def _target_of(value: Any, where: str, field: str) -> Any:
 
 
 def _csv_value(value: str) -> Any:
-    """CSV fields are strings; numbers among them become numbers, as JSON's would be."""
+    """CSV fields are strings; numbers among them become numbers, as JSON's would be
+    (not Python's "1_000", which a label "1_0" would otherwise become: 10)."""
+    if "_" in value:
+        return value
     for kind in (int, float):
         try:
             return kind(value)
@@ -350,7 +454,7 @@ def _read_cached_vocabulary(path: Path) -> TextVocabulary | None:
     """The cached vocabulary, or None when there is none or it isn't one."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     tokens, idf = (raw.get("tokens"), raw.get("idf_weights")) if isinstance(raw, dict) else (None, None)
     if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
