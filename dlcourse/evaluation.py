@@ -258,13 +258,17 @@ def evaluate_run(
         dataset = run_dataset(run, config, None if memory else recorded_data_dir(run, data_dir),
                               memory=memory)
         evaluation = evaluate_model(model, config, dataset, _recorded_plan(run, model))
+        # Written beside training's figures and mistakes, never over them: this data may
+        # differ, and the report shows both.
+        mistakes = write_evaluation_files(run, evaluation, dataset, plots=config.output.plots,
+                                          prefix="evaluation_")
         run.write_evaluation({
             **evaluation.metrics,
             **evaluation.detail(),
+            "mistakes": mistakes,
             "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "data_source": str(dataset.source),
         })
-        write_evaluation_files(run, evaluation, dataset, plots=config.output.plots)
         run.refresh_report()
     return EvaluationResult(run.path, evaluation)
 
@@ -283,9 +287,11 @@ def _recorded_plan(run: RunDir, model: keras.Model) -> ExecutionPlan:
 
 
 def write_evaluation_files(run: RunDir, evaluation: Evaluation, dataset: Dataset, *,
-                           plots: bool) -> None:
+                           plots: bool, prefix: str = "") -> list[dict[str, Any]]:
     """The confusion matrix plot and the most confidently wrong examples (largest errors for
-    regression), as people read them."""
+    regression), as people read them; returned too. Training writes the run's own files;
+    with a `prefix` ("evaluation_") the mistakes are only returned and the plots take
+    their prefixed names."""
     indices = [item["index"] for item in evaluation.wrong]
     texts = None
     if dataset.test_texts:
@@ -296,8 +302,9 @@ def write_evaluation_files(run: RunDir, evaluation: Evaluation, dataset: Dataset
         errors = list(evaluation.wrong)
         if texts is not None:
             errors = [{**item, "text": text} for item, text in zip(errors, texts)]
-        run.write_mistakes(errors, regression=True)
-        return
+        if not prefix:
+            run.write_mistakes(errors, regression=True)
+        return errors
     names = dataset.class_names
     wrong = [
         {**item, "true_name": names[item["true"]], "predicted_name": names[item["predicted"]]}
@@ -305,13 +312,16 @@ def write_evaluation_files(run: RunDir, evaluation: Evaluation, dataset: Dataset
     ]
     if texts is not None:
         wrong = [{**item, "text": text} for item, text in zip(wrong, texts)]
-    run.write_mistakes(wrong, regression=False)
+    if not prefix:
+        run.write_mistakes(wrong, regression=False)
     if plots:
         run.save_figure(reports.confusion_matrix_figure(evaluation.confusion_matrix, names),
-                        "confusion_matrix")
+                        prefix + "confusion_matrix")
         if texts is None and indices:
             images = dataset.x_test[indices]
-            run.save_figure(reports.wrong_images_figure(images, wrong, names), "misclassified")
+            run.save_figure(reports.wrong_images_figure(images, wrong, names),
+                            prefix + "misclassified")
+    return wrong
 
 
 def _decoded_reviews(run: RunDir, sequences) -> Sequence[str]:

@@ -258,9 +258,10 @@ class _ReportPage:
             f" · started {_e(record.status.get('started', '?'))}</p>",
             self._headline(),
             self._curves(),
-            self._confusion(),
-            self._mistakes(),
-            self._largest_errors(),
+            self._confusion(self.metrics.get("per_class"), "confusion_matrix"),
+            self._mistakes(self.record.wrong, "misclassified"),
+            self._largest_errors(self.record.errors),
+            self._evaluated_again(),
             self._epochs(),
             self._text("Config", record.config_text),
             self._text("Model", record.summary_text),
@@ -340,8 +341,7 @@ details summary {{ cursor: pointer; color: #345; }}
                     "the test accuracy is measured on, so nothing is chosen by it.</p>")
         return "<h2>Training curves</h2>" + note + "<div class=row>" + "".join(images) + "</div>"
 
-    def _confusion(self) -> str:
-        per_class = self.metrics.get("per_class")
+    def _confusion(self, per_class, image: str, heading: str = "<h2>Test split: per class</h2>") -> str:
         if not per_class:
             return ""
         names = dict(enumerate(self.record.class_names))
@@ -353,14 +353,12 @@ details summary {{ cursor: pointer; color: #345; }}
         )
         table = ("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
                  f"<th>support</th></tr>{rows}</table>")
-        return ("<h2>Test split: per class</h2><div class=row>"
-                f"{self._image('confusion_matrix')}<div>{table}</div></div>")
+        return (f"{heading}<div class=row>"
+                f"{self._image(image)}<div>{table}</div></div>")
 
-    def _mistakes(self) -> str:
-        wrong = self.record.wrong
+    def _mistakes(self, wrong, image: str, heading: str = "<h2>Most confidently wrong</h2>") -> str:
         if not wrong:
             return ""
-        heading = "<h2>Most confidently wrong</h2>"
         if any("text" in item for item in wrong):
             rows = "".join(
                 f"<tr><td>{_e(item['true_name'])}</td><td>{_e(item['predicted_name'])}</td>"
@@ -369,15 +367,14 @@ details summary {{ cursor: pointer; color: #345; }}
             )
             return (heading + "<table><tr><th>true</th><th>predicted</th><th>confidence</th>"
                     f"<th>{_e(self._text_heading())}</th></tr>{rows}</table>")
-        return heading + self._image("misclassified")
+        return heading + self._image(image)
 
     def _text_heading(self) -> str:
         """IMDB runs show reviews decoded from word indices; raw-text runs the texts as read."""
         source = str(self.metrics.get("data_source", ""))
         return "review (decoded from word indices)" if source.endswith(".npz") else "text"
 
-    def _largest_errors(self) -> str:
-        errors = self.record.errors
+    def _largest_errors(self, errors, heading: str = "<h2>Largest errors (test split)</h2>") -> str:
         if not errors:
             return ""
         rows = "".join(
@@ -385,8 +382,25 @@ details summary {{ cursor: pointer; color: #345; }}
             f"<td>{item['error']:.2f}</td><td class=text>{_long_text(item.get('text', ''))}</td></tr>"
             for item in errors
         )
-        return ("<h2>Largest errors (test split)</h2><table><tr><th>true</th><th>predicted</th>"
+        return (f"{heading}<table><tr><th>true</th><th>predicted</th>"
                 f"<th>error</th><th>text</th></tr>{rows}</table>")
+
+    def _evaluated_again(self) -> str:
+        """What `dlcourse evaluate` measured, beside (never over) what training did: it may
+        have read other data."""
+        evaluation = self.record.evaluation
+        if not evaluation:
+            return ""
+        mistakes = evaluation.get("mistakes") or []
+        regression = "per_class" not in evaluation
+        parts = [
+            self._confusion(evaluation.get("per_class"), "evaluation_confusion_matrix", "<h3>Per class</h3>"),
+            self._largest_errors(mistakes, "<h3>Largest errors</h3>") if regression else
+            self._mistakes(mistakes, "evaluation_misclassified", "<h3>Most confidently wrong</h3>"),
+        ]
+        return (f"<h2>Evaluated again</h2><p class=muted>By <code>dlcourse evaluate</code>, "
+                f"{_e(evaluation.get('evaluated', '?'))}, on {_e(evaluation.get('data_source', '?'))}. "
+                "The sections above are from training.</p>" + "".join(parts))
 
     def _epochs(self) -> str:
         history = self.record.history

@@ -65,6 +65,9 @@ PLOTS = {
     "loss": "loss.png",
     "confusion_matrix": "confusion_matrix.png",
     "misclassified": "misclassified.png",
+    # `dlcourse evaluate`'s own, beside training's (its data may differ).
+    "evaluation_confusion_matrix": "evaluation_confusion_matrix.png",
+    "evaluation_misclassified": "evaluation_misclassified.png",
     "feature_maps": "feature_maps.png",
 }
 # A cluster's workers keep their backups beside the runs, one folder per worker, since a

@@ -114,10 +114,24 @@ def test_train_writes_detail_that_agrees_with_the_accuracy(name, trained):
 
 
 @pytest.mark.slow
-def test_evaluate_writes_the_same_detail(data_dir, trained, tmp_path):
+def test_evaluate_writes_the_same_detail_beside_trainings(data_dir, trained, tmp_path):
+    """Beside, never over: evaluate may read other data, and the report's per-class table
+    (metrics.json) must keep showing the confusion matrix it came from."""
     run_dir = trained.copy("mnist", tmp_path)
+    trainings = {name: (run_dir / name).stat() for name in (
+        "misclassified.json", "misclassified.png", "confusion_matrix.png")}
     dlcourse.evaluate(run_dir, data_dir=data_dir)
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())  # what training measured
     assert evaluation["confusion_matrix"] == metrics["confusion_matrix"]
     assert evaluation["per_class"] == metrics["per_class"]
+    assert evaluation["mistakes"] == json.loads((run_dir / "misclassified.json").read_text())
+    for name, before in trainings.items():
+        after = (run_dir / name).stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), name
+    for name in ("evaluation_confusion_matrix.png", "evaluation_misclassified.png"):
+        assert (run_dir / name).read_bytes().startswith(b"\x89PNG")
+    report = (run_dir / "report.html").read_text()
+    evaluated = report[report.index("<h2>Evaluated again</h2>"):]
+    assert 'alt="evaluation_confusion_matrix"' in evaluated
+    assert 'alt="evaluation_misclassified"' in evaluated
