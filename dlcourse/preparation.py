@@ -13,6 +13,7 @@ import keras
 
 from dlcourse.config import Config
 from dlcourse.data import DataSignature, Dataset, load_dataset, signature_of
+from dlcourse.data.files import fingerprint
 from dlcourse.data.memory import dataset_from_memory, test_split_from_memory
 from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
 from dlcourse.models import build_model, names_untouched, summary_text
@@ -128,20 +129,29 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
     if given is not None:
         return given
     record = run.read_data_record()
-    source = record.get("source")
-    if source:
+    for source, recorded in _recorded_files(record).items():
         path = Path(source)
         if not path.exists():
             raise RunError(
                 f"{run.path} was trained on {source}, which is no longer there. Pass "
                 "--data-dir DIR (data_dir=... in Python) to a directory holding that data."
             )
-        stat = path.stat()
-        if (record.get("size"), record.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns) \
-                and path.is_file():
+        if fingerprint(path) != recorded:
             raise RunError(
-                f"{source} has changed since {run.path} was trained on it (its size or date "
-                "differ), so its test split may not be the one the run was measured on. Pass "
-                "--data-dir DIR to use it, or another copy, anyway."
+                f"{source} has changed since {run.path} was trained on it (its files, sizes "
+                "or dates differ), so its test split may not be the one the run was measured "
+                "on. Pass --data-dir DIR to use it, or another copy, anyway."
             )
     return record.get("data_dir")
+
+
+def _recorded_files(record: dict) -> dict[str, list[int]]:
+    """The fingerprints a data.json holds; one written before them (until 2026-12)
+    recorded its source file's size and date alone."""
+    files = record.get("files")
+    if isinstance(files, dict):
+        return {str(path): value for path, value in files.items()}
+    source = record.get("source")
+    if source and Path(source).is_file():
+        return {source: [1, record.get("size"), record.get("mtime_ns")]}
+    return {}

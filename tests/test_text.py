@@ -10,9 +10,10 @@ import pytest
 
 import dlcourse
 from dlcourse.config import DataConfig, load_config
-from dlcourse.data import load_dataset
+from dlcourse.data import data_record, load_dataset
 from dlcourse.data.text import text_dataset
-from dlcourse.errors import DataError
+from dlcourse.errors import DataError, RunError
+from dlcourse.preparation import recorded_data_dir
 from dlcourse.rundir import RunDir
 
 from helpers import ROOT, write_imdb_text
@@ -104,6 +105,26 @@ def test_a_wrong_label_given_from_python_is_named_by_its_position(labels, says):
     """An unhashable label was a TypeError traceback; the others named no position."""
     with pytest.raises(DataError, match=re.escape(says)):
         text_dataset(raw_text(), (["good", "bad"], labels), (["fine"], [0]))
+
+
+def test_own_files_found_in_the_working_directory_are_remembered_and_checked(tmp_path, monkeypatch):
+    """Found in the current directory, their folder becomes the run's data directory, so
+    evaluate from elsewhere finds them; a review added to a folder is told, as a changed
+    file is. Before, such a run recorded no directory, and a folder no fingerprint."""
+    data = tmp_path / "data"
+    write_aclimdb(data)
+    config = raw_text(format="aclimdb", train="train", test="test")
+    monkeypatch.chdir(data)
+    record = data_record(config, None, load_dataset(config))
+    assert record["data_dir"] == str(data.resolve())
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.write_data_record(record)
+    monkeypatch.chdir(tmp_path)
+    assert recorded_data_dir(run, None) == str(data.resolve())
+    (data / "test" / "pos" / "9_9.txt").write_text("one more review")
+    with pytest.raises(RunError, match=re.escape(f"{data / 'test'} has changed since {run.path}")):
+        recorded_data_dir(run, None)
 
 
 def test_vocabulary_is_fitted_on_the_training_texts_only():

@@ -22,6 +22,8 @@ class DatasetFamily:
     inputs: str
     # The data settings that apply to this dataset alone (num_words, path, ...).
     settings: frozenset[str] = frozenset()
+    # Those of them that name files or folders, relative to the data directory.
+    paths: tuple[str, ...] = ()
     class_names: tuple[str, ...] | None = None
     # The number of classes where it is fixed but the names are read from the data.
     class_count: int | None = None
@@ -67,13 +69,14 @@ FAMILIES = {
                       "images", class_count=100, image_shape=(32, 32, 3)),
         DatasetFamily("image_folder", "your own images, one sub-folder per class", "images",
                       settings=frozenset({"path", "test_path", "test_split", "image_size",
-                                          "color_mode"})),
+                                          "color_mode"}), paths=("path", "test_path")),
         DatasetFamily("imdb", "IMDB reviews as Keras's word indices (imdb.npz)",
                       "word_indices", settings=frozenset({"num_words", "maxlen"}),
                       class_names=SENTIMENTS),
         DatasetFamily("raw_text", "texts from aclImdb folders, JSON lines, CSV or Python lists",
                       "text", settings=frozenset({"format", "train", "test", "text_field",
-                                                  "target", "class_names", "vectorize"})),
+                                                  "target", "class_names", "vectorize"}),
+                      paths=("train", "test")),
     )
 }
 DATASET_NAMES = tuple(FAMILIES)

@@ -48,7 +48,7 @@ def candidate_dirs(data_dir: str | Path | None) -> list[Path]:
     dirs = [Path(data_dir)] if data_dir else []
     if os.environ.get("DLCOURSE_DATA_DIR"):
         dirs.append(Path(os.environ["DLCOURSE_DATA_DIR"]))
-    return dirs
+    return list(dict.fromkeys(dirs))  # each once, though --data-dir may be the variable's
 
 
 def keras_cache_dir() -> Path:
@@ -82,21 +82,44 @@ def find_paths(pattern: str, data_dir: str | Path | None, what: str) -> list[Pat
     A relative pattern is looked up under --data-dir, then DLCOURSE_DATA_DIR, then the
     current directory; the first directory where it matches wins.
     """
+    return found(pattern, data_dir, what)[1]
+
+
+def found(pattern: str, data_dir: str | Path | None, what: str) -> tuple[Path, list[Path]]:
+    """(the directory `pattern` matched in, its matches): see find_paths."""
     if Path(pattern).is_absolute():
-        searched = [Path(pattern).anchor]
+        searched = [Path(Path(pattern).anchor)]
         relative = str(Path(pattern).relative_to(Path(pattern).anchor))
     else:
-        searched = [*candidate_dirs(data_dir), Path.cwd()]
+        # dict: each directory once, in order, though --data-dir may be the current one.
+        searched = list(dict.fromkeys([*candidate_dirs(data_dir), Path.cwd()]))
         relative = pattern
     for directory in searched:
         matches = sorted(Path(match) for match in glob.glob(str(Path(directory) / relative)))
         if matches:
-            return matches
+            return directory, matches
     looked = ", ".join(str(directory) for directory in searched)
     raise DataError(
         f"No {what} matches {pattern!r} (looked in: {looked}). Pass --data-dir DIR, or "
         "set DLCOURSE_DATA_DIR, to the directory it is relative to, or give an absolute path."
     )
+
+
+def fingerprint(path: Path) -> list[int]:
+    """[files, bytes, newest modification time in ns] of a file, or of every file under a
+    folder: enough for a later command to tell that the data changed, without reading it."""
+    if not path.is_dir():
+        stat = path.stat()
+        return [1, stat.st_size, stat.st_mtime_ns]
+    count = size = newest = 0
+    for root, _, names in os.walk(path):
+        for name in names:
+            try:
+                stat = os.stat(os.path.join(root, name))
+            except OSError:  # a dangling link, or removed meanwhile
+                continue
+            count, size, newest = count + 1, size + stat.st_size, max(newest, stat.st_mtime_ns)
+    return [count, size, newest]
 
 
 def find_folder(folder: str, data_dir: str | Path | None) -> Path | None:

@@ -9,10 +9,10 @@ from typing import Callable
 
 import numpy as np
 
-from dlcourse.config import DataConfig
+from dlcourse.config import DataConfig, family
 from dlcourse.data.dataset import Dataset, TextVocabulary
 from dlcourse.data.image_folder import load_image_folder
-from dlcourse.data.files import find_file, find_paths
+from dlcourse.data.files import find_file, find_paths, fingerprint, found
 from dlcourse.data.images import (
     check_offline_findable, load_cifar10, load_cifar100, load_fashion_mnist, load_mnist,
 )
@@ -97,14 +97,20 @@ def one_hot_if_needed(labels: np.ndarray, num_classes: int, loss: str) -> np.nda
 
 def data_record(config: DataConfig, data_dir: str | Path | None, dataset: Dataset) -> dict:
     """Where a run's data came from, so later commands on the run find it again and can
-    tell whether it changed: the directory it was read from, and its main file's size
-    and modification time."""
+    tell whether it changed: the directory it was found in (the current one, for your own
+    files found there) and a fingerprint of each file or folder read (files.fingerprint)."""
     chosen = data_dir if data_dir is not None else config.dir or os.environ.get("DLCOURSE_DATA_DIR")
-    record = {"data_dir": str(Path(chosen).resolve()) if chosen else None,
-              "source": str(dataset.source)}
+    read = [Path(dataset.source)]
+    patterns = [getattr(config, name) for name in family(config.dataset).paths]
+    if any(patterns):
+        read = []
+        for pattern in filter(None, patterns):
+            directory, matches = found(pattern, chosen, "data")
+            chosen = chosen or (None if Path(pattern).is_absolute() else directory)
+            read += matches
     try:
-        stat = Path(dataset.source).stat()
-        record.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        files = {str(path.resolve()): fingerprint(path) for path in read}
     except OSError:  # data given from Python: no file
-        record["source"] = None
-    return record
+        return {"data_dir": None, "source": None}
+    return {"data_dir": str(Path(chosen).resolve()) if chosen else None,
+            "source": str(dataset.source), "files": files}
