@@ -4,6 +4,7 @@ import os
 import re
 import io
 import pickle
+import shutil
 import zipfile
 
 import keras
@@ -489,6 +490,27 @@ def test_an_image_folder_of_one_class_or_a_truncated_image_is_refused(tmp_path):
     broken.write_bytes(broken.read_bytes()[:80])
     config = DataConfig(dataset="image_folder", path="two", image_size=(8, 8))
     with pytest.raises(DataError, match=re.escape(str(broken))):
+        load_dataset(config, tmp_path)
+
+
+@pytest.mark.robustness("damaged data")
+def test_an_image_folder_is_checked_as_keras_reads_it(tmp_path, monkeypatch):
+    """Keras reads a class folder's sub-folders too, and counts an empty class folder as a
+    class: the first skipped the size check, the second trained a class with no image."""
+    from dlcourse.data import image_folder
+
+    write_image_folder(tmp_path / "photos", classes=2, per_class=2, size=8)
+    write_image_folder(tmp_path / "photos" / "class_001" / "more", classes=1, size=16)
+    nested = tmp_path / "photos" / "class_001" / "more" / "class_000" / "0.png"
+    monkeypatch.setattr(image_folder, "LARGEST_PIXELS", 100)  # 8x8 fits, 16x16 doesn't
+    config = DataConfig(dataset="image_folder", path="photos", image_size=(8, 8))
+    with pytest.raises(DataError, match=re.escape(f"{nested}: 16x16")):
+        load_dataset(config, tmp_path)
+    monkeypatch.undo()
+    shutil.rmtree(tmp_path / "photos" / "class_001" / "more")
+    (tmp_path / "photos" / "class_002").mkdir()
+    with pytest.raises(DataError, match=re.escape(
+            f"{tmp_path / 'photos' / 'class_002'}: a class folder with no images")):
         load_dataset(config, tmp_path)
 
 

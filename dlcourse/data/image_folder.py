@@ -42,6 +42,7 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
             f"{root}: holds {len(classes)} class folder(s); a classifier needs at least two "
             "(one sub-folder of images per class)."
         )
+    _check_every_class_has_images(Path(root), classes)
     for folder in filter(None, (root, test_root)):
         check_image_headers(Path(folder))
     options = dict(
@@ -83,7 +84,22 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
 
 
 def image_files(root: Path) -> list[Path]:
-    return sorted(path for path in root.glob("*/*") if path.suffix.lower() in IMAGE_SUFFIXES)
+    """The images Keras reads under `root`: in each class folder, at any depth."""
+    return sorted(path for path in root.glob("*/**/*")
+                  if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+
+
+def _check_every_class_has_images(root: Path, classes: list[str]) -> None:
+    """A class folder without images would still be a class, one the model can never
+    learn: more likely a mistake than an intent."""
+    having = {path.relative_to(root).parts[0] for path in image_files(root)}
+    empty = [name for name in classes if name not in having]
+    if empty:
+        raise DataError(
+            f"{root / empty[0]}: a class folder with no images ({', '.join(IMAGE_SUFFIXES)})"
+            + (f", as are {len(empty) - 1} other(s)" if len(empty) > 1 else "")
+            + "; add images or remove it."
+        )
 
 
 def check_image_headers(root: Path) -> None:
