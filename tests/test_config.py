@@ -125,12 +125,28 @@ def test_all_problems_are_listed_at_once():
     assert "fit.epochs" in str(caught.value) and "fit.batch_size" in str(caught.value)
 
 
-def test_optimizer_with_arguments_and_yaml_style_exponents():
+def test_optimizer_with_arguments_and_yaml_style_exponents(tmp_path):
+    """`1e-3` is a string to YAML 1.1 (PyYAML), a number to YAML 1.2 and to people."""
     raw = lstm_raw()
-    raw["compile"]["optimizer"] = {"name": "SGD", "learning_rate": "1e-3", "momentum": 0.9}
-    config = validate(raw)
+    raw["compile"]["optimizer"] = {"name": "SGD", "learning_rate": 0.5, "momentum": 0.9}
+    text = yaml.safe_dump(raw).replace("learning_rate: 0.5", "learning_rate: 1e-3")
+    (tmp_path / "sgd.yaml").write_text(text)
+    config = load_config(tmp_path / "sgd.yaml", ["compile.optimizer.momentum=9E-1"])
     assert config.compile.optimizer.name == "sgd"
     assert config.compile.optimizer.keras_arguments() == {"learning_rate": 0.001, "momentum": 0.9}
+
+
+@pytest.mark.parametrize("setting, says", [
+    ("fit.epochs=true", "fit.epochs: expected an integer, got True"),
+    ("seed='3'", "seed: expected an integer, got '3'"),
+    ("fit.batch_size=2.0", "fit.batch_size: expected an integer, got 2.0"),
+    ("compile.optimizer={name: adam, learning_rate: true}", "learning_rate: expected a number"),
+    ("output.plots=1", "output.plots: expected"),
+])
+def test_a_value_of_another_type_is_refused_not_converted(setting, says):
+    """Pydantic's lax mode read `true` as 1 and "3" as 3: a mistake silently trained."""
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_config(ROOT / "configs" / "imdb_lstm.yaml", [setting])
 
 
 def test_layer_written_as_a_bare_name(tmp_path):

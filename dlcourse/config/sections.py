@@ -31,7 +31,8 @@ from dlcourse.config.problems import did_you_mean, invalid
 
 class Section(BaseModel):
     # NaN and infinity are never meaningful settings (and NaN != NaN breaks comparing configs).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # Strict: `epochs: true` or `seed: "3"` is a mistake to name, not a 1 or a 3 to guess.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 PositiveInt = typing.Annotated[int, Field(gt=0, le=LARGEST_INT)]
@@ -147,9 +148,10 @@ class DataConfig(Section):
         description="image_folder without test_path: the fraction of `path` held out for test "
         "(default 0.2).",
     )
-    image_size: tuple[typing.Annotated[int, Field(gt=0, le=4096)],
-                      typing.Annotated[int, Field(gt=0, le=4096)]] | None = Field(
-        None, description="image_folder: every image is resized to [height, width]."
+    # Not strict as a whole: YAML gives a list, and strict takes only a tuple for a tuple.
+    image_size: tuple[typing.Annotated[int, Field(gt=0, le=4096, strict=True)],
+                      typing.Annotated[int, Field(gt=0, le=4096, strict=True)]] | None = Field(
+        None, strict=False, description="image_folder: every image is resized to [height, width]."
     )
     color_mode: Literal["grayscale", "rgb", "rgba"] | None = Field(
         None, description="image_folder: grayscale, rgb (default) or rgba."
