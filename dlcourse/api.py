@@ -146,10 +146,13 @@ def tune(
     from dlcourse.config import load_search_config
     from dlcourse.data import check_findable
     from dlcourse.tensorflow_setup import start_tensorflow
+    from dlcourse.tune_dir import check_search
 
     _check_tracker(track)
-    # The config and the data's files first: a mistake there is told without TensorFlow.
+    # The config, the search and the data's files first: a mistake there is told
+    # without TensorFlow.
     search = load_search_config(config, overrides or {}, smoke=smoke)
+    check_search(search, algorithm, trials, smoke)
     check_findable(search.config.data, data_dir)
     start_tensorflow()
     from dlcourse.config import override_texts
@@ -240,10 +243,10 @@ def export(run: Any, format: str = "saved_model", *, output: str | Path | None =
     100 test inputs; `test=(x_test, y_test)` gives them again for a run trained on data
     given from Python. A text run's SavedModel takes raw strings. Returns the export's
     `.path`, `.checks` and what it `.takes`."""
-    from dlcourse.preflight import finished_run
+    from dlcourse.preflight import export_target, finished_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
-    finished_run(_run_path(run))
+    export_target(finished_run(_run_path(run)), format, output)
     start_tensorflow()
     from dlcourse.exporting import export_run
 

@@ -329,10 +329,14 @@ def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: 
     """
     import json
 
-    _finished_run(run_dir)
-    from dlcourse.prediction import collect_inputs, predict_run
+    from dlcourse.preflight import finished_run
+    from dlcourse.prediction_inputs import collect_inputs
 
+    finished_run(run_dir)
     items = collect_inputs(run_dir, inputs, as_text=as_text, stdin=sys.stdin)
+    _import_tensorflow_quietly()
+    from dlcourse.prediction import predict_run
+
     predictions = predict_run(run_dir, items, preprocess=not no_preprocess)
     for number, prediction in enumerate(predictions, start=1):
         for warning in prediction.warnings:
@@ -367,11 +371,11 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
     A SavedModel of a text run takes raw strings; ONNX and LiteRT take what the model
     takes. ONNX and LiteRT need the extra: pip install 'dlcourse[export]'.
     """
-    _finished_run(run_dir)
-    from dlcourse.exporting import export_run
+    from dlcourse.preflight import export_target, finished_run
 
+    export_target(finished_run(run_dir), format_, output)  # told before TensorFlow starts
     click.echo(f"Exporting {run_dir} as {format_} ...", err=True)
-    result = export_run(run_dir, format_, output=output, data_dir=data_dir)
+    result = dlcourse.export(run_dir, format_, output=output, data_dir=data_dir)
     for check in result.checks:
         click.echo(f"Check {check.line()}")
     for note in result.notes:

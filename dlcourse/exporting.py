@@ -20,15 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from dlcourse import extras
 from dlcourse.data.imdb import IMDB_INDEX_FROM, IMDB_OOV, IMDB_START, PUNCTUATION_OR_SPACE_RE2
 from dlcourse.data.imdb import decode_reviews
 from dlcourse.errors import DlcourseError
 from dlcourse.prediction import Predictor
+from dlcourse.preflight import export_target
 from dlcourse.preparation import recorded_data_dir, run_dataset
 from dlcourse.rundir import EXPORT_FILES, EXPORT_README, RunDir, directory_written_atomically
 
-FORMATS = tuple(EXPORT_FILES)
 TOLERANCE = 1e-5
 CHECKED_INPUTS = 100
 _RUNTIME = {"saved_model": "tf.saved_model.load", "onnx": "onnxruntime",
@@ -74,14 +73,9 @@ def export_run(run_dir: str | Path, format: str = "saved_model", *,
     """Export a run's model as `format` into `output` (default: RUN_DIR/export/FORMAT),
     checked against the run's first test inputs; `test` is (x_test, y_test) again for a
     run trained on data given from Python."""
-    if format not in FORMATS:
-        raise DlcourseError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
-    if format != "saved_model":
-        extras.require(format, f"Exporting to {'ONNX' if format == 'onnx' else 'LiteRT'}")
     run = RunDir(run_dir).require()
+    target = export_target(run, format, output)
     predictor = Predictor(run.path)
-    target = Path(output) if output is not None else run.export_dir(format)
-    _refuse_foreign_folder(target)
     samples = _test_inputs(run, predictor, data_dir, test)
     with directory_written_atomically(target) as staging:
         exporter = {"saved_model": _saved_model, "onnx": _onnx, "litert": _litert}[format]
@@ -95,14 +89,6 @@ def export_run(run_dir: str | Path, format: str = "saved_model", *,
         (staging / EXPORT_README).write_text(
             _readme(predictor, format, takes, checks, notes), encoding="utf-8")
     return ExportResult(target, format, checks, takes, notes)
-
-
-def _refuse_foreign_folder(target: Path) -> None:
-    """An export replaces an earlier export, never a folder of something else."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())
-                            and not (target / EXPORT_README).is_file()):
-        raise DlcourseError(f"{target} exists and is not an earlier export; give --output a "
-                            "new folder, or an export's folder to replace it.")
 
 
 @dataclass(frozen=True)

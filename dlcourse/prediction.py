@@ -12,11 +12,9 @@ texts are refused.
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Sequence
 
 import numpy as np
 
@@ -27,15 +25,11 @@ from dlcourse.data.text import tokens_of, vectorize, vectorizer_from
 from dlcourse.errors import DataError, DlcourseError
 from dlcourse.evaluation import class_scores
 from dlcourse.rundir import RunDir
-from dlcourse.safe_files import read_file
 
 TOP = 3
 # Below this share of known words a text is mostly unknown to the model.
 MOSTLY_UNKNOWN = 0.5
 UNKNOWN_SHOWN = 20
-# What reads as a file name rather than a text: one word with a file suffix or a folder.
-_LOOKS_LIKE_A_PATH = re.compile(r"^[^\s]*(/|\\)[^\s]*$|^[^\s]+\.[A-Za-z0-9]{1,5}$")
-LARGEST_INPUT_FILE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -264,66 +258,3 @@ def _unknown_warning(known: int, total: int, unit: str) -> tuple[str, ...]:
         return (f"the model knows {known} of this text's {total} {unit}: it learned other "
                 "words (another language?), so the prediction says little",)
     return ()
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool = False,
-                   stdin: TextIO | None = None) -> list[str]:
-    """What to predict from command-line items.
-
-    For text models: '-' reads reviews from `stdin`, one a line; an existing file gives
-    one review a line; an item that reads as a file name but names no file is refused
-    (a mistyped file name must not be classified as a review), unless `as_text`; anything
-    else is a review. For image models every item is a picture's path.
-    """
-    config = RunDir(run_dir).require().read_config()
-    if not family(config.data.dataset).is_text:
-        return list(items)
-    reviews: list[str] = []
-    for item in items:
-        if item == "-" and not as_text:
-            reviews += _lines(_read_stdin(stdin))
-        elif not as_text and _is_file(item):
-            reviews += _lines(_read_text_file(Path(item)))
-        elif not as_text and _LOOKS_LIKE_A_PATH.match(item):
-            raise DataError(
-                f"{item}: no such file. To classify these words as a review, pass --text."
-            )
-        else:
-            reviews.append(item)
-    return reviews
-
-
-def _is_file(item: str) -> bool:
-    try:
-        return os.path.isfile(item)
-    except (OSError, ValueError):  # a name too long for the file system, or with a NUL
-        return False
-
-
-def _read_stdin(stdin: TextIO | None) -> str:
-    if stdin is None or stdin.closed:
-        raise DataError("'-' reads reviews from standard input, but it is closed; pipe "
-                        "reviews in, one a line, or give them as arguments.")
-    try:
-        text = stdin.read(LARGEST_INPUT_FILE_BYTES + 1)
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"Can't read reviews from standard input ({error}).") from None
-    if len(text) > LARGEST_INPUT_FILE_BYTES:  # refused, as a file that large is: never cut
-        raise DataError(f"Standard input holds more than {LARGEST_INPUT_FILE_BYTES:,} "
-                        "characters of reviews; split it into smaller batches.")
-    return text
-
-
-def _read_text_file(path: Path) -> str:
-    data = read_file(path, LARGEST_INPUT_FILE_BYTES, DataError, "file of reviews")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text; give reviews as UTF-8, one per line.") from None
-
-
-def _lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]

@@ -12,10 +12,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dlcourse import extras
 from dlcourse.config import Config
-from dlcourse.errors import RunError
+from dlcourse.errors import DlcourseError, RunError
 from dlcourse.model_file import check_archive
-from dlcourse.rundir import LARGEST_MODEL_CONFIG_BYTES, RunDir
+from dlcourse.rundir import EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RunDir
+
+EXPORT_FORMATS = tuple(EXPORT_FILES)
 
 # The states a stopped run can be resumed from.
 RESUMABLE = ("running", "interrupted", "failed")
@@ -44,17 +47,35 @@ def writable_output(output_dir: str | Path, name: str) -> None:
 
 
 def finished_run(run_dir: str | Path) -> RunDir:
-    """The run a command reads, with a model file whose archive is sound (Keras's safe
-    mode still checks its content on loading). A run without a model is told as the
-    command itself would: under the run's lock, so one still training says so, and what a
-    killed process half-wrote goes."""
+    """The run a command reads, with a config that loads and a model file whose archive
+    is sound (Keras's safe mode still checks its content on loading). A run without a
+    model is told as the command itself would: under the run's lock, so one still
+    training says so, and what a killed process half-wrote goes."""
     run = RunDir(run_dir).require()
     if not run.has_model():
         with run.training_lock():
             run.remove_partial_files()
             run.require_model()
+    run.read_config()
     check_archive(run.model_path, LARGEST_MODEL_CONFIG_BYTES)
     return run
+
+
+def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
+    """Where `export` writes `format`, once it is known and its extra installed: `output`,
+    or the run's own export folder. An export replaces an earlier export, never a folder
+    of something else (the run itself, say)."""
+    if format not in EXPORT_FORMATS:
+        raise DlcourseError(f"Unknown export format {format!r}; choose one of "
+                            f"{', '.join(EXPORT_FORMATS)}.")
+    if format != "saved_model":
+        extras.require(format, f"Exporting to {'ONNX' if format == 'onnx' else 'LiteRT'}")
+    target = Path(output) if output is not None else run.export_dir(format)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())
+                            and not run.is_export(target)):
+        raise RunError(f"{target} exists and is not an earlier export; give --output a "
+                       "new folder, or an export's folder to replace it.")
+    return target
 
 
 def resumable_run(run_dir: str | Path, config: Config | None = None) -> None:

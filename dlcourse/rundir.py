@@ -594,6 +594,11 @@ class RunDir:
     def export_dir(self, format: str) -> Path:
         return self.path / EXPORT_DIR / format
 
+    @staticmethod
+    def is_export(folder: Path) -> bool:
+        """An earlier export's folder (anywhere: --output), which an export may replace."""
+        return (folder / EXPORT_README).is_file()
+
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / TENSORBOARD_DIR

@@ -33,6 +33,9 @@ BEST_CONFIG_FILE = "best_config.yaml"
 TUNER_DIR = "keras_tuner"
 TUNER_PROJECT = "search"
 ALGORITHMS = ("random", "bayesian", "hyperband")
+DEFAULT_TRIALS = 10
+SMOKE_TRIALS = 2
+HYPERBAND_FACTOR = 3
 
 
 class TuningError(DlcourseError):
@@ -126,3 +129,56 @@ def _check_settings(path: Path, settings: Mapping[str, Any]) -> None:
                 f"{path} is damaged: its {key!r} should be {expected}, found {found}. "
                 "Start the search again with `dlcourse tune`."
             )
+
+
+def check_search(search: SearchConfig, algorithm: str, trials: int | None, smoke: bool) -> int | None:
+    """The number of trials to run (None: Hyperband decides), once `search` is checked to
+    be one that can run as asked. Without TensorFlow: `tune` says so before its start."""
+    source, fit = search.source, search.config.fit
+    if not search.expressions:
+        raise TuningError(
+            f"{source} searches no values, so there is nothing to tune. Replace a value "
+            "with a search expression, e.g. units: {tune: int, min: 16, max: 128, step: 16}, "
+            "or train it with `dlcourse train`."
+        )
+    if fit.validation == "test":
+        raise TuningError(
+            f"{source} validates on the test split (fit.validation: test). Tuning picks "
+            "values by their validation score, and picking them on the test split would make "
+            "its test accuracy optimistic. Hold out part of the training data instead: "
+            "--set fit.validation=null --set fit.validation_split=0.2"
+        )
+    if fit.validation_split is None:
+        raise TuningError(
+            f"{source} has no validation data, and tuning picks values by their validation "
+            "score. Hold out part of the training data: --set fit.validation_split=0.2"
+        )
+    if search.config.distribution.strategy != "none":
+        raise TuningError(
+            f"{source} trains with distribution.strategy {search.config.distribution.strategy}, "
+            "but tuning runs its trials in one process. Tune with --set "
+            "distribution.strategy=none, then train best_config.yaml with the strategy."
+        )
+    return _trial_count(search, algorithm, trials, smoke)
+
+
+def _trial_count(search: SearchConfig, algorithm: str, trials: int | None, smoke: bool) -> int | None:
+    if algorithm not in ALGORITHMS:
+        raise TuningError(f"Unknown search algorithm {algorithm!r}; expected one of {ALGORITHMS}.")
+    if algorithm == "hyperband":
+        if trials is not None:
+            raise TuningError(
+                "Hyperband decides how many trials to run from fit.epochs (its max_epochs) "
+                f"and its factor {HYPERBAND_FACTOR}; leave out --trials, or choose "
+                "--algorithm random or bayesian."
+            )
+        if "fit.epochs" in {expression.path for expression in search.expressions}:
+            raise TuningError(
+                f"{search.source} searches fit.epochs, but Hyperband sets each trial's epochs "
+                "itself (up to fit.epochs); fix fit.epochs, or choose --algorithm random or "
+                "bayesian."
+            )
+        return None
+    if smoke:
+        return SMOKE_TRIALS
+    return DEFAULT_TRIALS if trials is None else trials

@@ -36,12 +36,12 @@ from dlcourse.preparation import model_for, prepare
 from dlcourse.tracking import Tracker, ended_on_error, with_tracking
 from dlcourse.training import library_versions, seed_everything
 from dlcourse.tune_dir import (
-    ALGORITHMS,
     BEST_CONFIG_FILE,
+    HYPERBAND_FACTOR,
     SCORES_PLOT,
     TUNER_PROJECT,
     TuneDir,
-    TuningError,
+    check_search,
 )
 from dlcourse.tuning_report import (
     TrialRecord,
@@ -52,9 +52,6 @@ from dlcourse.tuning_report import (
     trials_table,
 )
 
-DEFAULT_TRIALS = 10
-SMOKE_TRIALS = 2
-HYPERBAND_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -167,7 +164,7 @@ def tune(
     settings = {
         "config": str(search.source),
         "algorithm": algorithm,
-        "max_trials": _trial_count(algorithm, trials, smoke),
+        "max_trials": check_search(search, algorithm, trials, smoke),
         "overrides": [*(override_texts(SMOKE_OVERRIDES) if smoke else []), *overrides],
         # What best_config.yaml keeps: the user's own changes, not the smoke run's limits.
         "user_overrides": list(overrides),
@@ -175,7 +172,6 @@ def tune(
         # Absolute, so that --resume finds the data from any working directory.
         "data_dir": str(Path(data_dir).resolve()) if data_dir is not None else None,
     }
-    _check_tunable(search, settings)
     seed_everything(search.config)
     hypermodel = _hypermodel(search, data_dir)
     hypermodel.build(keras_tuner.HyperParameters())  # the first values build: fail before any file
@@ -194,56 +190,6 @@ def resume(tune_dir: TuneDir, search: SearchConfig, settings: dict[str, Any]) ->
 def _hypermodel(search: SearchConfig, data_dir) -> ConfigHyperModel:
     prepared = prepare(search.config, data_dir)
     return ConfigHyperModel(search, prepared.dataset, prepared.signature)
-
-
-def _trial_count(algorithm: str, trials: int | None, smoke: bool) -> int | None:
-    if algorithm not in ALGORITHMS:
-        raise TuningError(f"Unknown search algorithm {algorithm!r}; expected one of {ALGORITHMS}.")
-    if algorithm == "hyperband":
-        if trials is not None:
-            raise TuningError(
-                "Hyperband decides how many trials to run from fit.epochs (its max_epochs) "
-                f"and its factor {HYPERBAND_FACTOR}; leave out --trials, or choose "
-                "--algorithm random or bayesian."
-            )
-        return None
-    if smoke:
-        return SMOKE_TRIALS
-    return DEFAULT_TRIALS if trials is None else trials
-
-
-def _check_tunable(search: SearchConfig, settings: Mapping[str, Any]) -> None:
-    source, fit = search.source, search.config.fit
-    if not search.expressions:
-        raise TuningError(
-            f"{source} searches no values, so there is nothing to tune. Replace a value "
-            "with a search expression, e.g. units: {tune: int, min: 16, max: 128, step: 16}, "
-            "or train it with `dlcourse train`."
-        )
-    if fit.validation == "test":
-        raise TuningError(
-            f"{source} validates on the test split (fit.validation: test). Tuning picks "
-            "values by their validation score, and picking them on the test split would make "
-            "its test accuracy optimistic. Hold out part of the training data instead: "
-            "--set fit.validation=null --set fit.validation_split=0.2"
-        )
-    if fit.validation_split is None:
-        raise TuningError(
-            f"{source} has no validation data, and tuning picks values by their validation "
-            "score. Hold out part of the training data: --set fit.validation_split=0.2"
-        )
-    if search.config.distribution.strategy != "none":
-        raise TuningError(
-            f"{source} trains with distribution.strategy {search.config.distribution.strategy}, "
-            "but tuning runs its trials in one process. Tune with --set "
-            "distribution.strategy=none, then train best_config.yaml with the strategy."
-        )
-    searched = {expression.path for expression in search.expressions}
-    if settings["algorithm"] == "hyperband" and "fit.epochs" in searched:
-        raise TuningError(
-            f"{source} searches fit.epochs, but Hyperband sets each trial's epochs itself "
-            "(up to fit.epochs); fix fit.epochs, or choose --algorithm random or bayesian."
-        )
 
 
 def _search(

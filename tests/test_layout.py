@@ -26,7 +26,7 @@ LAYERS = [
     ["dlcourse.model_file", "dlcourse.reports"],
     ["dlcourse.rundir", "dlcourse.tune_dir"],
     ["dlcourse.execution", "dlcourse.models", "dlcourse.callbacks", "dlcourse.tracking",
-     "dlcourse.preflight"],
+     "dlcourse.preflight", "dlcourse.prediction_inputs"],
     ["dlcourse.preparation", "dlcourse.backup", "dlcourse.distribution",
      "dlcourse.keras_multi_worker"],
     ["dlcourse.evaluation"],

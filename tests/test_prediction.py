@@ -9,7 +9,8 @@ from dlcourse.cli import main
 from dlcourse.data.imdb import encode_reviews, imdb_sequences, tokenize_review
 from dlcourse.errors import DataError
 from dlcourse.data.photos import centred_digit, read_picture
-from dlcourse.prediction import collect_inputs, predict_run
+from dlcourse.prediction import predict_run
+from dlcourse.prediction_inputs import collect_inputs
 
 from helpers import REAL_DATA_DIR, ROOT
 
@@ -225,9 +226,9 @@ def test_a_real_mnist_model_reads_digits_photographed_on_paper(trained, tmp_path
 def test_stdin_beyond_the_bound_is_refused_not_cut(text_run, monkeypatch):
     import io
 
-    from dlcourse import prediction
+    from dlcourse import prediction_inputs
 
-    monkeypatch.setattr(prediction, "LARGEST_INPUT_FILE_BYTES", 20)
+    monkeypatch.setattr(prediction_inputs, "LARGEST_INPUT_FILE_BYTES", 20)
     assert collect_inputs(text_run, ["-"], stdin=io.StringIO("a fine film\nboring\n")) == \
         ["a fine film", "boring"]
     with pytest.raises(DataError, match="more than 20 characters"):

@@ -96,6 +96,33 @@ def test_mistakes_are_told_without_importing_tensorflow(tmp_path):
     ]])
 
 
+def test_mistakes_of_a_finished_run_are_told_without_importing_tensorflow(tmp_path):
+    """A finished text run (its model file an archive that passes the preflight): what
+    predict reads, a damaged config, an export over the run itself, and a config with
+    nothing to tune were told only after TensorFlow's start."""
+    from dlcourse.config import load_config
+
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.write_config(load_config(ROOT / "configs" / "imdb_lstm.yaml"))
+    run.write_status({"status": "finished"})
+    with zipfile.ZipFile(run.model_path, "w") as archive:
+        archive.writestr("config.json", "{}")
+    (tmp_path / "latin1.txt").write_bytes("a caf\xe9 review".encode("latin-1"))
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for name in ("status.json", "model.keras"):
+        (damaged / name).write_bytes((run.path / name).read_bytes())
+    (damaged / "config.yaml").write_text((run.path / "config.yaml").read_text()[:150])
+    without_tensorflow([(arguments, 2, message) for arguments, message in [
+        (["predict", run.path, tmp_path / "missing.txt"], "missing.txt: no such file"),
+        (["predict", run.path, tmp_path / "latin1.txt"], "latin1.txt: not UTF-8 text"),
+        (["evaluate", damaged], "config.yaml"),
+        (["export", run.path, "--output", run.path], "exists and is not an earlier export"),
+        (["tune", MNIST], "searches no values, so there is nothing to tune"),
+    ]])
+
+
 def test_a_refused_resume_still_removes_what_a_killed_process_half_wrote(tmp_path):
     # Killed while writing the report of a finished run: the refusal cleans as resume does.
     run = stopped_run(tmp_path, "finished")
