@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from dlcourse.errors import RunError
 from dlcourse.reports import curves_together_figure
-from dlcourse.rundir import RunDir, find_runs, written_atomically
+from dlcourse.rundir import RunDir, find_runs, is_run_dir, written_atomically
 
 
 @dataclass(frozen=True)
@@ -225,17 +225,41 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
     if not labelled:
         return None
     label = "validation accuracy" if measure == "accuracy" else "validation MAE"
+    format = plot_format(path)
+    _check_plot_target(path, format)
     figure = curves_together_figure(labelled, label)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with written_atomically(path) as temporary:
-            figure.savefig(temporary, dpi=100, format=plot_format(path))
+            figure.savefig(temporary, dpi=100, format=format)
     except OSError as error:
         raise RunError(f"--plot {path}: can't write the plot there ({error.strerror or error}).") from None
     return path
 
 
 PLOT_FORMATS = ("png", "pdf", "svg")
+# How each format's files begin, to tell an earlier plot (replaced) from anything else.
+PLOT_STARTS = {"png": (b"\x89PNG",), "pdf": (b"%PDF",), "svg": (b"<?xml", b"<svg")}
+
+
+def _check_plot_target(path: Path, format: str) -> None:
+    """--plot replaces an earlier plot, never another file (a typo can name one), and never
+    writes into a run, whose files are its own (its accuracy.png is a plot too)."""
+    where = path.resolve().parent
+    for folder in [where, *where.parents]:
+        if is_run_dir(folder):
+            raise RunError(f"--plot {path}: that is inside the run directory {folder}, whose "
+                           "files are the run's own; write the plot elsewhere.")
+    if not path.is_file():
+        return  # nothing there, or what the write itself will name (a folder, a FIFO)
+    try:
+        with open(path, "rb") as existing:
+            start = existing.read(8)
+    except OSError:
+        return  # unreadable: the write says why
+    if not start.startswith(PLOT_STARTS[format]):
+        raise RunError(f"--plot {path}: that file exists and is not a {format.upper()} image, "
+                       "so it isn't an earlier plot to replace; give another name.")
 
 
 def plot_format(path: Path) -> str:

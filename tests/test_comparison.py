@@ -9,7 +9,7 @@ import pytest
 from dlcourse.comparison import collect_runs, format_table
 from dlcourse.errors import RunError
 
-from helpers import ROOT
+from helpers import ROOT, invoke, one_paragraph
 
 
 
@@ -123,3 +123,15 @@ def test_compare_shows_overrides_and_writes_a_plot_only_when_asked(trained, tmp_
                               str(tmp_path / "curves" / "inside.png")], capture_output=True, text=True)
     assert blocked.returncode == 2 and "can't write the plot there" in blocked.stderr
     assert "Traceback" not in blocked.stderr
+    # An earlier plot is replaced; a run's own plot, or a file that is no plot, is not.
+    assert invoke("compare", runs, "--plot", tmp_path / "curves").exit_code == 0
+    (run_dir,) = (runs / "imdb_lstm").iterdir()
+    (tmp_path / "notes").write_text("my notes")
+    accuracy = (run_dir / "accuracy.png").read_bytes()
+    for target, says in ((run_dir / "accuracy.png", "inside the run directory"),
+                         (run_dir / "more" / "curves.png", "inside the run directory"),
+                         (tmp_path / "notes", "exists and is not a PNG image")):
+        refused = invoke("compare", runs, "--plot", target)
+        assert one_paragraph(refused) and says in refused.output, refused.output
+    assert (run_dir / "accuracy.png").read_bytes() == accuracy
+    assert (tmp_path / "notes").read_text() == "my notes" and not (run_dir / "more").exists()
