@@ -24,9 +24,9 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
     """What to predict from command-line items.
 
     For text models: '-' reads reviews from `stdin`, one a line; an existing file gives
-    one review a line; an item that reads as a file name but names no file is refused
-    (a mistyped file name must not be classified as a review), unless `as_text`; anything
-    else is a review. For image models every item is a picture's path.
+    one review a line; an item that reads as a file name but names no file, or names a
+    folder, is refused (a mistyped file name must not be classified as a review), unless
+    `as_text`; anything else is a review. For image models every item is a picture's path.
     """
     config = RunDir(run_dir).require().read_config()
     if not family(config.data.dataset).is_text:
@@ -34,12 +34,13 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
     reviews: list[str] = []
     for item in items:
         if item == "-" and not as_text:
-            reviews += _lines(_read_stdin(stdin))
+            reviews += _lines(_read_stdin(stdin), "standard input")
         elif not as_text and _is_file(item):
-            reviews += _lines(_read_text_file(Path(item)))
-        elif not as_text and _LOOKS_LIKE_A_PATH.match(item):
+            reviews += _lines(_read_text_file(Path(item)), item)
+        elif not as_text and (_LOOKS_LIKE_A_PATH.match(item) or _is_folder(item)):
             raise DataError(
-                f"{item}: no such file. To classify these words as a review, pass --text."
+                f"{item}: {'a folder' if _is_folder(item) else 'no such file'}, not a file of "
+                "reviews. To classify these words as a review, pass --text."
             )
         else:
             reviews.append(item)
@@ -53,18 +54,32 @@ def _is_file(item: str) -> bool:
         return False
 
 
+def _is_folder(item: str) -> bool:
+    try:
+        return os.path.isdir(item)
+    except (OSError, ValueError):
+        return False
+
+
 def _read_stdin(stdin: TextIO | None) -> str:
+    """Standard input's bytes, decoded as UTF-8 here: Python's own decoding may let
+    undecodable bytes through as lone surrogates (under a C locale), to be classified."""
     if stdin is None or stdin.closed:
         raise DataError("'-' reads reviews from standard input, but it is closed; pipe "
                         "reviews in, one a line, or give them as arguments.")
+    source = getattr(stdin, "buffer", stdin)
     try:
-        text = stdin.read(LARGEST_INPUT_FILE_BYTES + 1)
+        data = source.read(LARGEST_INPUT_FILE_BYTES + 1)
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"Can't read reviews from standard input ({error}).") from None
-    if len(text) > LARGEST_INPUT_FILE_BYTES:  # refused, as a file that large is: never cut
+    if len(data) > LARGEST_INPUT_FILE_BYTES:  # refused, as a file that large is: never cut
         raise DataError(f"Standard input holds more than {LARGEST_INPUT_FILE_BYTES:,} "
-                        "characters of reviews; split it into smaller batches.")
-    return text
+                        "bytes of reviews; split it into smaller batches.")
+    try:
+        return data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as error:
+        raise DataError(f"Standard input is not UTF-8 text ({error.reason} at byte "
+                        f"{error.start}); give reviews as UTF-8, one per line.") from None
 
 
 def _read_text_file(path: Path) -> str:
@@ -75,5 +90,9 @@ def _read_text_file(path: Path) -> str:
         raise DataError(f"{path}: not UTF-8 text; give reviews as UTF-8, one per line.") from None
 
 
-def _lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
+def _lines(text: str, source: str) -> list[str]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{source} holds no review: every line is empty. Give one review a "
+                        "line.")
+    return lines

@@ -223,19 +223,6 @@ def test_a_real_mnist_model_reads_digits_photographed_on_paper(trained, tmp_path
 
 
 @pytest.mark.robustness("bad inputs")
-def test_stdin_beyond_the_bound_is_refused_not_cut(text_run, monkeypatch):
-    import io
-
-    from dlcourse import prediction_inputs
-
-    monkeypatch.setattr(prediction_inputs, "LARGEST_INPUT_FILE_BYTES", 20)
-    assert collect_inputs(text_run, ["-"], stdin=io.StringIO("a fine film\nboring\n")) == \
-        ["a fine film", "boring"]
-    with pytest.raises(DataError, match="more than 20 characters"):
-        collect_inputs(text_run, ["-"], stdin=io.StringIO("a fine film\nboring and long\n"))
-
-
-@pytest.mark.robustness("bad inputs")
 def test_a_picture_that_is_a_fifo_or_a_folder_is_refused_without_hanging(tmp_path):
     import os
 

@@ -1,0 +1,62 @@
+"""What predict reads from its command line, checked without a model (or TensorFlow)."""
+
+import io
+
+import pytest
+
+from dlcourse import prediction_inputs
+from dlcourse.config import load_config
+from dlcourse.errors import DataError
+from dlcourse.prediction_inputs import collect_inputs
+from dlcourse.rundir import RunDir
+
+from helpers import ROOT
+
+
+@pytest.fixture
+def text_run(tmp_path):
+    """A text run as predict reads its inputs for it: its config is all that is asked."""
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.write_config(load_config(ROOT / "configs" / "imdb_lstm.yaml"))
+    return run.path
+
+
+def stdin(data: bytes) -> io.TextIOWrapper:
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape")
+
+
+def test_reviews_from_arguments_a_file_and_stdin(text_run, tmp_path):
+    (tmp_path / "reviews.txt").write_text("a fine film\n\nboring\n")
+    assert collect_inputs(text_run, ["great", str(tmp_path / "reviews.txt"), "-"],
+                          stdin=stdin("from stdin\n".encode())) == \
+        ["great", "a fine film", "boring", "from stdin"]
+
+
+@pytest.mark.robustness("bad inputs")
+def test_stdin_beyond_the_bound_is_refused_not_cut(text_run, monkeypatch):
+    monkeypatch.setattr(prediction_inputs, "LARGEST_INPUT_FILE_BYTES", 20)
+    assert collect_inputs(text_run, ["-"], stdin=stdin(b"a fine film\nboring\n")) == \
+        ["a fine film", "boring"]
+    with pytest.raises(DataError, match="more than 20 bytes"):
+        collect_inputs(text_run, ["-"], stdin=stdin(b"a fine film\nboring and long\n"))
+
+
+@pytest.mark.robustness("bad inputs")
+def test_what_is_no_review_is_named_not_classified(text_run, tmp_path):
+    """A folder's name was classified as a review; so were stdin's bytes that are no UTF-8
+    (as lone surrogates, where Python decodes stdin with surrogateescape); nothing at all
+    on stdin, or a file of empty lines, gave no prediction and no word why."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    cases = [
+        ([str(tmp_path / "folder")], b"", "folder: a folder, not a file of reviews"),
+        (["-"], "caf\xe9 au lait".encode("latin-1"), "Standard input is not UTF-8 text"),
+        (["-"], b"", "standard input holds no review"),
+        ([str(tmp_path / "blank.txt")], b"", "blank.txt holds no review"),
+    ]
+    for items, given, says in cases:
+        with pytest.raises(DataError, match=says):
+            collect_inputs(text_run, items, stdin=stdin(given))
+    assert collect_inputs(text_run, [str(tmp_path / "folder")], as_text=True) == \
+        [str(tmp_path / "folder")]
