@@ -19,7 +19,6 @@ from typing import Any, Mapping, Sequence
 
 import keras
 import keras_tuner
-import yaml
 
 from dlcourse.callbacks import InterruptAtEpochEnd, StopIfDiverged, config_callbacks
 from dlcourse.config import (
@@ -30,6 +29,7 @@ from dlcourse.config import (
     load_search_config,
     override_texts,
 )
+from dlcourse.config.safe_yaml import dump
 from dlcourse.data import Dataset
 from dlcourse.execution import fit_inputs, plan_execution
 from dlcourse.preparation import model_for, prepare
@@ -355,7 +355,7 @@ def _search_config_text(search: SearchConfig, settings: Mapping[str, Any]) -> st
         f"# The config this tuning run searches: {search.source} with {overrides}.\n"
         "# `dlcourse tune --resume` reads it from here.\n"
     )
-    return header + yaml.safe_dump(search.raw, sort_keys=False)
+    return header + dump(search.raw, sort_keys=False)
 
 
 def _versions() -> dict[str, str]:

@@ -136,6 +136,19 @@ def test_optimizer_with_arguments_and_yaml_style_exponents(tmp_path):
     assert config.compile.optimizer.keras_arguments() == {"learning_rate": 0.001, "momentum": 0.9}
 
 
+def test_what_a_config_writes_reads_back_the_same(tmp_path):
+    """A name that YAML 1.2 reads as a number (a file named 1e-3.yaml) is written quoted,
+    and a NumPy number from a notebook is the Python number it stands for."""
+    import numpy as np
+
+    (tmp_path / "1e-3.yaml").write_text((ROOT / "configs" / "imdb_lstm.yaml").read_text())
+    config = load_config(tmp_path / "1e-3.yaml", {"fit.epochs": np.int64(3),
+                                                  "fit.validation_split": np.float32(0.25)})
+    assert config.name == "1e-3" and config.fit.epochs == 3 and type(config.fit.epochs) is int
+    (tmp_path / "again.yaml").write_text(config.to_yaml())
+    assert load_config(tmp_path / "again.yaml") == config
+
+
 @pytest.mark.parametrize("setting, says", [
     ("fit.epochs=true", "fit.epochs: expected an integer, got True"),
     ("seed='3'", "seed: expected an integer, got '3'"),

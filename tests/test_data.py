@@ -419,8 +419,17 @@ def write_jsonl(path, records):
          "number 1; labels are either all names or all integers"),
         ([{"text": "good", "label": 1}, {"text": "bad", "label": 0}, {"text": "so", "label": "5"}],
          "train.jsonl, line 3: the target '5' is not a finite number"),
+        # float32 targets: 1e300 would be inf, 10**400 an OverflowError traceback.
+        ([{"text": "good", "label": 1}, {"text": "so", "label": 1e300}],
+         "train.jsonl, line 2: the target 1e+300 is not a finite number"),
+        ([{"text": "good", "label": 1}, {"text": "so", "label": 10**400}],
+         "train.jsonl, line 2: the target 1" + "0" * 56 + "... is not a finite number"),
+        ([{"text": "good", "label": "pos"}, {"text": "bad", "label": "\ud800"}],
+         "train.jsonl, line 2: the label holds the escape \\ud800"),
     ],
-    ids=["label-list", "text-number", "huge-label", "float-label", "negative-label", "names-and-numbers", "regression-text"],
+    ids=["label-list", "text-number", "huge-label", "float-label", "negative-label",
+         "names-and-numbers", "regression-text", "regression-1e300", "regression-10**400",
+         "surrogate-label"],
 )
 def test_bad_records_are_named_by_file_and_line_before_training(tmp_path, records, message):
     """Each label is checked as read; the rest once both splits are, still named by the
@@ -456,8 +465,10 @@ def test_a_label_outside_the_class_names_is_named_where_it_is_written(tmp_path):
         ("text,label\ngood film,1\nbad film,1_0\n",
          "train.csv, line 3: the label is the name '1_0', but line 2 has the number 1"),
         ('text,label\n"good\n\nfilm",1\nbad film,x\n', "train.csv, line 5: the label is the name 'x'"),
+        ("text,label\ngood film,1\n\nbad film,x\n", "train.csv, line 4: the label is the name 'x'"),
     ],
-    ids=["missing-column", "empty-label", "extra-column", "underscore", "multi-line-text"],
+    ids=["missing-column", "empty-label", "extra-column", "underscore", "multi-line-text",
+         "blank-line"],
 )
 def test_csv_rows_with_missing_values_are_named(tmp_path, rows, message):
     (tmp_path / "train.csv").write_text(rows)
@@ -499,7 +510,7 @@ def test_an_image_folder_is_checked_as_keras_reads_it(tmp_path, monkeypatch):
     class: the first skipped the size check, the second trained a class with no image."""
     from dlcourse.data import image_folder
 
-    write_image_folder(tmp_path / "photos", classes=2, per_class=2, size=8)
+    write_image_folder(tmp_path / "photos", classes=2, per_class=3, size=8)
     write_image_folder(tmp_path / "photos" / "class_001" / "more", classes=1, size=16)
     nested = tmp_path / "photos" / "class_001" / "more" / "class_000" / "0.png"
     monkeypatch.setattr(image_folder, "LARGEST_PIXELS", 100)  # 8x8 fits, 16x16 doesn't
@@ -512,6 +523,14 @@ def test_an_image_folder_is_checked_as_keras_reads_it(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=re.escape(
             f"{tmp_path / 'photos' / 'class_002'}: a class folder with no images")):
         load_dataset(config, tmp_path)
+    # A hidden folder (a notebook's checkpoints) is no class, to Keras or to the checks.
+    (tmp_path / "photos" / "class_002").rename(tmp_path / "photos" / ".ipynb_checkpoints")
+    assert load_dataset(config, tmp_path).class_names == ("class_000", "class_001")
+    # Too few images for a test split: Keras said "No training images found".
+    write_image_folder(tmp_path / "few", classes=2, per_class=2, size=8)
+    few = DataConfig(dataset="image_folder", path="few", image_size=(8, 8))
+    with pytest.raises(DataError, match="4 images, and a test split of 0.2 of them holds none"):
+        load_dataset(few, tmp_path)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.stem)

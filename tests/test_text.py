@@ -84,6 +84,7 @@ def test_missing_field_names_file_and_line(tmp_path):
 @pytest.mark.parametrize("line, says", [
     ("[" * 100_000 + "]" * 100_000, "line 2: not valid JSON"),
     ('{"text": "fine", "label": ', "line 2: not valid JSON"),
+    ('{"text": "fine", "label": ' + "1" * 5000 + "}", "line 2: not valid JSON"),
     ('{"text": "a lone \\ud800 half", "label": 1}', "line 2: the text ('text') holds the escape \\ud800"),
 ])
 def test_a_line_that_is_no_json_record_or_no_text_is_named(tmp_path, line, says):
@@ -117,6 +118,10 @@ def test_own_files_found_in_the_working_directory_are_remembered_and_checked(tmp
     monkeypatch.chdir(data)
     record = data_record(config, None, load_dataset(config))
     assert record["data_dir"] == str(data.resolve())
+    # Found here though --data-dir named another folder: here is where they are.
+    (tmp_path / "other").mkdir()
+    assert data_record(config, tmp_path / "other", load_dataset(config))["data_dir"] == \
+        str(data.resolve())
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
     run.write_data_record(record)

@@ -11,11 +11,10 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
 from pydantic import BaseModel
 
 from dlcourse.config.problems import did_you_mean
-from dlcourse.config.safe_yaml import parse_value
+from dlcourse.config.safe_yaml import dump, parse_value
 from dlcourse.config.sections import Config, OptimizerConfig, section_class
 from dlcourse.errors import ConfigError
 
@@ -42,7 +41,7 @@ def override_texts(overrides: Sequence[str] | Mapping[str, Any]) -> list[str]:
 
 
 def _flow(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    return dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def apply_overrides(
@@ -55,8 +54,16 @@ def apply_overrides(
         overrides = parse_overrides(overrides)
     result = copy.deepcopy(raw)
     for dotted, value in overrides.items():
-        _set_path(result, str(dotted), value, source)
+        _set_path(result, str(dotted), _python(value), source)
     return result
+
+
+def _python(value: Any) -> Any:
+    """A NumPy number (a notebook's np.arange, say) as the Python one it stands for: the
+    sections are strict and take Python's. Without importing NumPy."""
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        return value.item()
+    return value
 
 
 def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path) -> None:

@@ -26,11 +26,19 @@ class SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore
     wants `1.0e-3`, and the sections are strict, so it would be refused as a string."""
 
 
-SafeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+class SafeDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """PyYAML's safe dumper, quoting a string such as "1e-3" that SafeLoader reads as a
+    number, so that what is written reads back the same (a config named 1e-3, say)."""
+
+
+YAML12_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+for _side in (SafeLoader, SafeDumper):
+    _side.add_implicit_resolver("tag:yaml.org,2002:float", YAML12_FLOAT, list("-+0123456789"))
+
+
+def dump(data: Any, **options: Any) -> str:
+    """YAML text of `data` that `parse` reads back as it is."""
+    return yaml.dump(data, Dumper=SafeDumper, **options)
 
 LARGEST_CONFIG_BYTES = 1_000_000
 LARGEST_VALUE_BYTES = 100_000

@@ -11,7 +11,6 @@ import types
 import typing
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +26,7 @@ from dlcourse.config.datasets import DATASET_NAMES, FAMILY_SETTINGS, family
 from dlcourse.config.keras_catalog import catalog
 from dlcourse.config.layers import LARGEST_INT, LARGEST_SIZE, ArgumentError, LayerSpec, plain_value
 from dlcourse.config.problems import did_you_mean, invalid
+from dlcourse.config.safe_yaml import dump
 
 
 class Section(BaseModel):
@@ -550,7 +550,7 @@ class Config(Section):
     def to_yaml(self) -> str:
         """The resolved config, as a YAML file that `load_config` reads back unchanged."""
         data = self.model_dump(mode="json", exclude_none=True)
-        return yaml.safe_dump(data, sort_keys=False)
+        return dump(data, sort_keys=False)
 
 
 

@@ -36,13 +36,23 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
     test_root = None
     if config.test_path is not None:
         (test_root,) = find_paths(config.test_path, data_dir, "test image folder")[:1]
-    classes = sorted(path.name for path in Path(root).iterdir() if path.is_dir())
+    # Keras leaves out hidden folders (.ipynb_checkpoints), and so does every check here.
+    classes = sorted(path.name for path in Path(root).iterdir()
+                     if path.is_dir() and not path.name.startswith("."))
     if len(classes) < 2:
         raise DataError(
             f"{root}: holds {len(classes)} class folder(s); a classifier needs at least two "
             "(one sub-folder of images per class)."
         )
     _check_every_class_has_images(Path(root), classes)
+    split = config.test_split or IMAGE_FOLDER_TEST_SPLIT
+    if test_root is None and int(split * len(image_files(Path(root)))) == 0:
+        # Keras would say "No training images found", of a folder that has some.
+        raise DataError(
+            f"{root}: {len(image_files(Path(root)))} images, and a test split of {split} of "
+            "them holds none. Add images, raise data.test_split, or give a folder of test "
+            "images as data.test_path."
+        )
     for folder in filter(None, (root, test_root)):
         check_image_headers(Path(folder))
     options = dict(
@@ -63,7 +73,7 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
         else:
             train, test = keras.utils.image_dataset_from_directory(
                 root,
-                validation_split=config.test_split or IMAGE_FOLDER_TEST_SPLIT,
+                validation_split=split,
                 subset="both",
                 **options,
             )
@@ -86,7 +96,8 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
 def image_files(root: Path) -> list[Path]:
     """The images Keras reads under `root`: in each class folder, at any depth."""
     return sorted(path for path in root.glob("*/**/*")
-                  if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+                  if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+                  and not path.relative_to(root).parts[0].startswith("."))
 
 
 def _check_every_class_has_images(root: Path, classes: list[str]) -> None:

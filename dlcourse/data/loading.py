@@ -103,11 +103,13 @@ def data_record(config: DataConfig, data_dir: str | Path | None, dataset: Datase
     read = [Path(dataset.source)]
     patterns = [getattr(config, name) for name in family(config.dataset).paths]
     if any(patterns):
-        read = []
+        read, found_in = [], None
         for pattern in filter(None, patterns):
             directory, matches = found(pattern, chosen, "data")
-            chosen = chosen or (None if Path(pattern).is_absolute() else directory)
+            if found_in is None and not Path(pattern).is_absolute():
+                found_in = directory  # where later commands look: it may be the current one
             read += matches
+        chosen = found_in or chosen
     try:
         files = {str(path.resolve()): fingerprint(path) for path in read}
     except OSError:  # data given from Python: no file

@@ -141,13 +141,18 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
     if regression:
         if (found := _first(train, test, lambda value: not _is_number(value))) is not None:
             split, index, value = found
-            raise DataError(f"{place(split, index)}: the target {value!r} is not a finite "
+            raise DataError(f"{place(split, index)}: the target {_shown(value)} is not a finite "
                             "number; a regression loss needs numbers (e.g. a 1-10 rating).")
         return
     labels = (str, int, float, np.integer, np.floating)
     if (found := _first(train, test, lambda value: not isinstance(value, labels))) is not None:
-        raise DataError(f"{place(*found[:2])}: the label {found[2]!r} is neither a name nor an "
+        raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} is neither a name nor an "
                         "integer 0, 1, ...")
+    named = (lambda value: isinstance(value, str) and lone_surrogate(value) is not None)
+    if found := _first(train, test, named):
+        raise DataError(f"{place(*found[:2])}: the label holds the escape "
+                        f"{lone_surrogate(found[2])}, half of a UTF-16 pair, which is not "
+                        "a character; a class's name must be text.")
     if len(values := set(train) | set(test)) > MOST_CLASSES:
         raise DataError(f"the labels name {len(values):,} classes; at most {MOST_CLASSES:,} "
                         "are supported. Is data.target the label field?")
@@ -158,12 +163,12 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
         here, there = place(*name[:2]), place(*number[:2])
         if there.startswith(file := here.rsplit(", line ", 1)[0] + ", "):
             there = there[len(file):]  # "line 3" of the same file
-        raise DataError(f"{here}: the label is the name {name[2]!r}, but {there} has the "
-                        f"number {number[2]!r}; labels are either all names or all integers "
+        raise DataError(f"{here}: the label is the name {_shown(name[2])}, but {there} has the "
+                        f"number {_shown(number[2])}; labels are either all names or all integers "
                         "0, 1, ...")
     if names:
         if given and (found := _first(train, test, lambda value: value not in given)):
-            raise DataError(f"{place(*found[:2])}: the label {found[2]!r} is not in "
+            raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} is not in "
                             f"data.class_names {list(given)}.")
         return
     problems = (
@@ -175,7 +180,16 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
     )
     for wrong, why in problems:
         if (found := _first(train, test, wrong)) is not None:
-            raise DataError(f"{place(*found[:2])}: the label {found[2]!r} {why}.")
+            raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} {why}.")
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: a whole review or a 400-digit number is cut."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of over 4,300 digits
+        return f"a {type(value).__name__} too long to show"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _first(train: Sequence[Any], test: Sequence[Any], wrong: Callable[[Any], bool]):
@@ -192,7 +206,14 @@ def _is_integer(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return _is_integer(value) or isinstance(value, (float, np.floating)) and np.isfinite(value)
+    """A number the model's float32 targets hold: 1e300 or 10**400 would be inf."""
+    if not (_is_integer(value) or isinstance(value, (float, np.floating))):
+        return False
+    try:
+        with np.errstate(over="ignore"):
+            return bool(np.isfinite(np.float32(value)))
+    except OverflowError:
+        return False
 
 
 def _class_names(train, test, given: Sequence[str] | None) -> tuple[str, ...]:
@@ -333,26 +354,34 @@ def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[l
 
 
 def _csv_records(stream):
-    """(line, record) of each CSV row, the line being where the row starts: a quoted
-    text may span several lines."""
-    reader = csv.DictReader(stream)
-    start = 2  # after the header (read when the first row is)
-    for record in reader:
-        yield start, record
+    """(line, record) of each CSV row, as csv.DictReader makes them (extra fields under
+    None, missing ones None), the line being where the row starts: a quoted text may span
+    several lines, and blank lines are skipped."""
+    reader = csv.reader(stream)
+    header = next(reader, None) or []
+    start = reader.line_num + 1
+    for row in reader:
+        if row:
+            record: dict[Any, Any] = dict(zip(header, row))
+            record.update(dict.fromkeys(header[len(row):]))
+            if len(row) > len(header):
+                record[None] = row[len(header):]
+            yield start, record
         start = reader.line_num + 1
 
 
 def _json_record(path: Path, line: int, text: str) -> Any:
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        # RecursionError: a line nested thousands deep; json gives no position for it.
+    except (ValueError, RecursionError) as error:
+        # ValueError beside JSONDecodeError: an integer of over 4,300 digits. RecursionError:
+        # a line nested thousands deep; json gives no position for either.
         raise DataError(f"{path}, line {line}: not valid JSON ({error}).") from None
 
 
 def _text_of(value: Any, where: str, field: str) -> str:
     if not isinstance(value, str):
-        raise DataError(f"{where}: the text ({field!r}) is {value!r}; expected a string.")
+        raise DataError(f"{where}: the text ({field!r}) is {_shown(value)}; expected a string.")
     if (surrogate := lone_surrogate(value)) is not None:
         raise DataError(f"{where}: the text ({field!r}) holds the escape {surrogate}, half "
                         "of a UTF-16 pair, which is not a character; remove it.")
@@ -376,11 +405,11 @@ def _target_of(value: Any, where: str, field: str) -> Any:
         raise DataError(f"{where}: the {field!r} field is empty; every text needs its label.")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise DataError(
-            f"{where}: the {field!r} field is {value!r}; expected a label (a name or an "
+            f"{where}: the {field!r} field is {_shown(value)}; expected a label (a name or an "
             "integer) or a number."
         )
     if isinstance(value, float) and not np.isfinite(value):
-        raise DataError(f"{where}: the {field!r} field is {value!r}; expected a finite number.")
+        raise DataError(f"{where}: the {field!r} field is {_shown(value)}; expected a finite number.")
     return value
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from dlcourse import extras
-from dlcourse.data.text import lone_surrogate
 from dlcourse.errors import DlcourseError, RunError
 from dlcourse.prediction import Predictor
 from dlcourse.reports import expected_against_measured
@@ -191,7 +190,7 @@ def _json_inputs(body: bytes, wanted: str) -> list:
         '{"images": ["<base64 PNG or JPEG>", ...]}'
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError too
         raise BadRequest(400, f"The body is not JSON ({error}); send {example}.") from None
     if not isinstance(data, dict) or set(data) != {wanted}:
         given = sorted(data) if isinstance(data, dict) else type(data).__name__
@@ -201,10 +200,6 @@ def _json_inputs(body: bytes, wanted: str) -> list:
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         raise BadRequest(422, f"{wanted!r} must be a list of strings; send {example}.")
     if wanted == "texts":
-        for position, item in enumerate(items):
-            if (surrogate := lone_surrogate(item)) is not None:
-                raise BadRequest(422, f"texts[{position}] holds the escape {surrogate}, half "
-                                 "of a UTF-16 pair, which is not a character.")
         return items
     return [(f"images[{position}]", _decoded(item, position)) for position, item in enumerate(items)]
 
