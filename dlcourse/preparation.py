@@ -14,10 +14,11 @@ import keras
 from dlcourse.config import Config
 from dlcourse.data import DataSignature, Dataset, load_dataset, signature_of
 from dlcourse.data.files import fingerprint
+from dlcourse.data.loading import own_files
 from dlcourse.data.memory import dataset_from_memory, test_split_from_memory
 from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
 from dlcourse.models import build_model, names_untouched, summary_text
-from dlcourse.errors import RunError
+from dlcourse.errors import DataError, RunError
 from dlcourse.layers import fit_data_statistics
 from dlcourse.rundir import RunDir
 
@@ -129,7 +130,8 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
     if given is not None:
         return given
     record = run.read_data_record()
-    for source, recorded in _recorded_files(record).items():
+    recorded_files = _recorded_files(record)
+    for source, recorded in recorded_files.items():
         path = Path(source)
         if not path.exists():
             raise RunError(
@@ -142,7 +144,27 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
                 "or dates differ), so its test split may not be the one the run was measured "
                 "on. Pass --data-dir DIR to use it, or another copy, anyway."
             )
+    _check_no_new_matches(run, record, recorded_files)
     return record.get("data_dir")
+
+
+def _check_no_new_matches(run: RunDir, record: dict, recorded: dict[str, list[int]]) -> None:
+    """A file that a config's pattern (data.train: train-*.jsonl) matches now but didn't in
+    training would be read too: the data changed as surely as if a file had."""
+    if "files" not in record:
+        return  # a record from before 2026-12 has no list to compare with
+    try:
+        own = own_files(run.read_config().data, record.get("data_dir"))
+    except (DataError, RunError):
+        return  # no config, or nothing matches at all: the command's own reading says so
+    if own is None:
+        return  # a Keras dataset: one file, checked above
+    if new := sorted({str(path.resolve()) for path in own[1]} - set(recorded)):
+        raise RunError(
+            f"{new[0]} matches the config's data paths now, but wasn't there when {run.path} "
+            "was trained, so its data would differ. Pass --data-dir DIR to use it anyway, "
+            "or move the new file away."
+        )
 
 
 def _recorded_files(record: dict) -> dict[str, list[int]]:

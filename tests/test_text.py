@@ -132,6 +132,24 @@ def test_own_files_found_in_the_working_directory_are_remembered_and_checked(tmp
         recorded_data_dir(run, None)
 
 
+def test_a_new_file_matching_a_runs_pattern_is_noticed(tmp_path):
+    """data.train: train-*.jsonl read two shards; a third would be read by evaluate too."""
+    for name in ("train-1.jsonl", "train-2.jsonl", "test.jsonl"):
+        (tmp_path / name).write_text('{"text": "good", "label": 1}\n{"text": "bad", "label": 0}\n')
+    config = load_config(ROOT / "configs" / "imdb_bow_bigrams.yaml", [
+        "data.format=jsonl", "data.train=train-*.jsonl", "data.test=test.jsonl"])
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.write_config(config)
+    run.write_data_record(data_record(config.data, tmp_path, load_dataset(config.data, tmp_path)))
+    assert recorded_data_dir(run, None) == str(tmp_path.resolve())
+    (tmp_path / "train-3.jsonl").write_text('{"text": "fine", "label": 1}\n')
+    with pytest.raises(RunError, match=re.escape(f"{tmp_path / 'train-3.jsonl'} matches the "
+                                                 "config's data paths now")):
+        recorded_data_dir(run, None)
+    assert recorded_data_dir(run, tmp_path) == tmp_path  # --data-dir: as the user says
+
+
 def test_vocabulary_is_fitted_on_the_training_texts_only():
     config = DataConfig(dataset="raw_text", vectorize={
         "output_mode": "int", "output_sequence_length": 4, "max_tokens": 20})

@@ -95,20 +95,31 @@ def one_hot_if_needed(labels: np.ndarray, num_classes: int, loss: str) -> np.nda
     return labels
 
 
+def own_files(config: DataConfig, data_dir: str | Path | None) -> tuple[Path | None, list[Path]] | None:
+    """(the directory relative paths matched in, every file or folder matched) for the
+    families read from the config's own paths (raw text, image folders); else None."""
+    patterns = [pattern for name in family(config.dataset).paths
+                if (pattern := getattr(config, name))]
+    if not patterns:
+        return None
+    found_in, read = None, []
+    for pattern in patterns:
+        directory, matches = found(pattern, data_dir, "data")
+        if found_in is None and not Path(pattern).is_absolute():
+            found_in = directory
+        read += matches
+    return found_in, read
+
+
 def data_record(config: DataConfig, data_dir: str | Path | None, dataset: Dataset) -> dict:
     """Where a run's data came from, so later commands on the run find it again and can
     tell whether it changed: the directory it was found in (the current one, for your own
     files found there) and a fingerprint of each file or folder read (files.fingerprint)."""
     chosen = data_dir if data_dir is not None else config.dir or os.environ.get("DLCOURSE_DATA_DIR")
     read = [Path(dataset.source)]
-    patterns = [getattr(config, name) for name in family(config.dataset).paths]
-    if any(patterns):
-        read, found_in = [], None
-        for pattern in filter(None, patterns):
-            directory, matches = found(pattern, chosen, "data")
-            if found_in is None and not Path(pattern).is_absolute():
-                found_in = directory  # where later commands look: it may be the current one
-            read += matches
+    if (own := own_files(config, chosen)) is not None:
+        # Where later commands look: it may be the current directory.
+        found_in, read = own
         chosen = found_in or chosen
     try:
         files = {str(path.resolve()): fingerprint(path) for path in read}
