@@ -115,7 +115,26 @@ def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
             + (f"From Python, give it again: {again[command]}." if command in again
                else "`predict` takes new inputs, and dlcourse.evaluate(run, test=...) the test split.")
         )
-    return load_dataset(config.data, data_dir, vocabulary=vocabulary, task=config.task)
+    return _with_the_runs_classes(run, config, data_dir, vocabulary)
+
+
+def _with_the_runs_classes(run: RunDir, config: Config, data_dir, vocabulary) -> Dataset:
+    """The data, its labels numbered as the run's classes.json numbers them: other data
+    (--data-dir) must not renumber them, or every prediction is scored against another
+    class. Raw text takes the run's classes as its class names (a label outside them is
+    refused); any other data must come with the same classes."""
+    classes = run.read_classes()
+    data = config.data
+    if classes and data.dataset == "raw_text":
+        data = data.model_copy(update={"class_names": list(classes)})
+    dataset = load_dataset(data, data_dir, vocabulary=vocabulary, task=config.task)
+    if classes and tuple(dataset.class_names) != tuple(classes):
+        raise DataError(
+            f"{dataset.source}: its classes {list(dataset.class_names)} are not those "
+            f"{run.path} was trained on, {list(classes)}, so its predictions would be scored "
+            "against other labels. Give --data-dir data with the run's classes."
+        )
+    return dataset
 
 
 def memory_record(dataset: Dataset) -> dict[str, Any]:

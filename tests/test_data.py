@@ -449,7 +449,7 @@ def test_a_label_outside_the_class_names_is_named_where_it_is_written(tmp_path):
     config = raw_text_config(format="jsonl", train="train.jsonl", test="test.jsonl",
                              class_names=["neg", "pos"])
     with pytest.raises(DataError, match=re.escape(
-            "test.jsonl, line 2: the label 'neutral' is not in data.class_names ['neg', 'pos']")):
+            "test.jsonl, line 2: the label 'neutral' is not one of the classes ['neg', 'pos']")):
         load_dataset(config, tmp_path)
 
 
@@ -466,9 +466,11 @@ def test_a_label_outside_the_class_names_is_named_where_it_is_written(tmp_path):
          "train.csv, line 3: the label is the name '1_0', but line 2 has the number 1"),
         ('text,label\n"good\n\nfilm",1\nbad film,x\n', "train.csv, line 5: the label is the name 'x'"),
         ("text,label\ngood film,1\n\nbad film,x\n", "train.csv, line 4: the label is the name 'x'"),
+        ("text,label,label\ngood film,junk,1\n", "train.csv, line 1: the header names the "
+         "column 'label' twice"),
     ],
     ids=["missing-column", "empty-label", "extra-column", "underscore", "multi-line-text",
-         "blank-line"],
+         "blank-line", "twice-named"],
 )
 def test_csv_rows_with_missing_values_are_named(tmp_path, rows, message):
     (tmp_path / "train.csv").write_text(rows)

@@ -13,7 +13,7 @@ from dlcourse.config import DataConfig, load_config
 from dlcourse.data import data_record, load_dataset
 from dlcourse.data.text import text_dataset
 from dlcourse.errors import DataError, RunError
-from dlcourse.preparation import recorded_data_dir
+from dlcourse.preparation import recorded_data_dir, run_dataset
 from dlcourse.rundir import RunDir
 
 from helpers import ROOT, write_imdb_text
@@ -127,9 +127,35 @@ def test_own_files_found_in_the_working_directory_are_remembered_and_checked(tmp
     run.write_data_record(record)
     monkeypatch.chdir(tmp_path)
     assert recorded_data_dir(run, None) == str(data.resolve())
+    (data / "test" / ".DS_Store").write_text("what a file browser leaves; no loader reads it")
+    assert recorded_data_dir(run, None) == str(data.resolve())
     (data / "test" / "pos" / "9_9.txt").write_text("one more review")
     with pytest.raises(RunError, match=re.escape(f"{data / 'test'} has changed since {run.path}")):
         recorded_data_dir(run, None)
+
+
+def test_other_data_is_numbered_with_the_runs_classes(tmp_path):
+    """evaluate --data-dir elsewhere: a label the run never saw renumbered the classes
+    ('meh' 0, 'neg' 1, 'pos' 2), and the run scored 0.0 with exit 0."""
+    rows = "text,label\n" + "good film,pos\nbad film,neg\n" * 3
+    for folder, extra in (("mine", ""), ("other", "so so,meh\n")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "train.csv").write_text(rows)
+        (tmp_path / folder / "test.csv").write_text(rows + extra)
+    config = load_config(ROOT / "configs" / "imdb_bow_bigrams.yaml", [
+        "data.format=csv", "data.train=train.csv", "data.test=test.csv",
+        "data.class_names=null"])
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.write_config(config)
+    trained = load_dataset(config.data, tmp_path / "mine")
+    run.write_classes(trained.class_names)
+    run.write_vocabulary(trained.vocabulary)
+    again = run_dataset(run, config, tmp_path / "mine")
+    assert again.class_names == ("neg", "pos") and list(again.y_test) == list(trained.y_test)
+    with pytest.raises(DataError, match=re.escape(
+            "test.csv, line 8: the label 'meh' is not one of the classes ['neg', 'pos']")):
+        run_dataset(run, config, tmp_path / "other")
 
 
 def test_a_new_file_matching_a_runs_pattern_is_noticed(tmp_path):

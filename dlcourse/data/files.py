@@ -107,13 +107,15 @@ def found(pattern: str, data_dir: str | Path | None, what: str) -> tuple[Path, l
 
 def fingerprint(path: Path) -> list[int]:
     """[files, bytes, newest modification time in ns] of a file, or of every file under a
-    folder: enough for a later command to tell that the data changed, without reading it."""
+    folder but the hidden ones (.DS_Store, .ipynb_checkpoints, which no loader reads):
+    enough for a later command to tell that the data changed, without reading it."""
     if not path.is_dir():
         stat = path.stat()
         return [1, stat.st_size, stat.st_mtime_ns]
     count = size = newest = 0
-    for root, _, names in os.walk(path):
-        for name in names:
+    for root, folders, names in os.walk(path):
+        folders[:] = [folder for folder in folders if not folder.startswith(".")]
+        for name in filter(lambda name: not name.startswith("."), names):
             try:
                 stat = os.stat(os.path.join(root, name))
             except OSError:  # a dangling link, or removed meanwhile

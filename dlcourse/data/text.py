@@ -168,8 +168,9 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
                         "0, 1, ...")
     if names:
         if given and (found := _first(train, test, lambda value: value not in given)):
-            raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} is not in "
-                            f"data.class_names {list(given)}.")
+            raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} is not one of "
+                            f"the classes {list(given)} (data.class_names, or a trained "
+                            "run's).")
         return
     problems = (
         (lambda value: not _is_integer(value), "is not an integer: class labels are integers "
@@ -327,7 +328,7 @@ def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[l
     stream = io.StringIO(_read_whole_text(path), newline="")
     try:
         if fmt == "csv":
-            records = _csv_records(stream)
+            records = _csv_records(stream, path)
         else:
             records = ((n, _json_record(path, n, line))
                        for n, line in enumerate(stream, 1) if line.strip())
@@ -353,12 +354,16 @@ def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[l
     return texts, targets, lines
 
 
-def _csv_records(stream):
+def _csv_records(stream, path: Path):
     """(line, record) of each CSV row, as csv.DictReader makes them (extra fields under
     None, missing ones None), the line being where the row starts: a quoted text may span
-    several lines, and blank lines are skipped."""
+    several lines, and blank lines are skipped. A header naming a column twice is refused:
+    which of the two is the label would be a guess."""
     reader = csv.reader(stream)
     header = next(reader, None) or []
+    if twice := sorted({name for name in header if header.count(name) > 1}):
+        raise DataError(f"{path}, line {reader.line_num}: the header names the column "
+                        f"{twice[0]!r} twice; give each column its own name.")
     start = reader.line_num + 1
     for row in reader:
         if row:
