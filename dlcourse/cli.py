@@ -413,8 +413,12 @@ def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: i
               help="Also draw the runs' validation curves into this PNG, PDF or SVG file.")
 def compare(paths, style: str, plot: Path | None) -> None:
     """Compare runs: RUN_DIRs, or directories searched for runs at any depth."""
-    from dlcourse.comparison import collect_runs, format_table, plot_validation_accuracy
+    from dlcourse.comparison import (
+        check_plot_target, collect_runs, format_table, plot_validation_accuracy,
+    )
 
+    if plot is not None:
+        check_plot_target(plot)  # before the table: a refused --plot prints nothing
     summaries = collect_runs(paths)
     click.echo(format_table(summaries, style), nl=False)
     _tell_damaged(summaries)

@@ -225,8 +225,7 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
     if not labelled:
         return None
     label = "validation accuracy" if measure == "accuracy" else "validation MAE"
-    format = plot_format(path)
-    _check_plot_target(path, format)
+    format = check_plot_target(path)
     figure = curves_together_figure(labelled, label)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -242,24 +241,27 @@ PLOT_FORMATS = ("png", "pdf", "svg")
 PLOT_STARTS = {"png": (b"\x89PNG",), "pdf": (b"%PDF",), "svg": (b"<?xml", b"<svg")}
 
 
-def _check_plot_target(path: Path, format: str) -> None:
-    """--plot replaces an earlier plot, never another file (a typo can name one), and never
-    writes into a run, whose files are its own (its accuracy.png is a plot too)."""
+def check_plot_target(path: Path) -> str:
+    """The format --plot writes `path` in, once it is checked: it replaces an earlier plot,
+    never another file (a typo can name one), and never writes into a run, whose files are
+    its own (its accuracy.png is a plot too)."""
+    format = plot_format(path)
     where = path.resolve().parent
     for folder in [where, *where.parents]:
         if is_run_dir(folder):
             raise RunError(f"--plot {path}: that is inside the run directory {folder}, whose "
                            "files are the run's own; write the plot elsewhere.")
     if not path.is_file():
-        return  # nothing there, or what the write itself will name (a folder, a FIFO)
+        return format  # nothing there, or what the write itself will name (a folder, a FIFO)
     try:
         with open(path, "rb") as existing:
             start = existing.read(8)
     except OSError:
-        return  # unreadable: the write says why
+        return format  # unreadable: the write says why
     if not start.startswith(PLOT_STARTS[format]):
         raise RunError(f"--plot {path}: that file exists and is not a {format.upper()} image, "
                        "so it isn't an earlier plot to replace; give another name.")
+    return format
 
 
 def plot_format(path: Path) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from dlcourse.config import family
+from dlcourse.data.text import lone_surrogate
 from dlcourse.errors import DataError
 from dlcourse.rundir import RunDir
 from dlcourse.safe_files import read_file
@@ -42,6 +43,9 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
                 f"{item}: {'a folder' if _is_folder(item) else 'no such file'}, not a file of "
                 "reviews. To classify these words as a review, pass --text."
             )
+        elif (surrogate := lone_surrogate(item)) is not None:
+            raise DataError(f"The review {item[:40]!r} holds {surrogate}, a byte that is no "
+                            "UTF-8 (the terminal's encoding?); give reviews as UTF-8 text.")
         else:
             reviews.append(item)
     return reviews

@@ -133,5 +133,6 @@ def test_compare_shows_overrides_and_writes_a_plot_only_when_asked(trained, tmp_
                          (tmp_path / "notes", "exists and is not a PNG image")):
         refused = invoke("compare", runs, "--plot", target)
         assert one_paragraph(refused) and says in refused.output, refused.output
+        assert refused.stdout == ""  # checked before the table: nothing printed, then refused
     assert (run_dir / "accuracy.png").read_bytes() == accuracy
     assert (tmp_path / "notes").read_text() == "my notes" and not (run_dir / "more").exists()

@@ -150,7 +150,7 @@ def test_what_a_config_writes_reads_back_the_same(tmp_path):
 
 
 @pytest.mark.parametrize("setting, says", [
-    ("fit.epochs=true", "fit.epochs: expected an integer, got True"),
+    ("fit.epochs=true", "fit.epochs: expected an integer, got true"),
     ("seed='3'", "seed: expected an integer, got '3'"),
     ("fit.batch_size=2.0", "fit.batch_size: expected an integer, got 2.0"),
     ("compile.optimizer={name: adam, learning_rate: true}", "learning_rate: expected a number"),

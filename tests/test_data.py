@@ -408,8 +408,8 @@ def write_jsonl(path, records):
         ([{"text": "good", "label": 1}, {"text": 3, "label": 0}],
          "line 2: the text ('text') is 3; expected a string"),
         ([{"text": "bad", "label": 0}, {"text": "good", "label": 10**12}],
-         "train.jsonl, line 2: the label 1000000000000 is too large: labels number classes 0, 1, "
-         "... and at most 10,000"),
+         "train.jsonl, line 2: the label 1000000000000 is too large: labels number classes "
+         "from 0, and at most 10,000"),
         ([{"text": "good", "label": 1}, {"text": "meh", "label": 0.5}],
          "train.jsonl, line 2: the label 0.5 is not an integer"),
         ([{"text": "good", "label": 1}, {"text": "meh", "label": -1}],
@@ -418,12 +418,12 @@ def write_jsonl(path, records):
          "train.jsonl, line 2: the label is the name 'neg', but line 1 has the "
          "number 1; labels are either all names or all integers"),
         ([{"text": "good", "label": 1}, {"text": "bad", "label": 0}, {"text": "so", "label": "5"}],
-         "train.jsonl, line 3: the target '5' is not a finite number"),
+         "train.jsonl, line 3: the target '5' is not a number the model's float32 targets hold"),
         # float32 targets: 1e300 would be inf, 10**400 an OverflowError traceback.
         ([{"text": "good", "label": 1}, {"text": "so", "label": 1e300}],
-         "train.jsonl, line 2: the target 1e+300 is not a finite number"),
+         "train.jsonl, line 2: the target 1e+300 is not a number the model's float32 targets hold"),
         ([{"text": "good", "label": 1}, {"text": "so", "label": 10**400}],
-         "train.jsonl, line 2: the target 1" + "0" * 56 + "... is not a finite number"),
+         "train.jsonl, line 2: the target 1" + "0" * 56 + "... is not a number the model's float32 targets hold"),
         ([{"text": "good", "label": "pos"}, {"text": "bad", "label": "\ud800"}],
          "train.jsonl, line 2: the label holds the escape \\ud800"),
     ],

@@ -54,6 +54,8 @@ def test_what_is_no_review_is_named_not_classified(text_run, tmp_path):
         (["-"], "caf\xe9 au lait".encode("latin-1"), "Standard input is not UTF-8 text"),
         (["-"], b"", "standard input holds no review"),
         ([str(tmp_path / "blank.txt")], b"", "blank.txt holds no review"),
+        # An argument's bytes that are no UTF-8 reach Python as lone surrogates.
+        (["un caf\udce9"], b"", "holds \\\\udce9, a byte that is no UTF-8"),
     ]
     for items, given, says in cases:
         with pytest.raises(DataError, match=says):

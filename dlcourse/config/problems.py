@@ -69,6 +69,13 @@ _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
            "less_than_equal": "<="}
 
 
+def _as_yaml(value: Any) -> str:
+    """A value as the config would write it: `true` and `null`, not Python's True and None."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return repr(value)
+
+
 def describe(error: dict[str, Any], known_keys: typing.Callable[[list], list[str]]) -> str:
     """One of pydantic's errors as `path: what was wrong`.
 
@@ -87,21 +94,21 @@ def describe(error: dict[str, Any], known_keys: typing.Callable[[list], list[str
     elif kind == "missing":
         message = "missing required key"
     elif kind == "literal_error":
-        message = f"expected one of {context['expected']}, got {given!r}"
+        message = f"expected one of {context['expected']}, got {_as_yaml(given)}"
     elif kind.split("_")[0] in _TYPE_WORDS and kind.endswith(("_type", "_parsing")):
-        message = f"expected {_TYPE_WORDS[kind.split('_')[0]]}, got {given!r}"
+        message = f"expected {_TYPE_WORDS[kind.split('_')[0]]}, got {_as_yaml(given)}"
     elif kind == "model_attributes_type":
-        message = f"expected a mapping, got {given!r}"
+        message = f"expected a mapping, got {_as_yaml(given)}"
     elif kind in _BOUNDS:
         limit = next(iter(context.values()))
-        message = f"expected a value {_BOUNDS[kind]} {limit}, got {given!r}"
+        message = f"expected a value {_BOUNDS[kind]} {limit}, got {_as_yaml(given)}"
     elif kind == "finite_number":
-        message = f"expected a finite number, got {given!r}"
+        message = f"expected a finite number, got {_as_yaml(given)}"
     elif kind == "too_short":
         message = "must not be empty"
     elif kind == "string_pattern_mismatch":
         message = (f"expected letters, digits, '_', '-' or '.', starting with a letter or "
-                   f"digit, got {given!r}")
+                   f"digit, got {_as_yaml(given)}")
     elif kind == "string_too_long":
         message = f"expected at most {context['max_length']} characters, got {len(given)}"
     elif "message" in context:

@@ -141,8 +141,9 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
     if regression:
         if (found := _first(train, test, lambda value: not _is_number(value))) is not None:
             split, index, value = found
-            raise DataError(f"{place(split, index)}: the target {_shown(value)} is not a finite "
-                            "number; a regression loss needs numbers (e.g. a 1-10 rating).")
+            raise DataError(f"{place(split, index)}: the target {_shown(value)} is not a number "
+                            "the model's float32 targets hold (finite, at most 3.4e38 in "
+                            "size); a regression loss needs numbers, e.g. a 1-10 rating.")
         return
     labels = (str, int, float, np.integer, np.floating)
     if (found := _first(train, test, lambda value: not isinstance(value, labels))) is not None:
@@ -174,14 +175,14 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
         return
     problems = (
         (lambda value: not _is_integer(value), "is not an integer: class labels are integers "
-         "0, 1, ... or names"),
-        (lambda value: value < 0, "is negative: labels number classes 0, 1, ..."),
-        (lambda value: value >= MOST_CLASSES, "is too large: labels number classes 0, 1, ... "
-         f"and at most {MOST_CLASSES:,} classes are supported; is data.target the label field?"),
+         "0, 1, 2 and so on, or names."),
+        (lambda value: value < 0, "is negative: labels number classes 0, 1, 2 and so on."),
+        (lambda value: value >= MOST_CLASSES, "is too large: labels number classes from 0, "
+         f"and at most {MOST_CLASSES:,} classes are supported. Is data.target the label field?"),
     )
     for wrong, why in problems:
         if (found := _first(train, test, wrong)) is not None:
-            raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} {why}.")
+            raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} {why}")
 
 
 def _shown(value: Any) -> str:
