@@ -155,6 +155,7 @@ def test_what_a_config_writes_reads_back_the_same(tmp_path):
     ("fit.batch_size=2.0", "fit.batch_size: expected an integer, got 2.0"),
     ("compile.optimizer={name: adam, learning_rate: true}", "learning_rate: expected a number"),
     ("output.plots=1", "output.plots: expected"),
+    ("data.class_names=[good, bad, good]", "data.class_names: names 'good' twice"),
 ])
 def test_a_value_of_another_type_is_refused_not_converted(setting, says):
     """Pydantic's lax mode read `true` as 1 and "3" as 3: a mistake silently trained."""

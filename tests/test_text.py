@@ -101,6 +101,8 @@ def test_a_line_that_is_no_json_record_or_no_text_is_named(tmp_path, line, says)
     ([0, [1]], "train targets[1]: the label [1] is neither a name nor an integer"),
     ([0, "pos"], "train targets[1]: the label is the name 'pos', but train targets[0] has the number 0"),
     ([0, True], "train targets[1]: the label True is not an integer"),
+    ([1, 1], "train targets[0]: every training label is 1, and a classifier needs at least "
+     "two classes"),
 ])
 def test_a_wrong_label_given_from_python_is_named_by_its_position(labels, says):
     """An unhashable label was a TypeError traceback; the others named no position."""

@@ -138,6 +138,15 @@ class DataConfig(Section):
         None, description="raw_text: names of the integer labels 0, 1, ... (e.g. negative, positive)."
     )
     vectorize: VectorizeConfig | None = None
+
+    @field_validator("class_names")
+    @classmethod
+    def _each_name_once(cls, names: list[str] | None) -> list[str] | None:
+        twice = sorted({name for name in names or () if names.count(name) > 1})
+        if twice:
+            raise invalid("names", f"names {twice[0]!r} twice; each class needs its own name")
+        return names
+
     # image_folder
     path: str | None = Field(None, description="image_folder: a folder with one sub-folder per class.")
     test_path: str | None = Field(

@@ -167,6 +167,9 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
         raise DataError(f"{here}: the label is the name {_shown(name[2])}, but {there} has the "
                         f"number {_shown(number[2])}; labels are either all names or all integers "
                         "0, 1, ...")
+    if not given and len(set(train)) == 1:
+        raise DataError(f"{place('train', 0)}: every training label is {_shown(train[0])}, "
+                        "and a classifier needs at least two classes to tell apart.")
     if names:
         if given and (found := _first(train, test, lambda value: value not in given)):
             raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} is not one of "
