@@ -195,11 +195,14 @@ def evaluate(
     under `output_dir` (default `runs`). `test=(x_test, y_test)` evaluates on data given
     from Python: needed for a run trained on such data, possible for any.
     """
-    from dlcourse.preflight import finished_run
+    from dlcourse.preflight import findable_data, finished_run
     from dlcourse.rundir import latest_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
-    run_dir = finished_run(_run_path(run) or latest_run(output_dir or "runs")).path
+    checked = finished_run(_run_path(run) or latest_run(output_dir or "runs"))
+    if test is None:
+        findable_data(checked, data_dir)
+    run_dir = checked.path
     start_tensorflow()
     from dlcourse.evaluation import evaluate_run
 
@@ -243,10 +246,13 @@ def export(run: Any, format: str = "saved_model", *, output: str | Path | None =
     100 test inputs; `test=(x_test, y_test)` gives them again for a run trained on data
     given from Python. A text run's SavedModel takes raw strings. Returns the export's
     `.path`, `.checks` and what it `.takes`."""
-    from dlcourse.preflight import export_target, finished_run
+    from dlcourse.preflight import export_target, findable_data, finished_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
-    export_target(finished_run(_run_path(run)), format, output)
+    checked = finished_run(_run_path(run))
+    export_target(checked, format, output)
+    if test is None:
+        findable_data(checked, data_dir)
     start_tensorflow()
     from dlcourse.exporting import export_run
 

@@ -227,7 +227,10 @@ def evaluate(run_dir, data_dir, output_dir) -> None:
 @DATA_DIR
 def explain(run_dir, samples, data_dir) -> None:
     """Recompute RUN_DIR's predictions in NumPy with the lecture's formulas; compare with Keras."""
-    _finished_run(run_dir)
+    from dlcourse.preflight import findable_data, finished_run
+
+    findable_data(finished_run(run_dir), data_dir)  # told before TensorFlow starts
+    _import_tensorflow_quietly()
     from dlcourse.explanation import explain_run
 
     result = explain_run(run_dir, samples, data_dir)
@@ -371,9 +374,11 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
     A SavedModel of a text run takes raw strings; ONNX and LiteRT take what the model
     takes. ONNX and LiteRT need the extra: pip install 'dlcourse[export]'.
     """
-    from dlcourse.preflight import export_target, finished_run
+    from dlcourse.preflight import export_target, findable_data, finished_run
 
-    export_target(finished_run(run_dir), format_, output)  # told before TensorFlow starts
+    checked = finished_run(run_dir)  # each told before TensorFlow starts
+    export_target(checked, format_, output)
+    findable_data(checked, data_dir)
     click.echo(f"Exporting {run_dir} as {format_} ...", err=True)
     result = dlcourse.export(run_dir, format_, output=output, data_dir=data_dir)
     for check in result.checks:

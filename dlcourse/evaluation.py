@@ -22,7 +22,8 @@ from dlcourse.data import Dataset, one_hot_if_needed
 from dlcourse.data.imdb import decode_reviews
 from dlcourse.errors import RunError
 from dlcourse.execution import EXACT, ExecutionPlan, length_groups
-from dlcourse.preparation import recorded_data_dir, run_dataset
+from dlcourse.preflight import recorded_data_dir
+from dlcourse.preparation import run_dataset
 from dlcourse.rundir import RunDir
 
 MOST_CONFIDENTLY_WRONG = 12

@@ -20,7 +20,8 @@ import numpy as np
 from dlcourse import reference
 from dlcourse.config import format_path
 from dlcourse.errors import DlcourseError
-from dlcourse.preparation import recorded_data_dir, run_dataset
+from dlcourse.preflight import recorded_data_dir
+from dlcourse.preparation import run_dataset
 from dlcourse.reports import feature_maps_figure
 from dlcourse.rundir import RunDir
 

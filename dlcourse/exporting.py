@@ -24,8 +24,8 @@ from dlcourse.data.imdb import IMDB_INDEX_FROM, IMDB_OOV, IMDB_START, PUNCTUATIO
 from dlcourse.data.imdb import decode_reviews
 from dlcourse.errors import DlcourseError
 from dlcourse.prediction import Predictor
-from dlcourse.preflight import export_target
-from dlcourse.preparation import recorded_data_dir, run_dataset
+from dlcourse.preflight import export_target, recorded_data_dir
+from dlcourse.preparation import run_dataset
 from dlcourse.rundir import EXPORT_FILES, EXPORT_README, RunDir, directory_written_atomically
 
 TOLERANCE = 1e-5

@@ -2,7 +2,7 @@
 
 Importing TensorFlow takes seconds. A mistake that needs none of it (a directory that is
 not a run, a run that can't be resumed, a place runs can't be written, a damaged model
-file) is reported at once, before that wait. Nothing here imports TensorFlow or Keras.
+file, a run's data gone or changed) is reported at once, before that wait. Nothing here imports TensorFlow or Keras.
 The commands check the same things again where they act; this only makes the answer fast.
 """
 
@@ -14,7 +14,10 @@ from typing import Any
 
 from dlcourse import extras
 from dlcourse.config import Config
-from dlcourse.errors import DlcourseError, RunError
+from dlcourse.data import check_findable
+from dlcourse.data.files import fingerprint
+from dlcourse.data.loading import MEMORY_KIND, own_files
+from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
 from dlcourse.rundir import EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RunDir
 
@@ -129,3 +132,69 @@ def _differences(saved: Any, given: Any, path: str = "") -> list[str]:
     if saved != given:
         return [f"{path or 'config'}: {saved!r} in the run, {given!r} here"]
     return []
+
+
+# --------------------------------------------------------------------------- a run's data
+
+
+def findable_data(run: RunDir, data_dir: str | Path | None) -> None:
+    """The data a command reads for `run` (evaluate, explain, export) is where it was
+    recorded, or in `data_dir`, and unchanged. A run trained on data given from Python
+    keeps none; the command itself says what to give it."""
+    if run.read_data_record().get("kind") != MEMORY_KIND:
+        check_findable(run.read_config().data, recorded_data_dir(run, data_dir))
+
+
+def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | None:
+    """The data directory for a command on `run`: `given` (--data-dir) if any, else the
+    one the run was trained from, checked to still hold the same data."""
+    if given is not None:
+        return given
+    record = run.read_data_record()
+    recorded_files = _recorded_files(record)
+    for source, recorded in recorded_files.items():
+        path = Path(source)
+        if not path.exists():
+            raise RunError(
+                f"{run.path} was trained on {source}, which is no longer there. Pass "
+                "--data-dir DIR (data_dir=... in Python) to a directory holding that data."
+            )
+        if fingerprint(path) != recorded:
+            raise RunError(
+                f"{source} has changed since {run.path} was trained on it (its files, sizes "
+                "or dates differ), so its test split may not be the one the run was measured "
+                "on. Pass --data-dir DIR to use it, or another copy, anyway."
+            )
+    _check_no_new_matches(run, record, recorded_files)
+    return record.get("data_dir")
+
+
+def _check_no_new_matches(run: RunDir, record: dict, recorded: dict[str, list[int]]) -> None:
+    """A file that a config's pattern (data.train: train-*.jsonl) matches now but didn't in
+    training would be read too: the data changed as surely as if a file had."""
+    if "files" not in record:
+        return  # a record from before 2026-12 has no list to compare with
+    try:
+        own = own_files(run.read_config().data, record.get("data_dir"))
+    except (DataError, RunError):
+        return  # no config, or nothing matches at all: the command's own reading says so
+    if own is None:
+        return  # a Keras dataset: one file, checked above
+    if new := sorted({str(path.resolve()) for path in own[1]} - set(recorded)):
+        raise RunError(
+            f"{new[0]} matches the config's data paths now, but wasn't there when {run.path} "
+            "was trained, so its data would differ. Pass --data-dir DIR to use it anyway, "
+            "or move the new file away."
+        )
+
+
+def _recorded_files(record: dict) -> dict[str, list[int]]:
+    """The fingerprints a data.json holds; one written before them (until 2026-12)
+    recorded its source file's size and date alone."""
+    files = record.get("files")
+    if isinstance(files, dict):
+        return {str(path): value for path, value in files.items()}
+    source = record.get("source")
+    if source and Path(source).is_file():
+        return {source: [1, record.get("size"), record.get("mtime_ns")]}
+    return {}

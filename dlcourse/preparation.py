@@ -13,8 +13,7 @@ import keras
 
 from dlcourse.config import Config
 from dlcourse.data import DataSignature, Dataset, load_dataset, signature_of
-from dlcourse.data.files import fingerprint
-from dlcourse.data.loading import own_files
+from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.data.memory import dataset_from_memory, test_split_from_memory
 from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
 from dlcourse.models import build_model, names_untouched, summary_text
@@ -85,10 +84,6 @@ def fitted_rows(config: Config, dataset: Dataset):
     return x, y
 
 
-# What data.json says of a run trained on data given from Python, which it doesn't keep.
-MEMORY_KIND = "memory"
-
-
 def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
                 memory: tuple[Any, Any] | None = None, command: str = "evaluate") -> Dataset:
     """A run's data prepared as in training: raw text with the run's saved vocabulary.
@@ -141,58 +136,3 @@ def memory_record(dataset: Dataset) -> dict[str, Any]:
     """data.json for a run on data given from Python: no file to find again."""
     return {"kind": MEMORY_KIND, "data_dir": None, "source": None,
             "train_samples": len(dataset.x_train), "test_samples": len(dataset.x_test)}
-
-
-def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | None:
-    """The data directory for a command on `run`: `given` (--data-dir) if any, else the
-    one the run was trained from, checked to still hold the same data."""
-    if given is not None:
-        return given
-    record = run.read_data_record()
-    recorded_files = _recorded_files(record)
-    for source, recorded in recorded_files.items():
-        path = Path(source)
-        if not path.exists():
-            raise RunError(
-                f"{run.path} was trained on {source}, which is no longer there. Pass "
-                "--data-dir DIR (data_dir=... in Python) to a directory holding that data."
-            )
-        if fingerprint(path) != recorded:
-            raise RunError(
-                f"{source} has changed since {run.path} was trained on it (its files, sizes "
-                "or dates differ), so its test split may not be the one the run was measured "
-                "on. Pass --data-dir DIR to use it, or another copy, anyway."
-            )
-    _check_no_new_matches(run, record, recorded_files)
-    return record.get("data_dir")
-
-
-def _check_no_new_matches(run: RunDir, record: dict, recorded: dict[str, list[int]]) -> None:
-    """A file that a config's pattern (data.train: train-*.jsonl) matches now but didn't in
-    training would be read too: the data changed as surely as if a file had."""
-    if "files" not in record:
-        return  # a record from before 2026-12 has no list to compare with
-    try:
-        own = own_files(run.read_config().data, record.get("data_dir"))
-    except (DataError, RunError):
-        return  # no config, or nothing matches at all: the command's own reading says so
-    if own is None:
-        return  # a Keras dataset: one file, checked above
-    if new := sorted({str(path.resolve()) for path in own[1]} - set(recorded)):
-        raise RunError(
-            f"{new[0]} matches the config's data paths now, but wasn't there when {run.path} "
-            "was trained, so its data would differ. Pass --data-dir DIR to use it anyway, "
-            "or move the new file away."
-        )
-
-
-def _recorded_files(record: dict) -> dict[str, list[int]]:
-    """The fingerprints a data.json holds; one written before them (until 2026-12)
-    recorded its source file's size and date alone."""
-    files = record.get("files")
-    if isinstance(files, dict):
-        return {str(path): value for path, value in files.items()}
-    source = record.get("source")
-    if source and Path(source).is_file():
-        return {source: [1, record.get("size"), record.get("mtime_ns")]}
-    return {}

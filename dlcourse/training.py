@@ -39,7 +39,8 @@ from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.execution import compile_notice, fit_inputs, validation_cut
 from dlcourse.preflight import resumable_config
-from dlcourse.preparation import Prepared, memory_record, prepare, recorded_data_dir, run_dataset
+from dlcourse.preflight import recorded_data_dir
+from dlcourse.preparation import Prepared, memory_record, prepare, run_dataset
 from dlcourse.rundir import RunDir
 from dlcourse.tracking import Tracker, ended_on_error
 from dlcourse.version import __version__
@@ -96,12 +97,18 @@ def history_frame(history: dict[str, list[float]]):
 
 
 def seed_everything(config: Config) -> None:
-    """Seed Python, NumPy and the backend; optionally make TensorFlow's ops deterministic."""
+    """Seed Python, NumPy and the backend; make TensorFlow's ops deterministic as the
+    config says. Determinism is the process's: a deterministic run earlier in it (in a
+    notebook, say) would leave the next run slower, and without XLA, which Keras turns
+    off under it, so it is turned off again for a run that doesn't ask for it."""
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config  # its off switch
+
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
-        import tensorflow as tf
-
         tf.config.experimental.enable_op_determinism()
+    elif tf_config.is_op_determinism_enabled():
+        tf_config.disable_op_determinism()
 
 
 def train_and_evaluate(

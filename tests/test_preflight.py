@@ -98,8 +98,8 @@ def test_mistakes_are_told_without_importing_tensorflow(tmp_path):
 
 def test_mistakes_of_a_finished_run_are_told_without_importing_tensorflow(tmp_path):
     """A finished text run (its model file an archive that passes the preflight): what
-    predict reads, a damaged config, an export over the run itself, and a config with
-    nothing to tune were told only after TensorFlow's start."""
+    predict reads, a damaged config, an export over the run itself, a config with nothing
+    to tune, and the run's data gone were told only after TensorFlow's start."""
     from dlcourse.config import load_config
 
     run = RunDir(tmp_path / "run")
@@ -108,6 +108,9 @@ def test_mistakes_of_a_finished_run_are_told_without_importing_tensorflow(tmp_pa
     run.write_status({"status": "finished"})
     with zipfile.ZipFile(run.model_path, "w") as archive:
         archive.writestr("config.json", "{}")
+    gone = tmp_path / "gone" / "imdb.npz"
+    run.write_data_record({"data_dir": str(gone.parent), "source": str(gone),
+                           "files": {str(gone): [1, 17_309_985, 1]}})
     (tmp_path / "latin1.txt").write_bytes("a caf\xe9 review".encode("latin-1"))
     damaged = tmp_path / "damaged"
     damaged.mkdir()
@@ -120,6 +123,9 @@ def test_mistakes_of_a_finished_run_are_told_without_importing_tensorflow(tmp_pa
         (["evaluate", damaged], "config.yaml"),
         (["export", run.path, "--output", run.path], "exists and is not an earlier export"),
         (["tune", MNIST], "searches no values, so there is nothing to tune"),
+        *(([command, run.path], f"was trained on {gone}, which is no longer there")
+          for command in ("evaluate", "explain", "export")),
+        (["evaluate", run.path, "--data-dir", tmp_path], "Can't find imdb.npz"),
     ]])
 
 

@@ -13,7 +13,8 @@ from dlcourse.config import DataConfig, load_config
 from dlcourse.data import data_record, load_dataset
 from dlcourse.data.text import text_dataset
 from dlcourse.errors import DataError, RunError
-from dlcourse.preparation import recorded_data_dir, run_dataset
+from dlcourse.preflight import recorded_data_dir
+from dlcourse.preparation import run_dataset
 from dlcourse.rundir import RunDir
 
 from helpers import ROOT, write_imdb_text

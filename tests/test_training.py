@@ -53,6 +53,20 @@ def test_same_seed_gives_the_same_results(data_dir, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_deterministic_run_leaves_the_next_one_in_the_process_as_it_asks():
+    """Determinism is TensorFlow's, for the whole process, and Keras turns XLA off under
+    it: a notebook's deterministic run made every later one slower and without XLA."""
+    from tensorflow.python.framework import config as tf_config
+
+    from dlcourse.config import load_config
+    from dlcourse.training import seed_everything
+
+    seed_everything(load_config(MNIST, {"deterministic": True}))
+    assert tf_config.is_op_determinism_enabled()
+    seed_everything(load_config(MNIST))
+    assert not tf_config.is_op_determinism_enabled()
+
+
 def test_divergence_stops_the_run_and_keeps_its_record(data_dir, tmp_path):
     overrides = {**TINY, "fit.epochs": 5, "compile.optimizer": {"name": "sgd", "learning_rate": 1e12}}
     with pytest.raises(TrainingDiverged, match="Training diverged: the loss became nan at epoch"):

@@ -95,6 +95,10 @@ def one_hot_if_needed(labels: np.ndarray, num_classes: int, loss: str) -> np.nda
     return labels
 
 
+# What data.json says of a run trained on data given from Python, which it doesn't keep.
+MEMORY_KIND = "memory"
+
+
 def own_files(config: DataConfig, data_dir: str | Path | None) -> tuple[Path | None, list[Path]] | None:
     """(the directory relative paths matched in, every file or folder matched) for the
     families read from the config's own paths (raw text, image folders); else None."""
