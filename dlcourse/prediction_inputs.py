@@ -32,6 +32,9 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
     config = RunDir(run_dir).require().read_config()
     if not family(config.data.dataset).is_text:
         return list(items)
+    if not as_text and list(items).count("-") > 1:
+        raise DataError("'-' is given more than once, but standard input can be read once; "
+                        "give it once.")
     reviews: list[str] = []
     for item in items:
         if item == "-" and not as_text:

@@ -149,6 +149,13 @@ def test_what_a_config_writes_reads_back_the_same(tmp_path):
     assert load_config(tmp_path / "again.yaml") == config
 
 
+def test_class_names_on_a_regression_are_refused():
+    with pytest.raises(ConfigError, match=re.escape(
+            "data.class_names: a regression (mean_squared_error) predicts a number")):
+        load_config(ROOT / "configs" / "imdb_bow_bigrams.yaml",
+                    ["compile.loss=mean_squared_error"])
+
+
 @pytest.mark.parametrize("setting, says", [
     ("fit.epochs=true", "fit.epochs: expected an integer, got true"),
     ("seed='3'", "seed: expected an integer, got '3'"),

@@ -468,9 +468,12 @@ def test_a_label_outside_the_class_names_is_named_where_it_is_written(tmp_path):
         ("text,label\ngood film,1\n\nbad film,x\n", "train.csv, line 4: the label is the name 'x'"),
         ("text,label,label\ngood film,junk,1\n", "train.csv, line 1: the header names the "
          "column 'label' twice"),
+        # int() reads the Arabic-Indic digit one as 1.
+        ("text,label\ngood film,1\nbad film,\u0661\n",
+         "train.csv, line 3: the label is the name '\u0661', but line 2 has the number 1"),
     ],
     ids=["missing-column", "empty-label", "extra-column", "underscore", "multi-line-text",
-         "blank-line", "twice-named"],
+         "blank-line", "twice-named", "arabic-indic-digit"],
 )
 def test_csv_rows_with_missing_values_are_named(tmp_path, rows, message):
     (tmp_path / "train.csv").write_text(rows)

@@ -521,6 +521,14 @@ class Config(Section):
         return "regression" if self.compile.loss in REGRESSION_LOSSES else "classification"
 
     @model_validator(mode="after")
+    def _class_names_for_classes(self) -> Config:
+        if self.task == "regression" and self.data.class_names:
+            raise invalid("class_names", f"a regression ({self.compile.loss}) predicts a "
+                          "number and has no classes to name; remove data.class_names",
+                          subpath="data.class_names")
+        return self
+
+    @model_validator(mode="after")
     def _callbacks_watch_what_fit_logs(self) -> Config:
         for index, callback in enumerate(self.fit.callbacks):
             path = f"fit.callbacks[{index}].{callback.name}"

@@ -425,7 +425,7 @@ def _target_of(value: Any, where: str, field: str) -> Any:
 def _csv_value(value: str) -> Any:
     """CSV fields are strings; numbers among them become numbers, as JSON's would be
     (not Python's "1_000", which a label "1_0" would otherwise become: 10)."""
-    if "_" in value:
+    if "_" in value or not value.isascii():  # "1_0", or Arabic-Indic "١", read as 1 by int()
         return value
     for kind in (int, float):
         try:
