@@ -229,7 +229,7 @@ def explain(run_dir, samples, data_dir) -> None:
     """Recompute RUN_DIR's predictions in NumPy with the lecture's formulas; compare with Keras."""
     from dlcourse.preflight import findable_data, finished_run
 
-    findable_data(finished_run(run_dir), data_dir)  # told before TensorFlow starts
+    data_dir = findable_data(finished_run(run_dir), data_dir)  # told before TensorFlow starts
     _import_tensorflow_quietly()
     from dlcourse.explanation import explain_run
 
@@ -378,7 +378,7 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
 
     checked = finished_run(run_dir)  # each told before TensorFlow starts
     export_target(checked, format_, output)
-    findable_data(checked, data_dir)
+    data_dir = findable_data(checked, data_dir)
     click.echo(f"Exporting {run_dir} as {format_} ...", err=True)
     result = dlcourse.export(run_dir, format_, output=output, data_dir=data_dir)
     for check in result.checks:

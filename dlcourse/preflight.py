@@ -137,12 +137,16 @@ def _differences(saved: Any, given: Any, path: str = "") -> list[str]:
 # --------------------------------------------------------------------------- a run's data
 
 
-def findable_data(run: RunDir, data_dir: str | Path | None) -> None:
-    """The data a command reads for `run` (evaluate, explain, export) is where it was
-    recorded, or in `data_dir`, and unchanged. A run trained on data given from Python
-    keeps none; the command itself says what to give it."""
-    if run.read_data_record().get("kind") != MEMORY_KIND:
-        check_findable(run.read_config().data, recorded_data_dir(run, data_dir))
+def findable_data(run: RunDir, data_dir: str | Path | None) -> str | Path | None:
+    """The data directory a command reads `run`'s data from (evaluate, explain, export),
+    once its data is checked to be there, and unchanged: `data_dir`, or the recorded one.
+    Handing it on spares the command checking again (fingerprinting a folder of photos).
+    A run trained on data given from Python keeps none; the command says what to give it."""
+    if run.read_data_record().get("kind") == MEMORY_KIND:
+        return data_dir
+    checked = recorded_data_dir(run, data_dir)
+    check_findable(run.read_config().data, checked)
+    return checked
 
 
 def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | None:

@@ -44,17 +44,20 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
             f"{root}: holds {len(classes)} class folder(s); a classifier needs at least two "
             "(one sub-folder of images per class)."
         )
-    _check_every_class_has_images(Path(root), classes)
+    # Listed once: a folder of photos holds thousands, and every check reads this list.
+    images = image_files(Path(root))
+    _check_every_class_has_images(Path(root), classes, images)
     split = config.test_split or IMAGE_FOLDER_TEST_SPLIT
-    if test_root is None and int(split * len(image_files(Path(root)))) == 0:
+    if test_root is None and int(split * len(images)) == 0:
         # Keras would say "No training images found", of a folder that has some.
         raise DataError(
-            f"{root}: {len(image_files(Path(root)))} images, and a test split of {split} of "
-            "them holds none. Add images, raise data.test_split, or give a folder of test "
-            "images as data.test_path."
+            f"{root}: {len(images)} images, and a test split of {split} of them holds none. "
+            "Add images, raise data.test_split, or give a folder of test images as "
+            "data.test_path."
         )
-    for folder in filter(None, (root, test_root)):
-        check_image_headers(Path(folder))
+    check_image_headers(images)
+    if test_root is not None:
+        check_image_headers(image_files(Path(test_root)))
     options = dict(
         image_size=tuple(config.image_size),
         color_mode=config.color_mode or "rgb",
@@ -100,10 +103,10 @@ def image_files(root: Path) -> list[Path]:
                   and not path.relative_to(root).parts[0].startswith("."))
 
 
-def _check_every_class_has_images(root: Path, classes: list[str]) -> None:
+def _check_every_class_has_images(root: Path, classes: list[str], images: list[Path]) -> None:
     """A class folder without images would still be a class, one the model can never
-    learn: more likely a mistake than an intent."""
-    having = {path.relative_to(root).parts[0] for path in image_files(root)}
+    learn: more likely a mistake than an intent. `images` are image_files(root)."""
+    having = {path.relative_to(root).parts[0] for path in images}
     empty = [name for name in classes if name not in having]
     if empty:
         raise DataError(
@@ -113,11 +116,11 @@ def _check_every_class_has_images(root: Path, classes: list[str]) -> None:
         )
 
 
-def check_image_headers(root: Path) -> None:
+def check_image_headers(images: list[Path]) -> None:
     """Each image's header names a format PIL knows and a size that fits in memory."""
     from PIL import Image, UnidentifiedImageError
 
-    for path in image_files(root):
+    for path in images:
         try:
             with Image.open(path) as image:
                 pixels = image.width * image.height

@@ -89,7 +89,8 @@ def text_dataset(
     with `regression`, numbers. The vocabulary is fitted on the training texts unless given.
     `place(split, index)` says where a target was read, to name a wrong one.
     """
-    check_targets(train[1], test[1], class_names or config.class_names, regression, place)
+    given = class_names or config.class_names
+    check_targets(train[1], test[1], given, regression, place)
     train_texts, train_targets = _shuffled(*train, limit=config.limit)
     test_texts, test_targets = _shuffled(*test, limit=config.limit)
     if not train_texts or not test_texts:
@@ -99,7 +100,7 @@ def text_dataset(
         y_test = np.asarray(test_targets, dtype="float32")
         names: tuple[str, ...] = ()
     else:
-        names = _class_names(train_targets, test_targets, class_names or config.class_names)
+        names = _class_names(train_targets, test_targets, given)
         y_train, y_test = _class_indices(train_targets, names), _class_indices(test_targets, names)
     settings = config.vectorize or VectorizeConfig()
     if vocabulary is None:
