@@ -236,6 +236,17 @@ def without_tensorflow(commands) -> None:
     assert result.stdout.strip() == "ok", result.stderr
 
 
+def run_with_config(path: Path, config):
+    """A run directory holding `config` (resolved, as train saves it) and nothing else
+    yet: what the commands that read a run's config (and not its model) need."""
+    from dlcourse.rundir import RunDir
+
+    path.mkdir()
+    run = RunDir(path)
+    run.write_config(config)
+    return run
+
+
 TIMES = ("epoch_seconds", "epoch_cpu_seconds")
 
 

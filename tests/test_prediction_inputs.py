@@ -8,18 +8,14 @@ from dlcourse import prediction_inputs
 from dlcourse.config import load_config
 from dlcourse.errors import DataError
 from dlcourse.prediction_inputs import collect_inputs
-from dlcourse.rundir import RunDir
 
-from helpers import ROOT
+from helpers import ROOT, run_with_config
 
 
 @pytest.fixture
 def text_run(tmp_path):
     """A text run as predict reads its inputs for it: its config is all that is asked."""
-    run = RunDir(tmp_path / "run")
-    run.path.mkdir()
-    run.write_config(load_config(ROOT / "configs" / "imdb_lstm.yaml"))
-    return run.path
+    return run_with_config(tmp_path / "run", load_config(ROOT / "configs" / "imdb_lstm.yaml")).path
 
 
 def stdin(data: bytes) -> io.TextIOWrapper:

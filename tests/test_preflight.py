@@ -8,9 +8,8 @@ import yaml
 
 from dlcourse.errors import RunError
 from dlcourse.preflight import finished_run, resumable_config, resumable_run, writable_output
-from dlcourse.rundir import RunDir
 
-from helpers import ROOT, without_tensorflow
+from helpers import ROOT, run_with_config, without_tensorflow
 
 MNIST = ROOT / "configs" / "mnist_cnn.yaml"
 
@@ -30,9 +29,7 @@ def test_a_file_in_the_way_is_told_with_the_runs_folder(tmp_path):
 def stopped_run(tmp_path, status: str):
     from dlcourse.config import load_config
 
-    (tmp_path / "run").mkdir()
-    run = RunDir(tmp_path / "run")
-    run.write_config(load_config(MNIST))  # as train saves it: resolved
+    run = run_with_config(tmp_path / "run", load_config(MNIST))
     run.write_status({"status": status})
     return run
 
@@ -102,9 +99,7 @@ def test_mistakes_of_a_finished_run_are_told_without_importing_tensorflow(tmp_pa
     to tune, and the run's data gone were told only after TensorFlow's start."""
     from dlcourse.config import load_config
 
-    run = RunDir(tmp_path / "run")
-    run.path.mkdir()
-    run.write_config(load_config(ROOT / "configs" / "imdb_lstm.yaml"))
+    run = run_with_config(tmp_path / "run", load_config(ROOT / "configs" / "imdb_lstm.yaml"))
     run.write_status({"status": "finished"})
     with zipfile.ZipFile(run.model_path, "w") as archive:
         archive.writestr("config.json", "{}")

@@ -17,7 +17,7 @@ from dlcourse.preflight import recorded_data_dir
 from dlcourse.preparation import run_dataset
 from dlcourse.rundir import RunDir
 
-from helpers import ROOT, write_imdb_text
+from helpers import ROOT, run_with_config, write_imdb_text
 
 BAG = {"output_mode": "multi_hot", "max_tokens": 50}
 
@@ -148,9 +148,7 @@ def test_other_data_is_numbered_with_the_runs_classes(tmp_path):
     config = load_config(ROOT / "configs" / "imdb_bow_bigrams.yaml", [
         "data.format=csv", "data.train=train.csv", "data.test=test.csv",
         "data.class_names=null"])
-    run = RunDir(tmp_path / "run")
-    run.path.mkdir()
-    run.write_config(config)
+    run = run_with_config(tmp_path / "run", config)
     trained = load_dataset(config.data, tmp_path / "mine")
     run.write_classes(trained.class_names)
     run.write_vocabulary(trained.vocabulary)
@@ -167,9 +165,7 @@ def test_a_new_file_matching_a_runs_pattern_is_noticed(tmp_path):
         (tmp_path / name).write_text('{"text": "good", "label": 1}\n{"text": "bad", "label": 0}\n')
     config = load_config(ROOT / "configs" / "imdb_bow_bigrams.yaml", [
         "data.format=jsonl", "data.train=train-*.jsonl", "data.test=test.jsonl"])
-    run = RunDir(tmp_path / "run")
-    run.path.mkdir()
-    run.write_config(config)
+    run = run_with_config(tmp_path / "run", config)
     run.write_data_record(data_record(config.data, tmp_path, load_dataset(config.data, tmp_path)))
     assert recorded_data_dir(run, None) == str(tmp_path.resolve())
     (tmp_path / "train-3.jsonl").write_text('{"text": "fine", "label": 1}\n')
