@@ -187,9 +187,25 @@ def test_overrides_set_values_and_parse_them_as_yaml():
     assert config.seed == 7
 
 
-def test_override_values_are_validated_like_the_file():
-    with pytest.raises(ConfigError, match=r"fit.epochs: expected an integer, got 'many'"):
-        load_config(ROOT / "configs" / "imdb_lstm.yaml", ["fit.epochs=many"])
+def test_override_values_are_validated_like_the_file_and_named_as_overrides():
+    overrides = ["fit.epochs=many", "model.layers[1]={LSTM: {unit: 3}}", "seed=4"]
+    with pytest.raises(ConfigError) as raised:
+        load_config(ROOT / "configs" / "imdb_lstm.yaml", overrides)
+    # The file holds neither mistake: each is named with the --set that made it.
+    assert "fit.epochs: expected an integer, got 'many' (from --set fit.epochs=many)" in str(
+        raised.value)
+    assert ("model.layers[1].LSTM.unit: unknown argument of LSTM (did you mean 'units'?) "
+            "(from --set model.layers[1]={LSTM: {unit: 3}})") in str(raised.value)
+    assert "seed=4" not in str(raised.value)
+
+
+def test_a_mistake_in_the_file_is_not_blamed_on_an_override(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text((ROOT / "configs" / "imdb_lstm.yaml").read_text()
+                    .replace("epochs: 10", "epochs: ten"))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, {"fit.batch_size": 32})
+    assert str(raised.value).endswith("fit.epochs: expected an integer, got 'ten'")
 
 
 @pytest.mark.parametrize(

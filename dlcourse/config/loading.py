@@ -74,7 +74,8 @@ def load_search_config(
     smoke: bool = False,
 ) -> SearchConfig:
     """Read a config file that may search values; raises ConfigError listing every problem."""
-    return check_search_config(read_raw_config(path, overrides, smoke=smoke), resolve(path))
+    raw = read_raw_config(path, overrides, smoke=smoke)
+    return check_search_config(raw, resolve(path), override_texts(overrides))
 
 
 def read_raw_config(
@@ -101,18 +102,21 @@ def read_raw_config(
     return apply_overrides(raw, overrides, source=path)
 
 
-def check_search_config(raw: dict[str, Any], source: Path) -> SearchConfig:
-    """Find and check the search expressions of a raw config, then validate the rest."""
+def check_search_config(
+    raw: dict[str, Any], source: Path, overrides: Sequence[str] = ()
+) -> SearchConfig:
+    """Find and check the search expressions of a raw config, then validate the rest.
+    `overrides`, the `--set` texts applied to `raw`, are named with the problems they made."""
     expressions, problems = find_expressions(raw)
     if problems:
-        raise_problems(source, problems)
+        raise_problems(source, problems, overrides)
     first = {expression.path: expression.first for expression in expressions}
     representative = substitute(raw, expressions, first)
     problems = schema_problems(representative)
     if not problems:
         problems = _problems_at_the_extremes(raw, expressions, first)
     if problems:
-        raise_problems(source, problems)
+        raise_problems(source, problems, overrides)
     return SearchConfig(raw, tuple(expressions), validate(representative, source), source)
 
 
