@@ -471,12 +471,18 @@ def test_a_label_outside_the_class_names_is_named_where_it_is_written(tmp_path):
         # int() reads the Arabic-Indic digit one as 1.
         ("text,label\ngood film,1\nbad film,\u0661\n",
          "train.csv, line 3: the label is the name '\u0661', but line 2 has the number 1"),
+        # Named the folder ("no texts in the training split"), not the file.
+        ("text,label\n\n", "train.csv: no texts for the training split (data.train: "
+         "train.csv); it holds no rows below the header."),
+        # Named the byte alone, in a file read by lines.
+        ("text,label\ngood film,1\nbad caf\xe9,0\n".encode("latin-1"),
+         "train.csv, line 3: not UTF-8 text (invalid continuation byte at byte 30)"),
     ],
     ids=["missing-column", "empty-label", "extra-column", "underscore", "multi-line-text",
-         "blank-line", "twice-named", "arabic-indic-digit"],
+         "blank-line", "twice-named", "arabic-indic-digit", "header-only", "latin-1"],
 )
 def test_csv_rows_with_missing_values_are_named(tmp_path, rows, message):
-    (tmp_path / "train.csv").write_text(rows)
+    (tmp_path / "train.csv").write_bytes(rows if isinstance(rows, bytes) else rows.encode())
     (tmp_path / "test.csv").write_text("text,label\nfine,0\n")
     config = raw_text_config(format="csv", train="train.csv", test="test.csv")
     with pytest.raises(DataError, match=re.escape(message)):

@@ -61,6 +61,13 @@ def load_raw_text(
     splits, places = {}, {}
     for split, pattern in (("train", config.train), ("test", config.test)):
         *splits[split], places[split] = read_texts(config, pattern, data_dir)
+        if not splits[split][0]:
+            paths = places[split].paths
+            raise DataError(
+                f"{_listed(paths)}: no texts for the {'training' if split == 'train' else 'test'} "
+                f"split (data.{split}: {pattern}); {'it holds' if len(paths) == 1 else 'they hold'}"
+                f" no {'rows below the header' if config.format == 'csv' else 'records'}."
+            )
     source = find_paths(config.train, data_dir, "training text file")[0]
     class_names = config.class_names
     if config.format == "aclimdb" and config.target_field == "label" and class_names is None:
@@ -253,6 +260,10 @@ class Places:
     def add(self, path: Path, first: int, lines: list[int] | None) -> None:
         self._files.append((path, first, lines))
 
+    @property
+    def paths(self) -> list[Path]:
+        return [path for path, _, _ in self._files]
+
     def __getitem__(self, index: int) -> str:
         path, first, lines = next(file for file in reversed(self._files) if file[1] <= index)
         return f"{path}, line {lines[index - first]}" if lines else str(path)
@@ -276,6 +287,10 @@ def read_texts(config: DataConfig, pattern: str, data_dir) -> tuple[list[str], l
         texts += more[0]
         targets += more[1]
     return texts, targets, places
+
+
+def _listed(paths: Sequence[Path]) -> str:
+    return str(paths[0]) if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more"
 
 
 def _read_aclimdb(folder: Path, target: str) -> tuple[list[str], list[Any]]:
@@ -319,7 +334,9 @@ def _read_whole_text(path: Path) -> str:
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"{path}: can't read this file ({error}). Is it complete?") from None
     except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
+        line = error.object[:error.start].count(b"\n") + 1
+        raise DataError(f"{path}, line {line}: not UTF-8 text ({error.reason} at byte "
+                        f"{error.start}); save the file as UTF-8.") from None
 
 
 def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[list, list, list]:
