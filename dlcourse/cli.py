@@ -414,7 +414,7 @@ def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: i
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "style", type=click.Choice(["terminal", "markdown", "csv"]),
               default="terminal", show_default=True, help="Table format.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--plot", type=click.Path(path_type=Path),
               help="Also draw the runs' validation curves into this PNG, PDF or SVG file.")
 def compare(paths, style: str, plot: Path | None) -> None:
     """Compare runs: RUN_DIRs, or directories searched for runs at any depth."""

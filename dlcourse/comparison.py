@@ -245,6 +245,9 @@ def check_plot_target(path: Path) -> str:
     """The format --plot writes `path` in, once it is checked: it replaces an earlier plot,
     never another file (a typo can name one), and never writes into a run, whose files are
     its own (its accuracy.png is a plot too)."""
+    if path.is_dir():
+        raise RunError(f"--plot {path}: that is a folder; give the plot a file name in it, "
+                       f"such as {path / 'comparison.png'}.")
     format = plot_format(path)
     where = path.resolve().parent
     for folder in [where, *where.parents]:

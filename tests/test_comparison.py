@@ -130,7 +130,8 @@ def test_compare_shows_overrides_and_writes_a_plot_only_when_asked(trained, tmp_
     accuracy = (run_dir / "accuracy.png").read_bytes()
     for target, says in ((run_dir / "accuracy.png", "inside the run directory"),
                          (run_dir / "more" / "curves.png", "inside the run directory"),
-                         (tmp_path / "notes", "exists and is not a PNG image")):
+                         (tmp_path / "notes", "exists and is not a PNG image"),
+                         (runs, "that is a folder; give the plot a file name in it")):
         refused = invoke("compare", runs, "--plot", target)
         assert one_paragraph(refused) and says in refused.output, refused.output
         assert refused.stdout == ""  # checked before the table: nothing printed, then refused
