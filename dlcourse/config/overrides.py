@@ -37,7 +37,7 @@ def override_texts(overrides: Sequence[str] | Mapping[str, Any]) -> list[str]:
     if not isinstance(overrides, Mapping):
         parse_overrides(overrides)  # refuse malformed items here, with the usual message
         return list(overrides)
-    return [f"{key}={_flow(value)}" for key, value in overrides.items()]
+    return [f"{key}={_flow(_python(value))}" for key, value in overrides.items()]
 
 
 def _flow(value: Any) -> str:
