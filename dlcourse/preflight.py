@@ -16,7 +16,7 @@ from dlcourse import extras
 from dlcourse.config import Config
 from dlcourse.data import check_findable
 from dlcourse.data.files import fingerprint
-from dlcourse.data.loading import MEMORY_KIND, own_files
+from dlcourse.data.loading import MEMORY_KIND, check_held_in, own_files
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
 from dlcourse.rundir import EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RunDir
@@ -141,11 +141,15 @@ def findable_data(run: RunDir, data_dir: str | Path | None) -> str | Path | None
     """The data directory a command reads `run`'s data from (evaluate, explain, export),
     once its data is checked to be there, and unchanged: `data_dir`, or the recorded one.
     Handing it on spares the command checking again (fingerprinting a folder of photos).
-    A run trained on data given from Python keeps none; the command says what to give it."""
+    A run trained on data given from Python keeps none; the command says what to give it.
+    A `data_dir` given must hold the data itself, not have it found elsewhere."""
     if run.read_data_record().get("kind") == MEMORY_KIND:
         return data_dir
     checked = recorded_data_dir(run, data_dir)
-    check_findable(run.read_config().data, checked)
+    config = run.read_config().data
+    check_findable(config, checked)
+    if data_dir is not None:
+        check_held_in(config, data_dir)
     return checked
 
 

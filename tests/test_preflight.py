@@ -1,6 +1,7 @@
 """The checks commands make before TensorFlow starts: told at once, and TensorFlow never
 imported for a mistake it isn't needed to see."""
 
+import re
 import zipfile
 
 import pytest
@@ -131,3 +132,36 @@ def test_a_refused_resume_still_removes_what_a_killed_process_half_wrote(tmp_pat
     with pytest.raises(RunError, match="has already finished"):
         resumable_run(run.path)
     assert not list(run.path.glob(".partial*"))
+
+
+def test_data_dir_given_to_a_finished_run_must_hold_the_data_itself(tmp_path, monkeypatch):
+    """`evaluate RUN --data-dir DIR` points at other data. When DIR lacked it, the data was
+    read from the current directory, DLCOURSE_DATA_DIR or Keras's cache: the training copy,
+    its score reported as DIR's."""
+    from dlcourse.config import load_config
+    from dlcourse.config.loading import validate
+    from dlcourse.errors import DataError
+    from dlcourse.preflight import findable_data
+
+    here, other = tmp_path / "here", tmp_path / "other"
+    for folder in (here, other):
+        folder.mkdir()
+    (here / "test.csv").write_text("text,label\nfine,pos\n")
+    (other / "train.csv").write_text("text,label\nfine,pos\n")
+    raw = yaml.safe_load((ROOT / "configs" / "imdb_fasttext.yaml").read_text())
+    raw["data"].update(dataset="raw_text", format="csv", train="train.csv", test="test.csv")
+    raw["name"] = "own_text"
+    text_run = run_with_config(tmp_path / "text_run", validate(raw))
+    monkeypatch.chdir(here)
+    with pytest.raises(DataError, match=re.escape(
+            f"{other} holds nothing matching data.test (test.csv); it was found elsewhere")):
+        findable_data(text_run, other)
+    (other / "test.csv").write_text("text,label\nfine,pos\n")
+    assert findable_data(text_run, other) == other
+
+    mnist_run = run_with_config(tmp_path / "mnist_run", load_config(ROOT / "configs" / "mnist_cnn.yaml"))
+    (here / "mnist.npz").write_bytes(b"found through DLCOURSE_DATA_DIR")
+    monkeypatch.setenv("DLCOURSE_DATA_DIR", str(here))
+    with pytest.raises(DataError, match=re.escape(f"{other} holds no mnist.npz")):
+        findable_data(mnist_run, other)
+    assert findable_data(mnist_run, here) == here

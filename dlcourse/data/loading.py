@@ -14,10 +14,12 @@ from dlcourse.data.dataset import Dataset, TextVocabulary
 from dlcourse.data.image_folder import load_image_folder
 from dlcourse.data.files import find_file, find_paths, fingerprint, found
 from dlcourse.data.images import (
-    check_offline_findable, load_cifar10, load_cifar100, load_fashion_mnist, load_mnist,
+    KERAS_FOLDERS, MNIST_FILE, check_offline_findable, load_cifar10, load_cifar100,
+    load_fashion_mnist, load_mnist,
 )
 from dlcourse.data.imdb import IMDB_FILE, load_imdb
 from dlcourse.data.text import load_raw_text
+from dlcourse.errors import DataError
 
 _LOADERS: dict[str, Callable[[DataConfig, str | Path | None], Dataset]] = {
     "mnist": load_mnist,
@@ -74,6 +76,31 @@ def check_findable(config: DataConfig, data_dir: str | Path | None = None) -> No
             find_file(IMDB_FILE, data_dir)
         else:
             check_offline_findable(config.dataset, data_dir)
+
+
+def check_held_in(config: DataConfig, data_dir: str | Path) -> None:
+    """`data_dir` itself holds the data `config` names. Loading falls back to other places
+    (DLCOURSE_DATA_DIR, Keras's cache, the current directory), which suits training; but a
+    command pointed at other data (`evaluate RUN --data-dir DIR`) that silently read the
+    training copy from elsewhere would report the wrong data's score as the asked one's."""
+    if own := family(config.dataset).paths:
+        for name in own:
+            pattern = getattr(config, name)
+            if pattern is None:
+                continue
+            if Path(pattern).is_absolute():
+                raise DataError(f"data.{name} is the absolute path {pattern}, so --data-dir "
+                                f"{data_dir} can't change it; write it relative to the data "
+                                "directory to read other data.")
+            if found(pattern, data_dir, "data")[0] != Path(data_dir):
+                raise DataError(f"{data_dir} holds nothing matching data.{name} ({pattern}); "
+                                "it was found elsewhere, which is not the data asked for.")
+        return
+    held = {"mnist": MNIST_FILE.filename, "imdb": IMDB_FILE.filename, **KERAS_FOLDERS}
+    if config.dataset in held and not (Path(data_dir) / held[config.dataset]).exists():
+        raise DataError(f"{data_dir} holds no {held[config.dataset]}, the {config.dataset} data "
+                        "the run needs in Keras's layout; it would be read from elsewhere, "
+                        "which is not the data asked for.")
 
 
 def first(dataset: Dataset, limit: int) -> Dataset:
