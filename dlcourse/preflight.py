@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from dlcourse import extras
-from dlcourse.config import Config
+from dlcourse.config import Config, DataConfig
 from dlcourse.data import check_findable
-from dlcourse.data.files import fingerprint
-from dlcourse.data.loading import MEMORY_KIND, check_held_in, own_files
+from dlcourse.data.loading import MEMORY_KIND, check_held_in, data_fingerprint, own_files
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
 from dlcourse.rundir import EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RunDir
@@ -160,6 +159,9 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
         return given
     record = run.read_data_record()
     recorded_files = _recorded_files(record)
+    if not recorded_files:
+        return record.get("data_dir")
+    config = run.read_config().data
     for source, recorded in recorded_files.items():
         path = Path(source)
         if not path.exists():
@@ -167,25 +169,25 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
                 f"{run.path} was trained on {source}, which is no longer there. Pass "
                 "--data-dir DIR (data_dir=... in Python) to a directory holding that data."
             )
-        if fingerprint(path) != recorded:
+        if data_fingerprint(config, path) != recorded:
             raise RunError(
                 f"{source} has changed since {run.path} was trained on it (its files, sizes "
                 "or dates differ), so its test split may not be the one the run was measured "
                 "on. Pass --data-dir DIR to use it, or another copy, anyway."
             )
-    _check_no_new_matches(run, record, recorded_files)
+    if "files" in record:  # a record from before 2026-12 has no list to compare with
+        _check_no_new_matches(run, config, record.get("data_dir"), recorded_files)
     return record.get("data_dir")
 
 
-def _check_no_new_matches(run: RunDir, record: dict, recorded: dict[str, list[int]]) -> None:
+def _check_no_new_matches(run: RunDir, config: DataConfig, data_dir: str | None,
+                          recorded: dict[str, list[int]]) -> None:
     """A file that a config's pattern (data.train: train-*.jsonl) matches now but didn't in
     training would be read too: the data changed as surely as if a file had."""
-    if "files" not in record:
-        return  # a record from before 2026-12 has no list to compare with
     try:
-        own = own_files(run.read_config().data, record.get("data_dir"))
-    except (DataError, RunError):
-        return  # no config, or nothing matches at all: the command's own reading says so
+        own = own_files(config, data_dir)
+    except DataError:
+        return  # nothing matches at all: the command's own reading says so
     if own is None:
         return  # a Keras dataset: one file, checked above
     if new := sorted({str(path.resolve()) for path in own[1]} - set(recorded)):

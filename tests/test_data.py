@@ -322,6 +322,22 @@ def test_image_folder_holds_out_a_fixed_test_fraction(tmp_path):
     np.testing.assert_array_equal(first.x_test, again.x_test)
 
 
+def test_an_image_folders_fingerprint_counts_the_images_keras_reads(tmp_path):
+    """A README or a spreadsheet beside the photos is no change to the data."""
+    from dlcourse.data.loading import data_fingerprint
+
+    write_image_folder(tmp_path / "photos", classes=2, per_class=3, size=8)
+    config = DataConfig(dataset="image_folder", path="photos", image_size=(8, 8))
+    before = data_fingerprint(config, tmp_path / "photos")
+    assert before[0] == 6
+    (tmp_path / "photos" / "README.md").write_text("where the photos came from")
+    (tmp_path / "photos" / "class_000" / "labels.csv").write_text("file,label\n")
+    assert data_fingerprint(config, tmp_path / "photos") == before
+    shutil.copy(next((tmp_path / "photos" / "class_000").glob("*.png")),
+                tmp_path / "photos" / "class_000" / "more.png")
+    assert data_fingerprint(config, tmp_path / "photos")[0] == 7
+
+
 def test_image_folder_with_a_test_folder(tmp_path):
     write_image_folder(tmp_path / "train", classes=2, per_class=4, size=8)
     write_image_folder(tmp_path / "test", classes=2, per_class=2, size=8, seed=1)

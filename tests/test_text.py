@@ -114,23 +114,27 @@ def test_a_wrong_label_given_from_python_is_named_by_its_position(labels, says):
 def test_own_files_found_in_the_working_directory_are_remembered_and_checked(tmp_path, monkeypatch):
     """Found in the current directory, their folder becomes the run's data directory, so
     evaluate from elsewhere finds them; a review added to a folder is told, as a changed
-    file is. Before, such a run recorded no directory, and a folder no fingerprint."""
+    file is, and a file no loader reads is not. Before, such a run recorded no directory,
+    and a folder no fingerprint; then a README put beside the reviews was a change."""
     data = tmp_path / "data"
     write_aclimdb(data)
-    config = raw_text(format="aclimdb", train="train", test="test")
+    config = load_config(ROOT / "configs" / "imdb_bow_bigrams.yaml", [
+        "data.format=aclimdb", "data.train=train", "data.test=test", "data.class_names=null"])
     monkeypatch.chdir(data)
-    record = data_record(config, None, load_dataset(config))
+    record = data_record(config.data, None, load_dataset(config.data))
     assert record["data_dir"] == str(data.resolve())
     # Found here though --data-dir named another folder: here is where they are.
     (tmp_path / "other").mkdir()
-    assert data_record(config, tmp_path / "other", load_dataset(config))["data_dir"] == \
+    assert data_record(config.data, tmp_path / "other", load_dataset(config.data))["data_dir"] == \
         str(data.resolve())
-    run = RunDir(tmp_path / "run")
-    run.path.mkdir()
+    run = run_with_config(tmp_path / "run", config)
     run.write_data_record(record)
     monkeypatch.chdir(tmp_path)
     assert recorded_data_dir(run, None) == str(data.resolve())
     (data / "test" / ".DS_Store").write_text("what a file browser leaves; no loader reads it")
+    (data / "test" / "README.txt").write_text("notes beside the reviews; no loader reads them")
+    (data / "test" / "unsup").mkdir()
+    (data / "test" / "unsup" / "0_0.txt").write_text("aclImdb's unlabelled reviews, unread")
     assert recorded_data_dir(run, None) == str(data.resolve())
     (data / "test" / "pos" / "9_9.txt").write_text("one more review")
     with pytest.raises(RunError, match=re.escape(f"{data / 'test'} has changed since {run.path}")):

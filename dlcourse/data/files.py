@@ -20,6 +20,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -105,23 +106,28 @@ def found(pattern: str, data_dir: str | Path | None, what: str) -> tuple[Path, l
     )
 
 
-def fingerprint(path: Path) -> list[int]:
-    """[files, bytes, newest modification time in ns] of a file, or of every file under a
-    folder but the hidden ones (.DS_Store, .ipynb_checkpoints, which no loader reads):
-    enough for a later command to tell that the data changed, without reading it."""
+def fingerprint(path: Path, files: Iterable[Path] | None = None) -> list[int]:
+    """[files, bytes, newest modification time in ns] of a file, or of `files` in a folder
+    (by default every file under it but the hidden ones: .DS_Store, .ipynb_checkpoints,
+    which no loader reads): enough for a later command to tell that the data changed,
+    without reading it."""
     if not path.is_dir():
         stat = path.stat()
         return [1, stat.st_size, stat.st_mtime_ns]
     count = size = newest = 0
-    for root, folders, names in os.walk(path):
-        folders[:] = [folder for folder in folders if not folder.startswith(".")]
-        for name in filter(lambda name: not name.startswith("."), names):
-            try:
-                stat = os.stat(os.path.join(root, name))
-            except OSError:  # a dangling link, or removed meanwhile
-                continue
-            count, size, newest = count + 1, size + stat.st_size, max(newest, stat.st_mtime_ns)
+    for file in _visible_files(path) if files is None else files:
+        try:
+            stat = os.stat(file)
+        except OSError:  # a dangling link, or removed meanwhile
+            continue
+        count, size, newest = count + 1, size + stat.st_size, max(newest, stat.st_mtime_ns)
     return [count, size, newest]
+
+
+def _visible_files(folder: Path) -> Iterator[str]:
+    for root, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        yield from (os.path.join(root, name) for name in names if not name.startswith("."))
 
 
 def find_folder(folder: str, data_dir: str | Path | None) -> Path | None:

@@ -11,14 +11,14 @@ import numpy as np
 
 from dlcourse.config import DataConfig, family
 from dlcourse.data.dataset import Dataset, TextVocabulary
-from dlcourse.data.image_folder import load_image_folder
+from dlcourse.data.image_folder import image_files, load_image_folder
 from dlcourse.data.files import find_file, find_paths, fingerprint, found
 from dlcourse.data.images import (
     KERAS_FOLDERS, MNIST_FILE, check_offline_findable, load_cifar10, load_cifar100,
     load_fashion_mnist, load_mnist,
 )
 from dlcourse.data.imdb import IMDB_FILE, load_imdb
-from dlcourse.data.text import load_raw_text
+from dlcourse.data.text import ACLIMDB_CLASS_FOLDERS, load_raw_text
 from dlcourse.errors import DataError
 
 _LOADERS: dict[str, Callable[[DataConfig, str | Path | None], Dataset]] = {
@@ -142,6 +142,18 @@ def own_files(config: DataConfig, data_dir: str | Path | None) -> tuple[Path | N
     return found_in, read
 
 
+def data_fingerprint(config: DataConfig, path: Path) -> list[int]:
+    """files.fingerprint of what the loader reads at `path`: in a folder, its images or its
+    reviews alone, so a README or notes put beside them (or aclImdb's 50,000 unlabelled
+    reviews) are no change to the data, and aren't walked."""
+    if path.is_dir() and config.dataset == "image_folder":
+        return fingerprint(path, image_files(path))
+    if path.is_dir() and config.format == "aclimdb":
+        return fingerprint(path, [review for name in ACLIMDB_CLASS_FOLDERS
+                                  for review in (path / name).glob("*.txt")])
+    return fingerprint(path)
+
+
 def data_record(config: DataConfig, data_dir: str | Path | None, dataset: Dataset) -> dict:
     """Where a run's data came from, so later commands on the run find it again and can
     tell whether it changed: the directory it was found in (the current one, for your own
@@ -153,7 +165,7 @@ def data_record(config: DataConfig, data_dir: str | Path | None, dataset: Datase
         found_in, read = own
         chosen = found_in or chosen
     try:
-        files = {str(path.resolve()): fingerprint(path) for path in read}
+        files = {str(path.resolve()): data_fingerprint(config, path) for path in read}
     except OSError:  # data given from Python: no file
         return {"data_dir": None, "source": None}
     return {"data_dir": str(Path(chosen).resolve()) if chosen else None,
