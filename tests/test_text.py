@@ -272,3 +272,27 @@ def test_preparing_many_texts_says_so(fresh_cache, capsys):
     assert "... 50 entries in" in said and "Vectorising 5,010 texts ..." in said
     text_dataset(raw_text(), (texts, labels), (texts[:10], labels[:10]))
     assert "Fitting" not in capsys.readouterr().err  # the cached vocabulary
+
+
+def test_targets_from_python_may_be_a_column_as_keras_takes_them():
+    """(N, 1) targets, Keras's shape for one output, were refused one by one as arrays."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    texts = ["good film", "bad film", "fine film", "awful film"]
+    column = np.array([[9.0], [1.0], [6.5], [2.0]])
+    rating = load_config(ROOT / "configs" / "imdb_rating_regression.yaml").data
+    dataset = dataset_from_memory(rating, (texts, column), (texts, column), regression=True)
+    assert sorted(dataset.y_train.tolist()) == [1.0, 2.0, 6.5, 9.0]  # shuffled, as files are
+    labels = dataset_from_memory(raw_text(), (texts, np.array([[1], [0], [1], [0]])),
+                                 (texts, [1, 0, 1, 0]))
+    assert sorted(labels.y_train.tolist()) == [0, 0, 1, 1] and labels.num_classes == 2
+    with pytest.raises(DataError, match=re.escape(
+            "train=(texts, targets): one target per text, so (N,) or (N, 1); got shape (4, 2)")):
+        dataset_from_memory(rating, (texts, np.ones((4, 2))), (texts, column), regression=True)
+    # Arrays too: a (N, 3) target was cut to its first column without a word.
+    words, targets = np.ones((4, 5), dtype="int32"), np.ones((4, 3))
+    with pytest.raises(DataError, match=re.escape("the targets must be (N,) or (N, 1); got shape (4, 3)")):
+        dataset_from_memory(DataConfig(dataset="imdb", maxlen=5), (words, targets), (words, targets),
+                            regression=True)
+    assert dataset_from_memory(DataConfig(dataset="imdb", maxlen=5), (words, targets[:, :1]),
+                               (words, targets[:, :1]), regression=True).y_train.shape == (4,)

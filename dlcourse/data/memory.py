@@ -134,8 +134,11 @@ def _sequences(x: np.ndarray, name: str) -> np.ndarray:
 
 
 def _numbers(y: np.ndarray, name: str) -> np.ndarray:
+    if y.ndim > 1 and y.shape[1:] != (1,) * (y.ndim - 1):
+        raise DataError(f"{name}=(x, y): a regression here predicts one number per example, "
+                        f"so the targets must be (N,) or (N, 1); got shape {y.shape}.")
     try:
-        return y.astype("float32").reshape(len(y), -1)[:, 0]
+        return y.astype("float32").reshape(len(y))
     except (TypeError, ValueError):
         raise DataError(f"{name}=(x, y): the targets must be numbers for a regression loss.") from None
 
@@ -166,4 +169,15 @@ def _texts(config: DataConfig, split: Any, name: str) -> tuple[list[str], list[A
         raise DataError(f"{name}= must be (texts, targets) or a DataFrame with the text and target "
                         "columns.")
     texts, targets = split
-    return list(texts), list(targets)
+    return list(texts), _one_per_text(targets, name)
+
+
+def _one_per_text(targets: Any, name: str) -> list[Any]:
+    """A list of targets, one per text; (N, 1) arrays, as Keras takes for one output, too."""
+    shape = getattr(targets, "shape", None)
+    if shape is not None and len(shape) > 1:
+        if tuple(shape[1:]) != (1,) * (len(shape) - 1):
+            raise DataError(f"{name}=(texts, targets): one target per text, so (N,) or (N, 1); "
+                            f"got shape {tuple(shape)}.")
+        return np.asarray(targets).reshape(len(targets)).tolist()
+    return list(targets)
