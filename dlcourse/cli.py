@@ -380,7 +380,10 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
     export_target(checked, format_, output)
     data_dir = findable_data(checked, data_dir)
     click.echo(f"Exporting {run_dir} as {format_} ...", err=True)
-    result = dlcourse.export(run_dir, format_, output=output, data_dir=data_dir)
+    _import_tensorflow_quietly()
+    from dlcourse.exporting import export_run
+
+    result = export_run(run_dir, format_, output=output, data_dir=data_dir)
     for check in result.checks:
         click.echo(f"Check {check.line()}")
     for note in result.notes:
