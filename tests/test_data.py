@@ -347,6 +347,26 @@ def test_image_folder_with_a_test_folder(tmp_path):
     assert dataset.x_train.shape == (8, 8, 8, 3) and dataset.x_test.shape == (4, 8, 8, 3)
 
 
+def test_a_test_folder_with_other_classes_is_refused_naming_it(tmp_path):
+    """An extra class's test images were dropped without a word; a missing class was
+    Keras's message about class_names, put on the training folder."""
+    write_image_folder(tmp_path / "train", classes=2, per_class=4, size=8)
+    write_image_folder(tmp_path / "test", classes=3, per_class=2, size=8, seed=1)
+    config = DataConfig(dataset="image_folder", path=str(tmp_path / "train"),
+                        test_path=str(tmp_path / "test"), image_size=(8, 8))
+    with pytest.raises(DataError, match=re.escape(
+            f"{tmp_path / 'test'}: holds the class folder 'class_002', which the training folder "
+            "lacks (class_000, class_001)")):
+        load_dataset(config)
+    for name in ("class_002", "class_001"):
+        shutil.rmtree(tmp_path / "test" / name)
+    with pytest.raises(DataError, match=re.escape(
+            f"{tmp_path / 'test'}: lacks the class folder 'class_001' of the training folder")):
+        load_dataset(config)
+    (tmp_path / "test" / "class_001").mkdir()  # empty: no test images of that class
+    assert load_dataset(config).y_test.tolist() == [0, 0]
+
+
 def test_missing_image_folder_says_where_it_looked(tmp_path):
     config = DataConfig(dataset="image_folder", path="nowhere", image_size=(8, 8))
     with pytest.raises(DataError, match="No image folder matches 'nowhere'"):

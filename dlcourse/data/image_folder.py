@@ -36,9 +36,7 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
     test_root = None
     if config.test_path is not None:
         (test_root,) = find_paths(config.test_path, data_dir, "test image folder")[:1]
-    # Keras leaves out hidden folders (.ipynb_checkpoints), and so does every check here.
-    classes = sorted(path.name for path in Path(root).iterdir()
-                     if path.is_dir() and not path.name.startswith("."))
+    classes = class_folders(Path(root))
     if len(classes) < 2:
         raise DataError(
             f"{root}: holds {len(classes)} class folder(s); a classifier needs at least two "
@@ -57,6 +55,7 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
         )
     check_image_headers(images)
     if test_root is not None:
+        _check_same_classes(Path(test_root), classes)
         check_image_headers(image_files(Path(test_root)))
     options = dict(
         image_size=tuple(config.image_size),
@@ -94,6 +93,28 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
         source=Path(root),
         class_names=tuple(train.class_names),
     )
+
+
+def class_folders(root: Path) -> list[str]:
+    """The class names of an image folder: its sub-folders, sorted, as Keras numbers them.
+    Keras leaves out hidden folders (.ipynb_checkpoints), and so does every check here."""
+    return sorted(path.name for path in root.iterdir()
+                  if path.is_dir() and not path.name.startswith("."))
+
+
+def _check_same_classes(test_root: Path, classes: list[str]) -> None:
+    """The test folder's classes are the training folder's. Keras dropped the images of a
+    class the model never learned without a word, and named the training folder for a
+    class missing from the test folder."""
+    test_classes = class_folders(test_root)
+    if extra := sorted(set(test_classes) - set(classes)):
+        raise DataError(f"{test_root}: holds the class folder {extra[0]!r}, which the training "
+                        f"folder lacks ({', '.join(classes)}); the model can't predict it. Move "
+                        "it out of the test folder, or into the training folder too.")
+    if missing := sorted(set(classes) - set(test_classes)):
+        raise DataError(f"{test_root}: lacks the class folder {missing[0]!r} of the training "
+                        "folder; make it (it may be empty), so the classes are numbered as in "
+                        "training.")
 
 
 def image_files(root: Path) -> list[Path]:
