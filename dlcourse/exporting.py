@@ -26,7 +26,9 @@ from dlcourse.errors import DlcourseError
 from dlcourse.prediction import Predictor
 from dlcourse.preflight import export_target, recorded_data_dir
 from dlcourse.preparation import run_dataset
-from dlcourse.rundir import EXPORT_FILES, EXPORT_README, RunDir, directory_written_atomically
+from dlcourse.rundir import (
+    EXPORT_FILES, EXPORT_MARKER, EXPORT_README, RunDir, directory_written_atomically,
+)
 
 TOLERANCE = 1e-5
 CHECKED_INPUTS = 100
@@ -88,6 +90,7 @@ def export_run(run_dir: str | Path, format: str = "saved_model", *,
             )
         (staging / EXPORT_README).write_text(
             _readme(predictor, format, takes, checks, notes), encoding="utf-8")
+        (staging / EXPORT_MARKER).write_text(f"{format} export of {run.path.resolve()}\n")
     return ExportResult(target, format, checks, takes, notes)
 
 

@@ -72,9 +72,19 @@ def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
                             f"{', '.join(EXPORT_FORMATS)}.")
     if format != "saved_model":
         extras.require(format, f"Exporting to {'ONNX' if format == 'onnx' else 'LiteRT'}")
-    target = Path(output) if output is not None else run.export_dir(format)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())
-                            and not run.is_export(target)):
+    target = Path(output).resolve() if output is not None else run.export_dir(format)
+    home, where = run.path.resolve(), target.resolve()
+    exports = run.export_dir(format).parent.resolve()
+    if home.is_relative_to(where):
+        raise RunError(f"--output {output}: that folder holds the run {run.path} itself; give "
+                       "--output a new folder.")
+    if where.is_relative_to(home) and where.parent != exports:
+        raise RunError(f"--output {output}: that is inside the run {run.path}, whose files are "
+                       "its own; leave --output out to write its export folder, or give "
+                       "another folder.")
+    # Its own export folder is dlcourse's alone, whichever version wrote what is in it.
+    replaceable = run.is_export(target) or where.parent == exports
+    if target.exists() and (not target.is_dir() or any(target.iterdir()) and not replaceable):
         raise RunError(f"{target} exists and is not an earlier export; give --output a "
                        "new folder, or an export's folder to replace it.")
     return target

@@ -54,6 +54,9 @@ TENSORBOARD_DIR = "tensorboard"
 # `dlcourse export` writes each format into its own folder here, with a README.
 EXPORT_DIR = "export"
 EXPORT_README = "README.md"
+# What marks a folder as an export, which a later export may replace whole: a README.md
+# alone is in half the folders of a course.
+EXPORT_MARKER = ".dlcourse-export"
 EXPORT_FILES = {"saved_model": "", "onnx": "model.onnx", "litert": "model.tflite"}
 LOCK_FILE = ".lock"
 # Which MLflow run tracks this one, so a resumed run goes on logging to it.
@@ -597,7 +600,7 @@ class RunDir:
     @staticmethod
     def is_export(folder: Path) -> bool:
         """An earlier export's folder (anywhere: --output), which an export may replace."""
-        return (folder / EXPORT_README).is_file()
+        return (folder / EXPORT_MARKER).is_file()
 
     @property
     def tensorboard_dir(self) -> Path:

@@ -122,12 +122,24 @@ def test_an_export_that_fails_its_check_writes_nothing(trained, tmp_path, monkey
     assert not (tmp_path / "sm").exists() and not list(tmp_path.glob(".partial-*"))
 
 
-def test_a_folder_of_something_else_is_not_replaced(trained, tmp_path):
+def test_a_folder_of_something_else_is_not_replaced(trained, tmp_path, monkeypatch):
+    """A README.md was taken for an export's mark: a course folder holding one, and the
+    run being exported, was replaced by the export."""
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    (tmp_path / "mine" / "README.md").write_text("# My coursework")
     result = invoke("export", trained["mnist"], "--output", tmp_path / "mine")
     assert result.exit_code == 2 and "not an earlier export" in result.output
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
+    run = trained.copy("mnist", tmp_path / "course")
+    monkeypatch.chdir(tmp_path / "course")
+    for output, says in ((".", "holds the run"), (tmp_path / "course", "holds the run"),
+                         (run / "history", "inside the run")):
+        refused = invoke("export", run, "--output", output)
+        assert refused.exit_code == 2 and says in refused.output, refused.output
+    assert (run / "model.keras").is_file() and not (run / "history").exists()
+    exported = exporting.export_run(run, "saved_model", output=tmp_path / "sm")
+    assert exporting.export_run(run, "saved_model", output=exported.path).path == exported.path
 
 
 def test_a_missing_runtime_names_the_extra(trained, tmp_path, monkeypatch):
