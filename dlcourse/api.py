@@ -316,11 +316,35 @@ def lr_find(
     elif overrides:
         raise TypeError("overrides apply to a config file, not to a loaded Config")
     check_findable(config.data, data_dir)
+    output = _lr_find_output(Path(output) if output is not None
+                             else Path(f"{config.name}-lr-find.png"))
     start_tensorflow()
     from dlcourse.lr_finder import find_learning_rate
 
     return find_learning_rate(config, data_dir, output=output, start=start, end=end,
                               steps=steps)
+
+
+def _lr_find_output(plot: Path) -> Path:
+    """`plot`, checked before the test runs: a format matplotlib draws, not inside a run,
+    and replacing only an earlier curve, the plot's and the JSON's beside it."""
+    import json
+
+    from dlcourse.comparison import check_plot_target
+    from dlcourse.errors import RunError
+
+    check_plot_target(plot, "--output")
+    curve = plot.with_suffix(".json")
+    if curve.exists():
+        try:  # a curve of 100,000 steps is a few MB; more is some other file
+            earlier = (json.loads(curve.read_text(encoding="utf-8"))
+                       if curve.stat().st_size < 64 << 20 else None)
+        except (OSError, ValueError, RecursionError):
+            earlier = None
+        if not (isinstance(earlier, dict) and "learning_rates" in earlier):
+            raise RunError(f"--output {plot}: the curve goes beside it as {curve}, which exists "
+                           "and is not an earlier curve; give another name.")
+    return plot
 
 
 def model_summary_of(

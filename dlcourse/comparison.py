@@ -241,18 +241,18 @@ PLOT_FORMATS = ("png", "pdf", "svg")
 PLOT_STARTS = {"png": (b"\x89PNG",), "pdf": (b"%PDF",), "svg": (b"<?xml", b"<svg")}
 
 
-def check_plot_target(path: Path) -> str:
+def check_plot_target(path: Path, option: str = "--plot") -> str:
     """The format --plot writes `path` in, once it is checked: it replaces an earlier plot,
     never another file (a typo can name one), and never writes into a run, whose files are
     its own (its accuracy.png is a plot too)."""
     if path.is_dir():
-        raise RunError(f"--plot {path}: that is a folder; give the plot a file name in it, "
+        raise RunError(f"{option} {path}: that is a folder; give the plot a file name in it, "
                        f"such as {path / 'comparison.png'}.")
-    format = plot_format(path)
+    format = plot_format(path, option)
     where = path.resolve().parent
     for folder in [where, *where.parents]:
         if is_run_dir(folder):
-            raise RunError(f"--plot {path}: that is inside the run directory {folder}, whose "
+            raise RunError(f"{option} {path}: that is inside the run directory {folder}, whose "
                            "files are the run's own; write the plot elsewhere.")
     if not path.is_file():
         return format  # nothing there, or what the write itself will name (a folder, a FIFO)
@@ -262,16 +262,16 @@ def check_plot_target(path: Path) -> str:
     except OSError:
         return format  # unreadable: the write says why
     if not start.startswith(PLOT_STARTS[format]):
-        raise RunError(f"--plot {path}: that file exists and is not a {format.upper()} image, "
+        raise RunError(f"{option} {path}: that file exists and is not a {format.upper()} image, "
                        "so it isn't an earlier plot to replace; give another name.")
     return format
 
 
-def plot_format(path: Path) -> str:
+def plot_format(path: Path, option: str = "--plot") -> str:
     """The image format a plot path asks for by its suffix (PNG when it has none)."""
     suffix = path.suffix.lower().lstrip(".")
     if not suffix:
         return "png"
     if suffix not in PLOT_FORMATS:
-        raise RunError(f"--plot {path}: can't draw a .{suffix} file; use a .png, .pdf or .svg name.")
+        raise RunError(f"{option} {path}: can't draw a .{suffix} file; use a .png, .pdf or .svg name.")
     return suffix

@@ -108,6 +108,8 @@ def test_mistakes_of_a_finished_run_are_told_without_importing_tensorflow(tmp_pa
     run.write_data_record({"data_dir": str(gone.parent), "source": str(gone),
                            "files": {str(gone): [1, 17_309_985, 1]}})
     (tmp_path / "latin1.txt").write_bytes("a caf\xe9 review".encode("latin-1"))
+    (tmp_path / "latin1.json").write_text('{"notes": "mine, beside latin1.png"}')
+    (tmp_path / "mnist.npz").write_bytes(b"found, never read: each mistake comes first")
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     for name in ("status.json", "model.keras"):
@@ -117,7 +119,12 @@ def test_mistakes_of_a_finished_run_are_told_without_importing_tensorflow(tmp_pa
         (["predict", run.path, tmp_path / "missing.txt"], "missing.txt: no such file"),
         (["predict", run.path, tmp_path / "latin1.txt"], "latin1.txt: not UTF-8 text"),
         (["evaluate", damaged], "config.yaml"),
-        (["export", run.path, "--output", run.path], "exists and is not an earlier export"),
+        (["export", run.path, "--output", run.path], "that folder holds the run"),
+        # lr-find: a format matplotlib can't draw failed after the whole test, and a name
+        # in a run replaced its metrics.json with the curve.
+        (["lr-find", MNIST, "--data-dir", tmp_path, "--output", tmp_path / "curve.txt"], "can't draw a .txt file"),
+        (["lr-find", MNIST, "--data-dir", tmp_path, "--output", run.path / "metrics.png"], "inside the run directory"),
+        (["lr-find", MNIST, "--data-dir", tmp_path, "--output", tmp_path / "latin1.png"], "is not an earlier curve"),
         (["tune", MNIST], "searches no values, so there is nothing to tune"),
         *(([command, run.path], f"was trained on {gone}, which is no longer there")
           for command in ("evaluate", "explain", "export")),
