@@ -151,3 +151,11 @@ def test_a_missing_runtime_names_the_extra(trained, tmp_path, monkeypatch):
     with pytest.raises(DlcourseError, match=r"onnxruntime.*pip install 'dlcourse\[export\]'"):
         exporting.export_run(trained["mnist"], "onnx", output=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_the_check_scales_the_difference_by_the_outputs_size():
+    """A regression's rating of 8 is held to the digits a probability is: float32 summed
+    in another order moved a TF-IDF regression's output by 1.7e-5, past a fixed 1e-5."""
+    near = exporting.Check("onnxruntime", 1, exporting._difference([[8.0007], [0.1]], [[8.0], [0.1]]))
+    assert near.passed and "/ (1 + |model.predict|)" in near.line()
+    assert not exporting.Check("x", 1, exporting._difference([[0.5003]], [[0.5]])).passed
