@@ -4,6 +4,7 @@ predictions and evaluation out, and the same one-paragraph refusals as the CLI."
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -203,3 +204,22 @@ def test_a_stopped_python_data_run_resumes_with_the_same_arrays(tmp_path, monkey
         dlcourse.resume(run_dir)
     resumed = dlcourse.resume(run_dir, train=train, test=test)
     assert len(resumed.history["loss"]) == 4 and resumed.metrics["test_samples"] == 32
+
+
+def test_a_tf_data_split_is_read_within_bounds(monkeypatch):
+    """A .repeat()ed dataset was read forever, memory growing (3 GB in 30 s)."""
+    import tensorflow as tf
+
+    from dlcourse.config import DataConfig
+    from dlcourse.data import memory
+
+    x, y = three_stripes(40, 0)
+    config = DataConfig(dataset="mnist")
+    batched = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    assert memory.dataset_from_memory(config, batched, (x, y)).x_train.shape[0] == 40
+    with pytest.raises(DataError, match=re.escape("train=: the tf.data.Dataset repeats forever")):
+        memory.dataset_from_memory(config, batched.repeat(), (x, y))
+    monkeypatch.setattr(memory, "LARGEST_SPLIT", 30)  # unknown length: read up to the bound
+    unknown = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda image, label: True)
+    with pytest.raises(DataError, match="gives more than 30 examples"):
+        memory.dataset_from_memory(config, unknown, (x, y))

@@ -21,6 +21,7 @@ from dlcourse.errors import DataError
 SOURCE = "<python>"
 # The most examples a split from Python may hold before it is called a mistake.
 LARGEST_SPLIT = 10_000_000
+_INFINITE = -1  # tf.data.INFINITE_CARDINALITY, without importing TensorFlow for it
 
 
 def dataset_from_memory(
@@ -98,13 +99,21 @@ def _is_tf_dataset(value: Any) -> bool:
 
 
 def _from_tf_dataset(dataset: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The (x, y) elements of a tf.data Dataset, batched or not, as two arrays."""
-    xs, ys = [], []
+    """The (x, y) elements of a tf.data Dataset, batched or not, as two arrays. Read within
+    LARGEST_SPLIT examples: a `.repeat()`ed dataset never ends, and memory would fill."""
+    if int(dataset.cardinality()) == _INFINITE:
+        raise DataError(f"{name}=: the tf.data.Dataset repeats forever (.repeat()), so it can't "
+                        "be read whole; give it without .repeat(): fit.epochs repeats it.")
+    xs, ys, count = [], [], 0
     for element in dataset.as_numpy_iterator():
         if not (isinstance(element, tuple) and len(element) == 2):
             raise DataError(f"{name}=: a tf.data.Dataset must give (inputs, targets) pairs.")
         xs.append(element[0])
         ys.append(element[1])
+        count += len(element[1]) if np.ndim(element[1]) >= 1 else 1
+        if count > LARGEST_SPLIT:
+            raise DataError(f"{name}=: the tf.data.Dataset gives more than {LARGEST_SPLIT:,} "
+                            "examples; expected a split that fits in memory.")
     if not xs:
         raise DataError(f"{name}=: the tf.data.Dataset is empty.")
     batched = np.ndim(ys[0]) >= 1 and np.ndim(xs[0]) > 1 and len(xs[0]) == len(ys[0])
