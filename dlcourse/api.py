@@ -222,19 +222,15 @@ def predict(
     for texts how many words the model knows, and warnings. The model is loaded once for
     repeated calls on the same run.
     """
+    from dlcourse.prediction_inputs import python_inputs
     from dlcourse.preflight import finished_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
     finished_run(_run_path(run))
+    inputs = python_inputs(inputs)
     start_tensorflow()
-    import numpy as np
-
     from dlcourse.prediction import predict_run
 
-    if isinstance(inputs, (str, Path)):
-        inputs = [str(inputs)]
-    elif not isinstance(inputs, np.ndarray):
-        inputs = [str(item) for item in inputs]
     return [prediction.as_dict() for prediction in
             predict_run(_run_path(run), inputs, preprocess=preprocess)]
 

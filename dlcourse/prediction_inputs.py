@@ -1,13 +1,14 @@
 """What `predict` reads from its command line: reviews given as words, files of them one a
 line, or standard input; for image runs the pictures' paths. Without TensorFlow, so a
-missing or unreadable file is told before its seconds-long start."""
+missing or unreadable file is told before its seconds-long start. And what
+`dlcourse.predict` takes from Python: texts, paths or one array."""
 
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Any, Sequence, TextIO
 
 from dlcourse.config import family
 from dlcourse.data.text import lone_surrogate
@@ -103,3 +104,35 @@ def _lines(text: str, source: str) -> list[str]:
         raise DataError(f"{source} holds no review: every line is empty. Give one review a "
                         "line.")
     return lines
+
+
+def python_inputs(inputs: Any) -> Any:
+    """What `dlcourse.predict` was given, as the list of texts or image paths it means, or
+    an array of numbers as it is. Each item was made a string, so a DataFrame predicted its
+    column names, bytes one "text" per byte, and b"great" the text "b'great'"."""
+    if isinstance(inputs, (str, Path, bytes)):
+        inputs = [inputs]
+    elif hasattr(inputs, "columns"):  # a pandas DataFrame, without importing pandas
+        raise DataError("predict takes texts, image paths or an array, not a DataFrame; give "
+                        "it the column of texts: dlcourse.predict(run, df['text']).")
+    elif type(inputs).__module__.startswith("tensorflow") and hasattr(inputs, "numpy"):
+        inputs = inputs.numpy()
+    if hasattr(inputs, "dtype") and hasattr(inputs, "shape"):  # a NumPy array
+        if inputs.dtype.kind not in "USO":
+            return inputs  # numbers: what the model takes
+        inputs = inputs.reshape(-1).tolist()
+    return [_python_input(item, index) for index, item in enumerate(inputs)]
+
+
+def _python_input(item: Any, index: int) -> str:
+    if isinstance(item, (str, Path)):
+        return str(item)
+    if isinstance(item, bytes):
+        try:
+            return item.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"inputs[{index}]: bytes that are not UTF-8 text; decode them to "
+                            "a str first.") from None
+    raise DataError(f"inputs[{index}] is {type(item).__name__} {str(item)[:40]!r}; predict "
+                    "takes texts (str), image paths, or one NumPy array of what the model "
+                    "takes.")

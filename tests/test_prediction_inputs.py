@@ -1,6 +1,8 @@
 """What predict reads from its command line, checked without a model (or TensorFlow)."""
 
 import io
+import re
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +62,27 @@ def test_what_is_no_review_is_named_not_classified(text_run, tmp_path):
             collect_inputs(text_run, items, stdin=stdin(given))
     assert collect_inputs(text_run, [str(tmp_path / "folder")], as_text=True) == \
         [str(tmp_path / "folder")]
+
+
+def test_python_inputs_are_texts_paths_or_one_array():
+    """Each item was made a string: bytes gave one input per byte, b"great film" the text
+    "b'great film'", and a DataFrame its column names."""
+    import numpy as np
+
+    from dlcourse.prediction_inputs import python_inputs
+
+    assert python_inputs("a fine film") == ["a fine film"]
+    assert python_inputs(b"caf\xc3\xa9 au lait") == ["café au lait"]
+    assert python_inputs([b"great film", Path("digit.png")]) == ["great film", "digit.png"]
+    assert python_inputs(np.array(["good", "bad"])) == ["good", "bad"]
+    numbers = np.zeros((2, 5), dtype="int32")
+    assert python_inputs(numbers) is numbers
+
+    class DataFrame:  # what pandas's looks like to predict, without pandas
+        columns = ["text", "label"]
+
+    for given, says in ((DataFrame(), "not a DataFrame; give it the column of texts"),
+                        (["good", float("nan")], "inputs[1] is float 'nan'"),
+                        ([b"caf\xe9"], "inputs[0]: bytes that are not UTF-8 text")):
+        with pytest.raises(DataError, match=re.escape(says)):
+            python_inputs(given)
