@@ -296,3 +296,21 @@ def test_targets_from_python_may_be_a_column_as_keras_takes_them():
                             regression=True)
     assert dataset_from_memory(DataConfig(dataset="imdb", maxlen=5), (words, targets[:, :1]),
                                (words, targets[:, :1]), regression=True).y_train.shape == (4,)
+
+
+def test_a_missing_text_from_python_is_named_not_trained_on_as_nan():
+    """pandas reads an empty cell as NaN, which was made the word 'nan' and trained on."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    class DataFrame:  # what pandas's looks like to dlcourse, without pandas
+        columns = ["text", "label"]
+        index = [10, 11, 12]
+
+        def __getitem__(self, column):
+            return {"text": ["good", float("nan"), "bad"], "label": [1, 1, 0]}[column]
+
+    with pytest.raises(DataError, match=re.escape(
+            "train= row 11: the text ('text') is missing (nan, as pandas reads an empty cell)")):
+        dataset_from_memory(raw_text(), DataFrame(), (["fine"], [0]))
+    with pytest.raises(DataError, match=re.escape("test texts[1]: the text ('text') is missing (None")):
+        dataset_from_memory(raw_text(), (["good", "bad"], [1, 0]), (["fine", None], [0, 1]))

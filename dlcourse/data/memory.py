@@ -15,7 +15,7 @@ import numpy as np
 from dlcourse.config import DataConfig, family
 from dlcourse.data.dataset import Dataset, TextVocabulary, check_labels
 from dlcourse.data.loading import first
-from dlcourse.data.text import text_dataset
+from dlcourse.data.text import text_dataset, text_of
 from dlcourse.errors import DataError
 
 SOURCE = "<python>"
@@ -173,12 +173,15 @@ def _texts(config: DataConfig, split: Any, name: str) -> tuple[list[str], list[A
         if missing:
             raise DataError(f"{name}=: the DataFrame has no column {missing[0]!r} (data.text_field "
                             f"{text_field!r}, data.target {target!r}); it has {list(split.columns)}.")
-        return [str(text) for text in split[text_field]], list(split[target])
+        texts = [text_of(text, f"{name}= row {row}", text_field)
+                 for row, text in zip(split.index, split[text_field])]
+        return texts, list(split[target])
     if not (isinstance(split, (tuple, list)) and len(split) == 2):
         raise DataError(f"{name}= must be (texts, targets) or a DataFrame with the text and target "
                         "columns.")
     texts, targets = split
-    return list(texts), _one_per_text(targets, name)
+    texts = [text_of(text, f"{name} texts[{index}]", "text") for index, text in enumerate(texts)]
+    return texts, _one_per_text(targets, name)
 
 
 def _one_per_text(targets: Any, name: str) -> list[Any]:

@@ -367,7 +367,7 @@ def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[l
                 # Most often a comma in an unquoted text, which moved the label along.
                 raise DataError(f"{where}: more columns than the header names (also "
                                 f"{record[None]!r}); quote a text that holds a comma.")
-            texts.append(_text_of(record[text_field], where, text_field))
+            texts.append(text_of(record[text_field], where, text_field))
             value = _csv_value(record[target]) if fmt == "csv" else record[target]
             targets.append(_target_of(value, where, target))
             lines.append(line)
@@ -406,7 +406,11 @@ def _json_record(path: Path, line: int, text: str) -> Any:
         raise DataError(f"{path}, line {line}: not valid JSON ({error}).") from None
 
 
-def _text_of(value: Any, where: str, field: str) -> str:
+def text_of(value: Any, where: str, field: str) -> str:
+    """`value` if it is a text dlcourse can vectorise; else a DataError naming `where`."""
+    if value is None or isinstance(value, float) and value != value:
+        raise DataError(f"{where}: the text ({field!r}) is missing ({_shown(value)}, as pandas "
+                        "reads an empty cell); drop the row or give it a text.")
     if not isinstance(value, str):
         raise DataError(f"{where}: the text ({field!r}) is {_shown(value)}; expected a string.")
     if (surrogate := lone_surrogate(value)) is not None:
