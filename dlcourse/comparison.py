@@ -83,8 +83,8 @@ def summarise(run_dir: Path) -> RunSummary:
         test=_number(metrics.get(f"test_{measure}"), float),
         seconds_per_epoch=_number(metrics.get("seconds_per_epoch"), float),
         val_curve=curve,
-        overrides=tuple(str(item) for item in status.get("overrides") or ()
-                        if isinstance(status.get("overrides"), list)),
+        overrides=tuple(map(str, overrides)) if isinstance(
+            overrides := status.get("overrides"), list) else (),
         saved_epoch=_number(metrics.get("restored_epoch"), int),
         problems=tuple(problems),
     )

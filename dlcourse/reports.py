@@ -197,19 +197,24 @@ def expected_against_measured(metrics: Mapping[str, Any]) -> str | None:
     """'best validation accuracy 0.8840, the lecture's slide ...: 0.89', or None; for a run
     smaller than its config (--smoke, data.limit, fewer epochs), that it is not comparable."""
     reference = metrics.get("reference")
-    if not isinstance(reference, Mapping) or not isinstance(reference.get("measured"), (int, float)):
+    # metrics.json is a file a user can edit: a comparison it can't make is left out.
+    if not isinstance(reference, Mapping) or not all(
+            isinstance(reference.get(key), (int, float)) and not isinstance(reference[key], bool)
+            for key in ("measured", "value")):
         return None
     label = METRIC_LABELS.get(reference.get("metric"), reference.get("metric"))
     reduced = metrics.get("reduced")
+    if reduced and not isinstance(reduced, list):
+        reduced = [reduced]
     if reduced:
         # A bare difference would read as a failure to reproduce the published figure.
         return (
             f"reduced run ({', '.join(map(str, reduced))}): {label} {reference['measured']:.4f} "
-            f"is not comparable with the published {reference['value']} ({reference['source']})"
+            f"is not comparable with the published {reference['value']} ({reference.get('source')})"
         )
     difference = reference["measured"] - reference["value"]
     return (
-        f"{label} {reference['measured']:.4f} — {reference['source']}: {reference['value']} "
+        f"{label} {reference['measured']:.4f} — {reference.get('source')}: {reference['value']} "
         f"({difference:+.4f})"
     )
 

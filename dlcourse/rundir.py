@@ -205,7 +205,7 @@ def read_run_text(path: Path, largest: int = LARGEST_JSON_BYTES) -> str:
 def _parsed(path: Path, text: str) -> Any:
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # ValueError: also an int of 4,300+ digits
         raise RunError(f"{path} is not valid JSON ({error}); is the run directory damaged?") from None
 
 
@@ -427,6 +427,10 @@ class RunDir:
             for key, values in history.items()
         ):
             raise RunError(f"{path}: expected a JSON object of per-epoch lists of numbers.")
+        if len(lengths := {len(values) for values in history.values()}) > 1:
+            counts = ", ".join(f"{key} {len(values)}" for key, values in history.items())
+            raise RunError(f"{path}: its lists hold different numbers of epochs ({counts}); is "
+                           "the run directory damaged?")
         return history
 
     def write_metrics(self, metrics: Mapping[str, Any]) -> None:

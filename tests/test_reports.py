@@ -15,6 +15,10 @@ def test_expected_against_measured_reads_as_a_sentence():
         "best validation accuracy 0.8840 — the lecture: 0.89 (-0.0060)"
     )
     assert expected_against_measured({}) is None
+    # metrics.json edited by hand: a KeyError after evaluate had written, and serve's start.
+    for damaged in ({"reference": {"measured": 0.884}}, {"reference": {"measured": 0.8, "value": "x"}}):
+        assert expected_against_measured(damaged) is None
+    assert "reduced run (5)" in expected_against_measured({**metrics, "reduced": 5})
 
 
 def test_history_csv_has_one_row_per_epoch(tmp_path):

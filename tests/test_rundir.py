@@ -122,6 +122,8 @@ def test_a_fifo_or_huge_file_is_refused_without_hanging(tmp_path):
      ("vocabulary.json", '{"tokens": ["a"], "idf_weights": [1, 2]}', "expected {\"tokens\""),
      ("word_index.json", '{"the": "one"}', "mapping words to positive ranks"),
      ("history.json", '{"loss": [1, "x"]}', "per-epoch lists of numbers"),
+     ("history.json", '{"loss": [1, 2], "val_loss": [1]}', r"different numbers of epochs \(loss 2, "
+      r"val_loss 1\)"),
      ("status.json", "[]", "expected a JSON object")],
 )
 def test_damaged_run_files_are_named_in_one_sentence(tmp_path, name, content, message):
@@ -274,6 +276,11 @@ DAMAGE = {
     "null values": b'{"loss": [null, null], "val_accuracy": [null], "name": null}',
     "wrong types": b'{"loss": "x", "val_accuracy": {"a": 1}, "parameters": "many", "best_epoch": []}',
     "non-string name": b"name: [1, 2]\nmodel: {layers: 3}\n",
+    # An int JSON reads but Python won't make; overrides that are no list; uneven epochs.
+    "huge int": b'{"loss": [' + b"1" * 5000 + b"]}",
+    "wrong field types": b'{"status": "finished", "overrides": 5, "reduced": 5, '
+                         b'"reference": {"metric": "best_val_accuracy", "measured": 0.5}}',
+    "uneven epochs": b'{"accuracy": [0.1, 0.2], "val_accuracy": [0.3]}',
 }
 DAMAGED_FILES = ("config.yaml", "status.json", "metrics.json", "history.json")
 
