@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import keras
 import numpy as np
 
 from dlcourse.config import Config, family
 from dlcourse.data.imdb import encode_reviews, tokenize_review
 from dlcourse.data.photos import read_picture
 from dlcourse.data.text import lone_surrogate, tokens_of, vectorize, vectorizer_from
-from dlcourse.errors import DataError, DlcourseError
+from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.evaluation import class_scores
-from dlcourse.rundir import RunDir
+from dlcourse.rundir import CLASSES_FILE, VOCABULARY_FILE, RunDir
 
 TOP = 3
 # Below this share of known words a text is mostly unknown to the model.
@@ -102,6 +103,7 @@ class Predictor:
         self.input_shape = tuple(self.model.input_shape[1:])
         if self.config.data.dataset == "raw_text":
             vocabulary = self.run.read_vocabulary()
+            self._check_vocabulary(vocabulary)
             self._vectorizer = vectorizer_from(self.config.data.vectorize, vocabulary)
             self._known = frozenset(vocabulary.tokens)
         elif self.family.is_text:
@@ -110,8 +112,37 @@ class Predictor:
             self.run.read_classes() or self.family.class_names
             or tuple(str(index) for index in range(self.model.output_shape[-1]))
         )
+        self._check_classes()
         self._forward = self._compiled_call() if compiled else (
             lambda arrays: self.model.predict(arrays, verbose=0))
+
+    def _check_classes(self) -> None:
+        """classes.json names one class per output (two for one sigmoid unit): a file edited
+        or copied from another run gave an IndexError, or probabilities of the wrong
+        classes."""
+        if self.class_names is None:
+            return
+        outputs = self.model.output_shape[-1]
+        if len(self.class_names) != max(outputs, 2):
+            raise RunError(f"{self.run.path / CLASSES_FILE}: names {len(self.class_names)} class"
+                           f"{'es' if len(self.class_names) != 1 else ''}, but the model has "
+                           f"{outputs} output(s), for "
+                           f"{max(outputs, 2)} classes; is the run directory damaged?")
+
+    def _check_vocabulary(self, vocabulary) -> None:
+        """vocabulary.json vectorises into what the model takes: as many tokens as a bag's
+        width, or no index past the Embedding's rows. Else TensorFlow's traceback."""
+        tokens, path = len(vocabulary.tokens), self.run.path / VOCABULARY_FILE
+        if self.config.data.vectorize.output_mode != "int":
+            if tokens != self.input_shape[-1]:
+                raise RunError(f"{path}: holds {tokens} tokens, but the model takes bags of "
+                               f"{self.input_shape[-1]}; is the run directory damaged?")
+            return
+        rows = [layer.input_dim for layer in self.model.layers
+                if isinstance(layer, keras.layers.Embedding)][:1]
+        if rows and tokens > rows[0]:
+            raise RunError(f"{path}: holds {tokens} tokens, more than the {rows[0]} rows of the "
+                           "model's Embedding; is the run directory damaged?")
 
     def recorded_metrics(self) -> dict:
         """The run's metrics.json, or nothing where it is missing or damaged: they only

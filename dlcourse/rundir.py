@@ -427,7 +427,7 @@ class RunDir:
             for key, values in history.items()
         ):
             raise RunError(f"{path}: expected a JSON object of per-epoch lists of numbers.")
-        if len(lengths := {len(values) for values in history.values()}) > 1:
+        if len({len(values) for values in history.values()}) > 1:
             counts = ", ".join(f"{key} {len(values)}" for key, values in history.items())
             raise RunError(f"{path}: its lists hold different numbers of epochs ({counts}); is "
                            "the run directory damaged?")
@@ -486,6 +486,9 @@ class RunDir:
         names = read_json(path)
         if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
             raise RunError(f"{path}: expected a JSON list of class names.")
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise RunError(f"{path}: names the class {twice[0]!r} twice; is the run directory "
+                           "damaged?")
         return tuple(names)
 
     def write_vocabulary(self, vocabulary: TextVocabulary) -> None:
@@ -507,6 +510,11 @@ class RunDir:
         ):
             raise RunError(f"{path}: expected {{\"tokens\": [strings], \"idf_weights\": "
                            "[numbers] or null}; is the run directory damaged?")
+        if len(set(tokens)) != len(tokens):
+            seen: set[str] = set()
+            twice = next(token for token in tokens if token in seen or seen.add(token))
+            raise RunError(f"{path}: holds the token {twice!r} twice; is the run directory "
+                           "damaged?")
         return TextVocabulary(tuple(tokens), tuple(weights) if weights else None)
 
     def write_word_index(self, word_index: Mapping[str, int], num_words: int | None) -> None:

@@ -230,3 +230,34 @@ def test_a_picture_that_is_a_fifo_or_a_folder_is_refused_without_hanging(tmp_pat
     for path in (tmp_path / "digit.png", tmp_path):
         with pytest.raises(DataError, match="not a regular file"):
             read_picture(path, (28, 28, 1), light_on_dark=True, centre_digit=True)
+
+
+@pytest.mark.parametrize("name, change, says", [
+    ("mnist", lambda run: (run / "classes.json").write_text('["zero"]'),
+     "classes.json: names 1 class, but the model has 10 output(s), for 10 classes"),
+    ("mnist", lambda run: (run / "classes.json").write_text(json.dumps(["0"] * 10)),
+     "classes.json: names the class '0' twice"),
+    ("bow", lambda run: _edit_tokens(run, lambda tokens: tokens[:5] + [tokens[6]] + tokens[6:]),
+     "vocabulary.json: holds the token"),
+    ("bow", lambda run: _edit_tokens(run, lambda tokens: tokens + ["extra"]),
+     "tokens, but the model takes bags of"),
+])
+def test_run_files_that_disagree_with_the_model_are_named(trained, tmp_path, name, change, says):
+    """An IndexError, Keras's "repeated term" or TensorFlow's traceback; duplicate classes
+    collapsed their probabilities."""
+    run = trained.copy(name, tmp_path)
+    change(run)
+    item = "a great film" if name == "bow" else str(tmp_path / "digit.png")
+    if name == "mnist":
+        Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(tmp_path / "digit.png")
+    result = CliRunner().invoke(main, ["predict", str(run), item])
+    assert result.exit_code == 2 and says in result.output, result.output
+
+
+def _edit_tokens(run, edit):
+    path = run / "vocabulary.json"
+    vocabulary = json.loads(path.read_text())
+    vocabulary["tokens"] = edit(vocabulary["tokens"])
+    if vocabulary.get("idf_weights"):
+        vocabulary["idf_weights"] = vocabulary["idf_weights"][:1] * len(vocabulary["tokens"])
+    path.write_text(json.dumps(vocabulary))
