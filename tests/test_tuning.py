@@ -73,12 +73,14 @@ def test_smoke_tuning_writes_trials_report_and_a_best_config_that_trains(
 
 
 @pytest.mark.slow
-def test_python_api_with_hyperband(data_dir, tmp_path):
+@pytest.mark.parametrize("algorithm, more", [("hyperband", {}), ("bayesian", {"trials": 2})])
+def test_python_api_with_hyperband_and_bayesian(data_dir, tmp_path, algorithm, more):
+    """Bayesian optimisation failed on import: KerasTuner's needs scipy, which wasn't installed."""
     result = dlcourse.tune(TUNE_CONFIG, {"data.limit": 64, "fit.epochs": 2},
-                           algorithm="hyperband", data_dir=data_dir, output_dir=tmp_path)
+                           algorithm=algorithm, data_dir=data_dir, output_dir=tmp_path, **more)
     assert result.trials and result.best_config is not None
     assert result.best_config.name == "imdb_lstm_tune-best"
-    assert json.loads((result.tune_dir / "tuning.json").read_text())["algorithm"] == "hyperband"
+    assert json.loads((result.tune_dir / "tuning.json").read_text())["algorithm"] == algorithm
 
 
 @pytest.mark.slow
