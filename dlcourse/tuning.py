@@ -26,8 +26,10 @@ from dlcourse.config import (
     Config,
     SearchConfig,
     SearchExpression,
+    apply_overrides,
     load_search_config,
     override_texts,
+    validate,
 )
 from dlcourse.config.safe_yaml import dump
 from dlcourse.data import Dataset
@@ -169,6 +171,8 @@ def tune(
         # What best_config.yaml keeps: the user's own changes, not the smoke run's limits.
         "user_overrides": list(overrides),
         "smoke": smoke,
+        # ... and what --smoke's keys were without it, read now: the file may change later.
+        "unreduced": _unreduced(search, overrides) if smoke else None,
         # Absolute, so that --resume finds the data from any working directory.
         "data_dir": str(Path(data_dir).resolve()) if data_dir is not None else None,
     }
@@ -310,14 +314,32 @@ def _best_config(search: SearchConfig, settings: Mapping[str, Any], best: TrialR
     """The best trial's values in the config as the user gave it: without --smoke's limits
     (the search ran reduced, the config is for training in earnest), with the user's --set
     values, and with the data directory the search read, so training it finds the data."""
-    unreduced = search
-    if settings.get("smoke") and Path(settings["config"]).is_file():
+    config = search.with_values(best.values)
+    if settings.get("smoke") and isinstance(settings.get("unreduced"), dict):
+        raw = config.model_dump(mode="json", exclude_none=True)
+        config = validate(apply_overrides(raw, settings["unreduced"]), source=search.source)
+    elif settings.get("smoke") and Path(settings["config"]).is_file():  # tuned before 2026-12-06
         unreduced = load_search_config(settings["config"], settings.get("user_overrides", []))
-    config = unreduced.with_values(best.values)
+        config = unreduced.with_values(best.values)
     data = config.data
     if settings.get("data_dir") and data.dir is None:
         data = data.model_copy(update={"dir": settings["data_dir"]})
     return config.model_copy(update={"name": f"{search.config.name}-best", "data": data})
+
+
+def _unreduced(search: SearchConfig, overrides: Sequence[str]) -> dict[str, Any]:
+    """The values of --smoke's keys in the config as the user gave it (its file, their --set)."""
+    if not Path(search.source).is_file():
+        return {}
+    config = load_search_config(search.source, overrides).config
+    return {key: _value_at(config, key) for key in SMOKE_OVERRIDES}
+
+
+def _value_at(config: Config, dotted: str) -> Any:
+    value: Any = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def _best_config_header(tune_dir, search, settings, best: TrialRecord, count: int) -> list[str]:

@@ -200,3 +200,23 @@ def test_resume_names_a_damaged_setting_or_missing_data_before_tensorflow(tmp_pa
         (tune_dir / "search_config.yaml").write_text(yaml.safe_dump(searched))
         commands.append((["tune", "--resume", tune_dir], 2, message))
     without_tensorflow(commands)
+
+
+def test_a_smoke_searchs_best_config_is_the_config_it_searched(tmp_path):
+    """best_config.yaml undoes --smoke's limits; it did so by reading the config file again
+    when the search ended, so a file changed meanwhile gave a model never tried."""
+    from dlcourse.config import load_search_config
+    from dlcourse.tuning import _best_config, _unreduced
+    from dlcourse.tuning_report import TrialRecord
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(TUNE_CONFIG.read_text())
+    search = load_search_config(path, ["fit.batch_size=64"], smoke=True)
+    settings = {"config": str(path), "smoke": True, "user_overrides": ["fit.batch_size=64"],
+                "data_dir": None, "unreduced": _unreduced(search, ["fit.batch_size=64"])}
+    path.write_text(TUNE_CONFIG.read_text().replace("epochs: 10", "epochs: 3")
+                    .replace("name: rmsprop", "name: adam"))
+    first = {expression.path: expression.first for expression in search.expressions}
+    best = _best_config(search, settings, TrialRecord("0", "COMPLETED", 0.5, 1, first))
+    assert best.fit.epochs == 10 and best.data.limit is None and best.fit.batch_size == 64
+    assert best.compile.optimizer.name == "rmsprop"
