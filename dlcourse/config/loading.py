@@ -189,12 +189,15 @@ def origin_of(
         reduced.append(f"--smoke ({SMOKE_OVERRIDES['data.limit']} examples, "
                        f"{SMOKE_OVERRIDES['fit.epochs']} epoch)")
     baseline = _file_as_it_is(path)
-    if not smoke and config.data.limit is not None and (
-        baseline is None or baseline.data.limit != config.data.limit
-    ):
+    # Published figures are of the whole dataset: any limit, in the file or given here,
+    # makes a run that can't be set beside them.
+    if not smoke and config.data.limit is not None:
         reduced.append(f"data.limit={config.data.limit}")
-    if not smoke and baseline is not None and config.fit.epochs < baseline.fit.epochs:
-        reduced.append(f"fit.epochs={config.fit.epochs} (the config says {baseline.fit.epochs})")
+    expected = max(filter(None, (baseline.fit.epochs if baseline else None,
+                                 config.reference.epochs if config.reference else None)),
+                   default=None)
+    if not smoke and expected is not None and config.fit.epochs < expected:
+        reduced.append(f"fit.epochs={config.fit.epochs} (the config says {expected})")
     file = str(resolve(path).resolve()) if path is not None else None
     return Origin(file, tuple(texts), tuple(reduced))
 

@@ -406,6 +406,9 @@ class ReferenceConfig(Section):
     )
     value: float = Field(description="The published figure.")
     source: str = Field(description="Where it was published, as the report cites it.")
+    epochs: int | None = Field(
+        None, ge=1, description="The epochs the published figure trained for: a run of fewer "
+        "(an edited copy, a tuned best_config.yaml) is reported as reduced, not compared.")
 
 
 class ExecutionConfig(Section):
