@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +32,7 @@ from dlcourse.config import (
     override_texts,
     validate,
 )
+from dlcourse.config.problems import one_line
 from dlcourse.config.safe_yaml import dump
 from dlcourse.data import Dataset
 from dlcourse.execution import fit_inputs, plan_execution
@@ -43,6 +45,7 @@ from dlcourse.tune_dir import (
     SCORES_PLOT,
     TUNER_PROJECT,
     TuneDir,
+    TuningError,
     check_search,
 )
 from dlcourse.tuning_report import (
@@ -99,12 +102,36 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         # The tuning's MLflow run, when tracked: each trial is a run nested under it.
         self.tracker: Tracker | None = None
         self.interrupt = InterruptAtEpochEnd()
+        self.searching = False  # True inside tuner.search: a failing trial fails alone
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         config = self.config_for(hp)
-        return model_for(config, self.dataset, self.signature, self._plan(config))
+        with self._failing_alone(hp):
+            return model_for(config, self.dataset, self.signature, self._plan(config))
 
     def fit(self, hp, model, *args, **kwargs):
+        with self._failing_alone(hp):
+            return self._fit(hp, model, *args, **kwargs)
+
+    @contextmanager
+    def _failing_alone(self, hp):
+        """In a search, a trial whose values can't build or train (a kernel larger than
+        the image, an infinite learning rate) fails alone, said in one line, where
+        KerasTuner printed its traceback; the search goes on with other values."""
+        if not self.searching:
+            yield
+            return
+        try:
+            yield
+        except keras_tuner.errors.FatalError:
+            raise
+        except Exception as error:
+            values = ", ".join(f"{path}={_plain_value(value)}" for path, value in hp.values.items())
+            reason = one_line(error)[:300]
+            print(f"Trial failed ({values}): {reason}", file=sys.stderr, flush=True)
+            raise keras_tuner.errors.FailedTrialError(reason) from None
+
+    def _fit(self, hp, model, *args, **kwargs):
         config = self.config_for(hp)
         inputs = fit_inputs(config, self.dataset, self._plan(config))
         # Hyperband passes its own epochs per round; the other searches train a trial for
@@ -219,6 +246,7 @@ def _search(
     settings.pop("ended", None)
     tune_dir.write_settings(settings)
     started = time.perf_counter()
+    hypermodel.searching = True
     try:
         with ended_on_error(hypermodel.tracker), hypermodel.interrupt.deferred():
             # A live progress bar on a terminal; one line per epoch in logs and CI.
@@ -226,6 +254,16 @@ def _search(
     except KeyboardInterrupt:
         _finish(tune_dir, tuner, search, settings, "interrupted", started)
         raise
+    except RuntimeError as error:
+        if "consecutive failures" not in str(error):
+            _finish(tune_dir, tuner, search, settings, "failed", started, error)
+            raise
+        stopped = TuningError(
+            f"{_FAILURES_IN_A_ROW} trials in a row failed, each said above, so the search "
+            f"stopped; the trials so far are in {tune_dir.path}. Narrow the searched values "
+            "to ones the model and data take, and tune again.")
+        _finish(tune_dir, tuner, search, settings, "failed", started, stopped)
+        raise stopped from None
     except Exception as error:
         _finish(tune_dir, tuner, search, settings, "failed", started, error)
         raise
@@ -234,6 +272,13 @@ def _search(
         best = settings.get("best") or {}
         hypermodel.tracker.finish_run({"best_score": best.get("score")}, tune_dir.path)
     return result
+
+
+# KerasTuner stops a search after this many failed trials in a row (its default).
+_FAILURES_IN_A_ROW = 3
+# KerasTuner prints each failed trial's traceback while DEBUG is on, its default;
+# dlcourse says what failed in one line (ConfigHyperModel._failing_alone).
+keras_tuner.src.config.DEBUG = False
 
 
 def objective_of(config: Config) -> tuple[str, str]:

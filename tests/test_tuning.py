@@ -220,3 +220,24 @@ def test_a_smoke_searchs_best_config_is_the_config_it_searched(tmp_path):
     best = _best_config(search, settings, TrialRecord("0", "COMPLETED", 0.5, 1, first))
     assert best.fit.epochs == 10 and best.data.limit is None and best.fit.batch_size == 64
     assert best.compile.optimizer.name == "rmsprop"
+
+
+@pytest.mark.slow
+def test_trials_that_fail_are_said_in_a_line_each_and_stop_the_search_in_a_paragraph(tmp_path):
+    """Each failed trial printed KerasTuner's traceback, and three in a row ended in its
+    RuntimeError's, exit 1."""
+    from helpers import write_mnist
+
+    write_mnist(tmp_path, train=64, test=16)
+    result = subprocess.run(
+        [sys.executable, "-m", "dlcourse", "tune", ROOT / "configs" / "mnist_cnn.yaml",
+         "--data-dir", tmp_path, "--output-dir", tmp_path / "t", "--trials", "6",
+         "--set", "fit.validation=null", "--set", "fit.validation_split=0.25",
+         "--set", "fit.epochs=1", "--set",
+         "model.layers[0].Conv2D.kernel_size={tune: choice, values: [3, 29, 30, 31, 32]}"],
+        capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout, result.stderr
+    assert "Trial failed (model.layers[0].Conv2D.kernel_size=3" in result.stderr
+    assert result.stderr.count("Error:") == 1 and "3 trials in a row failed" in result.stderr
+    (tune_dir,) = (tmp_path / "t" / "mnist_cnn-tune").iterdir()
+    assert json.loads((tune_dir / "tuning.json").read_text())["status"] == "failed"
