@@ -141,6 +141,27 @@ def directory_written_atomically(target: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def held(lock: Path, busy: str) -> Iterator[None]:
+    """`lock` held by this process alone while in the block; a second one gets a RunError
+    of `busy` (its {holder} the holding process's id) at once. An OS lock (flock) is
+    released by the kernel whatever ends the process, so a folder whose holder was killed
+    is free again, and no reused process id can block it."""
+    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(descriptor, 64).decode("ascii", "replace").strip() or "another"
+        os.close(descriptor)
+        raise RunError(busy.replace("{holder}", holder)) from None
+    try:
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)
+
+
 def weight_bytes(model) -> int:
     """What saving `model` takes on disk, about: its weights and its optimizer's state."""
     variables = list(model.weights)
@@ -352,27 +373,10 @@ class RunDir:
     @contextlib.contextmanager
     def training_lock(self) -> Iterator[None]:
         """Hold this run for one process that writes it (training, resuming, evaluating);
-        a second one is refused at once.
-
-        An OS lock (flock) is released by the kernel whatever ends the process, so a run
-        whose holder was killed is free again, and no reused process id can block it.
-        """
-        descriptor = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(descriptor, 64).decode("ascii", "replace").strip() or "another"
-            os.close(descriptor)
-            raise RunError(
-                f"{self.path} is being trained by process {holder} right now; wait for it, "
-                "or stop it first."
-            ) from None
-        try:
-            os.ftruncate(descriptor, 0)
-            os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+        a second one is refused at once (see `held`)."""
+        with held(self.path / LOCK_FILE, f"{self.path} is being trained by process {{holder}} "
+                  "right now; wait for it, or stop it first."):
             yield
-        finally:
-            os.close(descriptor)
 
     # ---------------------------------------------------------------- model
 

@@ -8,14 +8,17 @@ trial's config, for `dlcourse train`), and keras_tuner/ (KerasTuner's own state)
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from dlcourse.config import SearchConfig, check_search_config
 from dlcourse.config.safe_yaml import parse
 from dlcourse.errors import DlcourseError
 from dlcourse.rundir import (
+    LOCK_FILE,
     create_run_dir,
+    held,
     read_json,
     read_run_text,
     write_json,
@@ -74,11 +77,29 @@ class TuneDir:
             raise TuningError(f"{self.path / TUNING_FILE}: expected a JSON object.")
         return settings
 
+    @contextlib.contextmanager
+    def search_lock(self) -> Iterator[None]:
+        """Hold this search for the one process that runs it: a second `--resume` ran the
+        same trial into the same folder."""
+        with held(self.path / LOCK_FILE, f"{self.path} is being searched by process {{holder}} "
+                  "right now; wait for it, or stop it first."):
+            yield
+
     def resumable(self, data_dir: str | Path | None = None) -> tuple[SearchConfig, dict[str, Any]]:
         """(the search to resume, its settings), `data_dir` replacing the recorded one when
-        given. Reads no data and needs no TensorFlow, so `tune --resume` checks it first."""
-        settings = self.read_settings()
+        given. Reads no data and needs no TensorFlow, so `tune --resume` checks it first:
+        a search another process runs, or one that finished, is refused."""
+        with self.search_lock():
+            settings = self.read_settings()
         _check_settings(self.path / TUNING_FILE, settings)
+        if (self.path / TRIALS_FILE).exists() and not self.tuner_directory.is_dir():
+            raise TuningError(f"{self.tuner_directory} is gone: KerasTuner's record of the trials "
+                              f"run. Resuming would run them all again over {TRIALS_FILE}; "
+                              "start a new search with `dlcourse tune` instead.")
+        if settings.get("status") == "finished":
+            raise TuningError(f"{self.path}: this search has finished; there is nothing to "
+                              "resume. Its best config is best_config.yaml; to search more, "
+                              "start a new one with `dlcourse tune`.")
         search = check_search_config(self.read_search_config(), Path(settings["config"]))
         if data_dir is not None:
             settings["data_dir"] = str(Path(data_dir).resolve())

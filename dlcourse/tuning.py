@@ -229,9 +229,21 @@ def _search(
     hypermodel: ConfigHyperModel,
     settings: dict[str, Any],
 ) -> TuneResult:
+    with tune_dir.search_lock():
+        return _search_held(tune_dir, search, hypermodel, settings)
+
+
+def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHyperModel,
+                 settings: dict[str, Any]) -> TuneResult:
     config = search.config
     objective, direction = objective_of(config)
-    tuner = _make_tuner(settings, hypermodel, objective, direction, tune_dir, config)
+    try:  # a resumed search reloads KerasTuner's state from its files
+        tuner = _make_tuner(settings, hypermodel, objective, direction, tune_dir, config)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+        raise TuningError(
+            f"{tune_dir.tuner_directory}: KerasTuner's saved state can't be read "
+            f"({one_line(error)[:200]}); this search can't be resumed. Start it again with "
+            "`dlcourse tune`.") from None
     if settings.get("mlflow_run_id"):  # a tracked search, resumed: its MLflow run goes on
         config = with_tracking(config)
     if config.output.mlflow is not None:

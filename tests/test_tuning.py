@@ -241,3 +241,30 @@ def test_trials_that_fail_are_said_in_a_line_each_and_stop_the_search_in_a_parag
     assert result.stderr.count("Error:") == 1 and "3 trials in a row failed" in result.stderr
     (tune_dir,) = (tmp_path / "t" / "mnist_cnn-tune").iterdir()
     assert json.loads((tune_dir / "tuning.json").read_text())["status"] == "failed"
+
+
+def test_a_search_running_finished_or_without_its_state_is_not_resumed(tmp_path):
+    """Two --resume ran the same trial into the same folder; a finished search was run
+    again; one whose keras_tuner/ was gone reran every trial over trials.json."""
+    from dlcourse.errors import RunError
+    from dlcourse.tune_dir import TuneDir
+
+    tune_dir = TuneDir(tmp_path / "search")
+    tune_dir.path.mkdir()
+    (tune_dir.path / "search_config.yaml").write_text("name: mine\n" + TUNE_CONFIG.read_text())
+    settings = {"config": str(TUNE_CONFIG), "algorithm": "random", "max_trials": 2,
+                "overrides": [], "data_dir": None, "status": "interrupted"}
+    tune_dir.write_settings(settings)
+    tune_dir.tuner_directory.mkdir()
+    assert tune_dir.resumable()[1]["status"] == "interrupted"
+    with tune_dir.search_lock():
+        with pytest.raises(RunError, match="is being searched by process"):
+            tune_dir.resumable()
+    tune_dir.write_settings({**settings, "status": "finished"})
+    with pytest.raises(DlcourseError, match="this search has finished"):
+        tune_dir.resumable()
+    tune_dir.write_settings(settings)
+    (tune_dir.path / "trials.json").write_text("{}")
+    tune_dir.tuner_directory.rmdir()
+    with pytest.raises(DlcourseError, match="keras_tuner is gone"):
+        tune_dir.resumable()
