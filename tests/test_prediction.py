@@ -261,3 +261,22 @@ def _edit_tokens(run, edit):
     if vocabulary.get("idf_weights"):
         vocabulary["idf_weights"] = vocabulary["idf_weights"][:1] * len(vocabulary["tokens"])
     path.write_text(json.dumps(vocabulary))
+
+
+def test_a_huge_picture_is_reduced_as_soon_as_it_is_decoded(tmp_path):
+    """A 49-megapixel picture took 0.6 GB to prepare (7000x7000 floats and their copies),
+    so a server's concurrent requests could run out of memory; it is now reduced to about
+    1024 pixels a side first, and gives the digit the full picture gave."""
+    from PIL import ImageDraw
+
+    from dlcourse.data import photos
+
+    big = Image.new("1", (4096, 4096), 1)
+    ImageDraw.Draw(big).line((1800, 600, 2100, 3500), fill=0, width=180)
+    assert photos._working_size(big).size == (1024, 1024)
+    big.save(tmp_path / "big.png")
+    big.convert("L").resize((1024, 1024), Image.Resampling.BOX).save(tmp_path / "small.png")
+    read = [photos.read_picture(tmp_path / name, (28, 28, 1), light_on_dark=True,
+                                centre_digit=True).array for name in ("big.png", "small.png")]
+    np.testing.assert_allclose(read[0], read[1], atol=0.02)
+    assert read[0].max() > 0.9

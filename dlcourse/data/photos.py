@@ -21,6 +21,10 @@ from dlcourse.safe_files import regular_file
 
 # A photo of 50 megapixels decodes to 150 MB; more than that is a damaged or hostile file.
 LARGEST_PIXELS = 50_000_000
+# A larger picture is reduced to about this many pixels a side as soon as it is decoded,
+# before any float copy: the models take 28 to a few hundred, and a digit's bounding box
+# is found as well at this size. A 49-megapixel picture took 0.6 GB to prepare in full.
+WORKING_SIDE = 1024
 # Below this spread of grey levels a picture is blank, whatever the model says about it.
 BLANK_SPREAD = 0.08
 MNIST_FIELD, MNIST_BOX = 28, 20
@@ -64,6 +68,22 @@ def read_picture(path: Path | bytes, input_shape: tuple[int, ...], *, light_on_d
     return Picture(array, _blank_warning(array.mean(axis=-1)))
 
 
+def _working_size(image):
+    """`image` reduced by a whole factor to at most about WORKING_SIDE pixels a side.
+    PIL's reduce takes greyscale, RGB(A) and integer or float modes: others are converted
+    first (a palette to RGBA, keeping its transparency)."""
+    factor = -(-max(image.size) // WORKING_SIDE)
+    if factor <= 1:
+        return image
+    if image.mode == "1":
+        image = image.convert("L")
+    elif image.mode in ("P", "PA"):
+        image = image.convert("RGBA")
+    elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        image = image.convert("RGB")
+    return image.reduce(factor)
+
+
 def _open(path: Path | bytes, name: str):
     import io
 
@@ -76,8 +96,10 @@ def _open(path: Path | bytes, name: str):
         if image.width * image.height > LARGEST_PIXELS:
             raise DataError(f"{name}: {image.width}x{image.height} pixels, more than the "
                             f"{LARGEST_PIXELS:,} a picture may have; resize it first.")
+        if image.format == "JPEG":  # decoded at a fraction of its size by the decoder itself
+            image.draft(image.mode, (WORKING_SIDE, WORKING_SIDE))
         image.load()
-        return image
+        return _working_size(image)
     except FileNotFoundError:
         raise DataError(f"{name}: no such image file.") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:

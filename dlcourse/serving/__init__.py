@@ -8,9 +8,11 @@ runs. Bad requests get a 4xx JSON body `{"error": "..."}` that names the problem
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations, and
 # names imported inside create_app must be objects there, not strings.
+import asyncio
 import base64
 import binascii
 import json
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -92,6 +94,10 @@ def create_app(run_dir: str | Path, limits: Limits = Limits(), *, compiled: bool
         except RunError:
             raise BadRequest(404, "This run has no readable report.html.") from None
 
+    # As many requests predicted at once as there are cores, the others waiting: Starlette's
+    # 40 threads would each hold a picture being decoded (a 49-megapixel one takes 0.6 GB).
+    working = asyncio.Semaphore(os.cpu_count() or 2)
+
     @app.post("/predict", openapi_extra={"requestBody": _PREDICT_BODY})
     async def predict(request: Request) -> dict:
         """`{"texts": [...]}` for a text model; `{"images": ["<base64 PNG or JPEG>", ...]}`
@@ -99,10 +105,11 @@ def create_app(run_dir: str | Path, limits: Limits = Limits(), *, compiled: bool
         body = await _bounded_body(request, limits.body_bytes)
         kind, inputs = await _inputs(request, body, predictor, limits)
         try:
-            if kind == "texts":
-                predictions = await run_in_threadpool(predictor.predict, inputs)
-            else:
-                predictions = await run_in_threadpool(predictor.predict_pictures, inputs)
+            async with working:
+                if kind == "texts":
+                    predictions = await run_in_threadpool(predictor.predict, inputs)
+                else:
+                    predictions = await run_in_threadpool(predictor.predict_pictures, inputs)
         except DlcourseError as error:
             raise BadRequest(422, str(error)) from None
         return {"predictions": [prediction.as_dict() for prediction in predictions]}
