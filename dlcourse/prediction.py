@@ -138,10 +138,9 @@ class Predictor:
                 raise RunError(f"{path}: holds {tokens} tokens, but the model takes bags of "
                                f"{self.input_shape[-1]}; is the run directory damaged?")
             return
-        rows = [layer.input_dim for layer in self.model.layers
-                if isinstance(layer, keras.layers.Embedding)][:1]
-        if rows and tokens > rows[0]:
-            raise RunError(f"{path}: holds {tokens} tokens, more than the {rows[0]} rows of the "
+        rows = _embedding_rows(self.model)
+        if rows is not None and tokens > rows:
+            raise RunError(f"{path}: holds {tokens} tokens, more than the {rows} rows of the "
                            "model's Embedding; is the run directory damaged?")
 
     def recorded_metrics(self) -> dict:
@@ -158,7 +157,8 @@ class Predictor:
         if len(inputs) == 0:
             raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
         if isinstance(inputs, np.ndarray):
-            prepared = _prepared_array(self.config, inputs, self.input_shape)
+            prepared = _prepared_array(self.config, inputs, self.input_shape,
+                                       _embedding_rows(self.model))
             inputs = [f"array[{index}]" for index in range(len(prepared.arrays))]
         elif self.family.is_text:
             prepared = self.prepare_texts(inputs)
@@ -264,9 +264,17 @@ def _model_of(run: RunDir):
     return _LOADED[key]
 
 
-def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple) -> _Prepared:
+def _embedding_rows(model) -> int | None:
+    """How many word indices the model's first Embedding has rows for; None without one."""
+    rows = [layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
+    return rows[0] if rows else None
+
+
+def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,
+                    rows: int | None = None) -> _Prepared:
     """Images (one or a batch; grayscale with or without the channel axis; uint8 pixels
-    scaled as in training) or padded word indices, checked against the model's input."""
+    scaled as in training) or padded word indices, checked against the model's input and,
+    for indices, its Embedding's `rows`."""
     expected = tuple(input_shape)
     if family(config.data.dataset).inputs == "images":
         if expected[-1] == 1 and array.shape[-1:] != (1,):
@@ -284,7 +292,21 @@ def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple) -> _P
                         "one input or a batch of them, shaped as its training data.")
     if not np.isfinite(array).all():
         raise DataError("The array holds NaN or infinite values.")
+    if rows is not None and array.size:
+        _check_word_indices(array, rows)
     return _Prepared(array, [None] * len(array), [()] * len(array))
+
+
+def _check_word_indices(array: np.ndarray, rows: int) -> None:
+    """Whole numbers the Embedding has rows for: TensorFlow's InvalidArgumentError
+    otherwise, and a fraction or a negative number was cut or wrapped without a word."""
+    if np.any(np.mod(array, 1) != 0):
+        raise DataError("The array holds word indices, which are whole numbers; it has "
+                        "fractions.")
+    if array.min() < 0 or array.max() >= rows:
+        bad = array.min() if array.min() < 0 else array.max()
+        raise DataError(f"The array holds the word index {bad:g}, outside the 0 to {rows - 1} "
+                        "the model's Embedding has rows for.")
 
 
 

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -280,3 +281,21 @@ def test_a_huge_picture_is_reduced_as_soon_as_it_is_decoded(tmp_path):
                                 centre_digit=True).array for name in ("big.png", "small.png")]
     np.testing.assert_allclose(read[0], read[1], atol=0.02)
     assert read[0].max() > 0.9
+
+
+def test_word_indices_from_python_are_checked_against_the_embedding(trained):
+    """An index past the Embedding was TensorFlow's InvalidArgumentError; a negative one
+    or a fraction was used without a word."""
+    import dlcourse
+
+    run = trained["imdb_lstm"]
+
+    def padded(*indices):  # pre-padded to the model's 500, as Keras's IMDB reviews are
+        return np.concatenate([np.zeros(500 - len(indices)), indices])[np.newaxis]
+
+    assert len(dlcourse.predict(run, padded(1, 14, 22, 9999).astype(int))) == 1
+    for array, says in ((padded(1, 14, 10000), "the word index 10000, outside the 0 to 9999"),
+                        (padded(1, -3, 22), "the word index -3"),
+                        (padded(1.5, 14, 22), "it has fractions")):
+        with pytest.raises(DataError, match=re.escape(says)):
+            dlcourse.predict(run, array)

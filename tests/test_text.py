@@ -314,3 +314,13 @@ def test_a_missing_text_from_python_is_named_not_trained_on_as_nan():
         dataset_from_memory(raw_text(), DataFrame(), (["fine"], [0]))
     with pytest.raises(DataError, match=re.escape("test texts[1]: the text ('text') is missing (None")):
         dataset_from_memory(raw_text(), (["good", "bad"], [1, 0]), (["fine", None], [0, 1]))
+
+
+def test_word_indices_given_to_train_are_within_num_words():
+    from dlcourse.data.memory import dataset_from_memory
+
+    config = DataConfig(dataset="imdb", maxlen=3, num_words=100)
+    words, labels = np.array([[1, 5, 99], [1, 100, 3]]), np.array([0, 1])
+    with pytest.raises(DataError, match=re.escape(
+            "train=(x, y): holds the word index 100, outside 0 to 99 (data.num_words)")):
+        dataset_from_memory(config, (words, labels), (words[:1], labels[:1]))

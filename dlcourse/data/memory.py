@@ -62,7 +62,8 @@ def _arrays_dataset(config: DataConfig, train: Any, test: Any,
             raise DataError(f"train's images are {x_train.shape[1:]} but test's {x_test.shape[1:]}; "
                             "a model takes one image size.")
     else:
-        x_train, x_test = _sequences(x_train, "train"), _sequences(x_test, "test")
+        x_train = _sequences(x_train, "train", config.num_words)
+        x_test = _sequences(x_test, "test", config.num_words)
     if regression:
         y_train, y_test = _numbers(y_train, "train"), _numbers(y_test, "test")
         names: tuple[str, ...] = ()
@@ -135,10 +136,15 @@ def _images(x: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
-def _sequences(x: np.ndarray, name: str) -> np.ndarray:
+def _sequences(x: np.ndarray, name: str, num_words: int | None) -> np.ndarray:
     if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
         raise DataError(f"{name}=(x, y): word-index data must be (N, length) integers, padded; "
                         f"got {x.dtype} of shape {x.shape}.")
+    # TensorFlow's InvalidArgumentError in the middle of training, otherwise.
+    if x.size and (x.min() < 0 or num_words is not None and x.max() >= num_words):
+        bad = int(x.min() if x.min() < 0 else x.max())
+        raise DataError(f"{name}=(x, y): holds the word index {bad}, outside 0 to "
+                        f"{'...' if num_words is None else num_words - 1} (data.num_words).")
     return x.astype("int32")
 
 
