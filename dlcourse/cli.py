@@ -221,8 +221,8 @@ def evaluate(run_dir, data_dir, output_dir) -> None:
     "--samples",
     default=8,
     show_default=True,
-    type=click.IntRange(min=1),
-    help="How many test inputs to recompute.",
+    type=click.IntRange(min=1, max=256),
+    help="How many test inputs to recompute (at most 256).",
 )
 @DATA_DIR
 def explain(run_dir, samples, data_dir) -> None:

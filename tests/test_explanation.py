@@ -94,3 +94,14 @@ def test_help_for_explain_does_not_import_tensorflow():
     ).stdout
     assert "Usage: main explain [OPTIONS] RUN_DIR" in output
     assert output.splitlines()[-1] == "False"
+
+
+def test_samples_are_bounded_before_anything_is_read(tmp_path):
+    """Every layer's output for every sample is held at once: 10,000 took 5.9 GB."""
+    from dlcourse.errors import DlcourseError
+    from dlcourse.explanation import explain_run
+
+    with pytest.raises(DlcourseError, match="explain recomputes 1 to 256 test inputs"):
+        explain_run(tmp_path, samples=10_000)
+    result = invoke("explain", tmp_path, "--samples", 10_000)
+    assert result.exit_code == 2 and "1<=x<=256" in result.output
