@@ -170,3 +170,19 @@ def test_a_missing_extra_is_named(trained, monkeypatch):
                         lambda name, *a: None if name == "fastapi" else real(name, *a))
     with pytest.raises(DlcourseError, match=r"fastapi.*pip install 'dlcourse\[serve\]'"):
         serving.create_app(trained["mnist"])
+
+
+def test_a_port_in_use_is_told_before_serving_is_announced(trained):
+    """"Serving ... at" was printed, naming the URL where another server answered, then
+    uvicorn's error, exit 3."""
+    import socket
+
+    from helpers import invoke, one_paragraph
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = invoke("serve", trained["mnist"], "--port", port)
+    assert result.exit_code == 2 and one_paragraph(result), result.output
+    assert f"Can't serve at 127.0.0.1:{port}" in result.output and "Serving" not in result.output

@@ -245,6 +245,7 @@ def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     RunDir(run_dir).require()
+    _check_free(host, port)
     app = create_app(run_dir, limits)
     if host not in LOOPBACK:
         say(f"Listening on {host}, not only this machine's loopback: anyone who can reach "
@@ -252,6 +253,22 @@ def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
     say(f"Serving {run_dir} at http://{_url_host(host)}:{port}/ (API docs at /docs). "
         "Ctrl-C stops.")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _check_free(host: str, port: int) -> None:
+    """The address can be listened on, checked before the model loads and "Serving ... at"
+    is printed: a port another server holds was told only after that line, naming a URL
+    where the other server answers."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as error:
+        raise RunError(f"Can't serve at {host}:{port} ({error.strerror or error}): another "
+                       "program may hold that port. Choose another with --port.") from None
 
 
 def _url_host(host: str) -> str:
