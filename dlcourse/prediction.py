@@ -311,7 +311,10 @@ def _check_word_indices(array: np.ndarray, rows: int) -> None:
 
 
 def _unknown_warning(known: int, total: int, unit: str) -> tuple[str, ...]:
-    if total and known / total < MOSTLY_UNKNOWN:
+    if not total:
+        return (f"this text has no {unit} the model reads (only punctuation?): the prediction "
+                "is its answer to an empty review",)
+    if known / total < MOSTLY_UNKNOWN:
         return (f"the model knows {known} of this text's {total} {unit}: it learned other "
                 "words (another language?), so the prediction says little",)
     return ()

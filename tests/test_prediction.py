@@ -194,6 +194,9 @@ def test_a_text_says_how_many_of_its_words_the_model_knows(text_run):
     assert "knows 0 of this text's 4 words" in german.warnings[0]
     result = CliRunner().invoke(main, ["predict", str(text_run), "ein sehr schlechter Film"])
     assert "Warning (input 1): the model knows 0" in result.output
+    # No word at all was predicted without a word of warning.
+    (marks,) = predict_run(text_run, ["!!! ..."])
+    assert marks.words == 0 and "has no words the model reads" in marks.warnings[0]
 
 
 @pytest.mark.slow
