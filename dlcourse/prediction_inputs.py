@@ -117,10 +117,13 @@ def python_inputs(inputs: Any) -> Any:
                         "it the column of texts: dlcourse.predict(run, df['text']).")
     elif type(inputs).__module__.startswith("tensorflow") and hasattr(inputs, "numpy"):
         inputs = inputs.numpy()
-    if hasattr(inputs, "dtype") and hasattr(inputs, "shape"):  # a NumPy array
-        if inputs.dtype.kind not in "USO":
-            return inputs  # numbers: what the model takes
-        inputs = inputs.reshape(-1).tolist()
+    if hasattr(inputs, "dtype") and hasattr(inputs, "shape"):  # an array, a pandas Series
+        import numpy as np
+
+        array = np.asarray(inputs)
+        if array.dtype.kind not in "USO":
+            return array  # numbers: what the model takes
+        inputs = array.reshape(-1).tolist()
     return [_python_input(item, index) for index, item in enumerate(inputs)]
 
 

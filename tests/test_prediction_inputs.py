@@ -78,6 +78,14 @@ def test_python_inputs_are_texts_paths_or_one_array():
     numbers = np.zeros((2, 5), dtype="int32")
     assert python_inputs(numbers) is numbers
 
+    class Series:  # pandas's column, which the DataFrame refusal says to give: no reshape
+        dtype, shape = np.dtype(object), (2,)
+
+        def __array__(self, dtype=None, copy=None):
+            return np.array(["good film", "bad film"], dtype=object)
+
+    assert python_inputs(Series()) == ["good film", "bad film"]
+
     class DataFrame:  # what pandas's looks like to predict, without pandas
         columns = ["text", "label"]
 
