@@ -15,6 +15,7 @@ from typing import Any
 from dlcourse import extras
 from dlcourse.config import Config, DataConfig
 from dlcourse.data import check_findable
+from dlcourse.data.files import fingerprint
 from dlcourse.data.loading import MEMORY_KIND, check_held_in, data_fingerprint, own_files
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
@@ -74,16 +75,16 @@ def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
         extras.require(format, f"Exporting to {'ONNX' if format == 'onnx' else 'LiteRT'}")
     target = Path(output).resolve() if output is not None else run.export_dir(format)
     home, where = run.path.resolve(), target.resolve()
-    exports = run.export_dir(format).parent.resolve()
     if home.is_relative_to(where):
         raise RunError(f"--output {output}: that folder holds the run {run.path} itself; give "
                        "--output a new folder.")
-    if where.is_relative_to(home) and where.parent != exports:
+    own = where == run.export_dir(format).resolve()  # this run's folder for the format
+    if where.is_relative_to(home) and not own:
         raise RunError(f"--output {output}: that is inside the run {run.path}, whose files are "
                        "its own; leave --output out to write its export folder, or give "
                        "another folder.")
     # Its own export folder is dlcourse's alone, whichever version wrote what is in it.
-    replaceable = run.is_export(target) or where.parent == exports
+    replaceable = run.is_export(target) or own
     if target.exists() and (not target.is_dir() or any(target.iterdir()) and not replaceable):
         raise RunError(f"{target} exists and is not an earlier export; give --output a "
                        "new folder, or an export's folder to replace it.")
@@ -179,7 +180,8 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
                 f"{run.path} was trained on {source}, which is no longer there. Pass "
                 "--data-dir DIR (data_dir=... in Python) to a directory holding that data."
             )
-        if data_fingerprint(config, path) != recorded:
+        # A record from before 2026-12-06 counted every file of a folder, read or not.
+        if recorded not in (data_fingerprint(config, path), _whole_fingerprint(path)):
             raise RunError(
                 f"{source} has changed since {run.path} was trained on it (its files, sizes "
                 "or dates differ), so its test split may not be the one the run was measured "
@@ -188,6 +190,10 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
     if "files" in record:  # a record from before 2026-12 has no list to compare with
         _check_no_new_matches(run, config, record.get("data_dir"), recorded_files)
     return record.get("data_dir")
+
+
+def _whole_fingerprint(path: Path) -> list[int]:
+    return fingerprint(path) if path.is_dir() else []
 
 
 def _check_no_new_matches(run: RunDir, config: DataConfig, data_dir: str | None,

@@ -57,6 +57,9 @@ EXPORT_README = "README.md"
 # What marks a folder as an export, which a later export may replace whole: a README.md
 # alone is in half the folders of a course.
 EXPORT_MARKER = ".dlcourse-export"
+# All an export wrote before it had the mark: a SavedModel's files, ONNX's, LiteRT's, its README.
+_OLD_EXPORT_ENTRIES = frozenset({EXPORT_README, "saved_model.pb", "fingerprint.pb", "variables",
+                                 "assets", "model.onnx", "model.tflite"})
 EXPORT_FILES = {"saved_model": "", "onnx": "model.onnx", "litert": "model.tflite"}
 LOCK_FILE = ".lock"
 # Which MLflow run tracks this one, so a resumed run goes on logging to it.
@@ -615,8 +618,18 @@ class RunDir:
 
     @staticmethod
     def is_export(folder: Path) -> bool:
-        """An earlier export's folder (anywhere: --output), which an export may replace."""
-        return (folder / EXPORT_MARKER).is_file()
+        """An earlier export's folder (anywhere: --output), which an export may replace:
+        one with the mark, or (written before the mark, 2026-12-06) one holding only what
+        an export writes, its README saying so."""
+        if (folder / EXPORT_MARKER).is_file():
+            return True
+        readme = folder / EXPORT_README
+        try:
+            with open(readme, "rb") as stream:
+                said = b"Exported by `dlcourse export`" in stream.read(1000)
+        except OSError:
+            return False
+        return said and all(entry.name in _OLD_EXPORT_ENTRIES for entry in folder.iterdir())
 
     @property
     def tensorboard_dir(self) -> Path:

@@ -140,6 +140,13 @@ def test_a_folder_of_something_else_is_not_replaced(trained, tmp_path, monkeypat
     assert (run / "model.keras").is_file() and not (run / "history").exists()
     exported = exporting.export_run(run, "saved_model", output=tmp_path / "sm")
     assert exporting.export_run(run, "saved_model", output=exported.path).path == exported.path
+    # One written before the mark (its README and a SavedModel's files) is an export too.
+    (exported.path / ".dlcourse-export").unlink()
+    assert exporting.export_run(run, "saved_model", output=exported.path).path == exported.path
+    # Another format's folder in the run's export/ is not this format's to replace.
+    exporting.export_run(run, "saved_model")
+    refused = invoke("export", run, "--format", "onnx", "--output", run / "export" / "saved_model")
+    assert refused.exit_code == 2 and "inside the run" in refused.output, refused.output
 
 
 def test_a_missing_runtime_names_the_extra(trained, tmp_path, monkeypatch):
