@@ -127,7 +127,7 @@ def _suggest(rates: list[float], losses: list[float], smoothed: list[float],
 
 
 def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
-                       output: str | Path | None = None, start: float = 1e-7,
+                       output: str | Path, start: float = 1e-7,
                        end: float = 10.0, steps: int = 200) -> RangeTest:
     """Run the range test for `config` on its training data (without its validation
     split), and write the plot and the curve; the result knows the plot's path."""
@@ -151,7 +151,7 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
           f"rate {start:g} to {end:g}.", file=sys.stderr, flush=True)
     result = range_test(prepared.model, x, y, config.fit.batch_size, start=start, end=end,
                         steps=steps, seed=config.seed, progress=True)
-    path = Path(output) if output is not None else Path(f"{config.name}-lr-find.png")
+    path = Path(output)  # checked by dlcourse.lr_find before TensorFlow started
     path.parent.mkdir(parents=True, exist_ok=True)
     figure = reports.learning_rate_figure(result.learning_rates, result.losses, result.smoothed,
                                           result.suggestion, result.rule)

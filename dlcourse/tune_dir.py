@@ -96,6 +96,10 @@ class TuneDir:
             raise TuningError(f"{self.tuner_directory} is gone: KerasTuner's record of the trials "
                               f"run. Resuming would run them all again over {TRIALS_FILE}; "
                               "start a new search with `dlcourse tune` instead.")
+        if settings.get("status") == "failed" and "trials in a row failed" in str(settings.get("error")):
+            raise TuningError(f"{self.path}: this search stopped on trials that failed in a row; "
+                              "resumed, it would retry the last of them and stop again. Narrow "
+                              "the searched values and start a new search with `dlcourse tune`.")
         if settings.get("status") == "finished":
             raise TuningError(f"{self.path}: this search has finished; there is nothing to "
                               "resume. Its best config is best_config.yaml; to search more, "

@@ -105,8 +105,8 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         self.searching = False  # True inside tuner.search: a failing trial fails alone
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        config = self.config_for(hp)
         with self._failing_alone(hp):
+            config = self.config_for(hp)
             return model_for(config, self.dataset, self.signature, self._plan(config))
 
     def fit(self, hp, model, *args, **kwargs):
@@ -237,9 +237,12 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
                  settings: dict[str, Any]) -> TuneResult:
     config = search.config
     objective, direction = objective_of(config)
+    resumed = tune_dir.tuner_directory.is_dir()
     try:  # a resumed search reloads KerasTuner's state from its files
         tuner = _make_tuner(settings, hypermodel, objective, direction, tune_dir, config)
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+        if not resumed:
+            raise
         raise TuningError(
             f"{tune_dir.tuner_directory}: KerasTuner's saved state can't be read "
             f"({one_line(error)[:200]}); this search can't be resumed. Start it again with "
@@ -260,7 +263,8 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
     started = time.perf_counter()
     hypermodel.searching = True
     try:
-        with ended_on_error(hypermodel.tracker), hypermodel.interrupt.deferred():
+        with ended_on_error(hypermodel.tracker), hypermodel.interrupt.deferred(), \
+                _trial_tracebacks_off():
             # A live progress bar on a terminal; one line per epoch in logs and CI.
             tuner.search(verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
@@ -286,11 +290,21 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
     return result
 
 
+@contextmanager
+def _trial_tracebacks_off():
+    """KerasTuner prints each failed trial's traceback while its DEBUG is on (its default);
+    dlcourse says what failed in one line (ConfigHyperModel._failing_alone). Restored after,
+    for the rest of a notebook."""
+    settings = keras_tuner.src.config
+    debug, settings.DEBUG = settings.DEBUG, False
+    try:
+        yield
+    finally:
+        settings.DEBUG = debug
+
+
 # KerasTuner stops a search after this many failed trials in a row (its default).
 _FAILURES_IN_A_ROW = 3
-# KerasTuner prints each failed trial's traceback while DEBUG is on, its default;
-# dlcourse says what failed in one line (ConfigHyperModel._failing_alone).
-keras_tuner.src.config.DEBUG = False
 
 
 def objective_of(config: Config) -> tuple[str, str]:

@@ -241,6 +241,9 @@ def test_trials_that_fail_are_said_in_a_line_each_and_stop_the_search_in_a_parag
     assert result.stderr.count("Error:") == 1 and "3 trials in a row failed" in result.stderr
     (tune_dir,) = (tmp_path / "t" / "mnist_cnn-tune").iterdir()
     assert json.loads((tune_dir / "tuning.json").read_text())["status"] == "failed"
+    # Resumed, it would retry the last failed trial and stop again at once.
+    resumed = CliRunner().invoke(main, ["tune", "--resume", str(tune_dir)])
+    assert resumed.exit_code == 2 and "stopped on trials that failed in a row" in resumed.output
 
 
 def test_a_search_running_finished_or_without_its_state_is_not_resumed(tmp_path):
