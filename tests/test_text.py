@@ -4,6 +4,7 @@ import csv
 import gzip
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,6 +140,12 @@ def test_own_files_found_in_the_working_directory_are_remembered_and_checked(tmp
     (data / "test" / "pos" / "9_9.txt").write_text("one more review")
     with pytest.raises(RunError, match=re.escape(f"{data / 'test'} has changed since {run.path}")):
         recorded_data_dir(run, None)
+    # A record of before 2026-12-06 counted every visible file of a folder: still the same.
+    from dlcourse.data.files import fingerprint
+
+    run.write_data_record({**record, "files": {path: fingerprint(Path(path))
+                                               for path in record["files"]}})
+    assert recorded_data_dir(run, None) == str(data.resolve())
 
 
 def test_other_data_is_numbered_with_the_runs_classes(tmp_path):
@@ -310,10 +317,19 @@ def test_a_missing_text_from_python_is_named_not_trained_on_as_nan():
             return {"text": ["good", float("nan"), "bad"], "label": [1, 1, 0]}[column]
 
     with pytest.raises(DataError, match=re.escape(
-            "train= row 11: the text ('text') is missing (nan, as pandas reads an empty cell)")):
+            "train= row 11: the text ('text') is missing (nan); drop the row")):
         dataset_from_memory(raw_text(), DataFrame(), (["fine"], [0]))
     with pytest.raises(DataError, match=re.escape("test texts[1]: the text ('text') is missing (None")):
         dataset_from_memory(raw_text(), (["good", "bad"], [1, 0]), (["fine", None], [0, 1]))
+
+    class NAType:  # pandas's NA, in a column of dtype "string"
+        def __repr__(self):
+            return "<NA>"
+
+    with pytest.raises(DataError, match=re.escape("train texts[1]: the text ('text') is missing (<NA>)")):
+        dataset_from_memory(raw_text(), (["good", NAType()], [1, 0]), (["fine"], [0]))
+    # Bytes, as tfds.as_numpy gives texts, are read as predict reads them.
+    assert dataset_from_memory(raw_text(), ([b"good", b"bad"], [1, 0]), (["fine"], [0])).num_classes == 2
 
 
 def test_word_indices_given_to_train_are_within_num_words():

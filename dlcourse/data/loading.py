@@ -89,9 +89,10 @@ def check_held_in(config: DataConfig, data_dir: str | Path) -> None:
             if pattern is None:
                 continue
             if Path(pattern).is_absolute():
-                raise DataError(f"data.{name} is the absolute path {pattern}, so --data-dir "
-                                f"{data_dir} can't change it; write it relative to the data "
-                                "directory to read other data.")
+                raise DataError(f"data.{name} is the absolute path {pattern}, which --data-dir "
+                                f"{data_dir} can't change: leave --data-dir out to use that "
+                                "data, or train a run whose config names it relative to a "
+                                "data directory.")
             if found(pattern, data_dir, "data")[0] != Path(data_dir):
                 raise DataError(f"{data_dir} holds nothing matching data.{name} ({pattern}); "
                                 "it was found elsewhere, which is not the data asked for.")

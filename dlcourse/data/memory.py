@@ -21,6 +21,7 @@ from dlcourse.errors import DataError
 SOURCE = "<python>"
 # The most examples a split from Python may hold before it is called a mistake.
 LARGEST_SPLIT = 10_000_000
+LARGEST_SPLIT_BYTES = 4 << 30
 _INFINITE = -1  # tf.data.INFINITE_CARDINALITY, without importing TensorFlow for it
 
 
@@ -105,16 +106,18 @@ def _from_tf_dataset(dataset: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     if int(dataset.cardinality()) == _INFINITE:
         raise DataError(f"{name}=: the tf.data.Dataset repeats forever (.repeat()), so it can't "
                         "be read whole; give it without .repeat(): fit.epochs repeats it.")
-    xs, ys, count = [], [], 0
+    xs, ys, count, held = [], [], 0, 0
     for element in dataset.as_numpy_iterator():
         if not (isinstance(element, tuple) and len(element) == 2):
             raise DataError(f"{name}=: a tf.data.Dataset must give (inputs, targets) pairs.")
         xs.append(element[0])
         ys.append(element[1])
         count += len(element[1]) if np.ndim(element[1]) >= 1 else 1
-        if count > LARGEST_SPLIT:
+        held += np.asarray(element[0]).nbytes + np.asarray(element[1]).nbytes
+        if count > LARGEST_SPLIT or held > LARGEST_SPLIT_BYTES:
             raise DataError(f"{name}=: the tf.data.Dataset gives more than {LARGEST_SPLIT:,} "
-                            "examples; expected a split that fits in memory.")
+                            f"examples or {LARGEST_SPLIT_BYTES >> 30} GB; expected a split that "
+                            "fits in memory (one that ends: no .repeat()).")
     if not xs:
         raise DataError(f"{name}=: the tf.data.Dataset is empty.")
     batched = np.ndim(ys[0]) >= 1 and np.ndim(xs[0]) > 1 and len(xs[0]) == len(ys[0])

@@ -408,9 +408,16 @@ def _json_record(path: Path, line: int, text: str) -> Any:
 
 def text_of(value: Any, where: str, field: str) -> str:
     """`value` if it is a text dlcourse can vectorise; else a DataError naming `where`."""
-    if value is None or isinstance(value, float) and value != value:
-        raise DataError(f"{where}: the text ({field!r}) is missing ({_shown(value)}, as pandas "
-                        "reads an empty cell); drop the row or give it a text.")
+    if value is None or isinstance(value, float) and value != value or (
+            type(value).__name__ == "NAType"):  # None, NaN, pandas's NA: an empty cell
+        raise DataError(f"{where}: the text ({field!r}) is missing ({_shown(value)}); drop the "
+                        "row or give it a text.")
+    if isinstance(value, bytes):  # what tfds.as_numpy gives
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"{where}: the text ({field!r}) is bytes that are not UTF-8; "
+                            "decode it to a str first.") from None
     if not isinstance(value, str):
         raise DataError(f"{where}: the text ({field!r}) is {_shown(value)}; expected a string.")
     if (surrogate := lone_surrogate(value)) is not None:
