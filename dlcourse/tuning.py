@@ -270,8 +270,8 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
     except KeyboardInterrupt:
         _finish(tune_dir, tuner, search, settings, "interrupted", started)
         raise
-    except RuntimeError as error:
-        if "consecutive failures" not in str(error):
+    except Exception as error:
+        if not (isinstance(error, RuntimeError) and "consecutive failures" in str(error)):
             _finish(tune_dir, tuner, search, settings, "failed", started, error)
             raise
         stopped = TuningError(
@@ -280,9 +280,6 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
             "to ones the model and data take, and tune again.")
         _finish(tune_dir, tuner, search, settings, "failed", started, stopped)
         raise stopped from None
-    except Exception as error:
-        _finish(tune_dir, tuner, search, settings, "failed", started, error)
-        raise
     result = _finish(tune_dir, tuner, search, settings, "finished", started)
     if hypermodel.tracker is not None:
         best = settings.get("best") or {}
