@@ -101,6 +101,7 @@ class Predictor:
         self.family = family(self.config.data.dataset)
         self.model = _model_of(self.run)
         self.input_shape = tuple(self.model.input_shape[1:])
+        self._embedding_rows = _embedding_rows(self.model)
         if self.config.data.dataset == "raw_text":
             vocabulary = self.run.read_vocabulary()
             self._check_vocabulary(vocabulary)
@@ -138,7 +139,7 @@ class Predictor:
                 raise RunError(f"{path}: holds {tokens} tokens, but the model takes bags of "
                                f"{self.input_shape[-1]}; is the run directory damaged?")
             return
-        rows = _embedding_rows(self.model)
+        rows = self._embedding_rows
         if rows is not None and tokens > rows:
             raise RunError(f"{path}: holds {tokens} tokens, more than the {rows} rows of the "
                            "model's Embedding; is the run directory damaged?")
@@ -158,7 +159,7 @@ class Predictor:
             raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
         if isinstance(inputs, np.ndarray):
             prepared = _prepared_array(self.config, inputs, self.input_shape,
-                                       _embedding_rows(self.model))
+                                       self._embedding_rows)
             inputs = [f"array[{index}]" for index in range(len(prepared.arrays))]
         elif self.family.is_text:
             prepared = self.prepare_texts(inputs)
