@@ -152,7 +152,7 @@ def _sequences(x: np.ndarray, name: str, num_words: int | None) -> np.ndarray:
 
 
 def _numbers(y: np.ndarray, name: str) -> np.ndarray:
-    if y.ndim > 1 and y.shape[1:] != (1,) * (y.ndim - 1):
+    if not _one_column(y.shape):
         raise DataError(f"{name}=(x, y): a regression here predicts one number per example, "
                         f"so the targets must be (N,) or (N, 1); got shape {y.shape}.")
     try:
@@ -196,9 +196,14 @@ def _texts(config: DataConfig, split: Any, name: str) -> tuple[list[str], list[A
 def _one_per_text(targets: Any, name: str) -> list[Any]:
     """A list of targets, one per text; (N, 1) arrays, as Keras takes for one output, too."""
     shape = getattr(targets, "shape", None)
-    if shape is not None and len(shape) > 1:
-        if tuple(shape[1:]) != (1,) * (len(shape) - 1):
-            raise DataError(f"{name}=(texts, targets): one target per text, so (N,) or (N, 1); "
-                            f"got shape {tuple(shape)}.")
-        return np.asarray(targets).reshape(len(targets)).tolist()
-    return list(targets)
+    if shape is None or len(shape) <= 1:
+        return list(targets)
+    if not _one_column(shape):
+        raise DataError(f"{name}=(texts, targets): one target per text, so (N,) or (N, 1); "
+                        f"got shape {tuple(shape)}.")
+    return np.asarray(targets).reshape(len(targets)).tolist()
+
+
+def _one_column(shape: Any) -> bool:
+    """(N,), (N, 1), (N, 1, 1): one target per example, as Keras takes for one output."""
+    return all(size == 1 for size in tuple(shape)[1:])
