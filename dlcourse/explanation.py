@@ -72,11 +72,12 @@ def explain_run(
     inputs = dataset.x_test[:samples].astype(dataset.input_dtype)  # bags of words are float16
 
     chunks = _without_padding(inputs) if _masks_padding(model) else [inputs]
+    calls = [_as_graph(layer) for layer in model.layers]
     outputs, differences, shapes, first_maps = [], [], [], None
     for chunk in chunks:
         x, chunk_differences, chunk_shapes = chunk, [], []
-        for layer, step in zip(model.layers, steps):
-            keras_output = keras.ops.convert_to_numpy(layer(x))
+        for layer, call, step in zip(model.layers, calls, steps):
+            keras_output = keras.ops.convert_to_numpy(call(x))
             x = step(x)
             chunk_differences.append(_max_abs_difference(x, keras_output))
             chunk_shapes.append(x.shape[1:])
@@ -105,6 +106,15 @@ def explain_run(
         max_abs_difference=_max_abs_difference(np.concatenate(outputs), predicted),
         feature_maps=feature_maps,
     )
+
+
+def _as_graph(layer: keras.layers.Layer) -> Callable:
+    """The layer as a TensorFlow graph, traced again only for a new input shape (and
+    then for any length). Called eagerly, a recurrent layer runs its loop in Python, a
+    step at a time: seconds for one real-length review."""
+    import tensorflow as tf
+
+    return tf.function(layer, reduce_retracing=True)
 
 
 def _masks_padding(model: keras.Model) -> bool:
