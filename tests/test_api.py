@@ -60,6 +60,14 @@ def test_configs_lists_every_shipped_config_and_each_loads_by_name():
     assert dlcourse.load_config("configs/mnist_cnn.yaml", {"fit.epochs": 1}).fit.epochs == 1
 
 
+def test_a_bare_name_is_the_shipped_config_beside_a_folder_of_that_name(tmp_path):
+    # Inside runs/, mnist_cnn/ is the folder of that config's runs, not a config.
+    (tmp_path / "mnist_cnn" / "20261206-101010").mkdir(parents=True)
+    assert dlcourse.load_config("mnist_cnn").model.layers[0].name == "Conv2D"
+    result = invoke("validate", "mnist_cnn")
+    assert result.exit_code == 0 and "not a regular file" not in result.output, result.output
+
+
 def test_an_unknown_config_name_lists_the_shipped_ones():
     with pytest.raises(ConfigError, match="imdb_lstm"):
         dlcourse.load_config("imdb_lsmt")

@@ -64,11 +64,12 @@ def _first_sentence(header: list[str], longest: int = 100) -> str:
 
 
 def resolve(path: str | Path) -> Path:
-    """`path` itself if it exists; else the shipped config it names (imdb_lstm, or
-    imdb_lstm.yaml, or configs/imdb_lstm.yaml as the docs write it); else `path`, for the
-    usual 'no such config file'."""
+    """`path` itself if it exists and is not a folder; else the shipped config it names
+    (imdb_lstm, or imdb_lstm.yaml, or configs/imdb_lstm.yaml as the docs write it); else
+    `path`, for the usual 'no such config file'. A folder is never a config: inside
+    `runs/`, `mnist_cnn` is the folder of that config's runs."""
     given = Path(path)
-    if given.exists():
+    if given.exists() and not given.is_dir():
         return given
     shipped = SHIPPED_DIR / (given.stem + ".yaml")
     if given.suffix in ("", ".yaml") and given.parent in (Path("."), Path("configs")) \
