@@ -479,7 +479,14 @@ class RunDir:
 
     def read_data_record(self) -> dict[str, Any]:
         """Where the run's data came from ({} for runs written before it was recorded)."""
-        return self._optional_object(DATA_RECORD_FILE)
+        record = self._optional_object(DATA_RECORD_FILE)
+        for key in ("data_dir", "source", "kind"):
+            value = record.get(key)
+            if value is not None and not isinstance(value, str):
+                raise RunError(f"{self.path / DATA_RECORD_FILE}: {key} is {json.dumps(value)[:80]}, "
+                               "where a path (a string) or null belongs; is the run directory "
+                               "damaged?")
+        return record
 
     def write_summary(self, summary: str) -> None:
         write_text(self.path / SUMMARY_FILE, summary)

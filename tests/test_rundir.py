@@ -124,14 +124,17 @@ def test_a_fifo_or_huge_file_is_refused_without_hanging(tmp_path):
      ("history.json", '{"loss": [1, "x"]}', "per-epoch lists of numbers"),
      ("history.json", '{"loss": [1, 2], "val_loss": [1]}', r"different numbers of epochs \(loss 2, "
       r"val_loss 1\)"),
-     ("status.json", "[]", "expected a JSON object")],
+     ("status.json", "[]", "expected a JSON object"),
+     ("data.json", '{"data_dir": 5}', "data_dir is 5, where a path"),
+     ("data.json", '{"data_dir": ["a"]}', r"data_dir is \["),
+     ("data.json", '{"data_dir": "/data", "source": 7}', "source is 7, where a path")],
 )
 def test_damaged_run_files_are_named_in_one_sentence(tmp_path, name, content, message):
     run = RunDir(make_run(tmp_path / "run"))
     (run.path / name).write_text(content)
     reader = {"classes.json": run.read_classes, "vocabulary.json": run.read_vocabulary,
               "word_index.json": run.read_word_index, "history.json": run.read_history,
-              "status.json": run.read_status}[name]
+              "status.json": run.read_status, "data.json": run.read_data_record}[name]
     with pytest.raises(RunError, match=message) as caught:
         reader()
     assert str(run.path / name) in str(caught.value)
