@@ -9,6 +9,7 @@ The commands check the same things again where they act; this only makes the ans
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,22 @@ def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
     if target.exists() and (not target.is_dir() or any(target.iterdir()) and not replaceable):
         raise RunError(f"{target} exists and is not an earlier export; give --output a "
                        "new folder, or an export's folder to replace it.")
+    _check_writable(target.parent, f"the export to {target}")
     return target
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    """`folder` made if need be, and a file can be written in it: else one paragraph now,
+    rather than an OSError's traceback once the export has been computed."""
+    above = next((path for path in (folder, *folder.parents) if path.exists()), folder)
+    try:
+        if not above.is_dir():
+            raise NotADirectoryError(0, f"{above} is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise RunError(f"Can't write {what} ({error.strerror or error}). Choose another "
+                       "folder with --output.") from None
 
 
 def resumable_run(run_dir: str | Path, config: Config | None = None) -> None:

@@ -120,6 +120,10 @@ def test_mistakes_of_a_finished_run_are_told_without_importing_tensorflow(tmp_pa
         (["predict", run.path, tmp_path / "latin1.txt"], "latin1.txt: not UTF-8 text"),
         (["evaluate", damaged], "config.yaml"),
         (["export", run.path, "--output", run.path], "that folder holds the run"),
+        # An OSError's traceback once the export was computed.
+        (["export", run.path, "--output", tmp_path / "latin1.txt" / "export"],
+         f"Can't write the export to {tmp_path / 'latin1.txt' / 'export'} ({tmp_path / 'latin1.txt'} is a file, not a folder)"),
+        (["export", run.path, "--output", "/proc/export"], "Can't write the export to /proc/export"),
         # lr-find: a format matplotlib can't draw failed after the whole test, and a name
         # in a run replaced its metrics.json with the curve.
         (["lr-find", MNIST, "--data-dir", tmp_path, "--output", tmp_path / "curve.txt"], "can't draw a .txt file"),
