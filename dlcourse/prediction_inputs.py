@@ -84,7 +84,9 @@ def _read_stdin(stdin: TextIO | None) -> str:
         raise DataError(f"Standard input holds more than {LARGEST_INPUT_FILE_BYTES:,} "
                         "bytes of reviews; split it into smaller batches.")
     try:
-        return data.decode("utf-8") if isinstance(data, bytes) else data
+        # utf-8-sig: Notepad starts UTF-8 with a byte-order mark, which became part of the
+        # first review's first word, and so an unknown word.
+        return data.decode("utf-8-sig") if isinstance(data, bytes) else data.removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         raise DataError(f"Standard input is not UTF-8 text ({error.reason} at byte "
                         f"{error.start}); give reviews as UTF-8, one per line.") from None
@@ -93,7 +95,7 @@ def _read_stdin(stdin: TextIO | None) -> str:
 def _read_text_file(path: Path) -> str:
     data = read_file(path, LARGEST_INPUT_FILE_BYTES, DataError, "file of reviews")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text; give reviews as UTF-8, one per line.") from None
 

@@ -31,6 +31,14 @@ def test_reviews_from_arguments_a_file_and_stdin(text_run, tmp_path):
         ["great", "a fine film", "boring", "from stdin"]
 
 
+def test_a_byte_order_mark_is_not_read_as_part_of_the_first_review(text_run, tmp_path):
+    # Notepad's UTF-8 starts with one: it made the first word an unknown "\ufeffgreat".
+    (tmp_path / "notepad.txt").write_bytes("\ufeffGreat film\r\n\r\nAwful film\r\n".encode())
+    assert collect_inputs(text_run, [str(tmp_path / "notepad.txt"), "-"],
+                          stdin=stdin("\ufeffFrom stdin\n".encode())) == \
+        ["Great film", "Awful film", "From stdin"]
+
+
 @pytest.mark.robustness("bad inputs")
 def test_stdin_beyond_the_bound_is_refused_not_cut(text_run, monkeypatch):
     monkeypatch.setattr(prediction_inputs, "LARGEST_INPUT_FILE_BYTES", 20)
