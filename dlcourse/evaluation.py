@@ -23,7 +23,7 @@ from dlcourse.data.imdb import decode_reviews
 from dlcourse.errors import RunError
 from dlcourse.execution import EXACT, ExecutionPlan, length_groups
 from dlcourse.preflight import recorded_data_dir
-from dlcourse.preparation import run_dataset
+from dlcourse.preparation import check_model_takes, run_dataset
 from dlcourse.rundir import RunDir
 
 MOST_CONFIDENTLY_WRONG = 12
@@ -258,6 +258,7 @@ def evaluate_run(
         memory = None if test is None else (None, test)
         dataset = run_dataset(run, config, None if memory else recorded_data_dir(run, data_dir),
                               memory=memory)
+        check_model_takes(run, config, model, dataset)
         evaluation = evaluate_model(model, config, dataset, _recorded_plan(run, model))
         # Written beside training's figures and mistakes, never over them: this data may
         # differ, and the report shows both.

@@ -21,7 +21,7 @@ from dlcourse import reference
 from dlcourse.config import format_path
 from dlcourse.errors import DlcourseError
 from dlcourse.preflight import recorded_data_dir
-from dlcourse.preparation import run_dataset
+from dlcourse.preparation import check_model_takes, run_dataset
 from dlcourse.reports import feature_maps_figure
 from dlcourse.rundir import RunDir
 
@@ -69,6 +69,7 @@ def explain_run(
     model = run.load_model()
     steps = [reference_layer(layer, index) for index, layer in enumerate(model.layers)]
     dataset = run_dataset(run, config, recorded_data_dir(run, data_dir), command="explain")
+    check_model_takes(run, config, model, dataset)
     inputs = dataset.x_test[:samples].astype(dataset.input_dtype)  # bags of words are float16
 
     chunks = _without_padding(inputs) if _masks_padding(model) else [inputs]

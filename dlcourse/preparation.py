@@ -113,6 +113,32 @@ def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
     return _with_the_runs_classes(run, config, data_dir, vocabulary)
 
 
+def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: Dataset) -> None:
+    """The run's model takes its test inputs and gives one output per class: a model.keras
+    copied from another run gave TensorFlow's traceback in the middle of evaluating."""
+    shape, given = tuple(model.input_shape[1:]), tuple(dataset.x_test.shape[1:])
+    if len(shape) != len(given) or any(want not in (None, got) for want, got in zip(shape, given)):
+        raise RunError(
+            f"{run.model_path}: takes inputs of shape {_shape(shape)}, but the run's data "
+            f"({dataset.source}) has {_shape(given)}; is the run directory damaged (a model "
+            "from another run)?"
+        )
+    outputs = model.output_shape[-1]
+    regression = config.task == "regression"
+    expected = (1,) if regression else (
+        (dataset.num_classes, 1) if dataset.num_classes == 2 else (dataset.num_classes,))
+    if outputs not in expected:
+        what = "a number to predict" if regression else f"{dataset.num_classes} classes"
+        raise RunError(
+            f"{run.model_path}: has {outputs} output(s), but the run's data ({dataset.source}) "
+            f"has {what}; is the run directory damaged (a model from another run)?"
+        )
+
+
+def _shape(dims: tuple) -> str:
+    return "(" + ", ".join("any" if dim is None else str(dim) for dim in dims) + ")"
+
+
 def _with_the_runs_classes(run: RunDir, config: Config, data_dir, vocabulary) -> Dataset:
     """The data, its labels numbered as the run's classes.json numbers them: other data
     (--data-dir) must not renumber them, or every prediction is scored against another

@@ -135,3 +135,48 @@ def test_evaluate_writes_the_same_detail_beside_trainings(data_dir, trained, tmp
     evaluated = report[report.index("<h2>Evaluated again</h2>"):]
     assert 'alt="evaluation_confusion_matrix"' in evaluated
     assert 'alt="evaluation_misclassified"' in evaluated
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, other, says", [
+    ("mnist", "imdb_lstm", "takes inputs of shape (500), but the run's data"),
+    ("imdb_lstm", "mnist", "takes inputs of shape (28, 28, 1), but the run's data"),
+])
+def test_a_model_from_another_run_is_named_by_evaluate_and_explain(
+    trained, data_dir, tmp_path, name, other, says
+):
+    """A model.keras copied over from another run: TensorFlow's traceback (evaluate) or an
+    IndexError (explain), in the middle of the work."""
+    from click.testing import CliRunner
+
+    from dlcourse.cli import main
+
+    run = trained.copy(name, tmp_path)
+    (run / "model.keras").write_bytes((trained[other] / "model.keras").read_bytes())
+    for command in ("evaluate", "explain"):
+        result = CliRunner().invoke(main, [command, str(run), "--data-dir", str(data_dir)])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output and says in result.output, result.output
+        assert "is the run directory damaged (a model from another run)?" in result.output
+    assert not (run / "evaluation.json").exists()
+
+
+def test_a_model_with_other_outputs_than_the_classes_is_named(tmp_path):
+    import keras
+
+    from dlcourse.config import load_config
+    from dlcourse.data import Dataset
+    from dlcourse.errors import RunError
+    from dlcourse.preparation import check_model_takes
+    from dlcourse.rundir import RunDir
+
+    config = load_config(ROOT / "configs" / "mnist_cnn.yaml")
+    images = np.zeros((4, 28, 28, 1), "float32")
+    digits = Dataset("mnist", images, np.zeros(4, int), images, np.zeros(4, int), 10, "mnist.npz")
+    three = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(3)])
+    with pytest.raises(RunError, match=r"has 3 output\(s\), but the run's data \(mnist.npz\) has 10"):
+        check_model_takes(RunDir(tmp_path), config, three, digits)
+    ten = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                            keras.layers.Dense(10)])
+    check_model_takes(RunDir(tmp_path), config, ten, digits)  # the run's own: no error
