@@ -22,9 +22,10 @@ import numpy as np
 from dlcourse.config import Config, family
 from dlcourse.data.imdb import encode_reviews, tokenize_review
 from dlcourse.data.photos import read_picture
-from dlcourse.data.text import lone_surrogate, tokens_of, vectorize, vectorizer_from
+from dlcourse.data.text import tokens_of, vectorize, vectorizer_from
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.evaluation import class_scores
+from dlcourse.prediction_inputs import check_text
 from dlcourse.rundir import CLASSES_FILE, VOCABULARY_FILE, RunDir
 
 TOP = 3
@@ -179,13 +180,7 @@ class Predictor:
     def prepare_texts(self, texts: Sequence[str]) -> _Prepared:
         """Texts as the model's input, as training prepared them, with the known words."""
         for position, text in enumerate(texts, start=1):
-            if not text.strip():
-                raise DataError(f"Input {position} is an empty text: there is nothing to "
-                                "classify. Give a review with some words in it.")
-            if (surrogate := lone_surrogate(text)) is not None:
-                # From a JSON \ud800 escape, or bytes that are no UTF-8 in an argument.
-                raise DataError(f"Input {position} holds {surrogate}, half of a UTF-16 pair "
-                                "or a byte that is no UTF-8, which is not a character.")
+            check_text(text, position)
         if self.config.data.dataset == "raw_text":
             settings = self.config.data.vectorize
             arrays = vectorize(self._vectorizer, list(texts), settings)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from dlcourse.config import family
+from dlcourse.data.photos import check_picture
 from dlcourse.data.text import lone_surrogate
 from dlcourse.errors import DataError
 from dlcourse.rundir import RunDir
@@ -32,6 +33,8 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
     """
     config = RunDir(run_dir).require().read_config()
     if not family(config.data.dataset).is_text:
+        for item in items:
+            check_picture(item)
         return list(items)
     if not as_text and list(items).count("-") > 1:
         raise DataError("'-' is given more than once, but standard input can be read once; "
@@ -51,8 +54,20 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
             raise DataError(f"The review {item[:40]!r} holds {surrogate}, a byte that is no "
                             "UTF-8 (the terminal's encoding?); give reviews as UTF-8 text.")
         else:
+            check_text(item, len(reviews) + 1)
             reviews.append(item)
     return reviews
+
+
+def check_text(text: str, position: int) -> None:
+    """A text with something to classify, all of it characters."""
+    if not text.strip():
+        raise DataError(f"Input {position} is an empty text: there is nothing to "
+                        "classify. Give a review with some words in it.")
+    if (surrogate := lone_surrogate(text)) is not None:
+        # From a JSON \ud800 escape, or bytes that are no UTF-8 in an argument.
+        raise DataError(f"Input {position} holds {surrogate}, half of a UTF-16 pair "
+                        "or a byte that is no UTF-8, which is not a character.")
 
 
 def _is_file(item: str) -> bool:

@@ -115,8 +115,16 @@ def test_mistakes_of_a_finished_run_are_told_without_importing_tensorflow(tmp_pa
     for name in ("status.json", "model.keras"):
         (damaged / name).write_bytes((run.path / name).read_bytes())
     (damaged / "config.yaml").write_text((run.path / "config.yaml").read_text()[:150])
+    digits = run_with_config(tmp_path / "digits", load_config(MNIST))
+    digits.write_status({"status": "finished"})
+    digits.model_path.write_bytes(run.model_path.read_bytes())
+    (tmp_path / "empty.png").write_bytes(b"")
     without_tensorflow([(arguments, 2, message) for arguments, message in [
         (["predict", run.path, tmp_path / "missing.txt"], "missing.txt: no such file"),
+        (["predict", run.path, "a review", " "], "Input 2 is an empty text"),
+        (["predict", digits.path, tmp_path / "empty.png"], "empty.png: not an image this model "
+         "can take (no image format recognised)"),
+        (["predict", digits.path, "some text"], "some text: no such image file"),
         (["predict", run.path, tmp_path / "latin1.txt"], "latin1.txt: not UTF-8 text"),
         (["evaluate", damaged], "config.yaml"),
         (["export", run.path, "--output", run.path], "that folder holds the run"),

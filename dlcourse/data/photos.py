@@ -11,8 +11,10 @@ viewer shows it.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -85,21 +87,43 @@ def _working_size(image):
 
 
 def _open(path: Path | bytes, name: str):
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        if not isinstance(path, bytes):  # a FIFO would hang Image.open
-            regular_file(path, DataError, "image file")
-        image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path)
-        if image.width * image.height > LARGEST_PIXELS:
-            raise DataError(f"{name}: {image.width}x{image.height} pixels, more than the "
-                            f"{LARGEST_PIXELS:,} a picture may have; resize it first.")
+    with _picture_errors(name):
+        image = _opened(path, name)
         if image.format == "JPEG":  # decoded at a fraction of its size by the decoder itself
             image.draft(image.mode, (WORKING_SIDE, WORKING_SIDE))
         image.load()
         return _working_size(image)
+
+
+def check_picture(path: str) -> None:
+    """A picture whose header PIL reads, of a size it may have: said before predict starts
+    TensorFlow (seconds) rather than after."""
+    with _picture_errors(path):
+        _opened(Path(path), path).close()
+
+
+def _opened(path: Path | bytes, name: str):
+    """The picture opened (its header read, not its pixels)."""
+    import io
+
+    from PIL import Image
+
+    if not isinstance(path, bytes):  # a FIFO would hang Image.open
+        regular_file(path, DataError, "image file")
+    image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path)
+    if image.width * image.height > LARGEST_PIXELS:
+        raise DataError(f"{name}: {image.width}x{image.height} pixels, more than the "
+                        f"{LARGEST_PIXELS:,} a picture may have; resize it first.")
+    return image
+
+
+@contextlib.contextmanager
+def _picture_errors(name: str) -> Iterator[None]:
+    """PIL's and the file system's errors as one paragraph naming the picture."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        yield
     except FileNotFoundError:
         raise DataError(f"{name}: no such image file.") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
