@@ -6,8 +6,11 @@ TensorFlow is imported inside the commands that train or evaluate, so `--help` a
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -56,19 +59,42 @@ class Group(click.Group):
     """Reports user mistakes as one paragraph and exit status 2, without a traceback."""
 
     def invoke(self, ctx: click.Context):
+        terminated = []
         try:
-            return super().invoke(ctx)
+            with _sigterm_as_ctrl_c(terminated):
+                return super().invoke(ctx)
         except DlcourseError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(error.exit_code)
         except KeyboardInterrupt as interrupt:
+            how = "Terminated (SIGTERM)" if terminated else "Interrupted"
             run_dir = getattr(interrupt, "run_dir", None)
             if run_dir is not None:
-                click.echo(f"Interrupted. The run so far is in {run_dir}; continue it with "
+                click.echo(f"{how}. The run so far is in {run_dir}; continue it with "
                            f"`dlcourse train --resume {run_dir}`.", err=True)
             else:
-                click.echo("Interrupted.", err=True)
-            sys.exit(130)
+                click.echo(f"{how}.", err=True)
+            sys.exit(143 if terminated else 130)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c(terminated: list):
+    """SIGTERM (`kill`, `timeout`, a batch scheduler's end of time) ends a command as Ctrl-C
+    does: a run says it was interrupted and how to resume it, where Python's default left
+    its status.json saying "running". Appends to `terminated` when it came."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler; a caller's thread keeps the default
+        return
+
+    def handler(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=Group)

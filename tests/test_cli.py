@@ -4,7 +4,10 @@ import json
 
 import pytest
 import yaml
+from click.testing import CliRunner
+
 import dlcourse
+from dlcourse.cli import main
 
 from helpers import (
     CONFIGS, REAL_DATA_DIR, ROOT, dlcourse_command, invoke, one_paragraph, real_data_for,
@@ -216,6 +219,35 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_pa
     assert "Traceback" not in stderr
     assert f"Interrupted. The run so far is in {run_dir.relative_to(tmp_path)}; continue it " \
         f"with `dlcourse train --resume {run_dir.relative_to(tmp_path)}`." in stderr
+
+
+@pytest.mark.slow
+def test_sigterm_marks_the_run_interrupted_as_ctrl_c_does(data_dir, tmp_path, monkeypatch):
+    """`kill`, `timeout` and batch schedulers send SIGTERM: it ended the process at once,
+    and the run's status.json said "running" for ever."""
+    import os
+    import signal
+
+    from dlcourse.callbacks import EpochRecorder
+
+    ended = EpochRecorder.on_epoch_end
+
+    def then_terminated(self, epoch, logs=None):
+        ended(self, epoch, logs)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(EpochRecorder, "on_epoch_end", then_terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    result = CliRunner().invoke(main, [
+        "train", str(ROOT / "configs" / "mnist_cnn.yaml"), "--data-dir", str(data_dir),
+        "--set", "fit.epochs=5", "--set", "data.limit=32", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 143, result.output
+    (run_dir,) = tmp_path.glob("mnist_cnn/*")
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "interrupted" and status["epochs_completed"] == 1
+    assert f"Terminated (SIGTERM). The run so far is in {run_dir}; continue it with " \
+        f"`dlcourse train --resume {run_dir}`." in result.output
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
 
 
 @pytest.mark.robustness("damaged models")
