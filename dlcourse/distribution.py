@@ -362,12 +362,16 @@ def _exit_unless_done_within(seconds: int) -> Iterator[None]:
         flush=True,
     )
     previous = signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    # The CLI's SIGTERM handler (Ctrl-C's way out) can't run in that wait either: a `kill`
+    # ends the process there, as it did before the handler, with nothing trained to keep.
+    terminate = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.alarm(seconds)
     try:
         yield
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGTERM, terminate)
 
 
 def is_peer_failure(error: BaseException) -> bool:
