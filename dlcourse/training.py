@@ -285,6 +285,10 @@ def _fit_and_finish(
         _finish_if_possible(run, status, recorder.history, message)
         raise RunError(message) from None
     except Exception as error:
+        if _out_of_memory(error):
+            message = _out_of_memory_message(run, config, error)
+            _finish_if_possible(run, status, recorder.history, message)
+            raise RunError(message) from None
         _finish_if_possible(run, status, recorder.history, f"{type(error).__name__}: {error}")
         raise
     # Only once the run says "finished" does its backup go: a kill in between leaves a
@@ -331,6 +335,22 @@ def _os_error_message(run: RunDir, error: OSError) -> str:
             f"{': ' + str(error.filename) if error.filename else ''}). Free some space or "
             "fix the permissions, then continue with `dlcourse train --resume "
             f"{run.path}`.")
+
+
+def _out_of_memory(error: Exception) -> bool:
+    import tensorflow as tf
+
+    return isinstance(error, (MemoryError, tf.errors.ResourceExhaustedError))
+
+
+def _out_of_memory_message(run: RunDir, config: Config, error: Exception) -> str:
+    """TensorFlow's OOM as a sentence: the config passes every check (the weights are
+    bounded, not each batch's activations), and its traceback said nothing a user can act on."""
+    said = str(getattr(error, "message", error)).strip().splitlines()
+    what = f" ({said[0][:200]})" if said and said[0] else ""
+    return (f"Training {run.path} ran out of memory{what}. A batch of {config.fit.batch_size} "
+            "through these layers needs more than this machine has: lower fit.batch_size, or "
+            "make the largest layers smaller (filters, units, the image size).")
 
 
 def _finish_if_possible(run: RunDir, status: dict, history: dict, error: str) -> None:

@@ -164,3 +164,30 @@ def test_a_read_only_output_directory_is_one_paragraph_before_any_epoch(data_dir
         result, _ = run_measured("train", config, "--data-dir", data_dir, "--output-dir", disk)
     assert one_paragraph(result) and "Can't write runs to" in result.stderr, result.stderr
     assert "loss:" not in result.stdout
+
+
+@pytest.mark.slow
+def test_running_out_of_memory_fails_the_run_in_one_paragraph(data_dir, tmp_path, monkeypatch):
+    """TensorFlow's OOM (a config with 100,000 filters passes every check: only weights are
+    bounded) was a traceback, and status.json held the whole stack."""
+    import tensorflow as tf
+    from click.testing import CliRunner
+
+    from dlcourse.callbacks import EpochRecorder
+    from dlcourse.cli import main
+
+    def out_of_memory(self, epoch, logs=None):
+        raise tf.errors.ResourceExhaustedError(
+            None, None, "OOM when allocating tensor with shape[16,26,26,100000] and type "
+            "float on /job:localhost/replica:0/task:0/device:CPU:0 by allocator cpu")
+
+    monkeypatch.setattr(EpochRecorder, "on_epoch_begin", out_of_memory)
+    result = CliRunner().invoke(main, ["train", str(ROOT / "configs" / "mnist_cnn.yaml"),
+                                       "--data-dir", str(data_dir), "--set", "data.limit=32",
+                                       "--set", "fit.batch_size=16", "--output-dir", str(tmp_path)])
+    assert one_paragraph(result), result.output
+    assert "ran out of memory (OOM when allocating tensor with shape[16,26,26,100000]" \
+        in result.stderr and "A batch of 16 through these layers" in result.stderr
+    (run,) = find_runs(tmp_path)
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "failed" and status["error"].startswith(f"Training {run} ran out")
