@@ -336,7 +336,9 @@ def lr_find(config: Path, overrides, data_dir, output, start, end, steps) -> Non
     from dlcourse.lr_finder import describe
 
     click.echo(describe(result))
-    command = ["dlcourse", "train", str(config), *(f"--set={o}" for o in overrides)]
+    # The data it was given, too: copied without it, the line failed offline.
+    given = ["--data-dir", str(data_dir)] if data_dir is not None else []
+    command = ["dlcourse", "train", str(config), *given, *(f"--set={o}" for o in overrides)]
     click.echo(f"  {shlex.join(command)} {result.set_line()}")
 
 

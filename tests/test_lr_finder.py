@@ -55,7 +55,8 @@ def test_the_command_plots_suggests_and_prints_the_line_to_train_with(tmp_path):
     assert "plot" not in curve and f"The curve: {plot} (and lr.json)" in result.output
     suggested = float(re.search(r"learning_rate=([0-9.e+-]+)", result.output)[1])
     assert suggested == pytest.approx(curve["suggestion"], rel=1e-2)
-    assert "--set=fit.batch_size=16 --set compile.optimizer.learning_rate=" in result.output
+    assert f"--data-dir {tmp_path} --set=fit.batch_size=16 --set compile.optimizer." \
+        "learning_rate=" in result.output
     assert config.read_text() == before and not (tmp_path / "runs").exists()
 
 
