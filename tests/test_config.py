@@ -176,6 +176,21 @@ def test_layer_written_as_a_bare_name(tmp_path):
     assert (flatten.name, flatten.args) == ("Flatten", {})
 
 
+@pytest.mark.parametrize("file_name, name", [
+    ("my config.yaml", "my_config"), ("mnist_ü.yaml", "mnist__"), ("_draft (2).yaml", "draft__2_"),
+    ("ü.yaml", "config"),
+])
+def test_a_file_name_a_run_name_cant_hold_gives_one_it_can(tmp_path, file_name, name):
+    # Refused, for a `name:` the config never wrote.
+    path = tmp_path / file_name
+    path.write_text((ROOT / "configs" / "mnist_cnn.yaml").read_text())
+    assert load_config(path).name == name
+    raw = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**raw, "name": "my run"}))
+    with pytest.raises(ConfigError, match="name: expected letters"):
+        load_config(path)  # one the config does write is still checked
+
+
 def test_overrides_set_values_and_parse_them_as_yaml():
     config = load_config(
         ROOT / "configs" / "imdb_lstm.yaml",

@@ -9,6 +9,7 @@ rather than in trial 7. `load_config` loads a config that describes one model.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -96,10 +97,17 @@ def read_raw_config(
             f"{path}: expected a mapping with data, model, compile and fit sections, "
             f"got {type(raw).__name__}."
         )
-    raw.setdefault("name", path.stem)
+    raw.setdefault("name", name_from_file(path))
     if smoke:
         raw = apply_overrides(raw, SMOKE_OVERRIDES, source=path)
     return apply_overrides(raw, overrides, source=path)
+
+
+def name_from_file(path: Path) -> str:
+    """A config's default name, its runs' folder: the file's name, each character a run
+    name can't hold made '_'. "my config.yaml" was refused for a `name` nobody wrote."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem).lstrip("_.-")[:100]
+    return name or "config"
 
 
 def check_search_config(

@@ -502,7 +502,8 @@ class Config(Section):
     # The run's folder name: one path component that can't climb out (`..`) or read as an
     # option (`-rf`).
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100,
-                      description="The run's folder name (default: the file's name).")
+                      description="The run's folder name (default: the file's name, '_' for "
+                                  "each character a folder name here can't hold).")
     seed: int = Field(  # the range NumPy's seeding accepts
         42, ge=0, lt=2**32, description="Seeds Python, NumPy and TensorFlow."
     )
