@@ -251,7 +251,7 @@ def evaluate_run(
     data, or any data its model takes."""
     run = RunDir(run_dir).require()
     # Held like training, so no two processes write the run's files at once.
-    with run.training_lock():
+    with run.training_lock("evaluated"):
         run.remove_partial_files()
         config = run.read_config()
         model = run.load_model()

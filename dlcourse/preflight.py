@@ -57,7 +57,7 @@ def finished_run(run_dir: str | Path) -> RunDir:
     training says so, and what a killed process half-wrote goes."""
     run = RunDir(run_dir).require()
     if not run.has_model():
-        with run.training_lock():
+        with run.training_lock("checked"):
             run.remove_partial_files()
             run.require_model()
     run.read_config()
@@ -112,7 +112,7 @@ def resumable_run(run_dir: str | Path, config: Config | None = None) -> None:
     resume does it: what a killed process left half-written goes first, whatever the
     answer, so a refused run is left as clean as a resumed one."""
     run = RunDir(run_dir).require()
-    with run.training_lock():
+    with run.training_lock("checked"):
         run.remove_partial_files()
         resumable_config(run, config)
 

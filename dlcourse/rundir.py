@@ -145,21 +145,24 @@ def directory_written_atomically(target: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def held(lock: Path, busy: str) -> Iterator[None]:
+def held(lock: Path, busy: str, doing: str = "") -> Iterator[None]:
     """`lock` held by this process alone while in the block; a second one gets a RunError
-    of `busy` (its {holder} the holding process's id) at once. An OS lock (flock) is
-    released by the kernel whatever ends the process, so a folder whose holder was killed
-    is free again, and no reused process id can block it."""
+    of `busy` at once, its {holder} the holding process's id and {doing} what the holder
+    said it is doing (its `doing`, written beside its id). An OS lock (flock) is released
+    by the kernel whatever ends the process, so a folder whose holder was killed is free
+    again, and no reused process id can block it."""
     descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(descriptor, 64).decode("ascii", "replace").strip() or "another"
+        said = os.read(descriptor, 64).decode("ascii", "replace").split(maxsplit=1)
         os.close(descriptor)
-        raise RunError(busy.replace("{holder}", holder)) from None
+        holder = said[0] if said else "another"
+        raise RunError(busy.replace("{holder}", holder).replace(
+            "{doing}", said[1].strip() if len(said) > 1 else doing)) from None
     try:
         os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+        os.pwrite(descriptor, f"{os.getpid()} {doing}".strip().encode(), 0)
         yield
     finally:
         os.close(descriptor)
@@ -384,11 +387,11 @@ class RunDir:
         return status
 
     @contextlib.contextmanager
-    def training_lock(self) -> Iterator[None]:
+    def training_lock(self, doing: str = "trained") -> Iterator[None]:
         """Hold this run for one process that writes it (training, resuming, evaluating);
-        a second one is refused at once (see `held`)."""
-        with held(self.path / LOCK_FILE, f"{self.path} is being trained by process {{holder}} "
-                  "right now; wait for it, or stop it first."):
+        a second one is refused at once (see `held`), told what the first is `doing`."""
+        with held(self.path / LOCK_FILE, f"{self.path} is being {{doing}} by process "
+                  "{holder} right now; wait for it, or stop it first.", doing):
             yield
 
     # ---------------------------------------------------------------- model

@@ -178,13 +178,15 @@ def test_a_second_process_cannot_hold_a_run_being_trained(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from dlcourse.rundir import RunDir\n"
-         f"with RunDir({str(run.path)!r}).training_lock():\n"
+         f"with RunDir({str(run.path)!r}).training_lock('evaluated'):\n"
          "    print('held', flush=True); time.sleep(30)"],
         stdout=subprocess.PIPE, text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(RunError, match=f"being trained by process {holder.pid} right now"):
+        # What the holder does, not what the refused one would: a second evaluate was told
+        # the run "is being trained".
+        with pytest.raises(RunError, match=f"being evaluated by process {holder.pid} right now"):
             with run.training_lock():
                 pass
     finally:
@@ -192,7 +194,7 @@ def test_a_second_process_cannot_hold_a_run_being_trained(tmp_path):
         holder.wait()
     # The kernel releases a killed holder's lock: the run is free again.
     with run.training_lock():
-        assert (run.path / ".lock").read_text() == str(os.getpid())
+        assert (run.path / ".lock").read_text() == f"{os.getpid()} trained"
 
 
 def test_a_directory_that_is_not_a_run_is_refused(tmp_path):
