@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from dlcourse.config import Config, family
+from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.data.imdb import encode_reviews, tokenize_review
 from dlcourse.data.photos import read_picture
 from dlcourse.data.text import tokens_of, vectorize, vectorizer_from
@@ -153,6 +154,14 @@ class Predictor:
         except DlcourseError:
             return {}
 
+    def _pixels_scaled(self) -> bool:
+        """Whether training scaled its pixels to 0-1 as dlcourse loaded them; arrays given
+        from Python were taken as they came, scaled only if uint8."""
+        try:
+            return self.run.read_data_record().get("kind") != MEMORY_KIND
+        except DlcourseError:
+            return True
+
     def predict(self, inputs: Sequence[str] | np.ndarray, *, preprocess: bool = True
                 ) -> list[Prediction]:
         """Texts for text models, picture paths for image models, or an array."""
@@ -160,7 +169,7 @@ class Predictor:
             raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
         if isinstance(inputs, np.ndarray):
             prepared = _prepared_array(self.config, inputs, self.input_shape,
-                                       self._embedding_rows)
+                                       self._embedding_rows, self._pixels_scaled())
             inputs = [f"array[{index}]" for index in range(len(prepared.arrays))]
         elif self.family.is_text:
             prepared = self.prepare_texts(inputs)
@@ -267,16 +276,19 @@ def _embedding_rows(model) -> int | None:
 
 
 def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,
-                    rows: int | None = None) -> _Prepared:
+                    rows: int | None = None, pixels_scaled: bool = True) -> _Prepared:
     """Images (one or a batch; grayscale with or without the channel axis; uint8 pixels
     scaled as in training) or padded word indices, checked against the model's input and,
-    for indices, its Embedding's `rows`."""
+    for indices, its Embedding's `rows`. Other pixels above 1 get a warning where
+    training's were scaled to 0-1 (`pixels_scaled`)."""
     expected = tuple(input_shape)
+    unscaled = False
     if family(config.data.dataset).inputs == "images":
         if expected[-1] == 1 and array.shape[-1:] != (1,):
             array = array[..., np.newaxis]  # (H, W) or (N, H, W) grayscale
         if array.ndim == len(expected):
             array = array[np.newaxis]  # one image
+        unscaled = array.dtype != np.uint8 and pixels_scaled
         array = array.astype("float32") / 255.0 if array.dtype == np.uint8 else array.astype("float32")
     elif array.ndim == 1:
         array = array[np.newaxis]  # one sequence
@@ -290,7 +302,13 @@ def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,
         raise DataError("The array holds NaN or infinite values.")
     if rows is not None and array.size:
         _check_word_indices(array, rows)
-    return _Prepared(array, [None] * len(array), [()] * len(array))
+    warning = ()
+    if unscaled and array.size and array.max() > 1.0:
+        # int64 or float pixels of 0-255 gave every digit probability 1.0, without a word.
+        warning = (f"the pixels go up to {float(array.max()):g}, but the model learned pixels "
+                   "scaled to 0-1: divide them by 255, or give uint8 pixels, which are scaled "
+                   "for you",)
+    return _Prepared(array, [None] * len(array), [warning] * len(array))
 
 
 def _check_word_indices(array: np.ndarray, rows: int) -> None:

@@ -146,6 +146,26 @@ def test_predict_an_image_the_test_writes(trained, tmp_path):
 
 
 @pytest.mark.slow
+def test_pixels_of_0_to_255_not_in_uint8_are_warned_about(trained):
+    """int64 or float32 arrays of 0-255 pixels are not scaled (only uint8 are), and every
+    digit came out with probability 1.0, without a word."""
+    import dlcourse
+
+    digits = np.zeros((2, 28, 28), np.uint8)
+    digits[:, 5:23, 13:16] = 255
+    as_uint8 = dlcourse.predict(trained["mnist"], digits)
+    assert not any("warnings" in p for p in as_uint8)
+    for unscaled in (digits.astype("int64"), digits.astype("float32")):
+        warned = dlcourse.predict(trained["mnist"], unscaled)
+        assert all("pixels go up to 255, but the model learned pixels scaled to 0-1" in
+                   p["warnings"][0] for p in warned)
+    scaled = dlcourse.predict(trained["mnist"], digits.astype("float32") / 255)
+    assert not any("warnings" in p for p in scaled)
+    assert [p["probabilities"] for p in scaled] == [
+        pytest.approx(p["probabilities"]) for p in as_uint8]
+
+
+@pytest.mark.slow
 def test_predict_raw_text_with_the_runs_vocabulary(trained):
     run_dir = trained["bow"]
     assert json.loads((run_dir / "classes.json").read_text()) == ["negative", "positive"]
