@@ -82,19 +82,27 @@ def _sigterm_as_ctrl_c(terminated: list):
     """SIGTERM (`kill`, `timeout`, a batch scheduler's end of time) ends a command as Ctrl-C
     does: a run says it was interrupted and how to resume it, where Python's default left
     its status.json saying "running". Appends to `terminated` when it came."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set a handler; a caller's thread keeps the default
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield  # a handler can't be set here, or SIGTERM is meant to be ignored
         return
 
     def handler(signum, frame):
+        if terminated:
+            return  # `timeout` signals the process and its group: one interrupt is enough
         terminated.append(signum)
-        raise KeyboardInterrupt
+        # Whatever Ctrl-C does now: a search defers it to the epoch's end, since an
+        # interrupt inside TensorFlow's iterator came out as a failed trial.
+        on_ctrl_c = signal.getsignal(signal.SIGINT)
+        if not callable(on_ctrl_c):
+            raise KeyboardInterrupt
+        on_ctrl_c(signal.SIGINT, frame)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 @click.group(cls=Group)

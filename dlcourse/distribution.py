@@ -371,7 +371,7 @@ def _exit_unless_done_within(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-        signal.signal(signal.SIGTERM, terminate)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if terminate is None else terminate)
 
 
 def is_peer_failure(error: BaseException) -> bool:

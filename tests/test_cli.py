@@ -250,6 +250,26 @@ def test_sigterm_marks_the_run_interrupted_as_ctrl_c_does(data_dir, tmp_path, mo
     assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
 
 
+def test_sigterm_goes_where_ctrl_c_goes_and_only_once():
+    """A search defers Ctrl-C to the epoch's end (an interrupt inside TensorFlow's
+    iterator came out as a failed trial), so SIGTERM takes Ctrl-C's handler of the moment;
+    `timeout` signals the process and its group, and the second is not a second interrupt."""
+    import os
+    import signal
+
+    from dlcourse.cli import _sigterm_as_ctrl_c
+
+    calls, terminated = [], []
+    ctrl_c = signal.signal(signal.SIGINT, lambda signum, frame: calls.append(signum))
+    try:
+        with _sigterm_as_ctrl_c(terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGINT, ctrl_c)
+    assert calls == [signal.SIGINT] and terminated == [signal.SIGTERM]
+
+
 @pytest.mark.robustness("damaged models")
 @pytest.mark.slow
 def test_evaluate_refuses_a_model_holding_python_code(data_dir, tmp_path):
