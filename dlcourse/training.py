@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -346,11 +347,14 @@ def _out_of_memory(error: Exception) -> bool:
 def _out_of_memory_message(run: RunDir, config: Config, error: Exception) -> str:
     """TensorFlow's OOM as a sentence: the config passes every check (the weights are
     bounded, not each batch's activations), and its traceback said nothing a user can act on."""
-    said = str(getattr(error, "message", error)).strip().splitlines()
-    what = f" ({said[0][:200]})" if said and said[0] else ""
+    # In a graph TensorFlow's first line is "Graph execution error:"; the cause is below.
+    lines = str(getattr(error, "message", error)).splitlines()
+    cause = next((line for line in lines if "OOM when allocating" in line), "")
+    cause = re.sub(r"\{\{[^}]*\}\}", "", cause).strip()
+    what = f" ({cause[:200]})" if cause else ""
     return (f"Training {run.path} ran out of memory{what}. A batch of {config.fit.batch_size} "
-            "through these layers needs more than this machine has: lower fit.batch_size, or "
-            "make the largest layers smaller (filters, units, the image size).")
+            "through these layers needs more than this machine has: train again with a lower "
+            "fit.batch_size, or with smaller layers (filters, units, the image size).")
 
 
 def _finish_if_possible(run: RunDir, status: dict, history: dict, error: str) -> None:

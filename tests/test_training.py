@@ -177,9 +177,13 @@ def test_running_out_of_memory_fails_the_run_in_one_paragraph(data_dir, tmp_path
     from dlcourse.cli import main
 
     def out_of_memory(self, epoch, logs=None):
-        raise tf.errors.ResourceExhaustedError(
-            None, None, "OOM when allocating tensor with shape[16,26,26,100000] and type "
-            "float on /job:localhost/replica:0/task:0/device:CPU:0 by allocator cpu")
+        # As fit's graph raises it: the cause below TensorFlow's own first line.
+        raise tf.errors.ResourceExhaustedError(None, None, (
+            "Graph execution error:\n\nDetected at node sequential_1/conv2d_1/convolution "
+            "defined at (most recent call last):\n  File \"<stdin>\", line 1\n\n"
+            "{{function_node __inference_one_step_on_data_1234}} OOM when allocating tensor "
+            "with shape[16,26,26,100000] and type float on /job:localhost/replica:0/task:0/"
+            "device:CPU:0 by allocator cpu\n\t [[{{node sequential_1/conv2d_1/convolution}}]]"))
 
     monkeypatch.setattr(EpochRecorder, "on_epoch_begin", out_of_memory)
     result = CliRunner().invoke(main, ["train", str(ROOT / "configs" / "mnist_cnn.yaml"),
