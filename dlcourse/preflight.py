@@ -85,23 +85,23 @@ def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
                        "its own; leave --output out to write its export folder, or give "
                        "another folder.")
     # Its own export folder is dlcourse's alone, whichever version wrote what is in it.
+    _check_writable(target.parent, f"the export to {target}")  # so the checks below can look
     replaceable = run.is_export(target) or own
     if target.exists() and (not target.is_dir() or any(target.iterdir()) and not replaceable):
         raise RunError(f"{target} exists and is not an earlier export; give --output a "
                        "new folder, or an export's folder to replace it.")
-    _check_writable(target.parent, f"the export to {target}")
     return target
 
 
 def _check_writable(folder: Path, what: str) -> None:
-    """`folder` made if need be, and a file can be written in it: else one paragraph now,
-    rather than an OSError's traceback once the export has been computed."""
-    above = next((path for path in (folder, *folder.parents) if path.exists()), folder)
+    """A file can be written in `folder`, or in the folder nearest it that exists (the
+    export makes the rest): else one paragraph now, rather than an OSError's traceback
+    once the export has been computed. Nothing is left behind."""
     try:
+        above = next((path for path in (folder, *folder.parents) if path.exists()), folder)
         if not above.is_dir():
             raise NotADirectoryError(0, f"{above} is a file, not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
+        tempfile.TemporaryFile(dir=above).close()
     except OSError as error:
         raise RunError(f"Can't write {what} ({error.strerror or error}). Choose another "
                        "folder with --output.") from None
