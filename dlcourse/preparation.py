@@ -14,7 +14,7 @@ import keras
 from dlcourse.config import Config
 from dlcourse.data import DataSignature, Dataset, load_dataset, signature_of
 from dlcourse.data.loading import MEMORY_KIND
-from dlcourse.data.memory import dataset_from_memory, test_split_from_memory
+from dlcourse.data.memory import SOURCE as MEMORY_SOURCE, dataset_from_memory, test_split_from_memory
 from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
 from dlcourse.models import build_model, names_untouched, summary_text
 from dlcourse.errors import DataError, RunError
@@ -118,6 +118,9 @@ def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: 
     copied from another run gave TensorFlow's traceback in the middle of evaluating."""
     shape, given = tuple(model.input_shape[1:]), tuple(dataset.x_test.shape[1:])
     if len(shape) != len(given) or any(want not in (None, got) for want, got in zip(shape, given)):
+        if dataset.source == MEMORY_SOURCE:  # the arrays are what is wrong, not the run
+            raise DataError(f"test=(x, y): x is {dataset.x_test.shape}, but {run.path}'s model "
+                            f"takes (N, {_shape(shape)[1:]}: give arrays shaped as its training data.")
         raise RunError(
             f"{run.model_path}: takes inputs of shape {_shape(shape)}, but the run's data "
             f"({dataset.source}) has {_shape(given)}; is the run directory damaged (a model "

@@ -109,7 +109,11 @@ def test_predict_refuses_an_array_of_another_shape(stripes_run):
 def test_evaluate_needs_the_test_arrays_again_and_reproduces_the_run(stripes_run):
     with pytest.raises(RunError, match=r"test=\(x_test, y_test\)"):
         dlcourse.evaluate(stripes_run)
-    again = dlcourse.evaluate(stripes_run, test=three_stripes(48, 1))
+    x, y = three_stripes(48, 1)
+    with pytest.raises(DataError, match=r"test=\(x, y\): x is \(48, 9, 8, 1\), but .* takes "
+                                        r"\(N, 8, 8, 1\): give arrays shaped"):
+        dlcourse.evaluate(stripes_run, test=(np.pad(x, ((0, 0), (0, 1), (0, 0))), y))
+    again = dlcourse.evaluate(stripes_run, test=(x, y))
     assert again["test_accuracy"] == pytest.approx(stripes_run.metrics["test_accuracy"], abs=1e-6)
     assert "<table" in again._repr_html_() and "test accuracy" in again._repr_html_()
 
