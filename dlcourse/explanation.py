@@ -112,9 +112,12 @@ def explain_run(
 def _as_graph(layer: keras.layers.Layer) -> Callable:
     """The layer as a TensorFlow graph, traced again only for a new input shape (and
     then for any length). Called eagerly, a recurrent layer runs its loop in Python, a
-    step at a time: seconds for one real-length review."""
+    step at a time: seconds for one real-length review. An unrolled one needs a fixed
+    length, which a graph for any length hasn't: it stays eager."""
     import tensorflow as tf
 
+    if layer.get_config().get("unroll"):
+        return layer
     return tf.function(layer, reduce_retracing=True)
 
 

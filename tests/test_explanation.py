@@ -105,3 +105,18 @@ def test_samples_are_bounded_before_anything_is_read(tmp_path):
         explain_run(tmp_path, samples=10_000)
     result = invoke("explain", tmp_path, "--samples", 10_000)
     assert result.exit_code == 2 and "1<=x<=256" in result.output
+
+
+@pytest.mark.parametrize("unroll", [False, True])
+def test_each_layer_runs_as_keras_computes_it_at_every_length(unroll):
+    """Layers run as graphs (eagerly an LSTM looped in Python a step at a time); after two
+    lengths the graph takes any length, which an unrolled layer can't, so it stays eager."""
+    from dlcourse.explanation import _as_graph
+
+    layer = keras.layers.LSTM(3, unroll=unroll)
+    rng = np.random.default_rng(0)
+    call = _as_graph(layer)
+    for length in (2, 5, 3, 7):
+        x = rng.normal(size=(1, length, 4)).astype("float32")
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(call(x)),
+                                   keras.ops.convert_to_numpy(layer(x)), atol=1e-6)
