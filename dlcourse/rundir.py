@@ -155,11 +155,12 @@ def held(lock: Path, busy: str, doing: str = "") -> Iterator[None]:
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        said = os.read(descriptor, 64).decode("ascii", "replace").split(maxsplit=1)
+        said = os.read(descriptor, 64).decode("ascii", "replace").split()
         os.close(descriptor)
-        holder = said[0] if said else "another"
-        raise RunError(busy.replace("{holder}", holder).replace(
-            "{doing}", said[1].strip() if len(said) > 1 else doing)) from None
+        # Words read from the run's folder: a damaged lock file must not write the message.
+        holder = said[0] if said and said[0].isdigit() else "another"
+        told = said[1] if len(said) == 2 and said[1].isalpha() else doing
+        raise RunError(busy.replace("{holder}", holder).replace("{doing}", told)) from None
     try:
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()} {doing}".strip().encode(), 0)

@@ -189,6 +189,12 @@ def test_a_second_process_cannot_hold_a_run_being_trained(tmp_path):
         with pytest.raises(RunError, match=f"being evaluated by process {holder.pid} right now"):
             with run.training_lock():
                 pass
+        # A damaged lock file's words are not put in the message.
+        (run.path / ".lock").write_text("12x evaluated\nError: forged")
+        with pytest.raises(RunError, match="being trained by process another right now") as told:
+            with run.training_lock():
+                pass
+        assert "forged" not in str(told.value)
     finally:
         holder.kill()
         holder.wait()
