@@ -225,7 +225,7 @@ def _check_embedding_fits(config: Config, data: DataSignature) -> None:
 
 
 # What each classification loss needs from the last layer: (width, activation).
-def _expected_output(loss: str, num_classes: int) -> tuple[int, str] | None:
+def expected_output(loss: str, num_classes: int) -> tuple[int, str] | None:
     if loss == "binary_crossentropy":
         return 1, "sigmoid"
     if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
@@ -246,7 +246,7 @@ def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) 
             "classes: use categorical_crossentropy (one-hot labels) or "
             "sparse_categorical_crossentropy."
         )
-    expected = _expected_output(loss, data.num_classes)
+    expected = expected_output(loss, data.num_classes)
     if expected is None:
         return
     width, activation = expected

@@ -180,3 +180,7 @@ def test_a_model_with_other_outputs_than_the_classes_is_named(tmp_path):
     ten = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                             keras.layers.Dense(10)])
     check_model_takes(RunDir(tmp_path), config, ten, digits)  # the run's own: no error
+    # A loss training doesn't tie to the classes takes any width there, and here.
+    hinge = config.model_copy(update={"compile": config.compile.model_copy(
+        update={"loss": "categorical_hinge"})})
+    check_model_takes(RunDir(tmp_path), hinge, three, digits)
