@@ -12,6 +12,7 @@ viewer shows it.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -110,8 +111,12 @@ def _opened(path: Path | bytes, name: str):
 
     if not isinstance(path, bytes):  # a FIFO would hang Image.open
         regular_file(path, DataError, "image file")
-    image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path)
+    with warnings.catch_warnings():
+        # PIL's warning from 89 megapixels printed a line before our refusal of 50.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path)
     if image.width * image.height > LARGEST_PIXELS:
+        image.close()
         raise DataError(f"{name}: {image.width}x{image.height} pixels, more than the "
                         f"{LARGEST_PIXELS:,} a picture may have; resize it first.")
     return image
