@@ -5,6 +5,7 @@ missing or unreadable file is told before its seconds-long start. And what
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from pathlib import Path
@@ -103,8 +104,10 @@ def _read_stdin(stdin: TextIO | None) -> str:
         # first review's first word, and so an unknown word.
         return data.decode("utf-8-sig") if isinstance(data, bytes) else data.removeprefix("\ufeff")
     except UnicodeDecodeError as error:
+        # utf-8-sig counts from after a byte-order mark; the byte is told as the file has it.
+        at = error.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
         raise DataError(f"Standard input is not UTF-8 text ({error.reason} at byte "
-                        f"{error.start}); give reviews as UTF-8, one per line.") from None
+                        f"{at}); give reviews as UTF-8, one per line.") from None
 
 
 def _read_text_file(path: Path) -> str:

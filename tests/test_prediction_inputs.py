@@ -37,6 +37,8 @@ def test_a_byte_order_mark_is_not_read_as_part_of_the_first_review(text_run, tmp
     assert collect_inputs(text_run, [str(tmp_path / "notepad.txt"), "-"],
                           stdin=stdin("\ufeffFrom stdin\n".encode())) == \
         ["Great film", "Awful film", "From stdin"]
+    with pytest.raises(DataError, match="invalid start byte at byte 5"):  # as the input has it
+        collect_inputs(text_run, ["-"], stdin=stdin("\ufeffab".encode() + b"\xff\n"))
 
 
 @pytest.mark.robustness("bad inputs")
