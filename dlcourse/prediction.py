@@ -155,12 +155,17 @@ class Predictor:
             return {}
 
     def _pixels_scaled(self) -> bool:
-        """Whether training scaled its pixels to 0-1 as dlcourse loaded them; arrays given
-        from Python were taken as they came, scaled only if uint8."""
+        """Whether the model learned pixels of 0-1: as dlcourse loads image files, and as
+        arrays from Python were where data.json records it (they were taken as they came,
+        scaled only if uint8; a run from before that record doesn't say)."""
         try:
-            return self.run.read_data_record().get("kind") != MEMORY_KIND
+            record = self.run.read_data_record()
         except DlcourseError:
             return True
+        if record.get("kind") == MEMORY_KIND or (record and record.get("source") is None):
+            largest = record.get("largest_pixel")
+            return isinstance(largest, (int, float)) and largest <= 1.0
+        return True
 
     def predict(self, inputs: Sequence[str] | np.ndarray, *, preprocess: bool = True
                 ) -> list[Prediction]:

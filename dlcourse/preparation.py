@@ -164,6 +164,10 @@ def _with_the_runs_classes(run: RunDir, config: Config, data_dir, vocabulary) ->
 
 
 def memory_record(dataset: Dataset) -> dict[str, Any]:
-    """data.json for a run on data given from Python: no file to find again."""
-    return {"kind": MEMORY_KIND, "data_dir": None, "source": None,
-            "train_samples": len(dataset.x_train), "test_samples": len(dataset.x_test)}
+    """data.json for a run on data given from Python: no file to find again. For images,
+    the largest pixel the model learned from: predict warns of inputs far outside it."""
+    record = {"kind": MEMORY_KIND, "data_dir": None, "source": None,
+              "train_samples": len(dataset.x_train), "test_samples": len(dataset.x_test)}
+    if dataset.input_kind == "images" and dataset.x_train.size:
+        record["largest_pixel"] = float(dataset.x_train.max())
+    return record

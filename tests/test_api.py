@@ -97,6 +97,10 @@ def test_predict_takes_one_image_or_a_batch(stripes_run):
     assert one[0]["probability"] == max(one[0]["probabilities"].values())
     with_channel = dlcourse.predict(stripes_run, images[..., np.newaxis])
     assert with_channel[3]["label"] == batch[3]["label"]
+    # Trained from uint8 arrays, scaled to 0-1: pixels of 0-255 in another dtype are not.
+    assert not any("warnings" in record for record in batch)
+    unscaled = dlcourse.predict(stripes_run, images.astype("float32"))
+    assert "pixels go up to 255" in unscaled[0]["warnings"][0]
 
 
 @pytest.mark.slow
