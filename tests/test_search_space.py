@@ -108,6 +108,12 @@ def at(location, value):
          "model.layers[1].LSTM.units.sampling: expected 'linear' or 'log', got 'exp'"),
         (at(UNITS, {"tune": "int", "min": 8, "max": 64, "sampling": "log", "step": 1}),
          "model.layers[1].LSTM.units.step: with log sampling the step is the factor"),
+        # KerasTuner tried min alone, trial after trial.
+        (at(UNITS, {"tune": "int", "min": 16, "max": 64, "sampling": "log", "step": 16}),
+         "model.layers[1].LSTM.units.step: 16 times 16 is above max (64), so min is the only "
+         "value searched"),
+        (at(UNITS, {"tune": "float", "min": 0.0, "max": 0.5, "step": 0.7}),
+         "model.layers[1].LSTM.units.step: 0.0 + 0.7 is above max (0.5), so min is the only"),
         (at(("compile", "optimizer"), {"name": "sgd", "learning_rate":
                                        {"tune": "float", "min": 0, "max": 0.1, "sampling": "log"}}),
          "compile.optimizer.learning_rate: log sampling needs min > 0, got 0.0"),

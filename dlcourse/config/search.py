@@ -195,6 +195,12 @@ def _range(location, path: str, kind: str, node: dict) -> tuple[SearchExpression
             f"{path}.step: with log sampling the step is the factor between values "
             f"(e.g. 2 for 16, 32, 64), so it must be > 1, got {step}"
         )
+    elif step is not None and low < high and (low * step if sampling == "log" else low + step) > high:
+        # KerasTuner then tries min alone, trial after trial, without a word.
+        reach = (f"{low} times {step} is above max ({high})" if sampling == "log"
+                 else f"{low} + {step} is above max ({high})")
+        problems.append(f"{path}.step: {reach}, so min is the only value searched; give a "
+                        "smaller step, or a wider range")
     if problems:
         return None, problems
     expression = SearchExpression(tuple(location), kind, low, high, step, sampling)
