@@ -144,6 +144,9 @@ def python_inputs(inputs: Any) -> Any:
         if array.dtype.kind not in "USO":
             return array  # numbers: what the model takes
         inputs = array.reshape(-1).tolist()
+    if not hasattr(inputs, "__iter__"):  # None gave a bare TypeError
+        raise DataError(f"predict takes texts, image paths or an array, not "
+                        f"{type(inputs).__name__} {str(inputs)[:40]!r}.")
     return [_python_input(item, index) for index, item in enumerate(inputs)]
 
 

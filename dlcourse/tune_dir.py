@@ -190,6 +190,9 @@ def check_search(search: SearchConfig, algorithm: str, trials: int | None, smoke
 def _trial_count(search: SearchConfig, algorithm: str, trials: int | None, smoke: bool) -> int | None:
     if algorithm not in ALGORITHMS:
         raise TuningError(f"Unknown search algorithm {algorithm!r}; expected one of {ALGORITHMS}.")
+    # The CLI's range checks --trials; from Python, 0 searched without end.
+    if trials is not None and (type(trials) is not int or trials < 1):
+        raise TuningError(f"trials={trials!r}: expected a whole number of trials, 1 or more.")
     if algorithm == "hyperband":
         if trials is not None:
             raise TuningError(

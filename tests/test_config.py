@@ -240,6 +240,14 @@ def test_bad_overrides_name_the_key(item, message):
         load_config(ROOT / "configs" / "imdb_lstm.yaml", [item])
 
 
+def test_overrides_given_as_one_text_are_refused_whole():
+    # From Python, "fit.epochs=1" was read a character at a time: "--set 'f': expected ...".
+    with pytest.raises(ConfigError, match=re.escape("overrides 'fit.epochs=1': expected a mapping")):
+        load_config(ROOT / "configs" / "imdb_lstm.yaml", "fit.epochs=1")
+    with pytest.raises(ConfigError, match=re.escape("--set 3: expected a KEY=VALUE text")):
+        load_config(ROOT / "configs" / "imdb_lstm.yaml", [3])
+
+
 def test_smoke_sets_a_small_limit_and_one_epoch():
     config = load_config(ROOT / "configs" / "imdb_gru.yaml", smoke=True)
     assert config.fit.epochs == 1 and config.data.limit == 256

@@ -101,6 +101,7 @@ def test_python_inputs_are_texts_paths_or_one_array():
 
     for given, says in ((DataFrame(), "not a DataFrame; give it the column of texts"),
                         (["good", float("nan")], "inputs[1] is float 'nan'"),
-                        ([b"caf\xe9"], "inputs[0]: bytes that are not UTF-8 text")):
+                        ([b"caf\xe9"], "inputs[0]: bytes that are not UTF-8 text"),
+                        (None, "not NoneType 'None'"), (7, "not int '7'")):
         with pytest.raises(DataError, match=re.escape(says)):
             python_inputs(given)

@@ -1,6 +1,7 @@
 """`dlcourse tune` end to end: real KerasTuner searches of tiny models on tiny data."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -166,6 +167,15 @@ def test_train_on_a_tunable_config_exits_2_pointing_to_tune():
 def test_what_cannot_be_tuned_is_refused_before_any_file(data_dir, tmp_path, config, options, message):
     with pytest.raises(DlcourseError, match=message):
         dlcourse_tune_cli(ROOT / "configs" / config, data_dir, *options)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("trials", [0, -3, 2.5])
+def test_a_trial_count_below_one_is_refused_from_python(data_dir, tmp_path, trials):
+    # The CLI's range refuses it; from Python, trials=0 searched without end.
+    with pytest.raises(DlcourseError, match=re.escape(f"trials={trials!r}: expected a whole")):
+        dlcourse.tune(ROOT / "configs" / "imdb_lstm_tune.yaml", trials=trials, smoke=True,
+                      data_dir=data_dir, output_dir=tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
 
 

@@ -23,8 +23,13 @@ _INDEXED = re.compile(r"^(?P<key>[^\[\]]+)(?:\[(?P<index>\d+)\])?$")
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """['fit.epochs=1'] -> {'fit.epochs': 1}; values are parsed as YAML."""
+    if isinstance(items, (str, bytes)):  # one text was read a character at a time
+        raise ConfigError(f"overrides {items!r}: expected a mapping such as "
+                          "{'fit.epochs': 1}, or a list of KEY=VALUE texts.")
     parsed: dict[str, Any] = {}
     for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"--set {item!r}: expected a KEY=VALUE text.")
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set fit.epochs=1")
