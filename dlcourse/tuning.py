@@ -336,6 +336,9 @@ def _finish(tune_dir, tuner, search, settings, status, started, error=None) -> T
     """Write the trials so far, the plot and the best config; record how the search ended."""
     objective, direction = settings["objective"], settings["direction"]
     trials = trial_records(tuner, search.expressions)
+    if status != "finished":  # the trial it stopped in is not running any more
+        trials = [replace(trial, status=status.upper()) if trial.status == "RUNNING" else trial
+                  for trial in trials]
     tables = {style: trials_table(ranked(trials, direction), search.expressions, objective,
                                   direction, style) for style in ("csv", "markdown")}
     tune_dir.write_trials(trials_record(trials, objective, direction), tables)

@@ -110,6 +110,10 @@ def test_an_interrupted_tuning_resumes_without_redoing_finished_trials(data_dir,
     assert process.returncode == 130, stderr
     tune_dir = tune_dir_of(tmp_path / "runs")
     assert json.loads((tune_dir / "tuning.json").read_text())["status"] == "interrupted"
+    # The trial it stopped in said "running" in trials.csv and trials.json.
+    stopped = json.loads((tune_dir / "trials.json").read_text())["trials"]
+    assert sorted(trial["status"] for trial in stopped) == ["COMPLETED", "INTERRUPTED"]
+    assert "running" not in (tune_dir / "trials.csv").read_text()
     (finished,) = _completed_trials(root)
     before = json.loads(finished.read_text())
     finished_at = finished.stat().st_mtime_ns
