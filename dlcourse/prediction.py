@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from dlcourse.config import Config, family
+from dlcourse.data import shape_text
 from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.data.imdb import encode_reviews, tokenize_review
 from dlcourse.data.photos import read_picture
@@ -300,8 +301,8 @@ def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,
     if array.ndim != len(expected) + 1 or any(
         size is not None and size != given for size, given in zip(expected, array.shape[1:])
     ):
-        shown = "(N, " + ", ".join("any" if size is None else str(size) for size in expected) + ")"
-        raise DataError(f"The array is {array.shape}, but the model takes {shown}: "
+        raise DataError(f"The array is {array.shape}, but the model takes "
+                        f"{shape_text(expected, batch=True)}: "
                         "one input or a batch of them, shaped as its training data.")
     if not np.isfinite(array).all():
         raise DataError("The array holds NaN or infinite values.")

@@ -12,7 +12,7 @@ from typing import Any
 import keras
 
 from dlcourse.config import Config
-from dlcourse.data import DataSignature, Dataset, load_dataset, signature_of
+from dlcourse.data import DataSignature, Dataset, load_dataset, shape_text, signature_of
 from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.data.memory import SOURCE as MEMORY_SOURCE, dataset_from_memory, test_split_from_memory
 from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
@@ -120,10 +120,11 @@ def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: 
     if len(shape) != len(given) or any(want not in (None, got) for want, got in zip(shape, given)):
         if dataset.source == MEMORY_SOURCE:  # the arrays are what is wrong, not the run
             raise DataError(f"test=(x, y): x is {dataset.x_test.shape}, but {run.path}'s model "
-                            f"takes (N, {_shape(shape)[1:]}: give arrays shaped as its training data.")
+                            f"takes {shape_text(shape, batch=True)}: give arrays shaped as its "
+                            "training data.")
         raise RunError(
-            f"{run.model_path}: takes inputs of shape {_shape(shape)}, but the run's data "
-            f"({dataset.source}) has {_shape(given)}; is the run directory damaged (a model "
+            f"{run.model_path}: takes inputs of shape {shape_text(shape)}, but the run's data "
+            f"({dataset.source}) has {shape_text(given)}; is the run directory damaged (a model "
             "from another run)?"
         )
     outputs = model.output_shape[-1]
@@ -138,10 +139,6 @@ def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: 
             f"{run.model_path}: has {outputs} output(s), but the run's data ({dataset.source}) "
             f"has {what}; is the run directory damaged (a model from another run)?"
         )
-
-
-def _shape(dims: tuple) -> str:
-    return "(" + ", ".join("any" if dim is None else str(dim) for dim in dims) + ")"
 
 
 def _with_the_runs_classes(run: RunDir, config: Config, data_dir, vocabulary) -> Dataset:

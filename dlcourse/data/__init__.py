@@ -12,6 +12,7 @@ from dlcourse.data.dataset import (
     DataSignature,
     Dataset,
     TextVocabulary,
+    shape_text,
     signature_from_config,
     signature_of,
 )
@@ -20,5 +21,5 @@ from dlcourse.data.loading import check_findable, data_record, load_dataset, one
 __all__ = [
     "DataSignature", "Dataset", "TextVocabulary", "check_findable", "data_record", "load_dataset",
     "one_hot_if_needed",
-    "signature_from_config", "signature_of",
+    "shape_text", "signature_from_config", "signature_of",
 ]

@@ -27,6 +27,13 @@ class TextVocabulary:
     idf_weights: tuple[float, ...] | None = None
 
 
+def shape_text(dims: tuple, batch: bool = False) -> str:
+    """A model's or an array's per-example shape for people: (28, 28, 1), with `any` for a
+    free size and, with `batch`, N in front: (N, any)."""
+    return "(" + ", ".join([*(["N"] if batch else []),
+                            *("any" if size is None else str(size) for size in dims)]) + ")"
+
+
 @dataclass(frozen=True)
 class Dataset:
     """Prepared arrays of one dataset; labels are class indices, or numbers for regression.
