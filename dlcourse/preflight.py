@@ -34,10 +34,8 @@ def writable_output(output_dir: str | Path, name: str) -> None:
     leaves no trace). Permissions are left to the write itself: some file systems (FUSE,
     CIFS) allow what their mode bits seem to refuse."""
     parent = Path(output_dir) / name
-    existing = parent
     try:
-        while not os.path.lexists(existing) and existing != existing.parent:
-            existing = existing.parent
+        existing = _nearest_existing(parent)
         if not existing.is_dir():
             reason = "Not a directory"
         elif os.statvfs(existing).f_flag & os.ST_RDONLY:
@@ -48,6 +46,14 @@ def writable_output(output_dir: str | Path, name: str) -> None:
         return  # a folder we can't even look into: the write says why, as it always did
     raise RunError(f"Can't write runs to {parent} ({reason}). "
                    "Choose another place with --output-dir or output.dir.")
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path`, or the nearest folder above it that exists (a dangling link counts: it is
+    in the way of a folder all the same)."""
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
 
 
 def finished_run(run_dir: str | Path) -> RunDir:
@@ -98,7 +104,7 @@ def _check_writable(folder: Path, what: str) -> None:
     export makes the rest): else one paragraph now, rather than an OSError's traceback
     once the export has been computed. Nothing is left behind."""
     try:
-        above = next((path for path in (folder, *folder.parents) if path.exists()), folder)
+        above = _nearest_existing(folder)
         if not above.is_dir():
             raise NotADirectoryError(0, f"{above} is a file, not a folder")
         tempfile.TemporaryFile(dir=above).close()
