@@ -42,8 +42,9 @@ def train(
     Returns the history, the metrics and the run directory.
     """
     from dlcourse.config import load_config, origin_of, renamed
+    from dlcourse.config.shipped import resolve
     from dlcourse.data import check_findable
-    from dlcourse.preflight import writable_output
+    from dlcourse.preflight import repeated_data_dir, writable_output
     from dlcourse.tensorflow_setup import start_tensorflow
 
     # The config and the output folder first: a mistake in them is reported without
@@ -53,6 +54,7 @@ def train(
         path = config
         config = load_config(path, overrides or {}, smoke=smoke)
         origin = origin_of(path, overrides or {}, smoke=smoke, config=config)
+        data_dir = repeated_data_dir(resolve(path), config, data_dir)
     elif overrides or smoke:
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
     _check_tracker(track)

@@ -20,7 +20,7 @@ from dlcourse.data.files import fingerprint
 from dlcourse.data.loading import MEMORY_KIND, check_held_in, data_fingerprint, own_files
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
-from dlcourse.rundir import EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RunDir
+from dlcourse.rundir import CONFIG_FILE, EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RunDir, is_run_dir
 
 EXPORT_FORMATS = tuple(EXPORT_FILES)
 
@@ -183,6 +183,21 @@ def findable_data(run: RunDir, data_dir: str | Path | None) -> str | Path | None
     if data_dir is not None:
         check_held_in(config, data_dir)
     return checked
+
+
+def repeated_data_dir(config_file: str | Path, config: Config,
+                      given: str | Path | None) -> str | Path | None:
+    """The data directory for `dlcourse train RUN_DIR/config.yaml`, which repeats a run:
+    `given` (--data-dir) if any; else, when the config names no data.dir and
+    DLCOURSE_DATA_DIR is unset, the one the run was trained from, checked to still hold
+    the same data. A run's config.yaml doesn't record --data-dir, so without this the
+    repeat looked elsewhere (Keras's cache, a download) and failed offline."""
+    if given is not None or config.data.dir or os.environ.get("DLCOURSE_DATA_DIR"):
+        return given
+    folder = Path(config_file).parent
+    if Path(config_file).name != CONFIG_FILE or not is_run_dir(folder):
+        return given
+    return recorded_data_dir(RunDir(folder), None)
 
 
 def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | None:

@@ -365,6 +365,12 @@ def test_a_run_remembers_its_data_for_every_later_command(data_dir, tmp_path, mo
                     ["predict", run_dir, "a good film"]):
         result = invoke(*command)
         assert result.exit_code == 0, (command, result.output)
+    # `train RUN_DIR/config.yaml` repeats the run, on the same data.
+    repeated = invoke("train", run_dir / "config.yaml", "--output-dir", tmp_path / "again")
+    assert repeated.exit_code == 0, repeated.output
+    (repeat_dir,) = (tmp_path / "again" / "imdb_lstm").iterdir()
+    assert (json.loads((repeat_dir / "data.json").read_text())
+            == json.loads((run_dir / "data.json").read_text()))
     (run_dir / "status.json").write_text(json.dumps({
         **json.loads((run_dir / "status.json").read_text()), "status": "interrupted"}))
     (run_dir / "model.keras").unlink()
@@ -384,4 +390,7 @@ def test_a_run_remembers_its_data_for_every_later_command(data_dir, tmp_path, mo
     result = run_dlcourse("evaluate", mnist_run)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"was trained on {data_dir_copy / 'mnist.npz'}, which is no longer there" in result.stderr
+    repeated = run_dlcourse("train", mnist_run / "config.yaml")
+    assert repeated.returncode == 2 and "Traceback" not in repeated.stderr
+    assert "which is no longer there" in repeated.stderr
     assert invoke("evaluate", mnist_run, "--data-dir", moved).exit_code == 0
