@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 from dlcourse.errors import DlcourseError
+
+# A source checkout (`pip install -e .`, `make install`) has its pyproject.toml here.
+SOURCE_FOLDER = Path(__file__).resolve().parent.parent
 
 # What each extra brings, by the modules it must make importable.
 EXTRAS = {
@@ -26,5 +30,14 @@ def require(feature: str, purpose: str) -> None:
     if missing:
         raise MissingExtra(
             f"{purpose} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
-            f"not installed. Install the extra: pip install 'dlcourse[{extra}]'."
+            f"not installed. Install the extra: {install_line(extra)}."
         )
+
+
+def install_line(extra: str) -> str:
+    """The pip command that adds `extra` to this installation: from the source folder when
+    dlcourse runs from one, where `pip install 'dlcourse[...]'` would look for dlcourse on
+    the package index instead."""
+    if (SOURCE_FOLDER / "pyproject.toml").is_file():
+        return f"pip install -e '{SOURCE_FOLDER}[{extra}]'"
+    return f"pip install 'dlcourse[{extra}]'"
