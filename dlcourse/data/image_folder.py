@@ -8,6 +8,8 @@ can be learned from it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -73,12 +75,15 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
                 test_root, class_names=train.class_names, **options
             )
         else:
-            train, test = keras.utils.image_dataset_from_directory(
-                root,
-                validation_split=split,
-                subset="both",
-                **options,
-            )
+            # Keras prints "Using N files for validation" whatever `verbose` says, and
+            # these are dlcourse's test split, not a validation one.
+            with contextlib.redirect_stdout(io.StringIO()):
+                train, test = keras.utils.image_dataset_from_directory(
+                    root,
+                    validation_split=split,
+                    subset="both",
+                    **options,
+                )
     except ValueError as error:
         raise DataError(f"{root}: can't read this image folder: {error}") from None
     x_train, y_train = _folder_arrays(train, Path(root))
