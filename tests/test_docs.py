@@ -68,3 +68,12 @@ def _draw_a_digit(path):
     picture = np.full((40, 40), 255, dtype=np.uint8)
     picture[8:32, 18:22] = 0  # a dark "1" on white paper, as a photo of one would be
     Image.fromarray(picture).save(path)
+
+
+def test_the_annotated_config_of_the_instructors_guide_is_the_shipped_one():
+    import yaml
+
+    text = (ROOT / "docs" / "instructors.md").read_text()
+    shown = re.search(r"```yaml\n(# IMDB LSTM.*?)```", text, re.DOTALL)[1]
+    shipped = (ROOT / "configs" / "imdb_lstm.yaml").read_text()
+    assert yaml.safe_load(shown) == yaml.safe_load(shipped)
