@@ -51,9 +51,6 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
                 f"{item}: {'a folder' if _is_folder(item) else 'no such file'}, not a file of "
                 "reviews. To classify these words as a review, pass --text."
             )
-        elif (surrogate := lone_surrogate(item)) is not None:
-            raise DataError(f"The review {item[:40]!r} holds {surrogate}, a byte that is no "
-                            "UTF-8 (the terminal's encoding?); give reviews as UTF-8 text.")
         else:
             check_text(item, len(reviews) + 1)
             reviews.append(item)
@@ -66,9 +63,11 @@ def check_text(text: str, position: int) -> None:
         raise DataError(f"Input {position} is an empty text: there is nothing to "
                         "classify. Give a review with some words in it.")
     if (surrogate := lone_surrogate(text)) is not None:
-        # From a JSON \ud800 escape, or bytes that are no UTF-8 in an argument.
-        raise DataError(f"Input {position} holds {surrogate}, half of a UTF-16 pair "
-                        "or a byte that is no UTF-8, which is not a character.")
+        # From a JSON \ud800 escape, or an argument's bytes that are no UTF-8 (the
+        # terminal's encoding), which reach Python as lone surrogates.
+        raise DataError(f"Input {position} ({text[:40]!r}) holds {surrogate}, half of a "
+                        "UTF-16 pair or a byte that is no UTF-8, which is not a character; "
+                        "give texts as UTF-8.")
 
 
 def _is_file(item: str) -> bool:

@@ -63,7 +63,7 @@ def test_what_is_no_review_is_named_not_classified(text_run, tmp_path):
         (["-"], b"", "standard input holds no review"),
         ([str(tmp_path / "blank.txt")], b"", "blank.txt holds no review"),
         # An argument's bytes that are no UTF-8 reach Python as lone surrogates.
-        (["un caf\udce9"], b"", "holds \\\\udce9, a byte that is no UTF-8"),
+        (["un caf\udce9"], b"", "Input 1 .* holds \\\\udce9, .* a byte that is no UTF-8"),
         # The second '-' found standard input read, and said it held no review.
         (["-", "-"], b"a fine film\n", "'-' is given more than once"),
     ]

@@ -126,7 +126,7 @@ def test_a_body_that_is_not_json_or_of_another_type_is_named(image_server):
     ({"texts": ["   "]}, "empty text"),
     ({"texts": ["good", 3]}, "list of strings"),
     ({"images": ["abc"]}, "exactly the field 'texts'"),
-    ({"texts": ["good", "a lone \ud800 half"]}, "Input 2 holds \\ud800"),
+    ({"texts": ["good", "a lone \ud800 half"]}, "Input 2 ('a lone \\ud800 half') holds \\ud800"),
 ])
 def test_a_bad_text_request_gets_a_4xx_that_names_it(text_server, body, says):
     status, answer = text_server.post(body)
