@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse.data.imdb import IMDB_INDEX_FROM, IMDB_OOV, IMDB_START, PUNCTUATION_OR_SPACE_RE2
+from dlcourse.data import shape_text
 from dlcourse.data.imdb import decode_reviews
 from dlcourse.errors import DlcourseError
 from dlcourse.prediction import Predictor
@@ -216,13 +217,12 @@ def _word_table(word_index: dict[str, int], num_words: int | None):
 
 
 def _spec_text(spec) -> str:
-    return f"{spec.dtype.name} ({_shape_text(spec.shape)})"
+    return f"{spec.dtype.name} {_shape_text(spec.shape)}"
 
 
 def _shape_text(shape) -> str:
-    """(N, 28, 28, 1); a free length after the batch reads `any`."""
-    return ", ".join(("N" if axis == 0 else "any") if size is None else str(size)
-                     for axis, size in enumerate(shape))
+    """(N, 28, 28, 1) for a batch-first shape; a free length after the batch reads `any`."""
+    return shape_text(tuple(shape)[1:], batch=shape[0])
 
 
 # --------------------------------------------------------------------------- ONNX, LiteRT
@@ -236,7 +236,7 @@ def _numeric_takes(predictor: Predictor, shape, dtype) -> str:
     shown = _shape_text(shape)
     what = "word indices" if predictor.family.is_text and str(dtype).startswith("int") else (
         "pixels scaled to [0, 1]" if not predictor.family.is_text else "bag-of-words rows")
-    return f"{dtype} ({shown}), {what}"
+    return f"{dtype} {shown}, {what}"
 
 
 def _onnx(predictor: Predictor, folder: Path, samples: _Samples):

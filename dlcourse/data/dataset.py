@@ -27,11 +27,12 @@ class TextVocabulary:
     idf_weights: tuple[float, ...] | None = None
 
 
-def shape_text(dims: tuple, batch: bool = False) -> str:
+def shape_text(dims: tuple, batch: bool | int | None = False) -> str:
     """A model's or an array's per-example shape for people: (28, 28, 1), with `any` for a
-    free size and, with `batch`, N in front: (N, any)."""
-    return "(" + ", ".join([*(["N"] if batch else []),
-                            *("any" if size is None else str(size) for size in dims)]) + ")"
+    free size and, with `batch`, N in front: (N, any); a fixed batch (LiteRT's 1) shows
+    as its number."""
+    front = [] if batch is False else ["N" if batch is True or batch is None else str(batch)]
+    return "(" + ", ".join([*front, *("any" if size is None else str(size) for size in dims)]) + ")"
 
 
 @dataclass(frozen=True)
