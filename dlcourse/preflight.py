@@ -188,11 +188,14 @@ def findable_data(run: RunDir, data_dir: str | Path | None) -> str | Path | None
 def repeated_data_dir(config_file: str | Path, config: Config,
                       given: str | Path | None) -> str | Path | None:
     """The data directory for `dlcourse train RUN_DIR/config.yaml`, which repeats a run:
-    `given` (--data-dir) if any; else, when the config names no data.dir and
-    DLCOURSE_DATA_DIR is unset, the one the run was trained from, checked to still hold
-    the same data. A run's config.yaml doesn't record --data-dir, so without this the
-    repeat looked elsewhere (Keras's cache, a download) and failed offline."""
-    if given is not None or config.data.dir or os.environ.get("DLCOURSE_DATA_DIR"):
+    `given` (--data-dir) if any; else, when DLCOURSE_DATA_DIR is unset and the config
+    names no data.dir or a relative one (relative to where training ran), the one the run
+    was trained from, checked to still hold the same data. A run's config.yaml doesn't
+    record --data-dir, so without this the repeat looked elsewhere (Keras's cache, a
+    download) and failed offline."""
+    named = config.data.dir
+    if given is not None or os.environ.get("DLCOURSE_DATA_DIR") or (
+            named and Path(named).is_absolute()):
         return given
     folder = Path(config_file).parent
     if Path(config_file).name != CONFIG_FILE or not is_run_dir(folder):

@@ -7,6 +7,7 @@ import zipfile
 import pytest
 import yaml
 
+from dlcourse.data.files import fingerprint
 from dlcourse.errors import RunError
 from dlcourse.preflight import finished_run, resumable_config, resumable_run, writable_output
 
@@ -184,3 +185,32 @@ def test_data_dir_given_to_a_finished_run_must_hold_the_data_itself(tmp_path, mo
     with pytest.raises(DataError, match=re.escape(f"{other} holds no mnist.npz")):
         findable_data(mnist_run, other)
     assert findable_data(mnist_run, here) == here
+
+
+def test_a_runs_config_trained_again_reads_the_data_the_run_recorded(tmp_path, monkeypatch):
+    """`train RUN/config.yaml` from elsewhere: a relative data.dir (or none, with
+    --data-dir given to training) named another folder there, or Keras's cache."""
+    from dlcourse.config import load_config
+    from dlcourse.preflight import repeated_data_dir
+
+    data = tmp_path / "project" / "data"
+    data.mkdir(parents=True)
+    (data / "mnist.npz").write_bytes(b"the run's data")
+    monkeypatch.delenv("DLCOURSE_DATA_DIR", raising=False)
+    for named in (None, "data"):
+        config = load_config(MNIST, {"data.dir": named})
+        run = run_with_config(tmp_path / f"run-{named}", config)
+        run.write_status({"status": "finished"})
+        run.write_data_record({"data_dir": str(data), "source": str(data / "mnist.npz"),
+                               "files": {str(data / "mnist.npz"): fingerprint(data / "mnist.npz")}})
+        monkeypatch.chdir(tmp_path)  # not where training ran: ./data is not there
+        assert repeated_data_dir(run.config_path, config, None) == str(data)
+        assert repeated_data_dir(run.config_path, config, "given") == "given"
+        # A config that is no run's, or an absolute data.dir, keeps the usual order.
+        (tmp_path / "mine.yaml").write_text(run.config_path.read_text())
+        assert repeated_data_dir(tmp_path / "mine.yaml", config, None) is None
+    absolute = load_config(MNIST, {"data.dir": str(tmp_path)})
+    assert repeated_data_dir(run.config_path, absolute, None) is None
+    (data / "mnist.npz").write_bytes(b"other data, another size")
+    with pytest.raises(RunError, match="has changed since"):
+        repeated_data_dir(run.config_path, config, None)
