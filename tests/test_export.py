@@ -155,7 +155,7 @@ def test_a_missing_runtime_names_the_extra(trained, tmp_path, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "onnxruntime" else real(name, *a))
-    with pytest.raises(DlcourseError, match=r"onnxruntime.*pip install 'dlcourse\[export\]'"):
+    with pytest.raises(DlcourseError, match=r"onnxruntime.*Install the extra: pip install .*\[export\]'\."):
         exporting.export_run(trained["mnist"], "onnx", output=tmp_path / "x")
     assert not (tmp_path / "x").exists()
 

@@ -168,7 +168,7 @@ def test_a_missing_extra_is_named(trained, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "fastapi" else real(name, *a))
-    with pytest.raises(DlcourseError, match=r"fastapi.*pip install 'dlcourse\[serve\]'"):
+    with pytest.raises(DlcourseError, match=r"fastapi.*Install the extra: pip install .*\[serve\]'"):
         serving.create_app(trained["mnist"])
 
 

@@ -100,7 +100,7 @@ def test_a_missing_mlflow_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "mlflow" else real(name, *a))
-    with pytest.raises(DlcourseError, match=r"pip install 'dlcourse\[mlflow\]'"):
+    with pytest.raises(DlcourseError, match=r"Install the extra: pip install .*\[mlflow\]'"):
         Tracker(MlflowConfig(), name="x")
 
 
