@@ -48,6 +48,8 @@ def regular_file(path: Path, error: type[DlcourseError], what: str) -> Path:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise error(f"{path}: a link to nothing (its target is gone); give the {what} itself.") from None
         raise error(f"{path}: no such {what}.") from None
     except OSError as failure:
         raise error(f"{path}: can't read the {what} ({failure.strerror}).") from None

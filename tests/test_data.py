@@ -6,6 +6,7 @@ import io
 import pickle
 import shutil
 import zipfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -322,6 +323,42 @@ def test_image_folder_holds_out_a_fixed_test_fraction(tmp_path, capsys):
     assert 0.0 <= first.x_train.min() and first.x_train.max() <= 1.0
     again = load_dataset(config, tmp_path)  # evaluate must see the same test split
     np.testing.assert_array_equal(first.x_test, again.x_test)
+
+
+def _photos_with(tmp_path, name, make):
+    folder = write_image_folder(tmp_path / name, classes=2, per_class=4, size=8)
+    make(folder / "class_001")
+    return folder
+
+
+def _save_as(fmt, mode="RGB"):
+    from PIL import Image
+
+    def make(folder):
+        Image.new(mode, (8, 8)).save(folder / f"odd.{fmt.lower()}", fmt)
+    return make
+
+
+@pytest.mark.parametrize("make, color_mode, says", [
+    # Keras listed a named pipe and TensorFlow waited for ever to read it.
+    (lambda folder: os.mkfifo(folder / "zz.png"), "rgb", "zz.png: not a regular file"),
+    (lambda folder: (folder / "gone.png").symlink_to(folder / "nowhere.png"), "rgb",
+     "gone.png: a link to nothing (its target is gone)"),
+    # The rest failed naming the folder, not the file.
+    (lambda folder: Path(os.fsdecode(bytes(folder) + b"/caf\xe9.png")).write_bytes(
+        (folder / "0.png").read_bytes()), "rgb", "its name is not UTF-8"),
+    (_save_as("JPEG"), "rgba", "odd.jpeg: a JPEG image, which TensorFlow can't decode as data.color_mode rgba"),
+    (_save_as("GIF"), "grayscale", "odd.gif: a GIF image"),
+    (_save_as("BMP"), "grayscale", "odd.bmp: a BMP image"),
+    (_save_as("JPEG", "CMYK"), "grayscale", "odd.jpeg: a CMYK JPEG image"),
+], ids=["fifo", "dangling-link", "non-utf8-name", "jpeg-rgba", "gif-grayscale",
+        "bmp-grayscale", "cmyk-grayscale"])
+def test_what_keras_lists_but_cannot_read_is_named_before_it_tries(tmp_path, make, color_mode, says):
+    _photos_with(tmp_path, "photos", make)
+    config = DataConfig(dataset="image_folder", path="photos", image_size=(8, 8),
+                        color_mode=color_mode)
+    with pytest.raises(DataError, match=re.escape(says)):
+        load_dataset(config, tmp_path)
 
 
 def test_an_image_folders_fingerprint_counts_the_images_keras_reads(tmp_path):

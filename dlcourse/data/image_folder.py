@@ -18,6 +18,7 @@ from dlcourse.config import DataConfig
 from dlcourse.data.dataset import Dataset
 from dlcourse.data.files import find_paths
 from dlcourse.errors import DataError
+from dlcourse.safe_files import regular_file
 
 # The shuffle (and train/test split) of an image folder is fixed, so `evaluate` rebuilds
 # the same test split the run was measured on.
@@ -55,13 +56,16 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
             "Add images, raise data.test_split, or give a folder of test images as "
             "data.test_path."
         )
-    check_image_headers(images)
+    _check_listed_entries(Path(root))
+    color_mode = config.color_mode or "rgb"
+    check_image_headers(images, color_mode)
     if test_root is not None:
         _check_same_classes(Path(test_root), classes)
-        check_image_headers(image_files(Path(test_root)))
+        _check_listed_entries(Path(test_root))
+        check_image_headers(image_files(Path(test_root)), color_mode)
     options = dict(
         image_size=tuple(config.image_size),
-        color_mode=config.color_mode or "rgb",
+        color_mode=color_mode,
         label_mode="int",
         batch_size=256,
         shuffle=True,
@@ -142,20 +146,49 @@ def _check_every_class_has_images(root: Path, classes: list[str], images: list[P
         )
 
 
-def check_image_headers(images: list[Path]) -> None:
-    """Each image's header names a format PIL knows and a size that fits in memory."""
+def _check_listed_entries(root: Path) -> None:
+    """What Keras lists but can't read, named before it tries: it lists every name with an
+    image suffix, and reading a named pipe (zz.png made by mkfifo) waited for ever, a
+    dangling link or a name that is no UTF-8 failed naming only the folder."""
+    for path in root.glob("*/**/*"):
+        if path.suffix.lower() not in IMAGE_SUFFIXES or path.relative_to(root).parts[0].startswith("."):
+            continue
+        try:
+            path.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(f"{path}: its name is not UTF-8, which TensorFlow can't read; "
+                            "rename it.") from None
+        if not path.is_dir():  # Keras walks into a folder named x.png
+            regular_file(path, DataError, "image file")
+
+
+# What TensorFlow's decode_image, which Keras reads images with, can't give per color_mode:
+# a JPEG has no alpha channel, and GIF and BMP don't decode to one channel.
+_UNREADABLE_AS = {"rgba": ("JPEG",), "grayscale": ("GIF", "BMP")}
+
+
+def check_image_headers(images: list[Path], color_mode: str = "rgb") -> None:
+    """Each image's header names a format PIL knows, that Keras can read in `color_mode`,
+    and a size that fits in memory."""
     from PIL import Image, UnidentifiedImageError
 
     for path in images:
         try:
             with Image.open(path) as image:
-                pixels = image.width * image.height
+                pixels, kind, mode = image.width * image.height, image.format, image.mode
         except (UnidentifiedImageError, OSError, ValueError) as error:
             raise DataError(f"{path}: not an image that can be read ({error}).") from None
         if pixels > LARGEST_PIXELS:
             raise DataError(
                 f"{path}: {image.width}x{image.height} pixels, more than the "
                 f"{LARGEST_PIXELS:,} an image may have; resize it first."
+            )
+        if kind in _UNREADABLE_AS.get(color_mode, ()) or (
+                color_mode == "grayscale" and kind == "JPEG" and mode == "CMYK"):
+            raise DataError(
+                f"{path}: a {'CMYK ' if mode == 'CMYK' else ''}{kind} image, which TensorFlow "
+                f"can't decode as data.color_mode {color_mode}; use another color_mode, or "
+                "convert the image (to PNG, say)."
             )
 
 
