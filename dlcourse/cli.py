@@ -166,7 +166,7 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
         click.echo("\nTraining finished; the chief wrote the run directory and its report.")
         return
     metrics = result.metrics
-    click.echo(f"\nRun written to {result.run_dir}")
+    click.echo(f"\nRun written to {_shown(result.run_dir)}")
     for key in ("test_accuracy", "test_mae", "test_loss", "best_val_accuracy", "best_val_mae",
                 "best_epoch", "baseline_test_mae"):
         if key in metrics:
@@ -178,7 +178,7 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
         click.echo(f"  expected against measured: {comparison}")
     from dlcourse.rundir import RunDir
 
-    click.echo(f"Report: {RunDir(result.run_dir).report_path}")
+    click.echo(f"Report: {_shown(RunDir(result.run_dir).report_path)}")
 
 
 @main.command()
@@ -226,10 +226,10 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, trac
     click.echo(f"\nTrials, best first ({result.objective}):")
     click.echo(trials_table(result.trials, result.expressions, result.objective,
                             result.direction), nl=False)
-    click.echo(f"Tuning written to {result.tune_dir}")
+    click.echo(f"Tuning written to {_shown(result.tune_dir)}")
     if result.best_config is not None:
-        click.echo(f"Best config: {result.tune_dir / BEST_CONFIG_FILE}")
-        click.echo(f"Train it:    dlcourse train {result.tune_dir / BEST_CONFIG_FILE}")
+        click.echo(f"Best config: {_shown(result.tune_dir) / BEST_CONFIG_FILE}")
+        click.echo(f"Train it:    dlcourse train {_shown(result.tune_dir) / BEST_CONFIG_FILE}")
 
 
 @main.command()
@@ -513,6 +513,14 @@ def schema() -> None:
     from dlcourse.config import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+def _shown(path: Path) -> Path:
+    """`path` as the user would type it from here: relative under the current folder."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _number(value) -> str:

@@ -303,7 +303,9 @@ def _fit_and_finish(
               "all written.", file=sys.stderr)
     if tracker is not None:
         tracker.finish_run(metrics, run.path)
-    return TrainResult(run.path, recorder.history, metrics, model, distribution.is_chief)
+    # Absolute: a notebook that changes its directory still finds the run it trained.
+    return TrainResult(run.path.absolute(), recorder.history, metrics, model,
+                       distribution.is_chief)
 
 
 def _tracker(config: Config, distribution: Distribution, resume_id: str | None = None

@@ -361,7 +361,8 @@ def _finish(tune_dir, tuner, search, settings, status, started, error=None) -> T
     if error is not None:
         settings["error"] = f"{type(error).__name__}: {error}"
     tune_dir.write_settings(settings)
-    return TuneResult(tune_dir.path, search.expressions, objective, direction, trials, best_config)
+    return TuneResult(tune_dir.path.absolute(), search.expressions, objective, direction, trials,
+                      best_config)
 
 
 def trial_records(tuner, expressions: Sequence[SearchExpression]) -> list[TrialRecord]:

@@ -239,3 +239,15 @@ def test_a_tf_data_split_is_read_within_bounds(monkeypatch):
     unknown = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda image, label: True)
     with pytest.raises(DataError, match="gives more than 30 examples"):
         memory.dataset_from_memory(config, unknown, (x, y))
+
+
+@pytest.mark.slow
+def test_a_result_still_finds_its_run_after_the_notebook_changes_directory(data_dir, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = dlcourse.train("mnist_cnn", {"fit.epochs": 1, "data.limit": 32}, data_dir=data_dir,
+                            output_dir="runs")  # relative, as a notebook's default is
+    assert result.run_dir.is_absolute() and result.run_dir.parent.parent == tmp_path / "runs"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert "test_accuracy" in dlcourse.evaluate(result)
