@@ -190,11 +190,13 @@ def resume_and_evaluate(
                 f"{run.path} was trained by a cluster: restart every worker with the same "
                 "command and each resumes from its own backup (see docs/distributed.md)."
             )
-        data_dir = recorded_data_dir(run, data_dir)
+        given, data_dir = data_dir, recorded_data_dir(run, data_dir)
         with distributed(saved.distribution) as distribution:
             seed_everything(saved)
             # The resumed epochs must see what the first ones saw: the saved vocabulary.
             dataset = run_dataset(run, saved, data_dir, memory=memory, command="resume")
+            if given is not None and memory is None:
+                _record_resumed_data(run, saved, given, dataset)
             prepared = prepare(saved, dataset=dataset, scope=distribution.scope())
             status = _resumed_status(run.read_status())
             recorder = EpochRecorder(run.write_history, run.read_history())
@@ -325,6 +327,21 @@ def _what_workers_share(prepared: Prepared) -> dict[str, str]:
         (len(prepared.dataset.x_train), len(prepared.dataset.x_test))
     )
     return parts
+
+
+def _record_resumed_data(run: RunDir, config: Config, data_dir, dataset: Dataset) -> None:
+    """--data-dir given to --resume: data.json then says where the rest of the run read
+    its data, so evaluate finds it; data that differs from what the first epochs read (in
+    its files, sizes or dates: a moved copy may differ in dates alone) is told, since the
+    run then learnt from both."""
+    before = run.read_data_record().get("files") or {}
+    now = data_record(config.data, data_dir, dataset)
+    if before and sorted(map(tuple, before.values())) != sorted(
+            map(tuple, now.get("files", {}).values())):
+        print(f"Warning: the data in {data_dir} differs from what {run.path} was trained on "
+              "so far (its files, sizes or dates), so the run learns from both; "
+              "train a new run for a clean result.", file=sys.stderr)
+    run.write_data_record(now)
 
 
 def config_digest(config: Config) -> str:

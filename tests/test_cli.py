@@ -394,3 +394,37 @@ def test_a_run_remembers_its_data_for_every_later_command(data_dir, tmp_path, mo
     assert repeated.returncode == 2 and "Traceback" not in repeated.stderr
     assert "which is no longer there" in repeated.stderr
     assert invoke("evaluate", mnist_run, "--data-dir", moved).exit_code == 0
+
+
+@pytest.mark.slow
+def test_resuming_on_other_data_says_so_and_records_it(tmp_path):
+    import shutil
+
+    from helpers import write_mnist
+
+    first, moved, other = (tmp_path / name for name in ("first", "moved", "other"))
+    for folder in (first, other):
+        folder.mkdir()
+    write_mnist(first, train=64, test=16)
+    write_mnist(other, train=64, test=16, seed=1)
+    runs = tmp_path / "runs"
+    trained = invoke("train", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", first,
+                     "--output-dir", runs, "--set", "fit.epochs=1")
+    assert trained.exit_code == 0, trained.output
+    (run_dir,) = (runs / "mnist_cnn").iterdir()
+
+    def resumed_on(data):
+        (run_dir / "status.json").write_text(json.dumps({
+            **json.loads((run_dir / "status.json").read_text()), "status": "interrupted"}))
+        result = invoke("train", "--resume", run_dir, "--data-dir", data)
+        assert result.exit_code == 0, result.output
+        assert json.loads((run_dir / "data.json").read_text())["data_dir"] == str(data)
+        return result.output
+
+    # The same file moved (dates kept): nothing to say, and evaluate finds it where it went.
+    shutil.copytree(first, moved, copy_function=shutil.copy2)
+    shutil.rmtree(first)
+    assert "Warning" not in resumed_on(moved)
+    assert invoke("evaluate", run_dir).exit_code == 0
+    # Other data: the rest of the run learns from it, which the user is told.
+    assert f"Warning: the data in {other} differs from what {run_dir}" in resumed_on(other)
