@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def train(
-    config: str | Path | Config,
+    config: str | Path | Mapping[str, Any] | Config,
     overrides: Mapping[str, Any] | None = None,
     *,
     train: Any = None,
@@ -30,8 +30,8 @@ def train(
 ) -> TrainResult:
     """Train the model a config describes and write a run directory.
 
-    `config` is a YAML file, a shipped config's name ("mnist_cnn", see `configs()`) or a
-    loaded Config. `overrides` maps dotted keys to values, e.g. `{"fit.epochs": 3}`,
+    `config` is a YAML file, a shipped config's name ("mnist_cnn", see `configs()`), a dict
+    of the file's sections (`{"data": {...}, "model": {...}, ...}`) or a loaded Config. `overrides` maps dotted keys to values, e.g. `{"fit.epochs": 3}`,
     exactly like the CLI's `--set fit.epochs=3`.
 
     Your own data: `train=(x_train, y_train), test=(x_test, y_test)` with NumPy arrays
@@ -54,7 +54,8 @@ def train(
         path = config
         config = load_config(path, overrides or {}, smoke=smoke)
         origin = origin_of(path, overrides or {}, smoke=smoke, config=config)
-        data_dir = repeated_data_dir(resolve(path), config, data_dir)
+        if not isinstance(path, Mapping):
+            data_dir = repeated_data_dir(resolve(path), config, data_dir)
     elif overrides or smoke:
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
     _check_tracker(track)
@@ -89,8 +90,8 @@ def _from_memory(config: Config, train: Any, test: Any, class_names: Sequence[st
 
 
 def resume(
-    run_dir: str | Path,
-    config: str | Path | Config | None = None,
+    run_dir: str | Path | TrainResult,
+    config: str | Path | Mapping[str, Any] | Config | None = None,
     overrides: Mapping[str, Any] | None = None,
     *,
     train: Any = None,
@@ -109,6 +110,7 @@ def resume(
     from dlcourse.preflight import resumable_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
+    run_dir = _run_path(run_dir)  # or the TrainResult of an interrupted train()
     if config is None and (overrides or smoke):
         raise TypeError("overrides and smoke change a config file: pass it as `config`")
     if config is not None and not hasattr(config, "fit"):
@@ -128,7 +130,7 @@ def resume(
 
 
 def tune(
-    config: str | Path,
+    config: str | Path | Mapping[str, Any],
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
     *,
     algorithm: str = "random",
@@ -269,12 +271,12 @@ def _run_path(run: Any) -> Any:
 
 
 def load_config(
-    config: str | Path,
+    config: str | Path | Mapping[str, Any],
     overrides: Mapping[str, Any] | Sequence[str] = (),
     *,
     smoke: bool = False,
 ) -> Config:
-    """A config file or shipped config's name, validated, with `overrides` applied: what
+    """A config file, shipped config's name or dict, validated, with `overrides` applied: what
     `train` would run. Print `.model_dump()` to see every value, defaults included."""
     from dlcourse.config import load_config as load
 
@@ -290,7 +292,7 @@ def configs() -> list[dict[str, str]]:
 
 
 def lr_find(
-    config: str | Path | Config,
+    config: str | Path | Mapping[str, Any] | Config,
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
     *,
     data_dir: str | Path | None = None,
@@ -346,7 +348,7 @@ def _lr_find_output(plot: Path) -> Path:
 
 
 def model_summary_of(
-    config: str | Path,
+    config: str | Path | Mapping[str, Any],
     overrides: Mapping[str, Any] | Sequence[str] = (),
     *,
     data_dir: str | Path | None = None,

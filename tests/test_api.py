@@ -11,7 +11,7 @@ import pytest
 
 import dlcourse
 from dlcourse.errors import ConfigError, DataError, ModelDataMismatch, RunError
-from helpers import invoke, one_paragraph
+from helpers import ROOT, invoke, one_paragraph
 
 # Three classes of 8x8 "images" a tiny convnet tells apart: bright left, middle or right.
 TINY_IMAGES = {
@@ -66,6 +66,20 @@ def test_a_bare_name_is_the_shipped_config_beside_a_folder_of_that_name(tmp_path
     assert dlcourse.load_config("mnist_cnn").model.layers[0].name == "Conv2D"
     result = invoke("validate", "mnist_cnn")
     assert result.exit_code == 0 and "not a regular file" not in result.output, result.output
+
+
+def test_a_dict_of_sections_is_a_config_as_a_file_is():
+    """In a notebook a config is naturally a dict: it was a TypeError about paths."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "configs" / "imdb_lstm.yaml").read_text())
+    config = dlcourse.load_config(raw, {"fit.epochs": 2})
+    assert config.name == "config" and config.fit.epochs == 2 and raw["fit"]["epochs"] == 10
+    assert dlcourse.load_config({**raw, "name": "mine"}, smoke=True).data.limit == 256
+    with pytest.raises(ConfigError, match=re.escape("<config dict>: model.layers[1].LSTM.unit: unknown argument of LSTM (did you mean 'units'?)")):
+        dlcourse.load_config(raw, {"model.layers[1].LSTM": {"unit": 3}})
+    with pytest.raises(ConfigError, match="a YAML file's path, a shipped config's name or a dict"):
+        dlcourse.load_config(42)
 
 
 def test_an_unknown_config_name_lists_the_shipped_ones():
@@ -242,12 +256,16 @@ def test_a_tf_data_split_is_read_within_bounds(monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_result_still_finds_its_run_after_the_notebook_changes_directory(data_dir, tmp_path,
-                                                                         monkeypatch):
+def test_a_dict_configs_result_still_finds_its_run_after_the_notebook_changes_directory(
+        data_dir, tmp_path, monkeypatch):
+    import yaml
+
     monkeypatch.chdir(tmp_path)
-    result = dlcourse.train("mnist_cnn", {"fit.epochs": 1, "data.limit": 32}, data_dir=data_dir,
+    # A notebook's config: a dict of the file's sections.
+    raw = yaml.safe_load((ROOT / "configs" / "mnist_cnn.yaml").read_text())
+    result = dlcourse.train(raw, {"fit.epochs": 1, "data.limit": 32}, data_dir=data_dir,
                             output_dir="runs")  # relative, as a notebook's default is
-    assert result.run_dir.is_absolute() and result.run_dir.parent.parent == tmp_path / "runs"
+    assert result.run_dir.is_absolute() and result.run_dir.parent == tmp_path / "runs" / "config"
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert "test_accuracy" in dlcourse.evaluate(result)

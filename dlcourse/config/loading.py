@@ -9,6 +9,7 @@ rather than in trial 7. `load_config` loads a config that describes one model.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +27,25 @@ from dlcourse.errors import ConfigError
 
 # What `--smoke` changes: a tiny subset and one epoch, enough to exercise every code path.
 SMOKE_OVERRIDES: dict[str, Any] = {"data.limit": 256, "fit.epochs": 1}
+# How problems name a config given from Python as a dict, which has no file.
+FROM_A_DICT = Path("<config dict>")
+
+ConfigSource = str | Path | Mapping[str, Any]
+
+
+def source_of(path: ConfigSource) -> Path:
+    """The file a config comes from, or FROM_A_DICT: what its problems are told of."""
+    return FROM_A_DICT if isinstance(path, Mapping) else resolve(path)
 
 
 def load_config(
-    path: str | Path,
+    path: ConfigSource,
     overrides: Sequence[str] | Mapping[str, Any] = (),
     *,
     smoke: bool = False,
 ) -> Config:
-    """Read, override and validate a config file. Raises ConfigError naming the problem.
+    """Read, override and validate a config file (or a dict of the same sections, from
+    Python). Raises ConfigError naming the problem.
 
     A config with search expressions describes many models, not one: it is refused here
     with a pointer to `dlcourse tune`, which searches them.
@@ -42,9 +53,11 @@ def load_config(
     search = load_search_config(path, overrides, smoke=smoke)
     if search.expressions:
         paths = ", ".join(expression.path for expression in search.expressions)
+        given = isinstance(path, Mapping)
         raise ConfigError(
-            f"{path}: searches {len(search.expressions)} values ({paths}), so it describes "
-            f"many models, not one. Search them with `dlcourse tune {path}`, then train "
+            f"{FROM_A_DICT if given else path}: searches {len(search.expressions)} values "
+            f"({paths}), so it describes many models, not one. Search them with "
+            f"{'dlcourse.tune(...)' if given else f'`dlcourse tune {path}`'}, then train "
             "the best_config.yaml it writes."
         )
     return search.config
@@ -69,24 +82,33 @@ class SearchConfig:
 
 
 def load_search_config(
-    path: str | Path,
+    path: ConfigSource,
     overrides: Sequence[str] | Mapping[str, Any] = (),
     *,
     smoke: bool = False,
 ) -> SearchConfig:
     """Read a config file that may search values; raises ConfigError listing every problem."""
     raw = read_raw_config(path, overrides, smoke=smoke)
-    return check_search_config(raw, resolve(path), override_texts(overrides))
+    return check_search_config(raw, source_of(path), override_texts(overrides))
 
 
 def read_raw_config(
-    path: str | Path,
+    path: ConfigSource,
     overrides: Sequence[str] | Mapping[str, Any] = (),
     *,
     smoke: bool = False,
 ) -> dict[str, Any]:
     """A config file as a mapping, named after the file, with `--smoke` and `--set` applied.
-    A bare name (`imdb_lstm`) that is no file here is a shipped config."""
+    A bare name (`imdb_lstm`) that is no file here is a shipped config; a dict is the
+    config itself, named `config` unless it says otherwise."""
+    if isinstance(path, Mapping):
+        raw = {"name": "config", **copy.deepcopy(dict(path))}
+        if smoke:
+            raw = apply_overrides(raw, SMOKE_OVERRIDES, source=FROM_A_DICT)
+        return apply_overrides(raw, overrides, source=FROM_A_DICT)
+    if not isinstance(path, (str, Path)):
+        raise ConfigError(f"A config is a YAML file's path, a shipped config's name or a dict "
+                          f"of its sections; got {type(path).__name__}.")
     path = resolve(path)
     if not path.exists() and not path.is_symlink():
         raise ConfigError(f"{path}: no such config file, and no shipped config of that name "
@@ -184,7 +206,7 @@ class Origin:
 
 
 def origin_of(
-    path: str | Path | None,
+    path: ConfigSource | None,
     overrides: Sequence[str] | Mapping[str, Any] = (),
     *,
     smoke: bool = False,
@@ -206,11 +228,11 @@ def origin_of(
                    default=None)
     if not smoke and expected is not None and config.fit.epochs < expected:
         reduced.append(f"fit.epochs={config.fit.epochs} (the config says {expected})")
-    file = str(resolve(path).resolve()) if path is not None else None
+    file = None if path is None or isinstance(path, Mapping) else str(resolve(path).resolve())
     return Origin(file, tuple(texts), tuple(reduced))
 
 
-def _file_as_it_is(path: str | Path | None) -> Config | None:
+def _file_as_it_is(path: ConfigSource | None) -> Config | None:
     if path is None:
         return None
     try:
