@@ -131,6 +131,12 @@ def test_evaluate_needs_the_test_arrays_again_and_reproduces_the_run(stripes_run
     with pytest.raises(DataError, match=r"test=\(x, y\): x is \(48, 9, 8, 1\), but .* takes "
                                         r"\(N, 8, 8, 1\): give arrays shaped"):
         dlcourse.evaluate(stripes_run, test=(np.pad(x, ((0, 0), (0, 1), (0, 0))), y))
+    # Named as given: these said train=, an argument evaluate hasn't got.
+    for test, says in (((x, y[:40]), "test=(x, y): 48 inputs but 40 targets"),
+                       ([1, 2, 3], "test= must be (inputs, targets)"),
+                       ((x, y.astype(float) + 0.5), "test=(x, y): the targets must be class indices")):
+        with pytest.raises(DataError, match=re.escape(says)):
+            dlcourse.evaluate(stripes_run, test=test)
     again = dlcourse.evaluate(stripes_run, test=(x, y))
     assert again["test_accuracy"] == pytest.approx(stripes_run.metrics["test_accuracy"], abs=1e-6)
     assert "<table" in again._repr_html_() and "test accuracy" in again._repr_html_()

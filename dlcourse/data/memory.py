@@ -40,7 +40,8 @@ def dataset_from_memory(
     if test is None:
         raise DataError("train=... needs test=... too: the run is evaluated on its test split.")
     if config.dataset == "raw_text":
-        return text_dataset(config, _texts(config, train, "train"), _texts(config, test, "test"),
+        test_texts = _texts(config, test, "test")  # test first: see test_split_from_memory
+        return text_dataset(config, _texts(config, train, "train"), test_texts,
                             class_names=class_names, regression=regression, vocabulary=vocabulary)
     dataset = _arrays_dataset(config, train, test, class_names, regression)
     return first(dataset, config.limit) if config.limit else dataset
@@ -49,28 +50,30 @@ def dataset_from_memory(
 def test_split_from_memory(config: DataConfig, test: Any, **known: Any) -> Dataset:
     """A Dataset whose test split is `test`, for evaluating a trained run on data given
     from Python (its train split is the same data: evaluation never reads it). `known`
-    holds what the run fixed: its class names and, for raw text, its vocabulary."""
+    holds what the run fixed: its class names and, for raw text, its vocabulary.
+    dataset_from_memory checks test before train, so a mistake is told of `test=`."""
     return dataset_from_memory(config, test, test, **known)
 
 
 def _arrays_dataset(config: DataConfig, train: Any, test: Any,
                     class_names: Sequence[str] | None, regression: bool) -> Dataset:
-    (x_train, y_train), (x_test, y_test) = _pair(train, "train"), _pair(test, "test")
+    # Test before train throughout: evaluating gives its test data as both.
+    (x_test, y_test), (x_train, y_train) = _pair(test, "test"), _pair(train, "train")
     inputs = family(config.dataset).inputs
     if inputs == "images":
-        x_train, x_test = _images(x_train, "train"), _images(x_test, "test")
+        x_test, x_train = _images(x_test, "test"), _images(x_train, "train")
         if x_train.shape[1:] != x_test.shape[1:]:
             raise DataError(f"train's images are {x_train.shape[1:]} but test's {x_test.shape[1:]}; "
                             "a model takes one image size.")
     else:
-        x_train = _sequences(x_train, "train", config.num_words)
         x_test = _sequences(x_test, "test", config.num_words)
+        x_train = _sequences(x_train, "train", config.num_words)
     if regression:
-        y_train, y_test = _numbers(y_train, "train"), _numbers(y_test, "test")
+        y_test, y_train = _numbers(y_test, "test"), _numbers(y_train, "train")
         names: tuple[str, ...] = ()
     else:
         names = _class_names(y_train, y_test, class_names)
-        for split, labels in (("train", y_train), ("test", y_test)):
+        for split, labels in (("test", y_test), ("train", y_train)):
             check_labels(f"{split}=(x, y)", split, labels, range(len(names)))
         y_train, y_test = y_train.astype("int64"), y_test.astype("int64")
     return Dataset(
@@ -162,7 +165,7 @@ def _numbers(y: np.ndarray, name: str) -> np.ndarray:
 
 
 def _class_names(y_train: np.ndarray, y_test: np.ndarray, given: Sequence[str] | None) -> tuple[str, ...]:
-    for split, labels in (("train", y_train), ("test", y_test)):
+    for split, labels in (("test", y_test), ("train", y_train)):
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
             raise DataError(f"{split}=(x, y): the targets must be class indices 0, 1, ... (one "
                             f"integer per example); got {labels.dtype} of shape {labels.shape}.")
