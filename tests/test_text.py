@@ -66,6 +66,8 @@ def test_csv_with_named_columns_and_string_labels(tmp_path):
             writer = csv.writer(stream)
             writer.writerow(["review", "sentiment"])
             writer.writerows([["loved it, wonderful", "pos"], ["hated it, dull", "neg"]] * 3)
+            # Past csv's default field limit of 131,072 characters, which JSON lines take.
+            writer.writerow(["a long review, " + "dull " * 40_000, "neg"])
     config = raw_text(format="csv", train="train.csv", test="test.csv",
                       text_field="review", target="sentiment")
     dataset = load_dataset(config, tmp_path)

@@ -381,6 +381,9 @@ def _csv_records(stream, path: Path):
     None, missing ones None), the line being where the row starts: a quoted text may span
     several lines, and blank lines are skipped. A header naming a column twice is refused:
     which of the two is the label would be a guess."""
+    # csv's default field limit (131,072 characters) refused a long review that JSON lines
+    # take; the file as a whole is bounded (LARGEST_TEXT_FILE_BYTES) already.
+    csv.field_size_limit(max(csv.field_size_limit(), LARGEST_TEXT_FILE_BYTES))
     reader = csv.reader(stream)
     header = next(reader, None) or []
     if twice := sorted({name for name in header if header.count(name) > 1}):
