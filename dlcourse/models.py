@@ -254,7 +254,7 @@ def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) 
     if actual_width != width:
         raise ModelDataMismatch(
             f"The last layer ({last_path}.{last.name}) gives {actual_width} outputs, but "
-            f"{loss} on {data.name} ({data.num_classes} classes) needs {width}: set its "
+            f"{loss} on {data.name} ({_classes_text(data)}) needs {width}: set its "
             f"units to {width}."
         )
     actual_activation = _activation_name(model.layers[-1])
@@ -263,6 +263,15 @@ def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) 
             f"{last_path}.{last.name}.activation is '{actual_activation}', but {loss} "
             f"expects probabilities: use activation '{activation}'."
         )
+
+
+def _classes_text(data: DataSignature) -> str:
+    """'4 classes: neg, pos, Pos, pos ' for a few, so labels that differ by case or a space
+    (own data) show why there are more than expected."""
+    names = data.class_names
+    if not names or len(names) > 12:
+        return f"{data.num_classes} classes"
+    return f"{data.num_classes} classes: " + ", ".join(repr(str(name)) for name in names)
 
 
 def _check_regression_output(config: Config, model: keras.Model, last: str) -> None:

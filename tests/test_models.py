@@ -68,6 +68,17 @@ def test_output_width_must_match_the_classes():
     assert "model.layers[7].Dense" in message
 
 
+def test_own_classes_are_named_when_the_output_does_not_fit_them():
+    """Labels 'pos', 'pos ' and 'Pos' are three classes: said as '4 classes ... needs 4',
+    the reason was out of sight."""
+    from dataclasses import replace
+
+    own = replace(IMDB, num_classes=4, class_names=("Pos", "neg", "pos", "pos "))
+    message = mismatch("imdb_lstm.yaml", ["model.layers[2].Dense={units: 2, activation: softmax}",
+                                          "compile.loss=sparse_categorical_crossentropy"], own)
+    assert "(4 classes: 'Pos', 'neg', 'pos', 'pos ') needs 4" in message
+
+
 def test_output_activation_must_match_the_loss():
     message = mismatch("imdb_lstm.yaml", ["model.layers[2].Dense.activation=relu"], IMDB)
     assert "model.layers[2].Dense.activation is 'relu'" in message and "'sigmoid'" in message

@@ -86,6 +86,8 @@ class DataSignature:
     input_kind: str | None = None
     # What bounds the word indices, as the error message names it.
     vocabulary_origin: str = "data.num_words"
+    # Known once the data is read: named where a model's output doesn't fit them.
+    class_names: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -111,6 +113,7 @@ def signature_of(dataset: Dataset, config: Config) -> DataSignature:
         vocabulary_size=dataset.vocabulary_size,
         input_kind=dataset.input_kind,
         vocabulary_origin=origin,
+        class_names=tuple(dataset.class_names or ()),
     )
 
 
