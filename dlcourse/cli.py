@@ -458,7 +458,7 @@ def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: i
 def compare(paths, style: str, plot: Path | None) -> None:
     """Compare runs: RUN_DIRs, or directories searched for runs at any depth."""
     from dlcourse.comparison import (
-        check_plot_target, collect_runs, format_table, plot_validation_accuracy,
+        check_plot_target, collect_runs, format_table, not_plotted, plot_validation_accuracy,
     )
 
     if plot is not None:
@@ -469,6 +469,9 @@ def compare(paths, style: str, plot: Path | None) -> None:
     if plot is not None:
         if plot_validation_accuracy(summaries, plot):
             click.echo(f"Validation curves: {plot}", err=style != "terminal")
+            if left := not_plotted(summaries):
+                click.echo(f"Not drawn (another measure on another scale): {', '.join(left)}",
+                           err=style != "terminal")
         else:
             click.echo("No run has a validation curve to draw.", err=True)
 

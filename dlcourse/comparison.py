@@ -191,15 +191,22 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], style: st
         writer.writerow(columns)
         writer.writerows(rows)
         return buffer.getvalue()
+    # A cell is one line: an override's value may hold a newline, or a `|` in Markdown.
+    rows = [[" ".join(cell.split()) for cell in row] for row in rows]
     if style == "markdown":
         lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines += ["| " + " | ".join(_markdown_cell(cell) for cell in row) + " |" for row in rows]
         return "\n".join(lines) + "\n"
     widths = [max(len(cell) for cell in column) for column in zip(columns, *rows)]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
         for row in [list(columns), *rows]
     ) + "\n"
+
+
+def _markdown_cell(text: str) -> str:
+    """Text as it reads in a Markdown table: a `|` ends no cell, `<` starts no HTML tag."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
 
 
 def _text(value: Any, pattern: str = "{:.4f}") -> str:
@@ -214,7 +221,7 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
     """The runs' validation-accuracy curves on one plot, like the lecture's
     SimpleRNN-against-LSTM figure (validation MAE when only regression runs are compared).
     Returns None when no run has a validation curve."""
-    measure = "accuracy" if any(s.measure == "accuracy" for s in summaries) else "mae"
+    measure = plotted_measure(summaries)
     curves = [s for s in summaries if s.val_curve and s.measure == measure]
     labels = [summary.label for summary in curves]
     labelled = {
@@ -234,6 +241,19 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
     except OSError as error:
         raise RunError(f"--plot {path}: can't write the plot there ({error.strerror or error}).") from None
     return path
+
+
+def plotted_measure(summaries: Sequence[RunSummary]) -> str:
+    """What the plot draws: validation accuracy if any run has its curve, else MAE."""
+    drawn = [summary for summary in summaries if summary.val_curve]
+    return "accuracy" if any(s.measure == "accuracy" for s in drawn) or not drawn else "mae"
+
+
+def not_plotted(summaries: Sequence[RunSummary]) -> list[str]:
+    """The runs with a validation curve of the other measure, left off one y axis."""
+    measure = plotted_measure(summaries)
+    return [summary.label for summary in summaries
+            if summary.val_curve and summary.measure != measure]
 
 
 PLOT_FORMATS = ("png", "pdf", "svg")

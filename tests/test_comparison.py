@@ -82,6 +82,36 @@ def test_a_regression_run_is_summarised_by_its_mae(tmp_path):
     assert "MAE 2.2500 (2)" in format_table([summary], "markdown")
 
 
+def fake_run(folder, name, metrics, history, status=None):
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(f"name: {name}\nmodel: {{layers: [{{Dense: {{units: 1}}}}]}}\n")
+    (folder / "status.json").write_text(json.dumps(status or {"status": "finished"}))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "history.json").write_text(json.dumps(history))
+
+
+def test_a_cell_stays_one_cell_whatever_an_override_holds(tmp_path):
+    # A --set value with a newline, a `|` and markup broke the Markdown and terminal rows.
+    fake_run(tmp_path / "a", "odd", {"test_accuracy": 0.5}, {"val_accuracy": [0.5]},
+             {"status": "finished", "overrides": ["reference.source=a | b\nc <b>x</b>"]})
+    (summary,) = collect_runs([tmp_path / "a"])
+    markdown = format_table([summary], "markdown").splitlines()
+    assert len(markdown) == 3 and markdown[2].count(" | ") == markdown[0].count(" | ")
+    assert "a \\| b c &lt;b>x&lt;/b>" in markdown[2]
+    assert len(format_table([summary]).splitlines()) == 2
+
+
+def test_the_plot_draws_mae_when_no_run_has_an_accuracy_curve_and_names_what_it_left(tmp_path):
+    fake_run(tmp_path / "rating", "rating", {"test_mae": 2.5}, {"val_mae": [3.0, 2.25]})
+    fake_run(tmp_path / "images", "images", {"test_accuracy": 0.9}, {"accuracy": [0.8, 0.9]})
+    result = invoke("compare", tmp_path, "--plot", tmp_path / "curves.png")
+    assert result.exit_code == 0 and "No run has a validation curve" not in result.output
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    fake_run(tmp_path / "digits", "digits", {"test_accuracy": 0.9}, {"val_accuracy": [0.8, 0.9]})
+    result = invoke("compare", tmp_path, "--plot", tmp_path / "curves.png")
+    assert "Not drawn (another measure on another scale): rating" in result.output
+
+
 def test_a_run_whose_best_epoch_was_restored_says_which_epoch_its_test_figure_is(tmp_path):
     run = tmp_path / "fasttext" / "20260101-000000"
     run.mkdir(parents=True)
