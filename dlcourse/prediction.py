@@ -23,7 +23,7 @@ from dlcourse.config import Config, family
 from dlcourse.data import shape_text
 from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.data.imdb import encode_reviews, tokenize_review
-from dlcourse.data.photos import read_picture
+from dlcourse.data.photos import read_as_trained, read_picture
 from dlcourse.data.text import tokens_of, vectorize, vectorizer_from
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.evaluation import class_scores
@@ -214,13 +214,16 @@ class Predictor:
 
     def _prepared_pictures(self, sources: Sequence, preprocess: bool,
                            names: Sequence[str] | None = None) -> _Prepared:
-        pictures = [
-            read_picture(source if isinstance(source, bytes) else Path(source), self.input_shape,
-                         light_on_dark=self.family.light_on_dark,
-                         centre_digit=self.family.centred_digits, preprocess=preprocess,
-                         name=names[position] if names else None)
-            for position, source in enumerate(sources)
-        ]
+        def read(source, name):
+            source = source if isinstance(source, bytes) else Path(source)
+            if self.config.data.dataset == "image_folder":  # as training read its images
+                return read_as_trained(source, self.input_shape, name=name)
+            return read_picture(source, self.input_shape, light_on_dark=self.family.light_on_dark,
+                                centre_digit=self.family.centred_digits, preprocess=preprocess,
+                                name=name)
+
+        pictures = [read(source, names[position] if names else None)
+                    for position, source in enumerate(sources)]
         return _Prepared(np.stack([picture.array for picture in pictures]),
                          [None] * len(pictures), [picture.warnings for picture in pictures])
 

@@ -328,3 +328,55 @@ def test_word_indices_from_python_are_checked_against_the_embedding(trained):
                         (padded(1.5, 14, 22), "it has fractions")):
         with pytest.raises(DataError, match=re.escape(says)):
             dlcourse.predict(run, array)
+
+
+@pytest.mark.parametrize("color_mode, channels", [("rgb", 3), ("rgba", 4), ("grayscale", 1)])
+def test_an_image_folder_runs_picture_is_read_as_training_read_its_images(tmp_path, color_mode,
+                                                                         channels):
+    """Read through PIL, a transparent corner came out white (black in training), fine
+    texture was smoothed away, and a 16-bit PNG's levels were clipped: predict's pixels
+    were not evaluate's."""
+    import keras
+
+    from dlcourse.data.photos import read_as_trained
+
+    rng = np.random.default_rng(0)
+    texture = np.dstack([rng.integers(0, 256, (120, 90, 3), dtype=np.uint8),
+                         np.where(np.arange(90) < 30, 0, 255).astype(np.uint8)[None].repeat(120, 0)])
+    pictures = {"texture.png": Image.fromarray(texture, "RGBA"),
+                "levels.png": Image.fromarray(np.tile(np.arange(0, 65536, 256, dtype=np.uint16),
+                                                      (40, 1)))}
+    for name, picture in pictures.items():
+        folder = tmp_path / name
+        for label in ("a", "b"):
+            (folder / label).mkdir(parents=True)
+            picture.save(folder / label / name)
+        (batch, _), = keras.utils.image_dataset_from_directory(
+            folder, image_size=(24, 20), color_mode=color_mode, batch_size=1, shuffle=False,
+            verbose=False).take(1)
+        read = read_as_trained(folder / "a" / name, (24, 20, channels))
+        np.testing.assert_allclose(read.array, np.asarray(batch[0]) / 255.0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_predict_on_an_image_folder_run_reads_pictures_as_training_did(tmp_path):
+    import dlcourse
+    from dlcourse.data.photos import read_as_trained
+
+    from helpers import write_image_folder
+
+    write_image_folder(tmp_path / "photos", classes=2, per_class=6, size=30)
+    run = dlcourse.train({
+        "name": "own_photos",
+        "data": {"dataset": "image_folder", "path": "photos", "image_size": [16, 16]},
+        "model": {"layers": [{"Conv2D": {"filters": 2, "kernel_size": 3}}, "Flatten",
+                             {"Dense": {"units": 2, "activation": "softmax"}}]},
+        "compile": {"optimizer": "adam", "loss": "sparse_categorical_crossentropy",
+                    "metrics": ["accuracy"]},
+        "fit": {"epochs": 1, "batch_size": 4},
+    }, data_dir=tmp_path, output_dir=tmp_path / "runs")
+    picture = tmp_path / "photos" / "class_001" / "0.png"
+    (record,) = dlcourse.predict(run, [str(picture)])
+    expected = run.model.predict(read_as_trained(picture, (16, 16, 3)).array[None], verbose=0)[0]
+    np.testing.assert_allclose([record["probabilities"][name] for name in ("class_000", "class_001")],
+                               expected, atol=1e-6)

@@ -71,6 +71,32 @@ def read_picture(path: Path | bytes, input_shape: tuple[int, ...], *, light_on_d
     return Picture(array, _blank_warning(array.mean(axis=-1)))
 
 
+def read_as_trained(path: Path | bytes, input_shape: tuple[int, ...], *,
+                    name: str | None = None) -> Picture:
+    """A picture for a model trained on an image folder, read as Keras read the folder's
+    images (image_dataset_from_directory): TensorFlow's decoder, its channels (alpha
+    kept, not painted white), a bilinear resize without antialiasing, then [0, 1]. Read
+    through PIL, as other pictures are, the same file gave the model other pixels than
+    `evaluate` did: a transparent corner white instead of black, fine texture smoothed
+    away, a 16-bit PNG's levels clipped. The header is checked by PIL first."""
+    import tensorflow as tf
+
+    name = name or str(path)
+    height, width, channels = input_shape
+    with _picture_errors(name):
+        _opened(path, name).close()  # a format, a size and a regular file, before decoding
+        data = path if isinstance(path, bytes) else Path(path).read_bytes()
+    try:
+        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+    except tf.errors.OpError:
+        mode = {1: "grayscale", 3: "rgb", 4: "rgba"}.get(channels, f"{channels} channels")
+        raise DataError(f"{name}: TensorFlow can't decode this image as {mode}, as the model "
+                        "was trained; give a PNG (or, for rgb, a JPEG).") from None
+    array = tf.image.resize(image, (height, width), method="bilinear").numpy() / 255.0
+    array = array.astype("float32")
+    return Picture(array, _blank_warning(array.mean(axis=-1)))
+
+
 def _working_size(image):
     """`image` reduced by a whole factor to at most about WORKING_SIDE pixels a side.
     PIL's reduce takes greyscale, RGB(A) and integer or float modes: others are converted
