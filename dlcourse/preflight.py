@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dlcourse import extras
-from dlcourse.config import Config, DataConfig
+from dlcourse.config import Config, DataConfig, family
 from dlcourse.data import check_findable
 from dlcourse.data.files import fingerprint
 from dlcourse.data.loading import MEMORY_KIND, check_held_in, data_fingerprint, own_files
@@ -177,11 +177,11 @@ def findable_data(run: RunDir, data_dir: str | Path | None) -> str | Path | None
     A `data_dir` given must hold the data itself, not have it found elsewhere."""
     if run.read_data_record().get("kind") == MEMORY_KIND:
         return data_dir
-    checked = recorded_data_dir(run, data_dir)
     config = run.read_config().data
-    check_findable(config, checked)
-    if data_dir is not None:
+    if data_dir is not None:  # first: an absolute data.path can't be looked for in data_dir
         check_held_in(config, data_dir)
+    checked = recorded_data_dir(run, data_dir)
+    check_findable(config, checked)
     return checked
 
 
@@ -216,6 +216,12 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
     for source, recorded in recorded_files.items():
         path = Path(source)
         if not path.exists():
+            if named := _named_absolutely(config):
+                raise RunError(
+                    f"{run.path} was trained on {source}, which is no longer there. Its config "
+                    f"names it by the absolute path {named}, which --data-dir can't change: "
+                    "put the data back there (a link to where it is now will do)."
+                )
             raise RunError(
                 f"{run.path} was trained on {source}, which is no longer there. Pass "
                 "--data-dir DIR (data_dir=... in Python) to a directory holding that data."
@@ -231,6 +237,15 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
     if "files" in record:  # a record from before 2026-12 has no list to compare with
         _check_no_new_matches(run, config, record.get("data_dir"), recorded_files)
     return record.get("data_dir")
+
+
+def _named_absolutely(config: DataConfig) -> str | None:
+    """'data.path (/photos)' when the config names its own files by an absolute path."""
+    for name in family(config.dataset).paths:
+        pattern = getattr(config, name)
+        if pattern is not None and Path(pattern).is_absolute():
+            return f"data.{name} ({pattern})"
+    return None
 
 
 def _whole_fingerprint(path: Path) -> list[int]:

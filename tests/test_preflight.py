@@ -141,7 +141,7 @@ def test_mistakes_of_a_finished_run_are_told_without_importing_tensorflow(tmp_pa
         (["tune", MNIST], "searches no values, so there is nothing to tune"),
         *(([command, run.path], f"was trained on {gone}, which is no longer there")
           for command in ("evaluate", "explain", "export")),
-        (["evaluate", run.path, "--data-dir", tmp_path], "Can't find imdb.npz"),
+        (["evaluate", run.path, "--data-dir", tmp_path], f"{tmp_path} holds no imdb.npz"),
     ]])
 
 
@@ -214,3 +214,30 @@ def test_a_runs_config_trained_again_reads_the_data_the_run_recorded(tmp_path, m
     (data / "mnist.npz").write_bytes(b"other data, another size")
     with pytest.raises(RunError, match="has changed since"):
         repeated_data_dir(run.config_path, config, None)
+
+
+def test_data_named_by_an_absolute_path_and_moved_is_told_what_helps(tmp_path):
+    """--data-dir can't move an absolute data.path: the advice to pass one went in a
+    circle ("No image folder matches /photos (looked in: /)")."""
+    from dlcourse.config.loading import validate
+    from dlcourse.errors import DataError
+    from dlcourse.preflight import findable_data
+
+    from helpers import write_image_folder
+
+    photos = write_image_folder(tmp_path / "photos", classes=2, per_class=2, size=8)
+    run = run_with_config(tmp_path / "run", validate({
+        "name": "own", "data": {"dataset": "image_folder", "path": str(photos),
+                                "image_size": [8, 8]},
+        "model": {"layers": ["Flatten", {"Dense": {"units": 2, "activation": "softmax"}}]},
+        "compile": {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"},
+        "fit": {"epochs": 1}}))
+    run.write_data_record({"data_dir": None, "source": str(photos),
+                           "files": {str(photos): fingerprint(photos)}})
+    photos.rename(tmp_path / "moved")
+    with pytest.raises(RunError, match=re.escape(
+            f"names it by the absolute path data.path ({photos}), which --data-dir can't "
+            "change: put the data back there")):
+        findable_data(run, None)
+    with pytest.raises(DataError, match=re.escape(f"data.path is the absolute path {photos}")):
+        findable_data(run, tmp_path / "moved")
