@@ -51,7 +51,9 @@ class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped a run; it knows its directory, so the CLI can say how to resume."""
 
     def __init__(self, run_dir: Path):
-        super().__init__(str(run_dir))
+        # What a notebook shows under the traceback: where the run is and how to go on.
+        super().__init__(f"the run so far is in {run_dir}; continue it with "
+                         f"dlcourse.resume({str(run_dir)!r})")
         self.run_dir = run_dir
 
 

@@ -210,9 +210,10 @@ def test_a_ctrl_c_while_an_epoch_is_saved_leaves_status_and_history_agreeing(tmp
 
     monkeypatch.setattr(RunDir, "write_history", press_ctrl_c_as_the_second_epoch_is_saved)
     train, test = three_stripes(32, 0), three_stripes(16, 1)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as interrupt:
         dlcourse.train("mnist_cnn", TINY_IMAGES, train=train, test=test, output_dir=tmp_path)
     (run_dir,) = (tmp_path / "mnist_cnn-custom").iterdir()
+    assert f"continue it with dlcourse.resume('{run_dir}')" in str(interrupt.value)
     status = json.loads((run_dir / "status.json").read_text())
     history = json.loads((run_dir / "history.json").read_text())
     assert status["status"] == "interrupted"
