@@ -298,6 +298,17 @@ def test_targets_from_python_may_be_a_column_as_keras_takes_them():
     with pytest.raises(DataError, match=re.escape(
             "train=(texts, targets): one target per text, so (N,) or (N, 1); got shape (4, 2)")):
         dataset_from_memory(rating, (texts, np.ones((4, 2))), (texts, column), regression=True)
+    # One review as a bare string was read as a text per character ("9 texts but 1 target").
+    with pytest.raises(DataError, match=re.escape(
+            "train=(texts, targets): the texts are one string; give a list of texts, e.g. "
+            "train=(['good film'], [label])")):
+        dataset_from_memory(raw_text(), ("good film", [1]), (texts, [1, 0, 1, 0]))
+    # A DataFrame's missing label, NaN: "the label 1.0 ... is not an integer" named another row.
+    import pandas
+
+    frame = pandas.DataFrame({"text": texts, "label": [1.0, float("nan"), 0.0, 1.0]})
+    with pytest.raises(DataError, match=re.escape("the label nan is missing (NaN)")):
+        dataset_from_memory(raw_text(), frame, frame)
     # Arrays too: a (N, 3) target was cut to its first column without a word.
     words, targets = np.ones((4, 5), dtype="int32"), np.ones((4, 3))
     with pytest.raises(DataError, match=re.escape("the targets must be (N,) or (N, 1); got shape (4, 3)")):

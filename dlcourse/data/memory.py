@@ -192,6 +192,9 @@ def _texts(config: DataConfig, split: Any, name: str) -> tuple[list[str], list[A
         raise DataError(f"{name}= must be (texts, targets) or a DataFrame with the text and target "
                         "columns.")
     texts, targets = split
+    if isinstance(texts, (str, bytes)):  # iterated, it was one text per character
+        raise DataError(f"{name}=(texts, targets): the texts are one string; give a list of "
+                        f"texts, e.g. {name}=([{texts[:20]!r}], [label]).")
     texts = [text_of(text, f"{name} texts[{index}]", "text") for index, text in enumerate(texts)]
     return texts, _one_per_text(targets, name)
 

@@ -185,6 +185,11 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
                             "run's).")
         return
     problems = (
+        # pandas reads a missing label as NaN and makes the column floats: named first, or
+        # the first whole label (1.0) was blamed.
+        (lambda value: isinstance(value, (float, np.floating)) and value != value,
+         "is missing (NaN): every text needs a label; drop or fill the rows without one "
+         "(and give the column as integers, .astype(int))."),
         (lambda value: not _is_integer(value), "is not an integer: class labels are integers "
          "0, 1, 2 and so on, or names."),
         (lambda value: value < 0, "is negative: labels number classes 0, 1, 2 and so on."),
