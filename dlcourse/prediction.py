@@ -291,6 +291,7 @@ def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,
     for indices, its Embedding's `rows`. Other pixels above 1 get a warning where
     training's were scaled to 0-1 (`pixels_scaled`)."""
     expected = tuple(input_shape)
+    as_given = array.shape  # what a refusal names, before a channel or batch axis is added
     unscaled = False
     if family(config.data.dataset).inputs == "images":
         if expected[-1] == 1 and array.shape[-1:] != (1,):
@@ -304,7 +305,7 @@ def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,
     if array.ndim != len(expected) + 1 or any(
         size is not None and size != given for size, given in zip(expected, array.shape[1:])
     ):
-        raise DataError(f"The array is {array.shape}, but the model takes "
+        raise DataError(f"The array is {as_given}, but the model takes "
                         f"{shape_text(expected, batch=True)}: "
                         "one input or a batch of them, shaped as its training data.")
     if not np.isfinite(array).all():
