@@ -361,6 +361,17 @@ def test_what_keras_lists_but_cannot_read_is_named_before_it_tries(tmp_path, mak
         load_dataset(config, tmp_path)
 
 
+def test_pictures_keras_leaves_out_are_told(tmp_path, capsys):
+    from PIL import Image
+
+    photos = write_image_folder(tmp_path / "photos", classes=2, per_class=4, size=8)
+    for index in range(3):
+        Image.new("RGB", (8, 8)).save(photos / "class_001" / f"extra{index}.webp")
+    load_dataset(DataConfig(dataset="image_folder", path="photos", image_size=(8, 8)), tmp_path)
+    assert (f"Warning: {photos} holds pictures Keras doesn't read (3 .webp); they are left out"
+            in capsys.readouterr().err)
+
+
 def test_an_image_folders_fingerprint_counts_the_images_keras_reads(tmp_path):
     """A README or a spreadsheet beside the photos is no change to the data."""
     from dlcourse.data.loading import data_fingerprint

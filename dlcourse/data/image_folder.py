@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,8 @@ IMAGE_FOLDER_SEED = 1337
 IMAGE_FOLDER_TEST_SPLIT = 0.2
 # What image_dataset_from_directory reads.
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+# Pictures it leaves out: told, since a class of them would silently lose examples.
+SKIPPED_PICTURES = (".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jfif")
 # A photo of 50 megapixels decodes to 150 MB; more than that is a damaged or hostile file.
 LARGEST_PIXELS = 50_000_000
 
@@ -149,9 +152,15 @@ def _check_every_class_has_images(root: Path, classes: list[str], images: list[P
 def _check_listed_entries(root: Path) -> None:
     """What Keras lists but can't read, named before it tries: it lists every name with an
     image suffix, and reading a named pipe (zz.png made by mkfifo) waited for ever, a
-    dangling link or a name that is no UTF-8 failed naming only the folder."""
+    dangling link or a name that is no UTF-8 failed naming only the folder. Pictures it
+    doesn't list (.webp, .tif) get a warning: they were left out without a word."""
+    skipped: dict[str, int] = {}
     for path in root.glob("*/**/*"):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or path.relative_to(root).parts[0].startswith("."):
+        if path.relative_to(root).parts[0].startswith("."):
+            continue
+        if path.suffix.lower() in SKIPPED_PICTURES:
+            skipped[path.suffix.lower()] = skipped.get(path.suffix.lower(), 0) + 1
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         try:
             path.name.encode("utf-8")
@@ -160,6 +169,10 @@ def _check_listed_entries(root: Path) -> None:
                             "rename it.") from None
         if not path.is_dir():  # Keras walks into a folder named x.png
             regular_file(path, DataError, "image file")
+    if skipped:
+        counts = ", ".join(f"{count} {suffix}" for suffix, count in sorted(skipped.items()))
+        print(f"Warning: {root} holds pictures Keras doesn't read ({counts}); they are left "
+              f"out. Convert them to PNG or JPEG to train on them.", file=sys.stderr, flush=True)
 
 
 # What TensorFlow's decode_image, which Keras reads images with, can't give per color_mode:
