@@ -31,8 +31,9 @@ def train(
     """Train the model a config describes and write a run directory.
 
     `config` is a YAML file, a shipped config's name ("mnist_cnn", see `configs()`), a dict
-    of the file's sections (`{"data": {...}, "model": {...}, ...}`) or a loaded Config. `overrides` maps dotted keys to values, e.g. `{"fit.epochs": 3}`,
-    exactly like the CLI's `--set fit.epochs=3`.
+    of the file's sections (`{"data": {...}, "model": {...}, ...}`) or a loaded Config.
+    `overrides` maps dotted keys to values, e.g. `{"fit.epochs": 3}`, exactly like the
+    CLI's `--set fit.epochs=3`.
 
     Your own data: `train=(x_train, y_train), test=(x_test, y_test)` with NumPy arrays
     (images (N, H, W[, C]) with uint8 pixels scaled as MNIST's; padded word indices), tf.data
@@ -54,7 +55,7 @@ def train(
         path = config
         config = load_config(path, overrides or {}, smoke=smoke)
         origin = origin_of(path, overrides or {}, smoke=smoke, config=config)
-        if not isinstance(path, Mapping):
+        if not isinstance(path, Mapping) and train is None and test is None:
             data_dir = repeated_data_dir(resolve(path), config, data_dir)
     elif overrides or smoke:
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")

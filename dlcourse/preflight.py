@@ -190,9 +190,10 @@ def repeated_data_dir(config_file: str | Path, config: Config,
     """The data directory for `dlcourse train RUN_DIR/config.yaml`, which repeats a run:
     `given` (--data-dir) if any; else, when DLCOURSE_DATA_DIR is unset and the config
     names no data.dir or a relative one (relative to where training ran), the one the run
-    was trained from, checked to still hold the same data. A run's config.yaml doesn't
-    record --data-dir, so without this the repeat looked elsewhere (Keras's cache, a
-    download) and failed offline."""
+    was trained from, if it is still there. A run's config.yaml doesn't record
+    --data-dir, so without this the repeat looked elsewhere (Keras's cache, a download)
+    and failed offline. Unlike evaluate, a new run needs no check that the data is
+    unchanged: it measures whatever it trains on, and records it."""
     named = config.data.dir
     if given is not None or os.environ.get("DLCOURSE_DATA_DIR") or (
             named and Path(named).is_absolute()):
@@ -200,7 +201,8 @@ def repeated_data_dir(config_file: str | Path, config: Config,
     folder = Path(config_file).parent
     if Path(config_file).name != CONFIG_FILE or not is_run_dir(folder):
         return given
-    return recorded_data_dir(RunDir(folder), None)
+    recorded = RunDir(folder).read_data_record().get("data_dir")
+    return recorded if recorded and Path(recorded).is_dir() else given
 
 
 def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | None:

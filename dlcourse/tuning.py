@@ -199,7 +199,7 @@ def tune(
         "user_overrides": list(overrides),
         "smoke": smoke,
         # ... and what --smoke's keys were without it, read now: the file may change later.
-        "unreduced": _unreduced(search, overrides) if smoke else None,
+        "unreduced": dict(search.unreduced) if smoke and search.unreduced is not None else None,
         # Absolute, so that --resume finds the data from any working directory.
         "data_dir": str(Path(data_dir).resolve()) if data_dir is not None else None,
     }
@@ -397,21 +397,6 @@ def _best_config(search: SearchConfig, settings: Mapping[str, Any], best: TrialR
     if settings.get("data_dir") and data.dir is None:
         data = data.model_copy(update={"dir": settings["data_dir"]})
     return config.model_copy(update={"name": f"{search.config.name}-best", "data": data})
-
-
-def _unreduced(search: SearchConfig, overrides: Sequence[str]) -> dict[str, Any]:
-    """The values of --smoke's keys in the config as the user gave it (its file, their --set)."""
-    if not Path(search.source).is_file():
-        return {}
-    config = load_search_config(search.source, overrides).config
-    return {key: _value_at(config, key) for key in SMOKE_OVERRIDES}
-
-
-def _value_at(config: Config, dotted: str) -> Any:
-    value: Any = config
-    for part in dotted.split("."):
-        value = getattr(value, part)
-    return value
 
 
 def _best_config_header(tune_dir, search, settings, best: TrialRecord, count: int) -> list[str]:

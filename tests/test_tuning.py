@@ -220,20 +220,25 @@ def test_a_smoke_searchs_best_config_is_the_config_it_searched(tmp_path):
     """best_config.yaml undoes --smoke's limits; it did so by reading the config file again
     when the search ended, so a file changed meanwhile gave a model never tried."""
     from dlcourse.config import load_search_config
-    from dlcourse.tuning import _best_config, _unreduced
+    import yaml
+
+    from dlcourse.tuning import _best_config
     from dlcourse.tuning_report import TrialRecord
 
     path = tmp_path / "mine.yaml"
     path.write_text(TUNE_CONFIG.read_text())
-    search = load_search_config(path, ["fit.batch_size=64"], smoke=True)
-    settings = {"config": str(path), "smoke": True, "user_overrides": ["fit.batch_size=64"],
-                "data_dir": None, "unreduced": _unreduced(search, ["fit.batch_size=64"])}
-    path.write_text(TUNE_CONFIG.read_text().replace("epochs: 10", "epochs: 3")
-                    .replace("name: rmsprop", "name: adam"))
-    first = {expression.path: expression.first for expression in search.expressions}
-    best = _best_config(search, settings, TrialRecord("0", "COMPLETED", 0.5, 1, first))
-    assert best.fit.epochs == 10 and best.data.limit is None and best.fit.batch_size == 64
-    assert best.compile.optimizer.name == "rmsprop"
+    # A dict config has no file to read again: its best config kept the smoke limits.
+    for given in (path, yaml.safe_load(TUNE_CONFIG.read_text())):
+        search = load_search_config(given, ["fit.batch_size=64"], smoke=True)
+        assert search.config.data.limit == 256 and search.config.fit.epochs == 1
+        settings = {"config": str(search.source), "smoke": True, "data_dir": None,
+                    "user_overrides": ["fit.batch_size=64"], "unreduced": dict(search.unreduced)}
+        path.write_text(TUNE_CONFIG.read_text().replace("epochs: 10", "epochs: 3")
+                        .replace("name: rmsprop", "name: adam"))
+        first = {expression.path: expression.first for expression in search.expressions}
+        best = _best_config(search, settings, TrialRecord("0", "COMPLETED", 0.5, 1, first))
+        assert best.fit.epochs == 10 and best.data.limit is None and best.fit.batch_size == 64
+        assert best.compile.optimizer.name == "rmsprop"
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -75,6 +75,9 @@ class SearchConfig:
     expressions: tuple[SearchExpression, ...]
     config: Config
     source: Path
+    # Under --smoke: what its keys were without it (the file with the user's --set), for
+    # the best config a smoke search writes; read at load, as a dict config has no file.
+    unreduced: Mapping[str, Any] | None = None
 
     def with_values(self, values: Mapping[str, Any]) -> Config:
         """The config with each expression replaced by `values[its path]`."""
@@ -89,7 +92,19 @@ def load_search_config(
 ) -> SearchConfig:
     """Read a config file that may search values; raises ConfigError listing every problem."""
     raw = read_raw_config(path, overrides, smoke=smoke)
-    return check_search_config(raw, source_of(path), override_texts(overrides))
+    search = check_search_config(raw, source_of(path), override_texts(overrides))
+    if not smoke:
+        return search
+    plain = load_search_config(path, overrides).config
+    return replace(search, unreduced={key: _value_at(plain, key) for key in SMOKE_OVERRIDES})
+
+
+def _value_at(config: Config, dotted: str) -> Any:
+    """The value at a dotted path of a config: _value_at(config, "fit.epochs")."""
+    value: Any = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def read_raw_config(
