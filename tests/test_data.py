@@ -349,9 +349,10 @@ def _save_as(fmt, mode="RGB"):
         (folder / "0.png").read_bytes()), "rgb", "its name is not UTF-8"),
     (_save_as("JPEG"), "rgba", "odd.jpeg: a JPEG image, which TensorFlow can't decode as data.color_mode rgba"),
     (_save_as("GIF"), "grayscale", "odd.gif: a GIF image"),
+    (_save_as("GIF"), "rgba", "odd.gif: a GIF image, which TensorFlow can't decode as data.color_mode rgba"),
     (_save_as("BMP"), "grayscale", "odd.bmp: a BMP image"),
     (_save_as("JPEG", "CMYK"), "grayscale", "odd.jpeg: a CMYK JPEG image"),
-], ids=["fifo", "dangling-link", "non-utf8-name", "jpeg-rgba", "gif-grayscale",
+], ids=["fifo", "dangling-link", "non-utf8-name", "jpeg-rgba", "gif-grayscale", "gif-rgba",
         "bmp-grayscale", "cmyk-grayscale"])
 def test_what_keras_lists_but_cannot_read_is_named_before_it_tries(tmp_path, make, color_mode, says):
     _photos_with(tmp_path, "photos", make)

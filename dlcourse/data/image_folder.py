@@ -49,7 +49,8 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
             "(one sub-folder of images per class)."
         )
     # Listed once: a folder of photos holds thousands, and every check reads this list.
-    images = image_files(Path(root))
+    listed = _listed(Path(root))
+    images = image_files(Path(root), listed)
     _check_every_class_has_images(Path(root), classes, images)
     split = config.test_split or IMAGE_FOLDER_TEST_SPLIT
     if test_root is None and int(split * len(images)) == 0:
@@ -59,13 +60,14 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
             "Add images, raise data.test_split, or give a folder of test images as "
             "data.test_path."
         )
-    _check_listed_entries(Path(root))
+    _check_listed_entries(Path(root), listed)
     color_mode = config.color_mode or "rgb"
     check_image_headers(images, color_mode)
     if test_root is not None:
         _check_same_classes(Path(test_root), classes)
-        _check_listed_entries(Path(test_root))
-        check_image_headers(image_files(Path(test_root)), color_mode)
+        listed = _listed(Path(test_root))
+        _check_listed_entries(Path(test_root), listed)
+        check_image_headers(image_files(Path(test_root), listed), color_mode)
     options = dict(
         image_size=tuple(config.image_size),
         color_mode=color_mode,
@@ -129,11 +131,17 @@ def _check_same_classes(test_root: Path, classes: list[str]) -> None:
                         "training.")
 
 
-def image_files(root: Path) -> list[Path]:
-    """The images Keras reads under `root`: in each class folder, at any depth."""
-    return sorted(path for path in root.glob("*/**/*")
-                  if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
-                  and not path.relative_to(root).parts[0].startswith("."))
+def _listed(root: Path) -> list[Path]:
+    """Everything in `root`'s class folders, at any depth; Keras leaves out hidden ones."""
+    return [path for path in root.glob("*/**/*")
+            if not path.relative_to(root).parts[0].startswith(".")]
+
+
+def image_files(root: Path, listed: list[Path] | None = None) -> list[Path]:
+    """The images Keras reads under `root` (`listed`, once walked): in each class folder,
+    at any depth."""
+    return sorted(path for path in (_listed(root) if listed is None else listed)
+                  if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
 
 
 def _check_every_class_has_images(root: Path, classes: list[str], images: list[Path]) -> None:
@@ -149,21 +157,19 @@ def _check_every_class_has_images(root: Path, classes: list[str], images: list[P
         )
 
 
-def _check_listed_entries(root: Path) -> None:
+def _check_listed_entries(root: Path, listed: list[Path]) -> None:
     """What Keras lists but can't read, named before it tries: it lists every name with an
     image suffix, and reading a named pipe (zz.png made by mkfifo) waited for ever, a
     dangling link or a name that is no UTF-8 failed naming only the folder. Pictures it
     doesn't list (.webp, .tif) get a warning: they were left out without a word."""
     skipped: dict[str, int] = {}
-    for path in root.glob("*/**/*"):
-        if path.relative_to(root).parts[0].startswith("."):
-            continue
+    for path in listed:
         if path.suffix.lower() in SKIPPED_PICTURES:
             skipped[path.suffix.lower()] = skipped.get(path.suffix.lower(), 0) + 1
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         try:
-            path.name.encode("utf-8")
+            str(path.relative_to(root)).encode("utf-8")  # a class folder's name too
         except UnicodeEncodeError:
             raise DataError(f"{path}: its name is not UTF-8, which TensorFlow can't read; "
                             "rename it.") from None
@@ -176,8 +182,8 @@ def _check_listed_entries(root: Path) -> None:
 
 
 # What TensorFlow's decode_image, which Keras reads images with, can't give per color_mode:
-# a JPEG has no alpha channel, and GIF and BMP don't decode to one channel.
-_UNREADABLE_AS = {"rgba": ("JPEG",), "grayscale": ("GIF", "BMP")}
+# JPEG and GIF don't decode to four channels, GIF and BMP not to one.
+_UNREADABLE_AS = {"rgba": ("JPEG", "GIF"), "grayscale": ("GIF", "BMP")}
 
 
 def check_image_headers(images: list[Path], color_mode: str = "rgb") -> None:

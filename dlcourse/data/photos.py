@@ -91,7 +91,7 @@ def read_as_trained(path: Path | bytes, input_shape: tuple[int, ...], *,
     except tf.errors.OpError:
         mode = {1: "grayscale", 3: "rgb", 4: "rgba"}.get(channels, f"{channels} channels")
         raise DataError(f"{name}: TensorFlow can't decode this image as {mode}, as the model "
-                        "was trained; give a PNG (or, for rgb, a JPEG).") from None
+                        "was trained; give it as a PNG.") from None
     array = tf.image.resize(image, (height, width), method="bilinear").numpy() / 255.0
     array = array.astype("float32")
     return Picture(array, _blank_warning(array.mean(axis=-1)))
