@@ -303,12 +303,20 @@ def test_targets_from_python_may_be_a_column_as_keras_takes_them():
             "train=(texts, targets): the texts are one string; give a list of texts, e.g. "
             "train=(['good film'], [label])")):
         dataset_from_memory(raw_text(), ("good film", [1]), (texts, [1, 0, 1, 0]))
+    # Evaluating on texts from Python: a wrong label or count is told of test=, as given.
+    from dlcourse.data.memory import test_split_from_memory
+
+    for test, says in (((texts, [1, 0, -1, 0]), "test targets[2]: the label -1 is negative"),
+                       ((texts, [1, 0, 1]), "test=(texts, targets): 4 texts but 3 targets")):
+        with pytest.raises(DataError, match=re.escape(says)):
+            test_split_from_memory(raw_text(), test, class_names=("neg", "pos"))
     # A DataFrame's missing label, NaN: "the label 1.0 ... is not an integer" named another row.
     import pandas
 
-    frame = pandas.DataFrame({"text": texts, "label": [1.0, float("nan"), 0.0, 1.0]})
-    with pytest.raises(DataError, match=re.escape("the label nan is missing (NaN)")):
-        dataset_from_memory(raw_text(), frame, frame)
+    for labels in ([1.0, float("nan"), 0.0, 1.0], ["pos", float("nan"), "neg", "pos"]):
+        frame = pandas.DataFrame({"text": texts, "label": labels})
+        with pytest.raises(DataError, match=re.escape("targets[1]: the label is missing (NaN)")):
+            dataset_from_memory(raw_text(), frame, frame)
     # Arrays too: a (N, 3) target was cut to its first column without a word.
     words, targets = np.ones((4, 5), dtype="int32"), np.ones((4, 3))
     with pytest.raises(DataError, match=re.escape("the targets must be (N,) or (N, 1); got shape (4, 3)")):

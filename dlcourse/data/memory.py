@@ -8,7 +8,7 @@ ranges), and the model's fit to them is checked by the builder as for any datase
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -33,6 +33,7 @@ def dataset_from_memory(
     class_names: Sequence[str] | None = None,
     regression: bool = False,
     vocabulary: TextVocabulary | None = None,
+    place: Callable[[str, int], str] = lambda split, index: f"{split} targets[{index}]",
 ) -> Dataset:
     """A Dataset of `train` and `test`, each (inputs, targets) or a tf.data Dataset of
     such pairs, or (raw-text configs) a DataFrame with the config's text and target columns.
@@ -42,7 +43,8 @@ def dataset_from_memory(
     if config.dataset == "raw_text":
         test_texts = _texts(config, test, "test")  # test first: see test_split_from_memory
         return text_dataset(config, _texts(config, train, "train"), test_texts,
-                            class_names=class_names, regression=regression, vocabulary=vocabulary)
+                            class_names=class_names, regression=regression, vocabulary=vocabulary,
+                            place=place)
     dataset = _arrays_dataset(config, train, test, class_names, regression)
     return first(dataset, config.limit) if config.limit else dataset
 
@@ -51,8 +53,10 @@ def test_split_from_memory(config: DataConfig, test: Any, **known: Any) -> Datas
     """A Dataset whose test split is `test`, for evaluating a trained run on data given
     from Python (its train split is the same data: evaluation never reads it). `known`
     holds what the run fixed: its class names and, for raw text, its vocabulary.
-    dataset_from_memory checks test before train, so a mistake is told of `test=`."""
-    return dataset_from_memory(config, test, test, **known)
+    dataset_from_memory checks test before train, and texts' labels are placed in test,
+    so a mistake is told of `test=`."""
+    return dataset_from_memory(config, test, test, **known,
+                               place=lambda _split, index: f"test targets[{index}]")
 
 
 def _arrays_dataset(config: DataConfig, train: Any, test: Any,
@@ -194,9 +198,14 @@ def _texts(config: DataConfig, split: Any, name: str) -> tuple[list[str], list[A
     texts, targets = split
     if isinstance(texts, (str, bytes)):  # iterated, it was one text per character
         raise DataError(f"{name}=(texts, targets): the texts are one string; give a list of "
-                        f"texts, e.g. {name}=([{texts[:20]!r}], [label]).")
+                        f"texts, e.g. {name}=([{texts[:20]!r}{'...' if len(texts) > 20 else ''}], "
+                        "[label]).")
     texts = [text_of(text, f"{name} texts[{index}]", "text") for index, text in enumerate(texts)]
-    return texts, _one_per_text(targets, name)
+    targets = _one_per_text(targets, name)
+    if len(texts) != len(targets):
+        raise DataError(f"{name}=(texts, targets): {len(texts)} texts but {len(targets)} "
+                        "targets; expected one per text.")
+    return texts, targets
 
 
 def _one_per_text(targets: Any, name: str) -> list[Any]:

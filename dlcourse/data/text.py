@@ -157,6 +157,12 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
     if (found := _first(train, test, lambda value: not isinstance(value, labels))) is not None:
         raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} is neither a name nor an "
                         "integer 0, 1, ...")
+    # pandas reads a missing label as NaN (in a column of names too): named before the
+    # class count (each NaN is its own set member) and the names-or-numbers check.
+    if found := _first(train, test, _is_nan):
+        raise DataError(f"{place(*found[:2])}: the label is missing (NaN): every text needs a "
+                        "label; drop or fill the rows without one (and give a numbered "
+                        "column as integers, .astype(int)).")
     named = (lambda value: isinstance(value, str) and lone_surrogate(value) is not None)
     if found := _first(train, test, named):
         raise DataError(f"{place(*found[:2])}: the label holds the escape "
@@ -185,11 +191,6 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
                             "run's).")
         return
     problems = (
-        # pandas reads a missing label as NaN and makes the column floats: named first, or
-        # the first whole label (1.0) was blamed.
-        (lambda value: isinstance(value, (float, np.floating)) and value != value,
-         "is missing (NaN): every text needs a label; drop or fill the rows without one "
-         "(and give the column as integers, .astype(int))."),
         (lambda value: not _is_integer(value), "is not an integer: class labels are integers "
          "0, 1, 2 and so on, or names."),
         (lambda value: value < 0, "is negative: labels number classes 0, 1, 2 and so on."),
@@ -217,6 +218,10 @@ def _first(train: Sequence[Any], test: Sequence[Any], wrong: Callable[[Any], boo
             if wrong(value):
                 return split, index, value
     return None
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, (float, np.floating)) and value != value
 
 
 def _is_integer(value: Any) -> bool:
