@@ -406,7 +406,7 @@ def test_resuming_on_other_data_says_so_and_records_it(tmp_path):
     for folder in (first, other):
         folder.mkdir()
     write_mnist(first, train=64, test=16)
-    write_mnist(other, train=64, test=16, seed=1)
+    write_mnist(other, train=80, test=16, seed=1)  # other examples: another size
     runs = tmp_path / "runs"
     trained = invoke("train", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", first,
                      "--output-dir", runs, "--set", "fit.epochs=1")
@@ -424,7 +424,13 @@ def test_resuming_on_other_data_says_so_and_records_it(tmp_path):
     # The same file moved (dates kept): nothing to say, and evaluate finds it where it went.
     shutil.copytree(first, moved, copy_function=shutil.copy2)
     shutil.rmtree(first)
-    assert "Warning" not in resumed_on(moved)
+    said = resumed_on(moved)
+    assert "Warning" not in said and "Note" not in said
     assert invoke("evaluate", run_dir).exit_code == 0
+    # Copied without its dates: the same files and sizes, so perhaps the same data.
+    copied = tmp_path / "copied"
+    shutil.copytree(moved, copied, copy_function=shutil.copyfile)
+    said = resumed_on(copied)
+    assert "Warning" not in said and "has the files and sizes" in said
     # Other data: the rest of the run learns from it, which the user is told.
     assert f"Warning: the data in {other} differs from what {run_dir}" in resumed_on(other)
