@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from dlcourse.data.imdb import IMDB_INDEX_FROM, IMDB_OOV, IMDB_START, PUNCTUATION_OR_SPACE_RE2
 from dlcourse.data import shape_text
+from dlcourse.data.imdb import IMDB_INDEX_FROM, IMDB_OOV, IMDB_START, PUNCTUATION_OR_SPACE_RE2
 from dlcourse.data.imdb import decode_reviews
 from dlcourse.errors import DlcourseError
 from dlcourse.prediction import Predictor

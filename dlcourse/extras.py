@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shlex
 from pathlib import Path
 
 from dlcourse.errors import DlcourseError
@@ -39,5 +40,5 @@ def install_line(extra: str) -> str:
     dlcourse runs from one, where `pip install 'dlcourse[...]'` would look for dlcourse on
     the package index instead."""
     if (SOURCE_FOLDER / "pyproject.toml").is_file():
-        return f"pip install -e '{SOURCE_FOLDER}[{extra}]'"
+        return f"pip install -e {shlex.quote(f'{SOURCE_FOLDER}[{extra}]')}"
     return f"pip install 'dlcourse[{extra}]'"

@@ -266,10 +266,10 @@ def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) 
 
 
 def _classes_text(data: DataSignature) -> str:
-    """'4 classes: neg, pos, Pos, pos ' for a few, so labels that differ by case or a space
-    (own data) show why there are more than expected."""
+    """"4 classes: 'Pos', 'neg', 'pos', 'pos '" for a few named ones, so labels that differ
+    by case or a space (own data) show why there are more than expected."""
     names = data.class_names
-    if not names or len(names) > 12:
+    if not names or len(names) > 12 or names == tuple(map(str, range(len(names)))):
         return f"{data.num_classes} classes"
     return f"{data.num_classes} classes: " + ", ".join(repr(str(name)) for name in names)
 

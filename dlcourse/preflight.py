@@ -8,6 +8,7 @@ The commands check the same things again where they act; this only makes the ans
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import tempfile
 from pathlib import Path
@@ -218,7 +219,7 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
     for source, recorded in recorded_files.items():
         path = Path(source)
         if not path.exists():
-            if named := _named_absolutely(config):
+            if named := _named_absolutely(config, source):
                 raise RunError(
                     f"{run.path} was trained on {source}, which is no longer there. Its config "
                     f"names it by the absolute path {named}, which --data-dir can't change: "
@@ -241,11 +242,13 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
     return record.get("data_dir")
 
 
-def _named_absolutely(config: DataConfig) -> str | None:
-    """'data.path (/photos)' when the config names its own files by an absolute path."""
+def _named_absolutely(config: DataConfig, source: str) -> str | None:
+    """'data.path (/photos)' when the config names `source` by an absolute path (or a
+    pattern of one, data.train: /data/train-*.jsonl)."""
     for name in family(config.dataset).paths:
         pattern = getattr(config, name)
-        if pattern is not None and Path(pattern).is_absolute():
+        if pattern is not None and Path(pattern).is_absolute() and (
+                Path(source) == Path(pattern) or fnmatch.fnmatch(source, pattern)):
             return f"data.{name} ({pattern})"
     return None
 

@@ -53,7 +53,7 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, run_dir: Path):
         # What a notebook shows under the traceback: where the run is and how to go on.
         super().__init__(f"the run so far is in {run_dir}; continue it with "
-                         f"dlcourse.resume({str(run_dir)!r})")
+                         f"dlcourse.resume({str(Path(run_dir).absolute())!r})")
         self.run_dir = run_dir
 
 

@@ -80,6 +80,13 @@ def test_a_dict_of_sections_is_a_config_as_a_file_is():
         dlcourse.load_config(raw, {"model.layers[1].LSTM": {"unit": 3}})
     with pytest.raises(ConfigError, match="a YAML file's path, a shipped config's name or a dict"):
         dlcourse.load_config(42)
+    # NumPy's numbers are numbers; a value that is no data is named, not a TypeError.
+    assert dlcourse.load_config(raw, {"fit.epochs": np.int64(3)}).fit.epochs == 3
+    raw["fit"]["epochs"] = np.int64(4)
+    assert dlcourse.load_config(raw).fit.epochs == 4
+    raw["fit"]["epochs"] = re
+    with pytest.raises(ConfigError, match=re.escape("<config dict>: fit.epochs is a module; a config holds")):
+        dlcourse.load_config(raw)
 
 
 def test_an_unknown_config_name_lists_the_shipped_ones():
@@ -214,7 +221,7 @@ def test_a_ctrl_c_while_an_epoch_is_saved_leaves_status_and_history_agreeing(tmp
     with pytest.raises(KeyboardInterrupt) as interrupt:
         dlcourse.train("mnist_cnn", TINY_IMAGES, train=train, test=test, output_dir=tmp_path)
     (run_dir,) = (tmp_path / "mnist_cnn-custom").iterdir()
-    assert f"continue it with dlcourse.resume('{run_dir}')" in str(interrupt.value)
+    assert f"continue it with dlcourse.resume('{run_dir.absolute()}')" in str(interrupt.value)
     status = json.loads((run_dir / "status.json").read_text())
     history = json.loads((run_dir / "history.json").read_text())
     assert status["status"] == "interrupted"

@@ -245,3 +245,8 @@ def test_data_named_by_an_absolute_path_and_moved_is_told_what_helps(tmp_path):
         findable_data(run, None)
     with pytest.raises(DataError, match=re.escape(f"data.path is the absolute path {photos}")):
         findable_data(run, tmp_path / "moved")
+    # Another file gone, one the config names relatively: --data-dir is the way.
+    run.write_data_record({"data_dir": str(tmp_path), "source": str(photos),
+                           "files": {str(tmp_path / "gone.png"): [1, 1, 1]}})
+    with pytest.raises(RunError, match="Pass --data-dir DIR"):
+        findable_data(run, None)

@@ -9,7 +9,6 @@ rather than in trial 7. `load_config` loads a config that describes one model.
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from dlcourse.config.overrides import apply_overrides, override_texts
+from dlcourse.config.overrides import apply_overrides, override_texts, plain_copy
 from dlcourse.config.problems import describe, raise_problems
 from dlcourse.config.safe_yaml import read_yaml_file
 from dlcourse.config.search import SearchExpression, find_expressions, substitute
@@ -117,7 +116,8 @@ def read_raw_config(
     A bare name (`imdb_lstm`) that is no file here is a shipped config; a dict is the
     config itself, named `config` unless it says otherwise."""
     if isinstance(path, Mapping):
-        raw = {"name": "config", **copy.deepcopy(dict(path))}
+        raw = {"name": "config", **plain_copy(path)}
+        _check_data(raw)
         if smoke:
             raw = apply_overrides(raw, SMOKE_OVERRIDES, source=FROM_A_DICT)
         return apply_overrides(raw, overrides, source=FROM_A_DICT)
@@ -138,6 +138,20 @@ def read_raw_config(
     if smoke:
         raw = apply_overrides(raw, SMOKE_OVERRIDES, source=path)
     return apply_overrides(raw, overrides, source=path)
+
+
+def _check_data(value: Any, where: str = "") -> None:
+    """A dict config holds what YAML can: a module or an object there was a TypeError
+    from deep in a copy."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_data(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_data(item, f"{where}[{index}]")
+    elif value is not None and not isinstance(value, (str, int, float)):
+        raise ConfigError(f"{FROM_A_DICT}: {where} is a {type(value).__name__}; a config holds "
+                          "strings, numbers, booleans, None, lists and dicts, as YAML does.")
 
 
 def name_from_file(path: Path) -> str:

@@ -6,7 +6,6 @@ params_dict: `--set fit.epoch=1` fails with "the key 'fit.epoch' does not exist"
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -57,10 +56,21 @@ def apply_overrides(
     """Return a copy of `raw` with each dotted key set; keys must exist in the schema."""
     if not isinstance(overrides, Mapping):
         overrides = parse_overrides(overrides)
-    result = copy.deepcopy(raw)
+    result = plain_copy(raw)
     for dotted, value in overrides.items():
         _set_path(result, str(dotted), _python(value), source)
     return result
+
+
+def plain_copy(value: Any) -> Any:
+    """`value` with fresh dicts and lists (the caller's stay untouched) and NumPy's numbers
+    as Python's, as YAML would give it. Anything else is shared, for validation to name:
+    a deep copy of a dict config holding, say, a module raised a TypeError."""
+    if isinstance(value, Mapping):
+        return {key: plain_copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_copy(item) for item in value]
+    return _python(value)
 
 
 def _python(value: Any) -> Any:

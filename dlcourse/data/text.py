@@ -392,22 +392,26 @@ def _csv_records(stream, path: Path):
     several lines, and blank lines are skipped. A header naming a column twice is refused:
     which of the two is the label would be a guess."""
     # csv's default field limit (131,072 characters) refused a long review that JSON lines
-    # take; the file as a whole is bounded (LARGEST_TEXT_FILE_BYTES) already.
-    csv.field_size_limit(max(csv.field_size_limit(), LARGEST_TEXT_FILE_BYTES))
-    reader = csv.reader(stream)
-    header = next(reader, None) or []
-    if twice := sorted({name for name in header if header.count(name) > 1}):
-        raise DataError(f"{path}, line {reader.line_num}: the header names the column "
-                        f"{twice[0]!r} twice; give each column its own name.")
-    start = reader.line_num + 1
-    for row in reader:
-        if row:
-            record: dict[Any, Any] = dict(zip(header, row))
-            record.update(dict.fromkeys(header[len(row):]))
-            if len(row) > len(header):
-                record[None] = row[len(header):]
-            yield start, record
+    # take; the file as a whole is bounded (LARGEST_TEXT_FILE_BYTES) already. The limit is
+    # the process's: put back after, for a notebook's own csv reading.
+    limit = csv.field_size_limit(max(csv.field_size_limit(), LARGEST_TEXT_FILE_BYTES))
+    try:
+        reader = csv.reader(stream)
+        header = next(reader, None) or []
+        if twice := sorted({name for name in header if header.count(name) > 1}):
+            raise DataError(f"{path}, line {reader.line_num}: the header names the column "
+                            f"{twice[0]!r} twice; give each column its own name.")
         start = reader.line_num + 1
+        for row in reader:
+            if row:
+                record: dict[Any, Any] = dict(zip(header, row))
+                record.update(dict.fromkeys(header[len(row):]))
+                if len(row) > len(header):
+                    record[None] = row[len(header):]
+                yield start, record
+            start = reader.line_num + 1
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _json_record(path: Path, line: int, text: str) -> Any:
