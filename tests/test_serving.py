@@ -2,6 +2,7 @@
 
 import base64
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,12 @@ def test_a_missing_extra_is_named(trained, monkeypatch):
                         lambda name, *a: None if name == "fastapi" else real(name, *a))
     with pytest.raises(DlcourseError, match=r"fastapi.*Install the extra: pip install .*\[serve\]'"):
         serving.create_app(trained["mnist"])
+    # serve imported uvicorn first: without it, a traceback.
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # its import fails as if not installed
+    with pytest.raises(DlcourseError, match=r"`dlcourse serve` needs uvicorn"):
+        serving.serve(trained["mnist"])
 
 
 def test_a_port_in_use_is_told_before_serving_is_announced(trained):

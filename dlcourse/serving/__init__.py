@@ -242,6 +242,7 @@ async def _uploaded(request, body: bytes, limits: Limits) -> list[tuple[str, byt
 def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
           limits: Limits = Limits(), say=print) -> None:
     """Serve until Ctrl-C."""
+    extras.require("serve", "`dlcourse serve`")  # before uvicorn's import: one paragraph
     import uvicorn
 
     RunDir(run_dir).require()
