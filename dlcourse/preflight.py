@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -189,21 +190,34 @@ def findable_data(run: RunDir, data_dir: str | Path | None) -> str | Path | None
 def repeated_data_dir(config_file: str | Path, config: Config,
                       given: str | Path | None) -> str | Path | None:
     """The data directory for `dlcourse train RUN_DIR/config.yaml`, which repeats a run:
-    `given` (--data-dir) if any; else, when DLCOURSE_DATA_DIR is unset and the config
-    names no data.dir or a relative one (relative to where training ran), the one the run
-    was trained from, if it is still there. A run's config.yaml doesn't record
-    --data-dir, so without this the repeat looked elsewhere (Keras's cache, a download)
-    and failed offline. Unlike evaluate, a new run needs no check that the data is
-    unchanged: it measures whatever it trains on, and records it."""
+    a typed --data-dir; else, unless the config names an absolute data.dir, the folder
+    the run was trained from while it is there (before DLCOURSE_DATA_DIR, which the CLI
+    hands over as --data-dir: a repeat on the environment's other data was silent). A
+    run's config.yaml doesn't record --data-dir, so without this the repeat looked
+    elsewhere and failed offline. Unlike evaluate, a new run needs no check that the data
+    is unchanged: it measures what it trains on, and records it. A run trained on data
+    given from Python is refused: its config's dataset is not what it learnt from."""
+    typed = given is not None and str(given) != os.environ.get("DLCOURSE_DATA_DIR")
     named = config.data.dir
-    if given is not None or os.environ.get("DLCOURSE_DATA_DIR") or (
-            named and Path(named).is_absolute()):
+    resolved = Path(config_file).resolve()  # through a link to a run's config.yaml
+    folder = resolved.parent
+    if typed or (named and Path(named).is_absolute()) or resolved.name != CONFIG_FILE \
+            or not is_run_dir(folder):
         return given
-    folder = Path(config_file).parent
-    if Path(config_file).name != CONFIG_FILE or not is_run_dir(folder):
-        return given
-    recorded = RunDir(folder).read_data_record().get("data_dir")
-    return recorded if recorded and Path(recorded).is_dir() else given
+    record = RunDir(folder).read_data_record()
+    if record.get("kind") == MEMORY_KIND:
+        raise RunError(
+            f"{folder} was trained on data given from Python, not on its config's dataset: "
+            f"repeat it with dlcourse.train({str(Path(config_file))!r}, train=..., test=...) "
+            "and the same arrays."
+        )
+    recorded = record.get("data_dir")
+    if recorded and Path(recorded).is_dir():
+        return recorded
+    if recorded:
+        print(f"Note: {folder} was trained on data in {recorded}, which is no longer there; "
+              "looking for it as the config says.", file=sys.stderr)
+    return given
 
 
 def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | None:

@@ -187,7 +187,8 @@ def test_data_dir_given_to_a_finished_run_must_hold_the_data_itself(tmp_path, mo
     assert findable_data(mnist_run, here) == here
 
 
-def test_a_runs_config_trained_again_reads_the_data_the_run_recorded(tmp_path, monkeypatch):
+def test_a_runs_config_trained_again_reads_the_data_the_run_recorded(tmp_path, monkeypatch,
+                                                                     capsys):
     """`train RUN/config.yaml` from elsewhere: a relative data.dir (or none, with
     --data-dir given to training) named another folder there, or Keras's cache."""
     from dlcourse.config import load_config
@@ -211,6 +212,12 @@ def test_a_runs_config_trained_again_reads_the_data_the_run_recorded(tmp_path, m
         assert repeated_data_dir(tmp_path / "mine.yaml", config, None) is None
     absolute = load_config(MNIST, {"data.dir": str(tmp_path)})
     assert repeated_data_dir(run.config_path, absolute, None) is None
+    # DLCOURSE_DATA_DIR reaches the CLI as --data-dir: the run's own data still comes first.
+    monkeypatch.setenv("DLCOURSE_DATA_DIR", str(tmp_path))
+    assert repeated_data_dir(run.config_path, config, str(tmp_path)) == str(data)
+    (tmp_path / "link.yaml").symlink_to(run.config_path)
+    assert repeated_data_dir(tmp_path / "link.yaml", config, None) == str(data)
+    monkeypatch.delenv("DLCOURSE_DATA_DIR")
     # A new run measures what it trains on: changed data is no reason to look elsewhere,
     # but a folder gone is (Keras's cache, a download, or the usual "can't find").
     (data / "mnist.npz").write_bytes(b"other data, another size")
@@ -218,6 +225,11 @@ def test_a_runs_config_trained_again_reads_the_data_the_run_recorded(tmp_path, m
     (data / "mnist.npz").unlink()
     data.rmdir()
     assert repeated_data_dir(run.config_path, config, None) is None
+    assert f"trained on data in {data}, which is no longer there" in capsys.readouterr().err
+    # Trained on arrays from Python: its config's dataset is not what it learnt from.
+    run.write_data_record({"kind": "memory", "data_dir": None, "source": None})
+    with pytest.raises(RunError, match=r"data given from Python, .* train=\.\.\., test=\.\.\."):
+        repeated_data_dir(run.config_path, config, None)
 
 
 def test_data_named_by_an_absolute_path_and_moved_is_told_what_helps(tmp_path):
