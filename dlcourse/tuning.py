@@ -35,6 +35,7 @@ from dlcourse.config import (
 from dlcourse.config.problems import one_line
 from dlcourse.config.safe_yaml import dump
 from dlcourse.data import Dataset
+from dlcourse.data.loading import own_files
 from dlcourse.execution import fit_inputs, plan_execution
 from dlcourse.preparation import model_for, prepare
 from dlcourse.tracking import Tracker, ended_on_error, with_tracking
@@ -200,8 +201,9 @@ def tune(
         "smoke": smoke,
         # ... and what --smoke's keys were without it, read now: the file may change later.
         "unreduced": dict(search.unreduced) if smoke and search.unreduced is not None else None,
-        # Absolute, so that --resume finds the data from any working directory.
-        "data_dir": str(Path(data_dir).resolve()) if data_dir is not None else None,
+        # Absolute, so that --resume and best_config.yaml find the data from anywhere:
+        # --data-dir, or where the config's own files were found (the current folder).
+        "data_dir": _absolute_data_dir(search, data_dir),
     }
     seed_everything(search.config)
     hypermodel = _hypermodel(search, data_dir)
@@ -209,6 +211,12 @@ def tune(
     tune_dir = TuneDir.create(output_dir or search.config.output.dir, search.config.name)
     tune_dir.write_search_config(_search_config_text(search, settings))
     return _search(tune_dir, search, hypermodel, settings)
+
+
+def _absolute_data_dir(search: SearchConfig, data_dir: str | Path | None) -> str | None:
+    if data_dir is None and (own := own_files(search.config.data, None)) is not None:
+        data_dir = own[0]  # None where every path is absolute: nothing to record
+    return str(Path(data_dir).resolve()) if data_dir is not None else None
 
 
 def resume(tune_dir: TuneDir, search: SearchConfig, settings: dict[str, Any]) -> TuneResult:

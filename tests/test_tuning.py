@@ -290,3 +290,23 @@ def test_a_search_running_finished_or_without_its_state_is_not_resumed(tmp_path)
     tune_dir.tuner_directory.rmdir()
     with pytest.raises(DlcourseError, match="keras_tuner is gone"):
         tune_dir.resumable()
+
+
+def test_a_search_records_where_it_found_its_own_files(tmp_path, monkeypatch):
+    """Found in the current folder, the data was recorded nowhere: best_config.yaml, whose
+    "Train it:" line names it by an absolute path, failed from any other folder."""
+    import yaml
+
+    from dlcourse.config import load_search_config
+    from dlcourse.tuning import _absolute_data_dir
+
+    (tmp_path / "tx").mkdir()
+    for split in ("train", "test"):
+        (tmp_path / "tx" / f"{split}-a.jsonl").write_text('{"text": "fine", "label": 1}\n')
+    raw = yaml.safe_load((ROOT / "configs" / "imdb_text_lstm.yaml").read_text())
+    raw["data"].update(train="tx/train-*.jsonl", test="tx/test-*.jsonl")
+    monkeypatch.chdir(tmp_path)
+    search = load_search_config(raw)
+    assert _absolute_data_dir(search, None) == str(tmp_path.resolve())
+    assert _absolute_data_dir(search, "tx/..") == str(tmp_path.resolve())
+    assert _absolute_data_dir(load_search_config(ROOT / "configs" / "mnist_cnn.yaml"), None) is None
