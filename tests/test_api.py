@@ -142,7 +142,8 @@ def test_evaluate_needs_the_test_arrays_again_and_reproduces_the_run(stripes_run
     # Named as given: these said train=, an argument evaluate hasn't got.
     for test, says in (((x, y[:40]), "test=(x, y): 48 inputs but 40 targets"),
                        ([1, 2, 3], "test= must be (inputs, targets)"),
-                       ((x, y.astype(float) + 0.5), "test=(x, y): the targets must be class indices")):
+                       ((x, y.astype(float) + 0.5), "test=(x, y): the targets must be class indices"),
+                       ((x, y + 3), "is not one of the 3 classes (0: 'left', 1: 'middle'")):
         with pytest.raises(DataError, match=re.escape(says)):
             dlcourse.evaluate(stripes_run, test=test)
     again = dlcourse.evaluate(stripes_run, test=(x, y))

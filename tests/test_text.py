@@ -308,6 +308,8 @@ def test_targets_from_python_may_be_a_column_as_keras_takes_them():
     from dlcourse.data.memory import test_split_from_memory
 
     for test, says in (((texts, [1, 0, -1, 0]), "test targets[2]: the label -1 is negative"),
+                       ((texts, [1, 0, 2, 0]), "test targets[2]: the label 2 is not one of the "
+                                                "2 classes (0: 'neg', 1: 'pos')"),
                        ((texts, [1, 0, 1]), "test=(texts, targets): 4 texts but 3 targets")):
         with pytest.raises(DataError, match=re.escape(says)):
             test_split_from_memory(raw_text(), test, class_names=("neg", "pos"))

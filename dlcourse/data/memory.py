@@ -15,7 +15,7 @@ import numpy as np
 from dlcourse.config import DataConfig, family
 from dlcourse.data.dataset import Dataset, TextVocabulary, check_labels
 from dlcourse.data.loading import first
-from dlcourse.data.text import text_dataset, text_of
+from dlcourse.data.text import classes_text, text_dataset, text_of
 from dlcourse.errors import DataError
 
 SOURCE = "<python>"
@@ -175,8 +175,10 @@ def _class_names(y_train: np.ndarray, y_test: np.ndarray, given: Sequence[str] |
                             f"integer per example); got {labels.dtype} of shape {labels.shape}.")
     count = int(max(y_train.max(), y_test.max())) + 1
     if given is not None:
-        if count > len(given):
-            raise DataError(f"class_names names {len(given)} classes, but labels go up to {count - 1}.")
+        for split, labels in (("test", y_test), ("train", y_train)):
+            if (past := np.flatnonzero(labels >= len(given))).size:
+                raise DataError(f"{split}=(x, y): the label {labels[past[0]]} at targets[{past[0]}] "
+                                f"is not one of the {classes_text(given)}.")
         return tuple(str(name) for name in given)
     return tuple(str(index) for index in range(max(count, 2)))
 

@@ -200,6 +200,15 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
     for wrong, why in problems:
         if (found := _first(train, test, wrong)) is not None:
             raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} {why}")
+    if given and (found := _first(train, test, lambda value: value >= len(given))) is not None:
+        raise DataError(f"{place(*found[:2])}: the label {found[2]} is not one of the "
+                        f"{classes_text(given)}.")
+
+
+def classes_text(names: Sequence[str]) -> str:
+    """"2 classes (0: 'neg', 1: 'pos')": what a label past them is measured against."""
+    shown = ", ".join(f"{index}: {str(name)!r}" for index, name in enumerate(names[:12]))
+    return f"{len(names)} classes ({shown}{', ...' if len(names) > 12 else ''})"
 
 
 def _shown(value: Any) -> str:
