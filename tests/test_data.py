@@ -352,8 +352,12 @@ def _save_as(fmt, mode="RGB"):
     (_save_as("GIF"), "rgba", "odd.gif: a GIF image, which TensorFlow can't decode as data.color_mode rgba"),
     (_save_as("BMP"), "grayscale", "odd.bmp: a BMP image"),
     (_save_as("JPEG", "CMYK"), "grayscale", "odd.jpeg: a CMYK JPEG image"),
+    # Found after Keras failed, by decoding as it does: PIL reads these.
+    (_save_as("BMP", "1"), "rgb", "odd.bmp: TensorFlow can't decode this image as rgb"),
+    (lambda folder: (folder / "cut.png").write_bytes((folder / "0.png").read_bytes()[:-40]), "rgb",
+     "cut.png: TensorFlow can't decode this image as rgb"),
 ], ids=["fifo", "dangling-link", "non-utf8-name", "jpeg-rgba", "gif-grayscale", "gif-rgba",
-        "bmp-grayscale", "cmyk-grayscale"])
+        "bmp-grayscale", "cmyk-grayscale", "one-bit-bmp", "truncated-png"])
 def test_what_keras_lists_but_cannot_read_is_named_before_it_tries(tmp_path, make, color_mode, says):
     _photos_with(tmp_path, "photos", make)
     config = DataConfig(dataset="image_folder", path="photos", image_size=(8, 8),

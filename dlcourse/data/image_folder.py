@@ -95,8 +95,8 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
                 )
     except ValueError as error:
         raise DataError(f"{root}: can't read this image folder: {error}") from None
-    x_train, y_train = _folder_arrays(train, Path(root))
-    x_test, y_test = _folder_arrays(test, Path(test_root or root))
+    x_train, y_train = _folder_arrays(train, Path(root), color_mode)
+    x_test, y_test = _folder_arrays(test, Path(test_root or root), color_mode)
     return Dataset(
         name=Path(root).name,
         x_train=x_train,
@@ -211,28 +211,30 @@ def check_image_headers(images: list[Path], color_mode: str = "rgb") -> None:
             )
 
 
-def _folder_arrays(images, where: Path) -> tuple[np.ndarray, np.ndarray]:
+def _folder_arrays(images, where: Path, color_mode: str) -> tuple[np.ndarray, np.ndarray]:
     import tensorflow as tf
 
     try:
         batches = [(np.asarray(x), np.asarray(y)) for x, y in images]
     except tf.errors.OpError:
-        raise DataError(f"{_undecodable(where)}: can't decode this image (is it complete?); "
-                        "remove or replace it.") from None
+        raise DataError(f"{_undecodable(where, color_mode)}: TensorFlow can't decode this "
+                        f"image as {color_mode} (is it complete, and a PNG, JPEG, GIF or BMP "
+                        "inside?); remove it, or convert it to PNG.") from None
     if not batches:
         raise DataError(f"{where}: no images for this split; add images or change test_split.")
     x = np.concatenate([batch for batch, _ in batches]) / np.float32(255.0)
     return x.astype("float32"), np.concatenate([labels for _, labels in batches]).astype("int64")
 
 
-def _undecodable(root: Path) -> Path | str:
-    """The first image under `root` that PIL can't fully decode, to name it."""
-    from PIL import Image
+def _undecodable(root: Path, color_mode: str) -> Path | str:
+    """The first image under `root` that TensorFlow can't decode in `color_mode`, as Keras
+    reads it, to name it: PIL reads some it can't (a 1-bit BMP, a TIFF named .png)."""
+    import tensorflow as tf
 
+    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
     for path in image_files(root):
         try:
-            with Image.open(path) as image:
-                image.load()
-        except Exception:  # any decoding failure names this file
+            tf.io.decode_image(path.read_bytes(), channels=channels, expand_animations=False)
+        except (tf.errors.OpError, OSError):  # any decoding failure names this file
             return path
     return f"{root} (an image)"
