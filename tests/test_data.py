@@ -426,6 +426,12 @@ def test_missing_image_folder_says_where_it_looked(tmp_path):
     config = DataConfig(dataset="image_folder", path="nowhere", image_size=(8, 8))
     with pytest.raises(DataError, match="No image folder matches 'nowhere'"):
         load_dataset(config, tmp_path)
+    # An absolute path: passing --data-dir, as the message for a relative one says, can't help.
+    config = DataConfig(dataset="image_folder", path=str(tmp_path / "gone"), image_size=(8, 8))
+    with pytest.raises(DataError, match=re.escape(
+            f"No image folder matches '{tmp_path / 'gone'}', an absolute path, which --data-dir "
+            "and DLCOURSE_DATA_DIR don't change")):
+        load_dataset(config, tmp_path)
 
 
 # --------------------------------------------------------------------------- damaged and hostile data

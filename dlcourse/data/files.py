@@ -99,6 +99,10 @@ def found(pattern: str, data_dir: str | Path | None, what: str) -> tuple[Path, l
         matches = sorted(Path(match) for match in glob.glob(str(Path(directory) / relative)))
         if matches:
             return directory, matches
+    if Path(pattern).is_absolute():  # --data-dir can't move it: say so, not to pass one
+        raise DataError(f"No {what} matches {pattern!r}, an absolute path, which --data-dir "
+                        "and DLCOURSE_DATA_DIR don't change: put the data there, or give the "
+                        "path where it is now.")
     looked = ", ".join(str(directory) for directory in searched)
     raise DataError(
         f"No {what} matches {pattern!r} (looked in: {looked}). Pass --data-dir DIR, or "
