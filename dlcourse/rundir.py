@@ -486,7 +486,8 @@ class RunDir:
         record = self._optional_object(DATA_RECORD_FILE)
         for key in ("data_dir", "source", "kind"):
             value = record.get(key)
-            if value is not None and not isinstance(value, str):
+            # A NUL is no path: the file system's calls raised ValueError on it.
+            if value is not None and (not isinstance(value, str) or "\0" in value):
                 raise RunError(f"{self.path / DATA_RECORD_FILE}: {key} is {json.dumps(value)[:80]}, "
                                "where a path (a string) or null belongs; is the run directory "
                                "damaged?")

@@ -127,7 +127,8 @@ def test_a_fifo_or_huge_file_is_refused_without_hanging(tmp_path):
      ("status.json", "[]", "expected a JSON object"),
      ("data.json", '{"data_dir": 5}', "data_dir is 5, where a path"),
      ("data.json", '{"data_dir": ["a"]}', r"data_dir is \["),
-     ("data.json", '{"data_dir": "/data", "source": 7}', "source is 7, where a path")],
+     ("data.json", '{"data_dir": "/data", "source": 7}', "source is 7, where a path"),
+     ("data.json", '{"data_dir": "\\u0000x"}', r'data_dir is "\\u0000x", where a path')],
 )
 def test_damaged_run_files_are_named_in_one_sentence(tmp_path, name, content, message):
     run = RunDir(make_run(tmp_path / "run"))
