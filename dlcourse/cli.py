@@ -470,8 +470,7 @@ def compare(paths, style: str, plot: Path | None) -> None:
         if plot_validation_accuracy(summaries, plot):
             click.echo(f"Validation curves: {plot}", err=style != "terminal")
             if left := not_plotted(summaries):
-                click.echo(f"Not drawn (another measure on another scale): {', '.join(left)}",
-                           err=style != "terminal")
+                click.echo(f"Not drawn: {', '.join(left)}", err=style != "terminal")
         else:
             click.echo("No run has a validation curve to draw.", err=True)
 

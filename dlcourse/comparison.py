@@ -250,10 +250,12 @@ def plotted_measure(summaries: Sequence[RunSummary]) -> str:
 
 
 def not_plotted(summaries: Sequence[RunSummary]) -> list[str]:
-    """The runs with a validation curve of the other measure, left off one y axis."""
+    """'label (why)' of each run the plot leaves out: a validation curve of the other
+    measure, off its y axis, or none at all."""
     measure = plotted_measure(summaries)
-    return [summary.label for summary in summaries
-            if summary.val_curve and summary.measure != measure]
+    return [f"{summary.label} (another measure)" if summary.val_curve
+            else f"{summary.label} (no validation curve)"
+            for summary in summaries if not summary.val_curve or summary.measure != measure]
 
 
 PLOT_FORMATS = ("png", "pdf", "svg")
