@@ -51,6 +51,7 @@ def train(
     # The config and the output folder first: a mistake in them is reported without
     # waiting for TensorFlow.
     origin = None
+    _not_a_run_dir(config)
     if not hasattr(config, "fit"):
         path = config
         config = load_config(path, overrides or {}, smoke=smoke)
@@ -78,6 +79,17 @@ def train(
     dataset = _from_memory(config, train, test, class_names) if given else None
     return train_and_evaluate(config, data_dir=data_dir, output_dir=output_dir, dataset=dataset,
                               origin=origin)
+
+
+def _not_a_run_dir(config: Any) -> None:
+    """A run directory given as the config ("not a regular file"): say what was meant."""
+    from dlcourse.errors import ConfigError
+    from dlcourse.rundir import CONFIG_FILE, is_run_dir
+
+    if isinstance(config, (str, Path)) and Path(config).is_dir() and is_run_dir(Path(config)):
+        raise ConfigError(f"{config} is a run directory, not a config: repeat the run with "
+                          f"`dlcourse train {Path(config) / CONFIG_FILE}`, or continue a "
+                          f"stopped one with `dlcourse train --resume {config}`.")
 
 
 def _from_memory(config: Config, train: Any, test: Any, class_names: Sequence[str] | None):

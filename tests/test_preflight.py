@@ -139,6 +139,9 @@ def test_mistakes_of_a_finished_run_are_told_without_importing_tensorflow(tmp_pa
         (["lr-find", MNIST, "--data-dir", tmp_path, "--output", run.path / "metrics.png"], "inside the run directory"),
         (["lr-find", MNIST, "--data-dir", tmp_path, "--output", tmp_path / "latin1.png"], "is not an earlier curve"),
         (["tune", MNIST], "searches no values, so there is nothing to tune"),
+        # "not a regular file", of a run directory given as the config.
+        (["train", run.path], f"is a run directory, not a config: repeat the run with "
+                              f"`dlcourse train {run.path / 'config.yaml'}`"),
         *(([command, run.path], f"was trained on {gone}, which is no longer there")
           for command in ("evaluate", "explain", "export")),
         (["evaluate", run.path, "--data-dir", tmp_path], f"{tmp_path} holds no imdb.npz"),
