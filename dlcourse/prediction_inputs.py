@@ -156,8 +156,9 @@ def _python_input(item: Any, index: int) -> str:
         try:
             return item.decode("utf-8")
         except UnicodeDecodeError:
-            raise DataError(f"inputs[{index}]: bytes that are not UTF-8 text; decode them to "
-                            "a str first.") from None
+            raise DataError(f"inputs[{index}]: bytes that are not UTF-8 text. A text: decode "
+                            "it to a str first; a picture's file contents: give its path, or "
+                            "its pixels as a NumPy array.") from None
     raise DataError(f"inputs[{index}] is {type(item).__name__} {str(item)[:40]!r}; predict "
                     "takes texts (str), image paths, or one NumPy array of what the model "
                     "takes.")
