@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -194,7 +195,8 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], style: st
     # A cell is one line: an override's value may hold a newline, or a `|` in Markdown.
     rows = [[" ".join(cell.split()) for cell in row] for row in rows]
     if style == "markdown":
-        lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+        lines = ["| " + " | ".join(map(_markdown_cell, columns)) + " |",
+                 "|" + " --- |" * len(columns)]
         lines += ["| " + " | ".join(_markdown_cell(cell) for cell in row) + " |" for row in rows]
         return "\n".join(lines) + "\n"
     widths = [max(len(cell) for cell in column) for column in zip(columns, *rows)]
@@ -205,8 +207,10 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], style: st
 
 
 def _markdown_cell(text: str) -> str:
-    """Text as it reads in a Markdown table: a `|` ends no cell, `<` starts no HTML tag."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    """Text as it reads in a Markdown table: a `|` ends no cell, `<` starts no HTML tag,
+    and `*x*` or a backtick in an override's value is no markup. (`_` inside names and
+    `[0]` in paths are none either, and stay as they are, readable in the raw table.)"""
+    return re.sub(r"([\\|*`])", r"\\\1", text).replace("<", "&lt;")
 
 
 def _text(value: Any, pattern: str = "{:.4f}") -> str:

@@ -93,11 +93,11 @@ def fake_run(folder, name, metrics, history, status=None):
 def test_a_cell_stays_one_cell_whatever_an_override_holds(tmp_path):
     # A --set value with a newline, a `|` and markup broke the Markdown and terminal rows.
     fake_run(tmp_path / "a", "odd", {"test_accuracy": 0.5}, {"val_accuracy": [0.5]},
-             {"status": "finished", "overrides": ["reference.source=a | b\nc <b>x</b>"]})
+             {"status": "finished", "overrides": ["reference.source=a | b\nc <b>x</b> *y* `z`"]})
     (summary,) = collect_runs([tmp_path / "a"])
     markdown = format_table([summary], "markdown").splitlines()
     assert len(markdown) == 3 and markdown[2].count(" | ") == markdown[0].count(" | ")
-    assert "a \\| b c &lt;b>x&lt;/b>" in markdown[2]
+    assert "a \\| b c &lt;b>x&lt;/b> \\*y\\* \\`z\\`" in markdown[2]
     assert len(format_table([summary]).splitlines()) == 2
 
 
