@@ -280,7 +280,14 @@ def _check_tracker(track: str | None) -> None:
 
 
 def _run_path(run: Any) -> Any:
-    return getattr(run, "run_dir", run)
+    """A run's directory from its path or the TrainResult of train(); None stays None."""
+    from dlcourse.errors import RunError
+
+    path = getattr(run, "run_dir", run)
+    if path is not None and not isinstance(path, (str, Path)):  # a bare TypeError before
+        raise RunError(f"A run is its directory's path or what train() returned; got "
+                       f"{type(path).__name__} {str(path)[:40]!r}.")
+    return path
 
 
 def load_config(

@@ -89,6 +89,13 @@ def test_a_dict_of_sections_is_a_config_as_a_file_is():
         dlcourse.load_config(raw)
 
 
+def test_a_run_that_is_no_path_is_one_sentence():
+    """resume(5) and evaluate(3) were bare TypeErrors about os.PathLike."""
+    for call in (dlcourse.resume, dlcourse.evaluate, dlcourse.export):
+        with pytest.raises(RunError, match="A run is its directory's path or what train"):
+            call(5)
+
+
 def test_an_unknown_config_name_lists_the_shipped_ones():
     with pytest.raises(ConfigError, match="imdb_lstm"):
         dlcourse.load_config("imdb_lsmt")
