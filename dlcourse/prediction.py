@@ -216,7 +216,7 @@ class Predictor:
                            names: Sequence[str] | None = None) -> _Prepared:
         def read(source, name):
             source = source if isinstance(source, bytes) else Path(source)
-            if self.config.data.dataset == "image_folder":  # as training read its images
+            if self.family.pictures_read_by_keras:  # as training read its images
                 return read_as_trained(source, self.input_shape, name=name)
             return read_picture(source, self.input_shape, light_on_dark=self.family.light_on_dark,
                                 centre_digit=self.family.centred_digits, preprocess=preprocess,

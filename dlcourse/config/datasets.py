@@ -34,6 +34,9 @@ class DatasetFamily:
     # Each picture is one digit, cut out and centred in its field (LeCun's MNIST), so a
     # new picture is prepared the same way.
     centred_digits: bool = False
+    # Trained on picture files as Keras reads them (TensorFlow's decoder and resize), so a
+    # new picture is read the same way rather than prepared as a photo of a digit.
+    pictures_read_by_keras: bool = False
 
     @property
     def num_classes(self) -> int | None:
@@ -69,7 +72,8 @@ FAMILIES = {
                       "images", class_count=100, image_shape=(32, 32, 3)),
         DatasetFamily("image_folder", "your own images, one sub-folder per class", "images",
                       settings=frozenset({"path", "test_path", "test_split", "image_size",
-                                          "color_mode"}), paths=("path", "test_path")),
+                                          "color_mode"}), paths=("path", "test_path"),
+                      pictures_read_by_keras=True),
         DatasetFamily("imdb", "IMDB reviews as Keras's word indices (imdb.npz)",
                       "word_indices", settings=frozenset({"num_words", "maxlen"}),
                       class_names=SENTIMENTS),
