@@ -29,6 +29,8 @@ IMAGE_FOLDER_TEST_SPLIT = 0.2
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 # Pictures it leaves out: told, since a class of them would silently lose examples.
 SKIPPED_PICTURES = (".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jfif")
+# The channels each data.color_mode decodes to.
+COLOR_MODE_CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 # A photo of 50 megapixels decodes to 150 MB; more than that is a damaged or hostile file.
 LARGEST_PIXELS = 50_000_000
 
@@ -231,10 +233,17 @@ def _undecodable(root: Path, color_mode: str) -> Path | str:
     reads it, to name it: PIL reads some it can't (a 1-bit BMP, a TIFF named .png)."""
     import tensorflow as tf
 
-    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
     for path in image_files(root):
         try:
-            tf.io.decode_image(path.read_bytes(), channels=channels, expand_animations=False)
+            decoded_as_keras(path.read_bytes(), COLOR_MODE_CHANNELS[color_mode])
         except (tf.errors.OpError, OSError):  # any decoding failure names this file
             return path
     return f"{root} (an image)"
+
+
+def decoded_as_keras(data: bytes, channels: int):
+    """An image file's bytes decoded as image_dataset_from_directory decodes them: by
+    TensorFlow, to `channels`, a GIF's first frame. Raises tf.errors.OpError."""
+    import tensorflow as tf
+
+    return tf.io.decode_image(data, channels=channels, expand_animations=False)

@@ -19,6 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
+from dlcourse.data.image_folder import COLOR_MODE_CHANNELS, decoded_as_keras
 from dlcourse.errors import DataError
 from dlcourse.safe_files import regular_file
 
@@ -87,9 +88,10 @@ def read_as_trained(path: Path | bytes, input_shape: tuple[int, ...], *,
         _opened(path, name).close()  # a format, a size and a regular file, before decoding
         data = path if isinstance(path, bytes) else Path(path).read_bytes()
     try:
-        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+        image = decoded_as_keras(data, channels)
     except tf.errors.OpError:
-        mode = {1: "grayscale", 3: "rgb", 4: "rgba"}.get(channels, f"{channels} channels")
+        mode = next((mode for mode, count in COLOR_MODE_CHANNELS.items() if count == channels),
+                    f"{channels} channels")
         raise DataError(f"{name}: TensorFlow can't decode this image as {mode}, as the model "
                         "was trained; give it as a PNG.") from None
     array = tf.image.resize(image, (height, width), method="bilinear").numpy() / 255.0
