@@ -17,7 +17,7 @@ import numpy as np
 import dlcourse.layers
 from dlcourse.config import Config, LayerSpec, LearningRateSchedule, format_path
 from dlcourse.config.vocabulary import WRAPPER_ARGUMENTS
-from dlcourse.data import DataSignature
+from dlcourse.data import DataSignature, classes_text
 from dlcourse.errors import ModelDataMismatch
 from dlcourse.execution import EXACT, ExecutionPlan
 
@@ -254,8 +254,8 @@ def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) 
     if actual_width != width:
         raise ModelDataMismatch(
             f"The last layer ({last_path}.{last.name}) gives {actual_width} outputs, but "
-            f"{loss} on {data.name} ({_classes_text(data)}) needs {width}: set its "
-            f"units to {width}."
+            f"{loss} on {data.name}, with {classes_text(_class_names(data))}, needs "
+            f"{width}: set its units to {width}."
         )
     actual_activation = _activation_name(model.layers[-1])
     if actual_activation is not None and actual_activation != activation:
@@ -265,13 +265,8 @@ def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) 
         )
 
 
-def _classes_text(data: DataSignature) -> str:
-    """"4 classes: 'Pos', 'neg', 'pos', 'pos '" for a few named ones, so labels that differ
-    by case or a space (own data) show why there are more than expected."""
-    names = data.class_names
-    if not names or len(names) > 12 or names == tuple(map(str, range(len(names)))):
-        return f"{data.num_classes} classes"
-    return f"{data.num_classes} classes: " + ", ".join(repr(str(name)) for name in names)
+def _class_names(data: DataSignature) -> tuple[str, ...]:
+    return data.class_names or tuple(map(str, range(data.num_classes)))
 
 
 def _check_regression_output(config: Config, model: keras.Model, last: str) -> None:

@@ -76,7 +76,7 @@ def test_own_classes_are_named_when_the_output_does_not_fit_them():
     own = replace(IMDB, num_classes=4, class_names=("Pos", "neg", "pos", "pos "))
     message = mismatch("imdb_lstm.yaml", ["model.layers[2].Dense={units: 2, activation: softmax}",
                                           "compile.loss=sparse_categorical_crossentropy"], own)
-    assert "(4 classes: 'Pos', 'neg', 'pos', 'pos ') needs 4" in message
+    assert "with 4 classes (0: 'Pos', 1: 'neg', 2: 'pos', 3: 'pos '), needs 4" in message
 
 
 def test_output_activation_must_match_the_loss():

@@ -12,6 +12,7 @@ from dlcourse.data.dataset import (
     DataSignature,
     Dataset,
     TextVocabulary,
+    classes_text,
     shape_text,
     signature_from_config,
     signature_of,
@@ -19,7 +20,7 @@ from dlcourse.data.dataset import (
 from dlcourse.data.loading import check_findable, data_record, load_dataset, one_hot_if_needed
 
 __all__ = [
-    "DataSignature", "Dataset", "TextVocabulary", "check_findable", "data_record", "load_dataset",
+    "DataSignature", "Dataset", "TextVocabulary", "check_findable", "classes_text", "data_record", "load_dataset",
     "one_hot_if_needed",
     "shape_text", "signature_from_config", "signature_of",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -33,6 +34,16 @@ def shape_text(dims: tuple, batch: bool | int | None = False) -> str:
     as its number."""
     front = [] if batch is False else ["N" if batch is True or batch is None else str(batch)]
     return "(" + ", ".join([*front, *("any" if size is None else str(size) for size in dims)]) + ")"
+
+
+def classes_text(names: Sequence[str]) -> str:
+    """"2 classes (0: 'neg', 1: 'pos')": the classes a label or an output width is measured
+    against, named with their indices so labels that differ by case or a space (own data)
+    show. Classes named by their own index (MNIST's) need no list."""
+    if tuple(map(str, names)) == tuple(map(str, range(len(names)))):
+        return f"{len(names)} classes"
+    shown = ", ".join(f"{index}: {str(name)!r}" for index, name in enumerate(names[:12]))
+    return f"{len(names)} classes ({shown}{', ...' if len(names) > 12 else ''})"
 
 
 @dataclass(frozen=True)

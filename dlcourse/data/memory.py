@@ -13,9 +13,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from dlcourse.config import DataConfig, family
-from dlcourse.data.dataset import Dataset, TextVocabulary, check_labels
+from dlcourse.data.dataset import Dataset, TextVocabulary, check_labels, classes_text
 from dlcourse.data.loading import first
-from dlcourse.data.text import classes_text, text_dataset, text_of
+from dlcourse.data.text import text_dataset, text_of
 from dlcourse.errors import DataError
 
 SOURCE = "<python>"

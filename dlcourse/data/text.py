@@ -27,7 +27,7 @@ from dlcourse.cache import cache_file, keep, used
 from dlcourse.config import DataConfig, VectorizeConfig
 from dlcourse.config.datasets import SENTIMENTS
 from dlcourse.config.keras_catalog import installed_keras_version
-from dlcourse.data.dataset import Dataset, TextVocabulary
+from dlcourse.data.dataset import Dataset, TextVocabulary, classes_text
 from dlcourse.data.files import find_paths, read_bounded, regular_file
 from dlcourse.errors import DataError
 
@@ -203,12 +203,6 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
     if given and (found := _first(train, test, lambda value: value >= len(given))) is not None:
         raise DataError(f"{place(*found[:2])}: the label {found[2]} is not one of the "
                         f"{classes_text(given)}.")
-
-
-def classes_text(names: Sequence[str]) -> str:
-    """"2 classes (0: 'neg', 1: 'pos')": what a label past them is measured against."""
-    shown = ", ".join(f"{index}: {str(name)!r}" for index, name in enumerate(names[:12]))
-    return f"{len(names)} classes ({shown}{', ...' if len(names) > 12 else ''})"
 
 
 def _shown(value: Any) -> str:
