@@ -192,8 +192,7 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], style: st
         writer.writerow(columns)
         writer.writerows(rows)
         return buffer.getvalue()
-    # A cell is one line: an override's value may hold a newline, or a `|` in Markdown.
-    rows = [[" ".join(cell.split()) for cell in row] for row in rows]
+    rows = [[_one_line(cell) for cell in row] for row in rows]
     if style == "markdown":
         lines = ["| " + " | ".join(map(_markdown_cell, columns)) + " |",
                  "|" + " --- |" * len(columns)]
@@ -204,6 +203,15 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], style: st
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
         for row in [list(columns), *rows]
     ) + "\n"
+
+
+def _one_line(cell: str) -> str:
+    """A cell as one line of plain characters. An override's value, read from a run
+    directory someone may have sent, can hold a newline, or a terminal's escape sequence
+    (which would recolour, retitle or rewrite the screen) or a bidirectional control (which
+    reorders what the row shows): those are shown escaped, as Python writes them."""
+    return "".join(char if char.isprintable() else ascii(char)[1:-1]
+                   for char in " ".join(cell.split()))
 
 
 def _markdown_cell(text: str) -> str:

@@ -101,6 +101,19 @@ def test_a_cell_stays_one_cell_whatever_an_override_holds(tmp_path):
     assert len(format_table([summary]).splitlines()) == 2
 
 
+def test_a_cell_shows_a_terminal_escape_or_a_direction_control_escaped(tmp_path):
+    # A run someone sent can carry, in an override's value, a sequence that clears the
+    # screen and retitles the window, or a right-to-left override that reorders the row.
+    fake_run(tmp_path / "a", "odd\u202e", {"test_accuracy": 0.5}, {"val_accuracy": [0.5]},
+             {"status": "finished", "overrides": ["reference.source=\x1b]0;owned\x07\x1b[2J"]})
+    (summary,) = collect_runs([tmp_path / "a"])
+    terminal, markdown = (format_table([summary], style) for style in ("terminal", "markdown"))
+    for table in (terminal, markdown):
+        assert "\x1b" not in table and "\x07" not in table and "\u202e" not in table
+    assert r"\x1b]0;owned\x07\x1b[2J" in terminal and r"odd\u202e" in terminal
+    assert r"odd\\u202e" in markdown  # Markdown's own escape of the backslash
+
+
 def test_the_plot_draws_mae_when_no_run_has_an_accuracy_curve_and_names_what_it_left(tmp_path):
     fake_run(tmp_path / "rating", "rating", {"test_mae": 2.5}, {"val_mae": [3.0, 2.25]})
     fake_run(tmp_path / "images", "images", {"test_accuracy": 0.9}, {"accuracy": [0.8, 0.9]})
