@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from dlcourse.callbacks import best_weights, callback_states, set_callback_states
-from dlcourse.errors import RunError
+from dlcourse.errors import RunError, one_line
 from dlcourse.rundir import PARTIAL_PREFIX, RunDir, ensure_free_space, weight_bytes
 
 WEIGHTS_FILE = "model.weights.h5"
@@ -150,7 +150,7 @@ def restore(model: keras.Model, run: RunDir, epochs_recorded: int, steps_per_epo
         try:
             return _load(model, path, epochs, steps_per_epoch, watched)
         except (OSError, ValueError, KeyError, TypeError, RecursionError, RunError) as error:
-            problems.append(f"{path.name}: {' '.join(str(error).split())[:200]}")
+            problems.append(f"{path.name}: {one_line(error, 200)}")
     if epochs_recorded <= 1 and not problems:
         # Stopped in its first epoch, or before that epoch's backup was complete (the
         # history is saved first): starting again loses nothing but that one epoch.

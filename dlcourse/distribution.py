@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from dlcourse.config import DistributionConfig
-from dlcourse.errors import DistributionError
+from dlcourse.errors import DistributionError, one_line
 from dlcourse.rundir import cluster_backup_dir, create_run_dir
 
 TF_CONFIG_EXAMPLE = (
@@ -403,8 +403,8 @@ def peer_failure_reason(text: str) -> str:
             if word in line.lower():
                 if line.endswith(":") and position + 1 < len(lines):
                     line = f"{line} {lines[position + 1]}"
-                return line[:300]
-    return lines[0][:300] if lines else "no details"
+                return one_line(line, 300)
+    return one_line(lines[0], 300) if lines else "no details"
 
 
 # Words in TensorFlow's messages that name the failure, the most telling first.

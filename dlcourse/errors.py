@@ -5,6 +5,13 @@ and keeps its traceback.
 """
 
 
+def one_line(error: Exception | str, limit: int | None = None) -> str:
+    """An error's text as one line for a one-paragraph message, cut with '...' past `limit`
+    characters: a long TensorFlow or pickle text would bury the sentence around it."""
+    text = " ".join(str(error).split())
+    return text if limit is None or len(text) <= limit else text[:limit - 3] + "..."
+
+
 class DlcourseError(Exception):
     """A problem with the user's input (config, data, run directory)."""
 

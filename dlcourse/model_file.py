@@ -14,7 +14,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from dlcourse.errors import RunError
+from dlcourse.errors import RunError, one_line
 
 # Everything the archive may inflate to: the lecture's largest model is a few MB.
 LARGEST_MODEL_BYTES = 1 << 30
@@ -43,8 +43,8 @@ def load_model_file(path: Path, largest_config: int):
 
 
 def _damaged(path: Path, error: Exception) -> RunError:
-    detail = " ".join(str(error).split())[:300]
-    return RunError(f"{path}: can't load this model ({type(error).__name__}: {detail}). "
+    return RunError(f"{path}: can't load this model ({type(error).__name__}: "
+                    f"{one_line(error, 300)}). "
                     "Is the file complete? Train the run again to write a new one.")
 
 

@@ -18,7 +18,7 @@ import dlcourse.layers
 from dlcourse.config import Config, LayerSpec, LearningRateSchedule, format_path
 from dlcourse.config.vocabulary import WRAPPER_ARGUMENTS
 from dlcourse.data import DataSignature, classes_text
-from dlcourse.errors import ModelDataMismatch
+from dlcourse.errors import ModelDataMismatch, one_line
 from dlcourse.execution import EXACT, ExecutionPlan
 
 
@@ -296,10 +296,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def _first_sentence(error: Exception) -> str:
     """Keras's reason, without its terminal colours, its 'Exception encountered when
     calling' preamble and its dump of the call's arguments."""
-    text = " ".join(_ANSI.sub("", str(error)).split())
+    text = one_line(_ANSI.sub("", str(error)))
     text = re.sub(r"^Exception encountered when calling [\w.]+\(\)\. ", "", text)
     text = text.split(" Arguments received by ", 1)[0]
-    return text if len(text) < 400 else text[:400] + "..."
+    return one_line(text, 400)
 
 
 @contextlib.contextmanager

@@ -36,7 +36,7 @@ from dlcourse.config import Config, Origin, family
 from dlcourse.data import Dataset, data_record
 from dlcourse.data.imdb import load_word_index
 from dlcourse.distribution import Distribution, distributed
-from dlcourse.errors import DataError, DlcourseError, RunError
+from dlcourse.errors import DataError, DlcourseError, RunError, one_line
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.execution import compile_notice, fit_inputs, validation_cut
 from dlcourse.preflight import resumable_config
@@ -378,7 +378,7 @@ def _out_of_memory_message(run: RunDir, config: Config, error: Exception) -> str
     lines = str(getattr(error, "message", error)).splitlines()
     cause = next((line for line in lines if "OOM when allocating" in line), "")
     cause = re.sub(r"\{\{[^}]*\}\}", "", cause).strip()
-    what = f" ({cause[:200]})" if cause else ""
+    what = f" ({one_line(cause, 200)})" if cause else ""
     return (f"Training {run.path} ran out of memory{what}. A batch of {config.fit.batch_size} "
             "through these layers needs more than this machine has: train again with a lower "
             "fit.batch_size, or with smaller layers (filters, units, the image size).")

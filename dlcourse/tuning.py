@@ -32,10 +32,10 @@ from dlcourse.config import (
     override_texts,
     validate,
 )
-from dlcourse.config.problems import one_line
 from dlcourse.config.safe_yaml import dump
 from dlcourse.data import Dataset
 from dlcourse.data.loading import own_files
+from dlcourse.errors import one_line
 from dlcourse.execution import fit_inputs, plan_execution
 from dlcourse.preparation import model_for, prepare
 from dlcourse.tracking import Tracker, ended_on_error, with_tracking
@@ -128,7 +128,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
             raise
         except Exception as error:
             values = ", ".join(f"{path}={_plain_value(value)}" for path, value in hp.values.items())
-            reason = one_line(error)[:300]
+            reason = one_line(error, 300)
             print(f"Trial failed ({values}): {reason}", file=sys.stderr, flush=True)
             raise keras_tuner.errors.FailedTrialError(reason) from None
 
@@ -253,7 +253,7 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
             raise
         raise TuningError(
             f"{tune_dir.tuner_directory}: KerasTuner's saved state can't be read "
-            f"({one_line(error)[:200]}); this search can't be resumed. Start it again with "
+            f"({one_line(error, 200)}); this search can't be resumed. Start it again with "
             "`dlcourse tune`.") from None
     if settings.get("mlflow_run_id"):  # a tracked search, resumed: its MLflow run goes on
         config = with_tracking(config)

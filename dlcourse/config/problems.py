@@ -34,10 +34,6 @@ def join(*parts: str) -> str:
     return ".".join(part for part in parts if part)
 
 
-def one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
-
-
 def invalid(kind: str, message: str, **context: Any) -> PydanticCustomError:
     """A validation error whose message is used as it is.
 

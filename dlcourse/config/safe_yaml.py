@@ -15,8 +15,7 @@ from typing import Any
 
 import yaml
 
-from dlcourse.config.problems import one_line
-from dlcourse.errors import ConfigError
+from dlcourse.errors import ConfigError, one_line
 from dlcourse.safe_files import read_file
 
 
