@@ -85,6 +85,11 @@ PARTIAL_PREFIX = ".partial-"
 LARGEST_JSON_BYTES = 64 << 20
 # What a model.keras's config.json may inflate to; the lecture's models are a few KB.
 LARGEST_MODEL_CONFIG_BYTES = 16 << 20
+# What a report inlines: its plots are 20-300 KB, config.yaml and summary.txt a few KB. A
+# file far past that (a run dir someone sent, a disk error) is left out of the report; a
+# 3 GB accuracy.png took all of the machine's memory.
+LARGEST_PLOT_BYTES = 16 << 20
+LARGEST_REPORT_TEXT_BYTES = 1 << 20
 
 
 # --------------------------------------------------------------------------- atomic files
@@ -499,7 +504,7 @@ class RunDir:
     def read_text_file(self, name: str) -> str | None:
         """config.yaml or summary.txt as text, for reports; None if absent or unreadable."""
         try:
-            return read_run_text(self.path / name)
+            return read_run_text(self.path / name, LARGEST_REPORT_TEXT_BYTES)
         except RunError:
             return None
 
@@ -583,8 +588,9 @@ class RunDir:
         images = {}
         for plot in PLOTS:
             path = self.plot_path(plot)
-            if path.is_file():
-                images[plot] = path.read_bytes()
+            if path.exists():
+                with contextlib.suppress(RunError):
+                    images[plot] = read_file(path, LARGEST_PLOT_BYTES, RunError, "plot")
         return images
 
     @property

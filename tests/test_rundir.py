@@ -218,6 +218,21 @@ def test_report_of_a_damaged_run_leaves_out_what_it_cannot_read(tmp_path):
     assert "interrupted" in page and "did not finish" in page and "<td>0.5000</td>" in page
 
 
+@pytest.mark.robustness("damaged runs")
+def test_the_report_leaves_out_a_plot_or_config_far_too_large_to_be_one(tmp_path):
+    # A 3 GB accuracy.png was read whole and inlined: evaluate took all the memory.
+    run = RunDir(make_run(tmp_path / "run"))
+    with open(run.plot_path("accuracy"), "wb") as sparse:
+        sparse.truncate(rundir.LARGEST_PLOT_BYTES + 1)
+    (run.path / "loss.png").write_bytes(b"\x89PNG small")
+    os.mkfifo(run.plot_path("confusion_matrix"))
+    with open(run.path / "config.yaml", "a") as config:
+        config.write("#" * rundir.LARGEST_REPORT_TEXT_BYTES)
+    record = run.record()
+    assert record.images == {"loss": b"\x89PNG small"} and record.config_text is None
+    assert os.path.getsize(run.refresh_report()) < 1 << 20
+
+
 # --------------------------------------------------------------------------- crafted model files
 
 
