@@ -28,7 +28,7 @@ from dlcourse.data.text import tokens_of, vectorize, vectorizer_from
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.evaluation import class_scores
 from dlcourse.prediction_inputs import check_text
-from dlcourse.rundir import CLASSES_FILE, VOCABULARY_FILE, RunDir
+from dlcourse.rundir import CLASSES_FILE, CONFIG_FILE, VOCABULARY_FILE, RunDir
 
 TOP = 3
 # Below this share of known words a text is mostly unknown to the model.
@@ -117,6 +117,7 @@ class Predictor:
             or tuple(str(index) for index in range(self.model.output_shape[-1]))
         )
         self._check_classes()
+        self._check_text_length()
         self._forward = self._compiled_call() if compiled else (
             lambda arrays: self.model.predict(arrays, verbose=0))
 
@@ -132,6 +133,24 @@ class Predictor:
                            f"{'es' if len(self.class_names) != 1 else ''}, but the model has "
                            f"{outputs} output(s), for "
                            f"{max(outputs, 2)} classes; is the run directory damaged?")
+
+    def _check_text_length(self) -> None:
+        """The config pads or cuts texts to the length the model takes. An edited one made
+        every request fail in TensorFlow (a 500 from serve) or, through Keras's leniency,
+        cut each review to the new length without a word."""
+        data = self.config.data
+        if data.dataset == "raw_text":
+            key, length = "data.vectorize.output_sequence_length", data.vectorize.output_sequence_length
+            if data.vectorize.output_mode != "int":
+                return  # a bag's width is the vocabulary's, checked with it
+        elif self.family.is_text:
+            key, length = "data.maxlen", data.maxlen
+        else:
+            return
+        takes = self.input_shape[0]
+        if takes is not None and length != takes:
+            raise RunError(f"{self.run.path / CONFIG_FILE}: {key} is {length}, but the model "
+                           f"takes texts of {takes} tokens; is the run directory damaged?")
 
     def _check_vocabulary(self, vocabulary) -> None:
         """vocabulary.json vectorises into what the model takes: as many tokens as a bag's

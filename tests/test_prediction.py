@@ -271,17 +271,26 @@ def test_a_picture_that_is_a_fifo_or_a_folder_is_refused_without_hanging(tmp_pat
      "vocabulary.json: holds the token"),
     ("bow", lambda run: _edit_tokens(run, lambda tokens: tokens + ["extra"]),
      "tokens, but the model takes bags of"),
+    # serve answered every request with a 500; predict cut each review to 5 words.
+    ("imdb_lstm", lambda run: _edit_config(run, "maxlen: 500", "maxlen: 5"),
+     "config.yaml: data.maxlen is 5, but the model takes texts of 500 tokens"),
 ])
 def test_run_files_that_disagree_with_the_model_are_named(trained, tmp_path, name, change, says):
     """An IndexError, Keras's "repeated term" or TensorFlow's traceback; duplicate classes
     collapsed their probabilities."""
     run = trained.copy(name, tmp_path)
     change(run)
-    item = "a great film" if name == "bow" else str(tmp_path / "digit.png")
+    item = str(tmp_path / "digit.png") if name == "mnist" else "a great film"
     if name == "mnist":
         Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(tmp_path / "digit.png")
     result = CliRunner().invoke(main, ["predict", str(run), item])
     assert result.exit_code == 2 and says in result.output, result.output
+
+
+def _edit_config(run, old, new):
+    path = run / "config.yaml"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
 
 
 def _edit_tokens(run, edit):
