@@ -29,6 +29,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from dlcourse.config import Config, load_config
 from dlcourse.config.safe_yaml import parse
 from dlcourse.data.dataset import TextVocabulary
+from dlcourse.data.imdb import WORD_INDEX_EXPECTED, is_word_index
 from dlcourse.errors import RunError
 from dlcourse.model_file import load_model_file
 from dlcourse.safe_files import read_file
@@ -564,11 +565,8 @@ class RunDir:
                 "word indices it learned."
             )
         index = read_json(path)
-        if not isinstance(index, dict) or not all(
-            isinstance(rank, int) and not isinstance(rank, bool) and rank > 0
-            for rank in index.values()
-        ):
-            raise RunError(f"{path}: expected a JSON object mapping words to positive ranks.")
+        if not is_word_index(index):
+            raise RunError(f"{path}: expected {WORD_INDEX_EXPECTED}; is the run directory damaged?")
         return index
 
     # ---------------------------------------------------------------- plots and the report

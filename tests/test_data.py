@@ -662,7 +662,7 @@ def test_every_shipped_dataset_in_its_layout_is_found(path, data_dir):
 @pytest.mark.robustness("damaged data")
 @pytest.mark.parametrize("text, says", [
     ("[" * 100_000 + "]" * 100_000, "can't read the word index"),
-    ('["the", "a"]', "expected a JSON object mapping words to positive ranks"),
+    ('["the", "a"]', "expected a JSON object mapping words to ranks from 1"),
 ])
 def test_a_damaged_word_index_is_named(tmp_path, text, says):
     """Nested thousands deep, it was a RecursionError traceback."""

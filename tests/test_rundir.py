@@ -120,7 +120,10 @@ def test_a_fifo_or_huge_file_is_refused_without_hanging(tmp_path):
      ("classes.json", "[1, 2]", "expected a JSON list of class names"),
      ("vocabulary.json", '{"tokens": "abc"}', "expected {\"tokens\""),
      ("vocabulary.json", '{"tokens": ["a"], "idf_weights": [1, 2]}', "expected {\"tokens\""),
-     ("word_index.json", '{"the": "one"}', "mapping words to positive ranks"),
+     ("word_index.json", '{"the": "one"}', "mapping words to ranks from 1"),
+     ("word_index.json", '{}', "mapping words to ranks from 1"),
+     ("word_index.json", '{"good": 9223372036854775808}', "mapping words to ranks from 1 to "
+      "2,147,483,647"),
      ("history.json", '{"loss": [1, "x"]}', "per-epoch lists of numbers"),
      ("history.json", '{"loss": [1, 2], "val_loss": [1]}', r"different numbers of epochs \(loss 2, "
       r"val_loss 1\)"),

@@ -161,6 +161,17 @@ def _padded_reviews(reviews: np.ndarray, num_words: int | None, maxlen: int) -> 
     return padded
 
 
+# Ranks past int32 wrapped round in NumPy's cast (a word read as another); an empty index
+# stopped predict in a max() of nothing.
+WORD_INDEX_EXPECTED = f"a JSON object mapping words to ranks from 1 to {2**31 - 1:,}"
+
+
+def is_word_index(value: object) -> bool:
+    return isinstance(value, dict) and bool(value) and all(
+        isinstance(rank, int) and not isinstance(rank, bool) and 0 < rank < 2**31
+        for rank in value.values())
+
+
 def load_word_index(data_dir: str | Path | None = None) -> dict[str, int]:
     """IMDB's word -> frequency rank mapping (rank 1 is the most frequent word)."""
     path = find_file(IMDB_WORD_INDEX_FILE, data_dir)
@@ -170,11 +181,8 @@ def load_word_index(data_dir: str | Path | None = None) -> dict[str, int]:
         index = json.loads(text.decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise DataError(f"{path}: can't read the word index ({error}).") from None
-    if not isinstance(index, dict) or not all(
-        isinstance(rank, int) and not isinstance(rank, bool) and rank > 0
-        for rank in index.values()
-    ):
-        raise DataError(f"{path}: expected a JSON object mapping words to positive ranks.")
+    if not is_word_index(index):
+        raise DataError(f"{path}: expected {WORD_INDEX_EXPECTED}.")
     return index
 
 
