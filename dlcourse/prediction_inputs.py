@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import stat
 import re
 from pathlib import Path
 from typing import Any, Sequence, TextIO
@@ -46,11 +47,9 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
             reviews += _lines(_read_stdin(stdin), "standard input")
         elif not as_text and _is_file(item):
             reviews += _lines(_read_text_file(Path(item)), item)
-        elif not as_text and (_LOOKS_LIKE_A_PATH.match(item) or _is_folder(item)):
-            raise DataError(
-                f"{item}: {'a folder' if _is_folder(item) else 'no such file'}, not a file of "
-                "reviews. To classify these words as a review, pass --text."
-            )
+        elif not as_text and (what := _not_a_file_of_reviews(item)):
+            raise DataError(f"{item}: {what}, not a file of reviews. To classify these words "
+                            "as a review, pass --text.")
         else:
             check_text(item, len(reviews) + 1)
             reviews.append(item)
@@ -77,11 +76,14 @@ def _is_file(item: str) -> bool:
         return False
 
 
-def _is_folder(item: str) -> bool:
+def _not_a_file_of_reviews(item: str) -> str | None:
+    """What an item that names no regular file is, where it reads as a file name or names
+    something else that exists; None for words to classify. A pipe was 'no such file'."""
     try:
-        return os.path.isdir(item)
+        mode = os.stat(item).st_mode
     except (OSError, ValueError):
-        return False
+        return "no such file" if _LOOKS_LIKE_A_PATH.match(item) else None
+    return "a folder" if stat.S_ISDIR(mode) else "a pipe or device"
 
 
 def _read_stdin(stdin: TextIO | None) -> str:

@@ -1,6 +1,7 @@
 """What predict reads from its command line, checked without a model (or TensorFlow)."""
 
 import io
+import os
 import re
 from pathlib import Path
 
@@ -57,8 +58,11 @@ def test_what_is_no_review_is_named_not_classified(text_run, tmp_path):
     on stdin, or a file of empty lines, gave no prediction and no word why."""
     (tmp_path / "folder").mkdir()
     (tmp_path / "blank.txt").write_text("\n  \n")
+    os.mkfifo(tmp_path / "in.fifo")
     cases = [
         ([str(tmp_path / "folder")], b"", "folder: a folder, not a file of reviews"),
+        ([str(tmp_path / "in.fifo")], b"", "in.fifo: a pipe or device, not a file of reviews"),
+        ([str(tmp_path / "gone.txt")], b"", "gone.txt: no such file, not a file of reviews"),
         (["-"], "caf\xe9 au lait".encode("latin-1"), "Standard input is not UTF-8 text"),
         (["-"], b"", "standard input holds no review"),
         ([str(tmp_path / "blank.txt")], b"", "blank.txt holds no review"),
