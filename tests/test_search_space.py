@@ -138,6 +138,11 @@ def at(location, value):
         (at(("model", "layers", 2, "Dense", "activation"), {"tune": "choice", "values": ["sigmoid", 3]}),
          "expected values of one type"),
         (at(("fit", "epochs"), "ten"), "fit.epochs: expected an integer, got 'ten'"),
+        # 20,000 choices took validate over two minutes (each checked on a copy of all).
+        (at(UNITS, {"tune": "choice", "values": list(range(1, 1002))}),
+         "model.layers[1].LSTM.units.values: 1,001 values, more than the 1,000"),
+        (at(("model", "layers"), [{"Dense": {"units": {"tune": "int", "min": 1, "max": 2}}}] * 101),
+         "101 values are searched, more than the 100"),
     ],
 )
 def test_bad_search_expressions_are_reported_with_their_path(change, message):
@@ -147,6 +152,23 @@ def test_bad_search_expressions_are_reported_with_their_path(change, message):
         check(raw)
     assert str(caught.value).startswith("bad.yaml: ")
     assert message in str(caught.value)
+
+
+def test_a_substituted_config_shares_no_dict_or_list_with_the_raw_one():
+    """Now built around the expressions rather than deep-copied whole: a change to one
+    trial's config must still reach neither the file's nor another trial's."""
+    from dlcourse.config.search import substitute
+
+    raw = lstm_raw()
+    at(UNITS, {"tune": "choice", "values": [16, 32]})(raw)
+    expressions = check(raw).expressions
+    one = substitute(raw, expressions, {expressions[0].path: 16})
+    one["model"]["layers"][1]["LSTM"]["dropout"] = 0.9
+    one["compile"]["metrics"].append("auc")
+    other = substitute(raw, expressions, {expressions[0].path: 32})
+    assert other["model"]["layers"][1]["LSTM"] == raw["model"]["layers"][1]["LSTM"] | {"units": 32}
+    assert "auc" not in raw["compile"]["metrics"] + other["compile"]["metrics"]
+    assert raw["model"]["layers"][1]["LSTM"]["units"] == {"tune": "choice", "values": [16, 32]}
 
 
 def test_all_problems_in_expressions_are_listed_at_once():

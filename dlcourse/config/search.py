@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -33,6 +34,10 @@ SAMPLINGS = ("linear", "log")
 SEARCHABLE_SECTIONS = ("model", "compile", "fit")
 # Trials are compared on the same validation examples, so what picks them stays fixed.
 FIXED_KEYS = ("fit.validation_split", "fit.validation")
+# A search tries tens of trials. Loading checks the config with each choice in it, so
+# these bound that work: 20,000 choices in a 130 KB file took `validate` over 2 minutes.
+MOST_CHOICES = 1000
+MOST_EXPRESSIONS = 100
 
 # YAML 1.1, which PyYAML reads, takes `1e-4` (no dot) for a string. The schema accepts
 # such strings for numbers, so search ranges and choices do too.
@@ -79,15 +84,21 @@ class SearchExpression:
 def substitute(
     raw: dict[str, Any], expressions: Sequence[SearchExpression], values: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """A copy of `raw` with each expression replaced by its value in `values`."""
-    result = copy.deepcopy(raw)
-    for expression in expressions:
-        *parents, last = expression.location
-        node: Any = result
-        for part in parents:
-            node = node[part]
-        node[last] = values[expression.path]
-    return result
+    """A copy of `raw` with each expression replaced by its value in `values`. Built afresh
+    around the expressions rather than deep-copied with them: a copy of every choice list
+    for every value checked made loading quadratic in the choices."""
+    replaced = {expression.location: values[expression.path] for expression in expressions}
+
+    def rebuilt(node: Any, location: tuple[str | int, ...]) -> Any:
+        if location in replaced:
+            return copy.deepcopy(replaced[location])
+        if isinstance(node, dict):
+            return {key: rebuilt(value, (*location, key)) for key, value in node.items()}
+        if isinstance(node, list):
+            return [rebuilt(value, (*location, index)) for index, value in enumerate(node)]
+        return node  # a string, number, boolean or None: nothing to share by mistake
+
+    return rebuilt(raw, ())
 
 
 def find_expressions(raw: Any) -> tuple[list[SearchExpression], list[str]]:
@@ -99,6 +110,9 @@ def find_expressions(raw: Any) -> tuple[list[SearchExpression], list[str]]:
         problems += found_problems
         if found is not None:
             expressions.append(found)
+    if len(expressions) > MOST_EXPRESSIONS:
+        problems.append(f"{len(expressions):,} values are searched, more than the "
+                        f"{MOST_EXPRESSIONS} a search can tell apart in its trials; fix most of them.")
     return expressions, problems
 
 
@@ -146,6 +160,10 @@ def _choice(location, path: str, values: Any) -> tuple[SearchExpression | None, 
         return None, [f"{path}.values: expected a list of values, got {values!r}"]
     if not values:
         return None, [f"{path}.values: must not be empty"]
+    if len(values) > MOST_CHOICES:
+        return None, [f"{path}.values: {len(values):,} values, more than the {MOST_CHOICES:,} "
+                      "a search of tens of trials can try; list fewer, or search a range with "
+                      "{tune: int, min: ..., max: ...}"]
     values = [_read_number(value) for value in values]
     # KerasTuner's Choice takes numbers, strings or booleans, all of one type.
     for value in values:
@@ -158,7 +176,7 @@ def _choice(location, path: str, values: Any) -> tuple[SearchExpression | None, 
         return None, [f"{path}.values: expected values of one type, got {' and '.join(types)}"]
     if types == ["numbers"] and any(isinstance(value, float) for value in values):
         values = [float(value) for value in values]  # [0, 0.5]: one type, as KerasTuner needs
-    repeated = sorted({str(value) for value in values if values.count(value) > 1})
+    repeated = sorted(str(value) for value, times in Counter(values).items() if times > 1)
     if repeated:
         return None, [f"{path}.values: {', '.join(repeated)} listed more than once"]
     return SearchExpression(tuple(location), "choice", values=tuple(values)), []
