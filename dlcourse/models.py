@@ -101,13 +101,14 @@ def instantiate_layer(spec: LayerSpec, path: str) -> keras.layers.Layer:
     args = {
         key: instantiate_layer(value, f"{path}.{key}.{value.name}")
         if key in WRAPPER_ARGUMENTS and value is not None
-        else _keras_object(key, value)
+        else _keras_object(key, value, f"{path}.{key}")
         for key, value in spec.args.items()
     }
     layer_class = dlcourse.layers.OWN_LAYERS.get(spec.name) or getattr(keras.layers, spec.name)
     try:
         return layer_class(**args)
-    except (ValueError, TypeError) as error:
+    # AttributeError: Embedding(weights=0.5) asks a number for its shape.
+    except (ValueError, TypeError, AttributeError) as error:
         raise ModelDataMismatch(f"{path}: {_first_sentence(error)}") from None
 
 
@@ -116,15 +117,19 @@ _OBJECT_MODULES = (("_regularizer", "regularizers"), ("_constraint", "constraint
                    ("_initializer", "initializers"))
 
 
-def _keras_object(key: str, value):
+def _keras_object(key: str, value, path: str):
     """`kernel_regularizer: {L2: {l2: 1e-4}}` -> keras.regularizers.L2(l2=1e-4); other values
-    as they are (Keras resolves names such as 'he_normal' itself)."""
+    as they are (Keras resolves names such as 'he_normal' itself). A value only Keras can
+    judge ({L2: {l2: -1}}) is said at `path`; it was a traceback."""
     if not isinstance(value, dict):
         return value
     for suffix, module in _OBJECT_MODULES:
         if key.endswith(suffix):
             ((name, arguments),) = value.items()
-            return getattr(getattr(keras, module), name)(**arguments)
+            try:
+                return getattr(getattr(keras, module), name)(**arguments)
+            except (ValueError, TypeError) as error:
+                raise ModelDataMismatch(f"{path}.{name}: {_first_sentence(error)}") from None
     return value
 
 

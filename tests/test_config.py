@@ -362,7 +362,29 @@ def test_long_metric_names_are_logged_under_the_short_ones_reports_read():
         ("model.layers[2].Dense.kernel_initializer=glorot_unifrom",
          "unknown initializer 'glorot_unifrom' (did you mean 'glorot_uniform'?)"),
         ("model.layers[2].Dense.kernel_regularizer={L2: {l22: 0.1}}",
-         "model.layers[2].Dense.kernel_regularizer: L2 takes no argument 'l22'"),
+         "model.layers[2].Dense.kernel_regularizer: L2.l22: unknown argument of L2 (did you "
+         "mean 'l2'?)"),
+        # An initializer's, regularizer's or constraint's arguments as Keras describes them;
+        # these were TypeErrors and ValueErrors when the model was built.
+        ("model.layers[2].Dense.kernel_initializer={RandomNormal: {stddev: high}}",
+         "model.layers[2].Dense.kernel_initializer: RandomNormal.stddev: expected a number, "
+         "got 'high'"),
+        ("model.layers[2].Dense.kernel_initializer={VarianceScaling: {mode: fan_inn}}",
+         "VarianceScaling.mode: expected one of 'fan_in', 'fan_out', 'fan_avg', got 'fan_inn'"),
+        ("model.layers[2].Dense.kernel_constraint={MaxNorm: {max_value: [2]}}",
+         "kernel_constraint: MaxNorm.max_value: expected a number, got [2]"),
+        ("model.layers[1]={Dropout: {rate: 0.5, seed: lucky}}",
+         "model.layers[1].Dropout.seed: expected an integer"),
+        # A schedule's: "x" failed in fit's first step, -5 trained backwards silently.
+        ("compile.optimizer={name: sgd, learning_rate: {schedule: ExponentialDecay, "
+         "initial_learning_rate: x, decay_steps: 10, decay_rate: 0.9}}",
+         "learning_rate.initial_learning_rate: expected a number, got 'x'"),
+        ("compile.optimizer={name: sgd, learning_rate: {schedule: ExponentialDecay, "
+         "initial_learning_rate: -5, decay_steps: 10, decay_rate: 0.9}}",
+         "learning_rate.initial_learning_rate: expected a number > 0, got -5"),
+        ("compile.optimizer={name: sgd, learning_rate: {schedule: ExponentialDecay, "
+         "initial_learning_rate: 0.1, decay_steps: 0, decay_rate: 0.9}}",
+         "learning_rate.decay_steps: expected a positive integer, got 0"),
     ],
 )
 def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, message):
@@ -382,6 +404,11 @@ def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, m
         "{Dense: {units: 4, kernel_regularizer: {L2: {l2: 0.0001}}, kernel_initializer: he_normal}}",
         "{Bidirectional: {layer: {GRU: {units: 4}}, merge_mode: sum}}",
         "{Rescaling: {scale: 0.00392156862745098}}",
+        # Keras's own default axis, refused as a negative size; Constant, which get()
+        # can't make by name, as a class with its value.
+        "{Softmax: {axis: -1}}", "{LayerNormalization: {axis: [-2, -1]}}",
+        "{Dense: {units: 4, kernel_initializer: {Constant: {value: 0.5}}, "
+        "kernel_constraint: {MaxNorm: {max_value: 2.5, axis: -1}}}}",
     ],
 )
 def test_every_form_keras_documents_is_accepted(layer):

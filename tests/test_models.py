@@ -79,6 +79,15 @@ def test_own_classes_are_named_when_the_output_does_not_fit_them():
     assert "with 4 classes (0: 'Pos', 1: 'neg', 2: 'pos', 3: 'pos '), needs 4" in message
 
 
+def test_a_value_only_keras_can_judge_is_named_with_its_path():
+    # A negative L2 factor passes the catalog's check (a number); Keras refused it with a
+    # traceback from the regularizer's constructor.
+    message = mismatch("imdb_lstm.yaml", ["model.layers[2].Dense.kernel_regularizer={L2: {l2: -1}}"],
+                       IMDB)
+    assert message.startswith("model.layers[2].Dense.kernel_regularizer.L2: ")
+    assert "non-negative" in message
+
+
 def test_output_activation_must_match_the_loss():
     message = mismatch("imdb_lstm.yaml", ["model.layers[2].Dense.activation=relu"], IMDB)
     assert "model.layers[2].Dense.activation is 'relu'" in message and "'sigmoid'" in message

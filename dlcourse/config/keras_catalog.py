@@ -41,7 +41,7 @@ from dlcourse.config.vocabulary import (
 from dlcourse.errors import ConfigError
 
 # Bump when the catalog's content changes, so older cached files are rebuilt.
-CATALOG_FORMAT = 2
+CATALOG_FORMAT = 3
 SHIPPED = Path(__file__).with_name("keras_catalog.json")
 # Layer.__init__ takes these through **kwargs (Keras's base class pops them).
 BASE_LAYER_ARGUMENTS = {
@@ -134,16 +134,16 @@ def build() -> dict[str, Any]:
             for name, layer_class in sorted(classes.items()) if name in SUPPORTED_LAYERS
         },
         "activations": _registry_names(keras.activations),
-        "initializers": _registry_names(keras.initializers),
-        "regularizers": _registry_classes(keras.regularizers),
-        "constraints": _registry_classes(keras.constraints),
+        "initializers": _registry(keras.initializers),
+        "regularizers": _registry(keras.regularizers),
+        "constraints": _registry(keras.constraints),
         # Lower-case names only: the task is told from them (mse means regression).
         "losses": [n for n in _usable_names(keras.losses, keras.losses.get) if n.islower()],
         "metrics": sorted({*_usable_names(keras.metrics, keras.metrics.get),
                            *COMPILE_METRIC_NAMES}),
         "optimizers": _optimizers(keras),
         "schedules": {
-            name: _arguments(getattr(keras.optimizers.schedules, name).__init__)
+            name: _described_arguments(getattr(keras.optimizers.schedules, name), base={})
             for name in dir(keras.optimizers.schedules)
             if name[:1].isupper() and name != "LearningRateSchedule"
         },
@@ -228,6 +228,10 @@ def _describe_argument(name: str, default: Any, doc: str) -> dict[str, Any]:
         described["positive"] = True
     if kind == "number" and re.search(r"between 0 and 1|in \[0, 1\)", doc.lower()):
         described["fraction"] = True
+    if name in ("axis", "axes"):
+        described["signed"] = True  # -1 counts from the end, as Keras's defaults do
+    if name == "initial_learning_rate":
+        described["positive"] = True  # as compile.optimizer.learning_rate: a step backwards
     if kind == "string":
         choices = _choices(doc, default)
         if choices and "None" in choices:
@@ -272,12 +276,14 @@ def _kind(name: str, default: Any, doc: str) -> str:
 def _kind_from_doc(doc: str) -> str:
     """The kind of value a docstring's first words name: `int or tuple of 2 ints, ...`."""
     first = _first_sentence(doc)
-    text = re.sub(r"^(an?|the|optional)\s+", "", first.strip())
+    text = re.sub(r"^((an?|the|optional)\s+)?(python\s+)?", "", first.strip())
     several = re.search(r"\b(tuple|list)", first) is not None
     if text.startswith(("int", "positive int", "non-negative int", "single int")):
         return "ints" if several else "int"
     if text.startswith(("tuple of int", "list of int", "tuple/list of int")):
         return "ints"
+    if re.match(r"[\w-]* ?(matrix|array|tensor)", text.replace("floating-point", "float")):
+        return "any"  # Embedding's weights: "floating-point matrix of size (input_dim, ...)"
     if text.startswith(("float", "number")):
         return "numbers" if several else "number"
     if text.startswith(("bool", "boolean")):
@@ -339,14 +345,25 @@ def _registry_names(module) -> list[str]:
     return names
 
 
-def _registry_classes(module) -> dict[str, Any]:
-    """Classes of a registry with their arguments (regularizers, constraints) by class name."""
-    found = {}
-    for name in _registry_names(module):
-        value = getattr(module, name, None)
-        if inspect.isclass(value):
-            found[name] = _arguments(value.__init__)
-    return found
+def _registry(module) -> dict[str, Any]:
+    """A registry of initializers, regularizers or constraints: the names its get() takes
+    alone ('he_normal', 'L2'), and each class with its arguments described as a layer's
+    are, for `{ClassName: {argument: value}}` (Constant has no name get() takes, but is a
+    class with arguments)."""
+    base = {"initializer", "regularizer", "constraint"}
+    classes = {name: value for name, value in _all_objects(module).items()
+               if inspect.isclass(value) and name[:1].isupper() and name.lower() not in base}
+    return {"names": _registry_names(module),
+            "classes": {name: _numbers_as_numbers(_described_arguments(value, base={}))
+                        for name, value in sorted(classes.items())}}
+
+
+def _numbers_as_numbers(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A registry class's integer default is a number all the same (MaxNorm's max_value=2
+    also takes 2.5), but for a seed or an axis."""
+    return {name: ({**described, "kind": "number"}
+                   if described["kind"] == "int" and name not in ("seed", "axis") else described)
+            for name, described in arguments.items()}
 
 
 def _usable_names(module, get) -> list[str]:

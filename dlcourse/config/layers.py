@@ -217,7 +217,7 @@ def _integers(value: Any, described: dict[str, Any]) -> int | list:
             raise ArgumentError("expected an integer or a list of integers, got an empty list")
         return [_integers(item, described) for item in value]
     number = _integer(value, described)
-    if number < 0 and not described.get("positive"):
+    if number < 0 and not described.get("positive") and not described.get("signed"):
         raise ArgumentError(f"expected integers >= 0, got {value!r}")
     return number
 
@@ -231,6 +231,8 @@ def _number(value: Any, described: dict[str, Any]) -> float | int:
         raise ArgumentError(f"expected a finite number, got {value!r}")
     if fraction and not 0 <= value < 1:
         raise ArgumentError(f"expected a number in [0, 1), got {value!r}")
+    if described.get("positive") and value <= 0:
+        raise ArgumentError(f"expected a number > 0, got {value!r}")
     return float(value) if fraction else value
 
 
@@ -270,32 +272,34 @@ def _registry(kind: str) -> Callable[[Any, dict[str, Any]], Any]:
     or `{ClassName: {argument: value}}` such as `{L2: {l2: 0.0001}}`."""
 
     def check(value: Any, described: dict[str, Any]) -> Any:
-        registry = catalog()[kind]
+        names, classes = catalog()[kind]["names"], catalog()[kind]["classes"]
         if isinstance(value, str):
-            if value not in registry:
-                raise ArgumentError(
-                    f"unknown {kind[:-1]} {value!r}{did_you_mean(value, sorted(registry))}"
-                )
+            if value not in names:
+                raise ArgumentError(f"unknown {kind[:-1]} {value!r}{did_you_mean(value, names)}")
             return value
         if not (isinstance(value, dict) and len(value) == 1):
             raise ArgumentError(
-                f"expected a name such as {sorted(registry)[0]!r}, or {{ClassName: "
+                f"expected a name such as {names[0]!r}, or {{ClassName: "
                 f"{{argument: value}}}}, got {value!r}"
             )
         ((name, arguments),) = value.items()
-        classes = [key for key in registry if key[:1].isupper()]
         if name not in classes:
-            raise ArgumentError(f"unknown {kind[:-1]} class {name!r}{did_you_mean(str(name), classes)}")
+            raise ArgumentError(f"unknown {kind[:-1]} class {name!r}"
+                                f"{did_you_mean(str(name), sorted(classes))}")
         arguments = arguments or {}
         if not isinstance(arguments, dict):
             raise ArgumentError(f"expected a mapping of {name}'s arguments, got {arguments!r}")
-        known = registry[name] if isinstance(registry, dict) else None
-        for key in arguments:
-            if known is not None and key not in known:
-                raise ArgumentError(f"{name} takes no argument {key!r}{did_you_mean(str(key), list(known))}")
-        return {name: {key: plain_value(item) for key, item in arguments.items()}}
+        # Each argument as Keras describes it: {RandomNormal: {stddev: high}} was a
+        # TypeError when the model was built.
+        return {name: check_arguments(name, arguments, classes[name], _argument_error)}
 
     return check
+
+
+def _argument_error(subpath: str, message: str) -> ArgumentError:
+    """A registry class's argument problem, said with its place inside the value."""
+    owner, _, argument = subpath.partition(".")
+    return ArgumentError(f"{owner}.{argument}: {message}" if argument else f"{owner}: {message}")
 
 
 def plain_value(value: Any, described: dict[str, Any] | None = None) -> Any:

@@ -206,12 +206,19 @@ def _names(known: dict[str, Any]) -> list[str]:
         f"- `compile.optimizer.learning_rate.schedule`: {listed(sorted(known['schedules']))}, "
         "with Keras's own arguments beside `schedule`.",
         f"- activations: {listed(known['activations'])}.",
-        f"- initializers: {listed(known['initializers'])}.",
-        f"- regularizers: {listed(sorted(known['regularizers']))}.",
-        f"- constraints: {listed(sorted(known['constraints']))}.",
+        *(registry(kind, known[kind]) for kind in ("initializers", "regularizers", "constraints")),
         "",
     ]
     return lines
+
+
+def registry(kind: str, known: dict[str, Any]) -> str:
+    """A registry's names, then its classes with the arguments `{Class: {argument: value}}`
+    takes."""
+    classes = ", ".join(f"`{name}` ({', '.join(arguments) or 'none'})"
+                        for name, arguments in known["classes"].items())
+    names = ", ".join(f"`{name}`" for name in known["names"])
+    return f"- {kind}: by name {names}; as `{{Class: {{argument: value}}}}` {classes}."
 
 
 def _search() -> list[str]:

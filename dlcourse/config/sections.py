@@ -24,7 +24,13 @@ from pydantic import (
 from dlcourse.config.callbacks import CallbackSpec
 from dlcourse.config.datasets import DATASET_NAMES, FAMILY_SETTINGS, family
 from dlcourse.config.keras_catalog import catalog
-from dlcourse.config.layers import LARGEST_INT, LARGEST_SIZE, ArgumentError, LayerSpec, plain_value
+from dlcourse.config.layers import (
+    LARGEST_INT,
+    LARGEST_SIZE,
+    ArgumentError,
+    LayerSpec,
+    check_value,
+)
 from dlcourse.config.problems import did_you_mean, invalid
 from dlcourse.config.safe_yaml import dump
 
@@ -206,7 +212,8 @@ class LearningRateSchedule(BaseModel):
     """A `keras.optimizers.schedules` class by name, with its own keyword arguments:
     `{schedule: ExponentialDecay, initial_learning_rate: 0.01, decay_steps: 1000, decay_rate: 0.9}`.
 
-    The arguments are Keras's; Keras checks them when the optimizer is built.
+    The arguments are Keras's, each checked as Keras describes it (an initial rate of "x"
+    was a TypeError in the first step of fit, -5 trained backwards without a word).
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -232,7 +239,7 @@ class LearningRateSchedule(BaseModel):
                 raise invalid("schedule", f"unknown argument of {self.schedule}"
                               f"{did_you_mean(key, sorted(takes))}", subpath=key)
             try:
-                plain_value(value)
+                check_value(takes[key], value)
             except ArgumentError as error:
                 raise invalid("schedule", str(error), subpath=key) from None
         given = {key for key, value in (self.model_extra or {}).items() if value is not None}
