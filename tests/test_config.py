@@ -354,6 +354,9 @@ def test_long_metric_names_are_logged_under_the_short_ones_reports_read():
          "model.layers[1].LSTM.unit: unknown argument of LSTM (did you mean 'units'?)"),
         ("model.layers[2].Dense.activation=sigmod",
          "model.layers[2].Dense.activation: unknown activation 'sigmod' (did you mean 'sigmoid'?)"),
+        # Case counts least: 'Relu' was offered 'elu', and 'DENSE' nothing.
+        ("model.layers[2].Dense.activation=Relu", "unknown activation 'Relu' (did you mean 'relu'?)"),
+        ("model.layers[2]={DENSE: {units: 1}}", "(did you mean 'Dense'?)"),
         ("model.layers[2]={Dense: {activation: sigmoid}}",
          "model.layers[2].Dense: missing required argument 'units'"),
         ("model.layers[1]={Conv1D: {filters: 8, kernel_size: 3, padding: vaild}}",

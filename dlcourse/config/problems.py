@@ -17,9 +17,16 @@ from dlcourse.errors import ConfigError
 
 
 def did_you_mean(name: str, choices: Sequence[str]) -> str:
-    """' (did you mean 'units'?)' for the closest choice, or '' when none is close."""
-    close = difflib.get_close_matches(str(name), [str(choice) for choice in choices], n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    """' (did you mean 'units'?)' for the closest choice, or '' when none is close. Case
+    counts least: 'Relu' was offered 'elu', and 'DENSE' nothing."""
+    name, choices = str(name), [str(choice) for choice in choices]
+    close = difflib.get_close_matches(name.lower(), {choice.lower() for choice in choices}, n=1)
+    if not close:
+        return ""
+    # Of 'accuracy' and 'Accuracy', the one written as the name was.
+    best = max((choice for choice in choices if choice.lower() == close[0]),
+               key=lambda choice: difflib.SequenceMatcher(None, name, choice).ratio())
+    return f" (did you mean '{best}'?)"
 
 
 def format_path(location: Sequence[str | int]) -> str:
