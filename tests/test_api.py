@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import dlcourse
+from dlcourse.config import load_search_config
 from dlcourse.errors import ConfigError, DataError, ModelDataMismatch, RunError
 from helpers import ROOT, invoke, one_paragraph
 
@@ -85,8 +86,37 @@ def test_a_dict_of_sections_is_a_config_as_a_file_is():
     raw["fit"]["epochs"] = np.int64(4)
     assert dlcourse.load_config(raw).fit.epochs == 4
     raw["fit"]["epochs"] = re
-    with pytest.raises(ConfigError, match=re.escape("<config dict>: fit.epochs is a module; a config holds")):
+    with pytest.raises(ConfigError, match=re.escape("<config dict>: fit.epochs is of type module; a config holds")):
         dlcourse.load_config(raw)
+
+
+def test_python_overrides_are_named_as_python_gave_them_and_checked_as_data():
+    """They spoke of --set, which a notebook has none of; a set or an array was a YAML
+    RepresenterError, a dict or list holding itself a RecursionError, and a tuple of
+    choices was refused as no list."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "configs" / "imdb_lstm.yaml").read_text())
+    file = ROOT / "configs" / "imdb_lstm.yaml"
+    loop = []
+    loop.append(loop)
+    cases = [
+        ({"fit.epochs": 0}, "fit.epochs: expected a value > 0, got 0 (from the override fit.epochs=0)"),
+        ({"fit.epoch": 1}, "overrides['fit.epoch']: the key 'fit.epoch' does not exist"),
+        ({1: 3}, "overrides[1]: a key is a dotted text such as 'fit.epochs'"),
+        ({"fit.epochs": {3}}, "overrides['fit.epochs'] is of type set; a config holds"),
+        ({"fit.epochs": np.array([3])}, "overrides['fit.epochs'] is of type ndarray"),
+        ({"fit.epochs": loop}, "overrides['fit.epochs'][0] holds itself"),
+    ]
+    for overrides, says in cases:
+        with pytest.raises(ConfigError, match=re.escape(says)):
+            dlcourse.load_config(file, overrides)
+    raw["model"]["itself"] = raw
+    with pytest.raises(ConfigError, match=re.escape("<config dict>: model.itself holds itself")):
+        dlcourse.load_config(raw)
+    search = load_search_config(ROOT / "configs" / "imdb_lstm_tune.yaml",
+                                {"fit.batch_size": {"tune": "choice", "values": (32, 64)}})
+    assert search.expressions[-1].values == (32, 64)
 
 
 def test_a_run_that_is_no_path_is_one_sentence():

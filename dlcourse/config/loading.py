@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from dlcourse.config.overrides import apply_overrides, override_texts, plain_copy
+from dlcourse.config.overrides import apply_overrides, override_texts, plain_data
 from dlcourse.config.problems import describe, raise_problems
 from dlcourse.config.safe_yaml import read_yaml_file
 from dlcourse.config.search import SearchExpression, find_expressions, substitute
@@ -91,7 +91,8 @@ def load_search_config(
 ) -> SearchConfig:
     """Read a config file that may search values; raises ConfigError listing every problem."""
     raw = read_raw_config(path, overrides, smoke=smoke)
-    search = check_search_config(raw, source_of(path), override_texts(overrides))
+    search = check_search_config(raw, source_of(path), override_texts(overrides),
+                                 "the override" if isinstance(overrides, Mapping) else "--set")
     if not smoke:
         return search
     plain = load_search_config(path, overrides).config
@@ -116,8 +117,7 @@ def read_raw_config(
     A bare name (`imdb_lstm`) that is no file here is a shipped config; a dict is the
     config itself, named `config` unless it says otherwise."""
     if isinstance(path, Mapping):
-        raw = {"name": "config", **plain_copy(path)}
-        _check_data(raw)
+        raw = {"name": "config", **plain_data(path, told_of=f"{FROM_A_DICT}: ")}
         if smoke:
             raw = apply_overrides(raw, SMOKE_OVERRIDES, source=FROM_A_DICT)
         return apply_overrides(raw, overrides, source=FROM_A_DICT)
@@ -140,20 +140,6 @@ def read_raw_config(
     return apply_overrides(raw, overrides, source=path)
 
 
-def _check_data(value: Any, where: str = "") -> None:
-    """A dict config holds what YAML can: a module or an object there was a TypeError
-    from deep in a copy."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_data(item, f"{where}.{key}" if where else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_data(item, f"{where}[{index}]")
-    elif value is not None and not isinstance(value, (str, int, float)):
-        raise ConfigError(f"{FROM_A_DICT}: {where} is a {type(value).__name__}; a config holds "
-                          "strings, numbers, booleans, None, lists and dicts, as YAML does.")
-
-
 def name_from_file(path: Path) -> str:
     """A config's default name, its runs' folder: the file's name, each character a run
     name can't hold made '_'. "my config.yaml" was refused for a `name` nobody wrote."""
@@ -162,20 +148,20 @@ def name_from_file(path: Path) -> str:
 
 
 def check_search_config(
-    raw: dict[str, Any], source: Path, overrides: Sequence[str] = ()
+    raw: dict[str, Any], source: Path, overrides: Sequence[str] = (), given_as: str = "--set"
 ) -> SearchConfig:
     """Find and check the search expressions of a raw config, then validate the rest.
     `overrides`, the `--set` texts applied to `raw`, are named with the problems they made."""
     expressions, problems = find_expressions(raw)
     if problems:
-        raise_problems(source, problems, overrides)
+        raise_problems(source, problems, overrides, given_as)
     first = {expression.path: expression.first for expression in expressions}
     representative = substitute(raw, expressions, first)
     problems = schema_problems(representative)
     if not problems:
         problems = _problems_at_the_extremes(raw, expressions, first)
     if problems:
-        raise_problems(source, problems, overrides)
+        raise_problems(source, problems, overrides, given_as)
     return SearchConfig(raw, tuple(expressions), validate(representative, source), source)
 
 

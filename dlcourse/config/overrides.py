@@ -41,7 +41,14 @@ def override_texts(overrides: Sequence[str] | Mapping[str, Any]) -> list[str]:
     if not isinstance(overrides, Mapping):
         parse_overrides(overrides)  # refuse malformed items here, with the usual message
         return list(overrides)
-    return [f"{key}={_flow(_python(value))}" for key, value in overrides.items()]
+    return [f"{key}={_flow(plain_data(value, _named(key, overrides)))}"
+            for key, value in overrides.items()]
+
+
+def _named(dotted: Any, overrides: Sequence[str] | Mapping[str, Any]) -> str:
+    """An override as the user gave it: `--set fit.epochs` on the command line, or
+    `overrides['fit.epochs']` from Python, where there is no --set to speak of."""
+    return f"overrides[{dotted!r}]" if isinstance(overrides, Mapping) else f"--set {dotted}"
 
 
 def _flow(value: Any) -> str:
@@ -54,23 +61,42 @@ def apply_overrides(
     source: str | Path = "<config>",
 ) -> dict[str, Any]:
     """Return a copy of `raw` with each dotted key set; keys must exist in the schema."""
+    given = overrides
     if not isinstance(overrides, Mapping):
         overrides = parse_overrides(overrides)
-    result = plain_copy(raw)
+    result = plain_data(raw)
     for dotted, value in overrides.items():
-        _set_path(result, str(dotted), _python(value), source)
+        if not isinstance(dotted, str):
+            raise ConfigError(f"{_named(dotted, given)}: a key is a dotted text such as "
+                              "'fit.epochs'.")
+        named = _named(dotted, given)
+        _set_path(result, dotted, plain_data(value, named), source, named)
     return result
 
 
-def plain_copy(value: Any) -> Any:
-    """`value` with fresh dicts and lists (the caller's stay untouched) and NumPy's numbers
-    as Python's, as YAML would give it. Anything else is shared, for validation to name:
-    a deep copy of a dict config holding, say, a module raised a TypeError."""
-    if isinstance(value, Mapping):
-        return {key: plain_copy(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_copy(item) for item in value]
-    return _python(value)
+def plain_data(value: Any, where: str = "", told_of: str = "") -> Any:
+    """`value` as YAML would give it, copied (the caller's stays untouched): dicts, lists
+    (from tuples too), strings, numbers, booleans and None, NumPy's numbers as Python's.
+    Anything else, or a dict or list holding itself, is refused naming `where`: it was a
+    TypeError, a RecursionError or a YAML RepresenterError from deep inside. `told_of`
+    starts the message: the config dict's name."""
+    def copied(item: Any, at: str, holding: frozenset[int]) -> Any:
+        if isinstance(item, (Mapping, list, tuple)):
+            if id(item) in holding:
+                raise ConfigError(f"{told_of}{at or 'the config'} holds itself; a config is a "
+                                  "tree of values, as YAML gives it.")
+            holding = holding | {id(item)}
+            if isinstance(item, Mapping):
+                return {key: copied(inner, f"{at}.{key}" if at else str(key), holding)
+                        for key, inner in item.items()}
+            return [copied(inner, f"{at}[{index}]", holding) for index, inner in enumerate(item)]
+        item = _python(item)
+        if item is None or isinstance(item, (str, int, float)):
+            return item
+        raise ConfigError(f"{told_of}{at} is of type {type(item).__name__}; a config holds strings, "
+                          "numbers, booleans, None, lists and dicts, as YAML does.")
+
+    return copied(value, where, frozenset())
 
 
 def _python(value: Any) -> Any:
@@ -81,7 +107,9 @@ def _python(value: Any) -> Any:
     return value
 
 
-def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path) -> None:
+def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path,
+              named: str) -> None:
+    """Set `dotted` to `value`; `named` is the override as the user gave it, for errors."""
     parts = dotted.split(".")
     node: Any = raw
     section: type[BaseModel] | None = Config
@@ -89,14 +117,14 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path) 
         last = position == len(parts) - 1
         match = _INDEXED.match(part)
         if not match:
-            raise ConfigError(f"--set {dotted}: '{part}' is not a key")
+            raise ConfigError(f"{named}: '{part}' is not a key")
         key, index = match["key"], match["index"]
         where = ".".join(parts[: position + 1])
         if section is not None:
             if key not in section.model_fields:
                 suggestion = did_you_mean(key, list(section.model_fields))
                 raise ConfigError(
-                    f"--set {dotted}: the key '{where}' does not exist in the config "
+                    f"{named}: the key '{where}' does not exist in the config "
                     f"schema{suggestion}."
                 )
             field_section = section_class(section.model_fields[key].annotation)
@@ -105,10 +133,10 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path) 
         if isinstance(node, list) and key.isdigit():
             above = ".".join(parts[:position])
             written = ".".join([f"{above}[{key}]", *parts[position + 1:]])
-            raise ConfigError(f"--set {dotted}: '{above}' is a list, indexed in brackets: "
-                              f"--set {written}=...")
+            raise ConfigError(f"{named}: '{above}' is a list, indexed in brackets: "
+                              f"{named.replace(dotted, written)}{'=...' if named.startswith('--set') else ''}")
         if not isinstance(node, dict):
-            raise ConfigError(f"--set {dotted}: {source} has no mapping at '{where}'.")
+            raise ConfigError(f"{named}: {source} has no mapping at '{where}'.")
         if index is None:
             if last:
                 node[key] = value
@@ -124,7 +152,7 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path) 
         if not isinstance(items, list) or int(index) >= len(items):
             count = len(items) if isinstance(items, list) else 0
             raise ConfigError(
-                f"--set {dotted}: '{key}' has {count} entries in {source}; "
+                f"{named}: '{key}' has {count} entries in {source}; "
                 f"index {index} is out of range."
             )
         if last:
@@ -136,5 +164,5 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path) 
             layer_name = parts[position + 1]
             if layer_name not in node:
                 raise ConfigError(
-                    f"--set {dotted}: {where} is a {next(iter(node))} layer, not {layer_name}."
+                    f"{named}: {where} is a {next(iter(node))} layer, not {layer_name}."
                 )

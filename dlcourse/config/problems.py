@@ -52,23 +52,25 @@ def invalid(kind: str, message: str, **context: Any) -> PydanticCustomError:
 
 
 def raise_problems(
-    source: str | Path, problems: Sequence[str], overrides: Sequence[str] = ()
+    source: str | Path, problems: Sequence[str], overrides: Sequence[str] = (),
+    given_as: str = "--set",
 ) -> typing.NoReturn:
     """One ConfigError listing every problem, each with its path in the file. A problem at
-    a key that one of `overrides` (`--set` texts) set is told as that override's: the file
-    is not at fault, and the user looking there would find nothing wrong."""
-    problems = [_attributed(problem, overrides) for problem in problems]
+    a key that one of `overrides` (KEY=VALUE texts) set is told as that override's: the file
+    is not at fault, and the user looking there would find nothing wrong. `given_as` says
+    how they were given: `--set`, or `the override` from Python."""
+    problems = [_attributed(problem, overrides, given_as) for problem in problems]
     if len(problems) == 1:
         raise ConfigError(f"{source}: {problems[0]}") from None
     listed = "\n".join(f"  {problem}" for problem in problems)
     raise ConfigError(f"{source}: {len(problems)} problems:\n{listed}") from None
 
 
-def _attributed(problem: str, overrides: Sequence[str]) -> str:
+def _attributed(problem: str, overrides: Sequence[str], given_as: str) -> str:
     for text in overrides:
         key = text.partition("=")[0].strip()
         if problem.startswith(key) and problem[len(key):len(key) + 1] in (":", ".", "["):
-            return f"{problem} (from --set {text})"
+            return f"{problem} (from {given_as} {text})"
     return problem
 
 
