@@ -16,6 +16,7 @@ import numpy as np
 
 import dlcourse.layers
 from dlcourse.config import Config, LayerSpec, LearningRateSchedule, format_path
+from dlcourse.config.sections import PROBABILITIES, binary_on_classes
 from dlcourse.config.vocabulary import WRAPPER_ARGUMENTS
 from dlcourse.data import DataSignature, classes_text
 from dlcourse.errors import ModelDataMismatch, one_line
@@ -229,70 +230,31 @@ def _check_embedding_fits(config: Config, data: DataSignature) -> None:
         )
 
 
-# What each classification loss needs from the last layer: (width, activation).
-def expected_output(loss: str, num_classes: int) -> tuple[int, str] | None:
-    if loss == "binary_crossentropy":
-        return 1, "sigmoid"
-    if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
-        return num_classes, "softmax"
-    return None
+def output_width(config: Config, num_classes: int) -> int | None:
+    """The outputs the loss needs: one number, one probability (binary), one per class;
+    None for a loss that doesn't tie them to the classes (hinge, poisson)."""
+    loss = config.compile.loss
+    if config.task == "regression" or loss == "binary_crossentropy":
+        return 1
+    return num_classes if loss in PROBABILITIES else None
 
 
 def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) -> None:
     loss = config.compile.loss
-    last_path = format_path(["model", "layers", len(config.model.layers) - 1])
-    last = config.model.layers[-1]
-    if config.task == "regression":
-        _check_regression_output(config, model, f"{last_path}.{last.name}")
-        return
+    last = format_path(["model", "layers", len(config.model.layers) - 1, config.model.layers[-1].name])
     if loss == "binary_crossentropy" and data.num_classes != 2:
-        raise ModelDataMismatch(
-            f"compile.loss is binary_crossentropy, but {data.name} has {data.num_classes} "
-            "classes: use categorical_crossentropy (one-hot labels) or "
-            "sparse_categorical_crossentropy."
-        )
-    expected = expected_output(loss, data.num_classes)
-    if expected is None:
-        return
-    width, activation = expected
+        raise ModelDataMismatch(f"compile.loss: {binary_on_classes(data.name, data.num_classes)}.")
+    width = output_width(config, data.num_classes)
     actual_width = model.output_shape[-1]
-    if actual_width != width:
-        raise ModelDataMismatch(
-            f"The last layer ({last_path}.{last.name}) gives {actual_width} outputs, but "
-            f"{loss} on {data.name}, with {classes_text(_class_names(data))}, needs "
-            f"{width}: set its units to {width}."
-        )
-    actual_activation = _activation_name(model.layers[-1])
-    if actual_activation is not None and actual_activation != activation:
-        raise ModelDataMismatch(
-            f"{last_path}.{last.name}.activation is '{actual_activation}', but {loss} "
-            f"expects probabilities: use activation '{activation}'."
-        )
+    if width is not None and actual_width != width:
+        needs = ("fits one number per example" if config.task == "regression" else
+                 f"on {data.name}, with {classes_text(_class_names(data))}, needs {width}")
+        raise ModelDataMismatch(f"The last layer ({last}) gives {actual_width} outputs, but "
+                                f"{loss} {needs}: set its units to {width}.")
 
 
 def _class_names(data: DataSignature) -> tuple[str, ...]:
     return data.class_names or tuple(map(str, range(data.num_classes)))
-
-
-def _check_regression_output(config: Config, model: keras.Model, last: str) -> None:
-    if model.output_shape[-1] != 1:
-        raise ModelDataMismatch(
-            f"The last layer ({last}) gives {model.output_shape[-1]} outputs, but "
-            f"{config.compile.loss} fits one number per example: set its units to 1."
-        )
-    activation = _activation_name(model.layers[-1])
-    if activation in ("sigmoid", "softmax"):
-        raise ModelDataMismatch(
-            f"{last}.activation is '{activation}', which squeezes the output into [0, 1], "
-            f"but {config.compile.loss} fits a number such as a 1-10 rating: use 'linear'."
-        )
-
-
-def _activation_name(layer: keras.layers.Layer) -> str | None:
-    activation = getattr(layer, "activation", None)
-    if activation is None:
-        return None
-    return getattr(activation, "__name__", None)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

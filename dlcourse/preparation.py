@@ -16,7 +16,7 @@ from dlcourse.data import DataSignature, Dataset, load_dataset, shape_text, sign
 from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.data.memory import SOURCE as MEMORY_SOURCE, dataset_from_memory, test_split_from_memory
 from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
-from dlcourse.models import build_model, expected_output, names_untouched, summary_text
+from dlcourse.models import build_model, names_untouched, output_width, summary_text
 from dlcourse.errors import DataError, RunError
 from dlcourse.layers import fit_data_statistics
 from dlcourse.rundir import RunDir
@@ -129,7 +129,7 @@ def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: 
         )
     outputs = model.output_shape[-1]
     regression = config.task == "regression"
-    if not regression and expected_output(config.compile.loss, dataset.num_classes) is None:
+    if output_width(config, dataset.num_classes) is None:
         return  # a loss whose outputs training doesn't tie to the classes (hinge, poisson)
     expected = (1,) if regression else (
         (dataset.num_classes, 1) if dataset.num_classes == 2 else (dataset.num_classes,))

@@ -348,6 +348,30 @@ def test_long_metric_names_are_logged_under_the_short_ones_reports_read():
 
 
 @pytest.mark.parametrize(
+    ("config", "change", "message"),
+    [
+        ("mnist_cnn.yaml", "model.layers[7]={Dense: {units: 10}}",
+         "model.layers[7].Dense.activation: 'linear', but categorical_crossentropy expects "
+         "probabilities: use activation 'softmax'"),
+        ("imdb_lstm.yaml", "model.layers[2].Dense.activation=relu",
+         "model.layers[2].Dense.activation: 'relu', but binary_crossentropy expects"),
+        ("imdb_lstm.yaml", "model.layers[2]={Activation: {activation: softmax}}",
+         "model.layers[2].Activation.activation: 'softmax', but binary_crossentropy"),
+        ("imdb_rating_regression.yaml", "model.layers[2].Dense.activation=sigmoid",
+         "'sigmoid', which squeezes the output into [0, 1], but mean_squared_error fits a number"),
+        ("mnist_cnn.yaml", "compile.loss=binary_crossentropy",
+         "compile.loss: binary_crossentropy, but mnist has 10 classes: use categorical_crossentropy"),
+    ],
+)
+def test_validate_refuses_a_last_layer_that_does_not_fit_the_loss(config, change, message):
+    """`validate` said valid, then train refused it before the first epoch; a search over
+    losses failed every trial of the other one."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(ROOT / "configs" / config, [change])
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
     ("change", "message"),
     [
         ("model.layers[1].LSTM.unit=3",

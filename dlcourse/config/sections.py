@@ -200,6 +200,39 @@ class DataConfig(Section):
         return self
 
 
+# The last activation each classification loss needs: it takes probabilities.
+PROBABILITIES = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax",
+                 "sparse_categorical_crossentropy": "softmax"}
+
+
+def activation_problem(loss: str, activation: str | None) -> str | None:
+    """What is wrong with a last layer's `activation` (None: not known) for `loss`, said
+    after the path to it: "model.layers[2].Dense.activation: 'sigmoid', but ..."."""
+    wanted = PROBABILITIES.get(loss)
+    if activation is None:
+        return None
+    if wanted and activation != wanted:
+        return f"'{activation}', but {loss} expects probabilities: use activation '{wanted}'"
+    if loss in REGRESSION_LOSSES and activation in ("sigmoid", "softmax"):
+        return (f"'{activation}', which squeezes the output into [0, 1], but {loss} fits a "
+                "number such as a 1-10 rating: use 'linear'")
+    return None
+
+
+def binary_on_classes(dataset: str, classes: int) -> str:
+    return (f"binary_crossentropy, but {dataset} has {classes} classes: use "
+            "categorical_crossentropy (one-hot labels) or sparse_categorical_crossentropy")
+
+
+def _activation_of(spec: LayerSpec) -> str | None:
+    """The activation a layer spec ends with as Keras builds it (null and no value are
+    'linear'), or None for a layer without one."""
+    described = catalog()["layers"].get(spec.name, {}).get("activation")
+    if described is None:
+        return None
+    return spec.args.get("activation", described.get("default")) or "linear"
+
+
 class ModelConfig(Section):
     """The model: an ordered list of Keras layers, stacked in a Sequential model."""
 
@@ -537,6 +570,20 @@ class Config(Section):
             raise invalid("class_names", f"a regression ({self.compile.loss}) predicts a "
                           "number and has no classes to name; remove data.class_names",
                           subpath="data.class_names")
+        return self
+
+    @model_validator(mode="after")
+    def _last_activation_fits_the_loss(self) -> Config:
+        """Checked at load, so `validate` says what `train` would refuse. The output's
+        width depends on the data, and the builder checks it."""
+        classes = family(self.data.dataset).num_classes
+        if self.compile.loss == "binary_crossentropy" and classes not in (None, 2):
+            raise invalid("loss", binary_on_classes(self.data.dataset, classes), subpath="compile.loss")
+        last = self.model.layers[-1]
+        problem = activation_problem(self.compile.loss, _activation_of(last))
+        if problem:
+            raise invalid("activation", problem, subpath=f"model.layers[{len(self.model.layers) - 1}]"
+                          f".{last.name}.activation")
         return self
 
     @model_validator(mode="after")
