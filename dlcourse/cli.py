@@ -293,7 +293,8 @@ def validate(config: Path, overrides) -> None:
     loaded = search.config
     click.echo(f"{config}: valid ({loaded.data.dataset}, {len(loaded.model.layers)} layers)")
     if search.expressions:
-        click.echo(f"Searches {len(search.expressions)} values (`dlcourse tune {config}`):")
+        count = len(search.expressions)
+        click.echo(f"Searches {count} value{'s' if count != 1 else ''} (`dlcourse tune {config}`):")
         for expression in search.expressions:
             click.echo(f"  {expression.path}: {expression.describe()}")
 

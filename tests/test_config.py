@@ -310,7 +310,7 @@ def test_config_is_frozen():
         (lambda raw: raw["data"].update(vectorize={"output_mode": "tfidf"}),
          "data.vectorize.output_mode: expected one of"),
         (lambda raw: raw["data"].update(image_size=[32, 32]),
-         "data: image_size don't apply to raw_text"),
+         "data: image_size doesn't apply to raw_text"),
         (lambda raw: raw["data"].pop("vectorize"), "data: raw_text needs a vectorize section"),
         (lambda raw: raw["compile"].update(optimizer={
             "name": "sgd", "learning_rate": {"schedule": "ExponentialDecy"}}),
@@ -502,8 +502,12 @@ def test_the_regression_losses_keras_knows_are_accepted():
         ("fit: {epochs: 1}\nfit: {epochs: 2}\n", "the key 'fit' appears twice in one mapping (line 2)"),
         # Refused by the event check or libyaml's own limit, before anything recurses.
         ("a: " + "[" * 50_000 + "]" * 50_000, "nest"),
+        # A merge key's seed was silently dropped beside the file's own; 1:30 epochs were 90.
+        ("seed: 42\n<<: {seed: 7}\n", "a merge key (<<, line 2) would let one key hide another"),
+        ("fit: {epochs: 1:30}\n", "1:30 (line 1) reads as a base-60 number in YAML 1.1"),
+        ("name: no\n", "name: expected a string, got false (YAML reads an unquoted yes, no"),
     ],
-    ids=["duplicate-keys", "deep-nesting"],
+    ids=["duplicate-keys", "deep-nesting", "merge-key", "base-60", "yes-no"],
 )
 def test_yaml_that_hides_a_mistake_or_exhausts_the_stack_is_refused(tmp_path, text, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -15,7 +15,7 @@ from typing import Any, Callable, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
 
 from dlcourse.config.keras_catalog import catalog
-from dlcourse.config.problems import did_you_mean, invalid, join
+from dlcourse.config.problems import boolean_hint, did_you_mean, invalid, join
 from dlcourse.config.vocabulary import REFUSED_LAYERS, SUPPORTED_LAYERS
 
 # TensorFlow counts sizes, epochs and batches in 32-bit integers; larger values would
@@ -250,7 +250,7 @@ def _boolean(value: Any, described: dict[str, Any]) -> bool:
 
 def _string(value: Any, described: dict[str, Any]) -> str:
     if not isinstance(value, str):
-        raise ArgumentError(f"expected a string, got {value!r}")
+        raise ArgumentError(f"expected a string, got {value!r}{boolean_hint(value)}")
     choices = described.get("choices")
     if choices and value.lower() not in [choice.lower() for choice in choices]:
         listed = ", ".join(repr(choice) for choice in choices)

@@ -54,7 +54,8 @@ def load_config(
         paths = ", ".join(expression.path for expression in search.expressions)
         given = isinstance(path, Mapping)
         raise ConfigError(
-            f"{FROM_A_DICT if given else path}: searches {len(search.expressions)} values "
+            f"{FROM_A_DICT if given else path}: searches {len(search.expressions)} "
+            f"value{'s' if len(search.expressions) != 1 else ''} "
             f"({paths}), so it describes many models, not one. Search them with "
             f"{'dlcourse.tune(...)' if given else f'`dlcourse tune {path}`'}, then train "
             "the best_config.yaml it writes."

@@ -94,6 +94,14 @@ def _as_yaml(value: Any) -> str:
     return repr(value)
 
 
+def boolean_hint(given: Any) -> str:
+    """Why a string written `no` arrived as false: `name: no` read as a mistake of type."""
+    if not isinstance(given, bool):
+        return ""
+    return (" (YAML reads an unquoted yes, no, on, off, true or false as true or false; "
+            "quote it to keep it text)")
+
+
 def describe(error: dict[str, Any], known_keys: typing.Callable[[list], list[str]]) -> str:
     """One of pydantic's errors as `path: what was wrong`.
 
@@ -115,6 +123,8 @@ def describe(error: dict[str, Any], known_keys: typing.Callable[[list], list[str
         message = f"expected one of {context['expected']}, got {_as_yaml(given)}"
     elif kind.split("_")[0] in _TYPE_WORDS and kind.endswith(("_type", "_parsing")):
         message = f"expected {_TYPE_WORDS[kind.split('_')[0]]}, got {_as_yaml(given)}"
+        if kind == "string_type":
+            message += boolean_hint(given)
     elif kind == "model_attributes_type":
         message = f"expected a mapping, got {_as_yaml(given)}"
     elif kind in _BOUNDS:

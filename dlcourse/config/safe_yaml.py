@@ -3,7 +3,8 @@ the parser's events that refuses what could exhaust memory or time or hide a mis
 
 Refused: aliases (nested ones, "billion laughs", expand into gigabytes), nesting deeper
 than any config needs (200 KB of `[` would overflow the stack), duplicate keys (the second
-silently wins in PyYAML), and text over a size bound. Files must be regular files: a FIFO
+silently wins in PyYAML), merge keys (which let one key hide another), YAML 1.1's base-60
+numbers (`1:30` is 90), and text over a size bound. Files must be regular files: a FIFO
 or a device would hang a read or never end.
 """
 
@@ -106,11 +107,26 @@ def check_events(text: str) -> None:
             _node_seen(open_collections, event.value, event)
 
 
+# YAML 1.1's base 60: `epochs: 1:30` is 90.
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+
+
 def _node_seen(open_collections: list, scalar: str | None, event) -> None:
+    plain = scalar is not None and not event.style  # libyaml says "", PyYAML None
+    if plain and _SEXAGESIMAL.match(scalar):
+        raise yaml.YAMLError(
+            f"{scalar} (line {event.start_mark.line + 1}) reads as a base-60 number in YAML "
+            "1.1 (1:30 is 90); write the number, or quote it if it is text"
+        )
     if not open_collections or open_collections[-1] is None:
         return
     mapping = open_collections[-1]
     if mapping["expect_key"] and scalar is not None:
+        if plain and scalar == "<<":
+            raise yaml.YAMLError(
+                f"a merge key (<<, line {event.start_mark.line + 1}) would let one key hide "
+                "another unseen; write the keys out instead"
+            )
         if scalar in mapping["keys"]:
             raise yaml.YAMLError(
                 f"the key {scalar!r} appears twice in one mapping (line "

@@ -182,7 +182,8 @@ class DataConfig(Section):
         stray = sorted(key for key in self.model_fields_set & FAMILY_SETTINGS
                        if key not in settings)
         if stray:
-            raise invalid("text", f"{', '.join(stray)} don't apply to {self.dataset}")
+            raise invalid("text", f"{', '.join(stray)} "
+                          f"{'don' if len(stray) > 1 else 'doesn'}'t apply to {self.dataset}")
         if family(self.dataset).inputs == "word_indices" and self.maxlen is None:
             raise invalid(
                 "text", "maxlen is required for text datasets (reviews differ in length)"
