@@ -361,13 +361,19 @@ def test_long_metric_names_are_logged_under_the_short_ones_reports_read():
          "'sigmoid', which squeezes the output into [0, 1], but mean_squared_error fits a number"),
         ("mnist_cnn.yaml", "compile.loss=binary_crossentropy",
          "compile.loss: binary_crossentropy, but mnist has 10 classes: use categorical_crossentropy"),
+        # Told, when built, as model.layers[7] not taking its input, or as model.layers[2]
+        # (the layer after a Reshape to letters).
+        ("mnist_cnn.yaml", ["model.layers[6].Dense.name=out", "model.layers[7].Dense.name=out"],
+         "model.layers[7].Dense.name: 'out' is also the name of model.layers[6]"),
+        ("mnist_cnn.yaml", "model.layers[0]={Reshape: {target_shape: abc}}",
+         "model.layers[0].Reshape.target_shape: expected an integer, got 'abc'"),
     ],
 )
-def test_validate_refuses_a_last_layer_that_does_not_fit_the_loss(config, change, message):
+def test_validate_refuses_what_building_the_model_would(config, change, message):
     """`validate` said valid, then train refused it before the first epoch; a search over
     losses failed every trial of the other one."""
     with pytest.raises(ConfigError) as caught:
-        load_config(ROOT / "configs" / config, [change])
+        load_config(ROOT / "configs" / config, [change] if isinstance(change, str) else change)
     assert message in str(caught.value)
 
 
@@ -434,6 +440,7 @@ def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, m
         # Keras's own default axis, refused as a negative size; Constant, which get()
         # can't make by name, as a class with its value.
         "{Softmax: {axis: -1}}", "{LayerNormalization: {axis: [-2, -1]}}",
+        "{Reshape: {target_shape: [-1, 28, 1]}}",
         "{Dense: {units: 4, kernel_initializer: {Constant: {value: 0.5}}, "
         "kernel_constraint: {MaxNorm: {max_value: 2.5, axis: -1}}}}",
     ],

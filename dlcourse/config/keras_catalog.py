@@ -223,13 +223,13 @@ def _describe_argument(name: str, default: Any, doc: str) -> dict[str, Any]:
         described["default"] = _jsonable(default)
     kind = _kind(name, default, doc)
     described["kind"] = kind
+    if name in ("axis", "axes") or re.search(r"\bbe -1\b", doc):
+        described["signed"] = True  # -1 counts from the end, or (Reshape) is inferred
     # A required size (units, filters, input_dim) is positive whether or not its doc says so.
-    if kind in ("int", "ints") and (required or "positive" in _first_sentence(doc)):
+    elif kind in ("int", "ints") and (required or "positive" in _first_sentence(doc)):
         described["positive"] = True
     if kind == "number" and re.search(r"between 0 and 1|in \[0, 1\)", doc.lower()):
         described["fraction"] = True
-    if name in ("axis", "axes"):
-        described["signed"] = True  # -1 counts from the end, as Keras's defaults do
     if name == "initial_learning_rate":
         described["positive"] = True  # as compile.optimizer.learning_rate: a step backwards
     if kind == "string":
@@ -274,8 +274,14 @@ def _kind(name: str, default: Any, doc: str) -> str:
 
 
 def _kind_from_doc(doc: str) -> str:
-    """The kind of value a docstring's first words name: `int or tuple of 2 ints, ...`."""
-    first = _first_sentence(doc)
+    """The kind of value a docstring's first words name: `int or tuple of 2 ints, ...`,
+    or else its second sentence's ("Target shape. Tuple of integers, ...")."""
+    kind = _kind_from_sentence(_first_sentence(doc))
+    rest = doc.split(". ", 1)[1:]
+    return _kind_from_sentence(_first_sentence(rest[0])) if kind == "any" and rest else kind
+
+
+def _kind_from_sentence(first: str) -> str:
     text = re.sub(r"^((an?|the|optional)\s+)?(python\s+)?", "", first.strip())
     several = re.search(r"\b(tuple|list)", first) is not None
     if text.startswith(("int", "positive int", "non-negative int", "single int")):

@@ -241,6 +241,20 @@ class ModelConfig(Section):
         min_length=1, description="Keras layers, first to last; the input comes from the data."
     )
 
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> ModelConfig:
+        """Keras refuses a second layer of the same name when the model is built, where it
+        was told as the layer not taking its input."""
+        named: dict[str, int] = {}
+        for index, spec in enumerate(self.layers):
+            name = spec.args.get("name")
+            if name is not None and name in named:
+                raise invalid("name", f"{name!r} is also the name of model.layers[{named[name]}]; "
+                              "a model's layers need names of their own",
+                              subpath=f"layers[{index}].{spec.name}.name")
+            named.setdefault(name, index)
+        return self
+
 
 class LearningRateSchedule(BaseModel):
     """A `keras.optimizers.schedules` class by name, with its own keyword arguments:
