@@ -186,13 +186,13 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], style: st
         body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
                        for row in rows)
         return f"<table><tr>{head}</tr>{body}</table>"
+    rows = [[_one_line(cell) for cell in row] for row in rows]
     if style == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows(rows)
         return buffer.getvalue()
-    rows = [[_one_line(cell) for cell in row] for row in rows]
     if style == "markdown":
         lines = ["| " + " | ".join(map(_markdown_cell, columns)) + " |",
                  "|" + " --- |" * len(columns)]

@@ -101,19 +101,30 @@ def test_python_overrides_are_named_as_python_gave_them_and_checked_as_data():
     loop = []
     loop.append(loop)
     cases = [
-        ({"fit.epochs": 0}, "fit.epochs: expected a value > 0, got 0 (from the override fit.epochs=0)"),
+        ({"fit.epochs": 0}, "fit.epochs: expected a value > 0, got 0 (from overrides['fit.epochs'] = 0)"),
         ({"fit.epoch": 1}, "overrides['fit.epoch']: the key 'fit.epoch' does not exist"),
         ({1: 3}, "overrides[1]: a key is a dotted text such as 'fit.epochs'"),
         ({"fit.epochs": {3}}, "overrides['fit.epochs'] is of type set; a config holds"),
         ({"fit.epochs": np.array([3])}, "overrides['fit.epochs'] is of type ndarray"),
-        ({"fit.epochs": loop}, "overrides['fit.epochs'][0] holds itself"),
+        ({"fit.epochs": loop}, "overrides['fit.epochs'][0] is a dict or list that it is already inside of"),
     ]
     for overrides, says in cases:
         with pytest.raises(ConfigError, match=re.escape(says)):
             dlcourse.load_config(file, overrides)
     raw["model"]["itself"] = raw
-    with pytest.raises(ConfigError, match=re.escape("<config dict>: model.itself holds itself")):
+    with pytest.raises(ConfigError, match=re.escape("<config dict>: model.itself is a dict or list that it")):
         dlcourse.load_config(raw)
+    # A str Enum or an int subclass arrives as the plain value YAML can write.
+    import enum
+
+    class Loss(str, enum.Enum):
+        BINARY = "binary_crossentropy"
+
+    class Epochs(int):
+        pass
+
+    config = dlcourse.load_config(file, {"compile.loss": Loss.BINARY, "fit.epochs": Epochs(2)})
+    assert type(config.compile.loss) is str and type(config.fit.epochs) is int
     search = load_search_config(ROOT / "configs" / "imdb_lstm_tune.yaml",
                                 {"fit.batch_size": {"tune": "choice", "values": (32, 64)}})
     assert search.expressions[-1].values == (32, 64)

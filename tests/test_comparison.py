@@ -107,8 +107,8 @@ def test_a_cell_shows_a_terminal_escape_or_a_direction_control_escaped(tmp_path)
     fake_run(tmp_path / "a", "odd\u202e", {"test_accuracy": 0.5}, {"val_accuracy": [0.5]},
              {"status": "finished", "overrides": ["reference.source=\x1b]0;owned\x07\x1b[2J"]})
     (summary,) = collect_runs([tmp_path / "a"])
-    terminal, markdown = (format_table([summary], style) for style in ("terminal", "markdown"))
-    for table in (terminal, markdown):
+    terminal, markdown, csv = (format_table([summary], style) for style in ("terminal", "markdown", "csv"))
+    for table in (terminal, markdown, csv):
         assert "\x1b" not in table and "\x07" not in table and "\u202e" not in table
     assert r"\x1b]0;owned\x07\x1b[2J" in terminal and r"odd\u202e" in terminal
     assert r"odd\\u202e" in markdown  # Markdown's own escape of the backslash

@@ -223,6 +223,17 @@ def test_a_mistake_in_the_file_is_not_blamed_on_an_override(tmp_path):
     assert str(raised.value).endswith("fit.epochs: expected an integer, got 'ten'")
 
 
+def test_a_layer_given_by_its_bare_name_takes_arguments_from_an_override():
+    # `- Flatten` in the file: "has no mapping at 'model.layers[5].Flatten'".
+    config = load_config(ROOT / "configs" / "mnist_cnn.yaml", ["model.layers[5].Flatten.name=flat"])
+    assert config.model.layers[5].args == {"name": "flat"}
+    with pytest.raises(ConfigError, match=r"model.layers\[5\] is a Flatten layer, not Dense"):
+        load_config(ROOT / "configs" / "mnist_cnn.yaml", ["model.layers[5].Dense.units=3"])
+    # Only a layer: a metric's name is no layer to give arguments to.
+    with pytest.raises(ConfigError, match=r"has no mapping at 'compile.metrics\[0\].x'"):
+        load_config(ROOT / "configs" / "mnist_cnn.yaml", ["compile.metrics[0].x=1"])
+
+
 @pytest.mark.parametrize(
     ("item", "message"),
     [
@@ -233,6 +244,8 @@ def test_a_mistake_in_the_file_is_not_blamed_on_an_override(tmp_path):
         ("model.layers.1.LSTM.units=3",
          "'model.layers' is a list, indexed in brackets: --set model.layers[1].LSTM.units=..."),
         ("fit.epochs", "expected KEY=VALUE"),
+        ("model.layers[-1].Dense.units=3",
+         "'layers[-1]' counts from the end, which overrides don't; count from 0"),
     ],
 )
 def test_bad_overrides_name_the_key(item, message):
@@ -414,7 +427,7 @@ def test_validate_refuses_what_building_the_model_would(config, change, message)
          "learning_rate.initial_learning_rate: expected a number, got 'x'"),
         ("compile.optimizer={name: sgd, learning_rate: {schedule: ExponentialDecay, "
          "initial_learning_rate: -5, decay_steps: 10, decay_rate: 0.9}}",
-         "learning_rate.initial_learning_rate: expected a number > 0, got -5"),
+         "learning_rate.initial_learning_rate: expected a number >= 0, got -5"),
         ("compile.optimizer={name: sgd, learning_rate: {schedule: ExponentialDecay, "
          "initial_learning_rate: 0.1, decay_steps: 0, decay_rate: 0.9}}",
          "learning_rate.decay_steps: expected a positive integer, got 0"),
@@ -519,6 +532,23 @@ def test_the_regression_losses_keras_knows_are_accepted():
 def test_yaml_that_hides_a_mistake_or_exhausts_the_stack_is_refused(tmp_path, text, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("source", ["08:15", "0:30", "at 12:30", "'1:30'", "10:00-11:30"])
+def test_text_with_a_colon_that_yaml_reads_as_text_stays_accepted(source):
+    # PyYAML reads these as strings; only what it would read as a base-60 number is refused.
+    config = load_config(ROOT / "configs" / "mnist_cnn.yaml", [f"reference.source={source}"])
+    assert config.reference.source == source.strip("'")
+
+
+def test_schedule_and_constraint_forms_keras_documents_are_accepted():
+    # Keras's own warmup example starts from 0; MaxNorm's docs set axis to [0, 1, 2].
+    config = load_config(ROOT / "configs" / "mnist_cnn.yaml", [
+        "compile.optimizer={name: sgd, learning_rate: {schedule: CosineDecay, "
+        "initial_learning_rate: 0.0, decay_steps: 1000, warmup_target: 0.1, warmup_steps: 100}}",
+        "model.layers[0].Conv2D.kernel_constraint={MaxNorm: {max_value: 2.5, axis: [0, 1, 2]}}"])
+    assert config.model.layers[0].args["kernel_constraint"] == {"MaxNorm": {"max_value": 2.5,
+                                                                            "axis": [0, 1, 2]}}
 
 
 def test_an_alias_in_a_set_value_is_refused_as_in_a_file():

@@ -133,6 +133,8 @@ def test_unknown_keyword_argument_is_named_with_its_layer():
 def test_optimizer_argument_it_does_not_take():
     message = refused_at_load("imdb_lstm.yaml", ["compile.optimizer={name: adam, momentum: 0.9}"])
     assert "compile.optimizer.momentum: adam takes no momentum" in message
+    # Those that do are Keras's, not a fixed "sgd and rmsprop" that left out muon.
+    assert "(muon, rmsprop, sgd take momentum)" in message
 
 
 def test_wrapped_layers_are_built():

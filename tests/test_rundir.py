@@ -122,8 +122,9 @@ def test_a_fifo_or_huge_file_is_refused_without_hanging(tmp_path):
      ("vocabulary.json", '{"tokens": ["a"], "idf_weights": [1, 2]}', "expected {\"tokens\""),
      ("word_index.json", '{"the": "one"}', "mapping words to ranks from 1"),
      ("word_index.json", '{}', "mapping words to ranks from 1"),
-     ("word_index.json", '{"good": 9223372036854775808}', "mapping words to ranks from 1 to "
-      "2,147,483,647"),
+     # Shifted by 3 into int32, 2**31 - 3 wrapped round to a negative word index.
+     ("word_index.json", '{"good": 2147483645}', "mapping words to ranks from 1 to "
+      "2,147,483,644"),
      ("history.json", '{"loss": [1, "x"]}', "per-epoch lists of numbers"),
      ("history.json", '{"loss": [1, 2], "val_loss": [1]}', r"different numbers of epochs \(loss 2, "
       r"val_loss 1\)"),

@@ -154,6 +154,26 @@ def test_bad_search_expressions_are_reported_with_their_path(change, message):
     assert message in str(caught.value)
 
 
+def test_the_limits_of_a_search_are_accepted():
+    raw = lstm_raw()
+    at(UNITS, {"tune": "choice", "values": list(range(1, 1001))})(raw)
+    assert len(check(raw).expressions[0].values) == 1000
+    raw = lstm_raw()
+    raw["model"]["layers"][1:2] = [{"Dense": {"units": {"tune": "int", "min": 1, "max": 2}}}] * 100
+    raw["model"]["layers"][0] = {"Embedding": {"input_dim": 10000, "output_dim": 8}}
+    assert len(check(raw).expressions) == 100
+
+
+def test_a_problem_at_a_searched_value_says_it_is_searched():
+    # Said of the first choice alone, as if the file had written relu there.
+    raw = lstm_raw()
+    at(("model", "layers", 2, "Dense", "activation"), {"tune": "choice", "values": ["relu", "sigmoid"]})(raw)
+    with pytest.raises(ConfigError, match=re.escape(
+            "'relu', but binary_crossentropy expects probabilities: use activation 'sigmoid' "
+            "(searched by model.layers[2].Dense.activation: choice relu, sigmoid)")):
+        check(raw)
+
+
 def test_a_substituted_config_shares_no_dict_or_list_with_the_raw_one():
     """Now built around the expressions rather than deep-copied whole: a change to one
     trial's config must still reach neither the file's nor another trial's."""

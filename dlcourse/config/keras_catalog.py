@@ -231,7 +231,9 @@ def _describe_argument(name: str, default: Any, doc: str) -> dict[str, Any]:
     if kind == "number" and re.search(r"between 0 and 1|in \[0, 1\)", doc.lower()):
         described["fraction"] = True
     if name == "initial_learning_rate":
-        described["positive"] = True  # as compile.optimizer.learning_rate: a step backwards
+        described["non_negative"] = True  # -5 trains backwards; 0 starts a warmup
+    if name in ("axis", "axes") and kind == "int" and re.search(r"\[\d|\blist\b|\btuple\b", doc):
+        described["kind"] = "ints"  # MaxNorm's: "set `axis` to `[0, 1, 2]`"
     if kind == "string":
         choices = _choices(doc, default)
         if choices and "None" in choices:

@@ -231,8 +231,8 @@ def _number(value: Any, described: dict[str, Any]) -> float | int:
         raise ArgumentError(f"expected a finite number, got {value!r}")
     if fraction and not 0 <= value < 1:
         raise ArgumentError(f"expected a number in [0, 1), got {value!r}")
-    if described.get("positive") and value <= 0:
-        raise ArgumentError(f"expected a number > 0, got {value!r}")
+    if described.get("non_negative") and value < 0:
+        raise ArgumentError(f"expected a number >= 0, got {value!r}")
     return float(value) if fraction else value
 
 

@@ -16,8 +16,8 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from dlcourse.config.overrides import apply_overrides, override_texts, plain_data
-from dlcourse.config.problems import describe, raise_problems
+from dlcourse.config.overrides import apply_overrides, attributions, override_texts, plain_data
+from dlcourse.config.problems import describe, is_at, raise_problems
 from dlcourse.config.safe_yaml import read_yaml_file
 from dlcourse.config.search import SearchExpression, find_expressions, substitute
 from dlcourse.config.sections import Config, known_keys
@@ -92,8 +92,7 @@ def load_search_config(
 ) -> SearchConfig:
     """Read a config file that may search values; raises ConfigError listing every problem."""
     raw = read_raw_config(path, overrides, smoke=smoke)
-    search = check_search_config(raw, source_of(path), override_texts(overrides),
-                                 "the override" if isinstance(overrides, Mapping) else "--set")
+    search = check_search_config(raw, source_of(path), attributions(overrides))
     if not smoke:
         return search
     plain = load_search_config(path, overrides).config
@@ -149,20 +148,24 @@ def name_from_file(path: Path) -> str:
 
 
 def check_search_config(
-    raw: dict[str, Any], source: Path, overrides: Sequence[str] = (), given_as: str = "--set"
+    raw: dict[str, Any], source: Path, overrides: Sequence[tuple[str, str]] = ()
 ) -> SearchConfig:
     """Find and check the search expressions of a raw config, then validate the rest.
-    `overrides`, the `--set` texts applied to `raw`, are named with the problems they made."""
+    `overrides`, (key, as given) of those applied to `raw`, are named with the problems
+    they made."""
     expressions, problems = find_expressions(raw)
     if problems:
-        raise_problems(source, problems, overrides, given_as)
+        raise_problems(source, problems, overrides)
     first = {expression.path: expression.first for expression in expressions}
     representative = substitute(raw, expressions, first)
-    problems = schema_problems(representative)
+    # A problem at a searched value is one of its choices' (the first), and says so.
+    problems = [next((_searched_by(problem, expression) for expression in expressions
+                      if is_at(problem, expression.path)), problem)
+                for problem in schema_problems(representative)]
     if not problems:
         problems = _problems_at_the_extremes(raw, expressions, first)
     if problems:
-        raise_problems(source, problems, overrides, given_as)
+        raise_problems(source, problems, overrides)
     return SearchConfig(raw, tuple(expressions), validate(representative, source), source)
 
 
@@ -173,11 +176,12 @@ def _problems_at_the_extremes(
     for expression in expressions:
         for value in expression.extremes[1:]:
             variant = substitute(raw, expressions, {**first, expression.path: value})
-            problems += [
-                f"{problem} (searched by {expression.path}: {expression.describe()})"
-                for problem in schema_problems(variant)
-            ]
+            problems += [_searched_by(problem, expression) for problem in schema_problems(variant)]
     return problems
+
+
+def _searched_by(problem: str, expression: SearchExpression) -> str:
+    return f"{problem} (searched by {expression.path}: {expression.describe()})"
 
 
 def validate(raw: dict[str, Any], source: str | Path = "<config>") -> Config:

@@ -45,6 +45,15 @@ def override_texts(overrides: Sequence[str] | Mapping[str, Any]) -> list[str]:
             for key, value in overrides.items()]
 
 
+def attributions(overrides: Sequence[str] | Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Each override's key with the override as the user gave it, for a problem it made:
+    `--set fit.epochs=0`, or `overrides['fit.epochs'] = 0` from Python."""
+    if not isinstance(overrides, Mapping):
+        return [(text.partition("=")[0].strip(), f"--set {text}") for text in overrides]
+    return [(str(key), f"{_named(key, overrides)} = {_flow(plain_data(value, _named(key, overrides)))}")
+            for key, value in overrides.items()]
+
+
 def _named(dotted: Any, overrides: Sequence[str] | Mapping[str, Any]) -> str:
     """An override as the user gave it: `--set fit.epochs` on the command line, or
     `overrides['fit.epochs']` from Python, where there is no --set to speak of."""
@@ -83,16 +92,21 @@ def plain_data(value: Any, where: str = "", told_of: str = "") -> Any:
     def copied(item: Any, at: str, holding: frozenset[int]) -> Any:
         if isinstance(item, (Mapping, list, tuple)):
             if id(item) in holding:
-                raise ConfigError(f"{told_of}{at or 'the config'} holds itself; a config is a "
-                                  "tree of values, as YAML gives it.")
+                raise ConfigError(f"{told_of}{at or 'the config'} is a dict or list that it is "
+                                  "already inside of (a loop); a config is a tree of values, as "
+                                  "YAML gives it.")
             holding = holding | {id(item)}
             if isinstance(item, Mapping):
                 return {key: copied(inner, f"{at}.{key}" if at else str(key), holding)
                         for key, inner in item.items()}
             return [copied(inner, f"{at}[{index}]", holding) for index, inner in enumerate(item)]
         item = _python(item)
-        if item is None or isinstance(item, (str, int, float)):
-            return item
+        # As the plain type: a str Enum or an int subclass is no value YAML can write.
+        for plain in (bool, str, int, float):
+            if isinstance(item, plain):
+                return plain(item) if plain is not str else "" + item
+        if item is None:
+            return None
         raise ConfigError(f"{told_of}{at} is of type {type(item).__name__}; a config holds strings, "
                           "numbers, booleans, None, lists and dicts, as YAML does.")
 
@@ -116,6 +130,9 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path,
     for position, part in enumerate(parts):
         last = position == len(parts) - 1
         match = _INDEXED.match(part)
+        if not match and re.search(r"\[-\d+\]$", part):
+            raise ConfigError(f"{named}: '{part}' counts from the end, which overrides don't; "
+                              "count from 0 at the start")
         if not match:
             raise ConfigError(f"{named}: '{part}' is not a key")
         key, index = match["key"], match["index"]
@@ -159,6 +176,8 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path,
             items[int(index)] = value
             return
         node = items[int(index)]
+        if parts[:position] == ["model"] and key == "layers" and isinstance(node, str):
+            node = items[int(index)] = {node: {}}  # `- Flatten` takes arguments too
         section = None  # below a list entry: a layer, whose arguments the layer spec checks
         if isinstance(node, dict) and len(node) == 1 and position + 1 < len(parts):
             layer_name = parts[position + 1]

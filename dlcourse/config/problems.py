@@ -52,25 +52,28 @@ def invalid(kind: str, message: str, **context: Any) -> PydanticCustomError:
 
 
 def raise_problems(
-    source: str | Path, problems: Sequence[str], overrides: Sequence[str] = (),
-    given_as: str = "--set",
+    source: str | Path, problems: Sequence[str], overrides: Sequence[tuple[str, str]] = ()
 ) -> typing.NoReturn:
     """One ConfigError listing every problem, each with its path in the file. A problem at
-    a key that one of `overrides` (KEY=VALUE texts) set is told as that override's: the file
-    is not at fault, and the user looking there would find nothing wrong. `given_as` says
-    how they were given: `--set`, or `the override` from Python."""
-    problems = [_attributed(problem, overrides, given_as) for problem in problems]
+    a key that one of `overrides` ((key, as the user gave it) pairs) set is told as that
+    override's: the file is not at fault, and the user looking there would find nothing
+    wrong."""
+    problems = [_attributed(problem, overrides) for problem in problems]
     if len(problems) == 1:
         raise ConfigError(f"{source}: {problems[0]}") from None
     listed = "\n".join(f"  {problem}" for problem in problems)
     raise ConfigError(f"{source}: {len(problems)} problems:\n{listed}") from None
 
 
-def _attributed(problem: str, overrides: Sequence[str], given_as: str) -> str:
-    for text in overrides:
-        key = text.partition("=")[0].strip()
-        if problem.startswith(key) and problem[len(key):len(key) + 1] in (":", ".", "["):
-            return f"{problem} (from {given_as} {text})"
+def is_at(problem: str, path: str) -> bool:
+    """Whether `problem` ("model.layers[1].LSTM.units: ...") is at `path` or below it."""
+    return problem.startswith(path) and problem[len(path):len(path) + 1] in (":", ".", "[")
+
+
+def _attributed(problem: str, overrides: Sequence[tuple[str, str]]) -> str:
+    for key, given in overrides:
+        if is_at(problem, key):
+            return f"{problem} (from {given})"
     return problem
 
 

@@ -107,8 +107,10 @@ def check_events(text: str) -> None:
             _node_seen(open_collections, event.value, event)
 
 
-# YAML 1.1's base 60: `epochs: 1:30` is 90.
-_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+# YAML 1.1's base 60, as PyYAML resolves it (its int and float patterns): `epochs: 1:30`
+# is 90, while `08:15` stays text.
+_SEXAGESIMAL = re.compile(r"^(?:[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"
+                          r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*)$")
 
 
 def _node_seen(open_collections: list, scalar: str | None, event) -> None:

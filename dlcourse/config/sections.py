@@ -356,11 +356,13 @@ class OptimizerConfig(Section):
 
     @model_validator(mode="after")
     def _arguments_it_takes(self) -> OptimizerConfig:
-        takes = catalog()["optimizers"][self.name]
+        optimizers = catalog()["optimizers"]
         for key in ("momentum", "weight_decay"):
-            if getattr(self, key) is not None and key not in takes:
-                raise invalid("optimizer", f"{self.name} takes no {key} (sgd and rmsprop "
-                              "take momentum)", subpath=key)
+            if getattr(self, key) is not None and key not in optimizers[self.name]:
+                # Listed from the catalog: a fixed "sgd and rmsprop" left out muon.
+                taking = [name for name, takes in sorted(optimizers.items()) if key in takes]
+                raise invalid("optimizer", f"{self.name} takes no {key} ({', '.join(taking)} "
+                              f"take {key})", subpath=key)
         return self
 
     @field_validator("learning_rate")

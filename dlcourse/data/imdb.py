@@ -161,14 +161,15 @@ def _padded_reviews(reviews: np.ndarray, num_words: int | None, maxlen: int) -> 
     return padded
 
 
-# Ranks past int32 wrapped round in NumPy's cast (a word read as another); an empty index
-# stopped predict in a max() of nothing.
-WORD_INDEX_EXPECTED = f"a JSON object mapping words to ranks from 1 to {2**31 - 1:,}"
+# A rank is shifted by IMDB_INDEX_FROM into an int32 word index: one past that wrapped round
+# (a word read as another). An empty index stopped predict in a max() of nothing.
+HIGHEST_RANK = 2**31 - 1 - IMDB_INDEX_FROM
+WORD_INDEX_EXPECTED = f"a JSON object mapping words to ranks from 1 to {HIGHEST_RANK:,}"
 
 
 def is_word_index(value: object) -> bool:
     return isinstance(value, dict) and bool(value) and all(
-        isinstance(rank, int) and not isinstance(rank, bool) and 0 < rank < 2**31
+        isinstance(rank, int) and not isinstance(rank, bool) and 0 < rank <= HIGHEST_RANK
         for rank in value.values())
 
 
