@@ -248,13 +248,10 @@ def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) 
     actual_width = model.output_shape[-1]
     if width is not None and actual_width != width:
         needs = ("fits one number per example" if config.task == "regression" else
-                 f"on {data.name}, with {classes_text(_class_names(data))}, needs {width}")
+                 f"on {data.name}, with {classes_text(data.class_names, data.num_classes)}, "
+                 f"needs {width}")
         raise ModelDataMismatch(f"The last layer ({last}) gives {actual_width} outputs, but "
                                 f"{loss} {needs}: set its units to {width}.")
-
-
-def _class_names(data: DataSignature) -> tuple[str, ...]:
-    return data.class_names or tuple(map(str, range(data.num_classes)))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from dlcourse.config import Config, family
-from dlcourse.data import shape_text
+from dlcourse.data import output_widths, shape_text
 from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.data.imdb import encode_reviews, tokenize_review
 from dlcourse.data.photos import read_as_trained, read_picture
@@ -128,7 +128,7 @@ class Predictor:
         if self.class_names is None:
             return
         outputs = self.model.output_shape[-1]
-        if len(self.class_names) != max(outputs, 2):
+        if outputs not in output_widths(len(self.class_names)):
             raise RunError(f"{self.run.path / CLASSES_FILE}: names {len(self.class_names)} class"
                            f"{'es' if len(self.class_names) != 1 else ''}, but the model has "
                            f"{outputs} output(s), for "

@@ -12,7 +12,15 @@ from typing import Any
 import keras
 
 from dlcourse.config import Config
-from dlcourse.data import DataSignature, Dataset, load_dataset, shape_text, signature_of
+from dlcourse.data import (
+    DataSignature,
+    Dataset,
+    classes_text,
+    load_dataset,
+    output_widths,
+    shape_text,
+    signature_of,
+)
 from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.data.memory import SOURCE as MEMORY_SOURCE, dataset_from_memory, test_split_from_memory
 from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
@@ -131,10 +139,9 @@ def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: 
     regression = config.task == "regression"
     if output_width(config, dataset.num_classes) is None:
         return  # a loss whose outputs training doesn't tie to the classes (hinge, poisson)
-    expected = (1,) if regression else (
-        (dataset.num_classes, 1) if dataset.num_classes == 2 else (dataset.num_classes,))
-    if outputs not in expected:
-        what = "a number to predict" if regression else f"{dataset.num_classes} classes"
+    if outputs not in output_widths(None if regression else dataset.num_classes):
+        what = ("a number to predict" if regression
+                else classes_text(dataset.class_names or (), dataset.num_classes))
         raise RunError(
             f"{run.model_path}: has {outputs} output(s), but the run's data ({dataset.source}) "
             f"has {what}; is the run directory damaged (a model from another run)?"

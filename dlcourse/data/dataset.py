@@ -36,14 +36,24 @@ def shape_text(dims: tuple, batch: bool | int | None = False) -> str:
     return "(" + ", ".join([*front, *("any" if size is None else str(size) for size in dims)]) + ")"
 
 
-def classes_text(names: Sequence[str]) -> str:
+def classes_text(names: Sequence[str], count: int = 0) -> str:
     """"2 classes (0: 'neg', 1: 'pos')": the classes a label or an output width is measured
     against, named with their indices so labels that differ by case or a space (own data)
-    show. Classes named by their own index (MNIST's) need no list."""
+    show. Classes named by their own index (MNIST's), or `count` classes without names,
+    need no list."""
+    names = names or tuple(map(str, range(count)))
     if tuple(map(str, names)) == tuple(map(str, range(len(names)))):
         return f"{len(names)} classes"
     shown = ", ".join(f"{index}: {str(name)!r}" for index, name in enumerate(names[:12]))
     return f"{len(names)} classes ({shown}{', ...' if len(names) > 12 else ''})"
+
+
+def output_widths(num_classes: int | None) -> tuple[int, ...]:
+    """The outputs a trained model of these classes may give: one number for a regression
+    (None), one sigmoid or two softmax for two classes, else one per class."""
+    if num_classes is None:
+        return (1,)
+    return (1, 2) if num_classes == 2 else (num_classes,)
 
 
 @dataclass(frozen=True)
