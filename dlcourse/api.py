@@ -232,9 +232,10 @@ def predict(
     *,
     preprocess: bool = True,
 ) -> list[dict[str, Any]]:
-    """Predict with a run's model: review texts for text models, image files for image
-    models, or a NumPy array of what the model takes (one image or a batch; padded word
-    indices). One string is one input. Returns one record per input, as `dlcourse predict
+    """Predict with a run's model: review texts for text models, image files (paths, or a
+    file's bytes, as a notebook's upload gives them) for image models, or a NumPy array of
+    what the model takes (one image or a batch; padded word indices). One string is one
+    input. Returns one record per input, as `dlcourse predict
     --json` prints them: label, probability and probabilities (value for regression),
     for texts how many words the model knows, and warnings. The model is loaded once for
     repeated calls on the same run.
@@ -243,8 +244,10 @@ def predict(
     from dlcourse.preflight import finished_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
-    finished_run(_run_path(run))
-    inputs = python_inputs(inputs)
+    from dlcourse.config import family
+
+    checked = finished_run(_run_path(run))
+    inputs = python_inputs(inputs, pictures=not family(checked.read_config().data.dataset).is_text)
     start_tensorflow()
     from dlcourse.prediction import predict_run
 

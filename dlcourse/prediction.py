@@ -187,9 +187,10 @@ class Predictor:
             return isinstance(largest, (int, float)) and largest <= 1.0
         return True
 
-    def predict(self, inputs: Sequence[str] | np.ndarray, *, preprocess: bool = True
+    def predict(self, inputs: Sequence[str | bytes] | np.ndarray, *, preprocess: bool = True
                 ) -> list[Prediction]:
-        """Texts for text models, picture paths for image models, or an array."""
+        """Texts for text models, picture paths (or a file's bytes) for image models, or an
+        array."""
         if len(inputs) == 0:
             raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
         if isinstance(inputs, np.ndarray):
@@ -199,7 +200,10 @@ class Predictor:
         elif self.family.is_text:
             prepared = self.prepare_texts(inputs)
         else:
-            prepared = self._prepared_pictures(inputs, preprocess)
+            names = [item if isinstance(item, str) else f"inputs[{index}]"
+                     for index, item in enumerate(inputs)]
+            prepared = self._prepared_pictures(inputs, preprocess, names)
+            inputs = names
         return self._answers(inputs, prepared)
 
     def predict_pictures(self, pictures: Sequence[tuple[str, bytes]], *, preprocess: bool = True

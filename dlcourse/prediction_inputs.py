@@ -127,10 +127,11 @@ def _lines(text: str, source: str) -> list[str]:
     return lines
 
 
-def python_inputs(inputs: Any) -> Any:
-    """What `dlcourse.predict` was given, as the list of texts or image paths it means, or
-    an array of numbers as it is. Each item was made a string, so a DataFrame predicted its
-    column names, bytes one "text" per byte, and b"great" the text "b'great'"."""
+def python_inputs(inputs: Any, *, pictures: bool = False) -> Any:
+    """What `dlcourse.predict` was given, as the list of texts or image paths it means (for
+    `pictures`, a file's bytes too), or an array of numbers as it is. Each item was made a
+    string, so a DataFrame predicted its column names, bytes one "text" per byte, and
+    b"great" the text "b'great'"."""
     if isinstance(inputs, (str, Path, bytes)):
         inputs = [inputs]
     elif hasattr(inputs, "columns"):  # a pandas DataFrame, without importing pandas
@@ -148,19 +149,21 @@ def python_inputs(inputs: Any) -> Any:
     if not hasattr(inputs, "__iter__"):  # None gave a bare TypeError
         raise DataError(f"predict takes texts, image paths or an array, not "
                         f"{type(inputs).__name__} {str(inputs)[:40]!r}.")
-    return [_python_input(item, index) for index, item in enumerate(inputs)]
+    return [_python_input(item, index, pictures) for index, item in enumerate(inputs)]
 
 
-def _python_input(item: Any, index: int) -> str:
+def _python_input(item: Any, index: int, pictures: bool) -> str | bytes:
     if isinstance(item, (str, Path)):
         return str(item)
+    if isinstance(item, bytes) and pictures:
+        return item  # a picture file's contents, read as a path's would be
     if isinstance(item, bytes):
         try:
             return item.decode("utf-8")
         except UnicodeDecodeError:
-            raise DataError(f"inputs[{index}]: bytes that are not UTF-8 text. A text: decode "
-                            "it to a str first; a picture's file contents: give its path, or "
-                            "its pixels as a NumPy array.") from None
+            raise DataError(f"inputs[{index}]: bytes that are not UTF-8 text, and this run's "
+                            "model reads texts: decode a text to a str first (a picture's "
+                            "bytes are for a run that reads pictures).") from None
     raise DataError(f"inputs[{index}] is {type(item).__name__} {str(item)[:40]!r}; predict "
                     "takes texts (str), image paths, or one NumPy array of what the model "
                     "takes.")

@@ -149,6 +149,13 @@ def test_predict_an_image_the_test_writes(trained, tmp_path):
     assert prediction.label == prediction.top[0][0]
     missing = CliRunner().invoke(main, ["predict", str(run_dir), str(tmp_path / "nope.png")])
     assert missing.exit_code == 2 and "no such image file" in missing.output
+    # A notebook's upload gives the file's bytes: read as the file is, named by position.
+    import dlcourse
+
+    from_path, from_bytes = dlcourse.predict(run_dir, [str(tmp_path / "digit.png"),
+                                                        (tmp_path / "digit.png").read_bytes()])
+    assert from_bytes["probabilities"] == pytest.approx(from_path["probabilities"])
+    assert from_bytes["input"] == "inputs[1]"
 
 
 @pytest.mark.slow

@@ -88,9 +88,11 @@ def test_python_inputs_are_texts_paths_or_one_array():
     assert python_inputs("a fine film") == ["a fine film"]
     assert python_inputs(b"caf\xc3\xa9 au lait") == ["café au lait"]
     assert python_inputs([b"great film", Path("digit.png")]) == ["great film", "digit.png"]
-    # A PNG's bytes: "decode them to a str" was no advice for a picture.
-    with pytest.raises(DataError, match="a picture's file contents: give its path"):
+    # A PNG's bytes to a text run: "decode them to a str" was no advice for a picture.
+    with pytest.raises(DataError, match="this run's model reads texts"):
         python_inputs(b"\x89PNG\r\n\x1a\n\xff")
+    picture = b"\x89PNG\r\n\x1a\n\xff"
+    assert python_inputs([picture, "digit.png"], pictures=True) == [picture, "digit.png"]
     assert python_inputs(np.array(["good", "bad"])) == ["good", "bad"]
     numbers = np.zeros((2, 5), dtype="int32")
     assert python_inputs(numbers) is numbers
