@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dlcourse import extras
-from dlcourse.config import Config, DataConfig, family
+from dlcourse.config import Config, DataConfig
 from dlcourse.data import check_findable
 from dlcourse.data.files import fingerprint
 from dlcourse.data.loading import MEMORY_KIND, check_held_in, data_fingerprint, own_files
@@ -259,11 +259,10 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
 def _named_absolutely(config: DataConfig, source: str) -> str | None:
     """'data.path (/photos)' when the config names `source` by an absolute path (or a
     pattern of one, data.train: /data/train-*.jsonl)."""
-    for name in family(config.dataset).paths:
-        pattern = getattr(config, name)
-        if pattern is not None and Path(pattern).is_absolute() and (
+    for key, pattern in config.own_paths().items():
+        if Path(pattern).is_absolute() and (
                 Path(source) == Path(pattern) or fnmatch.fnmatch(source, pattern)):
-            return f"data.{name} ({pattern})"
+            return f"{key} ({pattern})"
     return None
 
 

@@ -172,6 +172,12 @@ class DataConfig(Section):
         None, description="image_folder: grayscale, rgb (default) or rgba."
     )
 
+    def own_paths(self) -> dict[str, str]:
+        """{'data.path': '/photos', ...}: the paths or patterns this config names its own
+        files by (raw text, image folders), by key; none for Keras's datasets."""
+        return {f"data.{name}": pattern for name in family(self.dataset).paths
+                if (pattern := getattr(self, name)) is not None}
+
     @property
     def target_field(self) -> str:
         return self.target or "label"

@@ -83,18 +83,15 @@ def check_held_in(config: DataConfig, data_dir: str | Path) -> None:
     (DLCOURSE_DATA_DIR, Keras's cache, the current directory), which suits training; but a
     command pointed at other data (`evaluate RUN --data-dir DIR`) that silently read the
     training copy from elsewhere would report the wrong data's score as the asked one's."""
-    if own := family(config.dataset).paths:
-        for name in own:
-            pattern = getattr(config, name)
-            if pattern is None:
-                continue
+    if family(config.dataset).paths:
+        for key, pattern in config.own_paths().items():
             if Path(pattern).is_absolute():
-                raise DataError(f"data.{name} is the absolute path {pattern}, which --data-dir "
+                raise DataError(f"{key} is the absolute path {pattern}, which --data-dir "
                                 f"{data_dir} can't change: leave --data-dir out to use that "
                                 "data, or train a run whose config names it relative to a "
                                 "data directory.")
             if found(pattern, data_dir, "data")[0] != Path(data_dir):
-                raise DataError(f"{data_dir} holds nothing matching data.{name} ({pattern}); "
+                raise DataError(f"{data_dir} holds nothing matching {key} ({pattern}); "
                                 "it was found elsewhere, which is not the data asked for.")
         return
     held = {"mnist": MNIST_FILE.filename, "imdb": IMDB_FILE.filename, **KERAS_FOLDERS}
@@ -130,8 +127,7 @@ MEMORY_KIND = "memory"
 def own_files(config: DataConfig, data_dir: str | Path | None) -> tuple[Path | None, list[Path]] | None:
     """(the directory relative paths matched in, every file or folder matched) for the
     families read from the config's own paths (raw text, image folders); else None."""
-    patterns = [pattern for name in family(config.dataset).paths
-                if (pattern := getattr(config, name))]
+    patterns = list(config.own_paths().values())
     if not patterns:
         return None
     found_in, read = None, []
