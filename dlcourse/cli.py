@@ -438,7 +438,10 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
               type=click.FloatRange(min=0, min_open=True), help="Largest request body.")
 @click.option("--max-inputs", default=64, show_default=True, type=click.IntRange(min=1),
               help="Most texts or pictures in one request.")
-def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: int) -> None:
+@click.option("--max-connections", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Most connections at once; more are answered 503 (each may hold a body).")
+def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: int,
+          max_connections: int) -> None:
     """Serve RUN_DIR's model over HTTP: POST /predict, a demo page at /, docs at /docs.
 
     Needs the extra: pip install 'dlcourse[serve]'.
@@ -446,7 +449,8 @@ def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: i
     _finished_run(run_dir)
     from dlcourse.serving import Limits, serve as serve_run
 
-    limits = Limits(body_bytes=int(max_body_mb * (1 << 20)), inputs=max_inputs)
+    limits = Limits(body_bytes=int(max_body_mb * (1 << 20)), inputs=max_inputs,
+                    connections=max_connections)
     serve_run(run_dir, host=host, port=port, limits=limits, say=click.echo)
 
 

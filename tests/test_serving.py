@@ -160,6 +160,25 @@ def test_other_machines_are_let_in_only_when_asked_and_ctrl_c_stops_it(trained):
     assert code == 0 and "Traceback" not in err, err
 
 
+def test_connections_past_the_limit_are_answered_503_until_one_closes(trained):
+    """Each connection may be buffering a body of up to --max-body-mb: 30 uploads of 8 MB
+    at once doubled the server's memory, with no bound on how many were taken."""
+    import socket
+    import time
+
+    server = Server(trained["mnist"], "--max-connections", "2")
+    try:
+        held = socket.create_connection(("127.0.0.1", server.port))  # a slow client's
+        held.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.5)
+        assert server.call("GET", "/health")[0] == 503  # the second of two
+        held.close()
+        time.sleep(0.5)
+        assert server.call("GET", "/health") == (200, {"status": "ok"})
+    finally:
+        server.stop()
+
+
 def test_a_missing_extra_is_named(trained, monkeypatch):
     import importlib.util
 

@@ -29,10 +29,13 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may carry."""
+    """What one request may carry, and how many connections are served at once: each
+    may be buffering a body, so together they bound the server's memory (30 uploads of
+    8 MB at once doubled it, unbounded)."""
 
     body_bytes: int = 8 << 20
     inputs: int = 64
+    connections: int = 64
 
 
 class BadRequest(Exception):
@@ -253,7 +256,8 @@ def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
             "this machine can use the model.")
     say(f"Serving {run_dir} at http://{_url_host(host)}:{port}/ (API docs at /docs). "
         "Ctrl-C stops.")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning",
+                limit_concurrency=limits.connections)
 
 
 def _check_free(host: str, port: int) -> None:
