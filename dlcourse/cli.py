@@ -376,6 +376,7 @@ def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: 
     items = collect_inputs(run_dir, inputs, as_text=as_text, stdin=sys.stdin)
     _import_tensorflow_quietly()
     from dlcourse.prediction import predict_run
+    from dlcourse.terminal import printable_line
 
     predictions = predict_run(run_dir, items, preprocess=not no_preprocess)
     for number, prediction in enumerate(predictions, start=1):
@@ -385,7 +386,8 @@ def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: 
         click.echo(json.dumps([p.as_dict() for p in predictions], indent=2))
         return
     for prediction in predictions:
-        shown = prediction.input if len(prediction.input) <= 70 else prediction.input[:67] + "..."
+        shown = printable_line(prediction.input)  # a review's control characters, escaped
+        shown = shown if len(shown) <= 70 else shown[:67] + "..."
         known = (f"  [knows {prediction.known_words} of {prediction.words} words]"
                  if prediction.words is not None else "")
         if prediction.value is not None:

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from dlcourse.errors import RunError
 from dlcourse.reports import curves_together_figure
 from dlcourse.rundir import RunDir, find_runs, is_run_dir, written_atomically
+from dlcourse.terminal import printable_line
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], style: st
         body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
                        for row in rows)
         return f"<table><tr>{head}</tr>{body}</table>"
-    rows = [[_one_line(cell) for cell in row] for row in rows]
+    rows = [[printable_line(cell) for cell in row] for row in rows]
     if style == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -203,15 +204,6 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], style: st
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
         for row in [list(columns), *rows]
     ) + "\n"
-
-
-def _one_line(cell: str) -> str:
-    """A cell as one line of plain characters. An override's value, read from a run
-    directory someone may have sent, can hold a newline, or a terminal's escape sequence
-    (which would recolour, retitle or rewrite the screen) or a bidirectional control (which
-    reorders what the row shows): those are shown escaped, as Python writes them."""
-    return "".join(char if char.isprintable() else ascii(char)[1:-1]
-                   for char in " ".join(cell.split()))
 
 
 def _markdown_cell(text: str) -> str:

@@ -17,7 +17,7 @@ spec.loader.exec_module(import_graph)
 PACKAGE = ROOT / "dlcourse"
 # Lowest first. A module may import from its own layer and the ones before it.
 LAYERS = [
-    ["dlcourse.errors", "dlcourse.cache", "dlcourse.version", "dlcourse.safe_files",
+    ["dlcourse.errors", "dlcourse.cache", "dlcourse.version", "dlcourse.safe_files", "dlcourse.terminal",
      "dlcourse.extras", "dlcourse.layers",
      "dlcourse.tensorflow_setup",
      "dlcourse.reference*"],

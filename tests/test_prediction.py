@@ -135,6 +135,9 @@ def test_predict_text_from_arguments_file_and_stdin(text_run, tmp_path):
         assert prediction["label"] == max(probabilities, key=probabilities.get)
     text = CliRunner().invoke(main, ["predict", str(text_run), "a fine movie"]).stdout
     assert text.startswith("P(positive) ") and "[knows 1 of 3 words]" in text
+    # A review's escape sequence cleared the screen as it was echoed back.
+    text = CliRunner().invoke(main, ["predict", str(text_run), "a fine\x1b[2J movie"]).stdout
+    assert "\x1b" not in text and "a fine\\x1b[2J movie" in text
 
 
 @pytest.mark.slow
