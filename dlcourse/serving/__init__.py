@@ -199,7 +199,7 @@ def _json_inputs(body: bytes, wanted: str) -> list:
     example = '{"texts": ["a review", ...]}' if wanted == "texts" else \
         '{"images": ["<base64 PNG or JPEG>", ...]}'
     try:
-        data = json.loads(body)
+        data = json.loads(body, object_pairs_hook=_one_value_a_key)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError too
         raise BadRequest(400, f"The body is not JSON ({error}); send {example}.") from None
     if not isinstance(data, dict) or set(data) != {wanted}:
@@ -212,6 +212,15 @@ def _json_inputs(body: bytes, wanted: str) -> list:
     if wanted == "texts":
         return items
     return [(f"images[{position}]", _decoded(item, position)) for position, item in enumerate(items)]
+
+
+def _one_value_a_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are distinct: of two "texts", one was dropped unseen."""
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) < len(keys):
+        twice = next(key for key in keys if keys.count(key) > 1)
+        raise ValueError(f"the key {twice!r} appears twice in one object")
+    return dict(pairs)
 
 
 def _decoded(item: str, position: int) -> bytes:
