@@ -145,7 +145,13 @@ class InterruptAtEpochEnd(keras.callbacks.Callback):
     failed trial and goes on searching. While `deferred()` holds, the first Ctrl-C only
     asks the running fit to stop after its batch, and this callback raises the interrupt
     at the epoch's end. A second Ctrl-C, or one outside a fit, interrupts at once.
+
+    `deferring` holds the ones in force, for SIGTERM: the CLI hands it here too, also where
+    Ctrl-C is ignored (a job started with `&` by a script), so it never raises at a point
+    where Python swallows it (a weakref's callback), leaving the search running.
     """
+
+    deferring: list[InterruptAtEpochEnd] = []
 
     def __init__(self):
         super().__init__()
@@ -154,18 +160,24 @@ class InterruptAtEpochEnd(keras.callbacks.Callback):
 
     @contextlib.contextmanager
     def deferred(self):
-        if threading.current_thread() is not threading.main_thread() or \
-                signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-            yield  # a handler can't be set here, or Ctrl-C is meant to be ignored
+        if threading.current_thread() is not threading.main_thread():
+            yield  # a handler can't be set here
             return
-        previous = signal.signal(signal.SIGINT, self._on_ctrl_c)
+        ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # Ctrl-C meant to be
+        previous = None if ignored else signal.signal(signal.SIGINT, self.interrupt)
+        InterruptAtEpochEnd.deferring.append(self)
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            InterruptAtEpochEnd.deferring.remove(self)
+            if not ignored:
+                signal.signal(signal.SIGINT, previous)
 
-    def _on_ctrl_c(self, signum, frame) -> None:
+    def interrupt(self, signum, frame) -> None:
+        """Stop the fit after its batch; or, a second time or between fits, at once. Asked
+        for either way, so that an interrupt Python swallowed still ends the next fit."""
         if self.requested or self._fitting is None:
+            self.requested = True
             raise KeyboardInterrupt
         self.requested = True
         self._fitting.stop_training = True

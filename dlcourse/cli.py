@@ -11,6 +11,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import click
@@ -88,12 +89,15 @@ def _sigterm_as_ctrl_c(terminated: list):
         return
 
     def handler(signum, frame):
-        if terminated:
+        now = time.monotonic()
+        if terminated and now - terminated[-1] < 1:
             return  # `timeout` signals the process and its group: one interrupt is enough
-        terminated.append(signum)
-        # Whatever Ctrl-C does now: a search defers it to the epoch's end, since an
-        # interrupt inside TensorFlow's iterator came out as a failed trial.
-        on_ctrl_c = signal.getsignal(signal.SIGINT)
+        terminated.append(now)  # a later SIGTERM acts again, should this one be swallowed
+        # As Ctrl-C does now: a search defers it to the epoch's end (an interrupt inside
+        # TensorFlow's iterator came out as a failed trial), even where Ctrl-C is ignored.
+        callbacks = sys.modules.get("dlcourse.callbacks")  # imported once a fit is near
+        deferring = callbacks.InterruptAtEpochEnd.deferring if callbacks else []
+        on_ctrl_c = deferring[-1].interrupt if deferring else signal.getsignal(signal.SIGINT)
         if not callable(on_ctrl_c):
             raise KeyboardInterrupt
         on_ctrl_c(signal.SIGINT, frame)

@@ -200,3 +200,45 @@ def test_ctrl_c_in_a_deferred_fit_stops_after_its_batch_and_interrupts_at_the_ep
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_sigterm_is_deferred_to_the_epoch_end_also_where_ctrl_c_is_ignored():
+    """A search started with `&` by a script ignores Ctrl-C; SIGTERM was then raised at any
+    point, where Python may swallow it (a weakref's callback), and every later SIGTERM was
+    ignored: `timeout` could not stop the search."""
+    import os
+    import signal
+    import time
+
+    from dlcourse.callbacks import InterruptAtEpochEnd
+    from dlcourse.cli import _sigterm_as_ctrl_c
+
+    class SigtermAtBatch(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches += 1
+            if self.batches == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    interrupt, sigterm, terminated = InterruptAtEpochEnd(), SigtermAtBatch(), []
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _sigterm_as_ctrl_c(terminated), interrupt.deferred():
+            with pytest.raises(KeyboardInterrupt):
+                model.fit(np.zeros((64, 4)), np.zeros(64), batch_size=4, epochs=5, verbose=0,
+                          callbacks=[sigterm, interrupt])
+            assert sigterm.batches == 3 and len(terminated) == 1  # stopped after its batch
+            # Between fits: at once, and still asked for should Python swallow it.
+            interrupt.requested = False
+            time.sleep(1.1)
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGTERM)
+            assert interrupt.requested and len(terminated) == 2
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
