@@ -4,6 +4,7 @@ what the run saves and tests, and a resumed run ends as an uninterrupted one wou
 from __future__ import annotations
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -170,25 +171,27 @@ def test_reduce_lr_on_plateau_with_a_schedule_is_refused():
     assert one_paragraph(result) and "is a schedule" in result.stderr, result.stderr
 
 
+class SignalAtBatch(keras.callbacks.Callback):
+    """Sends this process `signum` at the end of the third batch, as a user would mid-epoch."""
+
+    def __init__(self, signum: int):
+        super().__init__()
+        self.signum, self.batches = signum, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        if self.batches == 3:
+            os.kill(os.getpid(), self.signum)
+
+
 def test_ctrl_c_in_a_deferred_fit_stops_after_its_batch_and_interrupts_at_the_epoch_end():
-    import os
     import signal
 
     from dlcourse.callbacks import InterruptAtEpochEnd
 
-    class CtrlCAtBatch(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.batches = 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.batches += 1
-            if self.batches == 3:
-                os.kill(os.getpid(), signal.SIGINT)
-
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
-    interrupt, ctrl_c = InterruptAtEpochEnd(), CtrlCAtBatch()
+    interrupt, ctrl_c = InterruptAtEpochEnd(), SignalAtBatch(signal.SIGINT)
     # pytest-xdist's workers ignore SIGINT; a terminal's Python raises KeyboardInterrupt.
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -213,19 +216,9 @@ def test_sigterm_is_deferred_to_the_epoch_end_also_where_ctrl_c_is_ignored():
     from dlcourse.callbacks import InterruptAtEpochEnd
     from dlcourse.cli import _sigterm_as_ctrl_c
 
-    class SigtermAtBatch(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.batches = 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.batches += 1
-            if self.batches == 3:
-                os.kill(os.getpid(), signal.SIGTERM)
-
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
-    interrupt, sigterm, terminated = InterruptAtEpochEnd(), SigtermAtBatch(), []
+    interrupt, sigterm, terminated = InterruptAtEpochEnd(), SignalAtBatch(signal.SIGTERM), []
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with _sigterm_as_ctrl_c(terminated), interrupt.deferred():
