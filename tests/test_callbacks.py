@@ -209,7 +209,6 @@ def test_sigterm_is_deferred_to_the_epoch_end_also_where_ctrl_c_is_ignored():
     """A search started with `&` by a script ignores Ctrl-C; SIGTERM was then raised at any
     point, where Python may swallow it (a weakref's callback), and every later SIGTERM was
     ignored: `timeout` could not stop the search."""
-    import os
     import signal
     import time
 
