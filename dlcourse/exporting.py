@@ -96,7 +96,10 @@ def export_run(run_dir: str | Path, format: str = "saved_model", *,
             )
         (staging / EXPORT_README).write_text(
             _readme(predictor, format, takes, checks, notes), encoding="utf-8")
-        (staging / EXPORT_MARKER).write_text(f"{format} export of {run.path.resolve()}\n")
+        written = sorted([entry.name for entry in staging.iterdir()] + [EXPORT_MARKER])
+        # The mark lists what the export wrote: anything else found there later is a user's.
+        (staging / EXPORT_MARKER).write_text(f"{format} export of {run.path.resolve()}\n"
+                                             + "".join(f"{name}\n" for name in written))
     return ExportResult(target, format, checks, takes, notes)
 
 

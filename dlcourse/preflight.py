@@ -98,6 +98,11 @@ def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
     if target.exists() and (not target.is_dir() or any(target.iterdir()) and not replaceable):
         raise RunError(f"{target} exists and is not an earlier export; give --output a "
                        "new folder, or an export's folder to replace it.")
+    if target.is_dir() and (strays := run.export_strays(target)):
+        shown = ", ".join(strays[:5]) + (f" and {len(strays) - 5} more" if len(strays) > 5 else "")
+        raise RunError(f"{target} holds {shown}, which no export wrote, and a new export "
+                       "replaces the folder whole: move them out first, or give --output a "
+                       "new folder.")
     return target
 
 

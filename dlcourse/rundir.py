@@ -655,6 +655,19 @@ class RunDir:
             return False
         return said and all(entry.name in _OLD_EXPORT_ENTRIES for entry in folder.iterdir())
 
+    @staticmethod
+    def export_strays(folder: Path) -> list[str]:
+        """What an export folder holds that no export wrote (a user's notes put beside the
+        model): replacing the export would delete it. The mark lists what was written
+        (older marks, none: then what any export writes)."""
+        try:
+            lines = read_file(folder / EXPORT_MARKER, 1 << 16, RunError, "export mark")
+            written = set(lines.decode("utf-8", "replace").splitlines()[1:])
+        except RunError:
+            written = set()
+        written = (written or set(_OLD_EXPORT_ENTRIES)) | {EXPORT_MARKER, EXPORT_README}
+        return sorted(entry.name for entry in folder.iterdir() if entry.name not in written)
+
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / TENSORBOARD_DIR

@@ -109,10 +109,13 @@ def test_the_default_folder_is_in_the_run_and_an_export_replaces_the_last(traine
     run = trained.copy("mnist", tmp_path)
     first = exporting.export_run(run, "saved_model")
     assert first.path == run / "export" / "saved_model"
-    (first.path / "stale.txt").write_text("from before")
     again = exporting.export_run(run, "saved_model")
-    assert again.path == first.path and not (again.path / "stale.txt").exists()
-    assert not list((run / "export").glob(".partial-*"))
+    assert again.path == first.path and not list((run / "export").glob(".partial-*"))
+    # A file no export wrote is a user's: replacing the folder deleted it without a word.
+    (first.path / "notes.txt").write_text("what I measured")
+    refused = invoke("export", run)
+    assert refused.exit_code == 2 and "holds notes.txt, which no export wrote" in refused.output
+    assert (first.path / "notes.txt").read_text() == "what I measured"
 
 
 def test_an_export_that_fails_its_check_writes_nothing(trained, tmp_path, monkeypatch):
