@@ -228,9 +228,11 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
     measure = plotted_measure(summaries)
     curves = [s for s in summaries if s.val_curve and s.measure == measure]
     labels = [summary.label for summary in curves]
+    # Escaped as the table's cells are: a folder name that isn't UTF-8 (surrogates) made
+    # matplotlib's text raise a TypeError.
     labelled = {
-        summary.label if labels.count(summary.label) == 1
-        else f"{summary.label} {summary.run_dir.name}": summary.val_curve
+        printable_line(summary.label if labels.count(summary.label) == 1
+                       else f"{summary.label} {summary.run_dir.name}"): summary.val_curve
         for summary in curves
     }
     if not labelled:

@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -99,6 +100,15 @@ def test_a_cell_stays_one_cell_whatever_an_override_holds(tmp_path):
     assert len(markdown) == 3 and markdown[2].count(" | ") == markdown[0].count(" | ")
     assert "a \\| b c &lt;b>x&lt;/b> \\*y\\* \\`z\\`" in markdown[2]
     assert len(format_table([summary]).splitlines()) == 2
+
+
+def test_a_run_folder_named_in_bytes_that_are_no_utf8_is_plotted(tmp_path):
+    # Two runs of one name are labelled by folder: matplotlib raised a TypeError on r\udcff.
+    for folder in (os.fsdecode(b"r\xff"), "ok"):
+        fake_run(tmp_path / folder, "same", {"test_accuracy": 0.5}, {"val_accuracy": [0.4, 0.5]})
+    result = invoke("compare", tmp_path, "--plot", tmp_path / "curves.png")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_cell_shows_a_terminal_escape_or_a_direction_control_escaped(tmp_path):
