@@ -96,6 +96,14 @@ LARGEST_REPORT_TEXT_BYTES = 1 << 20
 # --------------------------------------------------------------------------- atomic files
 
 
+def _check_no_folder_at(path: Path) -> None:
+    """A file is renamed onto `path`: a folder there (a run dir someone edited) gave
+    IsADirectoryError's traceback once the work was done."""
+    if path.is_dir() and not path.is_symlink():
+        raise RunError(f"{path}: a folder is where this file goes; move the folder, and run "
+                       "the command again.")
+
+
 def write_text(path: Path, text: str) -> None:
     """Write `text` to `path` atomically: a temporary file in the same directory, flushed
     to disk, then renamed."""
@@ -103,6 +111,7 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_bytes(path: Path, data: bytes) -> None:
+    _check_no_folder_at(path)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{PARTIAL_PREFIX}{path.name}.")
     try:
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; runs are meant to be shared
@@ -121,6 +130,7 @@ def written_atomically(path: Path) -> Iterator[Path]:
     """A temporary path (with `path`'s suffix, as Keras and matplotlib want) to write to;
     flushed and renamed onto `path` when the block ends, removed if it fails."""
     temporary = path.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{path.name}")
+    _check_no_folder_at(path)
     try:
         yield temporary
         with open(temporary, "rb") as handle:

@@ -75,6 +75,18 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
 
 
+def test_a_folder_where_a_file_goes_is_named(tmp_path):
+    # explain's feature_maps.png as a folder: IsADirectoryError from the rename.
+    from matplotlib.figure import Figure
+
+    (tmp_path / "feature_maps.png").mkdir()
+    with pytest.raises(RunError, match="feature_maps.png: a folder is where this file goes"):
+        write_text(tmp_path / "feature_maps.png", "x")
+    with pytest.raises(RunError, match="feature_maps.png: a folder is where this file goes"):
+        RunDir(tmp_path).save_figure(Figure(), "feature_maps")
+    assert (tmp_path / "feature_maps.png").is_dir() and len(list(tmp_path.iterdir())) == 1
+
+
 def test_json_is_standard_json_with_nan_written_as_null(tmp_path):
     write_json(tmp_path / "history.json", {"loss": [0.5, math.nan, math.inf]})
     text = (tmp_path / "history.json").read_text()
