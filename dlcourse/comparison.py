@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,7 @@ def summarise(run_dir: Path) -> RunSummary:
         run_dir=run_dir,
         config=name if isinstance(name, str) else run_dir.parent.name,
         model="-".join(_layer_names(config)),
-        status="damaged" if problems else str(status.get("status", "unknown")),
+        status="damaged" if problems else _status(run, status),
         parameters=_number(metrics.get("parameters"), int),
         epochs=len(history.get("loss", [])),
         measure=measure,
@@ -90,6 +91,16 @@ def summarise(run_dir: Path) -> RunSummary:
         saved_epoch=_number(metrics.get("restored_epoch"), int),
         problems=tuple(problems),
     )
+
+
+def _status(run: RunDir, status: dict[str, Any]) -> str:
+    """status.json's word, but 'killed' for a run it says is running that no process on this
+    machine holds: a SIGKILL or a power cut leaves no chance to write it (one trained on
+    another host may well be running, and keeps its word)."""
+    said = str(status.get("status", "unknown"))
+    if said == "running" and status.get("host") == platform.node() and not run.is_held():
+        return "killed"
+    return said
 
 
 def _number(value: Any, kind: type) -> Any:

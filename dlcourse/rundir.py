@@ -403,6 +403,22 @@ class RunDir:
             raise RunError(f"{self.path / STATUS_FILE}: expected a JSON object.")
         return status
 
+    def is_held(self) -> bool:
+        """Whether a process holds the run now (training, resuming, evaluating it), asked
+        without taking the lock or creating its file: `runs` may read a folder it can't
+        write."""
+        try:
+            descriptor = os.open(self.path / LOCK_FILE, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(descriptor)  # and with it the shared lock, if it was taken
+
     @contextlib.contextmanager
     def training_lock(self, doing: str = "trained") -> Iterator[None]:
         """Hold this run for one process that writes it (training, resuming, evaluating);

@@ -102,6 +102,22 @@ def test_a_cell_stays_one_cell_whatever_an_override_holds(tmp_path):
     assert len(format_table([summary]).splitlines()) == 2
 
 
+def test_a_run_said_running_that_no_process_holds_is_listed_as_killed(tmp_path):
+    """A SIGKILL leaves status.json saying running for ever; runs and compare said so too."""
+    import platform
+
+    from dlcourse.rundir import RunDir
+
+    here = {"status": "running", "host": platform.node()}
+    fake_run(tmp_path / "killed", "a", {}, {"val_accuracy": [0.5]}, here)
+    fake_run(tmp_path / "alive", "b", {}, {"val_accuracy": [0.5]}, here)
+    fake_run(tmp_path / "elsewhere", "c", {}, {"val_accuracy": [0.5]},
+             {"status": "running", "host": "another-machine"})
+    with RunDir(tmp_path / "alive").training_lock():
+        statuses = {s.run_dir.name: s.status for s in collect_runs([tmp_path])}
+    assert statuses == {"killed": "killed", "alive": "running", "elsewhere": "running"}
+
+
 def test_a_run_folder_named_in_bytes_that_are_no_utf8_is_plotted(tmp_path):
     # Two runs of one name are labelled by folder: matplotlib raised a TypeError on r\udcff.
     for folder in (os.fsdecode(b"r\xff"), "ok"):
