@@ -173,6 +173,6 @@ def describe(result: RangeTest) -> str:
              if result.rule == "steepest descent" else "")
     return "\n".join([
         f"Suggested learning rate: {result.suggestion:.3g} ({result.rule}{other}).",
-        f"The test ended: {result.stopped}. The curve: {path} (and {path.with_suffix('.json').name}).",
+        f"The test ended: {result.stopped}. The curve: {path} (and {path.with_suffix('.json').name} beside it).",
         f"Train with it: {result.set_line()}",
     ])

@@ -401,6 +401,12 @@ class RunDir:
         status = read_json(self.path / STATUS_FILE)
         if not isinstance(status, dict):
             raise RunError(f"{self.path / STATUS_FILE}: expected a JSON object.")
+        # The keys every reader trusts: "finished" with epochs_completed "x" was listed.
+        for key, kind in (("status", str), ("epochs_completed", int)):
+            if key in status and (type(status[key]) is not kind):
+                raise RunError(f"{self.path / STATUS_FILE}: {key} is {str(status[key])[:40]!r}, "
+                               f"where {'a word' if kind is str else 'a whole number'} belongs; "
+                               "is the run directory damaged?")
         return status
 
     def is_held(self) -> bool:

@@ -136,13 +136,18 @@ class TuneDir:
         write_text(self.best_config_path, text)
 
 
+# A search's trials take a minute or more each: 10,000 are a week on a GPU.
+MOST_TRIALS = 10_000
+
+
 def _check_settings(path: Path, settings: Mapping[str, Any]) -> None:
     """What a resumed search reads from tuning.json, checked: a damaged file is named,
     not met later as a KeyError."""
     checks = {
         "config": (lambda v: isinstance(v, str), "the searched config's path"),
         "algorithm": (lambda v: v in ALGORITHMS, f"one of {', '.join(ALGORITHMS)}"),
-        "max_trials": (lambda v: v is None or type(v) is int and v > 0, "a positive whole number"),
+        "max_trials": (lambda v: v is None or type(v) is int and 0 < v <= MOST_TRIALS,
+                       f"a whole number from 1 to {MOST_TRIALS:,}"),
         "overrides": (lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
                       "a list of KEY=VALUE texts"),
         "data_dir": (lambda v: v is None or isinstance(v, str), "a folder's path"),
@@ -190,9 +195,10 @@ def check_search(search: SearchConfig, algorithm: str, trials: int | None, smoke
 def _trial_count(search: SearchConfig, algorithm: str, trials: int | None, smoke: bool) -> int | None:
     if algorithm not in ALGORITHMS:
         raise TuningError(f"Unknown search algorithm {algorithm!r}; expected one of {ALGORITHMS}.")
-    # The CLI's range checks --trials; from Python, 0 searched without end.
-    if trials is not None and (type(trials) is not int or trials < 1):
-        raise TuningError(f"trials={trials!r}: expected a whole number of trials, 1 or more.")
+    # From Python, 0 searched without end; a trillion, as good as.
+    if trials is not None and (type(trials) is not int or not 1 <= trials <= MOST_TRIALS):
+        raise TuningError(f"--trials {trials!r}: expected a whole number of trials from 1 to "
+                          f"{MOST_TRIALS:,}.")
     if algorithm == "hyperband":
         if trials is not None:
             raise TuningError(

@@ -52,7 +52,7 @@ def test_the_command_plots_suggests_and_prints_the_line_to_train_with(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(curve["learning_rates"]) == len(curve["losses"]) >= 5
     assert curve["learning_rates"] == sorted(curve["learning_rates"])
-    assert "plot" not in curve and f". The curve: {plot} (and lr.json)" in result.output
+    assert "plot" not in curve and f". The curve: {plot} (and lr.json beside it)" in result.output
     assert re.search(r"^The test ended: (reached|the loss) ", result.output, re.MULTILINE)
     suggested = float(re.search(r"learning_rate=([0-9.e+-]+)", result.output)[1])
     assert suggested == pytest.approx(curve["suggestion"], rel=1e-2)

@@ -141,6 +141,8 @@ def test_a_fifo_or_huge_file_is_refused_without_hanging(tmp_path):
      ("history.json", '{"loss": [1, 2], "val_loss": [1]}', r"different numbers of epochs \(loss 2, "
       r"val_loss 1\)"),
      ("status.json", "[]", "expected a JSON object"),
+     ("status.json", '{"status": "finished", "epochs_completed": "x"}',
+      "epochs_completed is 'x', where a whole number belongs"),
      ("data.json", '{"data_dir": 5}', "data_dir is 5, where a path"),
      ("data.json", '{"data_dir": ["a"]}', r"data_dir is \["),
      ("data.json", '{"data_dir": "/data", "source": 7}', "source is 7, where a path"),
