@@ -185,6 +185,18 @@ def held(lock: Path, busy: str, doing: str = "") -> Iterator[None]:
         os.close(descriptor)
 
 
+def _same_layers(model, names: Sequence[str]) -> bool:
+    """Whether `model`'s layers are of the Keras classes `names` give, in order (an alias
+    such as Convolution2D is its class)."""
+    import keras
+
+    from dlcourse.layers import OWN_LAYERS
+
+    classes = [OWN_LAYERS.get(name) or getattr(keras.layers, name, None) for name in names]
+    return len(model.layers) == len(classes) and all(
+        type(layer) is wanted for layer, wanted in zip(model.layers, classes))
+
+
 def _first_repeated(items: list[str]) -> str | None:
     """The first item met a second time, in one pass (a vocabulary holds 20,000 tokens)."""
     seen: set[str] = set()
@@ -457,8 +469,17 @@ class RunDir:
         return self
 
     def load_model(self):
-        """The run's model.keras, loaded with Keras's safe mode (no code from the file runs)."""
-        return load_model_file(self.require_model().model_path, LARGEST_MODEL_CONFIG_BYTES)
+        """The run's model.keras, loaded with Keras's safe mode (no code from the file runs),
+        with the layers its config.yaml describes: one copied from another run of the same
+        input shape was evaluated and explained as this run's, without a word."""
+        model = load_model_file(self.require_model().model_path, LARGEST_MODEL_CONFIG_BYTES)
+        described = [spec.name for spec in self.read_config().model.layers]
+        if not _same_layers(model, described):
+            built = [type(layer).__name__ for layer in model.layers]
+            raise RunError(f"{self.model_path}: its layers ({', '.join(built)}) are not those "
+                           f"config.yaml describes ({', '.join(described)}); is the run "
+                           "directory damaged (a model from another run)?")
+        return model
 
     # ---------------------------------------------------------------- history and metrics
 

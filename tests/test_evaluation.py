@@ -139,8 +139,11 @@ def test_evaluate_writes_the_same_detail_beside_trainings(data_dir, trained, tmp
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, other, says", [
-    ("mnist", "imdb_lstm", "takes inputs of shape (500), but the run's data"),
-    ("imdb_lstm", "mnist", "takes inputs of shape (28, 28, 1), but the run's data"),
+    ("mnist", "imdb_lstm", "its layers (Embedding, LSTM, Dense) are not those config.yaml "
+     "describes (Conv2D, MaxPooling2D,"),
+    # The same input shape: it was evaluated and explained as this run's without a word.
+    ("imdb_simplernn", "imdb_lstm", "its layers (Embedding, LSTM, Dense) are not those "
+     "config.yaml describes (Embedding, SimpleRNN, Dense)"),
 ])
 def test_a_model_from_another_run_is_named_by_evaluate_and_explain(
     trained, data_dir, tmp_path, name, other, says
