@@ -98,7 +98,7 @@ def _status(run: RunDir, status: dict[str, Any]) -> str:
     machine holds: a SIGKILL or a power cut leaves no chance to write it (one trained on
     another host may well be running, and keeps its word)."""
     said = str(status.get("status", "unknown"))
-    if said == "running" and status.get("host") == platform.node() and not run.is_held():
+    if said == "running" and status.get("host") == platform.node() and run.is_held() is False:
         return "killed"
     return said
 

@@ -92,7 +92,8 @@ def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
         raise RunError(f"--output {output}: that is inside the run {run.path}, whose files are "
                        "its own; leave --output out to write its export folder, or give "
                        "another folder.")
-    # Its own export folder is dlcourse's alone, whichever version wrote what is in it.
+    # Its own export folder is dlcourse's, whichever version wrote it; but not a user's
+    # file put there, which replacing the folder would delete (export_strays, below).
     _check_writable(target.parent, f"the export to {target}")  # so the checks below can look
     replaceable = run.is_export(target) or own
     if target.exists() and (not target.is_dir() or any(target.iterdir()) and not replaceable):

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,6 +62,7 @@ EXPORT_MARKER = ".dlcourse-export"
 # All an export wrote before it had the mark: a SavedModel's files, ONNX's, LiteRT's, its README.
 _OLD_EXPORT_ENTRIES = frozenset({EXPORT_README, "saved_model.pb", "fingerprint.pb", "variables",
                                  "assets", "model.onnx", "model.tflite"})
+_BROWSER_CLUTTER = frozenset({"Thumbs.db", "desktop.ini"})
 EXPORT_FILES = {"saved_model": "", "onnx": "model.onnx", "litert": "model.tflite"}
 LOCK_FILE = ".lock"
 # Which MLflow run tracks this one, so a resumed run goes on logging to it.
@@ -197,7 +199,7 @@ def _same_layers(model, names: Sequence[str]) -> bool:
         type(layer) is wanted for layer, wanted in zip(model.layers, classes))
 
 
-def _first_repeated(items: list[str]) -> str | None:
+def first_repeated(items: Sequence[str]) -> str | None:
     """The first item met a second time, in one pass (a vocabulary holds 20,000 tokens)."""
     seen: set[str] = set()
     for item in items:
@@ -421,19 +423,26 @@ class RunDir:
                                "is the run directory damaged?")
         return status
 
-    def is_held(self) -> bool:
+    def is_held(self) -> bool | None:
         """Whether a process holds the run now (training, resuming, evaluating it), asked
-        without taking the lock or creating its file: `runs` may read a folder it can't
-        write."""
-        try:
-            descriptor = os.open(self.path / LOCK_FILE, os.O_RDONLY)
+        without taking the lock or creating its file (`runs` may read a folder it can't
+        write); None where that can't be told (a lock file this user can't open, a pipe
+        put in its place, a file system without locks)."""
+        try:  # O_NONBLOCK: a pipe named .lock would otherwise wait for a writer
+            descriptor = os.open(self.path / LOCK_FILE, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return False  # never locked: no process ever trained it here
         except OSError:
-            return False
+            return None
         try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return None
             fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
             return False
         except BlockingIOError:
             return True
+        except OSError:
+            return None
         finally:
             os.close(descriptor)  # and with it the shared lock, if it was taken
 
@@ -574,7 +583,7 @@ class RunDir:
         names = read_json(path)
         if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
             raise RunError(f"{path}: expected a JSON list of class names.")
-        if (twice := _first_repeated(names)) is not None:
+        if (twice := first_repeated(names)) is not None:
             raise RunError(f"{path}: names the class {twice!r} twice; is the run directory "
                            "damaged?")
         return tuple(names)
@@ -598,7 +607,7 @@ class RunDir:
         ):
             raise RunError(f"{path}: expected {{\"tokens\": [strings], \"idf_weights\": "
                            "[numbers] or null}; is the run directory damaged?")
-        if (twice := _first_repeated(tokens)) is not None:
+        if (twice := first_repeated(tokens)) is not None:
             raise RunError(f"{path}: holds the token {twice!r} twice; is the run directory "
                            "damaged?")
         return TextVocabulary(tuple(tokens), tuple(weights) if weights else None)
@@ -719,7 +728,10 @@ class RunDir:
         except RunError:
             written = set()
         written = (written or set(_OLD_EXPORT_ENTRIES)) | {EXPORT_MARKER, EXPORT_README}
-        return sorted(entry.name for entry in folder.iterdir() if entry.name not in written)
+        # What a file browser or Jupyter leaves by looking (.DS_Store, .ipynb_checkpoints,
+        # Thumbs.db) is nobody's work.
+        return sorted(entry.name for entry in folder.iterdir() if entry.name not in written
+                      and not entry.name.startswith(".") and entry.name not in _BROWSER_CLUTTER)
 
     @property
     def tensorboard_dir(self) -> Path:

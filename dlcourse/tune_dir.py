@@ -197,7 +197,7 @@ def _trial_count(search: SearchConfig, algorithm: str, trials: int | None, smoke
         raise TuningError(f"Unknown search algorithm {algorithm!r}; expected one of {ALGORITHMS}.")
     # From Python, 0 searched without end; a trillion, as good as.
     if trials is not None and (type(trials) is not int or not 1 <= trials <= MOST_TRIALS):
-        raise TuningError(f"--trials {trials!r}: expected a whole number of trials from 1 to "
+        raise TuningError(f"{trials!r} trials: expected a whole number of trials from 1 to "
                           f"{MOST_TRIALS:,}.")
     if algorithm == "hyperband":
         if trials is not None:

@@ -113,9 +113,15 @@ def test_a_run_said_running_that_no_process_holds_is_listed_as_killed(tmp_path):
     fake_run(tmp_path / "alive", "b", {}, {"val_accuracy": [0.5]}, here)
     fake_run(tmp_path / "elsewhere", "c", {}, {"val_accuracy": [0.5]},
              {"status": "running", "host": "another-machine"})
+    # A lock that can't be asked keeps status.json's word: a pipe in its place hung.
+    fake_run(tmp_path / "piped", "d", {}, {"val_accuracy": [0.5]}, here)
+    os.mkfifo(tmp_path / "piped" / ".lock")
+    fake_run(tmp_path / "folder", "e", {}, {"val_accuracy": [0.5]}, here)
+    (tmp_path / "folder" / ".lock").mkdir()
     with RunDir(tmp_path / "alive").training_lock():
         statuses = {s.run_dir.name: s.status for s in collect_runs([tmp_path])}
-    assert statuses == {"killed": "killed", "alive": "running", "elsewhere": "running"}
+    assert statuses == {"killed": "killed", "alive": "running", "elsewhere": "running",
+                        "piped": "running", "folder": "running"}
 
 
 def test_a_run_folder_named_in_bytes_that_are_no_utf8_is_plotted(tmp_path):

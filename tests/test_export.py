@@ -112,6 +112,7 @@ def test_the_default_folder_is_in_the_run_and_an_export_replaces_the_last(traine
     again = exporting.export_run(run, "saved_model")
     assert again.path == first.path and not list((run / "export").glob(".partial-*"))
     # A file no export wrote is a user's: replacing the folder deleted it without a word.
+    (first.path / ".DS_Store").write_bytes(b"\0")  # a file browser's, left by looking: no work
     (first.path / "notes.txt").write_text("what I measured")
     refused = invoke("export", run)
     assert refused.exit_code == 2 and "holds notes.txt, which no export wrote" in refused.output

@@ -118,7 +118,7 @@ def test_a_body_that_is_not_json_or_of_another_type_is_named(image_server):
     assert status == 400 and "not JSON" in answer["error"]
     # Of two "images", one was dropped unseen.
     status, answer = image_server.call("POST", "/predict", b'{"images": [], "images": ["x"]}')
-    assert status == 400 and "the key 'images' appears twice" in answer["error"]
+    assert status == 400 and "names the key 'images' twice" in answer["error"]
     status, answer = image_server.call("POST", "/predict", b"x=1", "text/plain")
     assert status == 415 and "text/plain" in answer["error"]
     status, answer = image_server.call("POST", "/predict", b"--x--\r\n",

@@ -22,7 +22,7 @@ from dlcourse import extras
 from dlcourse.errors import DlcourseError, RunError
 from dlcourse.prediction import Predictor
 from dlcourse.reports import expected_against_measured
-from dlcourse.rundir import RunDir, read_run_text
+from dlcourse.rundir import RunDir, first_repeated, read_run_text
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -215,11 +215,11 @@ def _json_inputs(body: bytes, wanted: str) -> list:
 
 
 def _one_value_a_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are distinct: of two "texts", one was dropped unseen."""
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) < len(keys):
-        twice = next(key for key in keys if keys.count(key) > 1)
-        raise ValueError(f"the key {twice!r} appears twice in one object")
+    """A JSON object whose keys are distinct: of two "texts", one was dropped unseen.
+    Found in one pass: the body is a stranger's, and the event loop waits on it."""
+    if (twice := first_repeated([key for key, _ in pairs])) is not None:
+        raise BadRequest(400, f"The body names the key {twice!r} twice in one object; "
+                         "send each field once.")
     return dict(pairs)
 
 
