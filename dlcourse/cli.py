@@ -19,10 +19,21 @@ import click
 import dlcourse
 from dlcourse.errors import DlcourseError
 
+def _an_existing_folder(ctx: click.Context, param: click.Parameter, value: Path | None):
+    """A --data-dir typed on the command line names a folder that is there: a misspelt one
+    was searched, then Keras's cache and download were tried, and the error named neither
+    the typo nor the folder (DLCOURSE_DATA_DIR's is left to the loader's own search)."""
+    typed = ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+    if typed and value is not None and not value.is_dir():
+        raise click.BadParameter(f"{value}: no such folder.", ctx, param)
+    return value
+
+
 DATA_DIR = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="DLCOURSE_DATA_DIR",
+    callback=_an_existing_folder,
     help="Directory holding datasets in Keras's layout (mnist.npz, imdb.npz). "
     "Default: $DLCOURSE_DATA_DIR, then Keras's cache and download.",
 )

@@ -165,6 +165,10 @@ def test_unknown_override_exits_2(tmp_path):
 
 @pytest.mark.slow
 def test_missing_dataset_offline_exits_2_with_where_it_looked(tmp_path):
+    # A misspelt folder is named as such: it was searched, then Keras's cache and download.
+    misspelt = invoke("train", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", tmp_path / "dta")
+    assert misspelt.exit_code == 2 and f"{tmp_path / 'dta'}: no such folder" in misspelt.output
+    (tmp_path / "nothing").mkdir()
     result = run_dlcourse(
         "train", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", tmp_path / "nothing",
     )
