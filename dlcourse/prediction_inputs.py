@@ -36,7 +36,14 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
     config = RunDir(run_dir).require().read_config()
     if not family(config.data.dataset).is_text:
         for item in items:
-            check_picture(item)
+            try:
+                check_picture(item)
+            except DataError as error:
+                if os.path.lexists(item):
+                    raise
+                # A review given to an image run read as a missing file, and nothing more.
+                raise DataError(f"{error} This run's model reads pictures ("
+                                f"{config.data.dataset}), not texts: give image files.") from None
         return list(items)
     if not as_text and list(items).count("-") > 1:
         raise DataError("'-' is given more than once, but standard input can be read once; "
@@ -111,11 +118,18 @@ def _read_stdin(stdin: TextIO | None) -> str:
                         f"{at}); give reviews as UTF-8, one per line.") from None
 
 
+# How PNG, JPEG, GIF, BMP and WebP files begin.
+_PICTURE_STARTS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
+
+
 def _read_text_file(path: Path) -> str:
     data = read_file(path, LARGEST_INPUT_FILE_BYTES, DataError, "file of reviews")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
+        if data.startswith(_PICTURE_STARTS):  # "not UTF-8 text" sent them to fix the file
+            raise DataError(f"{path} is a picture, but this run's model reads texts: give "
+                            "reviews, as arguments or in a UTF-8 file, one per line.") from None
         raise DataError(f"{path}: not UTF-8 text; give reviews as UTF-8, one per line.") from None
 
 

@@ -114,3 +114,17 @@ def test_python_inputs_are_texts_paths_or_one_array():
                         (None, "not NoneType 'None'"), (7, "not int '7'")):
         with pytest.raises(DataError, match=re.escape(says)):
             python_inputs(given)
+
+
+@pytest.mark.robustness("bad inputs")
+def test_an_input_of_the_other_kind_says_what_the_run_reads(text_run, tmp_path):
+    """A review given to an image run was 'no such image file', and a picture given to a
+    text run 'not UTF-8 text; give reviews as UTF-8': a fix for the wrong file."""
+    image_run = run_with_config(tmp_path / "image_run",
+                                load_config(ROOT / "configs" / "mnist_cnn.yaml")).path
+    with pytest.raises(DataError, match=r"A wonderful film: no such image file.* This run's "
+                                        r"model reads pictures \(mnist\), not texts"):
+        collect_inputs(image_run, ["A wonderful film"])
+    (tmp_path / "digit.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(DataError, match="digit.png is a picture, but this run's model reads texts"):
+        collect_inputs(text_run, [str(tmp_path / "digit.png")])
