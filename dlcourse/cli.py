@@ -131,7 +131,8 @@ def main() -> None:
 @SET
 @DATA_DIR
 @OUTPUT_DIR
-@click.option("--smoke", is_flag=True, help="Tiny subset and 1 epoch: a quick check for CI.")
+@click.option("--smoke", is_flag=True,
+              help="256 examples and 1 epoch (data.limit=256, fit.epochs=1): a quick check.")
 @click.option(
     "--resume",
     "resume_dir",
@@ -153,7 +154,10 @@ def main() -> None:
               "with `tensorboard --logdir runs`.")
 def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
           track, tensorboard) -> None:
-    """Train the model CONFIG describes, evaluate it on the test split, write a run directory."""
+    """Train the model CONFIG describes, evaluate it on the test split, write a run directory.
+
+    CONFIG is a YAML file, or a shipped config's name (`dlcourse configs` lists them).
+    """
     # dlcourse.train and .resume check what they can before they start TensorFlow.
     from dlcourse.config import parse_overrides
 
@@ -250,7 +254,8 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, trac
 @main.command()
 @click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
 @DATA_DIR
-@OUTPUT_DIR
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to look for the latest run when RUN_DIR is left out (default: runs).")
 def evaluate(run_dir, data_dir, output_dir) -> None:
     """Reload RUN_DIR's model and evaluate it on the test split (default: the latest run)."""
     from dlcourse.rundir import RunDir, latest_run
@@ -450,7 +455,8 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="The address to listen on; 0.0.0.0 lets other machines in.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="The port to listen on.")
 @click.option("--max-body-mb", default=8.0, show_default=True,
               type=click.FloatRange(min=0, min_open=True), help="Largest request body.")
 @click.option("--max-inputs", default=64, show_default=True, type=click.IntRange(min=1),

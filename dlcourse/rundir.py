@@ -366,6 +366,9 @@ class RunDir:
 
     def require(self) -> RunDir:
         """This run, or a RunError if the directory is not one."""
+        if not self.path.exists():
+            raise RunError(f"{self.path}: no such run directory; `dlcourse runs` lists the runs "
+                           "under runs/.")
         if not self.path.is_dir() or not (self.path / CONFIG_FILE).is_file():
             raise RunError(
                 f"{self.path} is not a dlcourse run directory (it has no {CONFIG_FILE}); "

@@ -87,7 +87,7 @@ def test_mistakes_are_told_without_importing_tensorflow(tmp_path):
         *(([command, tmp_path / "bad.yaml"], "fit.epochs") for command in ("tune", "summary")),
         (["train", MNIST, "--output-dir", tmp_path / "a-file" / "runs"], "Can't write runs to"),
         (["train", "--resume", finished], "has already finished"),
-        (["train", "--resume", tmp_path / "nothing"], "is not a dlcourse run directory"),
+        (["train", "--resume", tmp_path / "nothing"], "nothing: no such run directory; `dlcourse runs`"),
         *(([command, tmp_path], "is not a dlcourse run directory")
           for command in ("evaluate", "explain", "export", "serve")),
         (["predict", finished, "a review"], "has no model.keras"),

@@ -225,6 +225,9 @@ def test_a_second_process_cannot_hold_a_run_being_trained(tmp_path):
 def test_a_directory_that_is_not_a_run_is_refused(tmp_path):
     with pytest.raises(RunError, match="is not a dlcourse run directory"):
         RunDir(tmp_path).require()
+    # A mistyped one was "not a run directory (it has no config.yaml)", as if it were there.
+    with pytest.raises(RunError, match="2026: no such run directory; `dlcourse runs` lists"):
+        RunDir(tmp_path / "2026").require()
 
 @pytest.mark.robustness("damaged runs")
 
