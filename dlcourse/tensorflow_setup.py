@@ -42,6 +42,9 @@ def start_tensorflow() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    # Its Python warnings too: predict then evaluate from a notebook printed one about
+    # tf.function retracing, which a user can do nothing about.
+    tf.get_logger().setLevel("ERROR")
 
 
 def xla_cache_dir() -> Path:

@@ -93,6 +93,17 @@ def test_an_installed_wheel_trains_shipped_and_own_data_from_anywhere_quietly(tm
     assert not TF_LOG_LINE.search(result.stderr), result.stderr[:2000]
 
 
+def test_tensorflow_python_warnings_are_hidden_too():
+    # Predict, then evaluate, from a notebook printed TensorFlow's retracing warning.
+    script = ("from dlcourse.tensorflow_setup import start_tensorflow\n"
+              "start_tensorflow()\nimport tensorflow as tf\n"
+              "for n in range(1, 9):\n    tf.function(lambda x: x * 2)(tf.zeros((n,)))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "retracing" not in result.stderr and "WARNING" not in result.stderr, result.stderr
+
+
 def test_tensorflow_logs_come_back_with_dlcourse_tf_logs():
     # The other side of the quiet test: this TensorFlow does print at start-up, so
     # finding none of it above means dlcourse hid it.
