@@ -50,8 +50,9 @@ def attributions(overrides: Sequence[str] | Mapping[str, Any]) -> list[tuple[str
     `--set fit.epochs=0`, or `overrides['fit.epochs'] = 0` from Python."""
     if not isinstance(overrides, Mapping):
         return [(text.partition("=")[0].strip(), f"--set {text}") for text in overrides]
-    return [(str(key), f"{_named(key, overrides)} = {_flow(plain_data(value, _named(key, overrides)))}")
-            for key, value in overrides.items()]
+    # The texts a run records, said as Python wrote them: overrides['fit.epochs'] = 0.
+    return [(key, f"{_named(key, overrides)} = {value}")
+            for key, _, value in (text.partition("=") for text in override_texts(overrides))]
 
 
 def _named(dotted: Any, overrides: Sequence[str] | Mapping[str, Any]) -> str:
