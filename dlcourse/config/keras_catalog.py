@@ -222,8 +222,11 @@ def _describe_argument(name: str, default: Any, doc: str) -> dict[str, Any]:
     else:
         described["default"] = _jsonable(default)
     kind = _kind(name, default, doc)
+    axis = name in ("axis", "axes")
+    if axis and kind == "int" and re.search(r"\[\d|\blist\b|\btuple\b", doc):
+        kind = "ints"  # MaxNorm's: "set `axis` to `[0, 1, 2]`"
     described["kind"] = kind
-    if name in ("axis", "axes") or re.search(r"\bbe -1\b", doc):
+    if axis or re.search(r"\bbe -1\b", doc):
         described["signed"] = True  # -1 counts from the end, or (Reshape) is inferred
     # A required size (units, filters, input_dim) is positive whether or not its doc says so.
     elif kind in ("int", "ints") and (required or "positive" in _first_sentence(doc)):
@@ -232,8 +235,6 @@ def _describe_argument(name: str, default: Any, doc: str) -> dict[str, Any]:
         described["fraction"] = True
     if name == "initial_learning_rate":
         described["non_negative"] = True  # -5 trains backwards; 0 starts a warmup
-    if name in ("axis", "axes") and kind == "int" and re.search(r"\[\d|\blist\b|\btuple\b", doc):
-        described["kind"] = "ints"  # MaxNorm's: "set `axis` to `[0, 1, 2]`"
     if kind == "string":
         choices = _choices(doc, default)
         if choices and "None" in choices:
