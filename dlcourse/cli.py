@@ -19,6 +19,7 @@ import click
 import dlcourse
 from dlcourse.errors import DlcourseError
 
+
 def _an_existing_folder(ctx: click.Context, param: click.Parameter, value: Path | None):
     """A --data-dir typed on the command line names a folder that is there: a misspelt one
     was searched, then Keras's cache and download were tried, and the error named neither

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import codecs
 import os
-import stat
 import re
+import stat
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 

@@ -21,7 +21,7 @@ from dlcourse.data.dataset import (
 from dlcourse.data.loading import check_findable, data_record, load_dataset, one_hot_if_needed
 
 __all__ = [
-    "DataSignature", "Dataset", "TextVocabulary", "check_findable", "classes_text", "output_widths", "data_record", "load_dataset",
-    "one_hot_if_needed",
-    "shape_text", "signature_from_config", "signature_of",
+    "DataSignature", "Dataset", "TextVocabulary", "check_findable", "classes_text",
+    "data_record", "load_dataset", "one_hot_if_needed", "output_widths", "shape_text",
+    "signature_from_config", "signature_of",
 ]
