@@ -9,12 +9,15 @@ every result is on disk; its backup is removed after that, never before.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
 import re
+import signal
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -272,12 +275,13 @@ def _fit_and_finish(
         # The status counts the epochs history.json holds: the Ctrl-C may have come
         # between an epoch's end and the recorder's save, so the history is saved again.
         history = recorder.whole_epochs()
-        try:
-            if history:
-                run.write_history(history)
-        except OSError:
-            pass  # the history.json of the epoch before stays, and the Ctrl-C is told
-        _finish(run, status, "interrupted", history)
+        with _signals_held():
+            try:
+                if history:
+                    run.write_history(history)
+            except OSError:
+                pass  # the history.json of the epoch before stays, and the Ctrl-C is told
+            _finish(run, status, "interrupted", history)
         raise RunInterrupted(run.path) from None
     except TrainingDiverged as error:
         _finish(run, status, "diverged", recorder.history, str(error))
@@ -454,6 +458,23 @@ def _stop_if_diverged(history: dict[str, list[float]], run_dir: Path) -> None:
             "run stopped there. Lower compile.optimizer.learning_rate and train again; the "
             f"history so far is in {run_dir}."
         )
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Ctrl-C and SIGTERM wait out the milliseconds in which an interrupted run writes how
+    it ended: a second one, pressed or sent by an impatient scheduler, cut that write off
+    and left the run saying "running". The run is stopping already, which is what they ask."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can't be set here
+        return
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in held}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
 
 def _finish(

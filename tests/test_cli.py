@@ -228,19 +228,29 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_history(data_dir, tmp_pa
 @pytest.mark.slow
 def test_sigterm_marks_the_run_interrupted_as_ctrl_c_does(data_dir, tmp_path, monkeypatch):
     """`kill`, `timeout` and batch schedulers send SIGTERM: it ended the process at once,
-    and the run's status.json said "running" for ever."""
+    and the run's status.json said "running" for ever. So did a Ctrl-C pressed while the
+    interrupted run wrote how it ended."""
     import os
     import signal
 
     from dlcourse.callbacks import EpochRecorder
+    from dlcourse.rundir import RunDir
 
-    ended = EpochRecorder.on_epoch_end
+    ended, write_history = EpochRecorder.on_epoch_end, RunDir.write_history
+    terminated = []
 
     def then_terminated(self, epoch, logs=None):
         ended(self, epoch, logs)
+        terminated.append(epoch)
         os.kill(os.getpid(), signal.SIGTERM)
 
+    def ctrl_c_once_terminated(self, history):
+        if terminated:
+            os.kill(os.getpid(), signal.SIGINT)
+        write_history(self, history)
+
     monkeypatch.setattr(EpochRecorder, "on_epoch_end", then_terminated)
+    monkeypatch.setattr(RunDir, "write_history", ctrl_c_once_terminated)
     before = signal.getsignal(signal.SIGTERM)
     result = CliRunner().invoke(main, [
         "train", str(ROOT / "configs" / "mnist_cnn.yaml"), "--data-dir", str(data_dir),
