@@ -5,10 +5,17 @@
   command and notebook cell. Python errors still surface. DLCOURSE_TF_LOGS=1 shows them.
 - With XLA's persistent compilation cache in the user cache dir, so that a batch shape
   compiled once on a machine is loaded, not compiled, by the next run.
+- Without scikit-learn until it is used: Keras imports its scikit-learn wrappers at
+  import, and with them scikit-learn and pandas (installed for KerasTuner's Bayesian
+  search), about a third of `import keras` that no command but such a search needs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -23,6 +30,11 @@ def start_tensorflow() -> None:
     if "tensorflow" in sys.modules:
         return
     _keep_xla_compilations()
+    with _keras_wrappers_loaded_on_use():
+        _import_tensorflow()
+
+
+def _import_tensorflow() -> None:
     if os.environ.get("DLCOURSE_TF_LOGS") == "1":
         import tensorflow  # noqa: F401
 
@@ -45,6 +57,34 @@ def start_tensorflow() -> None:
     # Its Python warnings too: predict then evaluate from a notebook printed one about
     # tf.function retracing, which a user can do nothing about.
     tf.get_logger().setLevel("ERROR")
+
+
+class _LoadedOnUse(importlib.abc.MetaPathFinder):
+    """Finds the module `name` as Python would, to be run when first used: the Python
+    docs' LazyLoader recipe, for a module that a package imports but few use."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def find_spec(self, name, path, target=None):
+        if name != self.name:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
+@contextlib.contextmanager
+def _keras_wrappers_loaded_on_use():
+    """`keras.wrappers` (SKLearnClassifier ...) works as always, once used; until then
+    neither it nor scikit-learn is imported."""
+    finder = _LoadedOnUse("keras.wrappers")
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
 
 
 def xla_cache_dir() -> Path:

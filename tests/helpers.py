@@ -9,6 +9,7 @@ import gzip
 import json
 import os
 import pickle
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +25,11 @@ from click.testing import CliRunner
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 REAL_DATA_DIR = os.environ.get("DLCOURSE_DATA_DIR")
+# What TensorFlow's C++ side prints at start-up (absl's "I0000 00:00:..." prefixes, the
+# oneDNN note, CUDA probing). dlcourse hides it unless DLCOURSE_TF_LOGS=1.
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |oneDNN custom operations|cuInit|Unable to register cu|"
+                         r"computation placer|TF-TRT|This TensorFlow binary is optimized",
+                         re.MULTILINE)
 
 
 def interruptible() -> None:

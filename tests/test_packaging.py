@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -14,13 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, write_mnist
-
-# What TensorFlow's C++ side prints at start-up (absl's "I0000 00:00:..." prefixes, the
-# oneDNN note, CUDA probing). dlcourse hides it unless DLCOURSE_TF_LOGS=1.
-TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |oneDNN custom operations|cuInit|Unable to register cu|"
-                         r"computation placer|TF-TRT|This TensorFlow binary is optimized",
-                         re.MULTILINE)
+from helpers import ROOT, TF_LOG_LINE, write_mnist
 
 NOTEBOOK_SCRIPT = textwrap.dedent("""
     import json, sys
@@ -91,30 +84,3 @@ def test_an_installed_wheel_trains_shipped_and_own_data_from_anywhere_quietly(tm
     assert report["evaluated_accuracy"] == pytest.approx(report["own_accuracy"], abs=1e-6)
     assert len(report["labels"]) == 5 and set(report["labels"]) <= {"0", "1", "2"}
     assert not TF_LOG_LINE.search(result.stderr), result.stderr[:2000]
-
-
-def test_tensorflow_python_warnings_are_hidden_too():
-    # Predict, then evaluate, from a notebook printed TensorFlow's retracing warning.
-    script = ("from dlcourse.tensorflow_setup import start_tensorflow\n"
-              "start_tensorflow()\nimport tensorflow as tf\n"
-              "for n in range(1, 9):\n    tf.function(lambda x: x * 2)(tf.zeros((n,)))\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "retracing" not in result.stderr and "WARNING" not in result.stderr, result.stderr
-
-
-def test_tensorflow_logs_come_back_with_dlcourse_tf_logs():
-    # The other side of the quiet test: this TensorFlow does print at start-up, so
-    # finding none of it above means dlcourse hid it.
-    environment = {**os.environ, "DLCOURSE_TF_LOGS": "1",
-                   "PYTHONPATH": str(ROOT)}
-    environment.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    result = subprocess.run(
-        [sys.executable, "-c", "from dlcourse.tensorflow_setup import start_tensorflow\n"
-         "start_tensorflow()\nimport tensorflow as tf\ntf.constant(1.0) + 1"],
-        env=environment, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    if not TF_LOG_LINE.search(result.stderr):
-        pytest.skip("this TensorFlow build prints nothing at start-up on this machine")

@@ -1,0 +1,66 @@
+"""Starting TensorFlow: quietly, and without importing what no command needs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import ROOT, TF_LOG_LINE
+
+
+def test_scikit_learn_is_imported_only_when_keras_wrappers_are_used():
+    """Keras imports its scikit-learn wrappers, and scikit-learn with them, at import: a
+    third of `import keras` in every command. They still work when used."""
+    script = (
+        "import json, sys\n"
+        "import numpy as np\n"
+        "from dlcourse.tensorflow_setup import start_tensorflow\n"
+        "start_tensorflow()\n"
+        "import keras\n"
+        "before = 'sklearn' in sys.modules\n"
+        "def model(X, y):\n"
+        "    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation='softmax')])\n"
+        "    m.compile(loss='categorical_crossentropy')\n"
+        "    return m\n"
+        "x, y = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2\n"
+        "classifier = keras.wrappers.SKLearnClassifier(model=model, fit_kwargs={'verbose': 0})\n"
+        "labels = classifier.fit(x, y).predict(x)\n"
+        "print(json.dumps({'before': before, 'after': 'sklearn' in sys.modules,\n"
+        "                  'labels': sorted(set(labels.tolist()) | {0, 1})}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"before": False, "after": True, "labels": [0, 1]}
+
+
+def test_tensorflow_python_warnings_are_hidden_too():
+    # Predict, then evaluate, from a notebook printed TensorFlow's retracing warning.
+    script = ("from dlcourse.tensorflow_setup import start_tensorflow\n"
+              "start_tensorflow()\nimport tensorflow as tf\n"
+              "for n in range(1, 9):\n    tf.function(lambda x: x * 2)(tf.zeros((n,)))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "retracing" not in result.stderr and "WARNING" not in result.stderr, result.stderr
+
+
+def test_tensorflow_logs_come_back_with_dlcourse_tf_logs():
+    # The other side of the quiet test: this TensorFlow does print at start-up, so
+    # finding none of it above means dlcourse hid it.
+    environment = {**os.environ, "DLCOURSE_TF_LOGS": "1",
+                   "PYTHONPATH": str(ROOT)}
+    environment.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", "from dlcourse.tensorflow_setup import start_tensorflow\n"
+         "start_tensorflow()\nimport tensorflow as tf\ntf.constant(1.0) + 1"],
+        env=environment, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    if not TF_LOG_LINE.search(result.stderr):
+        pytest.skip("this TensorFlow build prints nothing at start-up on this machine")
