@@ -259,11 +259,15 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, trac
               help="Where to look for the latest run when RUN_DIR is left out (default: runs).")
 def evaluate(run_dir, data_dir, output_dir) -> None:
     """Reload RUN_DIR's model and evaluate it on the test split (default: the latest run)."""
+    from dlcourse.preflight import finished_run
     from dlcourse.rundir import RunDir, latest_run
 
+    which = ""
     if run_dir is None:
-        run_dir = latest_run(output_dir or "runs")
-        click.echo(f"Evaluating the most recent run: {run_dir}")
+        run_dir, which = latest_run(output_dir or "runs"), "the most recent run: "
+    finished_run(run_dir)  # a mistake is told alone, not after the line below
+    # Said before TensorFlow's start and the test split's pass, seconds to minutes.
+    click.echo(f"Evaluating {which}{run_dir} on its test split ...", err=True)
     result = dlcourse.evaluate(run_dir, data_dir=data_dir)
     for key, value in result.metrics.items():
         click.echo(f"  {key}: {_number(value)}")
@@ -285,6 +289,7 @@ def explain(run_dir, samples, data_dir) -> None:
     from dlcourse.preflight import findable_data, finished_run
 
     data_dir = findable_data(finished_run(run_dir), data_dir)  # told before TensorFlow starts
+    click.echo(f"Recomputing {samples} test inputs of {run_dir} in NumPy ...", err=True)
     _import_tensorflow_quietly()
     from dlcourse.explanation import explain_run
 

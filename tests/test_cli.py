@@ -109,7 +109,8 @@ def test_evaluate_without_run_dir_uses_the_latest_run(data_dir, trained, tmp_pat
     run_dir = trained.copy("mnist", tmp_path / "runs")
     result = invoke("evaluate", "--data-dir", data_dir)
     assert result.exit_code == 0
-    assert f"Evaluating the most recent run: {run_dir.relative_to(tmp_path)}" in result.output
+    assert result.stderr == (f"Evaluating the most recent run: {run_dir.relative_to(tmp_path)}"
+                             " on its test split ...\n")
 
 
 @pytest.mark.slow
@@ -206,6 +207,7 @@ def test_model_that_does_not_fit_the_data_exits_2(data_dir, tmp_path):
 def test_evaluate_a_directory_that_is_not_a_run(tmp_path):
     result = run_dlcourse("evaluate", tmp_path)
     assert result.returncode == 2 and "not a dlcourse run directory" in result.stderr
+    assert result.stderr.startswith("Error: ")  # the mistake alone, not "Evaluating ..."
 
 
 @pytest.mark.slow

@@ -23,7 +23,9 @@ def test_explain_command_prints_each_layer_and_the_difference(data_dir, trained,
     run_dir = trained.copy("imdb_lstm", tmp_path)
     result = invoke("explain", run_dir, "--samples", 3, "--data-dir", data_dir)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("3 test inputs through the NumPy reference")
+    # What it does is said before TensorFlow's start; the answer goes to stdout.
+    assert result.stderr == f"Recomputing 3 test inputs of {run_dir} in NumPy ...\n"
+    assert result.stdout.startswith("3 test inputs through the NumPy reference")
     assert "model.layers[1].LSTM" in result.output
     difference = float(result.output.split("model.predict: ")[1].split()[0])
     assert difference <= 1e-4
