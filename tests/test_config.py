@@ -431,6 +431,9 @@ def test_validate_refuses_what_building_the_model_would(config, change, message)
         ("compile.optimizer={name: sgd, learning_rate: {schedule: ExponentialDecay, "
          "initial_learning_rate: 0.1, decay_steps: 0, decay_rate: 0.9}}",
          "learning_rate.decay_steps: expected a positive integer, got 0"),
+        # A size, count or rank is >= 0 (a negative LoRA rank failed at build, as "can't
+        # take its input").
+        ("model.layers[2].Dense.lora_rank=-1", "Dense.lora_rank: expected an integer >= 0, got -1"),
     ],
 )
 def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, message):
@@ -454,6 +457,7 @@ def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, m
         # can't make by name, as a class with its value.
         "{Softmax: {axis: -1}}", "{LayerNormalization: {axis: [-2, -1]}}",
         "{Reshape: {target_shape: [-1, 28, 1]}}",
+        "{Dropout: {rate: 0.5, seed: -7}}", "{Dense: {units: 4, lora_rank: 0}}",  # any seed
         "{Dense: {units: 4, kernel_initializer: {Constant: {value: 0.5}}, "
         "kernel_constraint: {MaxNorm: {max_value: 2.5, axis: -1}}}}",
     ],

@@ -41,7 +41,7 @@ from dlcourse.config.vocabulary import (
 from dlcourse.errors import ConfigError
 
 # Bump when the catalog's content changes, so older cached files are rebuilt.
-CATALOG_FORMAT = 3
+CATALOG_FORMAT = 4
 SHIPPED = Path(__file__).with_name("keras_catalog.json")
 # Layer.__init__ takes these through **kwargs (Keras's base class pops them).
 BASE_LAYER_ARGUMENTS = {
@@ -226,8 +226,10 @@ def _describe_argument(name: str, default: Any, doc: str) -> dict[str, Any]:
     if axis and kind == "int" and re.search(r"\[\d|\blist\b|\btuple\b", doc):
         kind = "ints"  # MaxNorm's: "set `axis` to `[0, 1, 2]`"
     described["kind"] = kind
-    if axis or re.search(r"\bbe -1\b", doc):
-        described["signed"] = True  # -1 counts from the end, or (Reshape) is inferred
+    if axis or re.search(r"\bbe -1\b", doc) or name == "seed":
+        # -1 counts from the end, or (Reshape) is inferred; a seed is any integer. Every
+        # other integer is a size, a count or a rank, >= 0.
+        described["signed"] = True
     # A required size (units, filters, input_dim) is positive whether or not its doc says so.
     elif kind in ("int", "ints") and (required or "positive" in _first_sentence(doc)):
         described["positive"] = True

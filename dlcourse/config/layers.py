@@ -201,6 +201,8 @@ def _integer(value: Any, described: dict[str, Any]) -> int:
     positive = described.get("positive")
     if positive and value < 1:
         raise ArgumentError(f"expected a positive integer, got {value!r}")
+    if value < 0 and not described.get("signed"):  # lora_rank: -1 failed at build
+        raise ArgumentError(f"expected an integer >= 0, got {value!r}")
     if abs(value) > LARGEST_INT:
         raise ArgumentError(f"expected an integer <= {LARGEST_INT}, got {value!r}")
     if positive and value > LARGEST_SIZE:
@@ -216,10 +218,7 @@ def _integers(value: Any, described: dict[str, Any]) -> int | list:
         if not value:
             raise ArgumentError("expected an integer or a list of integers, got an empty list")
         return [_integers(item, described) for item in value]
-    number = _integer(value, described)
-    if number < 0 and not described.get("positive") and not described.get("signed"):
-        raise ArgumentError(f"expected integers >= 0, got {value!r}")
-    return number
+    return _integer(value, described)
 
 
 def _number(value: Any, described: dict[str, Any]) -> float | int:
