@@ -165,7 +165,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
 def hyperparameter(hp: keras_tuner.HyperParameters, expression: SearchExpression) -> Any:
     """Register `expression` with KerasTuner (once; later calls return the trial's value)."""
     if expression.kind == "choice":
-        return hp.Choice(expression.path, list(expression.values))
+        return hp.Choice(expression.path, expression.choices)
     hyperparameter_type = hp.Int if expression.kind == "int" else hp.Float
     return hyperparameter_type(
         expression.path,

@@ -121,6 +121,10 @@ def at(location, value):
          "model.layers[1].LSTM.units.values: must not be empty"),
         (at(UNITS, {"tune": "choice", "values": [16, "many"]}),
          "model.layers[1].LSTM.units.values: expected values of one type, got names and numbers"),
+        # The value at fault, as written: 16 was blamed as 16.0 (made one type with 32.5).
+        (at(UNITS, {"tune": "choice", "values": [16, 32.5]}),
+         "model.layers[1].LSTM.units: expected an integer, got 32.5 "
+         "(searched by model.layers[1].LSTM.units: choice 16, 32.5)"),
         (at(UNITS, {"tune": "choice", "values": [16, 16]}),
          "model.layers[1].LSTM.units.values: 16 listed more than once"),
         (at(UNITS, {"tune": "choice", "values": [[16], [32]]}),
@@ -152,6 +156,15 @@ def test_bad_search_expressions_are_reported_with_their_path(change, message):
         check(raw)
     assert str(caught.value).startswith("bad.yaml: ")
     assert message in str(caught.value)
+
+
+def test_a_choice_of_numbers_reaches_keras_tuner_as_one_type_and_is_shown_as_written():
+    raw = lstm_raw()
+    at(("model", "layers", 1, "LSTM", "dropout"), {"tune": "choice", "values": [0, 0.5]})(raw)
+    (expression,) = check(raw).expressions
+    assert expression.describe() == "choice 0, 0.5"
+    assert expression.choices == [0.0, 0.5]
+    assert all(type(value) is float for value in expression.choices)  # KerasTuner's one type
 
 
 def test_the_limits_of_a_search_are_accepted():

@@ -67,6 +67,14 @@ class SearchExpression:
         return self.values[0] if self.kind == "choice" else self.minimum
 
     @property
+    def choices(self) -> list[Any]:
+        """A choice's values for KerasTuner, which takes one type: [0, 0.5] as floats. Kept
+        as written until then, so that [16, 32.5] for an integer is refused for 32.5."""
+        if any(isinstance(value, float) for value in self.values):
+            return [float(value) for value in self.values]
+        return list(self.values)
+
+    @property
     def extremes(self) -> tuple[Any, ...]:
         """Values that, if the config accepts them, show the whole range is acceptable."""
         return self.values if self.kind == "choice" else (self.minimum, self.maximum)
@@ -174,8 +182,6 @@ def _choice(location, path: str, values: Any) -> tuple[SearchExpression | None, 
     types = sorted({_type_word(value) for value in values})
     if len(types) > 1:
         return None, [f"{path}.values: expected values of one type, got {' and '.join(types)}"]
-    if types == ["numbers"] and any(isinstance(value, float) for value in values):
-        values = [float(value) for value in values]  # [0, 0.5]: one type, as KerasTuner needs
     repeated = sorted(str(value) for value, times in Counter(values).items() if times > 1)
     if repeated:
         return None, [f"{path}.values: {', '.join(repeated)} listed more than once"]
