@@ -48,6 +48,7 @@ def _stacked(config: Config, data: DataSignature, plan: ExecutionPlan = EXACT) -
         if plan.bucketing and index == 0:
             spec = spec.model_copy(update={"args": {**spec.args, "mask_zero": True}})
         layer = instantiate_layer(spec, path)
+        _check_name_is_free(model, layer, path, config)
         try:
             model.add(layer)
         except (ValueError, TypeError) as error:
@@ -56,6 +57,19 @@ def _stacked(config: Config, data: DataSignature, plan: ExecutionPlan = EXACT) -
                 f"({data.describe_input()}.)"
             ) from None
     return model
+
+
+def _check_name_is_free(model: keras.Model, layer: keras.layers.Layer, path: str,
+                        config: Config) -> None:
+    """Two layers named alike, one by Keras (`dense`, its name for the first unnamed Dense
+    of a process): validate can't see it, and Keras's refusal read as a shape problem."""
+    for index, earlier in enumerate(model.layers):
+        if earlier.name == layer.name:
+            other = format_path(["model", "layers", index, config.model.layers[index].name])
+            raise ModelDataMismatch(
+                f"{path} and {other} are both named {layer.name!r} (Keras names a layer "
+                f"without a `name` itself); give one of them another `name`."
+            )
 
 
 # The most weights a model may have: 100 million float32s are 400 MB, and training keeps

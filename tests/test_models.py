@@ -88,6 +88,20 @@ def test_a_value_only_keras_can_judge_is_named_with_its_path():
     assert "non-negative" in message
 
 
+def test_a_layer_named_as_keras_names_the_next_is_told_with_both_paths():
+    import keras
+
+    # Keras names an unnamed Dense `dense`, `dense_1`, ... counting through the process:
+    # the next one after this is the name the config's last Dense will get.
+    taken = keras.layers.Dense(1).name
+    number = int(taken.rpartition("_")[2]) if "_" in taken else 0
+    message = mismatch("mnist_cnn.yaml", [f"model.layers[6].Dense.name=dense_{number + 1}"],
+                       MNIST)
+    assert message == (f"model.layers[7].Dense and model.layers[6].Dense are both named "
+                       f"'dense_{number + 1}' (Keras names a layer without a `name` itself); "
+                       "give one of them another `name`.")
+
+
 def test_binary_loss_on_own_data_of_three_classes():
     # MNIST's ten classes are known at load (tests/test_config.py); own data's only here.
     from dataclasses import replace
