@@ -272,7 +272,7 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
     hypermodel.searching = True
     try:
         with ended_on_error(hypermodel.tracker), hypermodel.interrupt.deferred(), \
-                _trial_tracebacks_off():
+                _keras_tuner_output():
             # A live progress bar on a terminal; one line per epoch in logs and CI.
             tuner.search(verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
@@ -296,16 +296,30 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
 
 
 @contextmanager
-def _trial_tracebacks_off():
-    """KerasTuner prints each failed trial's traceback while its DEBUG is on (its default);
-    dlcourse says what failed in one line (ConfigHyperModel._failing_alone). Restored after,
-    for the rest of a notebook."""
-    settings = keras_tuner.src.config
+def _keras_tuner_output():
+    """KerasTuner's output, as dlcourse wants it; restored after, for the rest of a notebook.
+
+    - KerasTuner prints each failed trial's traceback while its DEBUG is on (its default);
+      dlcourse says what failed in one line (ConfigHyperModel._failing_alone).
+    - It takes any process that has IPython installed for a notebook, and "clears" the
+      output of a terminal or a log before each trial with escape codes (`^[[2K^M`).
+    """
+    settings, utils = keras_tuner.src.config, keras_tuner.src.utils
     debug, settings.DEBUG = settings.DEBUG, False
+    notebook = utils.IS_NOTEBOOK
+    utils.IS_NOTEBOOK = notebook and _in_a_notebook()
     try:
         yield
     finally:
         settings.DEBUG = debug
+        utils.IS_NOTEBOOK = notebook
+
+
+def _in_a_notebook() -> bool:
+    """Whether an IPython kernel (not IPython's terminal) runs this code."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "Terminal" not in type(shell).__name__
 
 
 # KerasTuner stops a search after this many failed trials in a row (its default).
