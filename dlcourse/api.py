@@ -120,6 +120,7 @@ def resume(
     data needs the same data again.
     """
     from dlcourse.config import load_config
+    from dlcourse.data.files import check_given_dir
     from dlcourse.preflight import resumable_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
@@ -136,6 +137,7 @@ def resume(
             raise TypeError("resume needs both train= and test=, as the run was trained")
         memory = (train, test)
     resumable_run(run_dir, config)  # told before TensorFlow's import; checked again
+    check_given_dir(data_dir)
     start_tensorflow()
     from dlcourse.training import resume_and_evaluate
 

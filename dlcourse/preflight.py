@@ -18,7 +18,7 @@ from typing import Any
 from dlcourse import extras
 from dlcourse.config import Config, DataConfig
 from dlcourse.data import check_findable
-from dlcourse.data.files import fingerprint
+from dlcourse.data.files import check_given_dir, fingerprint
 from dlcourse.data.loading import MEMORY_KIND, check_held_in, data_fingerprint, own_files
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
@@ -183,6 +183,7 @@ def findable_data(run: RunDir, data_dir: str | Path | None) -> str | Path | None
     Handing it on spares the command checking again (fingerprinting a folder of photos).
     A run trained on data given from Python keeps none; the command says what to give it.
     A `data_dir` given must hold the data itself, not have it found elsewhere."""
+    check_given_dir(data_dir)
     if run.read_data_record().get("kind") == MEMORY_KIND:
         return data_dir
     config = run.read_config().data

@@ -137,6 +137,31 @@ def test_a_run_that_is_no_path_is_one_sentence():
             call(5)
 
 
+def test_a_data_dir_given_from_python_must_be_a_folder_as_on_the_command_line(
+        trained, tmp_path, monkeypatch):
+    # It was searched, found empty, and the run trained on DLCOURSE_DATA_DIR's data unsaid.
+    monkeypatch.setenv("DLCOURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "dta"
+    interrupted = trained.copy("mnist", tmp_path / "copies")
+    status = json.loads((interrupted / "status.json").read_text())
+    (interrupted / "status.json").write_text(json.dumps({**status, "status": "interrupted"}))
+    calls = {
+        "train": lambda: dlcourse.train("mnist_cnn", data_dir=missing),
+        "tune": lambda: dlcourse.tune("imdb_lstm_tune", data_dir=missing, smoke=True),
+        "lr_find": lambda: dlcourse.lr_find("mnist_cnn", data_dir=missing),
+        "evaluate": lambda: dlcourse.evaluate(trained["mnist"], data_dir=missing),
+        "resume": lambda: dlcourse.resume(interrupted, data_dir=missing),
+    }
+    for name, call in calls.items():
+        with pytest.raises(DataError) as caught:
+            call()
+        assert str(caught.value) == f"data_dir={str(missing)!r}: no such folder.", name
+    with pytest.raises(DataError, match=r"data_dir=123: expected a folder's path"):
+        dlcourse.train("mnist_cnn", data_dir=123)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_an_unknown_config_name_lists_the_shipped_ones():
     with pytest.raises(ConfigError, match="imdb_lstm"):
         dlcourse.load_config("imdb_lsmt")

@@ -20,7 +20,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -42,6 +42,20 @@ class DatasetFile:
     filename: str
     sha256: str
     description: str
+
+
+def check_given_dir(data_dir: Any) -> None:
+    """A data_dir given from Python names a folder that is there, as a typed --data-dir
+    must: a misspelt one was searched, found nothing, and training went on with the data
+    of DLCOURSE_DATA_DIR or Keras's cache, unsaid. The environment's own folder is only
+    one place among those searched."""
+    if data_dir is None:
+        return
+    if not isinstance(data_dir, (str, os.PathLike)):
+        raise DataError(f"data_dir={data_dir!r}: expected a folder's path (a str or a "
+                        "pathlib.Path).")
+    if str(data_dir) != os.environ.get("DLCOURSE_DATA_DIR") and not Path(data_dir).is_dir():
+        raise DataError(f"data_dir={str(data_dir)!r}: no such folder.")
 
 
 def candidate_dirs(data_dir: str | Path | None) -> list[Path]:
