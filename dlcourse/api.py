@@ -44,12 +44,13 @@ def train(
     """
     from dlcourse.config import load_config, origin_of, renamed
     from dlcourse.config.shipped import resolve
-    from dlcourse.data import check_findable
+    from dlcourse.data import check_findable, check_given_dir
     from dlcourse.preflight import repeated_data_dir, writable_output
     from dlcourse.tensorflow_setup import start_tensorflow
 
     # The config and the output folder first: a mistake in them is reported without
     # waiting for TensorFlow.
+    check_given_dir(data_dir)
     origin = None
     _not_a_run_dir(config)
     if not hasattr(config, "fit"):
@@ -120,7 +121,7 @@ def resume(
     data needs the same data again.
     """
     from dlcourse.config import load_config
-    from dlcourse.data.files import check_given_dir
+    from dlcourse.data import check_given_dir
     from dlcourse.preflight import resumable_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
@@ -163,10 +164,11 @@ def tune(
     trials, the best config and the directory.
     """
     from dlcourse.config import load_search_config
-    from dlcourse.data import check_findable
+    from dlcourse.data import check_findable, check_given_dir
     from dlcourse.tensorflow_setup import start_tensorflow
     from dlcourse.tune_dir import check_search
 
+    check_given_dir(data_dir)
     _check_tracker(track)
     # The config, the search and the data's files first: a mistake there is told
     # without TensorFlow.
@@ -186,11 +188,12 @@ def tune(
 
 def resume_tuning(tune_dir: str | Path, *, data_dir: str | Path | None = None) -> TuneResult:
     """Continue an interrupted `tune` in `tune_dir`; its finished trials are not rerun."""
-    from dlcourse.data import check_findable
+    from dlcourse.data import check_findable, check_given_dir
     from dlcourse.tensorflow_setup import start_tensorflow
     from dlcourse.tune_dir import TuneDir
 
     # The directory, its config and the data's files first: told without TensorFlow.
+    check_given_dir(data_dir)
     directory = TuneDir(tune_dir).require()
     search, settings = directory.resumable(data_dir)
     check_findable(search.config.data, settings["data_dir"])
@@ -333,9 +336,10 @@ def lr_find(
     `<config>-lr-find.png` here; `.plot`). No run and no config is changed.
     """
     from dlcourse.config import load_config
-    from dlcourse.data import check_findable
+    from dlcourse.data import check_findable, check_given_dir
     from dlcourse.tensorflow_setup import start_tensorflow
 
+    check_given_dir(data_dir)
     if not hasattr(config, "fit"):
         config = load_config(config, overrides or {})
     elif overrides:
@@ -381,11 +385,12 @@ def model_summary_of(
     """(Keras's summary of the model `config` describes, the speed-ups `train` would use, as
     a sentence). Datasets whose shapes the config fixes are not read."""
     from dlcourse.config import load_config
-    from dlcourse.data import check_findable, signature_from_config
+    from dlcourse.data import check_findable, check_given_dir, signature_from_config
     from dlcourse.tensorflow_setup import start_tensorflow
 
     # A mistake in the config, or missing data that must be read, is told before
     # TensorFlow starts.
+    check_given_dir(data_dir)
     loaded = load_config(config, overrides)
     signature = signature_from_config(loaded)
     if signature is None:

@@ -646,6 +646,7 @@ def test_a_missing_dataset_is_told_before_loading_in_the_loaders_own_words(path,
     # Offline (as every test is): `train` checks this before TensorFlow starts.
     config = load_search_config(path).config.data
     nothing = tmp_path / "nothing"
+    nothing.mkdir()  # a folder that is not there is told as such (test_api.py)
     with pytest.raises(DataError) as early:
         check_findable(config, nothing)
     with pytest.raises(DataError) as loading:

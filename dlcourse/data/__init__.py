@@ -18,10 +18,11 @@ from dlcourse.data.dataset import (
     signature_from_config,
     signature_of,
 )
+from dlcourse.data.files import check_given_dir
 from dlcourse.data.loading import check_findable, data_record, load_dataset, one_hot_if_needed
 
 __all__ = [
-    "DataSignature", "Dataset", "TextVocabulary", "check_findable", "classes_text",
-    "data_record", "load_dataset", "one_hot_if_needed", "output_widths", "shape_text",
+    "DataSignature", "Dataset", "TextVocabulary", "check_findable", "check_given_dir",
+    "classes_text", "data_record", "load_dataset", "one_hot_if_needed", "output_widths", "shape_text",
     "signature_from_config", "signature_of",
 ]

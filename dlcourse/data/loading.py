@@ -12,7 +12,7 @@ import numpy as np
 from dlcourse.config import DataConfig, family
 from dlcourse.data.dataset import Dataset, TextVocabulary
 from dlcourse.data.image_folder import image_files, load_image_folder
-from dlcourse.data.files import check_given_dir, find_file, find_paths, fingerprint, found
+from dlcourse.data.files import find_file, find_paths, fingerprint, found
 from dlcourse.data.images import (
     KERAS_FOLDERS, MNIST_FILE, check_offline_findable, load_cifar10, load_cifar100,
     load_fashion_mnist, load_mnist,
@@ -61,7 +61,6 @@ def check_findable(config: DataConfig, data_dir: str | Path | None = None) -> No
     none of them: a check without TensorFlow, so `train` says so before its seconds-long
     start. A missing Keras dataset is only certain offline (DLCOURSE_OFFLINE=1); online
     the loader tries Keras's download."""
-    check_given_dir(data_dir)
     data_dir = data_dir if data_dir is not None else config.dir
     if config.dataset == "raw_text":
         for pattern in (config.train, config.test) if config.format is not None else ():
