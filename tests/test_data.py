@@ -422,6 +422,26 @@ def test_a_test_folder_with_other_classes_is_refused_naming_it(tmp_path):
     assert load_dataset(config).y_test.tolist() == [0, 0]
 
 
+def test_an_image_folder_is_one_folder_not_a_file_or_a_glob_of_several(tmp_path):
+    """A glob matching two folders was read as its first, unsaid; a file was a traceback
+    (NotADirectoryError). Both are told before TensorFlow starts, as while loading."""
+    write_image_folder(tmp_path / "imgs", classes=2, per_class=2, size=8)
+    write_image_folder(tmp_path / "imgs2", classes=3, per_class=2, size=8)
+    (picture,) = (tmp_path / "imgs" / "class_000").glob("*0.png")
+    cases = [
+        ({"path": "imgs*"}, f"data.path: 'imgs*' matches 2 folders ({tmp_path / 'imgs'}, "
+                            f"{tmp_path / 'imgs2'}); an image folder is one folder"),
+        ({"path": "imgs", "test_path": "imgs*"}, "data.test_path: 'imgs*' matches 2 folders"),
+        ({"path": str(picture)}, f"data.path: {picture} is a file; an image folder is a folder "
+                                 "holding one sub-folder of images per class."),
+    ]
+    for settings, message in cases:
+        config = DataConfig(dataset="image_folder", image_size=(8, 8), **settings)
+        for check in (check_findable, load_dataset):
+            with pytest.raises(DataError, match=re.escape(message)):
+                check(config, tmp_path)
+
+
 def test_missing_image_folder_says_where_it_looked(tmp_path):
     config = DataConfig(dataset="image_folder", path="nowhere", image_size=(8, 8))
     with pytest.raises(DataError, match="No image folder matches 'nowhere'"):

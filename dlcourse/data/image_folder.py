@@ -40,10 +40,10 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
     (`test_split`, default 0.2) of `path`."""
     import keras
 
-    (root,) = find_paths(config.path, data_dir, "image folder")[:1]
+    root = image_root(config.path, data_dir, "data.path")
     test_root = None
     if config.test_path is not None:
-        (test_root,) = find_paths(config.test_path, data_dir, "test image folder")[:1]
+        test_root = image_root(config.test_path, data_dir, "data.test_path")
     classes = class_folders(Path(root))
     if len(classes) < 2:
         raise DataError(
@@ -109,6 +109,22 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
         source=Path(root),
         class_names=tuple(train.class_names),
     )
+
+
+def image_root(pattern: str, data_dir: str | Path | None, key: str) -> Path:
+    """The one folder of class folders that `pattern` (data.path or data.test_path) names.
+    A glob matching several was read as its first, unsaid; a file was a traceback."""
+    what = "test image folder" if key == "data.test_path" else "image folder"
+    matches = find_paths(pattern, data_dir, what)
+    if len(matches) > 1:
+        shown = ", ".join(str(match) for match in matches[:3])
+        more = f" and {len(matches) - 3} more" if len(matches) > 3 else ""
+        raise DataError(f"{key}: {pattern!r} matches {len(matches)} folders ({shown}{more}); "
+                        "an image folder is one folder of class folders: name that one.")
+    if not matches[0].is_dir():
+        raise DataError(f"{key}: {matches[0]} is a file; an image folder is a folder holding "
+                        "one sub-folder of images per class.")
+    return matches[0]
 
 
 def class_folders(root: Path) -> list[str]:

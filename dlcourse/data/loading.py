@@ -11,7 +11,7 @@ import numpy as np
 
 from dlcourse.config import DataConfig, family
 from dlcourse.data.dataset import Dataset, TextVocabulary
-from dlcourse.data.image_folder import image_files, load_image_folder
+from dlcourse.data.image_folder import image_files, image_root, load_image_folder
 from dlcourse.data.files import find_file, find_paths, fingerprint, found
 from dlcourse.data.images import (
     KERAS_FOLDERS, MNIST_FILE, check_offline_findable, load_cifar10, load_cifar100,
@@ -68,9 +68,9 @@ def check_findable(config: DataConfig, data_dir: str | Path | None = None) -> No
                 find_paths(pattern, data_dir, f"{config.format} text")
     elif config.dataset == "image_folder":
         if config.path is not None:
-            find_paths(config.path, data_dir, "image folder")
+            image_root(config.path, data_dir, "data.path")
         if config.test_path is not None:
-            find_paths(config.test_path, data_dir, "test image folder")
+            image_root(config.test_path, data_dir, "data.test_path")
     elif os.environ.get("DLCOURSE_OFFLINE") == "1":
         if config.dataset == "imdb":
             find_file(IMDB_FILE, data_dir)
