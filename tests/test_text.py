@@ -59,6 +59,23 @@ def test_jsonl_gz_is_shuffled_so_sorted_files_mix_classes(tmp_path):
     assert dataset.input_kind == "bag_of_words" and dataset.x_train.dtype == np.float16
 
 
+def test_a_file_matched_by_both_splits_is_refused_before_and_while_loading(tmp_path):
+    """`train: '*.jsonl'` beside `test: b.jsonl` trained on the test reviews, unsaid."""
+    from dlcourse.data import check_findable
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"text": f"film {n}", "label": n % 2}) + "\n" for n in range(4)))
+    for train, test in (("*.jsonl", "b.jsonl"), ("a.jsonl", str(tmp_path / "a.jsonl"))):
+        config = raw_text(format="jsonl", train=train, test=test)
+        shared = "b.jsonl" if test == "b.jsonl" else "a.jsonl"
+        for check in (check_findable, load_dataset):
+            with pytest.raises(DataError, match=re.escape(
+                    f"{tmp_path / shared}: matched by both data.train ({train}) and data.test "
+                    f"({test}); the model would be tested on what it trained on.")):
+                check(config, tmp_path)
+
+
 def test_csv_with_named_columns_and_string_labels(tmp_path):
     for split in ("train", "test"):
         # utf-8-sig: saved as Excel's "CSV UTF-8", with a byte-order mark before the header.

@@ -12,13 +12,13 @@ import numpy as np
 from dlcourse.config import DataConfig, family
 from dlcourse.data.dataset import Dataset, TextVocabulary
 from dlcourse.data.image_folder import image_files, image_root, load_image_folder
-from dlcourse.data.files import find_file, find_paths, fingerprint, found
+from dlcourse.data.files import find_file, fingerprint, found
 from dlcourse.data.images import (
     KERAS_FOLDERS, MNIST_FILE, check_offline_findable, load_cifar10, load_cifar100,
     load_fashion_mnist, load_mnist,
 )
 from dlcourse.data.imdb import IMDB_FILE, load_imdb
-from dlcourse.data.text import ACLIMDB_CLASS_FOLDERS, load_raw_text
+from dlcourse.data.text import ACLIMDB_CLASS_FOLDERS, check_splits_apart, load_raw_text
 from dlcourse.errors import DataError
 
 _LOADERS: dict[str, Callable[[DataConfig, str | Path | None], Dataset]] = {
@@ -63,9 +63,8 @@ def check_findable(config: DataConfig, data_dir: str | Path | None = None) -> No
     the loader tries Keras's download."""
     data_dir = data_dir if data_dir is not None else config.dir
     if config.dataset == "raw_text":
-        for pattern in (config.train, config.test) if config.format is not None else ():
-            if pattern is not None:
-                find_paths(pattern, data_dir, f"{config.format} text")
+        if config.format is not None:  # which needs both splits (the config's check)
+            check_splits_apart(config, data_dir)
     elif config.dataset == "image_folder":
         if config.path is not None:
             image_root(config.path, data_dir, "data.path")

@@ -58,6 +58,7 @@ def load_raw_text(
             "(dlcourse.train(config, train=(texts, labels), test=...)). Set data.format, "
             "data.train and data.test to read files."
         )
+    check_splits_apart(config, data_dir)
     splits, places = {}, {}
     for split, pattern in (("train", config.train), ("test", config.test)):
         *splits[split], places[split] = read_texts(config, pattern, data_dir)
@@ -280,6 +281,20 @@ class Places:
     def __getitem__(self, index: int) -> str:
         path, first, lines = next(file for file in reversed(self._files) if file[1] <= index)
         return f"{path}, line {lines[index - first]}" if lines else str(path)
+
+
+def check_splits_apart(config: DataConfig, data_dir: str | Path | None) -> None:
+    """No file is read for both splits (data.train: '*.jsonl' beside data.test: b.jsonl):
+    a test split the model trained on measures nothing, and nothing said so."""
+    what = f"{config.format} text"
+    train = {path.resolve(): path for path in find_paths(config.train, data_dir, what)}
+    both = [path for path in find_paths(config.test, data_dir, what) if path.resolve() in train]
+    if both:
+        raise DataError(
+            f"{_listed(both)}: matched by both data.train ({config.train}) and data.test "
+            f"({config.test}); the model would be tested on what it trained on. Give the "
+            "splits files of their own."
+        )
 
 
 def read_texts(config: DataConfig, pattern: str, data_dir) -> tuple[list[str], list[Any], Places]:
