@@ -223,7 +223,7 @@ def evaluate(
 
     checked = finished_run(_run_path(run) or latest_run(output_dir or "runs"))
     if test is None:
-        data_dir = findable_data(checked, data_dir)
+        data_dir = findable_data(checked, data_dir, "evaluate")
     run_dir = checked.path
     start_tensorflow()
     from dlcourse.evaluation import evaluate_run
@@ -273,7 +273,7 @@ def export(run: Any, format: str = "saved_model", *, output: str | Path | None =
     checked = finished_run(_run_path(run))
     export_target(checked, format, output)
     if test is None:
-        data_dir = findable_data(checked, data_dir)
+        data_dir = findable_data(checked, data_dir, "export")
     start_tensorflow()
     from dlcourse.exporting import export_run
 

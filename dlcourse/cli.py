@@ -259,16 +259,19 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, trac
               help="Where to look for the latest run when RUN_DIR is left out (default: runs).")
 def evaluate(run_dir, data_dir, output_dir) -> None:
     """Reload RUN_DIR's model and evaluate it on the test split (default: the latest run)."""
-    from dlcourse.preflight import finished_run
+    from dlcourse.preflight import findable_data, finished_run
     from dlcourse.rundir import RunDir, latest_run
 
     which = ""
     if run_dir is None:
         run_dir, which = latest_run(output_dir or "runs"), "the most recent run: "
-    finished_run(run_dir)  # a mistake is told alone, not after the line below
-    # Said before TensorFlow's start and the test split's pass, seconds to minutes.
+    # A mistake is told alone, before TensorFlow starts; then what takes seconds to minutes.
+    data_dir = findable_data(finished_run(run_dir), data_dir, "evaluate")
     click.echo(f"Evaluating {which}{run_dir} on its test split ...", err=True)
-    result = dlcourse.evaluate(run_dir, data_dir=data_dir)
+    _import_tensorflow_quietly()
+    from dlcourse.evaluation import evaluate_run
+
+    result = evaluate_run(run_dir, data_dir=data_dir)
     for key, value in result.metrics.items():
         click.echo(f"  {key}: {_number(value)}")
     click.echo(f"Written to {RunDir(result.run_dir).evaluation_path}")
@@ -288,7 +291,7 @@ def explain(run_dir, samples, data_dir) -> None:
     """Recompute RUN_DIR's predictions in NumPy with the lecture's formulas; compare with Keras."""
     from dlcourse.preflight import findable_data, finished_run
 
-    data_dir = findable_data(finished_run(run_dir), data_dir)  # told before TensorFlow starts
+    data_dir = findable_data(finished_run(run_dir), data_dir, "explain")  # before TensorFlow
     click.echo(f"Recomputing {samples} test inputs of {run_dir} in NumPy ...", err=True)
     _import_tensorflow_quietly()
     from dlcourse.explanation import explain_run
@@ -443,7 +446,7 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
 
     checked = finished_run(run_dir)  # each told before TensorFlow starts
     export_target(checked, format_, output)
-    data_dir = findable_data(checked, data_dir)
+    data_dir = findable_data(checked, data_dir, "export")
     click.echo(f"Exporting {run_dir} as {format_} ...", err=True)
     _import_tensorflow_quietly()
     from dlcourse.exporting import export_run

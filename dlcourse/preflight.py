@@ -177,21 +177,38 @@ def _differences(saved: Any, given: Any, path: str = "") -> list[str]:
 # --------------------------------------------------------------------------- a run's data
 
 
-def findable_data(run: RunDir, data_dir: str | Path | None) -> str | Path | None:
-    """The data directory a command reads `run`'s data from (evaluate, explain, export),
+def findable_data(run: RunDir, data_dir: str | Path | None, command: str) -> str | Path | None:
+    """The data directory `command` (evaluate, explain, export) reads `run`'s data from,
     once its data is checked to be there, and unchanged: `data_dir`, or the recorded one.
     Handing it on spares the command checking again (fingerprinting a folder of photos).
-    A run trained on data given from Python keeps none; the command says what to give it.
+    A run trained on data given from Python keeps none: told, with what to give instead.
     A `data_dir` given must hold the data itself, not have it found elsewhere."""
     check_given_dir(data_dir)
     if run.read_data_record().get("kind") == MEMORY_KIND:
-        return data_dir
+        raise python_data_refused(run, command)
     config = run.read_config().data
     if data_dir is not None:  # first: an absolute data.path can't be looked for in data_dir
         check_held_in(config, data_dir)
     checked = recorded_data_dir(run, data_dir)
     check_findable(config, checked)
     return checked
+
+
+def python_data_refused(run: RunDir, command: str) -> RunError:
+    """What `command` says of a run trained on data given from Python, without it again."""
+    again = {
+        "evaluate": f"dlcourse.evaluate({str(run.path)!r}, test=(x_test, y_test))",
+        "resume": f"dlcourse.resume({str(run.path)!r}, train=(x_train, y_train), "
+                  "test=(x_test, y_test))",
+        "export": f"dlcourse.export({str(run.path)!r}, test=(x_test, y_test)), to check "
+                  "the export on them",
+    }
+    return RunError(
+        f"{run.path} was trained on data given from Python, which a run directory doesn't "
+        f"keep, so `{command}` has no data to read. "
+        + (f"From Python, give it again: {again[command]}." if command in again
+           else "`predict` takes new inputs, and dlcourse.evaluate(run, test=...) the test split.")
+    )
 
 
 def repeated_data_dir(config_file: str | Path, config: Config,

@@ -27,6 +27,7 @@ from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
 from dlcourse.models import build_model, names_untouched, output_width, summary_text
 from dlcourse.errors import DataError, RunError
 from dlcourse.layers import fit_data_statistics
+from dlcourse.preflight import python_data_refused
 from dlcourse.rundir import RunDir
 
 
@@ -105,19 +106,7 @@ def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
             return test_split_from_memory(config.data, test, **known)
         return dataset_from_memory(config.data, train, test, **known)
     if run.read_data_record().get("kind") == MEMORY_KIND:
-        again = {
-            "evaluate": f"dlcourse.evaluate({str(run.path)!r}, test=(x_test, y_test))",
-            "resume": f"dlcourse.resume({str(run.path)!r}, train=(x_train, y_train), "
-                      "test=(x_test, y_test))",
-            "export": f"dlcourse.export({str(run.path)!r}, test=(x_test, y_test)), to check "
-                      "the export on them",
-        }
-        raise RunError(
-            f"{run.path} was trained on data given from Python, which a run directory doesn't "
-            f"keep, so `{command}` has no data to read. "
-            + (f"From Python, give it again: {again[command]}." if command in again
-               else "`predict` takes new inputs, and dlcourse.evaluate(run, test=...) the test split.")
-        )
+        raise python_data_refused(run, command)
     return _with_the_runs_classes(run, config, data_dir, vocabulary)
 
 

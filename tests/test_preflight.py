@@ -178,16 +178,16 @@ def test_data_dir_given_to_a_finished_run_must_hold_the_data_itself(tmp_path, mo
     monkeypatch.chdir(here)
     with pytest.raises(DataError, match=re.escape(
             f"{other} holds nothing matching data.test (test.csv); it was found elsewhere")):
-        findable_data(text_run, other)
+        findable_data(text_run, other, "evaluate")
     (other / "test.csv").write_text("text,label\nfine,pos\n")
-    assert findable_data(text_run, other) == other
+    assert findable_data(text_run, other, "evaluate") == other
 
     mnist_run = run_with_config(tmp_path / "mnist_run", load_config(ROOT / "configs" / "mnist_cnn.yaml"))
     (here / "mnist.npz").write_bytes(b"found through DLCOURSE_DATA_DIR")
     monkeypatch.setenv("DLCOURSE_DATA_DIR", str(here))
     with pytest.raises(DataError, match=re.escape(f"{other} holds no mnist.npz")):
-        findable_data(mnist_run, other)
-    assert findable_data(mnist_run, here) == here
+        findable_data(mnist_run, other, "evaluate")
+    assert findable_data(mnist_run, here, "evaluate") == here
 
 
 def test_a_runs_config_trained_again_reads_the_data_the_run_recorded(tmp_path, monkeypatch,
@@ -257,11 +257,11 @@ def test_data_named_by_an_absolute_path_and_moved_is_told_what_helps(tmp_path):
     with pytest.raises(RunError, match=re.escape(
             f"names it by the absolute path data.path ({photos}), which --data-dir can't "
             "change: put the data back there")):
-        findable_data(run, None)
+        findable_data(run, None, "evaluate")
     with pytest.raises(DataError, match=re.escape(f"data.path is the absolute path {photos}")):
-        findable_data(run, tmp_path / "moved")
+        findable_data(run, tmp_path / "moved", "evaluate")
     # Another file gone, one the config names relatively: --data-dir is the way.
     run.write_data_record({"data_dir": str(tmp_path), "source": str(photos),
                            "files": {str(tmp_path / "gone.png"): [1, 1, 1]}})
     with pytest.raises(RunError, match="Pass --data-dir DIR"):
-        findable_data(run, None)
+        findable_data(run, None, "evaluate")

@@ -98,7 +98,8 @@ def test_csv_with_named_columns_and_string_labels(tmp_path):
 def test_missing_field_names_file_and_line(tmp_path):
     with gzip.open(tmp_path / "train.jsonl.gz", "wt") as stream:
         stream.write(json.dumps({"text": "fine", "label": 1}) + "\n" + json.dumps({"text": "x"}))
-    config = raw_text(format="jsonl", train="train.jsonl.gz", test="train.jsonl.gz")
+    (tmp_path / "test.jsonl").write_text(json.dumps({"text": "fine", "label": 1}))
+    config = raw_text(format="jsonl", train="train.jsonl.gz", test="test.jsonl")
     with pytest.raises(DataError, match=r"train.jsonl.gz, line 2: expected fields 'text' and 'label'"):
         load_dataset(config, tmp_path)
 
@@ -113,7 +114,8 @@ def test_a_line_that_is_no_json_record_or_no_text_is_named(tmp_path, line, says)
     """Nested thousands deep, it was a RecursionError traceback; a lone surrogate was read
     and failed later inside TensorFlow."""
     (tmp_path / "train.jsonl").write_text(json.dumps({"text": "fine", "label": 1}) + "\n" + line)
-    config = raw_text(format="jsonl", train="train.jsonl", test="train.jsonl")
+    (tmp_path / "test.jsonl").write_text(json.dumps({"text": "fine", "label": 1}))
+    config = raw_text(format="jsonl", train="train.jsonl", test="test.jsonl")
     with pytest.raises(DataError) as error:
         load_dataset(config, tmp_path)
     assert str(error.value).startswith(f"{tmp_path / 'train.jsonl'}, {says}"), error.value
