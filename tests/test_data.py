@@ -670,3 +670,46 @@ def test_a_damaged_word_index_is_named(tmp_path, text, says):
     (tmp_path / "imdb_word_index.json").write_text(text)
     with pytest.raises(DataError, match=f"imdb_word_index.json: {says}"):
         imdb.load_word_index(tmp_path)
+
+
+def digits_from_python(count: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (count, 8, 8), dtype=np.uint8), np.arange(count) % 2
+
+
+@pytest.mark.parametrize("train, test, says", [
+    (lambda x: x.astype("int64") + 100, lambda x: x,
+     "train=(x, y): the images are int64 pixels, which are read as 0-255 and scaled by 1/255, "
+     "but image 0 holds "),
+    (lambda x: x, lambda x: x.astype("float32"),
+     "test=(x, y): the float32 pixels go up to 255, but train's uint8 pixels (scaled by 1/255) "
+     "lie within 0 to 1, so the model would be tested on another scale"),
+    (lambda x: x.astype("float32"), lambda x: x.astype("float32") / 255,
+     "train=(x, y): the float32 pixels go up to 255, but test's float32 pixels lie within 0 to 1"),
+], ids=["int64-above-255", "uint8-train-float-255-test", "float-255-train-float-1-test"])
+def test_pixels_from_python_on_another_scale_are_refused(train, test, says):
+    """Each was trained or tested on a scale the other split, evaluate and predict don't use."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    x, y = digits_from_python()
+    with pytest.raises(DataError, match=re.escape(says)):
+        dataset_from_memory(DataConfig(dataset="mnist"), (train(x), y), (test(x), y))
+
+
+def test_integer_pixels_from_python_are_scaled_as_uint8_ones_are():
+    """int64 pixels (a pandas CSV's) were trained on as 0-255, while evaluate and predict
+    of uint8 arrays or pictures gave the model 0-1: silently wrong predictions."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    x, y = digits_from_python()
+    as_uint8 = dataset_from_memory(DataConfig(dataset="mnist"), (x, y), (x, y))
+    as_int64 = dataset_from_memory(DataConfig(dataset="mnist"), (x.astype("int64"), y),
+                                   (x.astype("int64"), y))
+    np.testing.assert_array_equal(as_int64.x_train, as_uint8.x_train)
+    assert as_int64.x_train.max() <= 1.0
+    # Floats are taken as given: standardized ones (mean 0, std 1) in both splits are no
+    # two scales, though one split reaches above 1.
+    standardized = ((x - x.mean()) / x.std()).astype("float32")
+    dataset = dataset_from_memory(DataConfig(dataset="mnist"), (standardized, y),
+                                  (standardized[:5] * 0.5, y[:5]))
+    assert dataset.x_train.max() > 1 and dataset.x_test.min() < 0

@@ -23,6 +23,8 @@ SOURCE = "<python>"
 LARGEST_SPLIT = 10_000_000
 LARGEST_SPLIT_BYTES = 4 << 30
 _INFINITE = -1  # tf.data.INFINITE_CARDINALITY, without importing TensorFlow for it
+# A split's pixels reaching above this are not on the 0-1 scale of one lying within 0-1.
+FAR_ABOVE_ONE = 2.0
 
 
 def dataset_from_memory(
@@ -65,10 +67,12 @@ def _arrays_dataset(config: DataConfig, train: Any, test: Any,
     (x_test, y_test), (x_train, y_train) = _pair(test, "test"), _pair(train, "train")
     inputs = family(config.dataset).inputs
     if inputs == "images":
+        given = {"test": x_test.dtype, "train": x_train.dtype}
         x_test, x_train = _images(x_test, "test"), _images(x_train, "train")
         if x_train.shape[1:] != x_test.shape[1:]:
             raise DataError(f"train's images are {x_train.shape[1:]} but test's {x_test.shape[1:]}; "
                             "a model takes one image size.")
+        _check_same_scale(x_train, x_test, given)
     else:
         x_test = _sequences(x_test, "test", config.num_words)
         x_train = _sequences(x_train, "train", config.num_words)
@@ -138,12 +142,42 @@ def _images(x: np.ndarray, name: str) -> np.ndarray:
     if x.ndim != 4 or not np.issubdtype(x.dtype, np.number):
         raise DataError(f"{name}=(x, y): images must be (N, height, width) or (N, height, "
                         f"width, channels) numbers; got {x.dtype} of shape {x.shape}.")
-    if x.dtype == np.uint8:
-        return x.astype("float32") / 255.0  # as the lecture scales pixels
+    if np.issubdtype(x.dtype, np.integer):
+        return scaled_pixels(x, f"{name}=(x, y)")
     x = x.astype("float32")
     if not np.isfinite(x).all():
         raise DataError(f"{name}=(x, y): the images hold NaN or infinite values.")
     return x
+
+
+def scaled_pixels(x: np.ndarray, where: str) -> np.ndarray:
+    """Integer pixels of 0-255 (uint8, or int64 as pandas reads a CSV's) scaled to 0-1, as
+    the lecture scales them and dlcourse scales image files: only uint8 was, and a model
+    trained on int64 0-255 was evaluated and asked on 0-1."""
+    if x.size and (x.min() < 0 or x.max() > 255):
+        bad = (x < 0) | (x > 255)
+        image = int(np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))[0])
+        raise DataError(f"{where}: the images are {x.dtype} pixels, which are read as 0-255 and "
+                        f"scaled by 1/255, but image {image} holds {x[image][bad[image]].flat[0]}; "
+                        "give pixels of 0 to 255, or floats scaled as you mean them.")
+    return x.astype("float32") / 255.0
+
+
+def _check_same_scale(x_train: np.ndarray, x_test: np.ndarray, given: dict[str, Any]) -> None:
+    """Both splits on one scale: uint8 training and float 0-255 test images were tested on
+    pixels 255 times brighter than learned, without a word. Only a split lying within 0-1
+    beside one reaching far above 1 is refused; standardized floats (mean 0) pass."""
+    largest = {"train": float(x_train.max()), "test": float(x_test.max())}
+    within = {"train": 0 <= x_train.min() and largest["train"] <= 1,
+              "test": 0 <= x_test.min() and largest["test"] <= 1}
+    for split, other, used in (("train", "test", "tested"), ("test", "train", "trained")):
+        if within[split] and largest[other] > FAR_ABOVE_ONE:
+            scaled = " (scaled by 1/255)" if np.issubdtype(given[split], np.integer) else ""
+            raise DataError(f"{other}=(x, y): the {given[other]} pixels go up to "
+                            f"{largest[other]:g}, but {split}'s {given[split]} pixels{scaled} lie "
+                            f"within 0 to 1, so the model would be {used} on another scale; give "
+                            "both splits alike (both uint8 0-255, or both floats scaled the same "
+                            "way).")
 
 
 def _sequences(x: np.ndarray, name: str, num_words: int | None) -> np.ndarray:
