@@ -713,3 +713,47 @@ def test_integer_pixels_from_python_are_scaled_as_uint8_ones_are():
     dataset = dataset_from_memory(DataConfig(dataset="mnist"), (standardized, y),
                                   (standardized[:5] * 0.5, y[:5]))
     assert dataset.x_train.max() > 1 and dataset.x_test.min() < 0
+
+
+@pytest.mark.parametrize("splits, says", [
+    (lambda x, y: ((x, np.ones(20, int)), (x, y), ["a", "b"]),
+     "train targets[0]: every training label is 1, and a classifier needs at least two classes"),
+    (lambda x, y: ((x, y), (x, np.r_[y[:-1], 2]), None),
+     "test targets[19]: the label 2 is in the test split but never in training"),
+    (lambda x, y: ((x, y + 1), (x, y + 1), None),
+     "train targets[0]: labels are numbered from 0; these run 1 to 2, so class 0 has no examples"),
+    (lambda x, y: ((x, y.astype(float)), (x, y), None),
+     "the targets must be class indices 0, 1, ... (one integer per example); got float64 of "
+     "shape (20,); give them as integers, y.astype(int)."),
+    (lambda x, y: (([np.zeros((28, 28), np.uint8), np.zeros((32, 32), np.uint8)], [0, 1]), (x, y),
+                   None),
+     "train=(x, y): the inputs are not one array: their shapes differ ((28, 28), (32, 32))"),
+    (lambda x, y: (((image for image in x), y), (x, y), None),
+     "train=(x, ...): the inputs are a generator; expected a NumPy array or a list of inputs, "
+     "one per example (list(...) reads a generator into one)."),
+    (lambda x, y: ((x, None), (x, y), None),
+     "train=(..., y): the targets are None; expected a NumPy array or a list of targets"),
+], ids=["one-class-named", "label-only-in-test", "labels-from-1", "float-labels", "ragged-images",
+        "generator", "no-labels"])
+def test_labels_and_images_from_python_a_model_cannot_learn_are_refused(splits, says):
+    """Each trained without a word (one class, a class only tested, class 0 empty), was a
+    NumPy traceback, or (float labels) gave no way out."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    train, test, class_names = splits(*digits_from_python())
+    with pytest.raises(DataError, match=re.escape(says)):
+        dataset_from_memory(DataConfig(dataset="mnist"), train, test, class_names=class_names)
+
+
+def test_labels_from_python_as_a_column_or_booleans_are_class_indices():
+    """(N, 1), as keras.datasets.cifar10 gives labels, and booleans (df.label == "pos")
+    were refused."""
+    from dlcourse.data.memory import dataset_from_memory, test_split_from_memory
+
+    x, y = digits_from_python()
+    for labels in (y.reshape(-1, 1), y.astype(bool)):
+        dataset = dataset_from_memory(DataConfig(dataset="mnist"), (x, labels), (x, labels))
+        assert dataset.y_train.tolist() == y.tolist() and dataset.num_classes == 2
+    # Evaluating: test data of one class is no training split, and is taken.
+    assert test_split_from_memory(DataConfig(dataset="mnist"), (x, np.ones(20, int)),
+                                  class_names=("a", "b")).y_test.tolist() == [1] * 20
