@@ -63,6 +63,9 @@ def train(
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
     _check_tracker(track)
     given = train is not None or test is not None
+    if class_names is not None and not given:  # a config's data has its own classes
+        raise TypeError("class_names names the classes of data given with train= and test=; "
+                        "a config's own data is named by its data.class_names")
     if given:
         config = renamed(config, name or f"{config.name}-custom")
     elif name is not None:
