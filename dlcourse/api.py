@@ -36,7 +36,7 @@ def train(
     CLI's `--set fit.epochs=3`.
 
     Your own data: `train=(x_train, y_train), test=(x_test, y_test)` with NumPy arrays
-    (images (N, H, W[, C]) with uint8 pixels scaled as MNIST's; padded word indices), tf.data
+    (images (N, H, W[, C]), integer pixels of 0-255 scaled as MNIST's; padded word indices), tf.data
     Datasets of (x, y) pairs, or for raw-text configs lists of texts or DataFrames. Labels
     are class indices, named by `class_names`. The run is called `<config>-custom` unless
     `name` says otherwise. `track="mlflow"` logs the run to MLflow (as output.mlflow does).
