@@ -36,7 +36,7 @@ def train(
     CLI's `--set fit.epochs=3`.
 
     Your own data: `train=(x_train, y_train), test=(x_test, y_test)` with NumPy arrays
-    (images (N, H, W[, C]) with uint8 pixels scaled as MNIST's; padded word indices), tf.data
+    (images (N, H, W[, C]), integer pixels of 0-255 scaled as MNIST's; padded word indices), tf.data
     Datasets of (x, y) pairs, or for raw-text configs lists of texts or DataFrames. Labels
     are class indices, named by `class_names`. The run is called `<config>-custom` unless
     `name` says otherwise. `track="mlflow"` logs the run to MLflow (as output.mlflow does).
@@ -63,6 +63,9 @@ def train(
         raise TypeError("overrides and smoke apply to a config file, not to a loaded Config")
     _check_tracker(track)
     given = train is not None or test is not None
+    if class_names is not None and not given:  # a config's data has its own classes
+        raise TypeError("class_names names the classes of data given with train= and test=; "
+                        "a config's own data is named by its data.class_names")
     if given:
         config = renamed(config, name or f"{config.name}-custom")
     elif name is not None:

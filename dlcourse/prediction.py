@@ -22,6 +22,7 @@ import numpy as np
 from dlcourse.config import Config, family
 from dlcourse.data import output_widths, shape_text
 from dlcourse.data.loading import MEMORY_KIND
+from dlcourse.data.memory import scaled_pixels
 from dlcourse.data.imdb import encode_reviews, tokenize_review
 from dlcourse.data.photos import read_as_trained, read_picture
 from dlcourse.data.text import tokens_of, vectorize, vectorizer_from
@@ -309,7 +310,7 @@ def _embedding_rows(model) -> int | None:
 
 def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,
                     rows: int | None = None, pixels_scaled: bool = True) -> _Prepared:
-    """Images (one or a batch; grayscale with or without the channel axis; uint8 pixels
+    """Images (one or a batch; grayscale with or without the channel axis; integer pixels
     scaled as in training) or padded word indices, checked against the model's input and,
     for indices, its Embedding's `rows`. Other pixels above 1 get a warning where
     training's were scaled to 0-1 (`pixels_scaled`)."""
@@ -321,8 +322,9 @@ def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,
             array = array[..., np.newaxis]  # (H, W) or (N, H, W) grayscale
         if array.ndim == len(expected):
             array = array[np.newaxis]  # one image
-        unscaled = array.dtype != np.uint8 and pixels_scaled
-        array = array.astype("float32") / 255.0 if array.dtype == np.uint8 else array.astype("float32")
+        integers = np.issubdtype(array.dtype, np.integer)
+        unscaled = not integers and pixels_scaled
+        array = scaled_pixels(array, "The array") if integers else array.astype("float32")
     elif array.ndim == 1:
         array = array[np.newaxis]  # one sequence
     if array.ndim != len(expected) + 1 or any(
@@ -339,7 +341,7 @@ def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,
     if unscaled and array.size and array.max() > 1.0:
         # int64 or float pixels of 0-255 gave every digit probability 1.0, without a word.
         warning = (f"the pixels go up to {float(array.max()):g}, but the model learned pixels "
-                   "scaled to 0-1: divide them by 255, or give uint8 pixels, which are scaled "
+                   "scaled to 0-1: divide them by 255, or give integer pixels, which are scaled "
                    "for you",)
     return _Prepared(array, [None] * len(array), [warning] * len(array))
 

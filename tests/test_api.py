@@ -137,6 +137,13 @@ def test_a_run_that_is_no_path_is_one_sentence():
             call(5)
 
 
+def test_class_names_without_data_from_python_is_refused(tmp_path):
+    """They name train=/test= data's classes; with a config's own data they were ignored."""
+    with pytest.raises(TypeError, match=re.escape(
+            "class_names names the classes of data given with train= and test=")):
+        dlcourse.train("mnist_cnn", {"fit.epochs": 1}, class_names=["a", "b"], output_dir=tmp_path)
+
+
 def test_a_data_dir_given_from_python_must_be_a_folder_as_on_the_command_line(
         trained, tmp_path, monkeypatch):
     # It was searched, found empty, and the run trained on DLCOURSE_DATA_DIR's data unsaid.

@@ -690,3 +690,90 @@ def test_a_damaged_word_index_is_named(tmp_path, text, says):
     (tmp_path / "imdb_word_index.json").write_text(text)
     with pytest.raises(DataError, match=f"imdb_word_index.json: {says}"):
         imdb.load_word_index(tmp_path)
+
+
+def digits_from_python(count: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (count, 8, 8), dtype=np.uint8), np.arange(count) % 2
+
+
+@pytest.mark.parametrize("train, test, says", [
+    (lambda x: x.astype("int64") + 100, lambda x: x,
+     "train=(x, y): the images are int64 pixels, which are read as 0-255 and scaled by 1/255, "
+     "but image 0 holds "),
+    (lambda x: x, lambda x: x.astype("float32"),
+     "test=(x, y): the float32 pixels go up to 255, but train's uint8 pixels (scaled by 1/255) "
+     "lie within 0 to 1, so the model would be tested on another scale"),
+    (lambda x: x.astype("float32"), lambda x: x.astype("float32") / 255,
+     "train=(x, y): the float32 pixels go up to 255, but test's float32 pixels lie within 0 to 1"),
+], ids=["int64-above-255", "uint8-train-float-255-test", "float-255-train-float-1-test"])
+def test_pixels_from_python_on_another_scale_are_refused(train, test, says):
+    """Each was trained or tested on a scale the other split, evaluate and predict don't use."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    x, y = digits_from_python()
+    with pytest.raises(DataError, match=re.escape(says)):
+        dataset_from_memory(DataConfig(dataset="mnist"), (train(x), y), (test(x), y))
+
+
+def test_integer_pixels_from_python_are_scaled_as_uint8_ones_are():
+    """int64 pixels (a pandas CSV's) were trained on as 0-255, while evaluate and predict
+    of uint8 arrays or pictures gave the model 0-1: silently wrong predictions."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    x, y = digits_from_python()
+    as_uint8 = dataset_from_memory(DataConfig(dataset="mnist"), (x, y), (x, y))
+    as_int64 = dataset_from_memory(DataConfig(dataset="mnist"), (x.astype("int64"), y),
+                                   (x.astype("int64"), y))
+    np.testing.assert_array_equal(as_int64.x_train, as_uint8.x_train)
+    assert as_int64.x_train.max() <= 1.0
+    # Floats are taken as given: standardized ones (mean 0, std 1) in both splits are no
+    # two scales, though one split reaches above 1.
+    standardized = ((x - x.mean()) / x.std()).astype("float32")
+    dataset = dataset_from_memory(DataConfig(dataset="mnist"), (standardized, y),
+                                  (standardized[:5] * 0.5, y[:5]))
+    assert dataset.x_train.max() > 1 and dataset.x_test.min() < 0
+
+
+@pytest.mark.parametrize("splits, says", [
+    (lambda x, y: ((x, np.ones(20, int)), (x, y), ["a", "b"]),
+     "train targets[0]: every training label is 1, and a classifier needs at least two classes"),
+    (lambda x, y: ((x, y), (x, np.r_[y[:-1], 2]), None),
+     "test targets[19]: the label 2 is in the test split but never in training"),
+    (lambda x, y: ((x, y + 1), (x, y + 1), None),
+     "train targets[0]: labels are numbered from 0; these run 1 to 2, so class 0 has no examples"),
+    (lambda x, y: ((x, y.astype(float)), (x, y), None),
+     "the targets must be class indices 0, 1, ... (one integer per example); got float64 of "
+     "shape (20,); give them as integers, y.astype(int)."),
+    (lambda x, y: (([np.zeros((28, 28), np.uint8), np.zeros((32, 32), np.uint8)], [0, 1]), (x, y),
+                   None),
+     "train=(x, y): the inputs are not one array: their shapes differ ((28, 28), (32, 32))"),
+    (lambda x, y: (((image for image in x), y), (x, y), None),
+     "train=(x, ...): the inputs are a generator; expected a NumPy array or a list of inputs, "
+     "one per example (list(...) reads a generator into one)."),
+    (lambda x, y: ((x, None), (x, y), None),
+     "train=(..., y): the targets are None; expected a NumPy array or a list of targets"),
+], ids=["one-class-named", "label-only-in-test", "labels-from-1", "float-labels", "ragged-images",
+        "generator", "no-labels"])
+def test_labels_and_images_from_python_a_model_cannot_learn_are_refused(splits, says):
+    """Each trained without a word (one class, a class only tested, class 0 empty), was a
+    NumPy traceback, or (float labels) gave no way out."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    train, test, class_names = splits(*digits_from_python())
+    with pytest.raises(DataError, match=re.escape(says)):
+        dataset_from_memory(DataConfig(dataset="mnist"), train, test, class_names=class_names)
+
+
+def test_labels_from_python_as_a_column_or_booleans_are_class_indices():
+    """(N, 1), as keras.datasets.cifar10 gives labels, and booleans (df.label == "pos")
+    were refused."""
+    from dlcourse.data.memory import dataset_from_memory, test_split_from_memory
+
+    x, y = digits_from_python()
+    for labels in (y.reshape(-1, 1), y.astype(bool)):
+        dataset = dataset_from_memory(DataConfig(dataset="mnist"), (x, labels), (x, labels))
+        assert dataset.y_train.tolist() == y.tolist() and dataset.num_classes == 2
+    # Evaluating: test data of one class is no training split, and is taken.
+    assert test_split_from_memory(DataConfig(dataset="mnist"), (x, np.ones(20, int)),
+                                  class_names=("a", "b")).y_test.tolist() == [1] * 20

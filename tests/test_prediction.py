@@ -162,23 +162,30 @@ def test_predict_an_image_the_test_writes(trained, tmp_path):
 
 
 @pytest.mark.slow
-def test_pixels_of_0_to_255_not_in_uint8_are_warned_about(trained):
-    """int64 or float32 arrays of 0-255 pixels are not scaled (only uint8 are), and every
-    digit came out with probability 1.0, without a word."""
+def test_integer_pixels_are_scaled_as_uint8_and_float_ones_of_0_to_255_warned_about(trained):
+    """float32 arrays of 0-255 pixels are not scaled, and every digit came out with
+    probability 1.0, without a word. int64 ones (pandas's) were not scaled either, though
+    training scales them as uint8."""
     import dlcourse
 
     digits = np.zeros((2, 28, 28), np.uint8)
     digits[:, 5:23, 13:16] = 255
     as_uint8 = dlcourse.predict(trained["mnist"], digits)
-    assert not any("warnings" in p for p in as_uint8)
-    for unscaled in (digits.astype("int64"), digits.astype("float32")):
-        warned = dlcourse.predict(trained["mnist"], unscaled)
-        assert all("pixels go up to 255, but the model learned pixels scaled to 0-1" in
-                   p["warnings"][0] for p in warned)
+    as_int64 = dlcourse.predict(trained["mnist"], digits.astype("int64"))
+    assert not any("warnings" in p for p in as_uint8 + as_int64)
+    assert [p["probabilities"] for p in as_int64] == [
+        pytest.approx(p["probabilities"]) for p in as_uint8]
+    warned = dlcourse.predict(trained["mnist"], digits.astype("float32"))
+    assert all("pixels go up to 255, but the model learned pixels scaled to 0-1" in
+               p["warnings"][0] for p in warned)
     scaled = dlcourse.predict(trained["mnist"], digits.astype("float32") / 255)
     assert not any("warnings" in p for p in scaled)
     assert [p["probabilities"] for p in scaled] == [
         pytest.approx(p["probabilities"]) for p in as_uint8]
+    bright = digits.astype("int64")
+    bright[1, 0, 0] = 300
+    with pytest.raises(DataError, match=re.escape("image 1 holds 300")):
+        dlcourse.predict(trained["mnist"], bright)
 
 
 @pytest.mark.slow

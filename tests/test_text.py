@@ -383,3 +383,79 @@ def test_word_indices_given_to_train_are_within_num_words():
     with pytest.raises(DataError, match=re.escape(
             "train=(x, y): holds the word index 100, outside 0 to 99 (data.num_words)")):
         dataset_from_memory(config, (words, labels), (words[:1], labels[:1]))
+
+
+@pytest.mark.parametrize("train, test, class_names, says", [
+    ([1, 1, 1, 1], [0, 1], ["neg", "pos"],
+     "train targets[0]: every training label is 1, and a classifier needs at least two classes"),
+    ([" neg", " pos", " neg", " pos"], ["neg", "pos"], None,
+     "test targets[0]: the label 'neg' differs from ' neg' (train targets[0]) only by spaces "
+     "around it, so the two would be classes of their own"),
+    (["neg", "pos", "Pos", "neg"], ["neg", "pos"], None,
+     "train targets[2]: the label 'Pos' differs from 'pos' (train targets[1]) only by case"),
+    ([0.0, 1.0, 0.0, 1.0], [0.0, 1.0], None,
+     "train targets[0]: the label 0.0 is not an integer: class labels are integers 0, 1, 2 and so "
+     "on, or names; write the column as integers (.astype(int) in pandas)."),
+    ([1, 2, 1, 2], [1, 2], None,
+     "train targets[0]: labels are numbered from 0; these run 1 to 2, so class 0 has no "
+     "examples: subtract 1 from each."),
+    ([0, 1, 0, 1], [0, 2], None,
+     "test targets[1]: the label 2 is in the test split but never in training, and a model "
+     "can't learn a class it never sees"),
+    (None, [0, 1], None,
+     "train=(texts, targets): the targets are None; expected a NumPy array or a list of targets"),
+], ids=["one-class-named", "spaces", "case", "float-labels", "labels-from-1", "label-only-in-test",
+        "no-labels"])
+def test_labels_from_python_a_model_cannot_learn_are_refused_as_the_labels_fault(
+        train, test, class_names, says):
+    """Each trained without a word, or was blamed on the loss ("binary_crossentropy, but
+    raw_text has 3 classes"), whose advice trained a wrong model; no labels, a traceback."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    texts = ["good film", "bad film", "fine film", "awful film"]
+    with pytest.raises(DataError, match=re.escape(says)):
+        dataset_from_memory(raw_text(), (texts, train), (texts[:2], test), class_names=class_names)
+
+
+def test_texts_given_as_labels_are_told_as_likely_swapped():
+    """Reviews in the label column made one class per review, told as a loss to change."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    reviews = [f"review number {index}" for index in range(30)]
+    with pytest.raises(DataError, match=re.escape(
+            "train targets[0]: the training labels name 30 classes among 30 examples, most used "
+            "once (this one 'review number 0'): are these the labels? Texts and labels may be "
+            "swapped")):
+        dataset_from_memory(raw_text(), (["0", "1"] * 15, reviews), (["0"], reviews[:1]))
+
+
+def test_boolean_labels_from_python_are_classes_0_and_1():
+    """df.label == "pos" gave "the label np.False_ is neither a name nor an integer"."""
+    from dlcourse.data.memory import dataset_from_memory, test_split_from_memory
+
+    texts = ["good film", "bad film", "fine film", "awful film"]
+    positive = np.array([True, False, True, False])
+    dataset = dataset_from_memory(raw_text(), (texts, positive), (texts, positive.tolist()))
+    assert sorted(dataset.y_train.tolist()) == [0, 0, 1, 1] and dataset.num_classes == 2
+    # Evaluating: test texts of one class are no training split, and are taken.
+    assert test_split_from_memory(raw_text(), (texts, [1] * 4),
+                                  class_names=("neg", "pos")).y_test.tolist() == [1] * 4
+
+
+@pytest.mark.parametrize("train, test, settings, says", [
+    ("good film,1\nbad film,0\n", "fine film,1\nso so,2\n", {},
+     "test.csv, line 3: the label 2 is in the test split but never in training"),
+    ("good film,pos\nbad film,pos\n", "fine film,pos\nawful,neg\n", {"class_names": ["neg", "pos"]},
+     "train.csv, line 2: every training label is 'pos'"),
+    ("good film, pos\nbad film, neg\n", "fine film,pos\nawful,neg\n", {},
+     "test.csv, line 2: the label 'pos' differs from ' pos' (")
+], ids=["label-only-in-test", "one-class-named", "space-after-comma"])
+def test_labels_of_csv_files_a_model_cannot_learn_are_named_by_file_and_line(
+        tmp_path, train, test, settings, says):
+    """Each trained: a 3-unit softmax on 2 classes, a config's class names skipped the
+    one-class check, and ' pos' was told as "binary_crossentropy, but raw_text has 4 classes"."""
+    (tmp_path / "train.csv").write_text("text,label\n" + train)
+    (tmp_path / "test.csv").write_text("text,label\n" + test)
+    config = raw_text(format="csv", train="train.csv", test="test.csv", **settings)
+    with pytest.raises(DataError, match=re.escape(says)):
+        load_dataset(config, tmp_path)

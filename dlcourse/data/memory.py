@@ -15,7 +15,7 @@ import numpy as np
 from dlcourse.config import DataConfig, family
 from dlcourse.data.dataset import Dataset, TextVocabulary, check_labels, classes_text
 from dlcourse.data.loading import first
-from dlcourse.data.text import text_dataset, text_of
+from dlcourse.data.text import check_learnable, text_dataset, text_of
 from dlcourse.errors import DataError
 
 SOURCE = "<python>"
@@ -23,6 +23,8 @@ SOURCE = "<python>"
 LARGEST_SPLIT = 10_000_000
 LARGEST_SPLIT_BYTES = 4 << 30
 _INFINITE = -1  # tf.data.INFINITE_CARDINALITY, without importing TensorFlow for it
+# A split's pixels reaching above this are not on the 0-1 scale of one lying within 0-1.
+FAR_ABOVE_ONE = 2.0
 
 
 def dataset_from_memory(
@@ -34,18 +36,20 @@ def dataset_from_memory(
     regression: bool = False,
     vocabulary: TextVocabulary | None = None,
     place: Callable[[str, int], str] = lambda split, index: f"{split} targets[{index}]",
+    learning: bool = True,
 ) -> Dataset:
     """A Dataset of `train` and `test`, each (inputs, targets) or a tf.data Dataset of
     such pairs, or (raw-text configs) a DataFrame with the config's text and target columns.
-    `data.limit` (smoke runs) keeps the first examples of each, as for files."""
+    `data.limit` (smoke runs) keeps the first examples of each, as for files. `learning`
+    False: `train` is no training split, and its classes aren't checked as a fit's."""
     if test is None:
         raise DataError("train=... needs test=... too: the run is evaluated on its test split.")
     if config.dataset == "raw_text":
         test_texts = _texts(config, test, "test")  # test first: see test_split_from_memory
         return text_dataset(config, _texts(config, train, "train"), test_texts,
                             class_names=class_names, regression=regression, vocabulary=vocabulary,
-                            place=place)
-    dataset = _arrays_dataset(config, train, test, class_names, regression)
+                            place=place, learning=learning)
+    dataset = _arrays_dataset(config, train, test, class_names, regression, place, learning)
     return first(dataset, config.limit) if config.limit else dataset
 
 
@@ -55,20 +59,23 @@ def test_split_from_memory(config: DataConfig, test: Any, **known: Any) -> Datas
     holds what the run fixed: its class names and, for raw text, its vocabulary.
     dataset_from_memory checks test before train, and texts' labels are placed in test,
     so a mistake is told of `test=`."""
-    return dataset_from_memory(config, test, test, **known,
+    return dataset_from_memory(config, test, test, **known, learning=False,
                                place=lambda _split, index: f"test targets[{index}]")
 
 
 def _arrays_dataset(config: DataConfig, train: Any, test: Any,
-                    class_names: Sequence[str] | None, regression: bool) -> Dataset:
+                    class_names: Sequence[str] | None, regression: bool,
+                    place: Callable[[str, int], str], learning: bool) -> Dataset:
     # Test before train throughout: evaluating gives its test data as both.
     (x_test, y_test), (x_train, y_train) = _pair(test, "test"), _pair(train, "train")
     inputs = family(config.dataset).inputs
     if inputs == "images":
+        given = {"test": x_test.dtype, "train": x_train.dtype}
         x_test, x_train = _images(x_test, "test"), _images(x_train, "train")
         if x_train.shape[1:] != x_test.shape[1:]:
             raise DataError(f"train's images are {x_train.shape[1:]} but test's {x_test.shape[1:]}; "
                             "a model takes one image size.")
+        _check_same_scale(x_train, x_test, given)
     else:
         x_test = _sequences(x_test, "test", config.num_words)
         x_train = _sequences(x_train, "train", config.num_words)
@@ -76,9 +83,12 @@ def _arrays_dataset(config: DataConfig, train: Any, test: Any,
         y_test, y_train = _numbers(y_test, "test"), _numbers(y_train, "train")
         names: tuple[str, ...] = ()
     else:
+        y_test, y_train = _class_labels(y_test, "test"), _class_labels(y_train, "train")
         names = _class_names(y_train, y_test, class_names)
         for split, labels in (("test", y_test), ("train", y_train)):
             check_labels(f"{split}=(x, y)", split, labels, range(len(names)))
+        if learning:
+            check_learnable(y_train.tolist(), y_test.tolist(), class_names, place)
         y_train, y_test = y_train.astype("int64"), y_test.astype("int64")
     return Dataset(
         name="custom",
@@ -95,12 +105,35 @@ def _pair(split: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     if not (isinstance(split, (tuple, list)) and len(split) == 2):
         raise DataError(f"{name}= must be (inputs, targets), e.g. {name}=(x_{name}, y_{name}), "
                         "or a tf.data.Dataset of such pairs.")
-    x, y = (np.asarray(part) for part in split)
+    x, y = _array(split[0], name, "x", "inputs"), _array(split[1], name, "y", "targets")
     if len(x) != len(y):
         raise DataError(f"{name}=(x, y): {len(x)} inputs but {len(y)} targets; expected one each.")
     if not 0 < len(x) <= LARGEST_SPLIT:
         raise DataError(f"{name}=(x, y) holds {len(x)} examples; expected 1 to {LARGEST_SPLIT:,}.")
     return x, y
+
+
+def _array(part: Any, name: str, letter: str, what: str) -> np.ndarray:
+    """One part of a split as an array: a generator, None or a list of arrays of several
+    shapes was a TypeError or ValueError traceback from NumPy."""
+    _check_sized(part, f"{name}=({letter}, ...)" if letter == "x" else f"{name}=(..., {letter})",
+                 what)
+    try:
+        return np.asarray(part)
+    except ValueError:  # "inhomogeneous shape"
+        shapes = sorted({np.shape(item) for item in part}, key=str)
+        raise DataError(f"{name}=(x, y): the {what} are not one array: their shapes differ "
+                        f"({', '.join(map(str, shapes[:3]))}{', ...' if len(shapes) > 3 else ''}); "
+                        f"give {what} of one shape (images of one size).") from None
+
+
+def _check_sized(part: Any, where: str, what: str, needs: str = "__len__") -> None:
+    """A split is read whole: None, or for arrays a generator (no length), is no split."""
+    if part is None or not hasattr(part, needs):
+        reading = " (list(...) reads a generator into one)" if hasattr(part, "__iter__") else ""
+        given = "None" if part is None else f"a {type(part).__name__}"
+        raise DataError(f"{where}: the {what} are {given}; expected a NumPy array or a list of "
+                        f"{what}, one per example{reading}.")
 
 
 def _is_tf_dataset(value: Any) -> bool:
@@ -138,12 +171,42 @@ def _images(x: np.ndarray, name: str) -> np.ndarray:
     if x.ndim != 4 or not np.issubdtype(x.dtype, np.number):
         raise DataError(f"{name}=(x, y): images must be (N, height, width) or (N, height, "
                         f"width, channels) numbers; got {x.dtype} of shape {x.shape}.")
-    if x.dtype == np.uint8:
-        return x.astype("float32") / 255.0  # as the lecture scales pixels
+    if np.issubdtype(x.dtype, np.integer):
+        return scaled_pixels(x, f"{name}=(x, y)")
     x = x.astype("float32")
     if not np.isfinite(x).all():
         raise DataError(f"{name}=(x, y): the images hold NaN or infinite values.")
     return x
+
+
+def scaled_pixels(x: np.ndarray, where: str) -> np.ndarray:
+    """Integer pixels of 0-255 (uint8, or int64 as pandas reads a CSV's) scaled to 0-1, as
+    the lecture scales them and dlcourse scales image files: only uint8 was, and a model
+    trained on int64 0-255 was evaluated and asked on 0-1."""
+    if x.size and (x.min() < 0 or x.max() > 255):
+        bad = (x < 0) | (x > 255)
+        image = int(np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))[0])
+        raise DataError(f"{where}: the images are {x.dtype} pixels, which are read as 0-255 and "
+                        f"scaled by 1/255, but image {image} holds {x[image][bad[image]].flat[0]}; "
+                        "give pixels of 0 to 255, or floats scaled as you mean them.")
+    return x.astype("float32") / 255.0
+
+
+def _check_same_scale(x_train: np.ndarray, x_test: np.ndarray, given: dict[str, Any]) -> None:
+    """Both splits on one scale: uint8 training and float 0-255 test images were tested on
+    pixels 255 times brighter than learned, without a word. Only a split lying within 0-1
+    beside one reaching far above 1 is refused; standardized floats (mean 0) pass."""
+    largest = {"train": float(x_train.max()), "test": float(x_test.max())}
+    within = {"train": 0 <= x_train.min() and largest["train"] <= 1,
+              "test": 0 <= x_test.min() and largest["test"] <= 1}
+    for split, other, used in (("train", "test", "tested"), ("test", "train", "trained")):
+        if within[split] and largest[other] > FAR_ABOVE_ONE:
+            scaled = " (scaled by 1/255)" if np.issubdtype(given[split], np.integer) else ""
+            raise DataError(f"{other}=(x, y): the {given[other]} pixels go up to "
+                            f"{largest[other]:g}, but {split}'s {given[split]} pixels{scaled} lie "
+                            f"within 0 to 1, so the model would be {used} on another scale; give "
+                            "both splits alike (both uint8 0-255, or both floats scaled the same "
+                            "way).")
 
 
 def _sequences(x: np.ndarray, name: str, num_words: int | None) -> np.ndarray:
@@ -168,11 +231,22 @@ def _numbers(y: np.ndarray, name: str) -> np.ndarray:
         raise DataError(f"{name}=(x, y): the targets must be numbers for a regression loss.") from None
 
 
+def _class_labels(y: np.ndarray, split: str) -> np.ndarray:
+    """Class indices, one per example: (N, 1) as keras.datasets.cifar10 gives them, and
+    booleans (df.label == "pos") as 0 and 1, were refused."""
+    if y.dtype == bool:
+        y = y.astype("int64")
+    if _one_column(y.shape):
+        y = y.reshape(len(y))
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        whole = np.issubdtype(y.dtype, np.floating) and bool(np.all(np.mod(y, 1) == 0))
+        raise DataError(f"{split}=(x, y): the targets must be class indices 0, 1, ... (one "
+                        f"integer per example); got {y.dtype} of shape {y.shape}"
+                        + ("; give them as integers, y.astype(int)." if whole else "."))
+    return y
+
+
 def _class_names(y_train: np.ndarray, y_test: np.ndarray, given: Sequence[str] | None) -> tuple[str, ...]:
-    for split, labels in (("test", y_test), ("train", y_train)):
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-            raise DataError(f"{split}=(x, y): the targets must be class indices 0, 1, ... (one "
-                            f"integer per example); got {labels.dtype} of shape {labels.shape}.")
     count = int(max(y_train.max(), y_test.max())) + 1
     if given is not None:
         for split, labels in (("test", y_test), ("train", y_train)):
@@ -203,7 +277,8 @@ def _texts(config: DataConfig, split: Any, name: str) -> tuple[list[str], list[A
                         f"texts, e.g. {name}=([{texts[:20]!r}{'...' if len(texts) > 20 else ''}], "
                         "[label]).")
     texts = [text_of(text, f"{name} texts[{index}]", "text") for index, text in enumerate(texts)]
-    targets = _one_per_text(targets, name)
+    targets = [int(target) if isinstance(target, (bool, np.bool_)) else target  # df.label == "pos"
+               for target in _one_per_text(targets, name)]
     if len(texts) != len(targets):
         raise DataError(f"{name}=(texts, targets): {len(texts)} texts but {len(targets)} "
                         "targets; expected one per text.")
@@ -212,6 +287,7 @@ def _texts(config: DataConfig, split: Any, name: str) -> tuple[list[str], list[A
 
 def _one_per_text(targets: Any, name: str) -> list[Any]:
     """A list of targets, one per text; (N, 1) arrays, as Keras takes for one output, too."""
+    _check_sized(targets, f"{name}=(texts, targets)", "targets", needs="__iter__")
     shape = getattr(targets, "shape", None)
     if shape is None or len(shape) <= 1:
         return list(targets)

@@ -43,6 +43,8 @@ ACLIMDB_CLASS_FOLDERS = ("neg", "pos")  # label 0 negative, 1 positive, as IMDB'
 LARGEST_TEXT_FILE_BYTES = 256 << 20
 LARGEST_REVIEW_BYTES = 1 << 20
 MOST_CLASSES = 10_000
+# From how many classes labels mostly used once are taken for another field than the label.
+MANY_CLASSES = 20
 
 
 def load_raw_text(
@@ -90,15 +92,19 @@ def text_dataset(
     class_names: Sequence[str] | None = None,
     regression: bool = False,
     place: Callable[[str, int], str] = lambda split, index: f"{split} targets[{index}]",
+    learning: bool = True,
 ) -> Dataset:
     """A Dataset from (texts, targets) pairs: the Python-API path, also used for files.
 
     Targets are class labels (integers 0..K-1, or strings, numbered in sorted order) or,
     with `regression`, numbers. The vocabulary is fitted on the training texts unless given.
-    `place(split, index)` says where a target was read, to name a wrong one.
+    `place(split, index)` says where a target was read, to name a wrong one. `learning`
+    False: `train` is no training split (evaluation gives its test data as both).
     """
     given = class_names or config.class_names
     check_targets(train[1], test[1], given, regression, place)
+    if learning and not regression:
+        check_learnable(train[1], test[1], given, place)
     train_texts, train_targets = _shuffled(*train, limit=config.limit)
     test_texts, test_targets = _shuffled(*test, limit=config.limit)
     if not train_texts or not test_texts:
@@ -182,9 +188,12 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
         raise DataError(f"{here}: the label is the name {_shown(name[2])}, but {there} has the "
                         f"number {_shown(number[2])}; labels are either all names or all integers "
                         "0, 1, ...")
-    if not given and len(set(train)) == 1:
-        raise DataError(f"{place('train', 0)}: every training label is {_shown(train[0])}, "
-                        "and a classifier needs at least two classes to tell apart.")
+    if names and (twins := _twins(train, test)):
+        (first, second), how = twins, _how_they_differ(twins[0][2], twins[1][2])
+        raise DataError(f"{place(*second[:2])}: the label {_shown(second[2])} differs from "
+                        f"{_shown(first[2])} ({place(*first[:2])}) only by {how}, so the two "
+                        "would be classes of their own; write each class's name one way "
+                        "(in a CSV, no space after the comma).")
     if names:
         if given and (found := _first(train, test, lambda value: value not in given)):
             raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} is not one of "
@@ -192,8 +201,11 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
                             "run's).")
         return
     problems = (
+        (lambda value: not _is_integer(value) and not _is_whole(value), "is not an integer: "
+         "class labels are integers 0, 1, 2 and so on, or names."),
+        # pandas writes a column of integers as 0.0, 1.0 once it held a NaN.
         (lambda value: not _is_integer(value), "is not an integer: class labels are integers "
-         "0, 1, 2 and so on, or names."),
+         "0, 1, 2 and so on, or names; write the column as integers (.astype(int) in pandas)."),
         (lambda value: value < 0, "is negative: labels number classes 0, 1, 2 and so on."),
         (lambda value: value >= MOST_CLASSES, "is too large: labels number classes from 0, "
          f"and at most {MOST_CLASSES:,} classes are supported. Is data.target the label field?"),
@@ -204,6 +216,50 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
     if given and (found := _first(train, test, lambda value: value >= len(given))) is not None:
         raise DataError(f"{place(*found[:2])}: the label {found[2]} is not one of the "
                         f"{classes_text(given)}.")
+
+
+def check_learnable(train: Sequence[Any], test: Sequence[Any], given: Sequence[str] | None,
+                    place: Callable[[str, int], str]) -> None:
+    """Classes (checked by check_targets) a classifier can learn from the training split:
+    two at least, a few examples each, numbered from 0 where integers name them alone, and
+    none that only the test split has. Each was trained on without a word, its test
+    examples counted wrong or the model's outputs blamed."""
+    seen = set(train)
+    if len(seen) == 1:
+        raise DataError(f"{place('train', 0)}: every training label is {_shown(train[0])}, "
+                        "and a classifier needs at least two classes to tell apart.")
+    if len(seen) > MANY_CLASSES and len(seen) > len(train) / 2:
+        raise DataError(f"{place('train', 0)}: the training labels name {len(seen):,} classes "
+                        f"among {len(train):,} examples, most used once (this one "
+                        f"{_shown(train[0])}): are these the labels? Texts and labels may be "
+                        "swapped, or data.target names another field.")
+    numbers = [value for value in seen | set(test) if not isinstance(value, str)]
+    if numbers and not given and min(numbers) > 0:
+        raise DataError(f"{place(*_first(train, test, lambda value: value == min(numbers))[:2])}: "
+                        f"labels are numbered from 0; these run {min(numbers)} to {max(numbers)}, "
+                        f"so class 0 has no examples: subtract {min(numbers)} from each.")
+    if (found := _first((), test, lambda value: value not in seen)) is not None:
+        raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} is in the test split "
+                        "but never in training, and a model can't learn a class it never sees; "
+                        "fix the label, or give the class training examples.")
+
+
+def _twins(train: Sequence[str], test: Sequence[str]):
+    """The first two labels, in reading order, that differ only by case or surrounding
+    spaces (' pos' and 'pos', 'Pos' and 'pos'), each as (split, index, value); or None."""
+    seen: dict[str, tuple[str, int, str]] = {}
+    for split, targets in (("train", train), ("test", test)):
+        for index, value in enumerate(targets):
+            first = seen.setdefault(value.strip().casefold(), (split, index, value))
+            if first[2] != value:
+                return first, (split, index, value)
+    return None
+
+
+def _how_they_differ(one: str, other: str) -> str:
+    if one.strip() == other.strip():
+        return "spaces around it"
+    return "case" if one.casefold() == other.casefold() else "case and spaces around it"
 
 
 def _shown(value: Any) -> str:
@@ -230,6 +286,10 @@ def _is_nan(value: Any) -> bool:
 
 def _is_integer(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, (float, np.floating)) and float(value).is_integer()
 
 
 def _is_number(value: Any) -> bool:
