@@ -402,10 +402,13 @@ def test_word_indices_given_to_train_are_within_num_words():
     ([0, 1, 0, 1], [0, 2], None,
      "test targets[1]: the label 2 is in the test split but never in training, and a model "
      "can't learn a class it never sees"),
+    # A NumPy label is quoted as the number it is, not as np.int64(2).
+    (np.array([0, 1, 0, 1]), np.array([0, 2]), None,
+     "test targets[1]: the label 2 is in the test split but never in training"),
     (None, [0, 1], None,
      "train=(texts, targets): the targets are None; expected a NumPy array or a list of targets"),
 ], ids=["one-class-named", "spaces", "case", "float-labels", "labels-from-1", "label-only-in-test",
-        "no-labels"])
+        "numpy-label-only-in-test", "no-labels"])
 def test_labels_from_python_a_model_cannot_learn_are_refused_as_the_labels_fault(
         train, test, class_names, says):
     """Each trained without a word, or was blamed on the loss ("binary_crossentropy, but
@@ -427,6 +430,12 @@ def test_texts_given_as_labels_are_told_as_likely_swapped():
             "once (this one 'review number 0'): are these the labels? Texts and labels may be "
             "swapped")):
         dataset_from_memory(raw_text(), (["0", "1"] * 15, reviews), (["0"], reviews[:1]))
+    # A small sample of many numbered classes (64 of CIFAR-100's 100) is no such mistake.
+    numbered = np.random.default_rng(0).integers(0, 100, 64)
+    numbered[0] = 0  # numbered from 0
+    texts = [f"picture {index}" for index in range(64)]
+    dataset = dataset_from_memory(raw_text(), (texts, numbered), (texts[:5], numbered[:5]))
+    assert dataset.y_train.shape == (64,)
 
 
 def test_boolean_labels_from_python_are_classes_0_and_1():

@@ -228,7 +228,9 @@ def check_learnable(train: Sequence[Any], test: Sequence[Any], given: Sequence[s
     if len(seen) == 1:
         raise DataError(f"{place('train', 0)}: every training label is {_shown(train[0])}, "
                         "and a classifier needs at least two classes to tell apart.")
-    if len(seen) > MANY_CLASSES and len(seen) > len(train) / 2:
+    # Names only: a small sample of many numbered classes (CIFAR-100's) is like this too.
+    if len(seen) > MANY_CLASSES and len(seen) > len(train) / 2 \
+            and all(isinstance(value, str) for value in seen):
         raise DataError(f"{place('train', 0)}: the training labels name {len(seen):,} classes "
                         f"among {len(train):,} examples, most used once (this one "
                         f"{_shown(train[0])}): are these the labels? Texts and labels may be "
@@ -263,7 +265,10 @@ def _how_they_differ(one: str, other: str) -> str:
 
 
 def _shown(value: Any) -> str:
-    """A value as a message quotes it: a whole review or a 400-digit number is cut."""
+    """A value as a message quotes it: a whole review or a 400-digit number is cut; a
+    NumPy number as the number it is (1, not np.int64(1))."""
+    if isinstance(value, np.generic):
+        value = value.item()
     try:
         text = repr(value)
     except ValueError:  # an integer of over 4,300 digits
