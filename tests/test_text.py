@@ -76,6 +76,23 @@ def test_a_file_matched_by_both_splits_is_refused_before_and_while_loading(tmp_p
                 check(config, tmp_path)
 
 
+def test_bags_of_words_too_large_for_memory_are_refused_before_they_are_made(
+        tmp_path, monkeypatch):
+    """Without max_tokens, 2,000 reviews' trigrams made bags 624,573 wide: 20 GB."""
+    import dlcourse.data.text as text
+
+    made = []
+    monkeypatch.setattr(text, "vectorize", lambda *arguments: made.append(1))
+    monkeypatch.setattr(text, "LARGEST_BAG_BYTES", 6 * 5 * 2 - 1)  # 6 texts, 5 tokens
+    texts = ["good film", "bad film", "good plot"]
+    config = raw_text(vectorize={"output_mode": "multi_hot"})  # 4 words and [UNK]
+    with pytest.raises(DataError, match=re.escape(
+            "data.vectorize: 6 texts as bags of 5 tokens are 0.0 GB of float16, more than the "
+            "0 GB the two splits may take. Set data.vectorize.max_tokens")):
+        text_dataset(config, (texts, [1, 0, 1]), (texts, [1, 0, 1]))
+    assert not made
+
+
 def test_csv_with_named_columns_and_string_labels(tmp_path):
     for split in ("train", "test"):
         # utf-8-sig: saved as Excel's "CSV UTF-8", with a byte-order mark before the header.

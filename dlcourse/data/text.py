@@ -33,6 +33,12 @@ from dlcourse.errors import DataError
 
 TEXT_SHUFFLE_SEED = 113
 VECTORIZE_BATCH = 512
+# What the two splits' bags of words may take in memory (float16 rows; training holds
+# the training rows twice), and what TensorFlow's vectorising of one batch may (float32
+# and int64 rows, a few copies): without max_tokens, 2,000 reviews' trigrams are bags
+# 624,573 wide, and took 20 GB. imdb_bow_bigrams' are 2 GB.
+LARGEST_BAG_BYTES = 4 << 30
+BAG_BATCH_BYTES = 64 << 20
 # From how many texts preparing them is slow enough to say what is happening.
 PROGRESS_TEXTS = 5000
 # Bump when what the vocabulary cache holds changes.
@@ -123,6 +129,8 @@ def text_dataset(
         vectorizer, fitted = vectorizer_from(settings, vocabulary), vocabulary
     int_mode = settings.output_mode == "int"
     many = len(train_texts) + len(test_texts)
+    if not int_mode:
+        _check_bag_fits(len(fitted.tokens), many)
     if many >= PROGRESS_TEXTS:
         _say(f"Vectorising {many:,} texts ...")
     return Dataset(
@@ -663,15 +671,30 @@ def vocabulary_of(vectorizer, settings: VectorizeConfig) -> TextVocabulary:
     return TextVocabulary(tuple(str(token) for token in vectorizer.get_vocabulary()), idf)
 
 
+def _check_bag_fits(width: int, texts: int) -> None:
+    """The bags of words fit in memory: told before they are made."""
+    if (size := texts * width * 2) > LARGEST_BAG_BYTES:
+        raise DataError(
+            f"data.vectorize: {texts:,} texts as bags of {width:,} tokens are "
+            f"{size / 2**30:.1f} GB of float16, more than the {LARGEST_BAG_BYTES >> 30} GB "
+            "the two splits may take. Set data.vectorize.max_tokens (the shipped configs "
+            "keep 20,000), or use output_mode: int with an Embedding."
+        )
+
+
 def vectorize(vectorizer, texts: Sequence[str], settings: VectorizeConfig) -> np.ndarray:
     """Texts -> int32 index sequences, or float16 bag-of-words rows (half the memory of
-    float32; counts stay exact up to 2048), in batches to bound TensorFlow's memory."""
+    float32; counts stay exact up to 2048), in batches to bound TensorFlow's memory: of
+    fewer texts where the bag is wide."""
     dtype = "int32" if settings.output_mode == "int" else "float16"
+    batch_size = VECTORIZE_BATCH
+    if settings.output_mode != "int":
+        batch_size = max(1, min(VECTORIZE_BATCH, BAG_BATCH_BYTES // (8 * vectorizer.vocabulary_size())))
     # Filled in place: concatenating the batches would hold every row twice at the end,
     # gigabytes for a large bag of n-grams.
     rows = None
-    for start in range(0, len(texts), VECTORIZE_BATCH):
-        batch = np.asarray(vectorizer(list(texts[start:start + VECTORIZE_BATCH])))
+    for start in range(0, len(texts), batch_size):
+        batch = np.asarray(vectorizer(list(texts[start:start + batch_size])))
         if rows is None:
             rows = np.empty((len(texts), *batch.shape[1:]), dtype)
         rows[start:start + len(batch)] = batch
