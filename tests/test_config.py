@@ -561,6 +561,16 @@ def test_an_alias_in_a_set_value_is_refused_as_in_a_file():
         load_config(ROOT / "configs" / "imdb_lstm.yaml", [f"fit.epochs={bomb}"])
 
 
+def test_a_glob_in_a_set_value_is_told_to_be_quoted():
+    """YAML reads `*.jsonl` as an alias: its error said so, and not how to give the glob."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(ROOT / "configs" / "imdb_bow_bigrams.yaml", ["data.train=*.jsonl"])
+    assert str(caught.value).startswith("--set data.train: the value is not valid YAML: ")
+    assert str(caught.value).endswith(" Text starting so is quoted in YAML: '*.jsonl'.")
+    quoted = load_config(ROOT / "configs" / "imdb_bow_bigrams.yaml", ["data.train='*.jsonl'"])
+    assert quoted.data.train == "*.jsonl"
+
+
 def test_a_config_that_is_not_a_regular_file_is_refused_at_once(tmp_path):
     link = tmp_path / "zero.yaml"
     link.symlink_to("/dev/zero")

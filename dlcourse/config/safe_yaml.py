@@ -72,7 +72,11 @@ def parse_value(text: str, where: str) -> Any:
     try:
         return parse(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{where}: the value is not valid YAML: {one_line(error)}") from None
+        # `*.jsonl`, `&x`, `!x`, `%x`: YAML reads the first character as syntax.
+        quote = (f" Text starting so is quoted in YAML: '{text}'."
+                 if text.lstrip()[:1] in ("*", "&", "!", "%", "@", "`") else "")
+        raise ConfigError(f"{where}: the value is not valid YAML: {one_line(error)}.{quote}") \
+            from None
 
 
 def parse(text: str) -> Any:
