@@ -49,6 +49,30 @@ def test_aclimdb_folders_give_labels_or_ratings(tmp_path):
     assert all("great" in text for text in positive)
 
 
+def test_aclimdb_says_what_its_layout_leaves_out(tmp_path, capsys):
+    """A third class folder, or reviews named .TXT, were left out without a word."""
+    write_aclimdb(tmp_path / "aclImdb")
+    (tmp_path / "aclImdb" / "train" / "neutral").mkdir()
+    (tmp_path / "aclImdb" / "train" / "unsup").mkdir()  # aclImdb's own: unlabelled
+    (tmp_path / "aclImdb" / "train" / "pos" / "7_8.TXT").write_text("a fine film")
+    config = raw_text(format="aclimdb", train="aclImdb/train", test="aclImdb/test")
+    assert len(load_dataset(config, tmp_path).y_train) == 6
+    warnings = capsys.readouterr().err
+    assert (f"Warning: {tmp_path / 'aclImdb' / 'train'} holds what aclImdb's layout doesn't "
+            "read (neutral/, pos/7_8.TXT): only pos/*.txt and neg/*.txt are reviews") in warnings
+    assert "aclImdb/test holds" not in warnings
+
+
+def test_an_empty_text_in_a_file_is_refused_by_line(tmp_path):
+    """An empty CSV cell trained as a review of no words; pandas's NaN for it was refused."""
+    (tmp_path / "train.csv").write_text("text,label\na good film,1\n,0\na bad film,0\n")
+    (tmp_path / "test.csv").write_text("text,label\na good film,1\n")
+    config = raw_text(format="csv", train="train.csv", test="test.csv")
+    with pytest.raises(DataError, match=re.escape(
+            f"{tmp_path / 'train.csv'}, line 3: the text ('text') is empty; drop the row")):
+        load_dataset(config, tmp_path)
+
+
 def test_jsonl_gz_is_shuffled_so_sorted_files_mix_classes(tmp_path):
     write_imdb_text(tmp_path, per_file=20)
     config = raw_text(format="jsonl", train="imdb_text/aclImdb_train_*.jsonl.gz",

@@ -407,7 +407,23 @@ def _read_aclimdb(folder: Path, target: str) -> tuple[list[str], list[Any]]:
             targets.append(label if target == "label" else _rating(file))
     if not texts:
         raise DataError(f"{folder}: no reviews in pos/*.txt or neg/*.txt (aclImdb's layout).")
+    _say_what_aclimdb_leaves_out(folder)
     return texts, targets
+
+
+def _say_what_aclimdb_leaves_out(folder: Path) -> None:
+    """A third class folder (neutral/) or reviews named *.TXT were left out unsaid."""
+    read = {*ACLIMDB_CLASS_FOLDERS, "unsup"}  # unsup/: aclImdb's unlabelled reviews
+    left = [f"{entry.name}/" for entry in sorted(folder.iterdir())
+            if entry.is_dir() and entry.name not in read and not entry.name.startswith(".")]
+    for name in ACLIMDB_CLASS_FOLDERS:
+        if (folder / name).is_dir():
+            left += [f"{name}/{entry.name}" for entry in sorted((folder / name).iterdir())
+                     if entry.suffix != ".txt" and not entry.name.startswith(".")]
+    if left:
+        shown = ", ".join(left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+        _say(f"Warning: {folder} holds what aclImdb's layout doesn't read ({shown}): only "
+             "pos/*.txt and neg/*.txt are reviews; the rest is left out.")
 
 
 def _read_text_file(path: Path) -> str:
@@ -531,6 +547,9 @@ def text_of(value: Any, where: str, field: str) -> str:
     if (surrogate := lone_surrogate(value)) is not None:
         raise DataError(f"{where}: the text ({field!r}) holds the escape {surrogate}, half "
                         "of a UTF-16 pair, which is not a character; remove it.")
+    if not value.strip():  # an empty CSV cell: pandas's NaN, refused above, from csv ''
+        raise DataError(f"{where}: the text ({field!r}) is empty; drop the row or give it a "
+                        "text.")
     return value
 
 
