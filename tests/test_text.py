@@ -73,6 +73,32 @@ def test_an_empty_text_in_a_file_is_refused_by_line(tmp_path):
         load_dataset(config, tmp_path)
 
 
+@pytest.mark.parametrize("header, says", [
+    ("text;label", "line 1: the header's columns are ['text;label']; expected 'text' and "
+                   "'label' (data.text_field, data.target). It reads as one column: are the "
+                   "columns separated by ';' rather than commas?"),
+    ("review,label", "line 1: the header's columns are ['review', 'label']; expected 'text'"),
+])
+def test_a_csv_header_without_the_fields_says_what_it_names(tmp_path, header, says):
+    """It was told at line 2, as a record without the fields, naming no column found."""
+    separator = ";" if ";" in header else ","
+    (tmp_path / "train.csv").write_text(f"{header}\na good film{separator}1\n")
+    (tmp_path / "test.csv").write_text("text,label\na good film,1\n")
+    config = raw_text(format="csv", train="train.csv", test="test.csv")
+    with pytest.raises(DataError, match=re.escape(f"{tmp_path / 'train.csv'}, {says}")):
+        load_dataset(config, tmp_path)
+
+
+def test_a_json_line_that_is_no_object_says_so(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"text": "fine", "label": 1}\n[1, 2]\n')
+    (tmp_path / "test.jsonl").write_text('{"text": "fine", "label": 1}\n')
+    config = raw_text(format="jsonl", train="train.jsonl", test="test.jsonl")
+    with pytest.raises(DataError, match=re.escape(
+            f"{tmp_path / 'train.jsonl'}, line 2: expected a JSON object with the fields 'text' "
+            "and 'label', got [1, 2].")):
+        load_dataset(config, tmp_path)
+
+
 def test_jsonl_gz_is_shuffled_so_sorted_files_mix_classes(tmp_path):
     write_imdb_text(tmp_path, per_file=20)
     config = raw_text(format="jsonl", train="imdb_text/aclImdb_train_*.jsonl.gz",

@@ -467,13 +467,16 @@ def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[l
     stream = io.StringIO(_read_whole_text(path), newline="")
     try:
         if fmt == "csv":
-            records = _csv_records(stream, path)
+            records = _csv_records(stream, path, (text_field, target))
         else:
             records = ((n, _json_record(path, n, line))
                        for n, line in enumerate(stream, 1) if line.strip())
         for line, record in records:
             where = f"{path}, line {line}"
-            if not isinstance(record, dict) or text_field not in record or target not in record:
+            if not isinstance(record, dict):
+                raise DataError(f"{where}: expected a JSON object with the fields "
+                                f"{text_field!r} and {target!r}, got {_shown(record)}.")
+            if text_field not in record or target not in record:
                 raise DataError(
                     f"{where}: expected fields {text_field!r} and {target!r} "
                     "(data.text_field, data.target)."
@@ -493,11 +496,25 @@ def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[l
     return texts, targets, lines
 
 
-def _csv_records(stream, path: Path):
+def _check_header(path: Path, line: int, header: list[str], fields: tuple[str, str]) -> None:
+    """The header names the text's and the target's columns; else it says what it names,
+    and where it reads as one column, which separator the file may use instead."""
+    if all(field in header for field in fields):
+        return
+    separator = next((mark for mark in (";", "\t", "|") if len(header) == 1 and mark in header[0]),
+                     None)
+    hint = (f" It reads as one column: are the columns separated by {separator!r} rather than "
+            "commas? Save it as comma-separated." if separator else "")
+    raise DataError(f"{path}, line {max(line, 1)}: the header's columns are {_shown(header)}; "
+                    f"expected {fields[0]!r} and {fields[1]!r} (data.text_field, data.target)."
+                    + hint)
+
+
+def _csv_records(stream, path: Path, fields: tuple[str, str]):
     """(line, record) of each CSV row, as csv.DictReader makes them (extra fields under
     None, missing ones None), the line being where the row starts: a quoted text may span
     several lines, and blank lines are skipped. A header naming a column twice is refused:
-    which of the two is the label would be a guess."""
+    which of the two is the label would be a guess; so is one without `fields`."""
     # csv's default field limit (131,072 characters) refused a long review that JSON lines
     # take; the file as a whole is bounded (LARGEST_TEXT_FILE_BYTES) already. The limit is
     # the process's: put back after, for a notebook's own csv reading.
@@ -508,6 +525,7 @@ def _csv_records(stream, path: Path):
         if twice := sorted({name for name in header if header.count(name) > 1}):
             raise DataError(f"{path}, line {reader.line_num}: the header names the column "
                             f"{twice[0]!r} twice; give each column its own name.")
+        _check_header(path, reader.line_num, header, fields)
         start = reader.line_num + 1
         for row in reader:
             if row:
