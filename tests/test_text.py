@@ -89,6 +89,16 @@ def test_a_csv_header_without_the_fields_says_what_it_names(tmp_path, header, sa
         load_dataset(config, tmp_path)
 
 
+def test_a_file_named_gz_that_is_not_gzip_says_so(tmp_path):
+    """It asked "Is it complete?", which fits a truncated gzip file, not this."""
+    (tmp_path / "train.jsonl.gz").write_text('{"text": "fine", "label": 1}\n')
+    (tmp_path / "test.jsonl").write_text('{"text": "fine", "label": 1}\n')
+    config = raw_text(format="jsonl", train="train.jsonl.gz", test="test.jsonl")
+    with pytest.raises(DataError, match=re.escape(
+            f"{tmp_path / 'train.jsonl.gz'}: named .gz, but not gzip-compressed; rename it")):
+        load_dataset(config, tmp_path)
+
+
 def test_a_json_line_that_is_no_object_says_so(tmp_path):
     (tmp_path / "train.jsonl").write_text('{"text": "fine", "label": 1}\n[1, 2]\n')
     (tmp_path / "test.jsonl").write_text('{"text": "fine", "label": 1}\n')

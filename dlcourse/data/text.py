@@ -448,6 +448,9 @@ def _read_whole_text(path: Path) -> str:
             stream = gzip.open(raw, "rb") if path.suffix == ".gz" else raw
             data = read_bounded(stream, LARGEST_TEXT_FILE_BYTES, path, "this text file")
         return data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
+    except gzip.BadGzipFile:
+        raise DataError(f"{path}: named .gz, but not gzip-compressed; rename it without .gz "
+                        "if it is plain text, or compress it.") from None
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"{path}: can't read this file ({error}). Is it complete?") from None
     except UnicodeDecodeError as error:
