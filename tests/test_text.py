@@ -63,14 +63,22 @@ def test_aclimdb_says_what_its_layout_leaves_out(tmp_path, capsys):
     assert "aclImdb/test holds" not in warnings
 
 
+def refused_training_file(folder: Path, name: str, content: str, says: str) -> None:
+    """`content` as the training file `name`, beside a good test file of its format, is
+    refused with a DataError starting with the file's path and `says`."""
+    fmt = "csv" if ".csv" in name else "jsonl"
+    (folder / name).write_text(content)
+    good = "text,label\na good film,1\n" if fmt == "csv" else '{"text": "fine", "label": 1}\n'
+    (folder / f"test.{fmt}").write_text(good)
+    config = raw_text(format=fmt, train=name, test=f"test.{fmt}")
+    with pytest.raises(DataError, match=re.escape(f"{folder / name}{says}")):
+        load_dataset(config, folder)
+
+
 def test_an_empty_text_in_a_file_is_refused_by_line(tmp_path):
     """An empty CSV cell trained as a review of no words; pandas's NaN for it was refused."""
-    (tmp_path / "train.csv").write_text("text,label\na good film,1\n,0\na bad film,0\n")
-    (tmp_path / "test.csv").write_text("text,label\na good film,1\n")
-    config = raw_text(format="csv", train="train.csv", test="test.csv")
-    with pytest.raises(DataError, match=re.escape(
-            f"{tmp_path / 'train.csv'}, line 3: the text ('text') is empty; drop the row")):
-        load_dataset(config, tmp_path)
+    refused_training_file(tmp_path, "train.csv", "text,label\na good film,1\n,0\na bad film,0\n",
+                          ", line 3: the text ('text') is empty; drop the row")
 
 
 @pytest.mark.parametrize("header, says", [
@@ -82,31 +90,20 @@ def test_an_empty_text_in_a_file_is_refused_by_line(tmp_path):
 def test_a_csv_header_without_the_fields_says_what_it_names(tmp_path, header, says):
     """It was told at line 2, as a record without the fields, naming no column found."""
     separator = ";" if ";" in header else ","
-    (tmp_path / "train.csv").write_text(f"{header}\na good film{separator}1\n")
-    (tmp_path / "test.csv").write_text("text,label\na good film,1\n")
-    config = raw_text(format="csv", train="train.csv", test="test.csv")
-    with pytest.raises(DataError, match=re.escape(f"{tmp_path / 'train.csv'}, {says}")):
-        load_dataset(config, tmp_path)
+    refused_training_file(tmp_path, "train.csv", f"{header}\na good film{separator}1\n",
+                          f", {says}")
 
 
 def test_a_file_named_gz_that_is_not_gzip_says_so(tmp_path):
     """It asked "Is it complete?", which fits a truncated gzip file, not this."""
-    (tmp_path / "train.jsonl.gz").write_text('{"text": "fine", "label": 1}\n')
-    (tmp_path / "test.jsonl").write_text('{"text": "fine", "label": 1}\n')
-    config = raw_text(format="jsonl", train="train.jsonl.gz", test="test.jsonl")
-    with pytest.raises(DataError, match=re.escape(
-            f"{tmp_path / 'train.jsonl.gz'}: named .gz, but not gzip-compressed; rename it")):
-        load_dataset(config, tmp_path)
+    refused_training_file(tmp_path, "train.jsonl.gz", '{"text": "fine", "label": 1}\n',
+                          ": named .gz, but not gzip-compressed; rename it")
 
 
 def test_a_json_line_that_is_no_object_says_so(tmp_path):
-    (tmp_path / "train.jsonl").write_text('{"text": "fine", "label": 1}\n[1, 2]\n')
-    (tmp_path / "test.jsonl").write_text('{"text": "fine", "label": 1}\n')
-    config = raw_text(format="jsonl", train="train.jsonl", test="test.jsonl")
-    with pytest.raises(DataError, match=re.escape(
-            f"{tmp_path / 'train.jsonl'}, line 2: expected a JSON object with the fields 'text' "
-            "and 'label', got [1, 2].")):
-        load_dataset(config, tmp_path)
+    refused_training_file(tmp_path, "train.jsonl", '{"text": "fine", "label": 1}\n[1, 2]\n',
+                          ", line 2: expected a JSON object with the fields 'text' and "
+                          "'label', got [1, 2].")
 
 
 def test_jsonl_gz_is_shuffled_so_sorted_files_mix_classes(tmp_path):
