@@ -269,7 +269,7 @@ def evaluate_run(
             **evaluation.detail(),
             "mistakes": mistakes,
             "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "data_source": str(dataset.source),
+            "data_source": dataset.recorded_source,
         })
         run.refresh_report()
     return EvaluationResult(run.path, evaluation)

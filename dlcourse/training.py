@@ -522,7 +522,7 @@ def run_metrics(
         train_seconds=fit_seconds,
         seconds_per_epoch=statistics.median(epoch_seconds),
         samples_per_second=train_samples * len(epoch_seconds) / sum(epoch_seconds),
-        data_source=str(dataset.source),
+        data_source=dataset.recorded_source,
         versions=library_versions(),
     )
     if config.reference is not None:

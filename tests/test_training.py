@@ -1,5 +1,6 @@
 import contextlib
 import json
+import os
 import subprocess
 
 import numpy as np
@@ -51,6 +52,16 @@ def test_same_seed_gives_the_same_results(data_dir, tmp_path):
     }
     for a, b in zip(first.model.get_weights(), second.model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_data_source_is_recorded_absolute_from_a_relative_data_dir(data_dir, tmp_path):
+    # Relative, it was true only from the folder the run was trained in.
+    relative = os.path.relpath(data_dir, tmp_path)
+    result = dlcourse.train(MNIST, {**TINY, "data.limit": 16, "fit.epochs": 1},
+                            data_dir=relative, output_dir=tmp_path / "runs")
+    assert result.metrics["data_source"] == str(data_dir.resolve() / "mnist.npz")
+    record = json.loads((result.run_dir / "data.json").read_text())
+    assert record["source"] == result.metrics["data_source"]
 
 
 def test_a_deterministic_run_leaves_the_next_one_in_the_process_as_it_asks():
