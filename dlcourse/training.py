@@ -39,7 +39,7 @@ from dlcourse.config import Config, Origin, family
 from dlcourse.data import Dataset, data_record
 from dlcourse.data.imdb import load_word_index
 from dlcourse.distribution import Distribution, distributed
-from dlcourse.errors import DataError, DlcourseError, RunError, one_line
+from dlcourse.errors import DataError, DlcourseError, ResumableInterrupt, RunError, one_line
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.execution import compile_notice, fit_inputs, validation_cut
 from dlcourse.preflight import resumable_config
@@ -50,13 +50,12 @@ from dlcourse.tracking import Tracker, ended_on_error
 from dlcourse.version import __version__
 
 
-class RunInterrupted(KeyboardInterrupt):
+class RunInterrupted(ResumableInterrupt):
     """Ctrl-C stopped a run; it knows its directory, so the CLI can say how to resume."""
 
     def __init__(self, run_dir: Path):
-        # What a notebook shows under the traceback: where the run is and how to go on.
-        super().__init__(f"the run so far is in {run_dir}; continue it with "
-                         f"dlcourse.resume({str(Path(run_dir).absolute())!r})")
+        super().__init__(run_dir, "the run so far is", "dlcourse.resume",
+                         "dlcourse train --resume")
         self.run_dir = run_dir
 
 

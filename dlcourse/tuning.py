@@ -35,7 +35,7 @@ from dlcourse.config import (
 from dlcourse.config.safe_yaml import dump
 from dlcourse.data import Dataset
 from dlcourse.data.loading import own_files
-from dlcourse.errors import one_line
+from dlcourse.errors import ResumableInterrupt, one_line
 from dlcourse.execution import fit_inputs, plan_execution
 from dlcourse.preparation import model_for, prepare
 from dlcourse.tracking import Tracker, ended_on_error, with_tracking
@@ -86,6 +86,15 @@ class TuneResult:
                 if self.best_config is not None else "<p>No trial completed.</p>")
         return (f"<div><h3>{escape(self.tune_dir.parent.name)}: {len(self.trials)} trials</h3>"
                 f"<p style='color:#666'>{escape(str(self.tune_dir))}</p>{table}{best}{picture}</div>")
+
+
+class TuningInterrupted(ResumableInterrupt):
+    """Ctrl-C stopped a search; it knows its directory, so the CLI can say how to resume."""
+
+    def __init__(self, tune_dir: Path):
+        super().__init__(tune_dir, "the trials so far are", "dlcourse.resume_tuning",
+                         "dlcourse tune --resume")
+        self.tune_dir = tune_dir
 
 
 class ConfigHyperModel(keras_tuner.HyperModel):
@@ -277,7 +286,7 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
             tuner.search(verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         _finish(tune_dir, tuner, search, settings, "interrupted", started)
-        raise
+        raise TuningInterrupted(tune_dir.path) from None
     except Exception as error:
         if not (isinstance(error, RuntimeError) and "consecutive failures" in str(error)):
             _finish(tune_dir, tuner, search, settings, "failed", started, error)

@@ -108,6 +108,8 @@ def test_an_interrupted_tuning_resumes_without_redoing_finished_trials(data_dir,
         except subprocess.TimeoutExpired:
             continue
     assert process.returncode == 130, stderr
+    tune_dir = tune_dir_of(tmp_path / "runs").relative_to(tmp_path)
+    assert f"continue it with `dlcourse tune --resume {tune_dir}`." in stderr, stderr
     # KerasTuner took a process with IPython installed for a notebook and "cleared" the
     # log between trials with terminal escape codes.
     assert "Trial 1 Complete" in stdout and "\x1b[" not in stdout, stdout
@@ -137,6 +139,25 @@ def test_an_interrupted_tuning_resumes_without_redoing_finished_trials(data_dir,
 def _completed_trials(root):
     return [path for path in root.glob("*/keras_tuner/search/trial_*/trial.json")
             if json.loads(path.read_text() or "{}").get("status") == "COMPLETED"]
+
+
+@pytest.mark.slow
+def test_an_interrupted_search_from_python_says_how_to_resume_it(data_dir, tmp_path,
+                                                                   monkeypatch):
+    # It was a bare KeyboardInterrupt in a notebook, where train's names dlcourse.resume.
+    from dlcourse.tuning import ConfigHyperModel
+
+    def press_ctrl_c(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ConfigHyperModel, "fit", press_ctrl_c)
+    with pytest.raises(KeyboardInterrupt) as interrupt:
+        dlcourse.tune(TUNE_CONFIG, {"data.limit": 32, "fit.epochs": 1}, trials=1,
+                      data_dir=data_dir, output_dir=tmp_path)
+    tune_dir = tune_dir_of(tmp_path)
+    assert interrupt.value.tune_dir == tune_dir
+    assert (f"continue it with dlcourse.resume_tuning('{tune_dir.absolute()}')"
+            in str(interrupt.value))
 
 
 def test_validate_accepts_a_tunable_config_and_lists_what_it_searches():
