@@ -78,6 +78,24 @@ def test_a_deterministic_run_leaves_the_next_one_in_the_process_as_it_asks():
     assert not tf_config.is_op_determinism_enabled()
 
 
+def test_identical_runs_in_one_process_name_their_layers_alike(trained, data_dir, tmp_path):
+    """Keras counts names through a process: a notebook's second run was conv2d_2 ...
+    dense_3 in its summary.txt and model.keras, the command line's conv2d ... dense_1."""
+    import keras
+
+    first = trained.result("mnist")
+    before = keras.layers.Dense(1).name  # the notebook's own count
+    second = dlcourse.train(MNIST, {**TINY, "data.limit": 16, "fit.epochs": 1},
+                            data_dir=data_dir, output_dir=tmp_path)
+    names = [layer.name for layer in second.model.layers]
+    assert names == [layer.name for layer in first.model.layers]
+    assert names[0] == "conv2d" and names[-1] == "dense_1"
+    assert (second.run_dir / "summary.txt").read_text() == \
+        (first.run_dir / "summary.txt").read_text()
+    number = int(before.rpartition("_")[2]) if "_" in before else 0
+    assert keras.layers.Dense(1).name == f"dense_{number + 1}"  # as if no run had been
+
+
 def test_divergence_stops_the_run_and_keeps_its_record(data_dir, tmp_path):
     overrides = {**TINY, "fit.epochs": 5, "compile.optimizer": {"name": "sgd", "learning_rate": 1e12}}
     with pytest.raises(TrainingDiverged, match="Training diverged: the loss became nan at epoch"):
