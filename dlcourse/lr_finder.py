@@ -133,24 +133,24 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
     split), and write the plot and the curve; the result knows the plot's path."""
     from dlcourse import reports
     from dlcourse.preparation import prepare
-    from dlcourse.training import seed_everything
+    from dlcourse.training import as_in_a_fresh_process
 
     _check_range(start, end)
     if steps < 10:
         raise ConfigError(f"lr-find needs at least 10 steps, got {steps}")
     config = with_learning_rate(config, start)
-    seed_everything(config)
-    prepared = prepare(config, data_dir)
-    dataset = prepared.dataset
-    x = dataset.x_train
-    y = one_hot_if_needed(dataset.y_train, dataset.num_classes, config.compile.loss)
-    if config.fit.validation_split is not None:
-        cut = validation_cut(len(x), config.fit.validation_split)
-        x, y = x[:cut], y[:cut]
-    print(f"Range test of {config.name}: {steps} batches of {config.fit.batch_size}, learning "
-          f"rate {start:g} to {end:g}.", file=sys.stderr, flush=True)
-    result = range_test(prepared.model, x, y, config.fit.batch_size, start=start, end=end,
-                        steps=steps, seed=config.seed, progress=True)
+    with as_in_a_fresh_process(config):
+        prepared = prepare(config, data_dir)
+        dataset = prepared.dataset
+        x = dataset.x_train
+        y = one_hot_if_needed(dataset.y_train, dataset.num_classes, config.compile.loss)
+        if config.fit.validation_split is not None:
+            cut = validation_cut(len(x), config.fit.validation_split)
+            x, y = x[:cut], y[:cut]
+        print(f"Range test of {config.name}: {steps} batches of {config.fit.batch_size}, "
+              f"learning rate {start:g} to {end:g}.", file=sys.stderr, flush=True)
+        result = range_test(prepared.model, x, y, config.fit.batch_size, start=start, end=end,
+                            steps=steps, seed=config.seed, progress=True)
     path = Path(output)  # checked by dlcourse.lr_find before TensorFlow started
     path.parent.mkdir(parents=True, exist_ok=True)
     figure = reports.learning_rate_figure(result.learning_rates, result.losses, result.smoothed,

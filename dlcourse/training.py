@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import platform
+import random
 import re
 import signal
 import statistics
@@ -42,6 +43,7 @@ from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError, ResumableInterrupt, RunError, one_line
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.execution import compile_notice, fit_inputs, validation_cut
+from dlcourse.models import names_counted_afresh
 from dlcourse.preflight import resumable_config
 from dlcourse.preflight import recorded_data_dir
 from dlcourse.preparation import Prepared, memory_record, prepare, run_dataset
@@ -101,6 +103,29 @@ def history_frame(history: dict[str, list[float]]):
     return frame
 
 
+@contextlib.contextmanager
+def as_in_a_fresh_process(config: Config):
+    """A run as the command line starts it in a process of its own: seeded, with op
+    determinism as the config says, and Keras's names counted afresh. And the notebook
+    around it left as it was, also after an error or Ctrl-C: seeding made every later
+    random.random() and np.random.choice repeat itself run after run, and what the run
+    named (its optimizer, its metrics) took up the user's Keras counts. TensorFlow's and
+    Keras's own global seeds stay the run's: only their private APIs read them back."""
+    from tensorflow.python.framework import config as tf_config
+
+    states = random.getstate(), np.random.get_state()
+    deterministic = tf_config.is_op_determinism_enabled()
+    try:
+        with names_counted_afresh():
+            seed_everything(config)
+            yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        if tf_config.is_op_determinism_enabled() != deterministic:
+            tf_config.enable_op_determinism() if deterministic else tf_config.disable_op_determinism()
+
+
 def seed_everything(config: Config) -> None:
     """Seed Python, NumPy and the backend; make TensorFlow's ops deterministic as the
     config says. Determinism is the process's: a deterministic run earlier in it (in a
@@ -134,8 +159,7 @@ def train_and_evaluate(
     origin = origin or Origin(reduced=(f"data.limit={config.data.limit}",) if config.data.limit else ())
     data_dir = data_dir if data_dir is not None else config.data.dir
     given = dataset
-    with distributed(config.distribution) as distribution:
-        seed_everything(config)
+    with distributed(config.distribution) as distribution, as_in_a_fresh_process(config):
         prepared = prepare(config, data_dir, dataset=dataset, scope=distribution.scope())
         distribution.check_agreement(_what_workers_share(prepared))
         output_dir = output_dir or config.output.dir
@@ -195,8 +219,7 @@ def resume_and_evaluate(
                 "command and each resumes from its own backup (see docs/distributed.md)."
             )
         given, data_dir = data_dir, recorded_data_dir(run, data_dir)
-        with distributed(saved.distribution) as distribution:
-            seed_everything(saved)
+        with distributed(saved.distribution) as distribution, as_in_a_fresh_process(saved):
             # The resumed epochs must see what the first ones saw: the saved vocabulary.
             dataset = run_dataset(run, saved, data_dir, memory=memory, command="resume")
             if given is not None and memory is None:

@@ -39,7 +39,7 @@ from dlcourse.errors import ResumableInterrupt, one_line
 from dlcourse.execution import fit_inputs, plan_execution
 from dlcourse.preparation import model_for, prepare
 from dlcourse.tracking import Tracker, ended_on_error, with_tracking
-from dlcourse.training import library_versions, seed_everything
+from dlcourse.training import as_in_a_fresh_process, library_versions
 from dlcourse.tune_dir import (
     BEST_CONFIG_FILE,
     HYPERBAND_FACTOR,
@@ -214,12 +214,12 @@ def tune(
         # --data-dir, or where the config's own files were found (the current folder).
         "data_dir": _absolute_data_dir(search, data_dir),
     }
-    seed_everything(search.config)
-    hypermodel = _hypermodel(search, data_dir)
-    hypermodel.build(keras_tuner.HyperParameters())  # the first values build: fail before any file
-    tune_dir = TuneDir.create(output_dir or search.config.output.dir, search.config.name)
-    tune_dir.write_search_config(_search_config_text(search, settings))
-    return _search(tune_dir, search, hypermodel, settings)
+    with as_in_a_fresh_process(search.config):
+        hypermodel = _hypermodel(search, data_dir)
+        hypermodel.build(keras_tuner.HyperParameters())  # the first values build: fail before any file
+        tune_dir = TuneDir.create(output_dir or search.config.output.dir, search.config.name)
+        tune_dir.write_search_config(_search_config_text(search, settings))
+        return _search(tune_dir, search, hypermodel, settings)
 
 
 def _absolute_data_dir(search: SearchConfig, data_dir: str | Path | None) -> str | None:
@@ -231,8 +231,8 @@ def _absolute_data_dir(search: SearchConfig, data_dir: str | Path | None) -> str
 def resume(tune_dir: TuneDir, search: SearchConfig, settings: dict[str, Any]) -> TuneResult:
     """Continue an interrupted search in `tune_dir` (with what `TuneDir.resumable` read from
     it): finished trials are kept, not rerun."""
-    seed_everything(search.config)
-    return _search(tune_dir, search, _hypermodel(search, settings["data_dir"]), settings)
+    with as_in_a_fresh_process(search.config):
+        return _search(tune_dir, search, _hypermodel(search, settings["data_dir"]), settings)
 
 
 def _hypermodel(search: SearchConfig, data_dir) -> ConfigHyperModel:

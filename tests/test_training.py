@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 import dlcourse
+import dlcourse.errors
 from dlcourse.rundir import find_runs
 from dlcourse.training import TrainingDiverged
 
@@ -76,6 +77,31 @@ def test_a_deterministic_run_leaves_the_next_one_in_the_process_as_it_asks():
     assert tf_config.is_op_determinism_enabled()
     seed_everything(load_config(MNIST))
     assert not tf_config.is_op_determinism_enabled()
+
+
+def test_a_run_leaves_the_callers_random_numbers_and_determinism_as_they_were(data_dir,
+                                                                           tmp_path):
+    """Seeding is the run's: after a train, random.random() and np.random.rand() gave the
+    same numbers each time, so a notebook's later np.random.choice repeated itself."""
+    import random
+
+    from tensorflow.python.framework import config as tf_config
+
+    def draws():
+        return random.random(), np.random.rand()
+
+    random.seed(1), np.random.seed(1)
+    expected = draws()
+    random.seed(1), np.random.seed(1)
+    dlcourse.train(MNIST, {**TINY, "data.limit": 16, "fit.epochs": 1, "deterministic": True},
+                   data_dir=data_dir, output_dir=tmp_path)
+    assert draws() == expected
+    assert not tf_config.is_op_determinism_enabled()
+    random.seed(1), np.random.seed(1)
+    with pytest.raises(dlcourse.errors.ModelDataMismatch):  # after seeding, at the build
+        dlcourse.train(MNIST, {"model.layers[7].Dense.units": 3}, data_dir=data_dir,
+                       output_dir=tmp_path)
+    assert draws() == expected
 
 
 def test_identical_runs_in_one_process_name_their_layers_alike(trained, data_dir, tmp_path):
