@@ -19,6 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from dlcourse import reports
 from dlcourse.config import Config
 from dlcourse.errors import ConfigError
 from dlcourse.execution import one_hot_if_needed, validation_cut
@@ -47,6 +48,17 @@ class RangeTest:
 
     def set_line(self) -> str:
         return f"--set compile.optimizer.learning_rate={self.suggestion:.3g}"
+
+    def __repr__(self) -> str:
+        return reports.result_repr(
+            "RangeTest", f"of {len(self.learning_rates)} steps", self.plot or "memory",
+            f"suggested learning rate {self.suggestion:.3g} ({self.rule})")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: what the command prints, and the curve."""
+        plot = Path(self.plot) if self.plot else None
+        return reports.lines_html("Learning-rate range test", describe(self).splitlines(),
+                                  plot.read_bytes() if plot is not None and plot.is_file() else None)
 
 
 def with_learning_rate(config: Config, rate: float) -> Config:
@@ -131,7 +143,6 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
                        end: float = 10.0, steps: int = 200) -> RangeTest:
     """Run the range test for `config` on its training data (without its validation
     split), and write the plot and the curve; the result knows the plot's path."""
-    from dlcourse import reports
     from dlcourse.preparation import prepare
     from dlcourse.training import as_in_a_fresh_process
 
@@ -168,11 +179,12 @@ def _curve(result: RangeTest) -> dict:
 
 def describe(result: RangeTest) -> str:
     """What the command prints: the suggestion, the rule behind it, and how to use it."""
-    path = Path(result.plot)
+    path = Path(result.plot) if result.plot else None  # None: not written (range_test's)
     other = (f"; a tenth of the minimum's rate is {result.minimum_over_10:.3g}"
              if result.rule == "steepest descent" else "")
+    curve = f" The curve: {path} (and {path.with_suffix('.json').name} beside it)." if path else ""
     return "\n".join([
         f"Suggested learning rate: {result.suggestion:.3g} ({result.rule}{other}).",
-        f"The test ended: {result.stopped}. The curve: {path} (and {path.with_suffix('.json').name} beside it).",
+        f"The test ended: {result.stopped}.{curve}",
         f"Train with it: {result.set_line()}",
     ])

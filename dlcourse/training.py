@@ -87,9 +87,17 @@ class TrainResult:
         return history_frame(self.history)
 
     def _repr_html_(self) -> str:
-        return reports.result_html(str(self.metrics.get("config", self.run_dir.parent.name)),
-                                   str(self.run_dir), self.metrics,
+        return reports.result_html(self._name, str(self.run_dir), self.metrics,
                                    RunDir(self.run_dir).plot_images())
+
+    def __repr__(self) -> str:
+        return reports.result_repr("TrainResult", self._name, str(self.run_dir),
+                                   reports.figures_text(self.metrics,
+                                                        [key for _, key in reports.HEADLINE]))
+
+    @property
+    def _name(self) -> str:
+        return str(self.metrics.get("config", self.run_dir.parent.name))
 
 
 def history_frame(history: dict[str, list[float]]):

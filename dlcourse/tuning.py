@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import keras
 import keras_tuner
 
+from dlcourse import reports
 from dlcourse.callbacks import InterruptAtEpochEnd, StopIfDiverged, config_callbacks
 from dlcourse.config import (
     SMOKE_OVERRIDES,
@@ -70,6 +71,13 @@ class TuneResult:
     direction: str
     trials: list[TrialRecord]
     best_config: Config | None
+
+    def __repr__(self) -> str:
+        completed = [trial for trial in ranked(self.trials, self.direction) if trial.completed]
+        best = (f"; best {self.objective} {completed[0].score:.4f} (trial {completed[0].number})"
+                if completed else "")
+        return reports.result_repr("TuneResult", self.tune_dir.parent.name, str(self.tune_dir),
+                                   f"{len(self.trials)} trials, {len(completed)} completed{best}")
 
     def _repr_html_(self) -> str:
         """In a notebook: the trials best first, the scores plot, where the best config is."""

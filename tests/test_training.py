@@ -37,6 +37,19 @@ def test_python_api_trains_and_returns_history_metrics_and_run_dir(trained):
     assert status["status"] == "finished" and status["epochs_completed"] == 2
 
 
+def test_a_result_prints_as_one_line_of_its_run_and_figures(tmp_path):
+    """print(result) and a text frontend showed the dataclass: 2,300 characters, the
+    confusion matrix and every epoch's history included."""
+    from dlcourse.training import TrainResult
+
+    metrics = {"config": "mnist_cnn", "test_accuracy": 0.98412, "test_loss": 0.0512,
+               "best_val_accuracy": 0.9861, "confusion_matrix": [[5] * 10] * 10}
+    result = TrainResult(tmp_path / "mnist_cnn" / "1", {"loss": [0.3] * 50}, metrics, None)
+    assert repr(result) == (f"<TrainResult mnist_cnn in {tmp_path}/mnist_cnn/1: test_accuracy "
+                            "0.9841, test_loss 0.0512, best_val_accuracy 0.9861>")
+    assert "0.9841" in result._repr_html_()
+
+
 def test_evaluate_reproduces_the_runs_test_accuracy(data_dir, trained, tmp_path):
     result = trained.result("mnist")
     metrics = dlcourse.evaluate(trained.copy("mnist", tmp_path), data_dir=data_dir)

@@ -160,6 +160,20 @@ def test_an_interrupted_search_from_python_says_how_to_resume_it(data_dir, tmp_p
             in str(interrupt.value))
 
 
+def test_a_tuning_result_prints_as_one_line_of_its_trials_and_best_score(tmp_path):
+    # Its repr was the dataclass's, the whole best Config in it.
+    from dlcourse.config import load_config
+    from dlcourse.tuning import TuneResult
+    from dlcourse.tuning_report import TrialRecord
+
+    trials = [TrialRecord("0", "COMPLETED", 0.61, 2, {}), TrialRecord("1", "COMPLETED", 0.7123, 1, {}),
+              TrialRecord("2", "FAILED", None, None, {})]
+    result = TuneResult(tmp_path / "t-tune" / "1", (), "val_accuracy", "max", trials,
+                        load_config(ROOT / "configs" / "mnist_cnn.yaml"))
+    assert repr(result) == (f"<TuneResult t-tune in {tmp_path}/t-tune/1: 3 trials, 2 completed; "
+                            "best val_accuracy 0.7123 (trial 2)>")
+
+
 def test_validate_accepts_a_tunable_config_and_lists_what_it_searches():
     result = invoke("validate", TUNE_CONFIG)
     assert result.exit_code == 0
