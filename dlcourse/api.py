@@ -240,22 +240,25 @@ def predict(
     *,
     preprocess: bool = True,
 ) -> list[dict[str, Any]]:
-    """Predict with a run's model: review texts for text models, image files (paths, or a
-    file's bytes, as a notebook's upload gives them) for image models, or a NumPy array of
-    what the model takes (one image or a batch; padded word indices). One string is one
-    input. Returns one record per input, as `dlcourse predict
+    """Predict with a run's model: review texts for text models (a pathlib.Path is a file
+    of them, one a line, as on the command line), image files (paths, or a file's bytes, as
+    a notebook's upload gives them) for image models, or a NumPy array of what the model
+    takes (one image or a batch; padded word indices). One string is one input. Returns one record per input, as `dlcourse predict
     --json` prints them: label, probability and probabilities (value for regression),
     for texts how many words the model knows, and warnings. The model is loaded once for
     repeated calls on the same run.
     """
-    from dlcourse.prediction_inputs import python_inputs
+    from dlcourse.config import family
+    from dlcourse.prediction_inputs import check_pictures, python_inputs
     from dlcourse.preflight import finished_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
-    from dlcourse.config import family
-
     checked = finished_run(_run_path(run))
-    inputs = python_inputs(inputs, pictures=not family(checked.read_config().data.dataset).is_text)
+    dataset = checked.read_config().data.dataset
+    pictures = not family(dataset).is_text
+    inputs = python_inputs(inputs, pictures=pictures)
+    if pictures and isinstance(inputs, list):  # as the command line checks them
+        check_pictures(inputs, dataset)
     start_tensorflow()
     from dlcourse.prediction import predict_run
 

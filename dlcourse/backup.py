@@ -117,8 +117,9 @@ def _backups(backup_dir: Path) -> list[tuple[int, Path]]:
 
 
 def _seed_variables(model: keras.Model) -> list[Any]:
-    # In the model's own order: layer names (dropout_3, ...) depend on what else the
-    # process built before, so they can differ between the stopped and resumed run.
+    # In the model's own order, not by layer name: a backup of a run started before each
+    # model was named afresh holds names (dropout_3, ...) that depended on what else its
+    # process had built.
     weights = {id(weight) for weight in model.weights}
     return [v for v in model.variables if id(v) not in weights and v is not model.optimizer.iterations]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 import dlcourse
-from dlcourse.errors import DlcourseError
+from dlcourse.errors import DlcourseError, ResumableInterrupt
 
 
 def _an_existing_folder(ctx: click.Context, param: click.Parameter, value: Path | None):
@@ -81,10 +81,9 @@ class Group(click.Group):
             sys.exit(error.exit_code)
         except KeyboardInterrupt as interrupt:
             how = "Terminated (SIGTERM)" if terminated else "Interrupted"
-            run_dir = getattr(interrupt, "run_dir", None)
-            if run_dir is not None:
-                click.echo(f"{how}. The run so far is in {run_dir}; continue it with "
-                           f"`dlcourse train --resume {run_dir}`.", err=True)
+            if isinstance(interrupt, ResumableInterrupt):  # a run's or a search's
+                click.echo(f"{how}. {interrupt.so_far.capitalize()} in {interrupt.path}; "
+                           f"continue it with `{interrupt.command}`.", err=True)
             else:
                 click.echo(f"{how}.", err=True)
             sys.exit(143 if terminated else 130)

@@ -1,8 +1,10 @@
 """Errors that describe a user's mistake rather than a bug.
 
 The CLI prints these as one paragraph and exits with status 2; anything else is a bug
-and keeps its traceback.
+and keeps its traceback. And the Ctrl-C of work that can be resumed, which says how.
 """
+
+from pathlib import Path
 
 
 def one_line(error: Exception | str, limit: int | None = None) -> str:
@@ -36,3 +38,14 @@ class RunError(DlcourseError):
 
 class DistributionError(DlcourseError):
     """The devices or the cluster for distributed training are missing or inconsistent."""
+
+
+class ResumableInterrupt(KeyboardInterrupt):
+    """Ctrl-C stopped work that can go on where it stopped (a run, a search): it knows
+    where that is, so a notebook's traceback and the CLI say how to continue."""
+
+    def __init__(self, path: Path, so_far: str, python: str, command: str):
+        # What a notebook shows under the traceback: where it is and how to go on.
+        super().__init__(f"{so_far} in {path}; continue it with "
+                         f"{python}({str(Path(path).absolute())!r})")
+        self.path, self.so_far, self.command = path, so_far, f"{command} {path}"

@@ -87,6 +87,10 @@ class EvaluationResult(Mapping):
         return reports.result_html(f"{self.run_dir.parent.name}, evaluated again",
                                    str(self.run_dir), self.metrics, {})
 
+    def __repr__(self) -> str:
+        return reports.result_repr("EvaluationResult", self.run_dir.parent.name,
+                                   str(self.run_dir), reports.figures_text(self, list(self)))
+
 
 def evaluate_model(model: keras.Model, config: Config, dataset: Dataset,
                    plan: ExecutionPlan = EXACT) -> Evaluation:
@@ -269,7 +273,7 @@ def evaluate_run(
             **evaluation.detail(),
             "mistakes": mistakes,
             "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "data_source": str(dataset.source),
+            "data_source": dataset.recorded_source,
         })
         run.refresh_report()
     return EvaluationResult(run.path, evaluation)

@@ -19,6 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from dlcourse import reports
 from dlcourse.config import Config
 from dlcourse.errors import ConfigError
 from dlcourse.execution import one_hot_if_needed, validation_cut
@@ -47,6 +48,17 @@ class RangeTest:
 
     def set_line(self) -> str:
         return f"--set compile.optimizer.learning_rate={self.suggestion:.3g}"
+
+    def __repr__(self) -> str:
+        return reports.result_repr(
+            "RangeTest", f"of {len(self.learning_rates)} steps", self.plot or "memory",
+            f"suggested learning rate {self.suggestion:.3g} ({self.rule})")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: what the command prints, and the curve."""
+        plot = Path(self.plot) if self.plot else None
+        return reports.lines_html("Learning-rate range test", describe(self).splitlines(),
+                                  plot.read_bytes() if plot is not None and plot.is_file() else None)
 
 
 def with_learning_rate(config: Config, rate: float) -> Config:
@@ -131,26 +143,25 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
                        end: float = 10.0, steps: int = 200) -> RangeTest:
     """Run the range test for `config` on its training data (without its validation
     split), and write the plot and the curve; the result knows the plot's path."""
-    from dlcourse import reports
     from dlcourse.preparation import prepare
-    from dlcourse.training import seed_everything
+    from dlcourse.training import as_in_a_fresh_process
 
     _check_range(start, end)
     if steps < 10:
         raise ConfigError(f"lr-find needs at least 10 steps, got {steps}")
     config = with_learning_rate(config, start)
-    seed_everything(config)
-    prepared = prepare(config, data_dir)
-    dataset = prepared.dataset
-    x = dataset.x_train
-    y = one_hot_if_needed(dataset.y_train, dataset.num_classes, config.compile.loss)
-    if config.fit.validation_split is not None:
-        cut = validation_cut(len(x), config.fit.validation_split)
-        x, y = x[:cut], y[:cut]
-    print(f"Range test of {config.name}: {steps} batches of {config.fit.batch_size}, learning "
-          f"rate {start:g} to {end:g}.", file=sys.stderr, flush=True)
-    result = range_test(prepared.model, x, y, config.fit.batch_size, start=start, end=end,
-                        steps=steps, seed=config.seed, progress=True)
+    with as_in_a_fresh_process(config):
+        prepared = prepare(config, data_dir)
+        dataset = prepared.dataset
+        x = dataset.x_train
+        y = one_hot_if_needed(dataset.y_train, dataset.num_classes, config.compile.loss)
+        if config.fit.validation_split is not None:
+            cut = validation_cut(len(x), config.fit.validation_split)
+            x, y = x[:cut], y[:cut]
+        print(f"Range test of {config.name}: {steps} batches of {config.fit.batch_size}, "
+              f"learning rate {start:g} to {end:g}.", file=sys.stderr, flush=True)
+        result = range_test(prepared.model, x, y, config.fit.batch_size, start=start, end=end,
+                            steps=steps, seed=config.seed, progress=True)
     path = Path(output)  # checked by dlcourse.lr_find before TensorFlow started
     path.parent.mkdir(parents=True, exist_ok=True)
     figure = reports.learning_rate_figure(result.learning_rates, result.losses, result.smoothed,
@@ -168,11 +179,12 @@ def _curve(result: RangeTest) -> dict:
 
 def describe(result: RangeTest) -> str:
     """What the command prints: the suggestion, the rule behind it, and how to use it."""
-    path = Path(result.plot)
+    path = Path(result.plot) if result.plot else None  # None: not written (range_test's)
     other = (f"; a tenth of the minimum's rate is {result.minimum_over_10:.3g}"
              if result.rule == "steepest descent" else "")
+    curve = f" The curve: {path} (and {path.with_suffix('.json').name} beside it)." if path else ""
     return "\n".join([
         f"Suggested learning rate: {result.suggestion:.3g} ({result.rule}{other}).",
-        f"The test ended: {result.stopped}. The curve: {path} (and {path.with_suffix('.json').name} beside it).",
+        f"The test ended: {result.stopped}.{curve}",
         f"Train with it: {result.set_line()}",
     ])

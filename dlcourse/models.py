@@ -8,7 +8,6 @@ reported with the layer's path in the config rather than as a stack trace.
 from __future__ import annotations
 
 import contextlib
-import copy
 import re
 
 import keras
@@ -31,11 +30,12 @@ def build_model(
     With `plan.bucketing` the model takes sequences of any length and its Embedding masks
     the padding, so that batches cut to different lengths all give full-length results.
     """
-    _check_embedding_fits(config, data)
-    _check_size(config, data)
-    model = _stacked(config, data, plan)
-    _check_output_fits(config, data, model)
-    _compile(model, config, plan.jit_compile)
+    with names_counted_afresh():
+        _check_embedding_fits(config, data)
+        _check_size(config, data)
+        model = _stacked(config, data, plan)
+        _check_output_fits(config, data, model)
+        _compile(model, config, plan.jit_compile)
     return model
 
 
@@ -61,8 +61,8 @@ def _stacked(config: Config, data: DataSignature, plan: ExecutionPlan = EXACT) -
 
 def _check_name_is_free(model: keras.Model, layer: keras.layers.Layer, path: str,
                         config: Config) -> None:
-    """Two layers named alike, one by Keras (`dense`, its name for the first unnamed Dense
-    of a process): validate can't see it, and Keras's refusal read as a shape problem."""
+    """Two layers named alike, one by Keras (`dense`, its name for a model's first unnamed
+    Dense): validate can't see it, and Keras's refusal read as a shape problem."""
     for index, earlier in enumerate(model.layers):
         if earlier.name == layer.name:
             other = format_path(["model", "layers", index, config.model.layers[index].name])
@@ -90,7 +90,7 @@ def _check_size(config: Config, data: DataSignature) -> None:
         return
     waiting = list(global_state.get_global_attribute("uninitialized_variables", []) or [])
     try:
-        with keras.StatelessScope(initialize_variables=False), names_untouched():
+        with keras.StatelessScope(initialize_variables=False), names_counted_afresh():
             model = _stacked(config, data)
             sizes = [
                 (sum(int(np.prod(weight.shape)) for weight in layer.weights), index, layer)
@@ -281,12 +281,15 @@ def _first_sentence(error: Exception) -> str:
 
 
 @contextlib.contextmanager
-def names_untouched():
-    """Build a model whose layers don't use up the names (embedding, lstm, ...) Keras
-    numbers per process, so the model that is trained gets the names it would otherwise."""
+def names_counted_afresh():
+    """Keras's layer names (dense, dense_1, ...) counted from none, as in a fresh process,
+    and the process's count put back after. Keras numbers them per process, so a
+    notebook's second identical run was conv2d_2 ... dense_3 in its summary and model
+    file, and a check's trial build used up the names of the model built after it."""
     from keras.src.backend.common import global_state
 
-    saved = copy.copy(global_state.get_global_attribute("object_name_uids"))
+    saved = global_state.get_global_attribute("object_name_uids")
+    global_state.set_global_attribute("object_name_uids", None)  # Keras makes a new count
     try:
         yield
     finally:

@@ -35,15 +35,7 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
     """
     config = RunDir(run_dir).require().read_config()
     if not family(config.data.dataset).is_text:
-        for item in items:
-            try:
-                check_picture(item)
-            except DataError as error:
-                if os.path.lexists(item):
-                    raise
-                # A review given to an image run read as a missing file, and nothing more.
-                raise DataError(f"{error} This run's model reads pictures ("
-                                f"{config.data.dataset}), not texts: give image files.") from None
+        check_pictures(items, config.data.dataset)
         return list(items)
     if not as_text and list(items).count("-") > 1:
         raise DataError("'-' is given more than once, but standard input can be read once; "
@@ -61,6 +53,21 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
             check_text(item, len(reviews) + 1)
             reviews.append(item)
     return reviews
+
+
+def check_pictures(items: Sequence[str | bytes], dataset: str) -> None:
+    """Each item a picture's file (or, from Python, its bytes) for a run of `dataset`."""
+    for item in items:
+        if isinstance(item, bytes):
+            continue  # read, and told, as the picture it claims to be
+        try:
+            check_picture(item)
+        except DataError as error:
+            if os.path.lexists(item):
+                raise
+            # A review given to an image run read as a missing file, and nothing more.
+            raise DataError(f"{error} This run's model reads pictures ({dataset}), not "
+                            "texts: give image files.") from None
 
 
 def check_text(text: str, position: int) -> None:
@@ -145,7 +152,8 @@ def python_inputs(inputs: Any, *, pictures: bool = False) -> Any:
     """What `dlcourse.predict` was given, as the list of texts or image paths it means (for
     `pictures`, a file's bytes too), or an array of numbers as it is. Each item was made a
     string, so a DataFrame predicted its column names, bytes one "text" per byte, and
-    b"great" the text "b'great'"."""
+    b"great" the text "b'great'". For texts a pathlib.Path is a file of them, one a line,
+    as the command line reads a file: its name was classified as a review."""
     if isinstance(inputs, (str, Path, bytes)):
         inputs = [inputs]
     elif hasattr(inputs, "columns"):  # a pandas DataFrame, without importing pandas
@@ -163,7 +171,13 @@ def python_inputs(inputs: Any, *, pictures: bool = False) -> Any:
     if not hasattr(inputs, "__iter__"):  # None gave a bare TypeError
         raise DataError(f"predict takes texts, image paths or an array, not "
                         f"{type(inputs).__name__} {str(inputs)[:40]!r}.")
-    return [_python_input(item, index, pictures) for index, item in enumerate(inputs)]
+    items: list[str | bytes] = []
+    for index, item in enumerate(inputs):
+        if isinstance(item, Path) and not pictures:
+            items += _lines(_read_text_file(item), str(item))
+        else:
+            items.append(_python_input(item, index, pictures))
+    return items
 
 
 def _python_input(item: Any, index: int, pictures: bool) -> str | bytes:

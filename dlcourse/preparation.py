@@ -24,7 +24,7 @@ from dlcourse.data import (
 from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.data.memory import SOURCE as MEMORY_SOURCE, dataset_from_memory, test_split_from_memory
 from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
-from dlcourse.models import build_model, names_untouched, output_width, summary_text
+from dlcourse.models import build_model, output_width, summary_text
 from dlcourse.errors import DataError, RunError
 from dlcourse.layers import fit_data_statistics
 from dlcourse.preflight import python_data_refused
@@ -53,8 +53,7 @@ class Prepared:
 
 
 def model_summary(config: Config, signature: DataSignature, plan: ExecutionPlan) -> str:
-    with names_untouched():
-        return summary_text(build_model(config, signature, replace(plan, bucketing=False)))
+    return summary_text(build_model(config, signature, replace(plan, bucketing=False)))
 
 
 def prepare(

@@ -492,6 +492,24 @@ def _e(text: Any) -> str:
 # --------------------------------------------------------------------------- in a notebook
 
 
+# The figures a run is summed up by: (as a notebook's table names them, the metric).
+HEADLINE = (("test accuracy", "test_accuracy"), ("test MAE", "test_mae"),
+            ("test loss", "test_loss"), ("best validation accuracy", "best_val_accuracy"))
+
+
+def result_repr(kind: str, name: str, location: str, summary: str) -> str:
+    """A result as print() and a text frontend show it: one line of what it is, where,
+    and its headline. A dataclass's own repr ran to thousands of characters (a confusion
+    matrix, a whole config, 200 learning rates)."""
+    return f"<{kind} {name} in {location}: {summary}>"
+
+
+def figures_text(metrics: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """`keys`' figures to four places, those `metrics` has: 'test_accuracy 0.9840, ...'."""
+    return ", ".join(f"{key} {_number(metrics.get(key))}" for key in keys
+                     if _number(metrics.get(key)) is not None)
+
+
 def result_html(title: str, location: str, metrics: Mapping[str, Any],
                 images: Mapping[str, bytes]) -> str:
     """A result as a notebook cell shows it: the headline figures, expected against
@@ -499,10 +517,7 @@ def result_html(title: str, location: str, metrics: Mapping[str, Any],
     rows = "".join(
         f"<tr><th style='text-align:left'>{_e(label)}</th><td>{_e(value)}</td></tr>"
         for label, value in (
-            ("test accuracy", _number(metrics.get("test_accuracy"))),
-            ("test MAE", _number(metrics.get("test_mae"))),
-            ("test loss", _number(metrics.get("test_loss"))),
-            ("best validation accuracy", _number(metrics.get("best_val_accuracy"))),
+            *((label, _number(metrics.get(key))) for label, key in HEADLINE),
             ("best epoch", metrics.get("best_epoch")),
             ("parameters", _count(metrics.get("parameters"))),
             ("training time", _seconds(metrics.get("train_seconds"))),
@@ -517,3 +532,11 @@ def result_html(title: str, location: str, metrics: Mapping[str, Any],
     )
     return (f"<div><h3>{_e(title)}</h3><p style='color:#666'>{_e(location)}</p>"
             f"<table>{rows}</table>{sentence}<div>{pictures}</div></div>")
+
+
+def lines_html(title: str, lines: Sequence[str], image: bytes | None) -> str:
+    """A result told in lines, with its plot, as a notebook cell shows it."""
+    text = "".join(f"<p>{_e(line)}</p>" for line in lines)
+    picture = (f'<img style="max-width:60%" alt="plot" src="data:image/png;base64,'
+               f'{base64.b64encode(image).decode("ascii")}">' if image else "")
+    return f"<div><h3>{_e(title)}</h3>{text}{picture}</div>"

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import platform
+import random
 import re
 import signal
 import statistics
@@ -39,9 +40,10 @@ from dlcourse.config import Config, Origin, family
 from dlcourse.data import Dataset, data_record
 from dlcourse.data.imdb import load_word_index
 from dlcourse.distribution import Distribution, distributed
-from dlcourse.errors import DataError, DlcourseError, RunError, one_line
+from dlcourse.errors import DataError, DlcourseError, ResumableInterrupt, RunError, one_line
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.execution import compile_notice, fit_inputs, validation_cut
+from dlcourse.models import names_counted_afresh
 from dlcourse.preflight import resumable_config
 from dlcourse.preflight import recorded_data_dir
 from dlcourse.preparation import Prepared, memory_record, prepare, run_dataset
@@ -50,13 +52,12 @@ from dlcourse.tracking import Tracker, ended_on_error
 from dlcourse.version import __version__
 
 
-class RunInterrupted(KeyboardInterrupt):
+class RunInterrupted(ResumableInterrupt):
     """Ctrl-C stopped a run; it knows its directory, so the CLI can say how to resume."""
 
     def __init__(self, run_dir: Path):
-        # What a notebook shows under the traceback: where the run is and how to go on.
-        super().__init__(f"the run so far is in {run_dir}; continue it with "
-                         f"dlcourse.resume({str(Path(run_dir).absolute())!r})")
+        super().__init__(run_dir, "the run so far is", "dlcourse.resume",
+                         "dlcourse train --resume")
         self.run_dir = run_dir
 
 
@@ -86,9 +87,17 @@ class TrainResult:
         return history_frame(self.history)
 
     def _repr_html_(self) -> str:
-        return reports.result_html(str(self.metrics.get("config", self.run_dir.parent.name)),
-                                   str(self.run_dir), self.metrics,
+        return reports.result_html(self._name, str(self.run_dir), self.metrics,
                                    RunDir(self.run_dir).plot_images())
+
+    def __repr__(self) -> str:
+        return reports.result_repr("TrainResult", self._name, str(self.run_dir),
+                                   reports.figures_text(self.metrics,
+                                                        [key for _, key in reports.HEADLINE]))
+
+    @property
+    def _name(self) -> str:
+        return str(self.metrics.get("config", self.run_dir.parent.name))
 
 
 def history_frame(history: dict[str, list[float]]):
@@ -100,6 +109,29 @@ def history_frame(history: dict[str, list[float]]):
     frame = pandas.DataFrame(history)
     frame.index = pandas.RangeIndex(1, len(frame) + 1, name="epoch")
     return frame
+
+
+@contextlib.contextmanager
+def as_in_a_fresh_process(config: Config):
+    """A run as the command line starts it in a process of its own: seeded, with op
+    determinism as the config says, and Keras's names counted afresh. And the notebook
+    around it left as it was, also after an error or Ctrl-C: seeding made every later
+    random.random() and np.random.choice repeat itself run after run, and what the run
+    named (its optimizer, its metrics) took up the user's Keras counts. TensorFlow's and
+    Keras's own global seeds stay the run's: only their private APIs read them back."""
+    from tensorflow.python.framework import config as tf_config
+
+    states = random.getstate(), np.random.get_state()
+    deterministic = tf_config.is_op_determinism_enabled()
+    try:
+        with names_counted_afresh():
+            seed_everything(config)
+            yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        if tf_config.is_op_determinism_enabled() != deterministic:
+            tf_config.enable_op_determinism() if deterministic else tf_config.disable_op_determinism()
 
 
 def seed_everything(config: Config) -> None:
@@ -135,8 +167,7 @@ def train_and_evaluate(
     origin = origin or Origin(reduced=(f"data.limit={config.data.limit}",) if config.data.limit else ())
     data_dir = data_dir if data_dir is not None else config.data.dir
     given = dataset
-    with distributed(config.distribution) as distribution:
-        seed_everything(config)
+    with distributed(config.distribution) as distribution, as_in_a_fresh_process(config):
         prepared = prepare(config, data_dir, dataset=dataset, scope=distribution.scope())
         distribution.check_agreement(_what_workers_share(prepared))
         output_dir = output_dir or config.output.dir
@@ -196,8 +227,7 @@ def resume_and_evaluate(
                 "command and each resumes from its own backup (see docs/distributed.md)."
             )
         given, data_dir = data_dir, recorded_data_dir(run, data_dir)
-        with distributed(saved.distribution) as distribution:
-            seed_everything(saved)
+        with distributed(saved.distribution) as distribution, as_in_a_fresh_process(saved):
             # The resumed epochs must see what the first ones saw: the saved vocabulary.
             dataset = run_dataset(run, saved, data_dir, memory=memory, command="resume")
             if given is not None and memory is None:
@@ -522,7 +552,7 @@ def run_metrics(
         train_seconds=fit_seconds,
         seconds_per_epoch=statistics.median(epoch_seconds),
         samples_per_second=train_samples * len(epoch_seconds) / sum(epoch_seconds),
-        data_source=str(dataset.source),
+        data_source=dataset.recorded_source,
         versions=library_versions(),
     )
     if config.reference is not None:

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import keras
 import keras_tuner
 
+from dlcourse import reports
 from dlcourse.callbacks import InterruptAtEpochEnd, StopIfDiverged, config_callbacks
 from dlcourse.config import (
     SMOKE_OVERRIDES,
@@ -35,11 +36,11 @@ from dlcourse.config import (
 from dlcourse.config.safe_yaml import dump
 from dlcourse.data import Dataset
 from dlcourse.data.loading import own_files
-from dlcourse.errors import one_line
+from dlcourse.errors import ResumableInterrupt, one_line
 from dlcourse.execution import fit_inputs, plan_execution
 from dlcourse.preparation import model_for, prepare
 from dlcourse.tracking import Tracker, ended_on_error, with_tracking
-from dlcourse.training import library_versions, seed_everything
+from dlcourse.training import as_in_a_fresh_process, library_versions
 from dlcourse.tune_dir import (
     BEST_CONFIG_FILE,
     HYPERBAND_FACTOR,
@@ -71,6 +72,13 @@ class TuneResult:
     trials: list[TrialRecord]
     best_config: Config | None
 
+    def __repr__(self) -> str:
+        completed = [trial for trial in ranked(self.trials, self.direction) if trial.completed]
+        best = (f"; best {self.objective} {completed[0].score:.4f} (trial {completed[0].number})"
+                if completed else "")
+        return reports.result_repr("TuneResult", self.tune_dir.parent.name, str(self.tune_dir),
+                                   f"{len(self.trials)} trials, {len(completed)} completed{best}")
+
     def _repr_html_(self) -> str:
         """In a notebook: the trials best first, the scores plot, where the best config is."""
         import base64
@@ -86,6 +94,15 @@ class TuneResult:
                 if self.best_config is not None else "<p>No trial completed.</p>")
         return (f"<div><h3>{escape(self.tune_dir.parent.name)}: {len(self.trials)} trials</h3>"
                 f"<p style='color:#666'>{escape(str(self.tune_dir))}</p>{table}{best}{picture}</div>")
+
+
+class TuningInterrupted(ResumableInterrupt):
+    """Ctrl-C stopped a search; it knows its directory, so the CLI can say how to resume."""
+
+    def __init__(self, tune_dir: Path):
+        super().__init__(tune_dir, "the trials so far are", "dlcourse.resume_tuning",
+                         "dlcourse tune --resume")
+        self.tune_dir = tune_dir
 
 
 class ConfigHyperModel(keras_tuner.HyperModel):
@@ -205,12 +222,12 @@ def tune(
         # --data-dir, or where the config's own files were found (the current folder).
         "data_dir": _absolute_data_dir(search, data_dir),
     }
-    seed_everything(search.config)
-    hypermodel = _hypermodel(search, data_dir)
-    hypermodel.build(keras_tuner.HyperParameters())  # the first values build: fail before any file
-    tune_dir = TuneDir.create(output_dir or search.config.output.dir, search.config.name)
-    tune_dir.write_search_config(_search_config_text(search, settings))
-    return _search(tune_dir, search, hypermodel, settings)
+    with as_in_a_fresh_process(search.config):
+        hypermodel = _hypermodel(search, data_dir)
+        hypermodel.build(keras_tuner.HyperParameters())  # the first values build: fail before any file
+        tune_dir = TuneDir.create(output_dir or search.config.output.dir, search.config.name)
+        tune_dir.write_search_config(_search_config_text(search, settings))
+        return _search(tune_dir, search, hypermodel, settings)
 
 
 def _absolute_data_dir(search: SearchConfig, data_dir: str | Path | None) -> str | None:
@@ -222,8 +239,8 @@ def _absolute_data_dir(search: SearchConfig, data_dir: str | Path | None) -> str
 def resume(tune_dir: TuneDir, search: SearchConfig, settings: dict[str, Any]) -> TuneResult:
     """Continue an interrupted search in `tune_dir` (with what `TuneDir.resumable` read from
     it): finished trials are kept, not rerun."""
-    seed_everything(search.config)
-    return _search(tune_dir, search, _hypermodel(search, settings["data_dir"]), settings)
+    with as_in_a_fresh_process(search.config):
+        return _search(tune_dir, search, _hypermodel(search, settings["data_dir"]), settings)
 
 
 def _hypermodel(search: SearchConfig, data_dir) -> ConfigHyperModel:
@@ -277,7 +294,7 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
             tuner.search(verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         _finish(tune_dir, tuner, search, settings, "interrupted", started)
-        raise
+        raise TuningInterrupted(tune_dir.path) from None
     except Exception as error:
         if not (isinstance(error, RuntimeError) and "consecutive failures" in str(error)):
             _finish(tune_dir, tuner, search, settings, "failed", started, error)

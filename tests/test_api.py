@@ -212,6 +212,23 @@ def test_predict_refuses_an_array_of_another_shape(stripes_run):
 
 
 @pytest.mark.slow
+def test_predict_tells_a_review_given_to_an_image_run_what_the_run_reads(stripes_run):
+    # It said only "A wonderful film: no such image file.", which the command line explains.
+    with pytest.raises(DataError, match=r"A wonderful film: no such image file.* This run's "
+                                        r"model reads pictures \(mnist\), not texts"):
+        dlcourse.predict(stripes_run, "A wonderful film")
+
+
+@pytest.mark.slow
+def test_predict_reads_a_path_given_to_a_text_run_as_a_file_of_reviews(trained, tmp_path):
+    # As `dlcourse predict RUN reviews.txt` does; the path itself was classified as a review.
+    (tmp_path / "reviews.txt").write_text("a fine film\n\nboring\n")
+    records = dlcourse.predict(trained["imdb_lstm"], tmp_path / "reviews.txt")
+    assert [record["input"] for record in records] == ["a fine film", "boring"]
+    assert dlcourse.predict(trained["imdb_lstm"], "reviews.txt")[0]["input"] == "reviews.txt"
+
+
+@pytest.mark.slow
 def test_evaluate_needs_the_test_arrays_again_and_reproduces_the_run(stripes_run):
     with pytest.raises(RunError, match=r"test=\(x_test, y_test\)"):
         dlcourse.evaluate(stripes_run)

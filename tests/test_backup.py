@@ -55,8 +55,8 @@ def interrupted_run(tmp_path, data_dir, config=MNIST):
 
 
 def test_python_api_resumes_an_interrupted_run_and_continues_its_history(data_dir, tmp_path):
-    # In one process, as in a notebook: the resumed model's layers get other names
-    # (dropout_1, ...) than the stopped one's, and must still get their random state back.
+    # In one process, as in a notebook: the resumed model is built again, and its layers
+    # must get their random state back.
     config = mnist_with_dropout(tmp_path, epochs=2)
     run_dir = interrupted_run(tmp_path, data_dir, config)
     assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"

@@ -187,3 +187,15 @@ def test_a_model_with_other_outputs_than_the_classes_is_named(tmp_path):
     hinge = config.model_copy(update={"compile": config.compile.model_copy(
         update={"loss": "categorical_hinge"})})
     check_model_takes(RunDir(tmp_path), hinge, three, digits)
+
+
+def test_an_evaluation_prints_as_one_line_of_its_run_and_metrics(tmp_path):
+    # Its repr was Evaluation(... wrong=[...]): the confusion matrix and every mistake.
+    from dlcourse.evaluation import Evaluation, EvaluationResult
+
+    evaluation = Evaluation({"test_loss": 0.05123, "test_accuracy": 0.984}, [[5] * 10] * 10,
+                            [{"precision": 0.9}] * 10, [{"index": 3, "predicted": 7}] * 20)
+    result = EvaluationResult(tmp_path / "mnist_cnn" / "1", evaluation)
+    assert repr(result) == (f"<EvaluationResult mnist_cnn in {tmp_path}/mnist_cnn/1: "
+                            "test_loss 0.0512, test_accuracy 0.9840>")
+    assert dict(result) == {"test_loss": 0.05123, "test_accuracy": 0.984}

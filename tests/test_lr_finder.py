@@ -61,6 +61,23 @@ def test_the_command_plots_suggests_and_prints_the_line_to_train_with(tmp_path):
     assert config.read_text() == before and not (tmp_path / "runs").exists()
 
 
+def test_a_range_test_shows_its_suggestion_and_plot_in_a_notebook_and_a_line_in_print(
+        tmp_path):
+    """Its repr was three lists of 200 floats, and a notebook showed no plot."""
+    from dlcourse.lr_finder import RangeTest
+
+    (tmp_path / "lr.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    rates = [1e-7 * 1.1 ** step for step in range(200)]
+    result = RangeTest(rates, [2.3] * 200, [2.3] * 200, 1.2e-3, 4e-4, 1.2e-3,
+                       "steepest descent", "reached 10 after 200 steps", str(tmp_path / "lr.png"))
+    assert repr(result) == (f"<RangeTest of 200 steps in {tmp_path}/lr.png: suggested learning "
+                            "rate 0.0012 (steepest descent)>")
+    html = result._repr_html_()
+    assert "Suggested learning rate: 0.0012 (steepest descent" in html
+    assert "compile.optimizer.learning_rate=0.0012" in html
+    assert 'src="data:image/png;base64,iVBORw0KGgo' in html
+
+
 def test_a_start_above_the_end_is_refused_in_one_paragraph(tmp_path):
     result = invoke("lr-find", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir",
                     tmp_path, "--start", "1", "--end", "0.1")

@@ -3,6 +3,7 @@ a real Jupyter kernel on tiny data, so none of them can rot."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -35,6 +36,18 @@ def test_a_notebook_is_kept_without_outputs_and_opens_in_colab(path):
     assert "DLCOURSE_NOTEBOOK_SIZE" in sizes and '"full"' in sizes
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_a_notebooks_size_is_read_in_any_case_and_a_misspelt_one_named(path, monkeypatch):
+    (cell,) = [cell.source for cell in nbformat.read(path, as_version=4).cells
+               if "DLCOURSE_NOTEBOOK_SIZE\", " in cell.source]
+    monkeypatch.setenv("DLCOURSE_NOTEBOOK_SIZE", "TINY")
+    exec(cell, namespace := {})
+    assert namespace["LIMITS"]["data.limit"] == 64
+    monkeypatch.setenv("DLCOURSE_NOTEBOOK_SIZE", "tinny")  # was a bare KeyError: 'tinny'
+    with pytest.raises(ValueError, match="DLCOURSE_NOTEBOOK_SIZE is 'tinny': set it to tiny"):
+        exec(cell, {})
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_a_notebook_runs_top_to_bottom_in_a_kernel(path, data_dir, tmp_path, monkeypatch):
@@ -51,6 +64,9 @@ def test_a_notebook_runs_top_to_bottom_in_a_kernel(path, data_dir, tmp_path, mon
     shown = [output for cell in notebook.cells if cell.cell_type == "code"
              for output in cell.outputs]
     assert not [output for output in shown if output.get("output_type") == "error"]
+    # Figures are printed for people: 0.692, not 0.692307710647583.
+    printed = "".join(output.get("text", "") for output in shown)
+    assert not re.search(r"\d\.\d{6,}", printed), printed
     # The results show themselves as HTML, not as a dataclass's repr.
     html = [output for output in shown if "text/html" in output.get("data", {})]
     if path.stem != "03_numpy_rnn_against_keras":

@@ -87,7 +87,8 @@ def test_python_inputs_are_texts_paths_or_one_array():
 
     assert python_inputs("a fine film") == ["a fine film"]
     assert python_inputs(b"caf\xc3\xa9 au lait") == ["café au lait"]
-    assert python_inputs([b"great film", Path("digit.png")]) == ["great film", "digit.png"]
+    assert python_inputs([b"great film", "a.txt"]) == ["great film", "a.txt"]
+    assert python_inputs([b"\x89PNG", Path("digit.png")], pictures=True) == [b"\x89PNG", "digit.png"]
     # A PNG's bytes to a text run: "decode them to a str" was no advice for a picture.
     with pytest.raises(DataError, match="this run's model reads texts"):
         python_inputs(b"\x89PNG\r\n\x1a\n\xff")
@@ -114,6 +115,17 @@ def test_python_inputs_are_texts_paths_or_one_array():
                         (None, "not NoneType 'None'"), (7, "not int '7'")):
         with pytest.raises(DataError, match=re.escape(says)):
             python_inputs(given)
+
+
+def test_a_path_from_python_to_a_text_run_is_a_file_of_reviews(tmp_path):
+    """A str stays a review; a pathlib.Path can only be a file, read as the command line
+    reads one (its name was classified as a review)."""
+    from dlcourse.prediction_inputs import python_inputs
+
+    (tmp_path / "reviews.txt").write_text("\ufeffa fine film\n\nboring\n")
+    assert python_inputs([tmp_path / "reviews.txt", "great"]) == ["a fine film", "boring", "great"]
+    with pytest.raises(DataError, match="gone.txt"):
+        python_inputs(tmp_path / "gone.txt")
 
 
 @pytest.mark.robustness("bad inputs")

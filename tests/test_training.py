@@ -1,5 +1,6 @@
 import contextlib
 import json
+import os
 import subprocess
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import yaml
 
 import dlcourse
+import dlcourse.errors
 from dlcourse.rundir import find_runs
 from dlcourse.training import TrainingDiverged
 
@@ -35,6 +37,19 @@ def test_python_api_trains_and_returns_history_metrics_and_run_dir(trained):
     assert status["status"] == "finished" and status["epochs_completed"] == 2
 
 
+def test_a_result_prints_as_one_line_of_its_run_and_figures(tmp_path):
+    """print(result) and a text frontend showed the dataclass: 2,300 characters, the
+    confusion matrix and every epoch's history included."""
+    from dlcourse.training import TrainResult
+
+    metrics = {"config": "mnist_cnn", "test_accuracy": 0.98412, "test_loss": 0.0512,
+               "best_val_accuracy": 0.9861, "confusion_matrix": [[5] * 10] * 10}
+    result = TrainResult(tmp_path / "mnist_cnn" / "1", {"loss": [0.3] * 50}, metrics, None)
+    assert repr(result) == (f"<TrainResult mnist_cnn in {tmp_path}/mnist_cnn/1: test_accuracy "
+                            "0.9841, test_loss 0.0512, best_val_accuracy 0.9861>")
+    assert "0.9841" in result._repr_html_()
+
+
 def test_evaluate_reproduces_the_runs_test_accuracy(data_dir, trained, tmp_path):
     result = trained.result("mnist")
     metrics = dlcourse.evaluate(trained.copy("mnist", tmp_path), data_dir=data_dir)
@@ -53,6 +68,16 @@ def test_same_seed_gives_the_same_results(data_dir, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_the_data_source_is_recorded_absolute_from_a_relative_data_dir(data_dir, tmp_path):
+    # Relative, it was true only from the folder the run was trained in.
+    relative = os.path.relpath(data_dir, tmp_path)
+    result = dlcourse.train(MNIST, {**TINY, "data.limit": 16, "fit.epochs": 1},
+                            data_dir=relative, output_dir=tmp_path / "runs")
+    assert result.metrics["data_source"] == str(data_dir.resolve() / "mnist.npz")
+    record = json.loads((result.run_dir / "data.json").read_text())
+    assert record["source"] == result.metrics["data_source"]
+
+
 def test_a_deterministic_run_leaves_the_next_one_in_the_process_as_it_asks():
     """Determinism is TensorFlow's, for the whole process, and Keras turns XLA off under
     it: a notebook's deterministic run made every later one slower and without XLA."""
@@ -65,6 +90,49 @@ def test_a_deterministic_run_leaves_the_next_one_in_the_process_as_it_asks():
     assert tf_config.is_op_determinism_enabled()
     seed_everything(load_config(MNIST))
     assert not tf_config.is_op_determinism_enabled()
+
+
+def test_a_run_leaves_the_callers_random_numbers_and_determinism_as_they_were(data_dir,
+                                                                           tmp_path):
+    """Seeding is the run's: after a train, random.random() and np.random.rand() gave the
+    same numbers each time, so a notebook's later np.random.choice repeated itself."""
+    import random
+
+    from tensorflow.python.framework import config as tf_config
+
+    def draws():
+        return random.random(), np.random.rand()
+
+    random.seed(1), np.random.seed(1)
+    expected = draws()
+    random.seed(1), np.random.seed(1)
+    dlcourse.train(MNIST, {**TINY, "data.limit": 16, "fit.epochs": 1, "deterministic": True},
+                   data_dir=data_dir, output_dir=tmp_path)
+    assert draws() == expected
+    assert not tf_config.is_op_determinism_enabled()
+    random.seed(1), np.random.seed(1)
+    with pytest.raises(dlcourse.errors.ModelDataMismatch):  # after seeding, at the build
+        dlcourse.train(MNIST, {"model.layers[7].Dense.units": 3}, data_dir=data_dir,
+                       output_dir=tmp_path)
+    assert draws() == expected
+
+
+def test_identical_runs_in_one_process_name_their_layers_alike(trained, data_dir, tmp_path):
+    """Keras counts names through a process: a notebook's second run was conv2d_2 ...
+    dense_3 in its summary.txt and model.keras, the command line's conv2d ... dense_1."""
+    import keras
+
+    first = trained.result("mnist")
+    before = keras.layers.Dense(1).name  # the notebook's own count
+    second = dlcourse.train(MNIST, {**TINY, "data.limit": 16, "fit.epochs": 1},
+                            data_dir=data_dir, output_dir=tmp_path)
+    names = [layer.name for layer in second.model.layers]
+    assert names == [layer.name for layer in first.model.layers]
+    assert names[0] == "conv2d" and names[-1] == "dense_1"
+    assert (second.run_dir / "summary.txt").read_text() == \
+        (first.run_dir / "summary.txt").read_text()
+    number = int(before.rpartition("_")[2]) if "_" in before else 0
+    assert keras.layers.Dense(1).name == f"dense_{number + 1}"  # as if no run had been
 
 
 def test_divergence_stops_the_run_and_keeps_its_record(data_dir, tmp_path):

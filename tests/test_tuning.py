@@ -108,6 +108,8 @@ def test_an_interrupted_tuning_resumes_without_redoing_finished_trials(data_dir,
         except subprocess.TimeoutExpired:
             continue
     assert process.returncode == 130, stderr
+    tune_dir = tune_dir_of(tmp_path / "runs").relative_to(tmp_path)
+    assert f"continue it with `dlcourse tune --resume {tune_dir}`." in stderr, stderr
     # KerasTuner took a process with IPython installed for a notebook and "cleared" the
     # log between trials with terminal escape codes.
     assert "Trial 1 Complete" in stdout and "\x1b[" not in stdout, stdout
@@ -137,6 +139,39 @@ def test_an_interrupted_tuning_resumes_without_redoing_finished_trials(data_dir,
 def _completed_trials(root):
     return [path for path in root.glob("*/keras_tuner/search/trial_*/trial.json")
             if json.loads(path.read_text() or "{}").get("status") == "COMPLETED"]
+
+
+@pytest.mark.slow
+def test_an_interrupted_search_from_python_says_how_to_resume_it(data_dir, tmp_path,
+                                                                   monkeypatch):
+    # It was a bare KeyboardInterrupt in a notebook, where train's names dlcourse.resume.
+    from dlcourse.tuning import ConfigHyperModel
+
+    def press_ctrl_c(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ConfigHyperModel, "fit", press_ctrl_c)
+    with pytest.raises(KeyboardInterrupt) as interrupt:
+        dlcourse.tune(TUNE_CONFIG, {"data.limit": 32, "fit.epochs": 1}, trials=1,
+                      data_dir=data_dir, output_dir=tmp_path)
+    tune_dir = tune_dir_of(tmp_path)
+    assert interrupt.value.tune_dir == tune_dir
+    assert (f"continue it with dlcourse.resume_tuning('{tune_dir.absolute()}')"
+            in str(interrupt.value))
+
+
+def test_a_tuning_result_prints_as_one_line_of_its_trials_and_best_score(tmp_path):
+    # Its repr was the dataclass's, the whole best Config in it.
+    from dlcourse.config import load_config
+    from dlcourse.tuning import TuneResult
+    from dlcourse.tuning_report import TrialRecord
+
+    trials = [TrialRecord("0", "COMPLETED", 0.61, 2, {}), TrialRecord("1", "COMPLETED", 0.7123, 1, {}),
+              TrialRecord("2", "FAILED", None, None, {})]
+    result = TuneResult(tmp_path / "t-tune" / "1", (), "val_accuracy", "max", trials,
+                        load_config(ROOT / "configs" / "mnist_cnn.yaml"))
+    assert repr(result) == (f"<TuneResult t-tune in {tmp_path}/t-tune/1: 3 trials, 2 completed; "
+                            "best val_accuracy 0.7123 (trial 2)>")
 
 
 def test_validate_accepts_a_tunable_config_and_lists_what_it_searches():

@@ -93,6 +93,13 @@ class Dataset:
     def is_text(self) -> bool:
         return self.input_kind != "images"
 
+    @property
+    def recorded_source(self) -> str:
+        """Where the data came from, as a run records it: a file or folder absolute, as
+        data.json's data_dir is (a relative --data-dir was recorded as typed, true only
+        from where it was typed); data given from Python as it is named."""
+        return str(self.source.resolve()) if isinstance(self.source, Path) else str(self.source)
+
 
 @dataclass(frozen=True)
 class DataSignature:

@@ -165,4 +165,4 @@ def data_record(config: DataConfig, data_dir: str | Path | None, dataset: Datase
     except OSError:  # data given from Python: no file
         return {"data_dir": None, "source": None}
     return {"data_dir": str(Path(chosen).resolve()) if chosen else None,
-            "source": str(dataset.source), "files": files}
+            "source": dataset.recorded_source, "files": files}
