@@ -238,8 +238,8 @@ def length_groups(x: np.ndarray, width: int) -> list[tuple[int, np.ndarray]]:
 
 class EpochBatches:
     """Batches of rows sliced from arrays as fit takes them, through a prefetching tf.data
-    pipeline: no copy of the arrays is made (Keras's own path for NumPy arrays held about
-    four). With a `seed`, each epoch draws its own order from (seed, epoch), so an epoch's
+    pipeline, holding at most one copy of the arrays (Keras's own path for NumPy arrays
+    held about four). With a `seed`, each epoch draws its own order from (seed, epoch), so an epoch's
     batches are the same whether the run was resumed or not; without one (validation),
     the order is fixed. Subclasses say which rows make each batch, and how one is cut."""
 

@@ -177,8 +177,9 @@ class Predictor:
 
     def _pixels_scaled(self) -> bool:
         """Whether the model learned pixels of 0-1: as dlcourse loads image files, and as
-        arrays from Python were where data.json records it (they were taken as they came,
-        scaled only if uint8; a run from before that record doesn't say)."""
+        arrays from Python were where data.json records it (floats are taken as they come;
+        integers are scaled, only uint8 before 2026-12-07; a run from before that record
+        doesn't say)."""
         try:
             record = self.run.read_data_record()
         except DlcourseError:
@@ -322,8 +323,10 @@ def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,
             array = array[..., np.newaxis]  # (H, W) or (N, H, W) grayscale
         if array.ndim == len(expected):
             array = array[np.newaxis]  # one image
-        integers = np.issubdtype(array.dtype, np.integer)
-        unscaled = not integers and pixels_scaled
+        # Integer pixels are scaled where training scaled them; a model that learned pixels
+        # as they came (float 0-255, or int64 before 2026-12-07) gets them as they come.
+        integers = np.issubdtype(array.dtype, np.integer) and pixels_scaled
+        unscaled = pixels_scaled and not integers
         array = scaled_pixels(array, "The array") if integers else array.astype("float32")
     elif array.ndim == 1:
         array = array[np.newaxis]  # one sequence

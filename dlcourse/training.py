@@ -492,9 +492,10 @@ def _stop_if_diverged(history: dict[str, list[float]], run_dir: Path) -> None:
 
 @contextlib.contextmanager
 def _signals_held():
-    """Ctrl-C and SIGTERM wait out the milliseconds in which an interrupted run writes how
-    it ended: a second one, pressed or sent by an impatient scheduler, cut that write off
-    and left the run saying "running". The run is stopping already, which is what they ask."""
+    """Ctrl-C and SIGTERM are ignored for the milliseconds in which an interrupted run
+    writes how it ended: a second one, pressed or sent by an impatient scheduler, cut that
+    write off and left the run saying "running". The run is stopping already, which is what
+    they ask; a write that hangs (a dead network disk) is then ended by SIGKILL only."""
     if threading.current_thread() is not threading.main_thread():
         yield  # handlers can't be set here
         return

@@ -189,6 +189,25 @@ def test_integer_pixels_are_scaled_as_uint8_and_float_ones_of_0_to_255_warned_ab
 
 
 @pytest.mark.slow
+def test_a_model_that_learned_unscaled_pixels_gets_integer_ones_unscaled(trained, tmp_path):
+    """A run on float 0-255 arrays from Python (data.json: largest pixel 255) learned pixels
+    as they came; integer ones given to it are not scaled for it either."""
+    import dlcourse
+
+    run_dir = trained.copy("mnist", tmp_path)
+    (run_dir / "data.json").write_text(json.dumps({
+        "kind": "memory", "data_dir": None, "source": None, "train_samples": 64,
+        "test_samples": 32, "largest_pixel": 255.0}))
+    digits = np.zeros((2, 28, 28), np.uint8)
+    digits[:, 5:23, 13:16] = 255
+    as_int64 = dlcourse.predict(run_dir, digits.astype("int64"))
+    as_floats = dlcourse.predict(run_dir, digits.astype("float32"))
+    assert not any("warnings" in p for p in as_int64 + as_floats)
+    assert [p["probabilities"] for p in as_int64] == [
+        pytest.approx(p["probabilities"]) for p in as_floats]
+
+
+@pytest.mark.slow
 def test_predict_raw_text_with_the_runs_vocabulary(trained):
     run_dir = trained["bow"]
     assert json.loads((run_dir / "classes.json").read_text()) == ["negative", "positive"]

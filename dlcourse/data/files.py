@@ -54,7 +54,8 @@ def check_given_dir(data_dir: Any) -> None:
     if not isinstance(data_dir, (str, os.PathLike)):
         raise DataError(f"data_dir={data_dir!r}: expected a folder's path (a str or a "
                         "pathlib.Path).")
-    if str(data_dir) != os.environ.get("DLCOURSE_DATA_DIR") and not Path(data_dir).is_dir():
+    environment = os.environ.get("DLCOURSE_DATA_DIR")
+    if (environment is None or Path(data_dir) != Path(environment)) and not Path(data_dir).is_dir():
         raise DataError(f"data_dir={str(data_dir)!r}: no such folder.")
 
 

@@ -121,10 +121,19 @@ def _array(part: Any, name: str, letter: str, what: str) -> np.ndarray:
     try:
         return np.asarray(part)
     except ValueError:  # "inhomogeneous shape"
-        shapes = sorted({np.shape(item) for item in part}, key=str)
+        shapes = sorted({_shape(item) for item in part}, key=str)
+        hint = {"x": " (images of one size; word indices padded, keras.utils.pad_sequences)",
+                "y": " (one target each)"}[letter]
         raise DataError(f"{name}=(x, y): the {what} are not one array: their shapes differ "
                         f"({', '.join(map(str, shapes[:3]))}{', ...' if len(shapes) > 3 else ''}); "
-                        f"give {what} of one shape (images of one size).") from None
+                        f"give {what} of one shape{hint}.") from None
+
+
+def _shape(item: Any) -> Any:
+    try:
+        return np.shape(item)
+    except ValueError:  # itself of several shapes
+        return "ragged"
 
 
 def _check_sized(part: Any, where: str, what: str, needs: str = "__len__") -> None:
@@ -172,6 +181,10 @@ def _images(x: np.ndarray, name: str) -> np.ndarray:
         raise DataError(f"{name}=(x, y): images must be (N, height, width) or (N, height, "
                         f"width, channels) numbers; got {x.dtype} of shape {x.shape}.")
     if np.issubdtype(x.dtype, np.integer):
+        if x.size and x.max() <= 1:  # a split of integer 0/1 is masks, not 0-255 pixels
+            raise DataError(f"{name}=(x, y): the images are {x.dtype} of 0 and 1; integer "
+                            "pixels are read as 0-255 and scaled by 1/255, which would make "
+                            "them 0 and 0.004. Give 0/1 images as floats, x.astype('float32').")
         return scaled_pixels(x, f"{name}=(x, y)")
     x = x.astype("float32")
     if not np.isfinite(x).all():

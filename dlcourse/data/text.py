@@ -18,6 +18,7 @@ import re
 import sys
 import time
 import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -33,8 +34,8 @@ from dlcourse.errors import DataError
 
 TEXT_SHUFFLE_SEED = 113
 VECTORIZE_BATCH = 512
-# What the two splits' bags of words may take in memory (float16 rows; training holds
-# the training rows twice), and what TensorFlow's vectorising of one batch may (float32
+# What the two splits' bags of words may take in memory (float16 rows; fitting may hold
+# about four times that, see execution.KERAS_ARRAY_COPIES), and what TensorFlow's vectorising of one batch may (float32
 # and int64 rows, a few copies): without max_tokens, 2,000 reviews' trigrams are bags
 # 624,573 wide, and took 20 GB. imdb_bow_bigrams' are 2 GB.
 LARGEST_BAG_BYTES = 4 << 30
@@ -130,7 +131,7 @@ def text_dataset(
     int_mode = settings.output_mode == "int"
     many = len(train_texts) + len(test_texts)
     if not int_mode:
-        _check_bag_fits(len(fitted.tokens), many)
+        _check_bag_fits(len(fitted.tokens), many, settings.max_tokens)
     if many >= PROGRESS_TEXTS:
         _say(f"Vectorising {many:,} texts ...")
     return Dataset(
@@ -229,29 +230,38 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
 def check_learnable(train: Sequence[Any], test: Sequence[Any], given: Sequence[str] | None,
                     place: Callable[[str, int], str]) -> None:
     """Classes (checked by check_targets) a classifier can learn from the training split:
-    two at least, a few examples each, numbered from 0 where integers name them alone, and
-    none that only the test split has. Each was trained on without a word, its test
-    examples counted wrong or the model's outputs blamed."""
+    two at least; integers naming them alone numbered from 0 where they are exactly 1 to
+    K; names that are labels, not texts. Each was trained on without a word, or the
+    model's outputs blamed. A test label training never has is said, not refused: a small
+    sample of many classes (MNIST's first ten) is like that too."""
     seen = set(train)
     if len(seen) == 1:
         raise DataError(f"{place('train', 0)}: every training label is {_shown(train[0])}, "
                         "and a classifier needs at least two classes to tell apart.")
-    # Names only: a small sample of many numbered classes (CIFAR-100's) is like this too.
-    if len(seen) > MANY_CLASSES and len(seen) > len(train) / 2 \
-            and all(isinstance(value, str) for value in seen):
+    _check_not_texts(train, seen, given, place)
+    numbers = sorted({value for value in seen | set(test) if not isinstance(value, str)})
+    if numbers and not given and numbers == list(range(1, len(numbers) + 1)):
+        first = _first(train, test, lambda value: value == 1)
+        raise DataError(f"{place(*first[:2])}: labels are numbered from 0; these run 1 to "
+                        f"{len(numbers)}, so class 0 has no examples: subtract 1 from each.")
+    if (found := _first((), test, lambda value: value not in seen)) is not None:
+        _say(f"Warning: {place(*found[:2])}: the label {_shown(found[2])} is in the test split "
+             "but never in training, so the model can't predict it and its test examples "
+             "count as wrong. Is it a mistake in the label?")
+
+
+def _check_not_texts(train: Sequence[Any], seen: set, given: Sequence[str] | None,
+                     place: Callable[[str, int], str]) -> None:
+    """Names mostly used once are texts in the label field (swapped columns). Not numbers
+    (a small sample of CIFAR-100's classes is like that) nor names the config lists."""
+    if given or len(seen) <= MANY_CLASSES or not all(isinstance(value, str) for value in seen):
+        return
+    once = sum(count == 1 for count in Counter(train).values())
+    if once > len(seen) / 2:
         raise DataError(f"{place('train', 0)}: the training labels name {len(seen):,} classes "
-                        f"among {len(train):,} examples, most used once (this one "
+                        f"among {len(train):,} examples, {once:,} of them used once (this one "
                         f"{_shown(train[0])}): are these the labels? Texts and labels may be "
                         "swapped, or data.target names another field.")
-    numbers = [value for value in seen | set(test) if not isinstance(value, str)]
-    if numbers and not given and min(numbers) > 0:
-        raise DataError(f"{place(*_first(train, test, lambda value: value == min(numbers))[:2])}: "
-                        f"labels are numbered from 0; these run {min(numbers)} to {max(numbers)}, "
-                        f"so class 0 has no examples: subtract {min(numbers)} from each.")
-    if (found := _first((), test, lambda value: value not in seen)) is not None:
-        raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} is in the test split "
-                        "but never in training, and a model can't learn a class it never sees; "
-                        "fix the label, or give the class training examples.")
 
 
 def _twins(train: Sequence[str], test: Sequence[str]):
@@ -504,6 +514,9 @@ def _check_header(path: Path, line: int, header: list[str], fields: tuple[str, s
     and where it reads as one column, which separator the file may use instead."""
     if all(field in header for field in fields):
         return
+    if not header:
+        raise DataError(f"{path}: empty; expected a header naming {fields[0]!r} and "
+                        f"{fields[1]!r} (data.text_field, data.target), then a row per text.")
     separator = next((mark for mark in (";", "\t", "|") if len(header) == 1 and mark in header[0]),
                      None)
     hint = (f" It reads as one column: are the columns separated by {separator!r} rather than "
@@ -711,14 +724,16 @@ def vocabulary_of(vectorizer, settings: VectorizeConfig) -> TextVocabulary:
     return TextVocabulary(tuple(str(token) for token in vectorizer.get_vocabulary()), idf)
 
 
-def _check_bag_fits(width: int, texts: int) -> None:
+def _check_bag_fits(width: int, texts: int, max_tokens: int | None) -> None:
     """The bags of words fit in memory: told before they are made."""
     if (size := texts * width * 2) > LARGEST_BAG_BYTES:
+        fewer = (f"a max_tokens below its {max_tokens:,}" if max_tokens
+                 else "data.vectorize.max_tokens (the shipped configs keep 20,000)")
         raise DataError(
             f"data.vectorize: {texts:,} texts as bags of {width:,} tokens are "
-            f"{size / 2**30:.1f} GB of float16, more than the {LARGEST_BAG_BYTES >> 30} GB "
-            "the two splits may take. Set data.vectorize.max_tokens (the shipped configs "
-            "keep 20,000), or use output_mode: int with an Embedding."
+            f"{size / 2**20:,.0f} MB of float16, more than the {LARGEST_BAG_BYTES >> 20:,} MB "
+            f"the two splits may take. Set {fewer}, use fewer texts (data.limit), or "
+            "output_mode: int with an Embedding."
         )
 
 
