@@ -569,6 +569,8 @@ def test_a_glob_in_a_set_value_is_told_to_be_quoted():
     assert str(caught.value).endswith(" Text starting so is quoted in YAML: '*.jsonl'.")
     quoted = load_config(ROOT / "configs" / "imdb_bow_bigrams.yaml", ["data.train='*.jsonl'"])
     assert quoted.data.train == "*.jsonl"
+    with pytest.raises(ConfigError, match=re.escape("quoted in YAML: '*it''s'.")):
+        load_config(ROOT / "configs" / "imdb_bow_bigrams.yaml", ["data.train=*it's"])
 
 
 def test_a_config_that_is_not_a_regular_file_is_refused_at_once(tmp_path):

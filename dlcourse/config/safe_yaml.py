@@ -72,8 +72,10 @@ def parse_value(text: str, where: str) -> Any:
     try:
         return parse(text)
     except yaml.YAMLError as error:
-        # `*.jsonl`, `&x`, `!x`, `%x`: YAML reads the first character as syntax.
-        quote = (f" Text starting so is quoted in YAML: '{text}'."
+        # `*.jsonl`, `&x`, `!x`, `%x`: YAML reads the first character as syntax. The quoted
+        # form is YAML's own (a ' inside doubled), on one line.
+        quoted = dump(text, width=10**9).splitlines()[0]
+        quote = (f" Text starting so is quoted in YAML: {quoted}."
                  if text.lstrip()[:1] in ("*", "&", "!", "%", "@", "`") else "")
         raise ConfigError(f"{where}: the value is not valid YAML: {one_line(error)}.{quote}") \
             from None
