@@ -181,7 +181,7 @@ def _images(x: np.ndarray, name: str) -> np.ndarray:
         raise DataError(f"{name}=(x, y): images must be (N, height, width) or (N, height, "
                         f"width, channels) numbers; got {x.dtype} of shape {x.shape}.")
     if np.issubdtype(x.dtype, np.integer):
-        if x.size and x.max() <= 1:  # a split of integer 0/1 is masks, not 0-255 pixels
+        if x.size and x.max() == 1:  # a split of integer 0/1 is masks, not 0-255 pixels
             raise DataError(f"{name}=(x, y): the images are {x.dtype} of 0 and 1; integer "
                             "pixels are read as 0-255 and scaled by 1/255, which would make "
                             "them 0 and 0.004. Give 0/1 images as floats, x.astype('float32').")
