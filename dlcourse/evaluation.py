@@ -108,7 +108,7 @@ def evaluate_model(model: keras.Model, config: Config, dataset: Dataset,
     return Evaluation(
         metrics=metrics,
         confusion_matrix=confusion.tolist(),
-        per_class=per_class_scores(confusion),
+        per_class=per_class_scores(confusion, dataset.class_names),
         wrong=most_confidently_wrong(dataset.y_test, scores),
     )
 
@@ -187,8 +187,10 @@ def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, num_classes: int)
     return matrix
 
 
-def per_class_scores(confusion: np.ndarray) -> list[dict[str, float]]:
-    """Precision, recall, F1 and support of each class (0 where a class was never predicted)."""
+def per_class_scores(confusion: np.ndarray,
+                     names: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support of each class (0 where a class was never predicted),
+    with its name where the data names its classes: metrics.json gave only the index."""
     correct = np.diag(confusion).astype("float64")
     predicted = confusion.sum(axis=0)
     actual = confusion.sum(axis=1)
@@ -199,6 +201,7 @@ def per_class_scores(confusion: np.ndarray) -> list[dict[str, float]]:
     return [
         {
             "class": index,
+            **({"name": names[index]} if index < len(names) else {}),
             "precision": float(precision[index]),
             "recall": float(recall[index]),
             "f1": float(f1[index]),

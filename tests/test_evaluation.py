@@ -35,6 +35,12 @@ def test_per_class_scores_by_hand():
     assert scores[2]["precision"] == 1.0 and scores[2]["recall"] == pytest.approx(2 / 3)
 
 
+def test_per_class_scores_name_their_classes_where_the_data_does():
+    scores = per_class_scores(np.array([[2, 0], [1, 0]]), ("negative", "positive"))
+    assert [(score["class"], score["name"]) for score in scores] == [(0, "negative"),
+                                                                    (1, "positive")]
+
+
 def test_a_class_never_predicted_scores_zero_not_nan():
     scores = per_class_scores(np.array([[2, 0], [1, 0]]))
     assert scores[1] == {"class": 1, "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
