@@ -237,11 +237,11 @@ def length_groups(x: np.ndarray, width: int) -> list[tuple[int, np.ndarray]]:
 
 
 class EpochBatches:
-    """Batches of rows sliced from arrays as fit takes them, through a prefetching tf.data
-    pipeline, holding at most one copy of the arrays (Keras's own path for NumPy arrays
-    held about four). With a `seed`, each epoch draws its own order from (seed, epoch), so an epoch's
-    batches are the same whether the run was resumed or not; without one (validation),
-    the order is fixed. Subclasses say which rows make each batch, and how one is cut."""
+    """Batches of rows taken from arrays as fit asks for them, through a prefetching
+    tf.data pipeline. With a `seed`, each epoch draws its own order from (seed, epoch), so
+    an epoch's batches are the same whether the run was resumed or not; without one
+    (validation), the order is fixed. Subclasses say which rows make each batch, and how
+    the pipeline takes them."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None = None):
         self.x, self.y = x, y
@@ -255,35 +255,24 @@ class EpochBatches:
         """The row indices of each batch of `epoch`, in the order they are trained on."""
         raise NotImplementedError
 
-    def _rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.x[rows], self.y[rows]
+    def shapes(self) -> set[tuple[int, ...]]:
+        """The shape of every batch (its rows, and for cut batches their length): the same
+        in every epoch."""
+        return {(len(rows),) for rows in self.batches(0)}
 
-    def _row_shape(self) -> tuple[int | None, ...]:
-        return self.x.shape[1:]
+    def dataset(self):
+        """A prefetching tf.data pipeline of this epoch's batches, one epoch per pass."""
+        raise NotImplementedError
 
     def _chunks(self, rows: np.ndarray) -> list[np.ndarray]:
         return [rows[start:start + self.batch_size] for start in range(0, len(rows), self.batch_size)]
 
-    def _epoch_batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _epoch_batch_rows(self) -> list[np.ndarray]:
         # Keras opens the next epoch's iterator before that epoch begins, so the epoch
         # is counted here, from the first one the callback saw.
         epoch = self._next_epoch
         self._next_epoch += 1
-        for rows in self.batches(epoch):
-            yield self._rows(rows)
-
-    def dataset(self):
-        """A prefetching tf.data pipeline of this epoch's batches, one epoch per pass."""
-        import tensorflow as tf
-
-        signature = (
-            tf.TensorSpec((None, *self._row_shape()), tf.as_dtype(self.x.dtype)),
-            tf.TensorSpec((None, *self.y.shape[1:]), tf.as_dtype(self.y.dtype)),
-        )
-        dataset = tf.data.Dataset.from_generator(self._epoch_batches, output_signature=signature)
-        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(
-            tf.data.AUTOTUNE
-        )
+        return self.batches(epoch)
 
     def callback(self) -> keras.callbacks.Callback:
         """Tells the batches which epoch fit starts at (not 0 for a resumed run)."""
@@ -291,8 +280,9 @@ class EpochBatches:
 
 
 class RowBatches(EpochBatches):
-    """The rows in batches, shuffled each epoch as Keras shuffles arrays: for a wide bag of
-    words, whose copies Keras's own path made take 8 GB (imdb_bow_bigrams' 2 GB)."""
+    """The rows in batches, shuffled each epoch as Keras shuffles arrays, from one copy of
+    them: for a wide bag of words, of which Keras's own path for NumPy arrays held about
+    four (imdb_bow_bigrams' 2 GB took 7.8 GB)."""
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         if self.seed is None:
@@ -300,9 +290,7 @@ class RowBatches(EpochBatches):
         return self._chunks(np.random.default_rng([self.seed, epoch]).permutation(len(self.x)))
 
     def _epoch_order(self) -> Iterator[np.ndarray]:
-        epoch = self._next_epoch
-        self._next_epoch += 1
-        yield np.concatenate(self.batches(epoch))
+        yield np.concatenate(self._epoch_batch_rows())
 
     def dataset(self):
         """Only the epoch's order passes through Python, once an epoch; the rows are
@@ -354,20 +342,30 @@ class LengthBuckets(EpochBatches):
             return self.x.shape[1]
         return int(self.cut[rows].max())
 
-    def _rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.x[rows, -self.length_of(rows):], self.y[rows]
-
-    def _row_shape(self) -> tuple[int | None, ...]:
-        return (None,)  # cut to the batch's length
-
-    def shapes(self) -> set[tuple[int, int]]:
-        """The (batch size, length) of every batch: the same in every epoch."""
+    def shapes(self) -> set[tuple[int, ...]]:
         return {(len(rows), self.length_of(rows)) for rows in self.batches(0)}
 
     def padded_steps_fraction(self, epoch: int = 0) -> float:
         """The share of the padded steps that this epoch's batches compute."""
         steps = sum(len(rows) * self.length_of(rows) for rows in self.batches(epoch))
         return steps / self.x.size
+
+    def _epoch_batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for rows in self._epoch_batch_rows():
+            yield self.x[rows, -self.length_of(rows):], self.y[rows]
+
+    def dataset(self):
+        """The cut batches from a Python generator, each its own length."""
+        import tensorflow as tf
+
+        signature = (
+            tf.TensorSpec((None, None), tf.as_dtype(self.x.dtype)),
+            tf.TensorSpec((None, *self.y.shape[1:]), tf.as_dtype(self.y.dtype)),
+        )
+        dataset = tf.data.Dataset.from_generator(self._epoch_batches, output_signature=signature)
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(
+            tf.data.AUTOTUNE
+        )
 
 
 class _FirstEpoch(keras.callbacks.Callback):
@@ -424,7 +422,8 @@ def fit_inputs(config: Config, dataset: Dataset, plan: ExecutionPlan) -> FitInpu
         validation = (dataset.x_test, one_hot_if_needed(dataset.y_test, dataset.num_classes, loss))
     if dataset.input_kind == "bag_of_words" and not plan.bucketing and _too_large_for_keras(
             x.nbytes + (validation[0].nbytes if validation is not None else 0)):
-        return _row_batches(config, x, y, validation)
+        return _epoch_batched(config, x, y, validation, lambda rows, targets, seed: RowBatches(
+            rows, targets, fit.batch_size, seed))
     if not plan.bucketing:
         arguments: dict[str, Any] = {"x": x, "y": y, "batch_size": fit.batch_size}
         trained, held_out = len(x), len(validation[0]) if validation is not None else 0
@@ -437,16 +436,24 @@ def fit_inputs(config: Config, dataset: Dataset, plan: ExecutionPlan) -> FitInpu
         shapes = len(_batch_sizes(trained, fit.batch_size)) + len(
             _batch_sizes(held_out, fit.batch_size))
         return FitInputs(arguments, -(-trained // fit.batch_size), batch_shapes=shapes)
-    if fit.validation_split is not None:
-        cut = validation_cut(len(x), fit.validation_split)
+    return _epoch_batched(config, x, y, validation, lambda rows, targets, seed: LengthBuckets(
+        rows, targets, fit.batch_size, plan.bucket_width, seed))
+
+
+def _epoch_batched(config: Config, x: np.ndarray, y: np.ndarray,
+                   validation: tuple[np.ndarray, np.ndarray] | None, batched) -> FitInputs:
+    """The training data, and the validation data held out where Keras's validation_split
+    holds it out, as `batched(x, y, seed)` makes them (an EpochBatches; no seed: in order)."""
+    if config.fit.validation_split is not None:
+        cut = validation_cut(len(x), config.fit.validation_split)
         x, y, validation = x[:cut], y[:cut], (x[cut:], y[cut:])
-    train = LengthBuckets(x, y, fit.batch_size, plan.bucket_width, seed=config.seed)
-    arguments = {"x": train.dataset(), "shuffle": False}  # LengthBuckets shuffles each epoch
-    held_out = None
+    train = batched(x, y, config.seed)
+    arguments = {"x": train.dataset(), "shuffle": False}  # the batches shuffle each epoch
+    shapes = len(train.shapes())
     if validation is not None:
-        held_out = LengthBuckets(*validation, fit.batch_size, plan.bucket_width)
+        held_out = batched(*validation, None)
         arguments["validation_data"] = held_out.dataset()
-    shapes = len(train.shapes()) + (len(held_out.shapes()) if held_out is not None else 0)
+        shapes += len(held_out.shapes())
     return FitInputs(arguments, len(train), [train.callback()], batch_shapes=shapes)
 
 
@@ -464,23 +471,6 @@ def _too_large_for_keras(array_bytes: int) -> bool:
     except (AttributeError, ValueError, OSError):  # not on this system: no rule
         return False
     return KERAS_ARRAY_COPIES * array_bytes > memory / 2
-
-
-def _row_batches(config: Config, x: np.ndarray, y: np.ndarray,
-                 validation: tuple[np.ndarray, np.ndarray] | None) -> FitInputs:
-    """A bag of words fed in batches sliced from its arrays (see RowBatches), validation
-    held out as Keras's validation_split holds it out."""
-    fit = config.fit
-    if fit.validation_split is not None:
-        cut = validation_cut(len(x), fit.validation_split)
-        x, y, validation = x[:cut], y[:cut], (x[cut:], y[cut:])
-    train = RowBatches(x, y, fit.batch_size, seed=config.seed)
-    arguments = {"x": train.dataset(), "shuffle": False}  # RowBatches shuffles each epoch
-    shapes = len(_batch_sizes(len(x), fit.batch_size))
-    if validation is not None:
-        arguments["validation_data"] = RowBatches(*validation, fit.batch_size).dataset()
-        shapes += len(_batch_sizes(len(validation[0]), fit.batch_size))
-    return FitInputs(arguments, len(train), [train.callback()], batch_shapes=shapes)
 
 
 def compile_notice(plan: ExecutionPlan, inputs: FitInputs) -> str | None:
