@@ -35,9 +35,10 @@ from dlcourse.errors import DataError
 TEXT_SHUFFLE_SEED = 113
 VECTORIZE_BATCH = 512
 # What the two splits' bags of words may take in memory (float16 rows; fitting may hold
-# about four times that, see execution.KERAS_ARRAY_COPIES), and what TensorFlow's vectorising of one batch may (float32
-# and int64 rows, a few copies): without max_tokens, 2,000 reviews' trigrams are bags
-# 624,573 wide, and took 20 GB. imdb_bow_bigrams' are 2 GB.
+# about four times that, see execution.KERAS_ARRAY_COPIES), and what TensorFlow's
+# vectorising of one batch may (float32 and int64 rows, a few copies): without
+# max_tokens, 2,000 reviews' trigrams are bags 624,573 wide, and took 20 GB.
+# imdb_bow_bigrams' are 2 GB.
 LARGEST_BAG_BYTES = 4 << 30
 BAG_BATCH_BYTES = 64 << 20
 # From how many texts preparing them is slow enough to say what is happening.
@@ -197,13 +198,13 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
         raise DataError(f"{here}: the label is the name {_shown(name[2])}, but {there} has the "
                         f"number {_shown(number[2])}; labels are either all names or all integers "
                         "0, 1, ...")
-    if names and (twins := _twins(train, test)):
-        (first, second), how = twins, _how_they_differ(twins[0][2], twins[1][2])
-        raise DataError(f"{place(*second[:2])}: the label {_shown(second[2])} differs from "
-                        f"{_shown(first[2])} ({place(*first[:2])}) only by {how}, so the two "
-                        "would be classes of their own; write each class's name one way "
-                        "(in a CSV, no space after the comma).")
     if names:
+        if twins := _twins(train, test):
+            (first, second), how = twins, _how_they_differ(twins[0][2], twins[1][2])
+            raise DataError(f"{place(*second[:2])}: the label {_shown(second[2])} differs from "
+                            f"{_shown(first[2])} ({place(*first[:2])}) only by {how}, so the two "
+                            "would be classes of their own; write each class's name one way "
+                            "(in a CSV, no space after the comma).")
         if given and (found := _first(train, test, lambda value: value not in given)):
             raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} is not one of "
                             f"the classes {list(given)} (data.class_names, or a trained "
