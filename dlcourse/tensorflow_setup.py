@@ -26,10 +26,12 @@ _XLA_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
 
 
 def start_tensorflow() -> None:
-    """Import TensorFlow once, configured as above; does nothing if it is imported."""
+    """Import TensorFlow once, configured as above. If it is imported (a notebook's
+    `import keras` before dlcourse), only the XLA cache is set: TensorFlow reads its XLA
+    flags at the first compile, not at import, so the cache still applies."""
+    _keep_xla_compilations()
     if "tensorflow" in sys.modules:
         return
-    _keep_xla_compilations()
     with _keras_wrappers_loaded_on_use():
         _import_tensorflow()
 

@@ -64,3 +64,19 @@ def test_tensorflow_logs_come_back_with_dlcourse_tf_logs():
     assert result.returncode == 0, result.stderr[-2000:]
     if not TF_LOG_LINE.search(result.stderr):
         pytest.skip("this TensorFlow build prints nothing at start-up on this machine")
+
+
+def test_the_xla_cache_applies_when_tensorflow_was_imported_first(tmp_path):
+    """A notebook's `import keras` before dlcourse imports TensorFlow first: XLA still
+    keeps what it compiles, or every run in that kernel compiled all its shapes again."""
+    script = ("import tensorflow as tf\n"
+              "from dlcourse.tensorflow_setup import start_tensorflow, xla_cache_dir\n"
+              "start_tensorflow()\n"
+              "tf.function(lambda x: tf.sin(x) * 2, jit_compile=True)(tf.ones((3,)))\n"
+              "print(sorted(p.name for p in xla_cache_dir().iterdir()))\n")
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "DLCOURSE_CACHE_DIR": str(tmp_path)}
+    environment.pop("TF_XLA_FLAGS", None)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=environment, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "XLA_CPU_JIT" in result.stdout, result.stdout
