@@ -241,9 +241,10 @@ def predict(
     preprocess: bool = True,
 ) -> list[dict[str, Any]]:
     """Predict with a run's model: review texts for text models (a pathlib.Path is a file
-    of them, one a line, as on the command line), image files (paths, or a file's bytes, as
-    a notebook's upload gives them) for image models, or a NumPy array of what the model
-    takes (one image or a batch; padded word indices). One string is one input. Returns one record per input, as `dlcourse predict
+    of them, one a line or a CSV/JSON lines file's text field, as on the command line),
+    image files (paths, or a file's bytes, as a notebook's upload gives them) for image
+    models, or a NumPy array of what the model takes (one image or a batch; padded word
+    indices). One string is one input. Returns one record per input, as `dlcourse predict
     --json` prints them: label, probability and probabilities (value for regression),
     for texts how many words the model knows, and warnings. The model is loaded once for
     repeated calls on the same run.
@@ -254,9 +255,10 @@ def predict(
     from dlcourse.tensorflow_setup import start_tensorflow
 
     checked = finished_run(_run_path(run))
-    dataset = checked.read_config().data.dataset
+    data = checked.read_config().data
+    dataset = data.dataset
     pictures = not family(dataset).is_text
-    inputs = python_inputs(inputs, pictures=pictures)
+    inputs = python_inputs(inputs, pictures=pictures, text_field=data.text_field)
     if pictures and isinstance(inputs, list):  # as the command line checks them
         check_pictures(inputs, dataset)
     start_tensorflow()

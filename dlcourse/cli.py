@@ -390,8 +390,9 @@ def lr_find(config: Path, overrides, data_dir, output, start, end, steps) -> Non
 def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: bool) -> None:
     """Predict with RUN_DIR's model on new INPUTS.
 
-    For text models each INPUT is a review, a file with one review per line, or '-' to
-    read reviews from stdin. For image models each INPUT is a PNG or JPEG file; a digit
+    For text models each INPUT is a review, a file with one review per line, a CSV or
+    JSON lines file (its text column, as training reads it), or '-' to read reviews from
+    stdin. For image models each INPUT is a PNG or JPEG file; a digit
     for an MNIST model is cut out and centred as MNIST's digits were. Regression models
     (e.g. a review's rating) print the predicted number.
     """

@@ -1,5 +1,6 @@
-"""What `predict` reads from its command line: reviews given as words, files of them one a
-line, or standard input; for image runs the pictures' paths. Without TensorFlow, so a
+"""What `predict` reads from its command line: reviews given as words, files of them (one a
+line, or a CSV or JSON lines file's text column, as training reads it), or standard input;
+for image runs the pictures' paths. Without TensorFlow, so a
 missing or unreadable file is told before its seconds-long start. And what
 `dlcourse.predict` takes from Python: texts, paths or one array."""
 
@@ -14,7 +15,7 @@ from typing import Any, Sequence, TextIO
 
 from dlcourse.config import family
 from dlcourse.data.photos import check_picture
-from dlcourse.data.text import lone_surrogate
+from dlcourse.data.text import lone_surrogate, texts_in_records
 from dlcourse.errors import DataError
 from dlcourse.rundir import RunDir
 from dlcourse.safe_files import read_file
@@ -22,6 +23,9 @@ from dlcourse.safe_files import read_file
 # What reads as a file name rather than a text: one word with a file suffix or a folder.
 _LOOKS_LIKE_A_PATH = re.compile(r"^[^\s]*(/|\\)[^\s]*$|^[^\s]+\.[A-Za-z0-9]{1,5}$")
 LARGEST_INPUT_FILE_BYTES = 64 << 20
+# Files of records, whose reviews are in one field: read one review a line, a CSV's header
+# and its label column were classified as reviews too.
+_RECORD_FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
 
 
 def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool = False,
@@ -29,8 +33,8 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
     """What to predict from command-line items.
 
     For text models: '-' reads reviews from `stdin`, one a line; an existing file gives
-    one review a line; an item that reads as a file name but names no file, or names a
-    folder, is refused (a mistyped file name must not be classified as a review), unless
+    its reviews (reviews_in); an item that reads as a file name but names no file, or names
+    a folder, is refused (a mistyped file name must not be classified as a review), unless
     `as_text`; anything else is a review. For image models every item is a picture's path.
     """
     config = RunDir(run_dir).require().read_config()
@@ -45,7 +49,7 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
         if item == "-" and not as_text:
             reviews += _lines(_read_stdin(stdin), "standard input")
         elif not as_text and _is_file(item):
-            reviews += _lines(_read_text_file(Path(item)), item)
+            reviews += reviews_in(Path(item), config.data.text_field)
         elif not as_text and (what := _not_a_file_of_reviews(item)):
             raise DataError(f"{item}: {what}, not a file of reviews. To classify these words "
                             "as a review, pass --text.")
@@ -100,6 +104,18 @@ def _not_a_file_of_reviews(item: str) -> str | None:
     return "a folder" if stat.S_ISDIR(mode) else "a pipe or device"
 
 
+def reviews_in(path: Path, text_field: str | None) -> list[str]:
+    """The reviews of a file: a CSV or JSON lines file's (.gz too) from `text_field` (the
+    run's data.text_field, else 'text'), as training reads them; any other's one a line."""
+    fmt = _RECORD_FORMATS.get(Path(path.name.removesuffix(".gz")).suffix.lower())
+    if fmt is None:
+        return _lines(_read_text_file(path), str(path))
+    texts = texts_in_records(path, fmt, text_field or "text")
+    if not texts:
+        raise DataError(f"{path} holds no review: it has no records. Give one a line.")
+    return texts
+
+
 def _read_stdin(stdin: TextIO | None) -> str:
     """Standard input's bytes, decoded as UTF-8 here: Python's own decoding may let
     undecodable bytes through as lone surrogates (under a C locale), to be classified."""
@@ -148,12 +164,12 @@ def _lines(text: str, source: str) -> list[str]:
     return lines
 
 
-def python_inputs(inputs: Any, *, pictures: bool = False) -> Any:
+def python_inputs(inputs: Any, *, pictures: bool = False, text_field: str | None = None) -> Any:
     """What `dlcourse.predict` was given, as the list of texts or image paths it means (for
     `pictures`, a file's bytes too), or an array of numbers as it is. Each item was made a
     string, so a DataFrame predicted its column names, bytes one "text" per byte, and
-    b"great" the text "b'great'". For texts a pathlib.Path is a file of them, one a line,
-    as the command line reads a file: its name was classified as a review."""
+    b"great" the text "b'great'". For texts a pathlib.Path is a file of them, read as the
+    command line reads a file (reviews_in): its name was classified as a review."""
     if isinstance(inputs, (str, Path, bytes)):
         inputs = [inputs]
     elif hasattr(inputs, "columns"):  # a pandas DataFrame, without importing pandas
@@ -174,7 +190,7 @@ def python_inputs(inputs: Any, *, pictures: bool = False) -> Any:
     items: list[str | bytes] = []
     for index, item in enumerate(inputs):
         if isinstance(item, Path) and not pictures:
-            items += _lines(_read_text_file(item), str(item))
+            items += reviews_in(item, text_field)
         else:
             items.append(_python_input(item, index, pictures))
     return items

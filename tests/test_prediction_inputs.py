@@ -32,6 +32,42 @@ def test_reviews_from_arguments_a_file_and_stdin(text_run, tmp_path):
         ["great", "a fine film", "boring", "from stdin"]
 
 
+def test_a_csv_or_json_lines_file_gives_its_text_column_as_training_reads_it(tmp_path):
+    """Read one review a line, a CSV's header and its label column were classified too."""
+    import gzip
+
+    config = load_config(ROOT / "configs" / "imdb_text_lstm.yaml",
+                         {"data.format": "csv", "data.text_field": "review"})
+    run = run_with_config(tmp_path / "run", config).path
+    (tmp_path / "new.csv").write_text('id,review,label\n1,"Great, really",pos\n2,Dull,neg\n')
+    (tmp_path / "new.jsonl.gz").write_bytes(gzip.compress(b'{"review": "Fine", "n": 3}\n'))
+    assert collect_inputs(run, [str(tmp_path / "new.csv"), str(tmp_path / "new.jsonl.gz")]) \
+        == ["Great, really", "Dull", "Fine"]
+    # A run whose config names no text field (IMDB's word indices) reads 'text'.
+    (tmp_path / "plain.jsonl").write_text('{"text": "A gem"}\n')
+    lstm = run_with_config(tmp_path / "lstm", load_config(ROOT / "configs" / "imdb_lstm.yaml"))
+    assert collect_inputs(lstm.path, [str(tmp_path / "plain.jsonl")]) == ["A gem"]
+    from dlcourse.prediction_inputs import python_inputs
+    assert python_inputs(tmp_path / "new.csv", text_field="review") == ["Great, really", "Dull"]
+
+
+@pytest.mark.robustness("bad inputs")
+@pytest.mark.parametrize("name, content, says", [
+    ("new.csv", "text,label\nfine,1\n", "new.csv, line 1: the header's columns are ['text', "
+     "'label']; expected the field 'review' (data.text_field)."),
+    ("new.jsonl", '{"review": "fine"}\n{"text": "x"}\n', "new.jsonl, line 2: expected the "
+     "field 'review' (data.text_field)."),
+    ("new.csv", "review\n", "new.csv holds no review: it has no records."),
+])
+def test_a_file_of_records_without_the_text_field_names_it(tmp_path, name, content, says):
+    config = load_config(ROOT / "configs" / "imdb_text_lstm.yaml",
+                         {"data.format": "csv", "data.text_field": "review"})
+    run = run_with_config(tmp_path / "run", config).path
+    (tmp_path / name).write_text(content)
+    with pytest.raises(DataError, match=re.escape(says)):
+        collect_inputs(run, [str(tmp_path / name)])
+
+
 def test_a_byte_order_mark_is_not_read_as_part_of_the_first_review(text_run, tmp_path):
     # Notepad's UTF-8 starts with one: it made the first word an unknown "\ufeffgreat".
     (tmp_path / "notepad.txt").write_bytes("\ufeffGreat film\r\n\r\nAwful film\r\n".encode())

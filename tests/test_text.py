@@ -82,10 +82,11 @@ def test_an_empty_text_in_a_file_is_refused_by_line(tmp_path):
 
 
 @pytest.mark.parametrize("header, says", [
-    ("text;label", "line 1: the header's columns are ['text;label']; expected 'text' and "
-                   "'label' (data.text_field, data.target). It reads as one column: are the "
+    ("text;label", "line 1: the header's columns are ['text;label']; expected the fields 'text' "
+                   "and 'label' (data.text_field, data.target). It reads as one column: are the "
                    "columns separated by ';' rather than commas?"),
-    ("review,label", "line 1: the header's columns are ['review', 'label']; expected 'text'"),
+    ("review,label", "line 1: the header's columns are ['review', 'label']; expected the "
+                     "fields 'text'"),
 ])
 def test_a_csv_header_without_the_fields_says_what_it_names(tmp_path, header, says):
     """It was told at line 2, as a record without the fields, naming no column found."""
@@ -101,13 +102,21 @@ def test_a_file_named_gz_that_is_not_gzip_says_so(tmp_path):
 
 
 def test_an_empty_csv_file_says_so(tmp_path):
-    refused_training_file(tmp_path, "train.csv", "", ": empty; expected a header naming 'text'")
+    refused_training_file(tmp_path, "train.csv", "",
+                          ": empty; expected a header naming the fields 'text'")
+
+
+def test_a_json_key_given_twice_is_refused(tmp_path):
+    """json keeps the last of the two, so the first label was dropped without a word."""
+    refused_training_file(tmp_path, "train.jsonl",
+                          '{"text": "fine", "label": 1}\n{"text": "bad", "label": 0, "label": 1}\n',
+                          ", line 2: the key 'label' is given twice in one object; keep one.")
 
 
 def test_a_json_line_that_is_no_object_says_so(tmp_path):
     refused_training_file(tmp_path, "train.jsonl", '{"text": "fine", "label": 1}\n[1, 2]\n',
                           ", line 2: expected a JSON object with the fields 'text' and "
-                          "'label', got [1, 2].")
+                          "'label' (data.text_field, data.target), got [1, 2].")
 
 
 def test_jsonl_gz_is_shuffled_so_sorted_files_mix_classes(tmp_path):
@@ -182,7 +191,7 @@ def test_missing_field_names_file_and_line(tmp_path):
         stream.write(json.dumps({"text": "fine", "label": 1}) + "\n" + json.dumps({"text": "x"}))
     (tmp_path / "test.jsonl").write_text(json.dumps({"text": "fine", "label": 1}))
     config = raw_text(format="jsonl", train="train.jsonl.gz", test="test.jsonl")
-    with pytest.raises(DataError, match=r"train.jsonl.gz, line 2: expected fields 'text' and 'label'"):
+    with pytest.raises(DataError, match=r"train.jsonl.gz, line 2: expected the fields 'text' and 'label'"):
         load_dataset(config, tmp_path)
 
 

@@ -470,31 +470,30 @@ def _read_whole_text(path: Path) -> str:
                         f"{error.start}); save the file as UTF-8.") from None
 
 
-def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[list, list, list]:
+def _read_records(path: Path, fmt: str, text_field: str,
+                  target: str | None) -> tuple[list, list, list]:
     """JSON lines or CSV: one record per text, with the text and the target as fields, and
-    the line each was read from.
+    the line each was read from. Without a `target` (texts to predict) only the texts.
 
-    Every record is checked here, before anything trains: both fields present, the text a
+    Every record is checked here, before anything trains: the fields present, the text a
     string, the target a label (a non-empty string or an integer) or a number.
     """
+    fields = (text_field,) if target is None else (text_field, target)
     texts, targets, lines = [], [], []
     stream = io.StringIO(_read_whole_text(path), newline="")
     try:
         if fmt == "csv":
-            records = _csv_records(stream, path, (text_field, target))
+            records = _csv_records(stream, path, fields)
         else:
             records = ((n, _json_record(path, n, line))
                        for n, line in enumerate(stream, 1) if line.strip())
         for line, record in records:
             where = f"{path}, line {line}"
             if not isinstance(record, dict):
-                raise DataError(f"{where}: expected a JSON object with the fields "
-                                f"{text_field!r} and {target!r}, got {_shown(record)}.")
-            if text_field not in record or target not in record:
-                raise DataError(
-                    f"{where}: expected fields {text_field!r} and {target!r} "
-                    "(data.text_field, data.target)."
-                )
+                raise DataError(f"{where}: expected a JSON object with {_fields(fields)}, got "
+                                f"{_shown(record)}.")
+            if any(field not in record for field in fields):
+                raise DataError(f"{where}: expected {_fields(fields)}.")
             if fmt == "csv" and None in record.values():
                 raise DataError(f"{where}: fewer columns than the header names.")
             if fmt == "csv" and None in record:
@@ -502,32 +501,46 @@ def _read_records(path: Path, fmt: str, text_field: str, target: str) -> tuple[l
                 raise DataError(f"{where}: more columns than the header names (also "
                                 f"{record[None]!r}); quote a text that holds a comma.")
             texts.append(text_of(record[text_field], where, text_field))
-            value = _csv_value(record[target]) if fmt == "csv" else record[target]
-            targets.append(_target_of(value, where, target))
+            if target is not None:
+                value = _csv_value(record[target]) if fmt == "csv" else record[target]
+                targets.append(_target_of(value, where, target))
             lines.append(line)
     except csv.Error as error:
         raise DataError(f"{path}: can't read this {fmt} file ({error}).") from None
     return texts, targets, lines
 
 
-def _check_header(path: Path, line: int, header: list[str], fields: tuple[str, str]) -> None:
+def texts_in_records(path: Path, fmt: str, text_field: str) -> list[str]:
+    """The texts of a CSV or JSON lines file (gzipped when it ends in .gz), from their
+    `text_field`, checked as training checks them; other fields, a label too, are left."""
+    return _read_records(path, fmt, text_field, None)[0]
+
+
+def _fields(fields: tuple[str, ...]) -> str:
+    """'the fields 'text' and 'label' (data.text_field, data.target)', or for one field
+    'the field 'text' (data.text_field)': which config keys name them."""
+    keys = ("data.text_field", "data.target")[:len(fields)]
+    return (f"the field{'s' if len(fields) > 1 else ''} {' and '.join(map(repr, fields))} "
+            f"({', '.join(keys)})")
+
+
+def _check_header(path: Path, line: int, header: list[str], fields: tuple[str, ...]) -> None:
     """The header names the text's and the target's columns; else it says what it names,
     and where it reads as one column, which separator the file may use instead."""
     if all(field in header for field in fields):
         return
     if not header:
-        raise DataError(f"{path}: empty; expected a header naming {fields[0]!r} and "
-                        f"{fields[1]!r} (data.text_field, data.target), then a row per text.")
+        raise DataError(f"{path}: empty; expected a header naming {_fields(fields)}, then a "
+                        "row per text.")
     separator = next((mark for mark in (";", "\t", "|") if len(header) == 1 and mark in header[0]),
                      None)
     hint = (f" It reads as one column: are the columns separated by {separator!r} rather than "
             "commas? Save it as comma-separated." if separator else "")
     raise DataError(f"{path}, line {max(line, 1)}: the header's columns are {_shown(header)}; "
-                    f"expected {fields[0]!r} and {fields[1]!r} (data.text_field, data.target)."
-                    + hint)
+                    f"expected {_fields(fields)}." + hint)
 
 
-def _csv_records(stream, path: Path, fields: tuple[str, str]):
+def _csv_records(stream, path: Path, fields: tuple[str, ...]):
     """(line, record) of each CSV row, as csv.DictReader makes them (extra fields under
     None, missing ones None), the line being where the row starts: a quoted text may span
     several lines, and blank lines are skipped. A header naming a column twice is refused:
@@ -557,8 +570,17 @@ def _csv_records(stream, path: Path, fields: tuple[str, str]):
 
 
 def _json_record(path: Path, line: int, text: str) -> Any:
+    def each_key_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # json keeps the last of a key given twice, without a word: which text or label
+        # was meant is a guess, as for a CSV header naming a column twice.
+        keys = [key for key, _ in pairs]
+        if twice := sorted({key for key in keys if keys.count(key) > 1}):
+            raise DataError(f"{path}, line {line}: the key {twice[0]!r} is given twice in one "
+                            "object; keep one.")
+        return dict(pairs)
+
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=each_key_once)
     except (ValueError, RecursionError) as error:
         # ValueError beside JSONDecodeError: an integer of over 4,300 digits. RecursionError:
         # a line nested thousands deep; json gives no position for either.
