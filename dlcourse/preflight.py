@@ -182,15 +182,16 @@ def findable_data(run: RunDir, data_dir: str | Path | None, command: str) -> str
     once its data is checked to be there, and unchanged: `data_dir`, or the recorded one.
     Handing it on spares the command checking again (fingerprinting a folder of photos).
     A run trained on data given from Python keeps none: told, with what to give instead.
-    A `data_dir` given must hold the data itself, not have it found elsewhere."""
+    A `data_dir` given must hold the data itself, not have it found elsewhere (for raw
+    text only its test split, which is all these commands read)."""
     check_given_dir(data_dir)
     if run.read_data_record().get("kind") == MEMORY_KIND:
         raise python_data_refused(run, command)
     config = run.read_config().data
     if data_dir is not None:  # first: an absolute data.path can't be looked for in data_dir
-        check_held_in(config, data_dir)
+        check_held_in(config, data_dir, test_only=True)
     checked = recorded_data_dir(run, data_dir)
-    check_findable(config, checked)
+    check_findable(config, checked, test_only=True)
     return checked
 
 

@@ -95,7 +95,8 @@ def fitted_rows(config: Config, dataset: Dataset):
 def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
                 memory: tuple[Any, Any] | None = None, command: str = "evaluate") -> Dataset:
     """A run's data prepared as in training: raw text with the run's saved vocabulary.
-    `memory` is (train, test) given from Python again, for a run trained on such data."""
+    `memory` is (train, test) given from Python again, for a run trained on such data.
+    Only `resume` trains: for the others raw text's test split alone is read (as both)."""
     vocabulary = run.read_vocabulary() if config.data.dataset == "raw_text" else None
     if memory is not None:
         known = dict(class_names=run.read_classes(), vocabulary=vocabulary,
@@ -106,7 +107,8 @@ def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
         return dataset_from_memory(config.data, train, test, **known)
     if run.read_data_record().get("kind") == MEMORY_KIND:
         raise python_data_refused(run, command)
-    return _with_the_runs_classes(run, config, data_dir, vocabulary)
+    return _with_the_runs_classes(run, config, data_dir, vocabulary,
+                                  test_only=command != "resume")
 
 
 def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: Dataset) -> None:
@@ -136,7 +138,8 @@ def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: 
         )
 
 
-def _with_the_runs_classes(run: RunDir, config: Config, data_dir, vocabulary) -> Dataset:
+def _with_the_runs_classes(run: RunDir, config: Config, data_dir, vocabulary, *,
+                           test_only: bool) -> Dataset:
     """The data, its labels numbered as the run's classes.json numbers them: other data
     (--data-dir) must not renumber them, or every prediction is scored against another
     class. Raw text takes the run's classes as its class names (a label outside them is
@@ -145,7 +148,8 @@ def _with_the_runs_classes(run: RunDir, config: Config, data_dir, vocabulary) ->
     data = config.data
     if classes and data.dataset == "raw_text":
         data = data.model_copy(update={"class_names": list(classes)})
-    dataset = load_dataset(data, data_dir, vocabulary=vocabulary, task=config.task)
+    dataset = load_dataset(data, data_dir, vocabulary=vocabulary, task=config.task,
+                           test_only=test_only)
     if classes and tuple(dataset.class_names) != tuple(classes):
         raise DataError(
             f"{dataset.source}: its classes {list(dataset.class_names)} are not those "

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -141,6 +142,22 @@ def test_evaluate_writes_the_same_detail_beside_trainings(data_dir, trained, tmp
     evaluated = report[report.index("<h2>Evaluated again</h2>"):]
     assert 'alt="evaluation_confusion_matrix"' in evaluated
     assert 'alt="evaluation_misclassified"' in evaluated
+
+
+@pytest.mark.slow
+def test_a_raw_text_run_is_evaluated_from_its_test_files_alone(data_dir, trained, tmp_path):
+    """evaluate read and vectorised the training texts too, to leave them unused: twice the
+    work on IMDB's 25,000 reviews, and a --data-dir of new test data had to hold a training
+    split as well."""
+    run_dir = trained.copy("bow", tmp_path)
+    new = tmp_path / "new" / "imdb_text"
+    new.mkdir(parents=True)
+    for path in (data_dir / "imdb_text").glob("aclImdb_test_*.jsonl.gz"):
+        shutil.copy(path, new)
+    result = dlcourse.evaluate(run_dir, data_dir=new.parent)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert result["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert str(new) in json.loads((run_dir / "evaluation.json").read_text())["data_source"]
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import numpy as np
 from dlcourse.config import DataConfig, family
 from dlcourse.data.dataset import Dataset, TextVocabulary
 from dlcourse.data.image_folder import image_files, image_root, load_image_folder
-from dlcourse.data.files import find_file, fingerprint, found
+from dlcourse.data.files import find_file, find_paths, fingerprint, found
 from dlcourse.data.images import (
     KERAS_FOLDERS, MNIST_FILE, check_offline_findable, load_cifar10, load_cifar100,
     load_fashion_mnist, load_mnist,
@@ -37,6 +37,7 @@ def load_dataset(
     *,
     vocabulary: TextVocabulary | None = None,
     task: str = "classification",
+    test_only: bool = False,
 ) -> Dataset:
     """Find, read and prepare the dataset a config names, limited to `config.limit`.
 
@@ -44,11 +45,13 @@ def load_dataset(
     DLCOURSE_DATA_DIR and Keras's cache. Raw text is vectorised with `vocabulary` when
     given (a run's saved one), otherwise with
     a vocabulary fitted on the training split; its targets are numbers when `task` is
-    regression (the loss decides: `Config.task`).
+    regression (the loss decides: `Config.task`). `test_only`, for a trained run's
+    commands: raw text reads its test split alone (as both splits); other data is read
+    whole, as its loaders read one file or folder for both.
     """
     data_dir = data_dir if data_dir is not None else config.dir
     if config.dataset == "raw_text":
-        dataset = load_raw_text(config, data_dir, vocabulary, task == "regression")
+        dataset = load_raw_text(config, data_dir, vocabulary, task == "regression", test_only)
     else:
         dataset = _LOADERS[config.dataset](config, data_dir)
     if config.limit is not None:
@@ -56,14 +59,17 @@ def load_dataset(
     return dataset
 
 
-def check_findable(config: DataConfig, data_dir: str | Path | None = None) -> None:
+def check_findable(config: DataConfig, data_dir: str | Path | None = None, *,
+                   test_only: bool = False) -> None:
     """Raise the DataError `load_dataset` would raise for files it can't find, reading
     none of them: a check without TensorFlow, so `train` says so before its seconds-long
     start. A missing Keras dataset is only certain offline (DLCOURSE_OFFLINE=1); online
-    the loader tries Keras's download."""
+    the loader tries Keras's download. `test_only` as for load_dataset."""
     data_dir = data_dir if data_dir is not None else config.dir
     if config.dataset == "raw_text":
-        if config.format is not None:  # which needs both splits (the config's check)
+        if config.format is not None and test_only:
+            find_paths(config.test, data_dir, f"{config.format} text")
+        elif config.format is not None:  # which needs both splits (the config's check)
             check_splits_apart(config, data_dir)
     elif config.dataset == "image_folder":
         if config.path is not None:
@@ -77,13 +83,16 @@ def check_findable(config: DataConfig, data_dir: str | Path | None = None) -> No
             check_offline_findable(config.dataset, data_dir)
 
 
-def check_held_in(config: DataConfig, data_dir: str | Path) -> None:
+def check_held_in(config: DataConfig, data_dir: str | Path, *, test_only: bool = False) -> None:
     """`data_dir` itself holds the data `config` names. Loading falls back to other places
     (DLCOURSE_DATA_DIR, Keras's cache, the current directory), which suits training; but a
     command pointed at other data (`evaluate RUN --data-dir DIR`) that silently read the
-    training copy from elsewhere would report the wrong data's score as the asked one's."""
+    training copy from elsewhere would report the wrong data's score as the asked one's.
+    `test_only` as for load_dataset: raw text's data.train needn't be there."""
     if family(config.dataset).paths:
         for key, pattern in config.own_paths().items():
+            if test_only and key == "data.train":
+                continue
             if Path(pattern).is_absolute():
                 raise DataError(f"{key} is the absolute path {pattern}, which --data-dir "
                                 f"{data_dir} can't change: leave --data-dir out to use that "

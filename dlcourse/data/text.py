@@ -60,17 +60,24 @@ def load_raw_text(
     data_dir: str | Path | None,
     vocabulary: TextVocabulary | None = None,
     regression: bool = False,
+    test_only: bool = False,
 ) -> Dataset:
-    """Read the train and test texts a config names and vectorise them."""
+    """Read the train and test texts a config names and vectorise them. `test_only`, for a
+    trained run's `vocabulary`: only the test split, which evaluating reads (as both)."""
     if config.format is None:
         raise DataError(
             "data.format is not set: this config takes texts given from Python "
             "(dlcourse.train(config, train=(texts, labels), test=...)). Set data.format, "
             "data.train and data.test to read files."
         )
-    check_splits_apart(config, data_dir)
+    if test_only and vocabulary is None:
+        raise ValueError("test_only evaluates a trained run: give its vocabulary")
+    if not test_only:
+        check_splits_apart(config, data_dir)
     splits, places = {}, {}
-    for split, pattern in (("train", config.train), ("test", config.test)):
+    wanted = ("test",) if test_only else ("train", "test")
+    for split in wanted:
+        pattern = getattr(config, split)
         *splits[split], places[split] = read_texts(config, pattern, data_dir)
         if not splits[split][0]:
             paths = places[split].paths
@@ -79,14 +86,16 @@ def load_raw_text(
                 f"split (data.{split}: {pattern}); {'it holds' if len(paths) == 1 else 'they hold'}"
                 f" no {'rows below the header' if config.format == 'csv' else 'records'}."
             )
-    source = find_paths(config.train, data_dir, "training text file")[0]
+    source = places[wanted[0]].paths[0]
     class_names = config.class_names
     if config.format == "aclimdb" and config.target_field == "label" and class_names is None:
         class_names = list(SENTIMENTS)
+    train = splits["test"] if test_only else splits["train"]
     return text_dataset(
-        config, splits["train"], splits["test"], vocabulary=vocabulary,
+        config, train, splits["test"], vocabulary=vocabulary,
         source=source.parent, class_names=class_names, regression=regression,
-        place=lambda split, index: places[split][index],
+        place=lambda split, index: places["test" if test_only else split][index],
+        learning=not test_only,
     )
 
 
@@ -110,6 +119,7 @@ def text_dataset(
     False: `train` is no training split (evaluation gives its test data as both).
     """
     given = class_names or config.class_names
+    same = train is test  # evaluating: the test split given as both, vectorised once
     check_targets(train[1], test[1], given, regression, place)
     if learning and not regression:
         check_learnable(train[1], test[1], given, place)
@@ -130,16 +140,17 @@ def text_dataset(
     else:
         vectorizer, fitted = vectorizer_from(settings, vocabulary), vocabulary
     int_mode = settings.output_mode == "int"
-    many = len(train_texts) + len(test_texts)
+    many = len(test_texts) if same else len(train_texts) + len(test_texts)
     if not int_mode:
         _check_bag_fits(len(fitted.tokens), many, settings.max_tokens)
     if many >= PROGRESS_TEXTS:
         _say(f"Vectorising {many:,} texts ...")
+    x_test = vectorize(vectorizer, test_texts, settings)
     return Dataset(
         name="raw_text",
-        x_train=vectorize(vectorizer, train_texts, settings),
+        x_train=x_test if same else vectorize(vectorizer, train_texts, settings),
         y_train=y_train,
-        x_test=vectorize(vectorizer, test_texts, settings),
+        x_test=x_test,
         y_test=y_test,
         num_classes=len(names),
         source=Path(source),
