@@ -5,6 +5,7 @@ TensorFlow is imported only inside the functions, so `import dlcourse` stays fas
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -51,7 +52,7 @@ def train(
     # The config and the output folder first: a mistake in them is reported without
     # waiting for TensorFlow.
     check_given_dir(data_dir)
-    origin = None
+    origin = path = None
     _not_a_run_dir(config)
     if not hasattr(config, "fit"):
         path = config
@@ -81,8 +82,24 @@ def train(
     if track == "mlflow":
         config = with_tracking(config)
     dataset = _from_memory(config, train, test, class_names) if given else None
-    return train_and_evaluate(config, data_dir=data_dir, output_dir=output_dir, dataset=dataset,
-                              origin=origin)
+    with _naming(path):
+        return train_and_evaluate(config, data_dir=data_dir, output_dir=output_dir,
+                                  dataset=dataset, origin=origin)
+
+
+@contextmanager
+def _naming(config: Any):
+    """A model its data can't take is a mistake in the config: said with the config file's
+    name, as load_config says its own (a dict or a loaded Config has none)."""
+    from dlcourse.config.shipped import resolve
+    from dlcourse.errors import ModelDataMismatch
+
+    try:
+        yield
+    except ModelDataMismatch as error:
+        if not isinstance(config, (str, Path)):
+            raise
+        raise ModelDataMismatch(f"{resolve(config)}: {error}") from None
 
 
 def _not_a_run_dir(config: Any) -> None:
@@ -348,6 +365,7 @@ def lr_find(
     from dlcourse.tensorflow_setup import start_tensorflow
 
     check_given_dir(data_dir)
+    path = config
     if not hasattr(config, "fit"):
         config = load_config(config, overrides or {})
     elif overrides:
@@ -358,8 +376,9 @@ def lr_find(
     start_tensorflow()
     from dlcourse.lr_finder import find_learning_rate
 
-    return find_learning_rate(config, data_dir, output=output, start=start, end=end,
-                              steps=steps)
+    with _naming(path):
+        return find_learning_rate(config, data_dir, output=output, start=start, end=end,
+                                  steps=steps)
 
 
 def _lr_find_output(plot: Path) -> Path:
@@ -407,8 +426,9 @@ def model_summary_of(
     from dlcourse.execution import plan_execution
     from dlcourse.preparation import model_summary, prepare
 
-    if signature is None:
-        prepared = prepare(loaded, data_dir)
-        return prepared.summary(), prepared.plan.sentence()
-    plan = plan_execution(loaded)
-    return model_summary(loaded, signature, plan), plan.sentence()
+    with _naming(config):
+        if signature is None:
+            prepared = prepare(loaded, data_dir)
+            return prepared.summary(), prepared.plan.sentence()
+        plan = plan_execution(loaded)
+        return model_summary(loaded, signature, plan), plan.sentence()

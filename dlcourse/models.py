@@ -276,6 +276,8 @@ def _first_sentence(error: Exception) -> str:
     calling' preamble and its dump of the call's arguments."""
     text = one_line(_ANSI.sub("", str(error)))
     text = re.sub(r"^Exception encountered when calling [\w.]+\(\)\. ", "", text)
+    text = re.sub(r"^Input \d+ with name '[^']*' of layer '[^']*' is incompatible with the "
+                  r"layer: ", "", text)  # it names Keras's own names, not the config's
     text = text.split(" Arguments received by ", 1)[0]
     return one_line(text, 400)
 

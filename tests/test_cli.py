@@ -127,6 +127,23 @@ def test_summary_prints_layers_and_parameters_without_any_data(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_layer_its_input_does_not_fit_is_told_with_the_config_file(tmp_path):
+    """validate can't see shapes; summary, train and lr-find build the model and said
+    Keras's reason with its noise ("Input 0 with name 'None' of layer 'conv2d' is
+    incompatible with the layer"), but not which file."""
+    raw = yaml.safe_load((ROOT / "configs" / "imdb_simplernn.yaml").read_text())
+    raw["model"]["layers"][1] = {"Conv2D": {"filters": 4, "kernel_size": 3}}
+    config = tmp_path / "mine.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    result = invoke("summary", config)
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert result.output.startswith(
+        f"Error: {config}: model.layers[1].Conv2D can't take its input: expected min_ndim=4, "
+        "found ndim=3."), result.output
+    assert "Input 0" not in result.output
+
+
+@pytest.mark.slow
 def test_summary_names_the_speedups_of_a_recurrent_model(data_dir):
     lstm = ROOT / "configs" / "imdb_lstm.yaml"
     result = invoke("summary", ROOT / "configs" / "imdb_text_lstm.yaml", "--data-dir", data_dir)
