@@ -325,6 +325,11 @@ def test_config_is_frozen():
         (lambda raw: raw["data"].update(image_size=[32, 32]),
          "data: image_size doesn't apply to raw_text"),
         (lambda raw: raw["data"].pop("vectorize"), "data: raw_text needs a vectorize section"),
+        # aclImdb's texts are whole files: the field went unread, without a word.
+        (lambda raw: raw["data"].update(format="aclimdb", train="aclImdb/train",
+                                        test="aclImdb/test", text_field="review"),
+         "data: text_field names the text's field in JSON lines, CSV or a DataFrame; "
+         "aclimdb's texts are whole files: leave it out"),
         (lambda raw: raw["compile"].update(optimizer={
             "name": "sgd", "learning_rate": {"schedule": "ExponentialDecy"}}),
          "compile.optimizer.learning_rate.schedule: unknown schedule 'ExponentialDecy' "

@@ -199,6 +199,11 @@ class DataConfig(Section):
                 raise invalid("text", "raw_text needs a vectorize section (TextVectorization)")
             if self.format is not None and (self.train is None or self.test is None):
                 raise invalid("text", f"format {self.format} needs both train and test")
+            if self.text_field not in (None, "text") and self.format == "aclimdb":
+                # Its texts are whole files: a field named for them went unread, unsaid.
+                # (The default's name, as the shipped configs spell it out, is harmless.)
+                raise invalid("text", "text_field names the text's field in JSON lines, CSV "
+                              "or a DataFrame; aclimdb's texts are whole files: leave it out")
         if self.dataset == "image_folder":
             if self.path is None or self.image_size is None:
                 raise invalid("text", "image_folder needs path and image_size")
