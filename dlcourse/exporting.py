@@ -26,7 +26,7 @@ from dlcourse.data.imdb import decode_reviews
 from dlcourse.errors import DlcourseError
 from dlcourse.prediction import Predictor
 from dlcourse.preflight import export_target, recorded_data_dir
-from dlcourse.preparation import run_dataset
+from dlcourse.preparation import check_model_takes, run_dataset
 from dlcourse.rundir import (
     EXPORT_FILES, EXPORT_MARKER, EXPORT_README, RunDir, directory_written_atomically,
 )
@@ -117,8 +117,9 @@ def _test_inputs(run: RunDir, predictor: Predictor, data_dir, test) -> _Samples:
     dataset = run_dataset(run, predictor.config,
                           None if memory else recorded_data_dir(run, data_dir),
                           memory=memory, command="export")
-    arrays = np.asarray(dataset.x_test[:CHECKED_INPUTS])
     model = predictor.model
+    check_model_takes(run, predictor.config, model, dataset)
+    arrays = np.asarray(dataset.x_test[:CHECKED_INPUTS])
     expected = model.predict(arrays, verbose=0)
     texts = expected_from_texts = None
     if predictor.family.is_text:

@@ -271,6 +271,12 @@ def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def embedding_rows(model: keras.Model) -> int | None:
+    """How many word indices the model's first Embedding has rows for; None without one."""
+    rows = [layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
+    return rows[0] if rows else None
+
+
 def _first_sentence(error: Exception) -> str:
     """Keras's reason, without its terminal colours, its 'Exception encountered when
     calling' preamble and its dump of the call's arguments."""

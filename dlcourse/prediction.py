@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import keras
 import numpy as np
 
 from dlcourse.config import Config, family
@@ -28,6 +27,7 @@ from dlcourse.data.photos import read_as_trained, read_picture
 from dlcourse.data.text import tokens_of, vectorize, vectorizer_from
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.evaluation import class_scores
+from dlcourse.models import embedding_rows
 from dlcourse.prediction_inputs import check_text
 from dlcourse.rundir import CLASSES_FILE, CONFIG_FILE, VOCABULARY_FILE, RunDir
 
@@ -105,9 +105,9 @@ class Predictor:
         self.family = family(self.config.data.dataset)
         self.model = _model_of(self.run)
         self.input_shape = tuple(self.model.input_shape[1:])
-        self._embedding_rows = _embedding_rows(self.model)
+        self._embedding_rows = embedding_rows(self.model)
         if self.config.data.dataset == "raw_text":
-            vocabulary = self.run.read_vocabulary()
+            vocabulary = self.run.read_vocabulary(self.config.data.vectorize)
             self._check_vocabulary(vocabulary)
             self._vectorizer = vectorizer_from(self.config.data.vectorize, vocabulary)
             self._known = frozenset(vocabulary.tokens)
@@ -301,12 +301,6 @@ def _model_of(run: RunDir):
         _LOADED.clear()
         _LOADED[key] = run.load_model()
     return _LOADED[key]
-
-
-def _embedding_rows(model) -> int | None:
-    """How many word indices the model's first Embedding has rows for; None without one."""
-    rows = [layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
-    return rows[0] if rows else None
 
 
 def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,

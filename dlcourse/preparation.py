@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from dlcourse.config import Config
 from dlcourse.data import (
@@ -24,7 +25,7 @@ from dlcourse.data import (
 from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.data.memory import SOURCE as MEMORY_SOURCE, dataset_from_memory, test_split_from_memory
 from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
-from dlcourse.models import build_model, output_width, summary_text
+from dlcourse.models import build_model, embedding_rows, output_width, summary_text
 from dlcourse.errors import DataError, RunError
 from dlcourse.layers import fit_data_statistics
 from dlcourse.preflight import python_data_refused
@@ -97,7 +98,7 @@ def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
     """A run's data prepared as in training: raw text with the run's saved vocabulary.
     `memory` is (train, test) given from Python again, for a run trained on such data.
     Only `resume` trains: for the others raw text's test split alone is read (as both)."""
-    vocabulary = run.read_vocabulary() if config.data.dataset == "raw_text" else None
+    vocabulary = run.read_vocabulary(config.data.vectorize) if config.data.dataset == "raw_text" else None
     if memory is not None:
         known = dict(class_names=run.read_classes(), vocabulary=vocabulary,
                      regression=config.task == "regression")
@@ -125,6 +126,7 @@ def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: 
             f"({dataset.source}) has {shape_text(given)}; is the run directory damaged (a model "
             "from another run)?"
         )
+    _check_indices_fit(run, model, dataset)
     outputs = model.output_shape[-1]
     regression = config.task == "regression"
     if output_width(config, dataset.num_classes) is None:
@@ -136,6 +138,24 @@ def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: 
             f"{run.model_path}: has {outputs} output(s), but the run's data ({dataset.source}) "
             f"has {what}; is the run directory damaged (a model from another run)?"
         )
+
+
+def _check_indices_fit(run: RunDir, model: keras.Model, dataset: Dataset) -> None:
+    """No word index past the rows of the model's Embedding: a data.num_words or a
+    vocabulary.json changed in the run gave TensorFlow's traceback from its lookup."""
+    rows, x = embedding_rows(model), dataset.x_test
+    if rows is None or not np.issubdtype(x.dtype, np.integer) or not x.size:
+        return
+    if (largest := int(x.max())) < rows:
+        return
+    if dataset.source == MEMORY_SOURCE:
+        raise DataError(f"test=(x, y): x holds the word index {largest:,}, but {run.path}'s "
+                        f"model has Embedding rows for indices below {rows:,}.")
+    raise RunError(
+        f"{run.path}: its data ({dataset.source}) gives word indices up to {largest:,}, but "
+        f"the model's Embedding has rows for indices below {rows:,}; was data.num_words, "
+        "data.vectorize or vocabulary.json changed in the run directory?"
+    )
 
 
 def _with_the_runs_classes(run: RunDir, config: Config, data_dir, vocabulary, *,

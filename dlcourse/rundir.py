@@ -27,9 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from dlcourse.config import Config, load_config
+from dlcourse.config import Config, VectorizeConfig, load_config
 from dlcourse.config.safe_yaml import parse
-from dlcourse.data.dataset import TextVocabulary
+from dlcourse.data.dataset import TextVocabulary, reserved_tokens
 from dlcourse.data.imdb import WORD_INDEX_EXPECTED, is_word_index
 from dlcourse.errors import RunError
 from dlcourse.model_file import load_model_file
@@ -595,8 +595,9 @@ class RunDir:
         write_json(self.path / VOCABULARY_FILE,
                    {"tokens": list(vocabulary.tokens), "idf_weights": vocabulary.idf_weights})
 
-    def read_vocabulary(self) -> TextVocabulary:
-        """The vocabulary fitted in training, so text is vectorised as the model learned it."""
+    def read_vocabulary(self, settings: VectorizeConfig) -> TextVocabulary:
+        """The vocabulary fitted in training, so text is vectorised as the model learned it,
+        checked to be one for the run's data.vectorize `settings`."""
         path = self.path / VOCABULARY_FILE
         if not path.exists():
             raise RunError(f"{path} is missing: the run's fitted vocabulary is needed to "
@@ -613,6 +614,8 @@ class RunDir:
         if (twice := first_repeated(tokens)) is not None:
             raise RunError(f"{path}: holds the token {twice!r} twice; is the run directory "
                            "damaged?")
+        if problem := _vocabulary_problem(tokens, weights, settings):
+            raise RunError(f"{path}: {problem}; is the run directory damaged?")
         return TextVocabulary(tuple(tokens), tuple(weights) if weights else None)
 
     def write_word_index(self, word_index: Mapping[str, int], num_words: int | None) -> None:
@@ -778,6 +781,29 @@ class RunDir:
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
             raise RunError(f"{path}: expected a JSON list of objects; is the run directory damaged?")
         return value
+
+
+def _vocabulary_problem(tokens: list[str], weights: list | None,
+                        settings: VectorizeConfig) -> str | None:
+    """What keeps `tokens` from being the vocabulary of `settings`' TextVectorization, as
+    Keras's set_vocabulary would refuse it (with a traceback) or take it silently wrong:
+    its reserved tokens first, a word after them, no more than max_tokens, and IDF weights
+    exactly for tf_idf."""
+    reserved = reserved_tokens(settings.output_mode)
+    if not tokens:
+        return "it holds no token"
+    if tuple(tokens[:len(reserved)]) != reserved:
+        return (f"its tokens start {tokens[:len(reserved)]}, not with {list(reserved)} as "
+                f"output_mode {settings.output_mode}'s do")
+    if len(tokens) == len(reserved):
+        return "it holds no word"
+    if settings.max_tokens is not None and len(tokens) > settings.max_tokens:
+        return (f"it holds {len(tokens):,} tokens, more than the config's "
+                f"data.vectorize.max_tokens, {settings.max_tokens:,}")
+    if (weights is not None) != (settings.output_mode == "tf_idf"):
+        return (f"idf_weights is {'set' if weights is not None else 'null'}, but output_mode "
+                f"is {settings.output_mode}")
+    return None
 
 
 def _is_number(value: Any) -> bool:

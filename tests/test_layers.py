@@ -104,7 +104,7 @@ def test_a_run_with_it_learns_saves_loads_and_predicts_raw_text(tmp_path):
     bag = loaded.layers[0]
     assert isinstance(bag, NaiveBayesBag)
     # The ratios travel with the model: 'great' is positive, 'awful' negative.
-    tokens = run.read_vocabulary().tokens
+    tokens = run.read_vocabulary(run.read_config().data.vectorize).tokens
     ratios = np.asarray(bag.ratios)[:, 0]
     assert ratios[tokens.index("great")] > 1 > -1 > ratios[tokens.index("awful")]
     predictions = dlcourse.predict(result.run_dir, ["the plot was great", "awful acting"])

@@ -307,6 +307,17 @@ def test_a_picture_that_is_a_fifo_or_a_folder_is_refused_without_hanging(tmp_pat
      "vocabulary.json: holds the token"),
     ("bow", lambda run: _edit_tokens(run, lambda tokens: tokens + ["extra"]),
      "tokens, but the model takes bags of"),
+    # Keras's set_vocabulary refused these with a traceback, or took them silently wrong.
+    ("bow", lambda run: _edit_tokens(run, lambda tokens: []), "vocabulary.json: it holds no token"),
+    ("bow", lambda run: _edit_tokens(run, lambda tokens: tokens[:1]),
+     "vocabulary.json: it holds no word"),
+    ("bow", lambda run: _edit_tokens(run, lambda tokens: tokens[1:]),
+     "vocabulary.json: its tokens start ["),
+    ("naive_bayes", lambda run: _edit_tokens(run, lambda tokens: tokens + [
+        f"w{index}" for index in range(2000)]),
+     "more than the config's data.vectorize.max_tokens, 2,000"),
+    ("rating", lambda run: _edit_vocabulary(run, idf_weights=None),
+     "vocabulary.json: idf_weights is null, but output_mode is tf_idf"),
     # serve answered every request with a 500; predict cut each review to 5 words.
     ("imdb_lstm", lambda run: _edit_config(run, "maxlen: 500", "maxlen: 5"),
      "config.yaml: data.maxlen is 5, but the model takes texts of 500 tokens"),
@@ -323,10 +334,32 @@ def test_run_files_that_disagree_with_the_model_are_named(trained, tmp_path, nam
     assert result.exit_code == 2 and says in result.output, result.output
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name, change, says", [
+    ("bow", lambda run: _edit_tokens(run, lambda tokens: []), "vocabulary.json: it holds no token"),
+    # Word indices past the Embedding's rows: TensorFlow's traceback from its lookup.
+    ("imdb_lstm", lambda run: _edit_config(run, "num_words: 10000", "num_words: 20000"),
+     "but the model's Embedding has rows for indices below 10,000; was data.num_words"),
+])
+def test_run_files_that_disagree_with_the_model_are_named_by_every_command(
+        trained, data_dir, tmp_path, name, change, says):
+    run = trained.copy(name, tmp_path)
+    change(run)
+    for command in (["evaluate"], ["explain"], ["export", "--output", str(tmp_path / "out")]):
+        result = CliRunner().invoke(main, [*command[:1], str(run), *command[1:]])
+        assert result.exit_code == 2 and says in result.output, (command, result.output)
+        assert "Traceback" not in result.output
+
+
 def _edit_config(run, old, new):
     path = run / "config.yaml"
     assert old in path.read_text()
     path.write_text(path.read_text().replace(old, new))
+
+
+def _edit_vocabulary(run, **fields):
+    path = run / "vocabulary.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
 
 
 def _edit_tokens(run, edit):

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from dlcourse.config import VectorizeConfig
 from dlcourse.data import TextVocabulary
 from dlcourse import rundir
 from dlcourse.errors import RunError
@@ -151,7 +152,9 @@ def test_a_fifo_or_huge_file_is_refused_without_hanging(tmp_path):
 def test_damaged_run_files_are_named_in_one_sentence(tmp_path, name, content, message):
     run = RunDir(make_run(tmp_path / "run"))
     (run.path / name).write_text(content)
-    reader = {"classes.json": run.read_classes, "vocabulary.json": run.read_vocabulary,
+    bags = VectorizeConfig(output_mode="multi_hot")
+    reader = {"classes.json": run.read_classes,
+              "vocabulary.json": lambda: run.read_vocabulary(bags),
               "word_index.json": run.read_word_index, "history.json": run.read_history,
               "status.json": run.read_status, "data.json": run.read_data_record}[name]
     with pytest.raises(RunError, match=message) as caught:
@@ -161,9 +164,17 @@ def test_damaged_run_files_are_named_in_one_sentence(tmp_path, name, content, me
 
 def test_vocabulary_and_word_index_round_trip(tmp_path):
     run = RunDir(make_run(tmp_path / "run"))
-    vocabulary = TextVocabulary(("", "[UNK]", "film"), (1.0, 1.0, 0.5))
+    vocabulary = TextVocabulary(("[UNK]", "film", "plot"), (1.0, 0.5, 0.7))
     run.write_vocabulary(vocabulary)
-    assert run.read_vocabulary() == vocabulary
+    assert run.read_vocabulary(VectorizeConfig(output_mode="tf_idf")) == vocabulary
+    sequences = VectorizeConfig(output_mode="int", output_sequence_length=5)
+    run.write_vocabulary(TextVocabulary(("", "[UNK]", "film")))
+    assert run.read_vocabulary(sequences).tokens == ("", "[UNK]", "film")
+    # Sequences pad with index 0: a bag's vocabulary would shift every word by one.
+    run.write_vocabulary(TextVocabulary(("[UNK]", "film")))
+    with pytest.raises(RunError, match=r"its tokens start \['\[UNK\]', 'film'\], not with "
+                                       r"\['', '\[UNK\]'\] as output_mode int's do"):
+        run.read_vocabulary(sequences)
     run.write_word_index({"the": 1, "film": 19, "rare": 500}, num_words=100)
     assert run.read_word_index() == {"the": 1, "film": 19}  # rank + 3 must be < num_words
 

@@ -322,7 +322,7 @@ def test_a_saved_vocabulary_vectorises_exactly_as_the_fitted_one(mode, tmp_path)
     test = (["great plot", "awful awful acting"], [1, 0])
     fitted = text_dataset(config, train, test)
     RunDir(tmp_path).write_vocabulary(fitted.vocabulary)
-    reused = text_dataset(config, train, test, vocabulary=RunDir(tmp_path).read_vocabulary())
+    reused = text_dataset(config, train, test, vocabulary=RunDir(tmp_path).read_vocabulary(config.vectorize))
     np.testing.assert_array_equal(fitted.x_test, reused.x_test)
 
 

@@ -28,6 +28,12 @@ class TextVocabulary:
     idf_weights: tuple[float, ...] | None = None
 
 
+def reserved_tokens(output_mode: str) -> tuple[str, ...]:
+    """What TextVectorization's vocabulary starts with: the padding's '' for sequences of
+    indices, then '[UNK]' for the words it doesn't know (bags have no padding)."""
+    return ("", "[UNK]") if output_mode == "int" else ("[UNK]",)
+
+
 def shape_text(dims: tuple, batch: bool | int | None = False) -> str:
     """A model's or an array's per-example shape for people: (28, 28, 1), with `any` for a
     free size and, with `batch`, N in front: (N, any); a fixed batch (LiteRT's 1) shows
