@@ -633,6 +633,32 @@ def test_an_image_folder_of_one_class_or_a_truncated_image_is_refused(tmp_path):
 
 
 @pytest.mark.robustness("damaged data")
+def test_an_image_whose_header_claims_gigapixels_is_refused_by_name(tmp_path):
+    """PIL's own DecompressionBombError, past 179 megapixels, escaped as a traceback."""
+    write_image_folder(tmp_path / "photos", classes=2, per_class=3, size=8)
+    bomb = tmp_path / "photos" / "class_000" / "bomb.png"
+    bomb.write_bytes(png_claiming(20_000, 20_000))
+    config = DataConfig(dataset="image_folder", path="photos", image_size=(8, 8))
+    with pytest.raises(DataError, match=re.escape(
+            f"{bomb}: more than the 50,000,000 pixels an image may have; resize it first.")):
+        load_dataset(config, tmp_path)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header says width x height (its pixel data is one byte's worth)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0\0")) + chunk(b"IEND", b""))
+
+
+@pytest.mark.robustness("damaged data")
 def test_an_image_folder_is_checked_as_keras_reads_it(tmp_path, monkeypatch):
     """Keras reads a class folder's sub-folders too, and counts an empty class folder as a
     class: the first skipped the size check, the second trained a class with no image."""

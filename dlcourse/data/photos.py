@@ -19,12 +19,10 @@ from typing import Iterator
 
 import numpy as np
 
-from dlcourse.data.image_folder import COLOR_MODE_CHANNELS, decoded_as_keras
+from dlcourse.data.image_folder import COLOR_MODE_CHANNELS, LARGEST_PIXELS, decoded_as_keras
 from dlcourse.errors import DataError
 from dlcourse.safe_files import regular_file
 
-# A photo of 50 megapixels decodes to 150 MB; more than that is a damaged or hostile file.
-LARGEST_PIXELS = 50_000_000
 # A larger picture is reduced to about this many pixels a side as soon as it is decoded,
 # before any float copy: the models take 28 to a few hundred, and a digit's bounding box
 # is found as well at this size. A 49-megapixel picture took 0.6 GB to prepare in full.
