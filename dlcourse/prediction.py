@@ -224,6 +224,8 @@ class Predictor:
         if self.config.data.dataset == "raw_text":
             settings = self.config.data.vectorize
             arrays = vectorize(self._vectorizer, list(texts), settings)
+            if settings.output_mode == "int":
+                _check_each_keeps_a_word(arrays, texts, settings)
             tokens = [tokens_of(text, settings) for text in texts]
             unit = "characters" if settings.split == "character" else "words"
         else:
@@ -301,6 +303,16 @@ def _model_of(run: RunDir):
         _LOADED.clear()
         _LOADED[key] = run.load_model()
     return _LOADED[key]
+
+
+def _check_each_keeps_a_word(arrays: np.ndarray, texts: Sequence[str], settings) -> None:
+    """A text that standardises to no word ('!!!') is padding alone, whose masked average
+    is NaN: its probability printed as NaN (no JSON), and a label drawn from it."""
+    if (empty := np.flatnonzero(~arrays.any(axis=1))).size:
+        position = int(empty[0]) + 1
+        raise DataError(f"Input {position} ({texts[position - 1][:40]!r}) keeps no word once "
+                        f"standardised (data.vectorize.standardize: {settings.standardize}): "
+                        "there is nothing to classify. Give a review with some words in it.")
 
 
 def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,

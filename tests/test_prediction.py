@@ -235,6 +235,17 @@ def test_predict_a_rating_from_raw_text(trained):
 
 
 @pytest.mark.slow
+def test_a_review_of_no_word_is_refused_not_given_a_nan_probability(trained):
+    """'!!!' vectorised to padding alone: `predict --json` printed "probability": NaN,
+    which is no JSON, and a label drawn from it."""
+    run = trained["naive_bayes"]  # index sequences, as a fastText model's
+    result = CliRunner().invoke(main, ["predict", str(run), "great", "!!!", "--json"])
+    assert result.exit_code == 2, result.output
+    assert ("Input 2 ('!!!') keeps no word once standardised (data.vectorize.standardize: "
+            "lower_and_strip_punctuation)") in result.output
+
+
+@pytest.mark.slow
 def test_what_reads_as_a_file_name_must_be_one(text_run, tmp_path):
     review = "an unusually long review " * 40  # over 255 bytes: no file system's name
     assert collect_inputs(text_run, [review]) == [review]

@@ -81,6 +81,24 @@ def test_an_empty_text_in_a_file_is_refused_by_line(tmp_path):
                           ", line 3: the text ('text') is empty; drop the row")
 
 
+def test_a_text_that_keeps_no_word_is_refused_by_line(tmp_path):
+    """'!!! ...' standardises to nothing: a fastText model's masked average of padding
+    alone is NaN, and training stopped as 'diverged', blaming the learning rate."""
+    records = [("a good film", 1), ("!!! ...", 0), ("a dull film", 0), (":-)", 1)]
+    (tmp_path / "train.jsonl").write_text("".join(
+        json.dumps({"text": text, "label": label}) + "\n" for text, label in records))
+    (tmp_path / "test.jsonl").write_text('{"text": "fine", "label": 1}\n')
+    files = dict(format="jsonl", train="train.jsonl", test="test.jsonl")
+    sequences = raw_text(**files, vectorize={"output_mode": "int", "output_sequence_length": 5})
+    with pytest.raises(DataError, match=re.escape(
+            f"{tmp_path / 'train.jsonl'}, line 2: the text '!!! ...' keeps no word once "
+            "standardised (data.vectorize.standardize: lower_and_strip_punctuation), so the "
+            "model would read padding alone (2 such texts in the train split)")):
+        load_dataset(sequences, tmp_path)
+    # A bag of no word is a row of zeros, which a Dense layer takes as it is.
+    assert len(load_dataset(raw_text(**files), tmp_path).x_train) == 4
+
+
 @pytest.mark.parametrize("header, says", [
     ("text;label", "line 1: the header's columns are ['text;label']; expected the fields 'text' "
                    "and 'label' (data.text_field, data.target). It reads as one column: are the "

@@ -123,8 +123,8 @@ def text_dataset(
     check_targets(train[1], test[1], given, regression, place)
     if learning and not regression:
         check_learnable(train[1], test[1], given, place)
-    train_texts, train_targets = _shuffled(*train, limit=config.limit)
-    test_texts, test_targets = _shuffled(*test, limit=config.limit)
+    train_texts, train_targets, train_order = _shuffled(*train, limit=config.limit)
+    test_texts, test_targets, test_order = _shuffled(*test, limit=config.limit)
     if not train_texts or not test_texts:
         raise DataError(f"{source}: no texts in the {'test' if train_texts else 'training'} split.")
     if regression:
@@ -146,9 +146,14 @@ def text_dataset(
     if many >= PROGRESS_TEXTS:
         _say(f"Vectorising {many:,} texts ...")
     x_test = vectorize(vectorizer, test_texts, settings)
+    x_train = x_test if same else vectorize(vectorizer, train_texts, settings)
+    if int_mode:
+        for split, x, texts, order in (("train", x_train, train_texts, train_order),
+                                       ("test", x_test, test_texts, test_order)):
+            _check_each_keeps_a_word(x, texts, split, order, place, settings)
     return Dataset(
         name="raw_text",
-        x_train=x_test if same else vectorize(vectorizer, train_texts, settings),
+        x_train=x_train,
         y_train=y_train,
         x_test=x_test,
         y_test=y_test,
@@ -162,11 +167,30 @@ def text_dataset(
     )
 
 
-def _shuffled(texts, targets, limit: int | None) -> tuple[list[str], list[Any]]:
+def _shuffled(texts, targets, limit: int | None) -> tuple[list[str], list[Any], np.ndarray]:
+    """The texts and targets in the shuffled order, and that order (where each came from)."""
     if len(texts) != len(targets):
         raise DataError(f"{len(texts)} texts but {len(targets)} targets; expected one per text.")
     order = np.random.RandomState(TEXT_SHUFFLE_SEED).permutation(len(texts))[:limit]
-    return [str(texts[i]) for i in order], [targets[i] for i in order]
+    return [str(texts[i]) for i in order], [targets[i] for i in order], order
+
+
+def _check_each_keeps_a_word(x: np.ndarray, texts: Sequence[str], split: str,
+                             order: np.ndarray, place: Callable[[str, int], str],
+                             settings: VectorizeConfig) -> None:
+    """Every text of index sequences keeps a word once standardised. One that keeps none
+    ('!!!', ':-)', an empty aclImdb file) is padding alone: the masked average of a
+    fastText model divides by zero, and training stopped as if its learning rate had
+    made the loss NaN."""
+    if not (empty := np.flatnonzero(~x.any(axis=1))).size:
+        return
+    row = empty[np.argmin(order[empty])]  # the first as read, not as shuffled
+    more = f" ({empty.size:,} such texts in the {split} split)" if empty.size > 1 else ""
+    raise DataError(
+        f"{place(split, int(order[row]))}: the text {_shown(texts[row])} keeps no word once "
+        f"standardised (data.vectorize.standardize: {settings.standardize}), so the model "
+        f"would read padding alone{more}; remove it, or give it words."
+    )
 
 
 def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str] | None,
