@@ -442,6 +442,22 @@ def test_an_image_folder_is_one_folder_not_a_file_or_a_glob_of_several(tmp_path)
                 check(config, tmp_path)
 
 
+def test_a_path_whose_name_holds_glob_characters_is_itself(tmp_path):
+    """'photos[1]' and 'train[2024].jsonl' read as globs matching no such name: "No image
+    folder matches", though it was there."""
+    write_image_folder(tmp_path / "photos[1]", classes=2, per_class=3, size=8)
+    config = DataConfig(dataset="image_folder", path="photos[1]", image_size=(8, 8))
+    check_findable(config, tmp_path)
+    assert load_dataset(config, tmp_path).class_names == ("class_000", "class_001")
+    record = '{"text": "a good film", "label": 1}\n{"text": "a dull film", "label": 0}\n'
+    for name in ("train[2024].jsonl", "test[2024].jsonl"):
+        (tmp_path / name).write_text(record)
+    text = DataConfig(dataset="raw_text", format="jsonl", train=str(tmp_path / "train[2024].jsonl"),
+                      test="test[2024].jsonl", vectorize={"output_mode": "multi_hot"})
+    check_findable(text, tmp_path)
+    assert len(load_dataset(text, tmp_path).x_train) == 2
+
+
 def test_missing_image_folder_says_where_it_looked(tmp_path):
     config = DataConfig(dataset="image_folder", path="nowhere", image_size=(8, 8))
     with pytest.raises(DataError, match="No image folder matches 'nowhere'"):

@@ -96,7 +96,8 @@ def find_paths(pattern: str, data_dir: str | Path | None, what: str) -> list[Pat
     """Files or folders matching `pattern` (a path or a glob), sorted.
 
     A relative pattern is looked up under --data-dir, then DLCOURSE_DATA_DIR, then the
-    current directory; the first directory where it matches wins.
+    current directory; the first directory where it matches wins. A path that exists is
+    itself, though its name holds a glob's characters (train[2024].csv, photos[1]).
     """
     return found(pattern, data_dir, what)[1]
 
@@ -111,6 +112,8 @@ def found(pattern: str, data_dir: str | Path | None, what: str) -> tuple[Path, l
         searched = list(dict.fromkeys([*candidate_dirs(data_dir), Path.cwd()]))
         relative = pattern
     for directory in searched:
+        if os.path.lexists(literal := Path(directory) / relative):
+            return directory, [literal]
         matches = sorted(Path(match) for match in glob.glob(str(Path(directory) / relative)))
         if matches:
             return directory, matches
