@@ -25,7 +25,9 @@ _LOOKS_LIKE_A_PATH = re.compile(r"^[^\s]*(/|\\)[^\s]*$|^[^\s]+\.[A-Za-z0-9]{1,5}
 LARGEST_INPUT_FILE_BYTES = 64 << 20
 # Files of records, whose reviews are in one field: read one review a line, a CSV's header
 # and its label column were classified as reviews too.
-_RECORD_FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+_RECORD_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# Files of records predict doesn't read, which one a line made reviews of their syntax.
+_OTHER_RECORDS = {".tsv": "a tab-separated file", ".json": "a JSON file"}
 
 
 def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool = False,
@@ -107,7 +109,12 @@ def _not_a_file_of_reviews(item: str) -> str | None:
 def reviews_in(path: Path, text_field: str | None) -> list[str]:
     """The reviews of a file: a CSV or JSON lines file's (.gz too) from `text_field` (the
     run's data.text_field, else 'text'), as training reads them; any other's one a line."""
-    fmt = _RECORD_FORMATS.get(Path(path.name.removesuffix(".gz")).suffix.lower())
+    suffix = Path(path.name.lower().removesuffix(".gz")).suffix
+    if suffix in _OTHER_RECORDS:
+        raise DataError(f"{path}: {_OTHER_RECORDS[suffix]}; predict reads a CSV or JSON lines "
+                        "file's text column (data.text_field), or any other file one review "
+                        "a line. Save it as .csv or .jsonl, or as .txt, one review a line.")
+    fmt = _RECORD_FORMATS.get(suffix)
     if fmt is None:
         return _lines(_read_text_file(path), str(path))
     texts = texts_in_records(path, fmt, text_field or "text")

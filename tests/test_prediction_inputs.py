@@ -40,8 +40,8 @@ def test_a_csv_or_json_lines_file_gives_its_text_column_as_training_reads_it(tmp
                          {"data.format": "csv", "data.text_field": "review"})
     run = run_with_config(tmp_path / "run", config).path
     (tmp_path / "new.csv").write_text('id,review,label\n1,"Great, really",pos\n2,Dull,neg\n')
-    (tmp_path / "new.jsonl.gz").write_bytes(gzip.compress(b'{"review": "Fine", "n": 3}\n'))
-    assert collect_inputs(run, [str(tmp_path / "new.csv"), str(tmp_path / "new.jsonl.gz")]) \
+    (tmp_path / "NEW.NDJSON.GZ").write_bytes(gzip.compress(b'{"review": "Fine", "n": 3}\n'))
+    assert collect_inputs(run, [str(tmp_path / "new.csv"), str(tmp_path / "NEW.NDJSON.GZ")]) \
         == ["Great, really", "Dull", "Fine"]
     # A run whose config names no text field (IMDB's word indices) reads 'text'.
     (tmp_path / "plain.jsonl").write_text('{"text": "A gem"}\n')
@@ -58,6 +58,11 @@ def test_a_csv_or_json_lines_file_gives_its_text_column_as_training_reads_it(tmp
     ("new.jsonl", '{"review": "fine"}\n{"text": "x"}\n', "new.jsonl, line 2: expected the "
      "field 'review' (data.text_field)."),
     ("new.csv", "review\n", "new.csv holds no review: it has no records."),
+    # Read one a line, the header and every row's label were classified as reviews.
+    ("new.tsv", "review\tlabel\nfine\tpos\n", "new.tsv: a tab-separated file; predict reads "
+     "a CSV or JSON lines file's text column (data.text_field), or any other file one review a "
+     "line."),
+    ("new.json", '[{"review": "fine"}]', "new.json: a JSON file; predict reads"),
 ])
 def test_a_file_of_records_without_the_text_field_names_it(tmp_path, name, content, says):
     config = load_config(ROOT / "configs" / "imdb_text_lstm.yaml",

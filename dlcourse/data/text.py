@@ -491,8 +491,8 @@ def _read_whole_text(path: Path) -> str:
     """A text file (gzipped when it ends in .gz), decompressed within a bound."""
     try:
         with open(regular_file(path), "rb") as raw:
-            stream = gzip.open(raw, "rb") if path.suffix == ".gz" else raw
-            data = read_bounded(stream, LARGEST_TEXT_FILE_BYTES, path, "this text file")
+            stream = gzip.open(raw, "rb") if path.suffix.lower() == ".gz" else raw
+            data = read_bounded(stream, LARGEST_TEXT_FILE_BYTES, path, "text file")
         return data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
     except gzip.BadGzipFile:
         raise DataError(f"{path}: named .gz, but not gzip-compressed; rename it without .gz "
