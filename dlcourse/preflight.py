@@ -271,10 +271,14 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
         # A record from before 2026-12-06 counted every file of a folder, read or not:
         # walked only when the loader's own files differ, as aclImdb's unsup/ is large.
         if recorded != data_fingerprint(config, path) and recorded != _whole_fingerprint(path):
+            # A config's absolute path is kept whatever --data-dir says: a folder holding it
+            # is the one that takes it as it is now.
+            anyway = (f"--data-dir {path.parent} to use it" if _named_absolutely(config, source)
+                      else "--data-dir DIR to use it, or another copy,")
             raise RunError(
                 f"{source} has changed since {run.path} was trained on it (its files, sizes "
                 "or dates differ), so its test split may not be the one the run was measured "
-                "on. Pass --data-dir DIR to use it, or another copy, anyway."
+                f"on. Pass {anyway} anyway."
             )
     if "files" in record:  # a record from before 2026-12 has no list to compare with
         _check_no_new_matches(run, config, record.get("data_dir"), recorded_files)

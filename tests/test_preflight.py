@@ -260,6 +260,16 @@ def test_data_named_by_an_absolute_path_and_moved_is_told_what_helps(tmp_path):
         findable_data(run, None, "evaluate")
     with pytest.raises(DataError, match=re.escape(f"data.path is the absolute path {photos}")):
         findable_data(run, tmp_path / "moved", "evaluate")
+    # Changed where it is: the advice names the folder that holds it, which --data-dir
+    # takes (it told to pass --data-dir, which then told to leave it out).
+    (tmp_path / "moved").rename(photos)
+    (photos / "class_000" / "new.png").write_bytes((photos / "class_000" / "0.png").read_bytes())
+    with pytest.raises(RunError, match=re.escape(
+            f"{photos} has changed since {run.path} was trained on it (its files, sizes or dates "
+            f"differ), so its test split may not be the one the run was measured on. Pass "
+            f"--data-dir {tmp_path} to use it anyway.")):
+        findable_data(run, None, "evaluate")
+    assert findable_data(run, tmp_path, "evaluate") == tmp_path
     # Another file gone, one the config names relatively: --data-dir is the way.
     run.write_data_record({"data_dir": str(tmp_path), "source": str(photos),
                            "files": {str(tmp_path / "gone.png"): [1, 1, 1]}})

@@ -94,10 +94,12 @@ def check_held_in(config: DataConfig, data_dir: str | Path, *, test_only: bool =
             if test_only and key == "data.train":
                 continue
             if Path(pattern).is_absolute():
+                if Path(pattern).is_relative_to(Path(data_dir).absolute()):
+                    continue  # held there: --data-dir names the data where it is
                 raise DataError(f"{key} is the absolute path {pattern}, which --data-dir "
-                                f"{data_dir} can't change: leave --data-dir out to use that "
-                                "data, or train a run whose config names it relative to a "
-                                "data directory.")
+                                f"{data_dir} can't change: leave --data-dir out, or give "
+                                "one holding that path, to use that data; or train a run "
+                                "whose config names it relative to a data directory.")
             if found(pattern, data_dir, "data")[0] != Path(data_dir):
                 raise DataError(f"{data_dir} holds nothing matching {key} ({pattern}); "
                                 "it was found elsewhere, which is not the data asked for.")
