@@ -257,7 +257,9 @@ def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) 
     loss = config.compile.loss
     last = format_path(["model", "layers", len(config.model.layers) - 1, config.model.layers[-1].name])
     if loss == "binary_crossentropy" and data.num_classes != 2:
-        raise ModelDataMismatch(f"compile.loss: {binary_on_classes(data.name, data.num_classes)}.")
+        # Named, since a label of the test split alone adds a class (it is warned of above).
+        classes = classes_text(data.class_names, data.num_classes)
+        raise ModelDataMismatch(f"compile.loss: {binary_on_classes(data.name, classes)}.")
     width = output_width(config, data.num_classes)
     actual_width = model.output_shape[-1]
     if width is not None and actual_width != width:

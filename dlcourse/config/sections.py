@@ -231,8 +231,9 @@ def activation_problem(loss: str, activation: str | None) -> str | None:
     return None
 
 
-def binary_on_classes(dataset: str, classes: int) -> str:
-    return (f"binary_crossentropy, but {dataset} has {classes} classes: use "
+def binary_on_classes(dataset: str, classes: str) -> str:
+    """`classes`: '10 classes', or with their names, as classes_text says them."""
+    return (f"binary_crossentropy, but {dataset} has {classes}: use "
             "categorical_crossentropy (one-hot labels) or sparse_categorical_crossentropy")
 
 
@@ -606,7 +607,8 @@ class Config(Section):
         width depends on the data, and the builder checks it."""
         classes = family(self.data.dataset).num_classes
         if self.compile.loss == "binary_crossentropy" and classes not in (None, 2):
-            raise invalid("loss", binary_on_classes(self.data.dataset, classes), subpath="compile.loss")
+            raise invalid("loss", binary_on_classes(self.data.dataset, f"{classes} classes"),
+                          subpath="compile.loss")
         last = self.model.layers[-1]
         problem = activation_problem(self.compile.loss, _activation_of(last))
         if problem:
