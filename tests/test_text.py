@@ -236,6 +236,11 @@ def test_a_line_that_is_no_json_record_or_no_text_is_named(tmp_path, line, says)
     ([0, True], "train targets[1]: the label True is not an integer"),
     ([1, 1], "train targets[0]: every training label is 1, and a classifier needs at least "
      "two classes"),
+    # Printed as they are: a newline split a prediction's line, an escape coloured it.
+    (["neg", "pos\nx"], "train targets[1]: the label 'pos\\nx' holds the control character "
+     "'\\n'; a class's name is printed in reports and predictions: write it without one."),
+    (["neg", "\x1b[31mpos"], "train targets[1]: the label '\\x1b[31mpos' holds the control "
+     "character '\\x1b'"),
 ])
 def test_a_wrong_label_given_from_python_is_named_by_its_position(labels, says):
     """An unhashable label was a TypeError traceback; the others named no position."""
