@@ -148,8 +148,10 @@ def text_dataset(
     x_test = vectorize(vectorizer, test_texts, settings)
     x_train = x_test if same else vectorize(vectorizer, train_texts, settings)
     if int_mode:
-        for split, x, texts, order in (("train", x_train, train_texts, train_order),
-                                       ("test", x_test, test_texts, test_order)):
+        splits = [("test", x_test, test_texts, test_order)]
+        if not same:
+            splits.insert(0, ("train", x_train, train_texts, train_order))
+        for split, x, texts, order in splits:
             _check_each_keeps_a_word(x, texts, split, order, place, settings)
     return Dataset(
         name="raw_text",
