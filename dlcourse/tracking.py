@@ -14,8 +14,10 @@ import json
 import math
 import os
 import re
+import socket
 import sys
 import time
+import urllib.parse
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -27,12 +29,30 @@ from dlcourse.config import Config
 from dlcourse.errors import DlcourseError
 
 DEFAULT_STORE = "mlruns"
+# How long a tracking server may take to accept a connection before it is called absent.
+CONNECT_SECONDS = 5
 # MLflow refuses longer param values.
 LONGEST_PARAM = 6000
 
 
 class TrackingError(DlcourseError):
     """The MLflow store can't be reached or written."""
+
+
+def _check_answers(uri: str) -> None:
+    """An HTTP tracking server that takes no connection is said at once: MLflow's client
+    retries each request with backoff for over four minutes (meant for a server's rate
+    limits), and the run sat silent before its refusal."""
+    parsed = urllib.parse.urlsplit(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    try:
+        address = (parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80))
+        socket.create_connection(address, timeout=CONNECT_SECONDS).close()
+    except (OSError, ValueError) as error:  # ValueError: a port that is no number
+        raise TrackingError(f"Can't track with MLflow at {uri}: no server answers there "
+                            f"({error}). Start it (mlflow server), or check "
+                            "output.mlflow.tracking_uri, or train without --track.") from None
 
 
 def store_uri(tracking_uri: str | None) -> str:
@@ -101,6 +121,7 @@ class Tracker:
             # a folder is what lets tracking work with no server and no database.
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self._warned = False
+        _check_answers(self.uri)
         try:
             self.client = mlflow.MlflowClient(tracking_uri=self.uri)
             if resume_id is not None:

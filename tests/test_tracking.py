@@ -91,6 +91,24 @@ def test_a_store_that_cant_be_written_is_one_paragraph_and_leaves_no_run(data_di
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_tracking_server_that_takes_no_connection_is_said_before_any_retry(
+        data_dir, tmp_path, monkeypatch):
+    """MLflow's client retried for over four minutes, silently, before the refusal."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once this closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the old way, quickly
+    result = invoke("train", ROOT / "configs" / "mnist_cnn.yaml", "--smoke",
+                    "--set", f"output.mlflow.tracking_uri=http://127.0.0.1:{port}",
+                    "--data-dir", data_dir, "--output-dir", tmp_path / "runs")
+    assert result.exit_code == 2, result.output
+    assert f"Can't track with MLflow at http://127.0.0.1:{port}: no server answers there" \
+        in result.output
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_missing_mlflow_names_the_extra(monkeypatch):
     import importlib.util
 
