@@ -464,7 +464,7 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="The address to listen on; 0.0.0.0 lets other machines in.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
               help="The port to listen on.")
 @click.option("--max-body-mb", default=8.0, show_default=True,
               type=click.FloatRange(min=0, min_open=True), help="Largest request body.")

@@ -75,6 +75,14 @@ def test_images_as_base64_and_as_uploads_give_predicts_records(image_server, tra
                                        f"multipart/form-data; boundary={boundary}")
     assert status == 200
     same_records(answer["predictions"], local)
+    # More files than --max-inputs (3): 413 as for a JSON body of as many, not a 400.
+    many = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="images"; '
+        f'filename="{n}.png"\r\nContent-Type: image/png\r\n\r\n'.encode() + pictures[0]
+        + b"\r\n" for n in range(4)) + f"--{boundary}--\r\n".encode()
+    status, answer = image_server.call("POST", "/predict", many,
+                                       f"multipart/form-data; boundary={boundary}")
+    assert status == 413 and "at most 3 (--max-inputs)" in answer["error"], answer
 
 
 def test_a_canvas_data_url_is_read(image_server):
@@ -215,3 +223,8 @@ def test_a_port_in_use_is_told_before_serving_is_announced(trained):
         result = invoke("serve", trained["mnist"], "--port", port)
     assert result.exit_code == 2 and one_paragraph(result), result.output
     assert f"Can't serve at 127.0.0.1:{port}" in result.output and "Serving" not in result.output
+    # A host of no address was blamed on the port; port 0 was announced as ':0'.
+    result = invoke("serve", trained["mnist"], "--host", "999.1.1.1", "--port", port)
+    assert result.exit_code == 2 and "--host 999.1.1.1 names no address" in result.output
+    result = invoke("serve", trained["mnist"], "--port", 0)
+    assert result.exit_code == 2 and "0 is not in the range 1<=x<=65535" in result.output

@@ -243,6 +243,11 @@ async def _uploaded(request, body: bytes, limits: Limits) -> list[tuple[str, byt
         form = await Request(request.scope, replay).form(max_files=limits.inputs,
                                                          max_fields=limits.inputs)
     except Exception as error:  # python-multipart's and Starlette's parse errors
+        if "Too many files" in str(error) or "Too many fields" in str(error):
+            # As for a JSON body of too many inputs: the limit, not the body, is the reason.
+            raise BadRequest(413, f"More than {limits.inputs} files in one request; at most "
+                             f"{limits.inputs} (--max-inputs). Split them over several "
+                             "requests.") from None
         raise BadRequest(400, f"Can't read the multipart body ({error}).") from None
     files = [value for _, value in form.multi_items() if hasattr(value, "read")]
     if not files:
@@ -277,6 +282,11 @@ def _check_free(host: str, port: int) -> None:
 
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except OSError as error:  # no address of that name: the port is not to blame
+        raise RunError(f"Can't serve at {host}:{port}: --host {host} names no address of this "
+                       f"machine ({error.strerror or error}). Give an address such as "
+                       "127.0.0.1, or 0.0.0.0 to let other machines in.") from None
+    try:
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
             probe.bind((host, port))
