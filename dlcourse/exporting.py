@@ -366,10 +366,22 @@ def _example(predictor: Predictor, format: str) -> list[str]:
             'print(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))']
 
 
+# The review whose encoding the README of a word-index export shows.
+EXAMPLE_REVIEW = "A wonderful, moving film."
+
+
 def _example_input_line(predictor: Predictor) -> str:
+    """The example's input: zeros for pictures and bags, and for word indices a review's
+    own (padding alone gave a fastText model's masked average NaN: `[[nan]]`)."""
     dtype = predictor.model.inputs[0].dtype
-    shape = predictor.prepare_texts(["an example"]).arrays.shape[1:] if predictor.family.is_text \
-        else predictor.input_shape
-    comment = "  # `dlcourse predict`'s encoding of a text" if predictor.family.is_text else \
-        "  # pixels in [0, 1]"
-    return f"x = np.zeros((1, {', '.join(map(str, shape))}), '{dtype}'){comment}"
+    if not predictor.family.is_text:
+        return f"x = np.zeros((1, {', '.join(map(str, predictor.input_shape))}), '{dtype}')" \
+            "  # pixels in [0, 1]"
+    encoded = predictor.prepare_texts([EXAMPLE_REVIEW]).arrays[0]
+    zeros = f"x = np.zeros((1, {', '.join(map(str, encoded.shape))}), '{dtype}')"
+    if not np.issubdtype(encoded.dtype, np.integer):
+        return f"{zeros}  # `dlcourse predict`'s encoding of a text: a bag of its words"
+    words = np.flatnonzero(encoded)
+    start, end = int(words[0]), int(words[-1]) + 1
+    return (f"{zeros}\nx[0, {start}:{end}] = {encoded[start:end].tolist()}  # "
+            f"{EXAMPLE_REVIEW!r}, as `dlcourse predict` encodes it")

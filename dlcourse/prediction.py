@@ -365,6 +365,10 @@ def _check_word_indices(array: np.ndarray, rows: int) -> None:
         bad = array.min() if array.min() < 0 else array.max()
         raise DataError(f"The array holds the word index {bad:g}, outside the 0 to {rows - 1} "
                         "the model's Embedding has rows for.")
+    if (empty := np.flatnonzero(~array.reshape(len(array), -1).any(axis=1))).size:
+        # Padding alone: a fastText model's masked average of it is NaN, labelled anyway.
+        raise DataError(f"The array's row {int(empty[0])} is padding alone (every index 0): "
+                        "there is nothing to classify; give each row a text's word indices.")
 
 
 

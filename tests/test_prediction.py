@@ -414,7 +414,10 @@ def test_word_indices_from_python_are_checked_against_the_embedding(trained):
     assert len(dlcourse.predict(run, padded(1, 14, 22, 9999).astype(int))) == 1
     for array, says in ((padded(1, 14, 10000), "the word index 10000, outside the 0 to 9999"),
                         (padded(1, -3, 22), "the word index -3"),
-                        (padded(1.5, 14, 22), "it has fractions")):
+                        (padded(1.5, 14, 22), "it has fractions"),
+                        # A fastText model's masked average of padding alone was NaN, labelled.
+                        (np.stack([padded(1, 14)[0], padded()[0]]),
+                         "The array's row 1 is padding alone (every index 0)")):
         with pytest.raises(DataError, match=re.escape(says)):
             dlcourse.predict(run, array)
 
