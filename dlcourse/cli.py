@@ -225,8 +225,9 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, trac
     if (config is None) == (resume_dir is None):
         raise click.UsageError("Give either CONFIG or --resume TUNE_DIR.")
     if resume_dir is not None:
-        changed = [f"--{name.replace('_', '-')}" for name in
-                   ("trials", "algorithm", "overrides", "output_dir", "smoke", "track")
+        options = {"trials": "--trials", "algorithm": "--algorithm", "overrides": "--set",
+                   "output_dir": "--output-dir", "smoke": "--smoke", "track": "--track"}
+        changed = [option for name, option in options.items()
                    if given(name) == click.core.ParameterSource.COMMANDLINE]
         if changed:
             raise click.UsageError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -104,6 +105,15 @@ def test_distribution_settings_must_match_the_strategy():
         load_config(MNIST, {"distribution.communication": "ring"})
     with pytest.raises(ConfigError, match="distribution.strategy: expected one of"):
         load_config(MNIST, {"distribution.strategy": "tpu"})
+    # 2,000 devices hung the run for minutes, its memory past 4.8 GB; a batch smaller than
+    # the devices was TensorFlow's traceback ("AddN must have the same size").
+    mirrored = {"distribution.strategy": "mirrored"}
+    with pytest.raises(ConfigError, match="logical_cpu_devices: expected a value <= 64"):
+        load_config(MNIST, {**mirrored, "distribution.logical_cpu_devices": 2000})
+    with pytest.raises(ConfigError, match=re.escape(
+            "fit.batch_size: 32, fewer examples than the 48 devices")):
+        load_config(MNIST, {**mirrored, "distribution.logical_cpu_devices": 48,
+                            "fit.batch_size": 32})
 
 
 def test_the_reason_for_a_lost_worker_is_the_telling_line():

@@ -230,6 +230,8 @@ def dlcourse_tune_cli(config, data_dir, *options):
 
 def test_resume_refuses_other_settings_and_non_tuning_directories(tmp_path):
     assert "drop --trials" in invoke("tune", "--resume", tmp_path, "--trials", "3").output
+    # It named "--overrides", an option that doesn't exist.
+    assert "drop --set." in invoke("tune", "--resume", tmp_path, "--set", "fit.epochs=2").output
     result = invoke("tune", "--resume", tmp_path)
     assert result.exit_code == 2 and "is not a tuning directory" in result.output
 

@@ -531,10 +531,12 @@ class DistributionConfig(Section):
         description="none: one device; mirrored: all local devices of this machine; "
         "multi_worker: several processes or machines, the cluster read from TF_CONFIG.",
     )
+    # At most 64: each device is a replica of the model with its own threads, and 2,000
+    # hung the run for minutes while its memory grew past 4.8 GB.
     logical_cpu_devices: PositiveInt | None = Field(
-        None,
+        None, le=64,
         description="Split the CPU into this many devices for the mirrored strategy "
-        "(to try or test data parallelism without GPUs).",
+        "(to try or test data parallelism without GPUs; at most 64).",
     )
     communication: Literal["auto", "ring"] = Field(
         "auto", description="How multi_worker replicas exchange gradients (ring: gRPC rings)."
@@ -592,6 +594,17 @@ class Config(Section):
     def task(self) -> Literal["classification", "regression"]:
         """Regression when the loss fits numbers (mse, mae, ...); classification otherwise."""
         return "regression" if self.compile.loss in REGRESSION_LOSSES else "classification"
+
+    @model_validator(mode="after")
+    def _each_replica_has_examples(self) -> Config:
+        devices = self.distribution.logical_cpu_devices
+        if devices is not None and self.fit.batch_size < devices:
+            # Each replica takes its share of a batch: one of none was TensorFlow's
+            # traceback ("AddN must have the same size").
+            raise invalid("batch_size", f"{self.fit.batch_size}, fewer examples than the "
+                          f"{devices} devices (distribution.logical_cpu_devices) it is split "
+                          "over; give each at least one", subpath="fit.batch_size")
+        return self
 
     @model_validator(mode="after")
     def _class_names_for_classes(self) -> Config:
