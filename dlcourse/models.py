@@ -53,7 +53,7 @@ def _stacked(config: Config, data: DataSignature, plan: ExecutionPlan = EXACT) -
             model.add(layer)
         except (ValueError, TypeError) as error:
             raise ModelDataMismatch(
-                f"{path} can't take its input: {_first_sentence(error)} "
+                f"{path} can't take its input: {first_sentence(error)} "
                 f"({data.describe_input()}.)"
             ) from None
     return model
@@ -124,7 +124,7 @@ def instantiate_layer(spec: LayerSpec, path: str) -> keras.layers.Layer:
         return layer_class(**args)
     # AttributeError: Embedding(weights=0.5) asks a number for its shape.
     except (ValueError, TypeError, AttributeError) as error:
-        raise ModelDataMismatch(f"{path}: {_first_sentence(error)}") from None
+        raise ModelDataMismatch(f"{path}: {first_sentence(error)}") from None
 
 
 # Arguments that name a Keras object by {ClassName: {argument: value}}, and where it lives.
@@ -144,7 +144,7 @@ def _keras_object(key: str, value, path: str):
             try:
                 return getattr(getattr(keras, module), name)(**arguments)
             except (ValueError, TypeError) as error:
-                raise ModelDataMismatch(f"{path}.{name}: {_first_sentence(error)}") from None
+                raise ModelDataMismatch(f"{path}.{name}: {first_sentence(error)}") from None
     return value
 
 
@@ -159,7 +159,7 @@ def _compile(model: keras.Model, config: Config, jit_compile: bool | None) -> No
             {"class_name": compile_config.optimizer.name, "config": arguments}
         )
     except (ValueError, TypeError) as error:
-        raise ModelDataMismatch(f"compile.optimizer: {_first_sentence(error)}") from None
+        raise ModelDataMismatch(f"compile.optimizer: {first_sentence(error)}") from None
     try:
         model.compile(
             optimizer=optimizer,
@@ -168,7 +168,7 @@ def _compile(model: keras.Model, config: Config, jit_compile: bool | None) -> No
             jit_compile="auto" if jit_compile is None else jit_compile,
         )
     except (ValueError, TypeError) as error:
-        raise ModelDataMismatch(f"compile: {_first_sentence(error)}") from None
+        raise ModelDataMismatch(f"compile: {first_sentence(error)}") from None
 
 
 def _schedule(spec: LearningRateSchedule) -> keras.optimizers.schedules.LearningRateSchedule:
@@ -177,7 +177,7 @@ def _schedule(spec: LearningRateSchedule) -> keras.optimizers.schedules.Learning
         return getattr(keras.optimizers.schedules, spec.schedule)(**spec.keras_arguments())
     except (ValueError, TypeError) as error:
         raise ModelDataMismatch(
-            f"compile.optimizer.learning_rate.{spec.schedule}: {_first_sentence(error)}"
+            f"compile.optimizer.learning_rate.{spec.schedule}: {first_sentence(error)}"
         ) from None
 
 
@@ -279,14 +279,18 @@ def embedding_rows(model: keras.Model) -> int | None:
     return rows[0] if rows else None
 
 
-def _first_sentence(error: Exception) -> str:
-    """Keras's reason, without its terminal colours, its 'Exception encountered when
-    calling' preamble and its dump of the call's arguments."""
+def first_sentence(error: Exception) -> str:
+    """Keras's or TensorFlow's reason, without its terminal colours, its 'Exception
+    encountered when calling' preamble, its dump of the call's arguments and its op's
+    names."""
     text = one_line(_ANSI.sub("", str(error)))
     text = re.sub(r"^Exception encountered when calling [\w.]+\(\)\. ", "", text)
     text = re.sub(r"^Input \d+ with name '[^']*' of layer '[^']*' is incompatible with the "
                   r"layer: ", "", text)  # it names Keras's own names, not the config's
     text = text.split(" Arguments received by ", 1)[0]
+    # TensorFlow's op errors: the node's name before the reason, the op's after it.
+    text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:\w+\]( name:.*)?$", "", text)
     return one_line(text, 400)
 
 

@@ -22,11 +22,17 @@ from dlcourse.data import (
     shape_text,
     signature_of,
 )
-from dlcourse.data.loading import MEMORY_KIND
+from dlcourse.data.loading import MEMORY_KIND, one_hot_if_needed
 from dlcourse.data.memory import SOURCE as MEMORY_SOURCE, dataset_from_memory, test_split_from_memory
 from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
-from dlcourse.models import build_model, embedding_rows, output_width, summary_text
-from dlcourse.errors import DataError, RunError
+from dlcourse.models import (
+    build_model,
+    embedding_rows,
+    first_sentence,
+    output_width,
+    summary_text,
+)
+from dlcourse.errors import DataError, ModelDataMismatch, RunError
 from dlcourse.layers import fit_data_statistics
 from dlcourse.preflight import python_data_refused
 from dlcourse.rundir import RunDir
@@ -72,7 +78,39 @@ def prepare(
     plan = plan_execution(config, train_samples=len(dataset.x_train))
     with scope or contextlib.nullcontext():
         model = model_for(config, dataset, signature, plan)
+    check_metrics(config, dataset, model)
     return Prepared(config, dataset, signature, plan, model)
+
+
+def check_metrics(config: Config, dataset: Dataset, model: keras.Model) -> None:
+    """Each of compile.metrics scores the model's outputs against its labels, as fit will
+    call it, tried on two examples before training. One made for other labels
+    (SparseCategoricalAccuracy beside one-hot targets, binary_crossentropy beside IMDB's
+    one output) was a traceback once the first epoch had compiled, and F1Score's score per
+    class stopped the run at that epoch's end."""
+    from keras.src.trainers.compile_utils import get_metric  # how compile() resolves names
+
+    y = one_hot_if_needed(np.asarray(dataset.y_train[:2]), dataset.num_classes,
+                          config.compile.loss)
+    outputs = np.full((len(y), model.output_shape[-1]), 0.5, "float32")  # probabilities
+    shapes = f"outputs of shape {shape_text(outputs.shape[1:], batch=True)} against labels " \
+             f"of shape {shape_text(y.shape[1:], batch=True)}"
+    for index, name in enumerate(config.compile.metrics):
+        try:
+            metric = get_metric(name, y, outputs)
+            metric.update_state(y, outputs, sample_weight=None)
+            scores = np.asarray(metric.result())
+        except Exception as error:  # Keras's and TensorFlow's own, whichever the metric hits
+            raise ModelDataMismatch(
+                f"compile.metrics[{index}]: {name} can't score {shapes} "
+                f"({first_sentence(error)}); with loss {config.compile.loss}, use a metric "
+                "for those labels, such as accuracy."
+            ) from None
+        if scores.size != 1:
+            raise ModelDataMismatch(
+                f"compile.metrics[{index}]: {name} gives {scores.size} scores, one per class, "
+                "where a run records one an epoch; use accuracy, Precision, Recall or AUC."
+            )
 
 
 def model_for(config: Config, dataset: Dataset, signature: DataSignature,

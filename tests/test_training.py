@@ -37,6 +37,30 @@ def test_python_api_trains_and_returns_history_metrics_and_run_dir(trained):
     assert status["status"] == "finished" and status["epochs_completed"] == 2
 
 
+@pytest.mark.parametrize("config, metric, says", [
+    ("mnist_cnn.yaml", "F1Score", "compile.metrics[1]: F1Score gives 10 scores, one per class"),
+    ("mnist_cnn.yaml", "SparseCategoricalAccuracy", "compile.metrics[1]: "
+     "SparseCategoricalAccuracy can't score outputs of shape (N, 10) against labels of shape "
+     "(N, 10) (Incompatible shapes: [2,10] vs. [2]); with loss categorical_crossentropy"),
+    ("mnist_cnn.yaml", "Mean", "compile.metrics[1]: Mean can't score outputs of shape (N, 10) "
+     "against labels of shape (N, 10) (Mean.update_state() got multiple values for argument"),
+    ("imdb_lstm.yaml", "binary_crossentropy", "compile.metrics[1]: binary_crossentropy can't "
+     "score outputs of shape (N, 1) against labels of shape (N)"),
+])
+def test_a_metric_that_cant_score_the_labels_is_named_before_training(
+        data_dir, tmp_path, config, metric, says):
+    """validate took them; fit raised Keras's or TensorFlow's traceback once the first
+    epoch had compiled, or (F1Score's score per class) at its end."""
+    from helpers import invoke
+
+    result = invoke("train", ROOT / "configs" / config, "--data-dir", data_dir,
+                    "--output-dir", tmp_path / "runs", "--set", "data.limit=8",
+                    "--set", f"compile.metrics=[accuracy, {metric}]")
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert f"Error: {ROOT / 'configs' / config}: {says}" in result.output, result.output
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_result_prints_as_one_line_of_its_run_and_figures(tmp_path):
     """print(result) and a text frontend showed the dataclass: 2,300 characters, the
     confusion matrix and every epoch's history included."""
