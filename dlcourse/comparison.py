@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from dlcourse.config.sections import REGRESSION_LOSSES
 from dlcourse.errors import RunError
 from dlcourse.reports import curves_together_figure
 from dlcourse.rundir import RunDir, find_runs, is_run_dir, written_atomically
@@ -50,6 +51,16 @@ class RunSummary:
         return f"{self.config} ({' '.join(self.overrides)})" if self.overrides else self.config
 
 
+def _measure(config: dict, history: dict, metrics: dict) -> str:
+    """accuracy for a classifier, mae for a regression, as its loss says: a classifier
+    that logged no accuracy (metrics: [AUC]), or whose files were damaged, read as a
+    regression. Without a readable loss, what was logged decides."""
+    loss = (config.get("compile") or {}).get("loss") if isinstance(config, dict) else None
+    if isinstance(loss, str):
+        return "mae" if loss in REGRESSION_LOSSES else "accuracy"
+    return "accuracy" if "val_accuracy" in history or "test_accuracy" in metrics else "mae"
+
+
 def summarise(run_dir: Path) -> RunSummary:
     """The run's headline facts; a damaged file leaves its facts out and says so in status."""
     run = RunDir(run_dir)
@@ -66,7 +77,7 @@ def summarise(run_dir: Path) -> RunSummary:
     metrics = read(run.read_metrics, {})
     status = read(run.read_status, {})
     history = read(run.read_history, {})
-    measure = "accuracy" if "val_accuracy" in history or "test_accuracy" in metrics else "mae"
+    measure = _measure(config, history, metrics)
     curve = [value for value in history.get(f"val_{measure}", []) if value is not None]
     best = (max if measure == "accuracy" else min)(curve) if curve else None
     best_epoch = _number(metrics.get("best_epoch"), int)

@@ -83,6 +83,19 @@ def test_a_regression_run_is_summarised_by_its_mae(tmp_path):
     assert "MAE 2.2500 (2)" in format_table([summary], "markdown")
 
 
+def test_a_classifier_that_logged_no_accuracy_is_no_regression(tmp_path):
+    """compile.metrics: [AUC], or damaged files: its measure read 'mae'."""
+    run = tmp_path / "auc" / "20260101-000000"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("name: auc\nmodel: {layers: [{Dense: {units: 1}}]}\n"
+                                     "compile: {loss: binary_crossentropy, optimizer: adam}\n")
+    (run / "status.json").write_text('{"status": "finished"}')
+    (run / "metrics.json").write_text('{"test_auc": 0.9}')
+    (run / "history.json").write_text('{"loss": [0.7, 0.6], "val_auc": [0.8, 0.9]}')
+    (summary,) = collect_runs([tmp_path / "auc"])
+    assert (summary.measure, summary.best_val, summary.test) == ("accuracy", None, None)
+
+
 def fake_run(folder, name, metrics, history, status=None):
     folder.mkdir(parents=True)
     (folder / "config.yaml").write_text(f"name: {name}\nmodel: {{layers: [{{Dense: {{units: 1}}}}]}}\n")
