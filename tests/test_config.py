@@ -65,6 +65,10 @@ def test_mnist_header_explains_the_slides_typo():
          "model.layers[1].LSTM.units: expected an integer, got 'abc'"),
         (lambda raw: raw["model"]["layers"][1]["LSTM"].update(units=-4),
          "model.layers[1].LSTM.units: expected a positive integer, got -4"),
+        # Integer weights: TensorFlow's traceback at their random start ("Need minval").
+        (lambda raw: raw["model"]["layers"][1]["LSTM"].update(dtype="int32"),
+         "model.layers[1].LSTM.dtype: int32, but LSTM has weights, which learn only as "
+         "floats: use float32 (or leave dtype out)"),
         (lambda raw: raw["model"]["layers"].insert(1, {"LSTMM": {"units": 3}}),
          "model.layers[1]: unknown Keras layer 'LSTMM' (did you mean 'LSTM'?)"),
         (lambda raw: raw["model"]["layers"].__setitem__(

@@ -173,6 +173,13 @@ def check_arguments(owner: str, args: dict[str, Any], signature: dict[str, Any],
                if described.get("required") and key not in checked]
     if missing:
         raise error(owner, f"missing required argument {missing[0]!r}")
+    dtype = checked.get("dtype")
+    if isinstance(dtype, str) and dtype.lower().startswith("int") and any(
+            key.endswith("_initializer") for key in signature):
+        # Weights of integers: their random start was TensorFlow's traceback ("Need
+        # minval < maxval"), and no gradient could change them.
+        raise error(f"{owner}.dtype", f"{dtype}, but {owner} has weights, which learn only as "
+                    "floats: use float32 (or leave dtype out)")
     return checked
 
 
