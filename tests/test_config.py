@@ -65,6 +65,13 @@ def test_mnist_header_explains_the_slides_typo():
          "model.layers[1].LSTM.units: expected an integer, got 'abc'"),
         (lambda raw: raw["model"]["layers"][1]["LSTM"].update(units=-4),
          "model.layers[1].LSTM.units: expected a positive integer, got -4"),
+        # Keras refuses '/' in a name: validate took it, summary or train raised it.
+        (lambda raw: raw["model"]["layers"][1]["LSTM"].update(name="a/b"),
+         "model.layers[1].LSTM.name: 'a/b' holds '/', which Keras refuses in a name"),
+        (lambda raw: raw["compile"].update(optimizer={"name": "sgd", "learning_rate": {
+            "schedule": "CosineDecay", "initial_learning_rate": 0.1, "decay_steps": 10,
+            "name": "../x"}}),
+         "compile.optimizer.learning_rate.name: '../x' holds '/', which Keras refuses"),
         # Integer weights: TensorFlow's traceback at their random start ("Need minval").
         (lambda raw: raw["model"]["layers"][1]["LSTM"].update(dtype="int32"),
          "model.layers[1].LSTM.dtype: int32, but LSTM has weights, which learn only as "

@@ -167,6 +167,8 @@ def check_arguments(owner: str, args: dict[str, Any], signature: dict[str, Any],
             continue
         try:
             checked[key] = check_value(described, value)
+            if key == "name":
+                check_name(value)
         except ArgumentError as problem:
             raise error(f"{owner}.{key}", str(problem)) from None
     missing = [key for key, described in signature.items()
@@ -191,6 +193,13 @@ def _nested_layer(path: str, value: Any) -> LayerSpec:
         context = inner.get("ctx", {})
         raise LayerSpec.error(join(path, context.get("subpath", "")),
                            context.get("message", inner["msg"])) from None
+
+
+def check_name(value: Any) -> None:
+    """A `name` argument Keras takes: it refuses '/' (its scopes' separator), with a
+    traceback as the model or its optimizer is built."""
+    if isinstance(value, str) and "/" in value:
+        raise ArgumentError(f"{value!r} holds '/', which Keras refuses in a name")
 
 
 def check_value(described: dict[str, Any], value: Any) -> Any:

@@ -29,6 +29,7 @@ from dlcourse.config.layers import (
     LARGEST_SIZE,
     ArgumentError,
     LayerSpec,
+    check_name,
     check_value,
 )
 from dlcourse.config.problems import did_you_mean, invalid
@@ -300,6 +301,8 @@ class LearningRateSchedule(BaseModel):
                               f"{did_you_mean(key, sorted(takes))}", subpath=key)
             try:
                 check_value(takes[key], value)
+                if key == "name":
+                    check_name(value)
             except ArgumentError as error:
                 raise invalid("schedule", str(error), subpath=key) from None
         given = {key for key, value in (self.model_extra or {}).items() if value is not None}
