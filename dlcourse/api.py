@@ -102,6 +102,23 @@ def _naming(config: Any):
         raise ModelDataMismatch(f"{resolve(config)}: {error}") from None
 
 
+def validate(config: str | Path | Mapping[str, Any],
+             overrides: Mapping[str, Any] | Sequence[str] = ()):
+    """The config checked as `dlcourse validate` checks it, without TensorFlow: against
+    the schema, and where the config fixes its data's shapes (MNIST, CIFAR, IMDB's word
+    indices), that its model's first and last layers fit them. Returns the SearchConfig
+    (`.config`, and `.expressions` where it searches)."""
+    from dlcourse.config import load_search_config
+    from dlcourse.data import signature_from_config
+    from dlcourse.model_checks import check_against_data
+
+    search = load_search_config(config, overrides)
+    if (signature := signature_from_config(search.config)) is not None:
+        with _naming(config):
+            check_against_data(search.config, signature)
+    return search
+
+
 def _not_a_run_dir(config: Any) -> None:
     """A run directory given as the config ("not a regular file"): say what was meant."""
     from dlcourse.errors import ConfigError

@@ -315,10 +315,11 @@ def explain(run_dir, samples, data_dir) -> None:
 @CONFIG
 @SET
 def validate(config: Path, overrides) -> None:
-    """Check CONFIG against the schema without training (no TensorFlow needed)."""
-    from dlcourse.config import load_search_config
+    """Check CONFIG against the schema without training (no TensorFlow needed), and where
+    the config fixes its data's shapes (MNIST, CIFAR, IMDB), that its model takes them."""
+    from dlcourse.api import validate as validated
 
-    search = load_search_config(config, overrides)
+    search = validated(config, overrides)
     loaded = search.config
     click.echo(f"{config}: valid ({loaded.data.dataset}, {len(loaded.model.layers)} layers)")
     if search.expressions:

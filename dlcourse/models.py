@@ -15,11 +15,12 @@ import numpy as np
 
 import dlcourse.layers
 from dlcourse.config import Config, LayerSpec, LearningRateSchedule, format_path
-from dlcourse.config.sections import PROBABILITIES, binary_on_classes
+from dlcourse.config.sections import binary_on_classes
 from dlcourse.config.vocabulary import WRAPPER_ARGUMENTS
 from dlcourse.data import DataSignature, classes_text
 from dlcourse.errors import ModelDataMismatch, one_line
 from dlcourse.execution import EXACT, ExecutionPlan
+from dlcourse.model_checks import check_embedding_fits, check_last_layer_fits
 
 
 def build_model(
@@ -31,7 +32,7 @@ def build_model(
     the padding, so that batches cut to different lengths all give full-length results.
     """
     with names_counted_afresh():
-        _check_embedding_fits(config, data)
+        check_embedding_fits(config, data)
         _check_size(config, data)
         model = _stacked(config, data, plan)
         _check_output_fits(config, data, model)
@@ -181,93 +182,12 @@ def _schedule(spec: LearningRateSchedule) -> keras.optimizers.schedules.Learning
         ) from None
 
 
-# Layers that take word (or n-gram) indices, and so must come first on a text model's.
-INDEX_LAYERS = ("Embedding", "NaiveBayesBag")
-
-
-def _bags_out_of_place(config: Config) -> list[str]:
-    """Where a NaiveBayesBag stands other than first at the top: a later layer, or
-    wrapped in another, neither of which gets the token indices or its ratios."""
-    found = []
-
-    def visit(spec: LayerSpec, path: list, top_index: int | None) -> None:
-        here = [*path, spec.name]
-        if spec.name == "NaiveBayesBag" and top_index != 0:
-            found.append(format_path(here))
-        for key in WRAPPER_ARGUMENTS:
-            inner = spec.args.get(key)
-            if isinstance(inner, LayerSpec):
-                visit(inner, [*here, key], None)
-
-    for index, spec in enumerate(config.model.layers):
-        visit(spec, ["model", "layers", index], index)
-    return found
-
-
-def _check_embedding_fits(config: Config, data: DataSignature) -> None:
-    first = config.model.layers[0]
-    misplaced = _bags_out_of_place(config)
-    if misplaced:
-        raise ModelDataMismatch(
-            f"{misplaced[0]} must be the first layer, unwrapped: it reads the token indices "
-            "TextVectorization gives (data.vectorize.output_mode: int), not another layer's "
-            "output."
-        )
-    if first.name not in INDEX_LAYERS:
-        if data.kind == "word_indices":
-            raise ModelDataMismatch(
-                f"model.layers[0] is {first.name}, but {data.describe_input()}: "
-                "start text models with an Embedding layer that turns word indices into vectors "
-                "(or a NaiveBayesBag)."
-            )
-        return
-    if data.kind != "word_indices":
-        hint = (
-            f" Use data.vectorize.output_mode int for {first.name}, or start with Dense."
-            if data.kind == "bag_of_words" else ""
-        )
-        raise ModelDataMismatch(
-            f"model.layers[0].{first.name} expects word indices, but {data.describe_input()}.{hint}"
-        )
-    input_dim = first.args.get("input_dim")
-    if data.vocabulary_size and isinstance(input_dim, int) and input_dim < data.vocabulary_size:
-        raise ModelDataMismatch(
-            f"model.layers[0].{first.name}.input_dim is {input_dim}, but {data.vocabulary_origin} "
-            f"is {data.vocabulary_size}: word indices up to {data.vocabulary_size - 1} would fall "
-            f"outside the layer's table. Set input_dim to at least {data.vocabulary_size}."
-        )
-    if first.name == "NaiveBayesBag" and data.num_classes != 2:
-        raise ModelDataMismatch(
-            f"model.layers[0].NaiveBayesBag weighs each token by how much more often it occurs "
-            f"in one class than in the other, so it needs two classes; {data.name} has "
-            f"{data.num_classes or 'no classes (a regression target)'}."
-        )
-
-
-def output_width(config: Config, num_classes: int) -> int | None:
-    """The outputs the loss needs: one number, one probability (binary), one per class;
-    None for a loss that doesn't tie them to the classes (hinge, poisson)."""
-    loss = config.compile.loss
-    if config.task == "regression" or loss == "binary_crossentropy":
-        return 1
-    return num_classes if loss in PROBABILITIES else None
-
-
 def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) -> None:
-    loss = config.compile.loss
-    last = format_path(["model", "layers", len(config.model.layers) - 1, config.model.layers[-1].name])
-    if loss == "binary_crossentropy" and data.num_classes != 2:
+    if config.compile.loss == "binary_crossentropy" and data.num_classes != 2:
         # Named, since a label of the test split alone adds a class (it is warned of above).
         classes = classes_text(data.class_names, data.num_classes)
         raise ModelDataMismatch(f"compile.loss: {binary_on_classes(data.name, classes)}.")
-    width = output_width(config, data.num_classes)
-    actual_width = model.output_shape[-1]
-    if width is not None and actual_width != width:
-        needs = ("fits one number per example" if config.task == "regression" else
-                 f"on {data.name}, with {classes_text(data.class_names, data.num_classes)}, "
-                 f"needs {width}")
-        raise ModelDataMismatch(f"The last layer ({last}) gives {actual_width} outputs, but "
-                                f"{loss} {needs}: set its units to {width}.")
+    check_last_layer_fits(config, data, model.output_shape[-1])
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

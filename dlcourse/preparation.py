@@ -29,9 +29,9 @@ from dlcourse.models import (
     build_model,
     embedding_rows,
     first_sentence,
-    output_width,
     summary_text,
 )
+from dlcourse.model_checks import output_width
 from dlcourse.errors import DataError, ModelDataMismatch, RunError
 from dlcourse.layers import fit_data_statistics
 from dlcourse.preflight import python_data_refused

@@ -349,6 +349,19 @@ def test_validate_never_imports_tensorflow():
     without_tensorflow([(["validate", path], 0, "valid") for path in CONFIGS])
 
 
+def test_validate_says_what_the_model_cant_take_where_the_config_fixes_the_data():
+    """validate said 'valid'; summary and train refused, a TensorFlow start later."""
+    lstm, cnn = ROOT / "configs" / "imdb_lstm.yaml", ROOT / "configs" / "mnist_cnn.yaml"
+    without_tensorflow([
+        (["validate", lstm, "--set", "model.layers[0].Embedding.input_dim=5000"], 2,
+         f"Error: {lstm}: model.layers[0].Embedding.input_dim is 5000, but data.num_words is "
+         "10000"),
+        (["validate", cnn, "--set", "model.layers[7].Dense.units=3"], 2,
+         f"Error: {cnn}: The last layer (model.layers[7].Dense) gives 3 outputs, but "
+         "categorical_crossentropy on mnist, with 10 classes, needs 10: set its units to 10."),
+    ])
+
+
 @pytest.mark.slow
 def test_a_first_epoch_that_compiles_says_so_beforehand(data_dir, tmp_path):
     result = invoke("train", ROOT / "configs" / "imdb_simplernn.yaml", "--data-dir", data_dir,

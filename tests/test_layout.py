@@ -23,7 +23,7 @@ LAYERS = [
      "dlcourse.reference*"],
     ["dlcourse.config*"],
     ["dlcourse.data*"],
-    ["dlcourse.model_file", "dlcourse.reports"],
+    ["dlcourse.model_file", "dlcourse.model_checks", "dlcourse.reports"],
     ["dlcourse.rundir", "dlcourse.tune_dir"],
     ["dlcourse.execution", "dlcourse.models", "dlcourse.callbacks", "dlcourse.tracking",
      "dlcourse.preflight", "dlcourse.prediction_inputs"],
