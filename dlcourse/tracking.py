@@ -193,9 +193,19 @@ class Tracker:
         self.end("finished")
 
     def log_directory(self, directory: Path) -> None:
+        """The run's files, but its hidden ones: the lock other commands take, a backup or
+        a partial file are the run's machinery, not its results."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self._logged("run directory", self.client.log_artifacts, self.run_id, str(directory))
+            for entry in sorted(directory.iterdir()):
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    self._logged("run directory", self.client.log_artifacts, self.run_id,
+                                 str(entry), entry.name)
+                else:
+                    self._logged("run directory", self.client.log_artifact, self.run_id,
+                                 str(entry))
 
     def end(self, status: str) -> None:
         """`status`: dlcourse's ("finished", "interrupted", "failed", ...)."""

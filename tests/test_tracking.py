@@ -49,6 +49,7 @@ def test_a_tracked_run_logs_config_epochs_test_metrics_and_its_directory(data_di
     assert [m.value for m in losses] == pytest.approx(history["loss"])
     artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
     assert {"model.keras", "metrics.json", "config.yaml", "report.html"} <= artifacts
+    assert not [path for path in artifacts if path.startswith(".")]  # the run's .lock was
     assert run.data.tags["dlcourse.run_dir"] == str(run_dir.resolve())
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["output"]["mlflow"] == {}
 
