@@ -345,6 +345,11 @@ def test_config_is_frozen():
             "name": "sgd", "learning_rate": {"schedule": "ExponentialDecy"}}),
          "compile.optimizer.learning_rate.schedule: unknown schedule 'ExponentialDecy' "
          "(did you mean 'ExponentialDecay'?)"),
+        # A negative rate trained backwards, a negative decay grew the rate, unsaid.
+        (lambda raw: raw["compile"].update(optimizer={"name": "sgd", "learning_rate": {
+            "schedule": "PiecewiseConstantDecay", "boundaries": [10], "values": [0.1, -0.1]}}),
+         "compile.optimizer.learning_rate.values: [0.1, -0.1]: a schedule's rates, steps and "
+         "factors are not negative"),
     ],
 )
 def test_raw_text_and_schedule_mistakes_are_reported_with_their_path(tmp_path, change, message):

@@ -305,6 +305,13 @@ class LearningRateSchedule(BaseModel):
                     check_name(value)
             except ArgumentError as error:
                 raise invalid("schedule", str(error), subpath=key) from None
+            numbers = value if isinstance(value, list) else [value]
+            if any(isinstance(number, (int, float)) and not isinstance(number, bool)
+                   and number < 0 for number in numbers):
+                # A negative rate trains backwards, a negative decay grows the rate: both
+                # ran without a word.
+                raise invalid("schedule", f"{value!r}: a schedule's rates, steps and factors "
+                              "are not negative", subpath=key)
         given = {key for key, value in (self.model_extra or {}).items() if value is not None}
         missing = [key for key, described in takes.items()
                    if described.get("required") and key not in given]
