@@ -10,6 +10,7 @@ import csv
 import io
 import platform
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -111,7 +112,18 @@ def _status(run: RunDir, status: dict[str, Any]) -> str:
     said = str(status.get("status", "unknown"))
     if said == "running" and status.get("host") == platform.node() and run.is_held() is False:
         return "killed"
+    if said == "finished" and not _a_model_archive(run.model_path):
+        return "damaged"  # its model gone or cut short: evaluate and predict refuse it
     return said
+
+
+def _a_model_archive(path: Path) -> bool:
+    """A .keras file is a zip archive: one that is missing, no regular file (a FIFO would
+    hang the reading) or cut short is no model. Its end is read, not its weights."""
+    try:
+        return path.is_file() and zipfile.is_zipfile(path)
+    except OSError:
+        return False
 
 
 def _number(value: Any, kind: type) -> Any:

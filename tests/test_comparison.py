@@ -63,6 +63,21 @@ def test_runs_lists_status_without_importing_tensorflow(two_runs):
     assert result.stdout.count("finished") == 2
 
 
+def test_a_finished_run_whose_model_is_gone_or_cut_short_is_listed_as_damaged(trained, tmp_path):
+    """It was listed 'finished' with its old test accuracy; evaluate and predict refuse it."""
+    for name in ("gone", "cut"):
+        trained.copy("mnist", tmp_path / name)
+    (gone,) = (tmp_path / "gone").glob("*/*")
+    (cut,) = (tmp_path / "cut").glob("*/*")
+    (gone / "model.keras").unlink()
+    (cut / "model.keras").write_bytes((cut / "model.keras").read_bytes()[:4])
+    for run in (gone, cut):
+        (summary,) = collect_runs([run])
+        assert summary.status == "damaged", run
+    (whole,) = collect_runs([trained["mnist"]])
+    assert whole.status == "finished"
+
+
 def test_compare_a_directory_without_runs(tmp_path):
     with pytest.raises(RunError, match="no runs were found under it"):
         collect_runs([tmp_path])

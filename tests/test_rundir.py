@@ -5,6 +5,7 @@ import math
 import os
 import subprocess
 import sys
+import zipfile
 from datetime import datetime, timezone
 
 import pytest
@@ -350,6 +351,8 @@ def test_runs_and_compare_list_damaged_runs_as_damaged_and_go_on(tmp_path, cases
 
     root = tmp_path / "runs"
     good = make_run(root / "good" / "20260101-000000")
+    with zipfile.ZipFile(good / "model.keras", "w") as archive:  # a model, as far as runs reads
+        archive.writestr("config.json", "{}")
     (good / "history.json").write_text('{"loss": [0.5], "val_accuracy": [0.75]}')
     (good / "metrics.json").write_text('{"test_accuracy": 0.7, "parameters": 1234}')
     damaged = 0
