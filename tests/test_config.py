@@ -319,6 +319,22 @@ def test_missing_and_non_utf8_files(tmp_path):
         load_config(path)
 
 
+def test_an_unquoted_date_is_told_with_its_file_and_how_to_quote_it(tmp_path):
+    """YAML reads 2020-01-01 as a date: 'name is of type date' named no file and no way out."""
+    path = tmp_path / "dated.yaml"
+    path.write_text((ROOT / "configs" / "mnist_cnn.yaml").read_text() + "name: 2020-01-01\n")
+    with pytest.raises(ConfigError, match=re.escape(
+            f"{path}: name is of type date; a config holds strings, numbers, booleans, None, "
+            "lists and dicts, as YAML does. Quote it ('2020-01-01') to keep it text.")):
+        load_config(path)
+    with pytest.raises(ConfigError, match=re.escape(
+            "--set name is of type date; a config holds strings, numbers, booleans, None, lists "
+            "and dicts, as YAML does. Quote it as YAML text: --set \"name='2020-01-01'\".")):
+        load_config(ROOT / "configs" / "mnist_cnn.yaml", ["name=2020-01-01"])
+    assert load_config(ROOT / "configs" / "mnist_cnn.yaml", ["name='2020-01-01'"]).name == \
+        "2020-01-01"
+
+
 def test_config_is_frozen():
     config = load_config(ROOT / "configs" / "mnist_cnn.yaml")
     assert isinstance(config, Config)

@@ -6,6 +6,8 @@ params_dict: `--set fit.epoch=1` fails with "the key 'fit.epoch' does not exist"
 
 from __future__ import annotations
 
+import datetime
+
 import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -74,13 +76,14 @@ def apply_overrides(
     given = overrides
     if not isinstance(overrides, Mapping):
         overrides = parse_overrides(overrides)
-    result = plain_data(raw)
+    result = plain_data(raw, told_of=f"{source}: ")
     for dotted, value in overrides.items():
         if not isinstance(dotted, str):
             raise ConfigError(f"{_named(dotted, given)}: a key is a dotted text such as "
                               "'fit.epochs'.")
         named = _named(dotted, given)
-        _set_path(result, dotted, plain_data(value, named), source, named)
+        _set_path(result, dotted, plain_data(value, named, told_of=f"{source}: "), source,
+                  named)
     return result
 
 
@@ -108,8 +111,13 @@ def plain_data(value: Any, where: str = "", told_of: str = "") -> Any:
                 return plain(item) if plain is not str else "" + item
         if item is None:
             return None
+        # YAML reads an unquoted 2020-01-01 as a date, which no config key takes.
+        quote = ""
+        if isinstance(item, datetime.date):  # the shell takes one pair of quotes, YAML the other
+            quote = (f" Quote it as YAML text: --set \"{at.removeprefix('--set ')}='{item}'\"."
+                     if at.startswith("--set ") else f" Quote it ('{item}') to keep it text.")
         raise ConfigError(f"{told_of}{at} is of type {type(item).__name__}; a config holds strings, "
-                          "numbers, booleans, None, lists and dicts, as YAML does.")
+                          "numbers, booleans, None, lists and dicts, as YAML does." + quote)
 
     return copied(value, where, frozenset())
 
