@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from dlcourse.config import Config, VectorizeConfig, load_config
-from dlcourse.config.safe_yaml import parse
+from dlcourse.config.safe_yaml import parse, yaml_problem
 from dlcourse.data.dataset import TextVocabulary, reserved_tokens
 from dlcourse.data.imdb import WORD_INDEX_EXPECTED, is_word_index
 from dlcourse.errors import RunError
@@ -396,7 +396,8 @@ class RunDir:
         try:
             raw = parse(text)
         except Exception as error:  # any YAML problem makes the run unreadable, not fatal
-            raise RunError(f"{self.path / CONFIG_FILE}: not valid YAML ({error}).") from None
+            raise RunError(f"{self.path / CONFIG_FILE}: not valid YAML: "
+                           f"{yaml_problem(error, text)}") from None
         if not isinstance(raw, dict):
             raise RunError(f"{self.path / CONFIG_FILE}: not a config mapping.")
         return raw

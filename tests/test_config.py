@@ -303,6 +303,20 @@ def test_unsafe_or_malformed_yaml_is_refused(tmp_path, text, message):
         load_config(write(tmp_path, text))
 
 
+def test_a_yaml_mistake_is_placed_in_the_file_and_a_tab_is_named(tmp_path):
+    """PyYAML placed it in "<unicode string>"; a tab, YAML's classic trap, went unnamed."""
+    path = write(tmp_path, "seed: 1\ndata:\n\tdataset: mnist\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}: not valid YAML: found character that cannot start any token at line 3, "
+        "column 1: the line is indented with a tab, and YAML indents with spaces only.")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "seed: 1\nfit: {epochs: 2\n"))
+    assert "unicode string" not in str(caught.value)
+    assert str(caught.value).endswith(" at line 3, column 1.")
+
+
 def test_billion_laughs_is_refused_quickly(tmp_path):
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i-1}'] * 9)}]" for i in range(1, 10)]

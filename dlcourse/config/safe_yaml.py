@@ -51,7 +51,23 @@ def read_yaml_file(path: Path) -> Any:
     try:
         return parse(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {one_line(error)}") from None
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(error, text)}") from None
+
+
+def yaml_problem(error: Exception, text: str, *, position: bool = True) -> str:
+    """PyYAML's reason with the line and column of the text it read, not of its
+    "<unicode string>", and the tab a YAML beginner most often trips over named."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or not problem:
+        return one_line(error)
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if position else ""
+    if "\t" in line[:len(line) - len(line.lstrip())] or "tab" in problem:
+        return f"{problem}{where}: the line is indented with a tab, and YAML indents " \
+               "with spaces only."
+    return f"{problem}{where}."
 
 
 def read_text_file(path: Path, largest: int, what: str) -> str:
@@ -77,8 +93,8 @@ def parse_value(text: str, where: str) -> Any:
         quoted = dump(text, width=10**9).splitlines()[0]
         quote = (f" Text starting so is quoted in YAML: {quoted}."
                  if text.lstrip()[:1] in ("*", "&", "!", "%", "@", "`") else "")
-        raise ConfigError(f"{where}: the value is not valid YAML: {one_line(error)}.{quote}") \
-            from None
+        reason = yaml_problem(error, text, position=False).rstrip(".")
+        raise ConfigError(f"{where}: the value is not valid YAML: {reason}.{quote}") from None
 
 
 def parse(text: str) -> Any:
