@@ -29,6 +29,13 @@ def new_figure(**options):
     return Figure(**options)
 
 
+def literal(text: str) -> str:
+    """Text drawn as it is written: matplotlib reads what lies between two '$' as maths
+    ("$$" or "$10_$20", class names of price tiers), and a string it can't parse stopped
+    the run at its end, when its plots were drawn."""
+    return text.replace("$", r"\$")
+
+
 def _whole_epochs(axes) -> None:
     from matplotlib.ticker import MaxNLocator
 
@@ -71,7 +78,8 @@ def curves_together_figure(curves: Mapping[str, Sequence[float]], metric: str):
     figure = new_figure(figsize=(7, 4.5))
     axes = figure.subplots()
     for label, values in curves.items():
-        axes.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+        axes.plot(range(1, len(values) + 1), values, marker="o", markersize=3,
+                  label=literal(label))
     axes.set_title(metric.capitalize())
     _whole_epochs(axes)
     axes.set_ylabel(metric)
@@ -105,6 +113,7 @@ def learning_rate_figure(rates: Sequence[float], losses: Sequence[float],
 def confusion_matrix_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]):
     """Counts, true classes down, predicted classes across."""
     count = len(class_names)
+    class_names = [literal(name) for name in class_names]
     size = min(12.0, max(3.5, 0.55 * count + 2))
     figure = new_figure(figsize=(size, size))
     axes = figure.subplots()
@@ -132,6 +141,7 @@ def wrong_images_figure(images: Sequence, wrong: Sequence[Mapping[str, Any]],
     """The most confidently wrong test images, with what was predicted."""
     columns = min(6, len(images)) or 1
     rows = -(-len(images) // columns) or 1
+    class_names = [literal(name) for name in class_names]
     figure = new_figure(figsize=(1.8 * columns, 2.3 * rows))
     # Fixed margins, not a layout engine: measuring every title to place a grid of
     # images cost more than drawing them (every run's evaluation draws this).

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from dlcourse.comparison import format_rows
 from dlcourse.config import Config, SearchExpression
-from dlcourse.reports import new_figure
+from dlcourse.reports import literal, new_figure
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def scores_figure(
             # Choices are categories: place them in their listed order.
             positions = {value: index for index, value in enumerate(expression.values)}
             panel.set_xticks(range(len(expression.values)),
-                             [str(value) for value in expression.values])
+                             [literal(str(value)) for value in expression.values])
             values = [positions.get(value, math.nan) for value in values]
         elif expression.sampling == "log":
             panel.set_xscale("log")

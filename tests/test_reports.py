@@ -44,3 +44,23 @@ def test_report_holds_curves_confusion_mistakes_and_the_reference(trained):
     assert "Embedding" in page and "Total params" in page  # config and model summary
     epochs = re.findall(r"<tr><td>(\d)</td>", page)
     assert epochs[:2] == ["1", "2"]
+
+
+@pytest.mark.slow
+def test_class_names_matplotlib_would_read_as_maths_are_drawn_as_written(tmp_path):
+    """Price tiers "$$" or "$10_$20" as class names: matplotlib parsed each as maths and
+    the run failed at its end, when its plots were drawn, with a traceback and no report."""
+    import numpy as np
+
+    import dlcourse
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (24, 28, 28), dtype=np.uint8), np.arange(24) % 3
+    names = ["$", "$$", "$10_$20"]
+    result = dlcourse.train("mnist_cnn", {"model.layers[7].Dense.units": 3, "fit.epochs": 1,
+                                          "fit.validation_split": None},
+                            train=(images, labels), test=(images, labels), class_names=names,
+                            output_dir=tmp_path)
+    assert json.loads((result.run_dir / "status.json").read_text())["status"] == "finished"
+    assert (result.run_dir / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
+    assert [item["name"] for item in result.metrics["per_class"]] == names
