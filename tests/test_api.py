@@ -144,6 +144,22 @@ def test_class_names_without_data_from_python_is_refused(tmp_path):
         dlcourse.train("mnist_cnn", {"fit.epochs": 1}, class_names=["a", "b"], output_dir=tmp_path)
 
 
+@pytest.mark.parametrize(("names", "message"), [
+    (["a", "a", "b"], "class_names= names 'a' twice; each class needs its own name."),
+    (["a", " ", "b"], "class_names[1]: ' ' is not a name; each class needs a name of "
+                      "printable characters."),
+    (["a", "b\nc", "d"], "class_names[1]: 'b\\nc' is not a name"),
+    ("abc", "class_names='abc': expected a list of names, one per class"),
+])
+def test_class_names_from_python_are_checked_as_the_configs_are(tmp_path, names, message):
+    """Two classes named alike trained, then predict called the run damaged; a blank name
+    or a string for the list trained too."""
+    with pytest.raises(DataError, match=re.escape(message)):
+        dlcourse.train("mnist_cnn", TINY_IMAGES, train=three_stripes(24, 0),
+                       test=three_stripes(12, 1), class_names=names, output_dir=tmp_path)
+    assert not (tmp_path / "mnist_cnn-custom").exists()
+
+
 def test_a_data_dir_given_from_python_must_be_a_folder_as_on_the_command_line(
         trained, tmp_path, monkeypatch):
     # It was searched, found empty, and the run trained on DLCOURSE_DATA_DIR's data unsaid.

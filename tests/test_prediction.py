@@ -186,6 +186,16 @@ def test_integer_pixels_are_scaled_as_uint8_and_float_ones_of_0_to_255_warned_ab
     bright[1, 0, 0] = 300
     with pytest.raises(DataError, match=re.escape("image 1 holds 300")):
         dlcourse.predict(trained["mnist"], bright)
+    # Binarised digits, uint8 or int64 0/1, came out as 0 and 0.004: wrong, unsaid, where
+    # training refuses them.
+    for binary in (digits // 255, (digits // 255).astype("int64")):
+        with pytest.raises(DataError, match=re.escape(
+                f"The array: the images are {binary.dtype} of 0 and 1; integer pixels are read "
+                "as 0-255")):
+            dlcourse.predict(trained["mnist"], binary)
+    as_bool = dlcourse.predict(trained["mnist"], digits > 0)
+    assert [p["probabilities"] for p in as_bool] == [
+        pytest.approx(p["probabilities"]) for p in scaled]
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import numpy as np
 from dlcourse.config import DataConfig, family
 from dlcourse.data.dataset import Dataset, TextVocabulary, check_labels, classes_text
 from dlcourse.data.loading import first
-from dlcourse.data.text import check_learnable, text_dataset, text_of
+from dlcourse.data.text import CONTROL_CHARACTERS, check_learnable, text_dataset, text_of
 from dlcourse.errors import DataError
 
 SOURCE = "<python>"
@@ -44,6 +44,8 @@ def dataset_from_memory(
     False: `train` is no training split, and its classes aren't checked as a fit's."""
     if test is None:
         raise DataError("train=... needs test=... too: the run is evaluated on its test split.")
+    if class_names is not None:
+        class_names = _checked_class_names(class_names)
     if config.dataset == "raw_text":
         test_texts = _texts(config, test, "test")  # test first: see test_split_from_memory
         return text_dataset(config, _texts(config, train, "train"), test_texts,
@@ -181,10 +183,6 @@ def _images(x: np.ndarray, name: str) -> np.ndarray:
         raise DataError(f"{name}=(x, y): images must be (N, height, width) or (N, height, "
                         f"width, channels) numbers; got {x.dtype} of shape {x.shape}.")
     if np.issubdtype(x.dtype, np.integer):
-        if x.size and x.max() == 1:  # a split of integer 0/1 is masks, not 0-255 pixels
-            raise DataError(f"{name}=(x, y): the images are {x.dtype} of 0 and 1; integer "
-                            "pixels are read as 0-255 and scaled by 1/255, which would make "
-                            "them 0 and 0.004. Give 0/1 images as floats, x.astype('float32').")
         return scaled_pixels(x, f"{name}=(x, y)")
     x = x.astype("float32")
     if not np.isfinite(x).all():
@@ -195,7 +193,12 @@ def _images(x: np.ndarray, name: str) -> np.ndarray:
 def scaled_pixels(x: np.ndarray, where: str) -> np.ndarray:
     """Integer pixels of 0-255 (uint8, or int64 as pandas reads a CSV's) scaled to 0-1, as
     the lecture scales them and dlcourse scales image files: only uint8 was, and a model
-    trained on int64 0-255 was evaluated and asked on 0-1."""
+    trained on int64 0-255 was evaluated and asked on 0-1. Integer 0/1 (binarised digits,
+    masks) is refused: scaled so, it is 0 and 0.004, and predictions were wrong unsaid."""
+    if x.size and x.max() == 1 and x.min() == 0:
+        raise DataError(f"{where}: the images are {x.dtype} of 0 and 1; integer pixels are "
+                        "read as 0-255 and scaled by 1/255, which would make them 0 and 0.004. "
+                        "Give 0/1 images as floats, x.astype('float32').")
     if x.size and (x.min() < 0 or x.max() > 255):
         bad = (x < 0) | (x > 255)
         image = int(np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))[0])
@@ -257,6 +260,22 @@ def _class_labels(y: np.ndarray, split: str) -> np.ndarray:
                         f"integer per example); got {y.dtype} of shape {y.shape}"
                         + ("; give them as integers, y.astype(int)." if whole else "."))
     return y
+
+
+def _checked_class_names(given: Any) -> list[str]:
+    """class_names= as the config's data.class_names is checked: one distinct, printable
+    name per class. A name given twice trained, then predict called the run damaged."""
+    if isinstance(given, (str, bytes)) or not hasattr(given, "__iter__"):
+        raise DataError(f"class_names={given!r}: expected a list of names, one per class "
+                        "(e.g. ['negative', 'positive']).")
+    names = [str(name) if isinstance(name, (int, np.integer)) else name for name in given]
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip() or CONTROL_CHARACTERS.search(name):
+            raise DataError(f"class_names[{index}]: {name!r} is not a name; each class needs "
+                            "a name of printable characters.")
+    if twice := sorted({name for name in names if names.count(name) > 1}):
+        raise DataError(f"class_names= names {twice[0]!r} twice; each class needs its own name.")
+    return names
 
 
 def _class_names(y_train: np.ndarray, y_test: np.ndarray, given: Sequence[str] | None) -> tuple[str, ...]:

@@ -222,11 +222,11 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
         raise DataError(f"{place(*found[:2])}: the label holds the escape "
                         f"{lone_surrogate(found[2])}, half of a UTF-16 pair, which is not "
                         "a character; a class's name must be text.")
-    controlled = (lambda value: isinstance(value, str) and _CONTROL.search(value) is not None)
+    controlled = (lambda value: isinstance(value, str) and CONTROL_CHARACTERS.search(value) is not None)
     if found := _first(train, test, controlled):
         # A newline split each prediction over two lines; an escape coloured the terminal.
         raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} holds the control "
-                        f"character {_CONTROL.search(found[2]).group()!r}; a class's name is "
+                        f"character {CONTROL_CHARACTERS.search(found[2]).group()!r}; a class's name is "
                         "printed in reports and predictions: write it without one.")
     if len(values := set(train) | set(test)) > MOST_CLASSES:
         raise DataError(f"the labels name {len(values):,} classes; at most {MOST_CLASSES:,} "
@@ -309,7 +309,7 @@ def _check_not_texts(train: Sequence[Any], seen: set, given: Sequence[str] | Non
 
 
 # Characters no label's name holds: C0 and C1 controls, DEL.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _twins(train: Sequence[str], test: Sequence[str]):
