@@ -20,7 +20,6 @@ import numpy as np
 
 from dlcourse.config import Config, family
 from dlcourse.data import output_widths, shape_text
-from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.data.memory import scaled_pixels
 from dlcourse.data.imdb import encode_reviews, tokenize_review
 from dlcourse.data.photos import read_as_trained, read_picture
@@ -175,20 +174,6 @@ class Predictor:
         except DlcourseError:
             return {}
 
-    def _pixels_scaled(self) -> bool:
-        """Whether the model learned pixels of 0-1: as dlcourse loads image files, and as
-        arrays from Python were where data.json records it (floats are taken as they come;
-        integers are scaled, only uint8 before 2026-12-07; a run from before that record
-        doesn't say)."""
-        try:
-            record = self.run.read_data_record()
-        except DlcourseError:
-            return True
-        if record.get("kind") == MEMORY_KIND or (record and record.get("source") is None):
-            largest = record.get("largest_pixel")
-            return isinstance(largest, (int, float)) and largest <= 1.0
-        return True
-
     def predict(self, inputs: Sequence[str | bytes] | np.ndarray, *, preprocess: bool = True
                 ) -> list[Prediction]:
         """Texts for text models, picture paths (or a file's bytes) for image models, or an
@@ -197,7 +182,7 @@ class Predictor:
             raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
         if isinstance(inputs, np.ndarray):
             prepared = _prepared_array(self.config, inputs, self.input_shape,
-                                       self._embedding_rows, self._pixels_scaled())
+                                       self._embedding_rows, self.run.learned_pixels_within_one())
             inputs = [f"array[{index}]" for index in range(len(prepared.arrays))]
         elif self.family.is_text:
             prepared = self.prepare_texts(inputs)

@@ -31,6 +31,7 @@ from dlcourse.config import Config, VectorizeConfig, load_config
 from dlcourse.config.safe_yaml import parse, yaml_problem
 from dlcourse.data.dataset import TextVocabulary, reserved_tokens
 from dlcourse.data.imdb import WORD_INDEX_EXPECTED, is_word_index
+from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.errors import RunError
 from dlcourse.model_file import load_model_file
 from dlcourse.safe_files import read_file
@@ -564,6 +565,20 @@ class RunDir:
                                "where a path (a string) or null belongs; is the run directory "
                                "damaged?")
         return record
+
+    def learned_pixels_within_one(self) -> bool:
+        """Whether the model learned pixels of 0-1: as dlcourse loads image files, and as
+        arrays from Python were where data.json records it (floats are taken as they come;
+        integers are scaled, only uint8 before 2026-12-07; a run from before that record
+        doesn't say)."""
+        try:
+            record = self.read_data_record()
+        except RunError:
+            return True
+        if record.get("kind") == MEMORY_KIND or (record and record.get("source") is None):
+            largest = record.get("largest_pixel")
+            return isinstance(largest, (int, float)) and largest <= 1.0
+        return True
 
     def write_summary(self, summary: str) -> None:
         write_text(self.path / SUMMARY_FILE, summary)

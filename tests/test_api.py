@@ -259,6 +259,11 @@ def test_evaluate_needs_the_test_arrays_again_and_reproduces_the_run(stripes_run
                        ((x, y + 3), "is not one of the 3 classes (0: 'left', 1: 'middle'")):
         with pytest.raises(DataError, match=re.escape(says)):
             dlcourse.evaluate(stripes_run, test=test)
+    # uint8 trained, so pixels of 0-1; float ones of 0-255 were evaluated as they came.
+    with pytest.raises(DataError, match=re.escape(
+            "test=(x, y): the pixels go up to 255, but ")) as caught:
+        dlcourse.evaluate(stripes_run, test=(x.astype("float32"), y))
+    assert "model learned pixels scaled to 0-1: divide them by 255" in str(caught.value)
     again = dlcourse.evaluate(stripes_run, test=(x, y))
     assert again["test_accuracy"] == pytest.approx(stripes_run.metrics["test_accuracy"], abs=1e-6)
     assert "<table" in again._repr_html_() and "test accuracy" in again._repr_html_()
