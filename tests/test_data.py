@@ -855,3 +855,18 @@ def test_the_environments_data_folder_is_left_to_the_search_however_it_is_writte
     check_given_dir(Path("./not-yet/"))
     with pytest.raises(DataError, match=re.escape("data_dir='elsewhere': no such folder.")):
         check_given_dir(Path("elsewhere"))
+
+
+def test_word_indices_from_python_are_as_long_as_data_maxlen():
+    """Padded to 200 for a config of maxlen 500, they trained, the run's config said 500,
+    and predict called the run damaged."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    config = DataConfig(dataset="imdb", num_words=100, maxlen=50)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(1, 100, (8, 50)), np.arange(8) % 2
+    assert dataset_from_memory(config, (x, y), (x, y)).x_train.shape == (8, 50)
+    with pytest.raises(DataError, match=re.escape(
+            "train=(x, y): the sequences are 20 long, but data.maxlen is 50: pad them to it "
+            "(keras.utils.pad_sequences(x, maxlen=50)), or set data.maxlen to 20.")):
+        dataset_from_memory(config, (x[:, :20], y), (x, y))

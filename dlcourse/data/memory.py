@@ -79,8 +79,8 @@ def _arrays_dataset(config: DataConfig, train: Any, test: Any,
                             "a model takes one image size.")
         _check_same_scale(x_train, x_test, given)
     else:
-        x_test = _sequences(x_test, "test", config.num_words)
-        x_train = _sequences(x_train, "train", config.num_words)
+        x_test = _sequences(x_test, "test", config.num_words, config.maxlen)
+        x_train = _sequences(x_train, "train", config.num_words, config.maxlen)
     if regression:
         y_test, y_train = _numbers(y_test, "test"), _numbers(y_train, "train")
         names: tuple[str, ...] = ()
@@ -225,10 +225,16 @@ def _check_same_scale(x_train: np.ndarray, x_test: np.ndarray, given: dict[str, 
                             "way).")
 
 
-def _sequences(x: np.ndarray, name: str, num_words: int | None) -> np.ndarray:
+def _sequences(x: np.ndarray, name: str, num_words: int | None, maxlen: int | None) -> np.ndarray:
     if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
         raise DataError(f"{name}=(x, y): word-index data must be (N, length) integers, padded; "
                         f"got {x.dtype} of shape {x.shape}.")
+    # Trained at another length, the run's config said data.maxlen, and predict called it
+    # damaged: the model took sequences of the arrays' length.
+    if maxlen is not None and x.shape[1] != maxlen:
+        raise DataError(f"{name}=(x, y): the sequences are {x.shape[1]:,} long, but data.maxlen "
+                        f"is {maxlen:,}: pad them to it (keras.utils.pad_sequences(x, "
+                        f"maxlen={maxlen})), or set data.maxlen to {x.shape[1]}.")
     # TensorFlow's InvalidArgumentError in the middle of training, otherwise.
     if x.size and (x.min() < 0 or num_words is not None and x.max() >= num_words):
         bad = int(x.min() if x.min() < 0 else x.max())
