@@ -59,6 +59,53 @@ def test_a_digit_on_paper_is_inverted_cut_out_and_centred_as_mnist(tmp_path):
     assert plain[0, 0] > 0.8 and plain[14, 14] > 0.8  # only resized: white paper, no digit
 
 
+def test_a_digit_on_grey_paper_is_read_as_dark_on_light(tmp_path):
+    """Paper a phone's camera metered to 0.43: a fixed line at mid-grey took it for a dark
+    background, and a clean picture was a traceback (an empty crop), a noisy one garbage."""
+    paper = dark_digit_on_paper().astype(float) * 110 / 235
+    Image.fromarray(paper.astype(np.uint8)).save(tmp_path / "grey.png")
+    Image.fromarray(dark_digit_on_paper()).save(tmp_path / "white.png")
+    grey, white = (read_picture(tmp_path / name, (28, 28, 1), light_on_dark=True,
+                                centre_digit=True) for name in ("grey.png", "white.png"))
+    assert not grey.warnings and grey.array[0, 0, 0] == 0
+    np.testing.assert_allclose(grey.array, white.array, atol=0.05)
+    # Without preprocessing a light background stays, and is said.
+    plain = read_picture(tmp_path / "white.png", (28, 28, 1), light_on_dark=True,
+                         centre_digit=True, preprocess=False)
+    assert plain.warnings == ("the picture is dark on light, but the model learned light "
+                              "strokes on dark; without --no-preprocess it is inverted",)
+
+
+def test_a_phone_photo_is_read_upright_and_a_16_bit_scan_at_its_levels(tmp_path):
+    """A phone stores a portrait photo on its side with an EXIF tag to turn it; it was read
+    on its side. A 16-bit PNG's levels were clipped to white, ink and paper alike."""
+    upright = Image.fromarray(dark_digit_on_paper(size=1600, top=200, left=300, stroke=40))
+    upright.save(tmp_path / "upright.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.jpg", exif=exif.tobytes())
+    grey = np.asarray(upright.convert("L"), dtype=np.uint16) * 257
+    Image.fromarray(grey).save(tmp_path / "scan16.png")
+    read = {name: read_picture(tmp_path / name, (28, 28, 1), light_on_dark=True,
+                               centre_digit=True).array
+            for name in ("upright.jpg", "phone.jpg", "scan16.png")}
+    np.testing.assert_allclose(read["phone.jpg"], read["upright.jpg"], atol=0.02)
+    np.testing.assert_allclose(read["scan16.png"], read["upright.jpg"], atol=0.1)
+    assert read["scan16.png"].max() == 1.0
+
+
+def test_a_thin_pen_stroke_reaches_full_intensity_as_mnists_do(tmp_path):
+    from PIL import ImageDraw
+
+    drawing = Image.new("L", (1200, 1200), 255)
+    ImageDraw.Draw(drawing).line([(700, 1000), (700, 200), (300, 700), (850, 700)], fill=0,
+                                 width=8)
+    drawing.save(tmp_path / "pen.png")
+    digit = read_picture(tmp_path / "pen.png", (28, 28, 1), light_on_dark=True,
+                         centre_digit=True).array
+    assert digit.max() == pytest.approx(1.0)  # it was 0.38: a grey smear
+
+
 def test_a_transparent_background_is_white_paper():
     from PIL import Image as PILImage
 

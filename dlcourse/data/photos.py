@@ -30,6 +30,9 @@ WORKING_SIDE = 1024
 # Below this spread of grey levels a picture is blank, whatever the model says about it.
 BLANK_SPREAD = 0.08
 MNIST_FIELD, MNIST_BOX = 28, 20
+# The darkest and lightest levels of a picture, robust to a few noisy pixels and sensitive
+# to a small digit in a large photo.
+INK_PERCENTILES = (0.1, 99.9)
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,12 @@ def read_picture(path: Path | bytes, input_shape: tuple[int, ...], *, light_on_d
     if channels == 1:
         grey = np.asarray(image.convert("L"), dtype="float32") / 255.0
         warnings = _blank_warning(grey)
-        if preprocess and light_on_dark and _border(grey) > 0.5:
-            grey = 1.0 - grey
+        if light_on_dark and not warnings and _dark_on_light(grey):
+            if preprocess:
+                grey = 1.0 - grey
+            else:
+                warnings = ("the picture is dark on light, but the model learned light "
+                            "strokes on dark; without --no-preprocess it is inverted",)
         if preprocess and centre_digit and not warnings:
             array = centred_digit(grey, height)
         else:
@@ -119,7 +126,7 @@ def _open(path: Path | bytes, name: str):
         if image.format == "JPEG":  # decoded at a fraction of its size by the decoder itself
             image.draft(image.mode, (WORKING_SIDE, WORKING_SIDE))
         image.load()
-        return _working_size(image)
+        return _working_size(_eight_bit(_upright(image)))
 
 
 def check_picture(path: str) -> None:
@@ -176,13 +183,43 @@ def _on_white(image):
     return image
 
 
-def _border(grey: np.ndarray) -> float:
-    return float(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]).mean())
+def _border(grey: np.ndarray) -> np.ndarray:
+    return np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+
+
+def _dark_on_light(grey: np.ndarray) -> bool:
+    """Whether the strokes are darker than the paper: the background (the border's usual
+    level) lies nearer the lightest pixels than the darkest. A fixed line at mid-grey
+    took white paper that a phone's camera metered to 0.45 for a dark background."""
+    background = float(np.median(_border(grey)))
+    darkest, lightest = np.percentile(grey, INK_PERCENTILES)
+    return background - darkest > lightest - background
+
+
+def _eight_bit(image):
+    """16- and 32-bit greyscale (a scanner's PNG, "I;16" or "I") as 8-bit levels: PIL's
+    convert("L") clips every level above 255, so dark ink and white paper both became
+    white. Scaled by the file's bit depth, as TensorFlow's decoder scales 16-bit PNGs."""
+    from PIL import Image
+
+    if not image.mode.startswith("I"):
+        return image
+    levels = np.asarray(image, dtype="float64")
+    top = 65535.0 if image.mode.startswith("I;16") or levels.max() <= 65535 else levels.max()
+    return Image.fromarray(np.uint8(np.clip(levels / top * 255.0 + 0.5, 0, 255)))
+
+
+def _upright(image):
+    """The picture as viewers show it: a phone stores a portrait photo on its side, with
+    an EXIF tag saying how to turn it."""
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(image)
 
 
 def _blank_warning(grey: np.ndarray) -> tuple[str, ...]:
-    # Robust to a few noisy pixels, sensitive to a small digit in a large photo.
-    spread = float(np.percentile(grey, 99.9) - np.percentile(grey, 0.1))
+    darkest, lightest = np.percentile(grey, INK_PERCENTILES)
+    spread = float(lightest - darkest)
     if spread < BLANK_SPREAD:
         return ("the picture is blank or nearly uniform: there is nothing to recognise, "
                 "so the prediction below means nothing",)
@@ -202,9 +239,12 @@ def centred_digit(grey: np.ndarray, field: int = MNIST_FIELD) -> np.ndarray:
     centred by their centre of mass, as MNIST's digits were made."""
     from PIL import Image
 
-    background = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
+    background = float(np.median(_border(grey)))
     ink = np.clip((grey - background) / max(float(grey.max()) - background, 1e-6), 0, 1)
     rows, columns = np.nonzero(ink > 0.25)
+    if not rows.size:  # strokes no lighter than the border: the whole picture is the digit
+        rows, columns = np.nonzero(np.ones_like(ink))
+        ink = grey
     top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
     crop = ink[top:bottom, left:right]
     box = round(MNIST_BOX * field / MNIST_FIELD)
@@ -212,6 +252,10 @@ def centred_digit(grey: np.ndarray, field: int = MNIST_FIELD) -> np.ndarray:
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
     small = np.asarray(Image.fromarray(np.uint8(crop * 255)).resize(size, Image.Resampling.LANCZOS),
                        dtype="float32") / 255.0
+    # A pen's stroke, a few pixels of a large photo, came out a grey smear (at most 0.38)
+    # once scaled down; MNIST's strokes all reach full intensity.
+    if small.max() > 0:
+        small = small / small.max()
     weights = small.sum() or 1.0
     centre_row = (np.arange(small.shape[0])[:, None] * small).sum() / weights
     centre_column = (np.arange(small.shape[1])[None, :] * small).sum() / weights
