@@ -32,6 +32,17 @@ def test_reviews_from_arguments_a_file_and_stdin(text_run, tmp_path):
         ["great", "a fine film", "boring", "from stdin"]
 
 
+def test_a_file_is_one_review_a_line_as_files_end_lines(text_run, tmp_path):
+    """Split at \x85 too (str.splitlines), 664 of IMDB's own reviews gave two or three
+    predictions each. A UTF-16 file with its byte-order mark (PowerShell's `>`) is read."""
+    reviews = ["Wait for it\x85 a gem", "Odd\u2028break\x0cand feed", "Last"]
+    (tmp_path / "reviews.txt").write_text("\r\n".join(reviews[:2]) + "\r" + reviews[2] + "\n")
+    assert collect_inputs(text_run, [str(tmp_path / "reviews.txt")]) == reviews
+    assert collect_inputs(text_run, ["-"], stdin=stdin("\n".join(reviews).encode())) == reviews
+    (tmp_path / "windows.txt").write_bytes("Great film\r\nDull\r\n".encode("utf-16"))
+    assert collect_inputs(text_run, [str(tmp_path / "windows.txt")]) == ["Great film", "Dull"]
+
+
 def test_a_csv_or_json_lines_file_gives_its_text_column_as_training_reads_it(tmp_path):
     """Read one review a line, a CSV's header and its label column were classified too."""
     import gzip
