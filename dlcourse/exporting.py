@@ -126,7 +126,7 @@ def _test_inputs(run: RunDir, predictor: Predictor, data_dir, test) -> _Samples:
         if dataset.test_texts:
             texts = list(dataset.test_texts[:CHECKED_INPUTS])
         else:  # IMDB in Keras's layout keeps word indices: the reviews as words again
-            texts = decode_reviews(arrays, predictor.run.read_word_index())
+            texts = decode_reviews(arrays, predictor.word_index())
         expected_from_texts = model.predict(predictor.prepare_texts(texts).arrays, verbose=0)
     return _Samples(arrays, expected, texts, expected_from_texts)
 
@@ -189,7 +189,7 @@ def _string_encoder(predictor: Predictor, archive):
             return tf.cast(tf.cast(rows, tf.float16), tf.float32) if bag else rows
 
         return vectorized
-    table = _word_table(predictor.run.read_word_index(), config.data.num_words)
+    table = _word_table(predictor.word_index(), config.data.num_words)
     archive.track(table)
     maxlen = config.data.maxlen
 

@@ -111,7 +111,9 @@ class Predictor:
             self._vectorizer = vectorizer_from(self.config.data.vectorize, vocabulary)
             self._known = frozenset(vocabulary.tokens)
         elif self.family.is_text:
-            self._word_index = self._known = self.run.read_word_index()
+            # Read for the first texts: padded word indices from Python need none, and a run
+            # on one's own word-index arrays may have none.
+            self._word_index = None
         self.class_names = None if self.config.task == "regression" else (
             self.run.read_classes() or self.family.class_names
             or tuple(str(index) for index in range(self.model.output_shape[-1]))
@@ -120,6 +122,12 @@ class Predictor:
         self._check_text_length()
         self._forward = self._compiled_call() if compiled else (
             lambda arrays: self.model.predict(arrays, verbose=0))
+
+    def word_index(self) -> dict[str, int]:
+        """The run's word index, which raw reviews are mapped with (IMDB's word indices)."""
+        if self._word_index is None:
+            self._word_index = self._known = self.run.read_word_index()
+        return self._word_index
 
     def _check_classes(self) -> None:
         """classes.json names one class per output (two for one sigmoid unit): a file edited
@@ -214,7 +222,7 @@ class Predictor:
             tokens = [tokens_of(text, settings) for text in texts]
             unit = "characters" if settings.split == "character" else "words"
         else:
-            arrays = encode_reviews(texts, self._word_index, self.config.data.num_words,
+            arrays = encode_reviews(texts, self.word_index(), self.config.data.num_words,
                                     self.config.data.maxlen)
             tokens = [tokenize_review(text) for text in texts]
             unit = "words"

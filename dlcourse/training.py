@@ -38,7 +38,8 @@ from dlcourse.callbacks import (
 )
 from dlcourse.config import Config, Origin, family
 from dlcourse.data import Dataset, data_record
-from dlcourse.data.imdb import load_word_index
+from dlcourse.data.imdb import IMDB_WORD_INDEX_FILE, load_word_index
+from dlcourse.data.memory import SOURCE as MEMORY_SOURCE
 from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError, ResumableInterrupt, RunError, one_line
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
@@ -457,13 +458,19 @@ def _keep_what_predict_needs(run: RunDir, config: Config, dataset: Dataset, data
         run.write_classes(dataset.class_names)
     if dataset.vocabulary is not None:
         run.write_vocabulary(dataset.vocabulary)
-    if family(config.data.dataset).inputs == "word_indices":
-        try:
-            word_index = load_word_index(data_dir)
-        except DataError as error:
-            print(f"Warning: `dlcourse predict` won't work on this run: {error}", file=sys.stderr)
-            return
-        run.write_word_index(word_index, config.data.num_words)
+    if family(config.data.dataset).inputs != "word_indices":
+        return
+    try:
+        word_index = load_word_index(data_dir)
+    except DataError as error:
+        print("Warning: predict takes padded word indices (from Python) on this run, but not "
+              f"raw text: {error}", file=sys.stderr)
+        return
+    run.write_word_index(word_index, config.data.num_words)
+    if dataset.source == MEMORY_SOURCE:  # word indices from Python: whose words, unknown
+        print("Note: `dlcourse predict` maps raw text to words with IMDB's word index "
+              f"({IMDB_WORD_INDEX_FILE.filename}): right only if your arrays hold IMDB's word "
+              "ranks, as keras.datasets.imdb gives them.", file=sys.stderr)
 
 
 def _fit(model: keras.Model, inputs: dict[str, Any], callbacks: list, initial_epoch: int,

@@ -403,3 +403,29 @@ def test_a_dict_configs_result_still_finds_its_run_after_the_notebook_changes_di
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert "test_accuracy" in dlcourse.evaluate(result)
+
+
+@pytest.mark.slow
+def test_own_word_indices_predict_as_arrays_and_say_whose_words_text_is_mapped_with(
+        tmp_path, monkeypatch, capsys):
+    """Without IMDB's word index beside them (offline), predict refused even the arrays;
+    with it, raw text was mapped with IMDB's ranks onto one's own token ids, unsaid."""
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(1, 50, (32, 40)), np.arange(32) % 2
+    tiny = {"fit.epochs": 1, "data.maxlen": 40, "data.num_words": 50,
+            "model.layers[0].Embedding.input_dim": 50}
+    result = dlcourse.train("imdb_lstm", tiny, train=(x, y), test=(x, y),
+                            output_dir=tmp_path / "offline")
+    assert ("Warning: predict takes padded word indices (from Python) on this run, but not "
+            "raw text: ") in capsys.readouterr().err
+    assert len(dlcourse.predict(result, x[:2])) == 2
+    with pytest.raises(RunError, match="has no word_index.json"):
+        dlcourse.predict(result, ["a fine film"])
+    keras_home = tmp_path / "keras_home"
+    (keras_home / "datasets").mkdir(parents=True)
+    (keras_home / "datasets" / "imdb_word_index.json").write_text('{"fine": 1, "film": 2}')
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    dlcourse.train("imdb_lstm", tiny, train=(x, y), test=(x, y), output_dir=tmp_path / "online")
+    assert ("Note: `dlcourse predict` maps raw text to words with IMDB's word index "
+            "(imdb_word_index.json): right only if your arrays hold IMDB's word ranks") \
+        in capsys.readouterr().err

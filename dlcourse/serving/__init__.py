@@ -55,6 +55,8 @@ def create_app(run_dir: str | Path, limits: Limits = Limits(), *, compiled: bool
     from starlette.exceptions import HTTPException
 
     predictor = Predictor(run_dir, compiled=compiled)
+    if predictor.family.is_text and predictor.config.data.dataset != "raw_text":
+        predictor.word_index()  # a server takes texts: said at its start, not per request
     info = run_info(predictor)
     page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
     app = FastAPI(title=f"dlcourse: {info['config']}", version="1",
