@@ -476,11 +476,23 @@ class RunDir:
     def require_model(self) -> RunDir:
         """This run, or a RunError if it has no model file (it did not finish)."""
         if not self.require().has_model():
-            raise RunError(
-                f"{self.path} has no {MODEL_FILE}: the run did not finish "
-                "(see its status.json)."
-            )
+            raise RunError(f"{self.path} has no {MODEL_FILE}: {self._why_no_model()}")
         return self
+
+    def _why_no_model(self) -> str:
+        """What became of a run without a model, and for a stopped one how to finish it:
+        the way on was said only when training stopped."""
+        try:
+            status = self.read_status()
+        except RunError:
+            return "the run did not finish (see its status.json)."
+        done = status.get("epochs_completed")
+        epochs = f" after {done} epoch{'s' if done != 1 else ''}" if isinstance(done, int) else ""
+        if status.get("status") == "interrupted":
+            return (f"the run was stopped{epochs}; `dlcourse train --resume {self.path}` "
+                    "finishes it, from its last finished epoch.")
+        return f"the run did not finish ({status.get('status', 'no status')}{epochs}; see its " \
+               "status.json)."
 
     def load_model(self):
         """The run's model.keras, loaded with Keras's safe mode (no code from the file runs),

@@ -58,9 +58,21 @@ def test_a_stopped_run_is_resumable_with_its_own_config_only(tmp_path):
 def test_a_run_without_a_model_or_with_a_broken_one_is_told(tmp_path):
     run = stopped_run(tmp_path, "interrupted")
     (run.path / ".partial-history.json.x1").write_text("{")
-    with pytest.raises(RunError, match="has no model.keras: the run did not finish"):
+    # A stopped run was "did not finish (see its status.json)": not how to go on.
+    with pytest.raises(RunError, match=re.escape(
+            f"{run.path} has no model.keras: the run was stopped; `dlcourse train --resume "
+            f"{run.path}` finishes it, from its last finished epoch.")):
         finished_run(run.path)
     assert not list(run.path.glob(".partial*"))  # what a killed process left goes, as before
+    run.write_status({"status": "interrupted", "epochs_completed": 1})
+    with pytest.raises(RunError, match="the run was stopped after 1 epoch; `dlcourse train"):
+        finished_run(run.path)
+    run.write_status({"status": "failed", "epochs_completed": 2})
+    with pytest.raises(RunError, match=re.escape(
+            "has no model.keras: the run did not finish (failed after 2 epochs; see its "
+            "status.json).")):
+        finished_run(run.path)
+    run.write_status({"status": "interrupted"})
     with run.training_lock():  # another process training it is what it is told
         with pytest.raises(RunError, match="is being trained by process"):
             finished_run(run.path)
