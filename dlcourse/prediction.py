@@ -238,9 +238,13 @@ class Predictor:
             source = source if isinstance(source, bytes) else Path(source)
             if self.family.pictures_read_by_keras:  # as training read its images
                 return read_as_trained(source, self.input_shape, name=name)
-            return read_picture(source, self.input_shape, light_on_dark=self.family.light_on_dark,
-                                centre_digit=self.family.centred_digits, preprocess=preprocess,
-                                name=name)
+            return read_picture(source, self.input_shape, light_on_dark=light_on_dark,
+                                centre_digit=self.family.centred_digits and light_on_dark,
+                                preprocess=preprocess, name=name)
+
+        # An MNIST config trained on one's own dark-on-light scans from Python reads a
+        # picture as those were: not inverted, not cut out as MNIST's digits were made.
+        light_on_dark = self.family.light_on_dark and self.run.learned_light_on_dark()
 
         pictures = [read(source, names[position] if names else None)
                     for position, source in enumerate(sources)]

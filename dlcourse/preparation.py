@@ -246,4 +246,10 @@ def memory_record(dataset: Dataset) -> dict[str, Any]:
               "train_samples": len(dataset.x_train), "test_samples": len(dataset.x_test)}
     if dataset.input_kind == "images" and dataset.x_train.size:
         record["largest_pixel"] = float(dataset.x_train.max())
+        # Whether the images are light on dark, as MNIST's are: predict then reads a
+        # picture as MNIST's digits were made (inverted from paper, cut out, centred).
+        x = dataset.x_train[:1000]
+        border = np.concatenate([x[:, 0].ravel(), x[:, -1].ravel(), x[:, :, 0].ravel(),
+                                 x[:, :, -1].ravel()])
+        record["dark_background"] = bool(np.median(border) < 0.5 * record["largest_pixel"])
     return record

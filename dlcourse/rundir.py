@@ -578,6 +578,14 @@ class RunDir:
                                "damaged?")
         return record
 
+    def learned_light_on_dark(self) -> bool:
+        """Whether the run's images were light on dark (as MNIST's): false only for arrays
+        from Python that data.json records on light backgrounds (one's own scans)."""
+        try:
+            return self.read_data_record().get("dark_background") is not False
+        except RunError:
+            return True
+
     def learned_pixels_within_one(self) -> bool:
         """Whether the model learned pixels of 0-1: as dlcourse loads image files, and as
         arrays from Python were where data.json records it (floats are taken as they come;

@@ -429,3 +429,25 @@ def test_own_word_indices_predict_as_arrays_and_say_whose_words_text_is_mapped_w
     assert ("Note: `dlcourse predict` maps raw text to words with IMDB's word index "
             "(imdb_word_index.json): right only if your arrays hold IMDB's word ranks") \
         in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_pictures_are_read_as_the_runs_own_images_were_light_or_dark(tmp_path):
+    """An MNIST config trained on one's own dark-on-light scans read a picture file as
+    MNIST's digits were made (inverted, cut out, centred): the same pixels as a file and
+    as an array got other answers."""
+    from PIL import Image
+
+    (x, y), (x_test, y_test) = three_stripes(96, 0), three_stripes(48, 1)
+    result = dlcourse.train("mnist_cnn", TINY_IMAGES, train=(255 - x, y),
+                            test=(255 - x_test, y_test), output_dir=tmp_path)
+    record = json.loads((result.run_dir / "data.json").read_text())
+    assert record["dark_background"] is False
+    paths = []
+    for index in range(4):
+        paths.append(tmp_path / f"scan{index}.png")
+        Image.fromarray(255 - x_test[index]).save(paths[-1])
+    from_files = dlcourse.predict(result, [str(path) for path in paths])
+    from_arrays = dlcourse.predict(result, 255 - x_test[:4])
+    assert [p["probabilities"] for p in from_files] == [
+        pytest.approx(p["probabilities"], abs=1e-5) for p in from_arrays]
