@@ -218,7 +218,7 @@ class Predictor:
             settings = self.config.data.vectorize
             arrays = vectorize(self._vectorizer, list(texts), settings)
             if settings.output_mode == "int":
-                _check_each_keeps_a_word(arrays, texts, settings)
+                arrays = _one_unknown_word_for_none(arrays)
             tokens = [tokens_of(text, settings) for text in texts]
             unit = "characters" if settings.split == "character" else "words"
         else:
@@ -302,14 +302,17 @@ def _model_of(run: RunDir):
     return _LOADED[key]
 
 
-def _check_each_keeps_a_word(arrays: np.ndarray, texts: Sequence[str], settings) -> None:
-    """A text that standardises to no word ('!!!') is padding alone, whose masked average
-    is NaN: its probability printed as NaN (no JSON), and a label drawn from it."""
-    if (empty := np.flatnonzero(~arrays.any(axis=1))).size:
-        position = int(empty[0]) + 1
-        raise DataError(f"Input {position} ({texts[position - 1][:40]!r}) keeps no word once "
-                        f"standardised (data.vectorize.standardize: {settings.standardize}): "
-                        "there is nothing to classify. Give a review with some words in it.")
+def _one_unknown_word_for_none(arrays: np.ndarray) -> np.ndarray:
+    """Rows of a text that standardises to no word ('!!!', ':-)') with one unknown word
+    ([UNK], index 1) in place of padding alone, whose masked average is NaN: a NaN
+    probability was printed (no JSON), then such a text refused the whole file. The
+    prediction is then the model's answer to one unknown word, and is warned of, as an
+    IMDB run's for a review of only punctuation."""
+    empty = ~arrays.any(axis=1)
+    if empty.any():
+        arrays = arrays.copy()
+        arrays[empty, 0] = 1
+    return arrays
 
 
 def _prepared_array(config: Config, array: np.ndarray, input_shape: tuple,

@@ -292,14 +292,23 @@ def test_predict_a_rating_from_raw_text(trained):
 
 
 @pytest.mark.slow
-def test_a_review_of_no_word_is_refused_not_given_a_nan_probability(trained):
+def test_a_review_of_no_word_is_warned_of_not_given_a_nan_probability(trained, tmp_path):
     """'!!!' vectorised to padding alone: `predict --json` printed "probability": NaN,
-    which is no JSON, and a label drawn from it."""
+    which is no JSON, and a label drawn from it; then one such row refused a whole file.
+    It is predicted as one unknown word, and warned of, as on an IMDB run."""
     run = trained["naive_bayes"]  # index sequences, as a fastText model's
-    result = CliRunner().invoke(main, ["predict", str(run), "great", "!!!", "--json"])
-    assert result.exit_code == 2, result.output
-    assert ("Input 2 ('!!!') keeps no word once standardised (data.vectorize.standardize: "
-            "lower_and_strip_punctuation)") in result.output
+    (tmp_path / "scored.csv").write_text('text\n"Loved it"\n":-)"\n"Dull"\n')
+    result = CliRunner().invoke(main, ["predict", str(run), str(tmp_path / "scored.csv"),
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [record["input"] for record in records] == ["Loved it", ":-)", "Dull"]
+    assert all(0 <= record["probability"] <= 1 for record in records)
+    assert records[1]["warnings"] == ["this text has no words the model reads (only "
+                                      "punctuation?): the prediction is its answer to an "
+                                      "empty review"]
+    assert not any("punctuation" in " ".join(records[index].get("warnings", []))
+                   for index in (0, 2))
 
 
 @pytest.mark.slow
