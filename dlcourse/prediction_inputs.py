@@ -63,11 +63,12 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
 
 def check_pictures(items: Sequence[str | bytes], dataset: str) -> None:
     """Each item a picture's file (or, from Python, its bytes) for a run of `dataset`."""
+    drafted = not family(dataset).pictures_read_by_keras  # TensorFlow decodes in full
     for item in items:
         if isinstance(item, bytes):
             continue  # read, and told, as the picture it claims to be
         try:
-            check_picture(item)
+            check_picture(item, drafted=drafted)
         except DataError as error:
             if os.path.lexists(item):
                 raise

@@ -9,7 +9,7 @@ from PIL import Image
 from dlcourse.cli import main
 from dlcourse.data.imdb import encode_reviews, imdb_sequences, tokenize_review
 from dlcourse.errors import DataError
-from dlcourse.data.photos import centred_digit, read_picture
+from dlcourse.data.photos import centred_digit, check_picture, read_picture
 from dlcourse.prediction import predict_run
 from dlcourse.prediction_inputs import collect_inputs
 
@@ -139,6 +139,20 @@ def test_a_picture_claiming_too_many_pixels_is_refused(tmp_path):
         with pytest.raises(DataError, match="9500x9500 pixels, more than the 50,000,000"):
             read_picture(tmp_path / "huge.png", (28, 28, 1), light_on_dark=True,
                          centre_digit=True)
+
+
+def test_a_phones_50_megapixel_jpeg_is_taken_decoded_at_a_fraction(tmp_path):
+    """8160x6144, a phone's 50-megapixel mode, was refused; a JPEG is decoded at down to
+    1/8 of its size. A PNG that large is still refused: it is decoded in full."""
+    photo = Image.new("L", (8160, 6144), 235)
+    photo.paste(0, (3000, 1500, 3400, 4500))
+    photo.save(tmp_path / "phone.jpg", quality=80)
+    picture = read_picture(tmp_path / "phone.jpg", (28, 28, 1), light_on_dark=True,
+                           centre_digit=True)
+    assert not picture.warnings and picture.array.max() == pytest.approx(1.0)
+    check_picture(str(tmp_path / "phone.jpg"))
+    with pytest.raises(DataError, match="8160x6144 pixels, more than the 50,000,000"):
+        check_picture(str(tmp_path / "phone.jpg"), drafted=False)  # an image-folder run's
 
 
 def test_centring_moves_the_centre_of_mass_to_the_middle():

@@ -27,6 +27,9 @@ from dlcourse.safe_files import regular_file
 # before any float copy: the models take 28 to a few hundred, and a digit's bounding box
 # is found as well at this size. A 49-megapixel picture took 0.6 GB to prepare in full.
 WORKING_SIDE = 1024
+# A JPEG is decoded at down to 1/8 of its size (PIL's draft), so a phone's 50-megapixel
+# photo (8160x6144) takes about a megapixel; PIL itself refuses twice its 89 megapixels.
+LARGEST_DRAFTED_PIXELS = 170_000_000
 # Below this spread of grey levels a picture is blank, whatever the model says about it.
 BLANK_SPREAD = 0.08
 MNIST_FIELD, MNIST_BOX = 28, 20
@@ -122,22 +125,24 @@ def _working_size(image):
 
 def _open(path: Path | bytes, name: str):
     with _picture_errors(name):
-        image = _opened(path, name)
+        image = _opened(path, name, drafted=True)
         if image.format == "JPEG":  # decoded at a fraction of its size by the decoder itself
             image.draft(image.mode, (WORKING_SIDE, WORKING_SIDE))
         image.load()
         return _working_size(_eight_bit(_upright(image)))
 
 
-def check_picture(path: str) -> None:
-    """A picture whose header PIL reads, of a size it may have: said before predict starts
-    TensorFlow (seconds) rather than after."""
+def check_picture(path: str, *, drafted: bool = True) -> None:
+    """A picture whose header PIL reads, of a size it may have (`drafted`: read by
+    read_picture, which decodes a JPEG at a fraction of its size): said before predict
+    starts TensorFlow (seconds) rather than after."""
     with _picture_errors(path):
-        _opened(Path(path), path).close()
+        _opened(Path(path), path, drafted=drafted).close()
 
 
-def _opened(path: Path | bytes, name: str):
-    """The picture opened (its header read, not its pixels)."""
+def _opened(path: Path | bytes, name: str, *, drafted: bool = False):
+    """The picture opened (its header read, not its pixels). `drafted`: a JPEG will be
+    decoded at a fraction of its size, so a phone's 50-megapixel photo may be taken."""
     import io
 
     from PIL import Image
@@ -148,10 +153,11 @@ def _opened(path: Path | bytes, name: str):
         # PIL's warning from 89 megapixels printed a line before our refusal of 50.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path)
-    if image.width * image.height > LARGEST_PIXELS:
+    largest = LARGEST_DRAFTED_PIXELS if drafted and image.format == "JPEG" else LARGEST_PIXELS
+    if image.width * image.height > largest:
         image.close()
         raise DataError(f"{name}: {image.width}x{image.height} pixels, more than the "
-                        f"{LARGEST_PIXELS:,} a picture may have; resize it first.")
+                        f"{largest:,} a picture may have; resize it first.")
     return image
 
 
