@@ -382,6 +382,7 @@ def lr_find(
     from dlcourse.tensorflow_setup import start_tensorflow
 
     check_given_dir(data_dir)
+    _check_range_test(start, end, steps)
     path = config
     if not hasattr(config, "fit"):
         config = load_config(config, overrides or {})
@@ -396,6 +397,27 @@ def lr_find(
     with _naming(path):
         return find_learning_rate(config, data_dir, output=output, start=start, end=end,
                                   steps=steps)
+
+
+# What `dlcourse lr-find --steps` takes: the permutations of the data are made up front.
+LR_FIND_STEPS = (10, 100_000)
+
+
+def _check_range_test(start: Any, end: Any, steps: Any) -> None:
+    """The range test's numbers as the command line takes them: "30" and 30.5 steps were
+    TypeErrors inside the test, and steps had no bound from Python."""
+    import math
+
+    from dlcourse.errors import ConfigError
+
+    for name, value in (("start", start), ("end", end)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"lr_find: {name}={value!r}; expected a learning rate above 0.")
+    low, high = LR_FIND_STEPS
+    if isinstance(steps, bool) or not isinstance(steps, int) or not low <= steps <= high:
+        raise ConfigError(f"lr_find: steps={steps!r}; expected a whole number of batches from "
+                          f"{low} to {high:,}.")
 
 
 def _lr_find_output(plot: Path) -> Path:

@@ -82,3 +82,23 @@ def test_a_start_above_the_end_is_refused_in_one_paragraph(tmp_path):
     result = invoke("lr-find", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir",
                     tmp_path, "--start", "1", "--end", "0.1")
     assert one_paragraph(result) and "start" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("arguments", "says"), [
+    ({"steps": "30"}, "lr_find: steps='30'; expected a whole number of batches from 10 to "
+                      "100,000."),
+    ({"steps": 30.5}, "lr_find: steps=30.5; expected a whole number"),
+    ({"steps": 10**9}, "lr_find: steps=1000000000; expected"),
+    ({"start": None}, "lr_find: start=None; expected a learning rate above 0."),
+    ({"end": float("nan")}, "lr_find: end=nan; expected a learning rate above 0."),
+])
+def test_range_test_numbers_from_python_are_checked_as_the_command_line_checks_them(
+        tmp_path, arguments, says):
+    """"30" and 30.5 steps were TypeErrors inside the test, after TensorFlow started and
+    the data was read; a billion steps had no bound (its permutations are made first)."""
+    import dlcourse
+    from dlcourse.errors import ConfigError
+
+    write_mnist(tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        dlcourse.lr_find("mnist_cnn", data_dir=tmp_path, **arguments)
