@@ -172,6 +172,12 @@ def _check_learned_scale(run: RunDir, dataset: Dataset, given: str) -> None:
                         "came, above 1: give them on its scale, as floats.")
 
 
+# A --data-dir may hold other data than the run trained on (an mnist.npz of CIFAR's
+# shape); a model.keras may come from another run.
+_OTHER_DATA_OR_MODEL = ("either it is other data than the run trained on, or the run "
+                        "directory is damaged (a model from another run).")
+
+
 def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: Dataset) -> None:
     """The run's model takes its test inputs and gives one output per class: a model.keras
     copied from another run gave TensorFlow's traceback in the middle of evaluating."""
@@ -182,9 +188,8 @@ def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: 
                             f"takes {shape_text(shape, batch=True)}: give arrays shaped as its "
                             "training data.")
         raise RunError(
-            f"{run.model_path}: takes inputs of shape {shape_text(shape)}, but the run's data "
-            f"({dataset.source}) has {shape_text(given)}; is the run directory damaged (a model "
-            "from another run)?"
+            f"{run.model_path}: takes inputs of shape {shape_text(shape)}, but {dataset.source} "
+            f"has {shape_text(given)}: {_OTHER_DATA_OR_MODEL}"
         )
     _check_indices_fit(run, model, dataset)
     outputs = model.output_shape[-1]
@@ -195,8 +200,8 @@ def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: 
         what = ("a number to predict" if regression
                 else classes_text(dataset.class_names or (), dataset.num_classes))
         raise RunError(
-            f"{run.model_path}: has {outputs} output(s), but the run's data ({dataset.source}) "
-            f"has {what}; is the run directory damaged (a model from another run)?"
+            f"{run.model_path}: has {outputs} output(s), but {dataset.source} has {what}: "
+            f"{_OTHER_DATA_OR_MODEL}"
         )
 
 

@@ -552,7 +552,7 @@ def test_layers_that_load_files_run_code_or_wrap_frameworks_are_refused(layer, r
         ("compile.loss=serialize", "compile.loss: unknown loss 'serialize'"),
         ("compile.loss=deserialize", "compile.loss: unknown loss 'deserialize'"),
         ("compile.optimizer=multioptimizer", "compile.optimizer.name: unknown optimizer 'multioptimizer'"),
-        ("name=-rf", "name: expected letters, digits, '_', '-' or '.', starting with a letter or digit"),
+        ("name=-rf", "name: expected letters, digits, '_', '-' or '.' (ASCII), starting with a letter or digit"),
         ("name=..", "starting with a letter or digit, got '..'"),
         ("model.layers[1].LSTM.units=2147483647", "expected at most 1,048,576"),
         ("data.maxlen=100000000", "data.maxlen: expected a value <= 1048576"),

@@ -138,8 +138,8 @@ def describe(error: dict[str, Any], known_keys: typing.Callable[[list], list[str
     elif kind == "too_short":
         message = "must not be empty"
     elif kind == "string_pattern_mismatch":
-        message = (f"expected letters, digits, '_', '-' or '.', starting with a letter or "
-                   f"digit, got {_as_yaml(given)}")
+        message = (f"expected letters, digits, '_', '-' or '.' (ASCII), starting with a letter "
+                   f"or digit, got {_as_yaml(given)}")
     elif kind == "string_too_long":
         message = f"expected at most {context['max_length']} characters, got {len(given)}"
     elif "message" in context:
