@@ -302,7 +302,9 @@ def test_other_data_is_numbered_with_the_runs_classes(tmp_path):
     again = run_dataset(run, config, tmp_path / "mine")
     assert again.class_names == ("neg", "pos") and list(again.y_test) == list(trained.y_test)
     with pytest.raises(DataError, match=re.escape(
-            "test.csv, line 8: the label 'meh' is not one of the classes ['neg', 'pos']")):
+            "test.csv, line 8: the label 'meh' is not one of the classes ['neg', 'pos'] "
+            "(data.class_names, class_names= from Python, or a trained run's); name the "
+            "classes as the labels do.")):
         run_dataset(run, config, tmp_path / "other")
 
 

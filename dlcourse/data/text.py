@@ -250,8 +250,8 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
                             "(in a CSV, no space after the comma).")
         if given and (found := _first(train, test, lambda value: value not in given)):
             raise DataError(f"{place(*found[:2])}: the label {_shown(found[2])} is not one of "
-                            f"the classes {list(given)} (data.class_names, or a trained "
-                            "run's).")
+                            f"the classes {list(given)} (data.class_names, class_names= from "
+                            "Python, or a trained run's); name the classes as the labels do.")
         return
     problems = (
         (lambda value: not _is_integer(value) and not _is_whole(value), "is not an integer: "
