@@ -65,10 +65,16 @@ def test_a_digit_on_grey_paper_is_read_as_dark_on_light(tmp_path):
     paper = dark_digit_on_paper().astype(float) * 110 / 235
     Image.fromarray(paper.astype(np.uint8)).save(tmp_path / "grey.png")
     Image.fromarray(dark_digit_on_paper()).save(tmp_path / "white.png")
-    grey, white = (read_picture(tmp_path / name, (28, 28, 1), light_on_dark=True,
-                                centre_digit=True) for name in ("grey.png", "white.png"))
+    glare = dark_digit_on_paper().astype(float)
+    glare[glare == 235], glare[glare == 20] = 150, 80  # grey paper, a pencil's grey stroke
+    glare[300:360, 300:335] = 255  # a lamp's reflection: further from the paper than ink
+    Image.fromarray(glare.astype(np.uint8)).save(tmp_path / "glare.png")
+    grey, white, glared = (read_picture(tmp_path / name, (28, 28, 1), light_on_dark=True,
+                                        centre_digit=True)
+                           for name in ("grey.png", "white.png", "glare.png"))
     assert not grey.warnings and grey.array[0, 0, 0] == 0
     np.testing.assert_allclose(grey.array, white.array, atol=0.05)
+    np.testing.assert_allclose(glared.array, white.array, atol=0.05)
     # Without preprocessing a light background stays, and is said.
     plain = read_picture(tmp_path / "white.png", (28, 28, 1), light_on_dark=True,
                          centre_digit=True, preprocess=False)

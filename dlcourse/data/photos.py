@@ -194,10 +194,13 @@ def _border(grey: np.ndarray) -> np.ndarray:
 
 
 def _dark_on_light(grey: np.ndarray) -> bool:
-    """Whether the strokes are darker than the paper: the background (the border's usual
-    level) lies nearer the lightest pixels than the darkest. A fixed line at mid-grey
-    took white paper that a phone's camera metered to 0.45 for a dark background."""
+    """Whether the strokes are darker than the paper. A light border (paper, the old and
+    usual case) says so; a dimmer one, as a phone's camera meters white paper (0.45),
+    was taken for a dark background: there the strokes are darker where the darkest
+    pixels lie further below the border's level than the lightest lie above it."""
     background = float(np.median(_border(grey)))
+    if background >= 0.5:
+        return True
     darkest, lightest = np.percentile(grey, INK_PERCENTILES)
     return background - darkest > lightest - background
 
