@@ -92,11 +92,17 @@ def test_a_phone_photo_is_read_upright_and_a_16_bit_scan_at_its_levels(tmp_path)
     upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.jpg", exif=exif.tobytes())
     grey = np.asarray(upright.convert("L"), dtype=np.uint16) * 257
     Image.fromarray(grey).save(tmp_path / "scan16.png")
+    # On its side in a PNG too, which is reduced (and loses its EXIF) before it is turned.
+    Image.fromarray(grey // 257).transpose(Image.Transpose.ROTATE_90).save(
+        tmp_path / "phone.png", exif=exif.tobytes())
+    # 32-bit levels of 0-255 (a TIFF) are 8-bit levels: scaled as 16-bit they were black.
+    Image.fromarray((grey // 257).astype(np.int32)).save(tmp_path / "levels32.tif")
     read = {name: read_picture(tmp_path / name, (28, 28, 1), light_on_dark=True,
                                centre_digit=True).array
-            for name in ("upright.jpg", "phone.jpg", "scan16.png")}
+            for name in ("upright.jpg", "phone.jpg", "scan16.png", "phone.png", "levels32.tif")}
     np.testing.assert_allclose(read["phone.jpg"], read["upright.jpg"], atol=0.02)
-    np.testing.assert_allclose(read["scan16.png"], read["upright.jpg"], atol=0.1)
+    for name in ("scan16.png", "phone.png", "levels32.tif"):
+        np.testing.assert_allclose(read[name], read["upright.jpg"], atol=0.1, err_msg=name)
     assert read["scan16.png"].max() == 1.0
 
 
@@ -159,6 +165,11 @@ def test_a_phones_50_megapixel_jpeg_is_taken_decoded_at_a_fraction(tmp_path):
     check_picture(str(tmp_path / "phone.jpg"))
     with pytest.raises(DataError, match="8160x6144 pixels, more than the 50,000,000"):
         check_picture(str(tmp_path / "phone.jpg"), drafted=False)  # an image-folder run's
+    # A phone's JPEG holding a second picture opens as PIL's "MPO", a JPEG all the same.
+    photo.save(tmp_path / "phone.mpo.jpg", format="MPO", save_all=True,
+               append_images=[photo.resize((160, 120))])
+    assert Image.open(tmp_path / "phone.mpo.jpg").format == "MPO"
+    check_picture(str(tmp_path / "phone.mpo.jpg"))
 
 
 def test_centring_moves_the_centre_of_mass_to_the_middle():

@@ -30,6 +30,7 @@ WORKING_SIDE = 1024
 # A JPEG is decoded at down to 1/8 of its size (PIL's draft), so a phone's 50-megapixel
 # photo (8160x6144) takes about a megapixel; PIL itself refuses twice its 89 megapixels.
 LARGEST_DRAFTED_PIXELS = 170_000_000
+DRAFTED_FORMATS = ("JPEG", "MPO")  # MPO: a phone's JPEG that holds a second picture
 # Below this spread of grey levels a picture is blank, whatever the model says about it.
 BLANK_SPREAD = 0.08
 MNIST_FIELD, MNIST_BOX = 28, 20
@@ -116,6 +117,8 @@ def _working_size(image):
         return image
     if image.mode == "1":
         image = image.convert("L")
+    elif image.mode.startswith("I;16"):  # 16-bit levels, kept: reduce takes 32-bit "I"
+        image = image.convert("I")
     elif image.mode in ("P", "PA"):
         image = image.convert("RGBA")
     elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
@@ -126,10 +129,12 @@ def _working_size(image):
 def _open(path: Path | bytes, name: str):
     with _picture_errors(name):
         image = _opened(path, name, drafted=True)
-        if image.format == "JPEG":  # decoded at a fraction of its size by the decoder itself
+        if image.format in DRAFTED_FORMATS:  # decoded at a fraction of its size
             image.draft(image.mode, (WORKING_SIDE, WORKING_SIDE))
         image.load()
-        return _working_size(_eight_bit(_upright(image)))
+        turn = _turn_upright(image)  # read before reducing, which leaves the EXIF behind
+        image = _eight_bit(_working_size(image))
+        return image.transpose(turn) if turn is not None else image
 
 
 def check_picture(path: str, *, drafted: bool = True) -> None:
@@ -153,7 +158,8 @@ def _opened(path: Path | bytes, name: str, *, drafted: bool = False):
         # PIL's warning from 89 megapixels printed a line before our refusal of 50.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path)
-    largest = LARGEST_DRAFTED_PIXELS if drafted and image.format == "JPEG" else LARGEST_PIXELS
+    largest = LARGEST_DRAFTED_PIXELS if drafted and image.format in DRAFTED_FORMATS \
+        else LARGEST_PIXELS
     if image.width * image.height > largest:
         image.close()
         raise DataError(f"{name}: {image.width}x{image.height} pixels, more than the "
@@ -208,22 +214,36 @@ def _dark_on_light(grey: np.ndarray) -> bool:
 def _eight_bit(image):
     """16- and 32-bit greyscale (a scanner's PNG, "I;16" or "I") as 8-bit levels: PIL's
     convert("L") clips every level above 255, so dark ink and white paper both became
-    white. Scaled by the file's bit depth, as TensorFlow's decoder scales 16-bit PNGs."""
-    from PIL import Image
-
+    white. A 16-bit file is scaled by its bit depth, as TensorFlow's decoder scales it; a
+    32-bit one by its own range (levels of 0-255 stay as they are)."""
     if not image.mode.startswith("I"):
         return image
-    levels = np.asarray(image, dtype="float64")
-    top = 65535.0 if image.mode.startswith("I;16") or levels.max() <= 65535 else levels.max()
-    return Image.fromarray(np.uint8(np.clip(levels / top * 255.0 + 0.5, 0, 255)))
+    sixteen = image.mode.startswith("I;16")
+    image = image.convert("I")
+    highest = image.getextrema()[1]
+    top = 65535 if sixteen or 255 < highest <= 65535 else max(highest, 255)
+    return image.point(lambda level: level * (255 / top)).convert("L")  # in PIL's C
 
 
-def _upright(image):
-    """The picture as viewers show it: a phone stores a portrait photo on its side, with
-    an EXIF tag saying how to turn it."""
-    from PIL import ImageOps
+# EXIF orientations (a phone stores a portrait photo on its side, with a tag saying how
+# to turn it) and the turn that shows the picture as viewers do, as PIL's exif_transpose.
+_UPRIGHT_TURNS = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+                  6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
 
-    return ImageOps.exif_transpose(image)
+
+def _turn_upright(image):
+    """The turn that shows `image` upright, or None. A damaged EXIF block is no turn (PIL
+    warned of it on the terminal)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            orientation = image.getexif().get(0x0112)
+        except Exception:  # any damage to a tag only loses the turn, never the picture
+            return None
+    name = _UPRIGHT_TURNS.get(orientation) if isinstance(orientation, int) else None
+    return getattr(Image.Transpose, name) if name else None
 
 
 def _blank_warning(grey: np.ndarray) -> tuple[str, ...]:
