@@ -148,7 +148,7 @@ def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
         else:
             dataset = dataset_from_memory(config.data, train, test, **known)
         if dataset.input_kind == "images":
-            _check_learned_scale(run, dataset, "train=" if train is not None else "test=")
+            _check_learned_scale(run, dataset)
         return dataset
     if run.read_data_record().get("kind") == MEMORY_KIND:
         raise python_data_refused(run, command)
@@ -156,20 +156,22 @@ def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
                                   test_only=command != "resume")
 
 
-def _check_learned_scale(run: RunDir, dataset: Dataset, given: str) -> None:
-    """Images from Python on the scale the model learned: float 0-255 pixels for a model
-    of 0-1 ones were evaluated without a word (test loss 2.2 for 0.41), where predict
-    warns and training refuses splits on two scales."""
-    largest = float(dataset.x_test.max()) if dataset.x_test.size else 0.0
-    within_one = run.learned_pixels_within_one()
-    if within_one and largest > FAR_ABOVE_ONE:
-        raise DataError(f"{given}(x, y): the pixels go up to {largest:g}, but {run.path}'s model "
+def _check_learned_scale(run: RunDir, dataset: Dataset) -> None:
+    """Images from Python on the scale the model learned, by the rule training holds two
+    splits to: float 0-255 pixels for a model of 0-1 ones were evaluated without a word
+    (test loss 2.2 for 0.41), where predict warns."""
+    learned = run.learned_largest_pixel()
+    if learned is None or not dataset.x_test.size:
+        return  # a run from before the record: nothing to hold the pixels to
+    largest, lowest = float(dataset.x_test.max()), float(dataset.x_test.min())
+    if learned <= 1.0 and largest > FAR_ABOVE_ONE:
+        raise DataError(f"test=(x, y): the pixels go up to {largest:g}, but {run.path}'s model "
                         "learned pixels scaled to 0-1: divide them by 255, or give integer "
                         "pixels (uint8 0-255), which are scaled for you.")
-    if not within_one and 0 <= dataset.x_test.min() and 0 < largest <= 1.0:
-        raise DataError(f"{given}(x, y): the pixels lie within 0 to 1 (integer pixels are "
-                        f"scaled by 1/255), but {run.path}'s model learned pixels as they "
-                        "came, above 1: give them on its scale, as floats.")
+    if learned > FAR_ABOVE_ONE and 0 <= lowest and 0 < largest <= 1.0:
+        raise DataError(f"test=(x, y): the pixels lie within 0 to 1 (integer pixels are "
+                        f"scaled by 1/255), but {run.path}'s model learned pixels up to "
+                        f"{learned:g}, as they came: give them on its scale, as floats.")
 
 
 # A --data-dir may hold other data than the run trained on (an mnist.npz of CIFAR's

@@ -353,6 +353,12 @@ def cluster_backup_dir(output_dir: str | Path, name: str, task: str) -> Path:
     return Path(output_dir) / name / CLUSTER_BACKUPS_DIR / task
 
 
+def _from_python(record: Mapping[str, Any]) -> bool:
+    """Whether data.json is of data given from Python (runs before its `kind` had no
+    source)."""
+    return record.get("kind") == MEMORY_KIND or bool(record) and record.get("source") is None
+
+
 class RunDir:
     """One run directory: every file it holds, read and written here only."""
 
@@ -595,10 +601,22 @@ class RunDir:
             record = self.read_data_record()
         except RunError:
             return True
-        if record.get("kind") == MEMORY_KIND or (record and record.get("source") is None):
+        if _from_python(record):
             largest = record.get("largest_pixel")
             return isinstance(largest, (int, float)) and largest <= 1.0
         return True
+
+    def learned_largest_pixel(self) -> float | None:
+        """The largest pixel the model learned from: 1 for image files (read as 0-1),
+        data.json's for arrays from Python; None where that isn't recorded."""
+        try:
+            record = self.read_data_record()
+        except RunError:
+            return None
+        if not _from_python(record):
+            return 1.0
+        largest = record.get("largest_pixel")
+        return float(largest) if type(largest) in (int, float) else None
 
     def write_summary(self, summary: str) -> None:
         write_text(self.path / SUMMARY_FILE, summary)

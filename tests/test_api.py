@@ -451,3 +451,15 @@ def test_pictures_are_read_as_the_runs_own_images_were_light_or_dark(tmp_path):
     from_arrays = dlcourse.predict(result, 255 - x_test[:4])
     assert [p["probabilities"] for p in from_files] == [
         pytest.approx(p["probabilities"], abs=1e-5) for p in from_arrays]
+
+
+@pytest.mark.slow
+def test_evaluate_holds_pixels_to_the_scale_training_held_its_splits_to(tmp_path):
+    """Floats up to 1.3 trained beside a test split within 0-1 (training refuses only past
+    2); evaluating that same test split was then refused as another scale."""
+    (x, y), (x_test, y_test) = three_stripes(48, 0), three_stripes(24, 1)
+    train, test = (x / 255 * 1.3, y), (x_test / 255, y_test)
+    result = dlcourse.train("mnist_cnn", {**TINY_IMAGES, "fit.epochs": 1}, train=train,
+                            test=test, output_dir=tmp_path)
+    again = dlcourse.evaluate(result, test=test)
+    assert again["test_accuracy"] == pytest.approx(result.metrics["test_accuracy"], abs=1e-6)
