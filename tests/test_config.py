@@ -311,10 +311,13 @@ def test_a_yaml_mistake_is_placed_in_the_file_and_a_tab_is_named(tmp_path):
     assert str(caught.value) == (
         f"{path}: not valid YAML: found character that cannot start any token at line 3, "
         "column 1: the line is indented with a tab, and YAML indents with spaces only.")
+    # An unclosed bracket or quote is found at the end: where it began is what helps.
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, "seed: 1\nfit: {epochs: 2\n"))
     assert "unicode string" not in str(caught.value)
-    assert str(caught.value).endswith(" at line 3, column 1.")
+    assert str(caught.value).endswith(
+        ": not valid YAML: did not find expected ',' or '}' at the end of the file (while "
+        "parsing a flow mapping that began at line 2, column 6).")
 
 
 def test_billion_laughs_is_refused_quickly(tmp_path):

@@ -56,14 +56,22 @@ def read_yaml_file(path: Path) -> Any:
 
 def yaml_problem(error: Exception, text: str, *, position: bool = True) -> str:
     """PyYAML's reason with the line and column of the text it read, not of its
-    "<unicode string>", and the tab a YAML beginner most often trips over named."""
+    "<unicode string>", where what it was reading began (an unclosed quote or bracket
+    is only found at the end), and the tab a YAML beginner most often trips over named."""
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None)
     if mark is None or not problem:
         return one_line(error)
     lines = text.splitlines()
     line = lines[mark.line] if mark.line < len(lines) else ""
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if position else ""
+    where = ""
+    if position:
+        where = (f" at line {mark.line + 1}, column {mark.column + 1}" if mark.line < len(lines)
+                 else " at the end of the file")
+        began = getattr(error, "context_mark", None)
+        context = getattr(error, "context", None)
+        if context and began is not None and began.line != mark.line:
+            where += f" ({context} that began at line {began.line + 1}, column {began.column + 1})"
     if "\t" in line[:len(line) - len(line.lstrip())] or "tab" in problem:
         return f"{problem}{where}: the line is indented with a tab, and YAML indents " \
                "with spaces only."
