@@ -22,12 +22,12 @@ from dlcourse.data.files import check_given_dir, fingerprint
 from dlcourse.data.loading import MEMORY_KIND, check_held_in, data_fingerprint, own_files
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
-from dlcourse.rundir import CONFIG_FILE, EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RunDir, is_run_dir
+from dlcourse.rundir import (
+    CONFIG_FILE, EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RESUMABLE_STATUSES as RESUMABLE, RunDir,
+    is_run_dir,
+)
 
 EXPORT_FORMATS = tuple(EXPORT_FILES)
-
-# The states a stopped run can be resumed from.
-RESUMABLE = ("running", "interrupted", "failed")
 
 
 def writable_output(output_dir: str | Path, name: str) -> None:

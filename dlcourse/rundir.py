@@ -353,6 +353,10 @@ def cluster_backup_dir(output_dir: str | Path, name: str, task: str) -> Path:
     return Path(output_dir) / name / CLUSTER_BACKUPS_DIR / task
 
 
+# The states of a run that stopped before its end, which --resume continues.
+RESUMABLE_STATUSES = ("running", "interrupted", "failed")
+
+
 def _from_python(record: Mapping[str, Any]) -> bool:
     """Whether data.json is of data given from Python (runs before its `kind` had no
     source)."""
@@ -487,18 +491,26 @@ class RunDir:
 
     def _why_no_model(self) -> str:
         """What became of a run without a model, and for a stopped one how to finish it:
-        the way on was said only when training stopped."""
+        the way on was said only when training stopped. (A run that a live process holds
+        is told so before this, by the commands that take its lock.)"""
         try:
             status = self.read_status()
         except RunError:
             return "the run did not finish (see its status.json)."
-        done = status.get("epochs_completed")
+        word, done = status.get("status"), status.get("epochs_completed")
         epochs = f" after {done} epoch{'s' if done != 1 else ''}" if isinstance(done, int) else ""
-        if status.get("status") == "interrupted":
-            return (f"the run was stopped{epochs}; `dlcourse train --resume {self.path}` "
-                    "finishes it, from its last finished epoch.")
-        return f"the run did not finish ({status.get('status', 'no status')}{epochs}; see its " \
-               "status.json)."
+        if word not in RESUMABLE_STATUSES:
+            return f"the run did not finish ({word or 'no status'}{epochs}; see its status.json)."
+        what = {"interrupted": "was stopped", "failed": "failed",
+                "running": "was killed (its status.json still says running)"}[word]
+        try:
+            from_python = _from_python(self.read_data_record())
+        except RunError:
+            from_python = False
+        how = (f"dlcourse.resume({str(self.path)!r}, train=(x_train, y_train), "
+               "test=(x_test, y_test))" if from_python
+               else f"`dlcourse train --resume {self.path}`")
+        return f"the run {what}{epochs}; {how} finishes it, from its last finished epoch."
 
     def load_model(self):
         """The run's model.keras, loaded with Keras's safe mode (no code from the file runs),
@@ -682,9 +694,10 @@ class RunDir:
         path = self.path / WORD_INDEX_FILE
         if not path.exists():
             raise RunError(
-                f"{self.path} has no {WORD_INDEX_FILE}: it was trained without "
-                "imdb_word_index.json beside imdb.npz, so raw text can't be mapped to the "
-                "word indices it learned."
+                f"{self.path} has no {WORD_INDEX_FILE}: no IMDB word index "
+                "(imdb_word_index.json) was found when it trained, so raw text can't be mapped "
+                "to the word indices it learned; padded word indices (from Python) still are "
+                "predicted."
             )
         index = read_json(path)
         if not is_word_index(index):

@@ -69,9 +69,25 @@ def test_a_run_without_a_model_or_with_a_broken_one_is_told(tmp_path):
         finished_run(run.path)
     run.write_status({"status": "failed", "epochs_completed": 2})
     with pytest.raises(RunError, match=re.escape(
-            "has no model.keras: the run did not finish (failed after 2 epochs; see its "
-            "status.json).")):
+            f"has no model.keras: the run failed after 2 epochs; `dlcourse train --resume "
+            f"{run.path}` finishes it")):
         finished_run(run.path)
+    run.write_status({"status": "running"})  # killed: no process holds it
+    with pytest.raises(RunError, match=re.escape(
+            "the run was killed (its status.json still says running); `dlcourse train")):
+        finished_run(run.path)
+    run.write_status({"status": "diverged", "epochs_completed": 2})
+    with pytest.raises(RunError, match=re.escape(
+            "the run did not finish (diverged after 2 epochs; see its status.json).")):
+        finished_run(run.path)
+    # Trained on data from Python, which --resume can't read again.
+    (run.path / "data.json").write_text('{"kind": "memory", "source": null}')
+    run.write_status({"status": "interrupted"})
+    with pytest.raises(RunError, match=re.escape(
+            f"the run was stopped; dlcourse.resume({str(run.path)!r}, train=(x_train, "
+            "y_train), test=(x_test, y_test)) finishes it")):
+        finished_run(run.path)
+    (run.path / "data.json").unlink()
     run.write_status({"status": "interrupted"})
     with run.training_lock():  # another process training it is what it is told
         with pytest.raises(RunError, match="is being trained by process"):
