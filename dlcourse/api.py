@@ -407,15 +407,17 @@ def _check_range_test(start: Any, end: Any, steps: Any) -> None:
     """The range test's numbers as the command line takes them: "30" and 30.5 steps were
     TypeErrors inside the test, and steps had no bound from Python."""
     import math
+    import numbers
 
     from dlcourse.errors import ConfigError
 
-    for name, value in (("start", start), ("end", end)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+    for name, value in (("start", start), ("end", end)):  # NumPy's numbers are Real too
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
                 not (math.isfinite(value) and value > 0):
             raise ConfigError(f"lr_find: {name}={value!r}; expected a learning rate above 0.")
     low, high = LR_FIND_STEPS
-    if isinstance(steps, bool) or not isinstance(steps, int) or not low <= steps <= high:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or \
+            not low <= steps <= high:
         raise ConfigError(f"lr_find: steps={steps!r}; expected a whole number of batches from "
                           f"{low} to {high:,}.")
 

@@ -102,3 +102,14 @@ def test_range_test_numbers_from_python_are_checked_as_the_command_line_checks_t
     write_mnist(tmp_path)
     with pytest.raises(ConfigError, match=re.escape(says)):
         dlcourse.lr_find("mnist_cnn", data_dir=tmp_path, **arguments)
+
+
+@pytest.mark.slow
+def test_numpy_numbers_are_range_test_numbers(tmp_path):
+    import dlcourse
+
+    write_mnist(tmp_path)
+    result = dlcourse.lr_find("mnist_cnn", {"fit.batch_size": 16}, data_dir=tmp_path,
+                              output=tmp_path / "curve.png", steps=np.int64(12),
+                              start=np.float32(1e-4), end=np.float64(1.0))
+    assert len(result.learning_rates) >= 5 and result.learning_rates[0] == pytest.approx(1e-4)
