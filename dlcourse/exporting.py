@@ -185,8 +185,14 @@ def _string_encoder(predictor: Predictor, archive):
 
         def vectorized(texts):
             rows = vectorizer(texts)
-            # dlcourse keeps bag-of-words rows as float16 (training did): round them alike.
-            return tf.cast(tf.cast(rows, tf.float16), tf.float32) if bag else rows
+            if bag:
+                # dlcourse keeps bag-of-words rows as float16 (training did): round them alike.
+                return tf.cast(tf.cast(rows, tf.float16), tf.float32)
+            # A text of no word: one unknown word ([UNK], 1) in its first place, as predict
+            # gives it (padding alone averages to NaN in a masked model).
+            empty = tf.reduce_all(tf.equal(rows, 0), axis=1, keepdims=True)
+            first = tf.equal(tf.range(tf.shape(rows)[1]), 0)[tf.newaxis, :]
+            return tf.where(tf.logical_and(empty, first), tf.ones_like(rows), rows)
 
         return vectorized
     table = _word_table(predictor.word_index(), config.data.num_words)
