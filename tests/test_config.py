@@ -661,3 +661,14 @@ def test_a_copy_reduced_in_its_own_file_is_reduced_against_its_reference(tmp_pat
         "data.limit=300", "fit.epochs=1 (the config says 5)")
     full = load_config(ROOT / "configs" / "mnist_cnn.yaml")
     assert origin_of(ROOT / "configs" / "mnist_cnn.yaml", config=full).reduced == ()
+
+
+def test_a_regression_without_metrics_measures_mae(tmp_path):
+    """The default was accuracy whatever the loss: a regression config without `metrics`
+    reported a test accuracy, drew accuracy.png and no MAE."""
+    raw = yaml.safe_load((ROOT / "configs" / "imdb_rating_regression.yaml").read_text())
+    del raw["compile"]["metrics"]
+    assert load_config(write(tmp_path, yaml.safe_dump(raw))).compile.metrics == ["mae"]
+    raw["compile"]["metrics"] = ["mse"]  # what is given is kept
+    assert load_config(write(tmp_path, yaml.safe_dump(raw))).compile.metrics == ["mse"]
+    assert load_config(ROOT / "configs" / "imdb_lstm.yaml").compile.metrics == ["accuracy"]

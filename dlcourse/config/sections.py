@@ -409,7 +409,17 @@ class CompileConfig(Section):
         description="A Keras optimizer by name (rmsprop), or {name: sgd, learning_rate: ...}."
     )
     loss: str = Field(description="A Keras loss by name; a regression loss makes a regression.")
-    metrics: list[str] = Field(["accuracy"], description="Keras metrics by name.")
+    metrics: list[str] = Field(["accuracy"], description="Keras metrics by name (default: "
+                               "accuracy, or mae for a regression loss).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _measure_of_the_task(cls, raw: Any) -> Any:
+        """A regression loss without `metrics` measures MAE: it measured accuracy, which a
+        regression has none of, and its report and plots showed that instead of MAE."""
+        if isinstance(raw, dict) and "metrics" not in raw and raw.get("loss") in REGRESSION_LOSSES:
+            return {**raw, "metrics": ["mae"]}
+        return raw
 
     @field_validator("metrics")
     @classmethod
