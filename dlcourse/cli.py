@@ -190,11 +190,13 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
                 "best_epoch", "baseline_test_mae"):
         if key in metrics:
             click.echo(f"  {key}: {_number(metrics[key])}")
-    from dlcourse.reports import expected_against_measured
+    from dlcourse.reports import expected_against_measured, reduced_run
 
     comparison = expected_against_measured(metrics)
     if comparison:
         click.echo(f"  expected against measured: {comparison}")
+    elif metrics.get("reduced"):  # a config without a published figure is reduced as well
+        click.echo(f"  {reduced_run(metrics)}: a smaller run than the config's")
     from dlcourse.rundir import RunDir
 
     click.echo(f"Report: {_shown(RunDir(result.run_dir).report_path)}")

@@ -98,11 +98,23 @@ def summarise(run_dir: Path) -> RunSummary:
         test=_number(metrics.get(f"test_{measure}"), float),
         seconds_per_epoch=_number(metrics.get("seconds_per_epoch"), float),
         val_curve=curve,
-        overrides=tuple(map(str, overrides)) if isinstance(
-            overrides := status.get("overrides"), list) else (),
+        overrides=_changes(status, metrics),
         saved_epoch=_number(metrics.get("restored_epoch"), int),
         problems=tuple(problems),
     )
+
+
+def _changes(status: dict[str, Any], metrics: dict[str, Any]) -> tuple[str, ...]:
+    """What the command line changed in the config file (`--set` items, --smoke); for a run
+    reduced in its file itself (a copy with data.limit, fewer epochs), that it is: it was
+    listed as a full run beside the others."""
+    overrides = status.get("overrides")
+    if isinstance(overrides, list) and overrides:
+        return tuple(map(str, overrides))
+    reduced = metrics.get("reduced")
+    if isinstance(reduced, list) and reduced:
+        return ("reduced:", *(str(item).split(" (")[0] for item in reduced))
+    return ()
 
 
 def _status(run: RunDir, status: dict[str, Any]) -> str:

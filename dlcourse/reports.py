@@ -203,6 +203,14 @@ METRIC_LABELS = {
 }
 
 
+def reduced_run(metrics: Mapping[str, Any]) -> str | None:
+    """'reduced run (data.limit=2000, ...)' for a run smaller than its config, or None."""
+    reduced = metrics.get("reduced")
+    if reduced and not isinstance(reduced, list):
+        reduced = [reduced]
+    return f"reduced run ({', '.join(map(str, reduced))})" if reduced else None
+
+
 def expected_against_measured(metrics: Mapping[str, Any]) -> str | None:
     """'best validation accuracy 0.8840, the lecture's slide ...: 0.89', or None; for a run
     smaller than its config (--smoke, data.limit, fewer epochs), that it is not comparable."""
@@ -213,14 +221,11 @@ def expected_against_measured(metrics: Mapping[str, Any]) -> str | None:
             for key in ("measured", "value")):
         return None
     label = METRIC_LABELS.get(reference.get("metric"), reference.get("metric"))
-    reduced = metrics.get("reduced")
-    if reduced and not isinstance(reduced, list):
-        reduced = [reduced]
-    if reduced:
+    if reduced := reduced_run(metrics):
         # A bare difference would read as a failure to reproduce the published figure.
         return (
-            f"reduced run ({', '.join(map(str, reduced))}): {label} {reference['measured']:.4f} "
-            f"is not comparable with the published {reference['value']} ({reference.get('source')})"
+            f"{reduced}: {label} {reference['measured']:.4f} is not comparable with the "
+            f"published {reference['value']} ({reference.get('source')})"
         )
     difference = reference["measured"] - reference["value"]
     return (

@@ -23,6 +23,8 @@ CLASSIFICATION_FILES = {"accuracy.png", "confusion_matrix.png", "misclassified.j
 REGRESSION_FILES = {"mae.png", "largest_errors.json"}
 def check_smoke_run_then_evaluate(run_dir, output, data_dir):
     assert f"Run written to {run_dir}" in output
+    # Said of every config: one without a published figure printed only its metrics.
+    assert "reduced run (--smoke (256 examples, 1 epoch))" in output
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     regression = saved["compile"]["loss"] in ("mean_squared_error", "mean_absolute_error")
     measure = "mae" if regression else "accuracy"

@@ -130,6 +130,21 @@ def test_a_cell_stays_one_cell_whatever_an_override_holds(tmp_path):
     assert len(format_table([summary]).splitlines()) == 2
 
 
+def test_a_run_reduced_in_its_own_file_is_listed_as_reduced(tmp_path):
+    """A copy of a config with data.limit and fewer epochs in the file itself changed
+    nothing on the command line, and was listed as a full run beside the others."""
+    fake_run(tmp_path / "mine", "imdb_lstm", {
+        "test_accuracy": 0.7, "reduced": ["data.limit=2000", "fit.epochs=2 (the config says 10)"]},
+        {"val_accuracy": [0.6, 0.7]})
+    fake_run(tmp_path / "set", "imdb_lstm", {"test_accuracy": 0.7, "reduced": ["--smoke (...)"]},
+             {"val_accuracy": [0.7]}, {"status": "finished", "overrides": ["--smoke"]})
+    mine, given = collect_runs([tmp_path / "mine", tmp_path / "set"])
+    assert mine.overrides == ("reduced:", "data.limit=2000", "fit.epochs=2")
+    assert mine.label == "imdb_lstm (reduced: data.limit=2000 fit.epochs=2)"
+    assert given.overrides == ("--smoke",)  # what the command line said, as before
+    assert "reduced: data.limit=2000 fit.epochs=2" in format_table([mine], "markdown")
+
+
 def test_a_run_said_running_that_no_process_holds_is_listed_as_killed(tmp_path):
     """A SIGKILL leaves status.json saying running for ever; runs and compare said so too."""
     import platform

@@ -658,7 +658,7 @@ def test_a_copy_reduced_in_its_own_file_is_reduced_against_its_reference(tmp_pat
     config = load_config(path)
     assert (config.fit.epochs, config.data.limit, config.reference.epochs) == (1, 300, 5)
     assert origin_of(path, config=config).reduced == (
-        "data.limit=300", "fit.epochs=1 (the config says 5)")
+        "data.limit=300", "fit.epochs=1 (the published run took 5)")
     full = load_config(ROOT / "configs" / "mnist_cnn.yaml")
     assert origin_of(ROOT / "configs" / "mnist_cnn.yaml", config=full).reduced == ()
 

@@ -243,11 +243,14 @@ def origin_of(
     # makes a run that can't be set beside them.
     if not smoke and config.data.limit is not None:
         reduced.append(f"data.limit={config.data.limit}")
-    expected = max(filter(None, (baseline.fit.epochs if baseline else None,
-                                 config.reference.epochs if config.reference else None)),
-                   default=None)
-    if not smoke and expected is not None and config.fit.epochs < expected:
-        reduced.append(f"fit.epochs={config.fit.epochs} (the config says {expected})")
+    # Fewer epochs than the file says, or than its reference's published run took (a copy
+    # edited to 2 epochs said "the config says 10", which it no longer did).
+    in_file = baseline.fit.epochs if baseline else None
+    published = config.reference.epochs if config.reference else None
+    if not smoke and in_file is not None and config.fit.epochs < in_file:
+        reduced.append(f"fit.epochs={config.fit.epochs} (the config says {in_file})")
+    elif not smoke and published is not None and config.fit.epochs < published:
+        reduced.append(f"fit.epochs={config.fit.epochs} (the published run took {published})")
     file = None if path is None or isinstance(path, Mapping) else str(resolve(path).resolve())
     return Origin(file, tuple(texts), tuple(reduced))
 
