@@ -114,7 +114,7 @@ class Tracker:
         extras.require("mlflow", "Tracking with MLflow")
         import mlflow
 
-        self.settings = settings
+        self.settings, self.nested = settings, parent is not None
         self.uri = store_uri(settings.tracking_uri)
         if self.uri.startswith("file:"):
             # MLflow 3 keeps its file store in maintenance mode and refuses it unless asked;
@@ -191,6 +191,8 @@ class Tracker:
                           if key.startswith(("test_", "best_", "restored_", "baseline_"))})
         self.log_directory(directory)
         self.end("finished")
+        if not self.nested:  # a tuning's trials are told as trials
+            print(f"Logged to MLflow: run {self.run_id} at {self.uri}", file=sys.stderr)
 
     def log_directory(self, directory: Path) -> None:
         """The run's files, but its hidden ones: the lock other commands take, a backup or

@@ -715,6 +715,11 @@ def test_a_missing_dataset_is_told_before_loading_in_the_loaders_own_words(path,
         load_dataset(config, nothing)
     assert str(early.value) == str(loading.value)
     assert str(nothing) in str(early.value)
+    # What to pass, from Python too, and for a folder what it holds.
+    assert "data_dir= from Python" in str(early.value) or config.dataset == "image_folder"
+    if config.dataset == "fashion_mnist":
+        assert "holding fashion-mnist in Keras's layout (train-images-idx3-ubyte.gz, " \
+            "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz" in str(early.value)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.stem)

@@ -52,6 +52,8 @@ def test_a_tracked_run_logs_config_epochs_test_metrics_and_its_directory(data_di
     assert not [path for path in artifacts if path.startswith(".")]  # the run's .lock was
     assert run.data.tags["dlcourse.run_dir"] == str(run_dir.resolve())
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["output"]["mlflow"] == {}
+    # Said, where the command printed nothing of MLflow.
+    assert f"Logged to MLflow: run {run.info.run_id} at file:" in result.stderr
 
 
 def test_output_mlflow_in_a_config_names_the_store_and_experiment(data_dir, tmp_path):

@@ -44,6 +44,10 @@ class DatasetFile:
     description: str
 
 
+# How to point dlcourse at the data, from the command line and from Python alike.
+PASS_DATA_DIR = "Pass --data-dir DIR (data_dir= from Python)"
+
+
 def check_given_dir(data_dir: Any) -> None:
     """A data_dir given from Python names a folder that is there, as a typed --data-dir
     must: a misspelt one was searched, found nothing, and training went on with the data
@@ -86,7 +90,7 @@ def find_file(file: DatasetFile, data_dir: str | Path | None) -> Path:
     looked = ", ".join(str(directory) for directory in searched)
     raise DataError(
         f"Can't find {file.filename} (looked in: {looked}; downloading it failed or is off). "
-        f"Pass --data-dir DIR, or set DLCOURSE_DATA_DIR, to a directory holding "
+        f"{PASS_DATA_DIR}, or set DLCOURSE_DATA_DIR, to a directory holding "
         f"{file.filename} in Keras's layout ({file.description}); or connect to the internet "
         f"so Keras can download it from {KERAS_ORIGIN}{file.filename}."
     )
@@ -123,8 +127,8 @@ def found(pattern: str, data_dir: str | Path | None, what: str) -> tuple[Path, l
                         "path where it is now.")
     looked = ", ".join(str(directory) for directory in searched)
     raise DataError(
-        f"No {what} matches {pattern!r} (looked in: {looked}). Pass --data-dir DIR, or "
-        "set DLCOURSE_DATA_DIR, to the directory it is relative to, or give an absolute path."
+        f"No {what} matches {pattern!r} (looked in: {looked}). {PASS_DATA_DIR}, or set "
+        "DLCOURSE_DATA_DIR, to the directory it is relative to, or give an absolute path."
     )
 
 

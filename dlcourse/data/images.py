@@ -25,6 +25,7 @@ from dlcourse.config.datasets import (
 from dlcourse.data.dataset import Dataset, check_labels
 from dlcourse.data.files import (
     LARGEST_ARRAY_BYTES,
+    PASS_DATA_DIR,
     ArrayOnlyUnpickler,
     DatasetFile,
     candidate_dirs,
@@ -121,8 +122,9 @@ def _keras_load_data(name: str, folder: str, data_dir) -> tuple[dict[str, np.nda
     """The dataset through `keras.datasets.<name>.load_data()`, which caches and downloads."""
     looked = ", ".join(str(d) for d in candidate_dirs(data_dir) + [keras_cache_dir()])
     missing = (
-        f"Can't find the folder {folder} (looked in: {looked}). Pass --data-dir DIR, or set "
-        f"DLCOURSE_DATA_DIR, to a directory holding {folder} in Keras's layout"
+        f"Can't find the folder {folder} (looked in: {looked}). {PASS_DATA_DIR}, or set "
+        f"DLCOURSE_DATA_DIR, to a directory holding {folder} in Keras's layout "
+        f"({FOLDER_FILES[folder]})"
     )
     if os.environ.get("DLCOURSE_OFFLINE") == "1":
         raise DataError(f"{missing}. Downloading is off (DLCOURSE_OFFLINE=1).")
@@ -185,6 +187,12 @@ def read_idx(path: Path) -> np.ndarray:
 
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR100_FOLDER = "cifar-100-python"
+# What each folder holds, as Keras's download unpacks it: said when it is missing.
+FOLDER_FILES = {
+    FASHION_MNIST_FOLDER: ", ".join(FASHION_MNIST_FILES.values()),
+    CIFAR10_FOLDER: "data_batch_1 to data_batch_5, test_batch, batches.meta",
+    CIFAR100_FOLDER: "train, test, meta",
+}
 
 
 def load_cifar10(config: DataConfig, data_dir: str | Path | None) -> Dataset:
