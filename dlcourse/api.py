@@ -82,15 +82,17 @@ def train(
     if track == "mlflow":
         config = with_tracking(config)
     dataset = _from_memory(config, train, test, class_names) if given else None
-    with _naming(path):
+    with _naming(path, overrides or ()):
         return train_and_evaluate(config, data_dir=data_dir, output_dir=output_dir,
                                   dataset=dataset, origin=origin)
 
 
 @contextmanager
-def _naming(config: Any):
+def _naming(config: Any, overrides: Mapping[str, Any] | Sequence[str] = ()):
     """A model its data can't take is a mistake in the config: said with the config file's
-    name, as load_config says its own (a dict or a loaded Config has none)."""
+    name, as load_config says its own (a dict or a loaded Config has none), and with the
+    override that made it, where one did (the file alone was blamed, shipped or not)."""
+    from dlcourse.config.overrides import attributions
     from dlcourse.config.shipped import resolve
     from dlcourse.errors import ModelDataMismatch
 
@@ -99,7 +101,18 @@ def _naming(config: Any):
     except ModelDataMismatch as error:
         if not isinstance(config, (str, Path)):
             raise
-        raise ModelDataMismatch(f"{resolve(config)}: {error}") from None
+        given = [given for key, given in attributions(overrides)
+                 if _layer_of(key) and _layer_of(key) in str(error)]
+        said = f"{str(error).rstrip('.')} (from {', '.join(given)})." if given else str(error)
+        raise ModelDataMismatch(f"{resolve(config)}: {said}") from None
+
+
+def _layer_of(key: str) -> str | None:
+    """'model.layers[7]' of an override's key 'model.layers[7].Dense.units'."""
+    import re
+
+    found = re.match(r"model\.layers\[\d+\]", key)
+    return found.group(0) if found else None
 
 
 def validate(config: str | Path | Mapping[str, Any],
@@ -114,7 +127,7 @@ def validate(config: str | Path | Mapping[str, Any],
 
     search = load_search_config(config, overrides)
     if (signature := signature_from_config(search.config)) is not None:
-        with _naming(config):
+        with _naming(config, overrides):
             check_against_data(search.config, signature)
     return search
 
@@ -394,7 +407,7 @@ def lr_find(
     start_tensorflow()
     from dlcourse.lr_finder import find_learning_rate
 
-    with _naming(path):
+    with _naming(path, overrides or ()):
         return find_learning_rate(config, data_dir, output=output, start=start, end=end,
                                   steps=steps)
 
@@ -467,7 +480,7 @@ def model_summary_of(
     from dlcourse.execution import plan_execution
     from dlcourse.preparation import model_summary, prepare
 
-    with _naming(config):
+    with _naming(config, overrides):
         if signature is None:
             prepared = prepare(loaded, data_dir)
             return prepared.summary(), prepared.plan.sentence()

@@ -360,7 +360,8 @@ def test_validate_says_what_the_model_cant_take_where_the_config_fixes_the_data(
          "10000"),
         (["validate", cnn, "--set", "model.layers[7].Dense.units=3"], 2,
          f"Error: {cnn}: The last layer (model.layers[7].Dense) gives 3 outputs, but "
-         "categorical_crossentropy on mnist, with 10 classes, needs 10: set its units to 10."),
+         "categorical_crossentropy on mnist, with 10 classes, needs 10: set its units to 10 "
+         "(from --set model.layers[7].Dense.units=3)."),  # not the shipped file's mistake
     ])
 
 
