@@ -417,7 +417,8 @@ class CompileConfig(Section):
     def _measure_of_the_task(cls, raw: Any) -> Any:
         """A regression loss without `metrics` measures MAE: it measured accuracy, which a
         regression has none of, and its report and plots showed that instead of MAE."""
-        if isinstance(raw, dict) and "metrics" not in raw and raw.get("loss") in REGRESSION_LOSSES:
+        loss = raw.get("loss") if isinstance(raw, dict) else None
+        if isinstance(loss, str) and "metrics" not in raw and loss in REGRESSION_LOSSES:
             return {**raw, "metrics": ["mae"]}
         return raw
 
