@@ -615,6 +615,19 @@ def test_an_alias_in_a_set_value_is_refused_as_in_a_file():
         load_config(ROOT / "configs" / "imdb_lstm.yaml", [f"fit.epochs={bomb}"])
 
 
+def test_a_set_value_that_is_no_yaml_says_where_in_it():
+    """A --set value's message lost PyYAML's "while scanning a quoted scalar" and column,
+    and a tab in it was called an indented line."""
+    for value, says in (('compile.optimizer="adam', "found unexpected end of stream at "
+                         "character 6 (while scanning a quoted scalar begun at character 1)."),
+                        ("fit.epochs=\t3", "the value holds a tab, which YAML doesn't take "
+                         "there."),
+                        ("fit.epochs=[1, 2]]", "at character 7.")):
+        with pytest.raises(ConfigError) as caught:
+            load_config(ROOT / "configs" / "mnist_cnn.yaml", [value])
+        assert str(caught.value).endswith(says), str(caught.value)
+
+
 def test_a_glob_in_a_set_value_is_told_to_be_quoted():
     """YAML reads `*.jsonl` as an alias: its error said so, and not how to give the glob."""
     with pytest.raises(ConfigError) as caught:

@@ -57,22 +57,26 @@ def read_yaml_file(path: Path) -> Any:
 def yaml_problem(error: Exception, text: str, *, position: bool = True) -> str:
     """PyYAML's reason with the line and column of the text it read, not of its
     "<unicode string>", where what it was reading began (an unclosed quote or bracket
-    is only found at the end), and the tab a YAML beginner most often trips over named."""
+    is only found at the end), and the tab a YAML beginner most often trips over named.
+    Without `position` (a --set value, one line), the column alone."""
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None)
     if mark is None or not problem:
         return one_line(error)
     lines = text.splitlines()
     line = lines[mark.line] if mark.line < len(lines) else ""
-    where = ""
-    if position:
-        where = (f" at line {mark.line + 1}, column {mark.column + 1}" if mark.line < len(lines)
-                 else " at the end of the file")
-        began = getattr(error, "context_mark", None)
-        context = getattr(error, "context", None)
-        if context and began is not None and began.line != mark.line:
-            where += f" ({context} that began at line {began.line + 1}, column {began.column + 1})"
-    if "\t" in line[:len(line) - len(line.lstrip())] or "tab" in problem:
+    began = getattr(error, "context_mark", None)
+    context = getattr(error, "context", None)
+    if not position:
+        where = f" at character {mark.column + 1}" if mark.line < len(lines) else ""
+        while_ = f" ({context} begun at character {began.column + 1})" if context and began else ""
+        tab = ": the value holds a tab, which YAML doesn't take there" if "\t" in text else ""
+        return f"{problem}{where}{while_}{tab}."
+    where = (f" at line {mark.line + 1}, column {mark.column + 1}" if mark.line < len(lines)
+             else " at the end of the file")
+    if context and began is not None and began.line != mark.line:
+        where += f" ({context} that began at line {began.line + 1}, column {began.column + 1})"
+    if "\t" in line[:len(line) - len(line.lstrip(" \t-"))] or "tab" in problem:
         return f"{problem}{where}: the line is indented with a tab, and YAML indents " \
                "with spaces only."
     return f"{problem}{where}."
