@@ -101,18 +101,22 @@ def _naming(config: Any, overrides: Mapping[str, Any] | Sequence[str] = ()):
     except ModelDataMismatch as error:
         if not isinstance(config, (str, Path)):
             raise
+        failed = _layer_of(str(error), anywhere=True)
+        # An override of that layer or one before it: a wider pool two layers up leaves a
+        # later layer too small an input.
         given = [given for key, given in attributions(overrides)
-                 if _layer_of(key) and _layer_of(key) in str(error)]
+                 if failed is not None and (at := _layer_of(key)) is not None and at <= failed]
         said = f"{str(error).rstrip('.')} (from {', '.join(given)})." if given else str(error)
         raise ModelDataMismatch(f"{resolve(config)}: {said}") from None
 
 
-def _layer_of(key: str) -> str | None:
-    """'model.layers[7]' of an override's key 'model.layers[7].Dense.units'."""
+def _layer_of(text: str, *, anywhere: bool = False) -> int | None:
+    """7 of an override's key 'model.layers[7].Dense.units' (`anywhere`: of the first
+    layer a message names)."""
     import re
 
-    found = re.match(r"model\.layers\[\d+\]", key)
-    return found.group(0) if found else None
+    found = (re.search if anywhere else re.match)(r"model\.layers\[(\d+)\]", text)
+    return int(found.group(1)) if found else None
 
 
 def validate(config: str | Path | Mapping[str, Any],

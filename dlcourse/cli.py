@@ -196,7 +196,7 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
     if comparison:
         click.echo(f"  expected against measured: {comparison}")
     elif metrics.get("reduced"):  # a config without a published figure is reduced as well
-        click.echo(f"  {reduced_run(metrics)}: a smaller run than the config's")
+        click.echo(f"  {reduced_run(metrics)}: not a run on all the data for all its epochs")
     from dlcourse.rundir import RunDir
 
     click.echo(f"Report: {_shown(RunDir(result.run_dir).report_path)}")

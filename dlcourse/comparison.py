@@ -108,13 +108,15 @@ def _changes(status: dict[str, Any], metrics: dict[str, Any]) -> tuple[str, ...]
     """What the command line changed in the config file (`--set` items, --smoke); for a run
     reduced in its file itself (a copy with data.limit, fewer epochs), that it is: it was
     listed as a full run beside the others."""
-    overrides = status.get("overrides")
-    if isinstance(overrides, list) and overrides:
-        return tuple(map(str, overrides))
+    given = tuple(map(str, overrides)) if isinstance(
+        overrides := status.get("overrides"), list) else ()
+    keys = {item.split("=")[0] for item in given}
     reduced = metrics.get("reduced")
-    if isinstance(reduced, list) and reduced:
-        return ("reduced:", *(str(item).split(" (")[0] for item in reduced))
-    return ()
+    # What the file reduced, beside what the command line did (told there already).
+    in_file = [str(item).split(" (")[0] for item in reduced if isinstance(item, str)
+               and not item.startswith("--smoke") and item.split("=")[0] not in keys] \
+        if isinstance(reduced, list) else []
+    return given + (("reduced:", *in_file) if in_file else ())
 
 
 def _status(run: RunDir, status: dict[str, Any]) -> str:

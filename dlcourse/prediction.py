@@ -229,7 +229,10 @@ class Predictor:
         known = [(sum(token in self._known for token in words), len(words)) for words in tokens]
         unknown = [tuple(dict.fromkeys(token for token in words if token not in self._known))
                    [:UNKNOWN_SHOWN] for words in tokens]
-        warnings = [_unknown_warning(count, total, unit) for count, total in known]
+        # Raw text of no word is given one unknown word; IMDB's, its start token alone.
+        nothing = ("a review of one unknown word" if self.config.data.dataset == "raw_text"
+                   else "an empty review")
+        warnings = [_unknown_warning(count, total, unit, nothing) for count, total in known]
         return _Prepared(arrays, known, warnings, unknown)
 
     def _prepared_pictures(self, sources: Sequence, preprocess: bool,
@@ -372,10 +375,11 @@ def _check_word_indices(array: np.ndarray, rows: int) -> None:
 
 
 
-def _unknown_warning(known: int, total: int, unit: str) -> tuple[str, ...]:
+def _unknown_warning(known: int, total: int, unit: str,
+                    nothing: str = "an empty review") -> tuple[str, ...]:
     if not total:
         return (f"this text has no {unit} the model reads (only punctuation?): the prediction "
-                "is its answer to an empty review",)
+                f"is its answer to {nothing}",)
     if known / total < MOSTLY_UNKNOWN:
         return (f"the model knows {known} of this text's {total} {unit}: it learned other "
                 "words (another language?), so the prediction says little",)

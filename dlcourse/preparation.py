@@ -166,8 +166,9 @@ def _check_learned_scale(run: RunDir, dataset: Dataset) -> None:
     largest, lowest = float(dataset.x_test.max()), float(dataset.x_test.min())
     if learned <= 1.0 and largest > FAR_ABOVE_ONE:
         raise DataError(f"test=(x, y): the pixels go up to {largest:g}, but {run.path}'s model "
-                        "learned pixels scaled to 0-1: divide them by 255, or give integer "
-                        "pixels (uint8 0-255), which are scaled for you.")
+                        "learned pixels scaled to 0-1: scale them as its training images were "
+                        "(pixels of 0-255 divided by 255), or give integer pixels (uint8 "
+                        "0-255), which are scaled for you.")
     if learned > FAR_ABOVE_ONE and 0 <= lowest and 0 < largest <= 1.0:
         raise DataError(f"test=(x, y): the pixels lie within 0 to 1 (integer pixels are "
                         f"scaled by 1/255), but {run.path}'s model learned pixels up to "

@@ -150,6 +150,10 @@ def test_class_names_without_data_from_python_is_refused(tmp_path):
                       "printable characters."),
     (["a", "b\nc", "d"], "class_names[1]: 'b\\nc' is not a name"),
     ("abc", "class_names='abc': expected a list of names, one per class"),
+    # Keys became the names (an id2label dict's 0, 1, 2); a set's order differs per process.
+    ({0: "left", 1: "middle", 2: "right"}, "class_names= is a dict; give a list of names in "
+                                           "class order"),
+    ({"left", "middle", "right"}, "class_names= is a set; give a list"),
 ])
 def test_class_names_from_python_are_checked_as_the_configs_are(tmp_path, names, message):
     """Two classes named alike trained, then predict called the run damaged; a blank name
@@ -263,7 +267,7 @@ def test_evaluate_needs_the_test_arrays_again_and_reproduces_the_run(stripes_run
     with pytest.raises(DataError, match=re.escape(
             "test=(x, y): the pixels go up to 255, but ")) as caught:
         dlcourse.evaluate(stripes_run, test=(x.astype("float32"), y))
-    assert "model learned pixels scaled to 0-1: divide them by 255" in str(caught.value)
+    assert "model learned pixels scaled to 0-1: scale them as its training images" in str(caught.value)
     again = dlcourse.evaluate(stripes_run, test=(x, y))
     assert again["test_accuracy"] == pytest.approx(stripes_run.metrics["test_accuracy"], abs=1e-6)
     assert "<table" in again._repr_html_() and "test accuracy" in again._repr_html_()

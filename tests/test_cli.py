@@ -146,6 +146,17 @@ def test_a_layer_its_input_does_not_fit_is_told_with_the_config_file(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_layer_an_earlier_override_left_too_small_an_input_names_the_override():
+    """A wider pool at layer 1 leaves layer 4's Conv2D a 2x2 input: the shipped file alone
+    was blamed."""
+    result = invoke("summary", ROOT / "configs" / "mnist_cnn.yaml", "--set",
+                    "model.layers[1].MaxPooling2D.pool_size=[4, 4]", "--set", "fit.epochs=1")
+    assert result.exit_code == 2 and "model.layers[4].Conv2D can't take its input" in result.output
+    assert result.output.rstrip().endswith(
+        "(from --set model.layers[1].MaxPooling2D.pool_size=[4, 4]).")  # not fit.epochs
+
+
+@pytest.mark.slow
 def test_summary_names_the_speedups_of_a_recurrent_model(data_dir):
     lstm = ROOT / "configs" / "imdb_lstm.yaml"
     result = invoke("summary", ROOT / "configs" / "imdb_text_lstm.yaml", "--data-dir", data_dir)

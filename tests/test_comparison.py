@@ -142,6 +142,11 @@ def test_a_run_reduced_in_its_own_file_is_listed_as_reduced(tmp_path):
     assert mine.overrides == ("reduced:", "data.limit=2000", "fit.epochs=2")
     assert mine.label == "imdb_lstm (reduced: data.limit=2000 fit.epochs=2)"
     assert given.overrides == ("--smoke",)  # what the command line said, as before
+    fake_run(tmp_path / "both", "imdb_lstm", {"reduced": ["data.limit=2000", "fit.epochs=1"]},
+             {"val_accuracy": [0.7]}, {"status": "finished",
+                                        "overrides": ["fit.batch_size=32", "fit.epochs=1"]})
+    (both,) = collect_runs([tmp_path / "both"])  # an override hid the file's reduction
+    assert both.overrides == ("fit.batch_size=32", "fit.epochs=1", "reduced:", "data.limit=2000")
     assert "reduced: data.limit=2000 fit.epochs=2" in format_table([mine], "markdown")
 
 

@@ -336,8 +336,8 @@ def test_a_review_of_no_word_is_warned_of_not_given_a_nan_probability(trained, t
     assert [record["input"] for record in records] == ["Loved it", ":-)", "Dull"]
     assert all(0 <= record["probability"] <= 1 for record in records)
     assert records[1]["warnings"] == ["this text has no words the model reads (only "
-                                      "punctuation?): the prediction is its answer to an "
-                                      "empty review"]
+                                      "punctuation?): the prediction is its answer to a "
+                                      "review of one unknown word"]
     assert not any("punctuation" in " ".join(records[index].get("warnings", []))
                    for index in (0, 2))
 

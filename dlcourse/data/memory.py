@@ -8,7 +8,7 @@ ranges), and the model's fit to them is checked by the builder as for any datase
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import AbstractSet, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -274,6 +274,10 @@ def _checked_class_names(given: Any) -> list[str]:
     if isinstance(given, (str, bytes)) or not hasattr(given, "__iter__"):
         raise DataError(f"class_names={given!r}: expected a list of names, one per class "
                         "(e.g. ['negative', 'positive']).")
+    if isinstance(given, (Mapping, AbstractSet)):  # an id2label dict named classes by its keys
+        raise DataError(f"class_names= is a {type(given).__name__}; give a list of names in "
+                        "class order, class 0's first (for a dict of ids to names: "
+                        "[names[i] for i in sorted(names)]).")
     names = [str(name) if isinstance(name, (int, np.integer)) else name for name in given]
     for index, name in enumerate(names):
         if not isinstance(name, str) or not name.strip() or CONTROL_CHARACTERS.search(name):
