@@ -69,6 +69,17 @@ def test_a_digit_on_grey_paper_is_read_as_dark_on_light(tmp_path):
     glare[glare == 235], glare[glare == 20] = 150, 80  # grey paper, a pencil's grey stroke
     glare[300:360, 300:335] = 255  # a lamp's reflection: further from the paper than ink
     Image.fromarray(glare.astype(np.uint8)).save(tmp_path / "glare.png")
+    # A lamp's glare spreading from a corner of paper metered to 0.45 (found in review).
+    rows, columns = np.mgrid[0:400, 0:400]
+    corner = 115 + 140 * np.exp(-((columns - 380) ** 2 + (rows - 20) ** 2) / (2 * 60 ** 2))
+    corner[30:120, 60:72] = 20
+    Image.fromarray(np.clip(corner, 0, 255).astype(np.uint8)).save(tmp_path / "corner.png")
+    plain = np.full((400, 400), 115.0)
+    plain[30:120, 60:72] = 20
+    Image.fromarray(plain.astype(np.uint8)).save(tmp_path / "plain.png")
+    np.testing.assert_allclose(*(read_picture(tmp_path / name, (28, 28, 1), light_on_dark=True,
+                                              centre_digit=True).array
+                                 for name in ("corner.png", "plain.png")), atol=0.1)
     grey, white, glared = (read_picture(tmp_path / name, (28, 28, 1), light_on_dark=True,
                                         centre_digit=True)
                            for name in ("grey.png", "white.png", "glare.png"))

@@ -204,8 +204,9 @@ def _dark_on_light(grey: np.ndarray) -> bool:
     usual case) says so; a dimmer one, as a phone's camera meters white paper (0.45),
     was taken for a dark background: there the strokes are darker where the darkest
     pixels lie further below the border's level than the lightest lie above it."""
-    background = float(np.median(_border(grey)))
-    if background >= 0.5:
+    border = _border(grey)
+    background = float(np.median(border))
+    if background >= 0.5 or float(border.mean()) > 0.5:  # the rule before: a light border
         return True
     darkest, lightest = np.percentile(grey, INK_PERCENTILES)
     return background - darkest > lightest - background
