@@ -360,8 +360,8 @@ def summary(config: Path, overrides, data_dir) -> None:
               show_default=True, help="The first learning rate.")
 @click.option("--end", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, help="The last learning rate.")
-@click.option("--steps", type=click.IntRange(*dlcourse.api.LR_FIND_STEPS), default=200, show_default=True,
-              help="Batches over which the rate rises.")
+@click.option("--steps", type=click.IntRange(*dlcourse.api.LR_FIND_STEPS), default=200,
+              show_default=True, help="Batches over which the rate rises.")
 def lr_find(config: Path, overrides, data_dir, output, start, end, steps) -> None:
     """Find a learning rate for CONFIG with the range test (Smith 2015, fastai's lr_find).
 

@@ -23,7 +23,7 @@ from dlcourse.data.loading import MEMORY_KIND, check_held_in, data_fingerprint, 
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
 from dlcourse.rundir import (
-    CONFIG_FILE, EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RESUMABLE_STATUSES as RESUMABLE, RunDir,
+    CONFIG_FILE, EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RESUMABLE_STATUSES, RunDir,
     is_run_dir,
 )
 
@@ -158,7 +158,7 @@ def _check_status(run: RunDir, status: dict[str, Any]) -> None:
             f"{run.path} diverged; resuming it would diverge again. Lower "
             "compile.optimizer.learning_rate and train a new run."
         )
-    if outcome not in RESUMABLE:
+    if outcome not in RESUMABLE_STATUSES:
         raise RunError(f"{run.path}: status.json says {outcome!r}, which is not a state a "
                        "run can be resumed from.")
 

@@ -363,6 +363,12 @@ def _from_python(record: Mapping[str, Any]) -> bool:
     return record.get("kind") == MEMORY_KIND or bool(record) and record.get("source") is None
 
 
+def _recorded_largest_pixel(record: Mapping[str, Any]) -> float | None:
+    """data.json's largest pixel of arrays from Python, where it holds a number."""
+    largest = record.get("largest_pixel")
+    return float(largest) if _is_number(largest) else None
+
+
 class RunDir:
     """One run directory: every file it holds, read and written here only."""
 
@@ -614,8 +620,8 @@ class RunDir:
         except RunError:
             return True
         if _from_python(record):
-            largest = record.get("largest_pixel")
-            return isinstance(largest, (int, float)) and largest <= 1.0
+            largest = _recorded_largest_pixel(record)
+            return largest is not None and largest <= 1.0
         return True
 
     def learned_largest_pixel(self) -> float | None:
@@ -625,10 +631,7 @@ class RunDir:
             record = self.read_data_record()
         except RunError:
             return None
-        if not _from_python(record):
-            return 1.0
-        largest = record.get("largest_pixel")
-        return float(largest) if type(largest) in (int, float) else None
+        return _recorded_largest_pixel(record) if _from_python(record) else 1.0
 
     def write_summary(self, summary: str) -> None:
         write_text(self.path / SUMMARY_FILE, summary)

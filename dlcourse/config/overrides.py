@@ -7,7 +7,6 @@ params_dict: `--set fit.epoch=1` fails with "the key 'fit.epoch' does not exist"
 from __future__ import annotations
 
 import datetime
-
 import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence

@@ -61,8 +61,9 @@ def read_picture(path: Path | bytes, input_shape: tuple[int, ...], *, light_on_d
     image = _on_white(image)
     if channels == 1:
         grey = np.asarray(image.convert("L"), dtype="float32") / 255.0
-        warnings = _blank_warning(grey)
-        if light_on_dark and not warnings and _dark_on_light(grey):
+        levels = _ink_levels(grey)  # for both questions below
+        warnings = _blank_warning(levels)
+        if light_on_dark and not warnings and _dark_on_light(grey, levels):
             if preprocess:
                 grey = 1.0 - grey
             else:
@@ -78,7 +79,7 @@ def read_picture(path: Path | bytes, input_shape: tuple[int, ...], *, light_on_d
     mode = {3: "RGB", 4: "RGBA"}.get(channels, "RGB")
     resized = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
     array = np.asarray(resized, dtype="float32") / 255.0
-    return Picture(array, _blank_warning(array.mean(axis=-1)))
+    return Picture(array, _blank_warning(_ink_levels(array.mean(axis=-1))))
 
 
 def read_as_trained(path: Path | bytes, input_shape: tuple[int, ...], *,
@@ -105,7 +106,7 @@ def read_as_trained(path: Path | bytes, input_shape: tuple[int, ...], *,
                         "was trained; give it as a PNG.") from None
     array = tf.image.resize(image, (height, width), method="bilinear").numpy() / 255.0
     array = array.astype("float32")
-    return Picture(array, _blank_warning(array.mean(axis=-1)))
+    return Picture(array, _blank_warning(_ink_levels(array.mean(axis=-1))))
 
 
 def _working_size(image):
@@ -199,7 +200,13 @@ def _border(grey: np.ndarray) -> np.ndarray:
     return np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
 
 
-def _dark_on_light(grey: np.ndarray) -> bool:
+def _ink_levels(grey: np.ndarray) -> tuple[float, float]:
+    """The darkest and lightest levels of `grey` (INK_PERCENTILES)."""
+    darkest, lightest = np.percentile(grey, INK_PERCENTILES)
+    return float(darkest), float(lightest)
+
+
+def _dark_on_light(grey: np.ndarray, levels: tuple[float, float]) -> bool:
     """Whether the strokes are darker than the paper. A light border (paper, the old and
     usual case) says so; a dimmer one, as a phone's camera meters white paper (0.45),
     was taken for a dark background: there the strokes are darker where the darkest
@@ -208,7 +215,7 @@ def _dark_on_light(grey: np.ndarray) -> bool:
     background = float(np.median(border))
     if background >= 0.5 or float(border.mean()) > 0.5:  # the rule before: a light border
         return True
-    darkest, lightest = np.percentile(grey, INK_PERCENTILES)
+    darkest, lightest = levels
     return background - darkest > lightest - background
 
 
@@ -247,9 +254,9 @@ def _turn_upright(image):
     return getattr(Image.Transpose, name) if name else None
 
 
-def _blank_warning(grey: np.ndarray) -> tuple[str, ...]:
-    darkest, lightest = np.percentile(grey, INK_PERCENTILES)
-    spread = float(lightest - darkest)
+def _blank_warning(levels: tuple[float, float]) -> tuple[str, ...]:
+    darkest, lightest = levels
+    spread = lightest - darkest
     if spread < BLANK_SPREAD:
         return ("the picture is blank or nearly uniform: there is nothing to recognise, "
                 "so the prediction below means nothing",)
