@@ -15,7 +15,7 @@ SOURCE_FOLDER = Path(__file__).resolve().parent.parent
 EXTRAS = {
     "onnx": ("export", ("onnx", "tf2onnx", "onnxruntime")),
     "litert": ("export", ("ai_edge_litert",)),
-    "serve": ("serve", ("fastapi", "uvicorn", "multipart")),
+    "serve": ("serve", ("fastapi", "uvicorn", "multipart", "fastapi_offline")),
     "mlflow": ("mlflow", ("mlflow",)),
 }
 

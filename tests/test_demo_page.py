@@ -1,5 +1,6 @@
 """The demo page in headless Chromium: a digit drawn stroke by stroke with the mouse on a
-real MNIST model, and reviews typed on a real IMDB model, read back from the page."""
+real MNIST model, and reviews typed on a real IMDB model, read back from the page; and the
+API docs, drawn without the internet."""
 
 import math
 import os
@@ -21,8 +22,9 @@ pytestmark = [
     pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                        reason="no Chromium here: install Debian's chromium and chromium-driver "
                               "(.ci/run does)"),
-    pytest.mark.skipif(not REAL_DATA_DIR, reason="needs the real MNIST and IMDB (DLCOURSE_DATA_DIR)"),
 ]
+needs_real_data = pytest.mark.skipif(not REAL_DATA_DIR,
+                                     reason="needs the real MNIST and IMDB (DLCOURSE_DATA_DIR)")
 
 
 @pytest.fixture
@@ -97,6 +99,7 @@ def screenshot(driver, name: str, tmp_path: Path) -> None:
         shutil.copy(path, ROOT / SCREENSHOTS / name)  # relative to the checkout
 
 
+@needs_real_data
 def test_a_digit_drawn_with_the_mouse_is_read(browser, trained, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -121,6 +124,7 @@ def test_a_digit_drawn_with_the_mouse_is_read(browser, trained, tmp_path):
         server.stop()
 
 
+@needs_real_data
 def test_typed_reviews_are_read_as_you_type(browser, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -140,5 +144,36 @@ def test_typed_reviews_are_read_as_you_type(browser, tmp_path):
         assert browser.find_element(By.ID, "label").text == "positive"
         assert "xyzzyq" in browser.find_element(By.ID, "unknown").text
         screenshot(browser, "demo_imdb.png", tmp_path)
+    finally:
+        server.stop()
+
+
+def test_the_api_docs_draw_their_operations_from_the_server_alone(browser, trained):
+    """FastAPI's Swagger UI and ReDoc load their scripts from a CDN: without the internet
+    (here, a classroom's, CI's) /docs was a blank page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def fetched(kinds=None):
+        entries = browser.execute_script("return performance.getEntriesByType('resource')"
+                                         ".map(entry => [entry.initiatorType, entry.name])")
+        return [url for kind, url in entries if kinds is None or kind in kinds]
+
+    server = Server(trained["mnist"])
+    try:
+        browser.get(server.url + "/docs")
+        WebDriverWait(browser, 30).until(
+            lambda driver: driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+        paths = {element.text for element in
+                 browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        assert {"/predict", "/health", "/info"} <= paths, paths
+        assert all(url.startswith(server.url) for url in fetched()), fetched()
+        browser.get(server.url + "/redoc")
+        WebDriverWait(browser, 30).until(
+            lambda driver: driver.find_elements(By.CSS_SELECTOR, "[data-section-id]"))
+        assert "/predict" in browser.page_source
+        # ReDoc's "API docs by Redocly" logo is the one thing it fetches from elsewhere.
+        scripts = fetched({"script", "link", "fetch", "xmlhttprequest"})
+        assert scripts and all(url.startswith(server.url) for url in scripts), scripts
     finally:
         server.stop()

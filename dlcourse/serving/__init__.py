@@ -48,10 +48,11 @@ def create_app(run_dir: str | Path, limits: Limits = Limits(), *, compiled: bool
     """The FastAPI application serving `run_dir`'s model. `compiled` False calls
     `model.predict` for each request instead (benchmarks/serve.py's peer)."""
     extras.require("serve", "`dlcourse serve`")
-    from fastapi import FastAPI, Request
+    from fastapi import Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.concurrency import run_in_threadpool
+    from fastapi_offline import FastAPIOffline
     from starlette.exceptions import HTTPException
 
     predictor = Predictor(run_dir, compiled=compiled)
@@ -59,8 +60,10 @@ def create_app(run_dir: str | Path, limits: Limits = Limits(), *, compiled: bool
         predictor.word_index()  # a server takes texts: said at its start, not per request
     info = run_info(predictor)
     page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
-    app = FastAPI(title=f"dlcourse: {info['config']}", version="1",
-                  description="Predictions of one dlcourse run's model.")
+    # FastAPI's own /docs and /redoc load their scripts from a CDN, and were blank pages on
+    # a machine without internet (a classroom's, CI's); these serve them from the package.
+    app = FastAPIOffline(title=f"dlcourse: {info['config']}", version="1",
+                         description="Predictions of one dlcourse run's model.")
 
     @app.exception_handler(BadRequest)
     async def bad_request(_request, error: BadRequest):
