@@ -420,7 +420,8 @@ details summary {{ cursor: pointer; color: #345; }}
         ]
         return (f"<h2>Evaluated again</h2><p class=muted>By <code>dlcourse evaluate</code>, "
                 f"{_e(evaluation.get('evaluated', '?'))}, on {_e(evaluation.get('data_source', '?'))}. "
-                "The sections above are from training.</p>" + "".join(parts))
+                "The sections above are from training.</p>" + "".join(parts)
+                + _earlier_evaluations(evaluation.get("earlier")))
 
     def _epochs(self) -> str:
         history = self.record.history
@@ -555,3 +556,19 @@ def lines_html(title: str, lines: Sequence[str], image: bytes | None) -> str:
     picture = (f'<img style="max-width:60%" alt="plot" src="data:image/png;base64,'
                f'{base64.b64encode(image).decode("ascii")}">' if image else "")
     return f"<div><h3>{_e(title)}</h3>{text}{picture}</div>"
+
+
+def _earlier_evaluations(earlier: Any) -> str:
+    """The evaluations before the latest, newest first: when, on what, and the figure."""
+    rows = []
+    for item in earlier if isinstance(earlier, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        measure = "accuracy" if "test_accuracy" in item else "mae"
+        rows.append(f"<tr><td>{_e(item.get('evaluated', '?'))}</td>"
+                    f"<td>{_e(item.get('data_source', '?'))}</td>"
+                    f"<td>test {measure} {_e(_number(item.get(f'test_{measure}')) or '?')}</td></tr>")
+    if not rows:
+        return ""
+    return ("<h3>Earlier evaluations</h3><table><tr><th>evaluated</th><th>on</th>"
+            f"<th>result</th></tr>{''.join(rows)}</table>")

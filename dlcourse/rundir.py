@@ -44,6 +44,8 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"
 HISTORY_TABLE = "history.csv"
 EVALUATION_FILE = "evaluation.json"
+# How many evaluations before the latest evaluation.json keeps (a few KB each).
+KEPT_EVALUATIONS = 100
 DATA_RECORD_FILE = "data.json"
 CLASSES_FILE = "classes.json"
 VOCABULARY_FILE = "vocabulary.json"
@@ -574,7 +576,19 @@ class RunDir:
         return self.path / EVALUATION_FILE
 
     def write_evaluation(self, evaluation: Mapping[str, Any]) -> None:
-        write_json(self.evaluation_path, dict(evaluation))
+        """The latest evaluation, with the ones before it under "earlier" (newest first,
+        without their mistakes): one on other data replaced the one before, lost."""
+        try:
+            previous = self.read_evaluation()
+        except RunError:  # a damaged file holds nothing to keep
+            previous = {}
+        earlier = previous.pop("earlier", [])
+        if not isinstance(earlier, list):
+            earlier = []
+        previous.pop("mistakes", None)
+        kept = ([previous] if previous else []) + earlier
+        write_json(self.evaluation_path,
+                   {**evaluation, "earlier": kept[:KEPT_EVALUATIONS]})
 
     def read_evaluation(self) -> dict[str, Any]:
         return self._optional_object(EVALUATION_FILE)

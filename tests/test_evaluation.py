@@ -18,7 +18,7 @@ from dlcourse.data import load_dataset, signature_of
 from dlcourse.execution import ExecutionPlan
 from dlcourse.models import build_model
 
-from helpers import ROOT, predicted_widths
+from helpers import ROOT, predicted_widths, write_mnist
 
 
 
@@ -142,6 +142,30 @@ def test_evaluate_writes_the_same_detail_beside_trainings(data_dir, trained, tmp
     evaluated = report[report.index("<h2>Evaluated again</h2>"):]
     assert 'alt="evaluation_confusion_matrix"' in evaluated
     assert 'alt="evaluation_misclassified"' in evaluated
+
+
+@pytest.mark.slow
+def test_an_evaluation_on_other_data_keeps_the_one_before(data_dir, trained, tmp_path):
+    """evaluation.json held only the latest: evaluating on new data lost the figures of
+    the evaluation before, on the run's own test split."""
+    run_dir = trained.copy("mnist", tmp_path)
+    own = dlcourse.evaluate(run_dir, data_dir=data_dir)
+    other = tmp_path / "other"
+    other.mkdir()
+    write_mnist(other, seed=7)
+    new = dlcourse.evaluate(run_dir, data_dir=other)
+    assert new["test_loss"] != own["test_loss"]
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert evaluation["test_loss"] == pytest.approx(new["test_loss"])
+    (before,) = evaluation["earlier"]
+    assert before["test_loss"] == pytest.approx(own["test_loss"])
+    assert str(data_dir) in before["data_source"] and "mistakes" not in before
+    dlcourse.evaluate(run_dir, data_dir=data_dir)
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert [str(other) in item["data_source"] for item in evaluation["earlier"]] == [True, False]
+    report = (run_dir / "report.html").read_text()
+    earlier = report[report.index("<h3>Earlier evaluations</h3>"):]
+    assert str(other) in earlier and f"{own['test_accuracy']:.4f}" in earlier
 
 
 @pytest.mark.slow
