@@ -73,17 +73,31 @@ def curve_figures(history: History, validation: str = "Validation",
     return figures
 
 
+# A legend of more curves than this goes beside the plot, in columns of LEGEND_ROWS.
+LEGEND_INSIDE_MOST, LEGEND_ROWS = 6, 25
+# With matplotlib's ten colours, 40 curves are told apart.
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
 def curves_together_figure(curves: Mapping[str, Sequence[float]], metric: str):
-    """One line per labelled curve, per epoch: for comparing runs."""
-    figure = new_figure(figsize=(7, 4.5))
+    """One line per labelled curve, per epoch: for comparing runs. Past ten curves the
+    colours repeat (matplotlib's cycle has ten), so each ten gets its own line style, and
+    the legend of many goes beside the plot: over it, 15 runs hid their own lines."""
+    beside = len(curves) > LEGEND_INSIDE_MOST
+    columns = -(-len(curves) // LEGEND_ROWS)
+    figure = new_figure(figsize=(7 + (3 * columns if beside else 0), 4.5))
     axes = figure.subplots()
-    for label, values in curves.items():
+    for index, (label, values) in enumerate(curves.items()):
         axes.plot(range(1, len(values) + 1), values, marker="o", markersize=3,
+                  color=f"C{index % 10}", linestyle=LINE_STYLES[index // 10 % len(LINE_STYLES)],
                   label=literal(label))
     axes.set_title(metric.capitalize())
     _whole_epochs(axes)
     axes.set_ylabel(metric)
-    axes.legend()
+    if beside:
+        axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small", ncols=columns)
+    else:
+        axes.legend()
     figure.tight_layout()
     return figure
 

@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from dlcourse import reports
 from dlcourse.reports import expected_against_measured
 from dlcourse.rundir import RunDir
 
@@ -64,3 +65,19 @@ def test_class_names_matplotlib_would_read_as_maths_are_drawn_as_written(tmp_pat
     assert json.loads((result.run_dir / "status.json").read_text())["status"] == "finished"
     assert (result.run_dir / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
     assert [item["name"] for item in result.metrics["per_class"]] == names
+
+
+def test_many_runs_compared_each_get_their_own_line_and_the_legend_leaves_them_visible():
+    """Past ten runs matplotlib's colours repeated (two runs drawn alike), and the legend
+    of 15 runs covered the plot's lines."""
+    curves = {f"run {index}": [0.5 + index / 100, 0.6 + index / 100] for index in range(15)}
+    figure = reports.curves_together_figure(curves, "val_accuracy")
+    (axes,) = figure.axes
+    looks = {(line.get_color(), line.get_linestyle()) for line in axes.get_lines()}
+    assert len(looks) == 15
+    figure.canvas.draw()
+    legend = axes.get_legend().get_window_extent()
+    assert legend.x0 >= axes.get_window_extent().x1  # beside the plot, not over it
+    assert legend.x1 <= figure.bbox.x1 + 1  # and inside the figure
+    few = reports.curves_together_figure(dict(list(curves.items())[:3]), "val_accuracy")
+    assert few.get_size_inches()[0] == 7
