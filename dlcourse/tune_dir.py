@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from dlcourse.config import SearchConfig, check_search_config
-from dlcourse.config.safe_yaml import parse
+from dlcourse.config.safe_yaml import parse, yaml_problem
 from dlcourse.errors import DlcourseError
 from dlcourse.rundir import (
     LOCK_FILE,
@@ -113,7 +113,13 @@ class TuneDir:
         write_text(self.path / SEARCH_CONFIG_FILE, text)
 
     def read_search_config(self) -> dict[str, Any]:
-        raw = parse(read_run_text(self.path / SEARCH_CONFIG_FILE))
+        path = self.path / SEARCH_CONFIG_FILE
+        text = read_run_text(path)
+        try:
+            raw = parse(text)
+        except Exception as error:  # any YAML problem (a tag included): a damaged file
+            raise TuningError(f"{path}: not valid YAML: {yaml_problem(error, text)} Is the "
+                              "tuning directory damaged?") from None
         if not isinstance(raw, dict):
             raise TuningError(f"{self.path / SEARCH_CONFIG_FILE}: not a config mapping.")
         return raw

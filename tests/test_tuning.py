@@ -254,7 +254,18 @@ def test_resume_names_a_damaged_setting_or_missing_data_before_tensorflow(tmp_pa
         searched = {**yaml.safe_load(TUNE_CONFIG.read_text()), "name": TUNE_CONFIG.stem}
         (tune_dir / "search_config.yaml").write_text(yaml.safe_dump(searched))
         commands.append((["tune", "--resume", tune_dir], 2, message))
+    # A damaged search_config.yaml: PyYAML's traceback, exit 1, even for a Python tag.
+    for number, (text, message) in enumerate([
+            ("seed: [1, 2\n", "search_config.yaml: not valid YAML: did not find expected ',' or ']'"),
+            ("a: !!python/object/apply:os.system [touch PWNED]\n",
+             "search_config.yaml: not valid YAML: ")]):
+        tune_dir = tmp_path / f"damaged{number}"
+        tune_dir.mkdir()
+        (tune_dir / "tuning.json").write_text(json.dumps({**settings, "data_dir": None}))
+        (tune_dir / "search_config.yaml").write_text(text)
+        commands.append((["tune", "--resume", tune_dir], 2, message))
     without_tensorflow(commands)
+    assert not (tmp_path / "PWNED").exists()
 
 
 def test_a_smoke_searchs_best_config_is_the_config_it_searched(tmp_path):
