@@ -80,6 +80,12 @@ def test_a_run_without_a_model_or_with_a_broken_one_is_told(tmp_path):
     with pytest.raises(RunError, match=re.escape(
             "the run did not finish (diverged after 2 epochs; see its status.json).")):
         finished_run(run.path)
+    # Finished, its model deleted since: "did not finish (finished ...)" contradicted itself.
+    run.write_status({"status": "finished", "epochs_completed": 5})
+    with pytest.raises(RunError, match=re.escape(
+            "has no model.keras: the run finished after 5 epochs, but its model.keras has been "
+            "deleted or moved since")):
+        finished_run(run.path)
     # Trained on data from Python, which --resume can't read again.
     (run.path / "data.json").write_text('{"kind": "memory", "source": null}')
     run.write_status({"status": "interrupted"})
