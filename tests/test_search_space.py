@@ -133,6 +133,12 @@ def at(location, value):
          "data.limit: can't be searched"),
         (at(("fit", "validation_split"), {"tune": "float", "min": 0.1, "max": 0.3}),
          "fit.validation_split: can't be searched"),
+        # A trial without the objective's metric failed silently; the search "finished".
+        (at(("compile", "metrics"), [{"tune": "choice", "values": ["accuracy", "AUC"]}]),
+         "compile.metrics[0]: can't be searched; search expressions belong in the model, compile "
+         "and fit sections (the search scores each trial by one of the metrics"),
+        (at(("compile", "metrics"), {"tune": "choice", "values": ["accuracy", "AUC"]}),
+         "compile.metrics: can't be searched"),
         # The rest of the config is validated for the whole range, not only its first value.
         (at(UNITS, {"tune": "int", "min": 0, "max": 16}),
          "model.layers[1].LSTM.units: expected a positive integer, got 0"),

@@ -23,15 +23,16 @@ def _allow_search_expressions(schema: dict[str, Any]) -> None:
     """Let a search expression stand wherever `dlcourse tune` may search a value.
 
     Layer arguments accept any value already; the compile and fit values are widened here.
-    The validation split stays fixed, as the search grammar requires.
+    What the search grammar keeps fixed (FIXED_KEYS) stays so here.
     """
     definitions = schema["$defs"]
     definitions["SearchExpression"] = expression_schema()
     reference = {"$ref": "#/$defs/SearchExpression"}
-    for section in ("CompileConfig", "OptimizerConfig", "FitConfig"):
+    for section, prefix in (("CompileConfig", "compile"), ("OptimizerConfig", "compile.optimizer"),
+                            ("FitConfig", "fit")):
         properties = _object_schema(definitions[section])["properties"]
         for key, value in properties.items():
-            if f"fit.{key}" in FIXED_KEYS and section == "FitConfig":
+            if f"{prefix}.{key}" in FIXED_KEYS:
                 continue
             properties[key] = {"anyOf": [value, reference]}
 

@@ -32,8 +32,17 @@ KEYS = {
 REQUIRED_KEYS = {"int": ("min", "max"), "float": ("min", "max"), "choice": ("values",)}
 SAMPLINGS = ("linear", "log")
 SEARCHABLE_SECTIONS = ("model", "compile", "fit")
-# Trials are compared on the same validation examples, so what picks them stays fixed.
-FIXED_KEYS = ("fit.validation_split", "fit.validation")
+# What stays fixed in a search, and why. Trials are compared on the same validation
+# examples, so what picks them stays fixed; and the objective (val_accuracy) is one of the
+# metrics, so a trial without it could not be scored: KerasTuner failed it silently.
+_SAME_EXAMPLES = ("the data and the validation split stay fixed so that trials are compared "
+                  "on the same examples")
+FIXED_KEYS = {
+    "fit.validation_split": _SAME_EXAMPLES,
+    "fit.validation": _SAME_EXAMPLES,
+    "compile.metrics": "the search scores each trial by one of the metrics, its objective, "
+                       "which every trial must measure",
+}
 # A search tries tens of trials. Loading checks the config with each choice in it, so
 # these bound that work: 20,000 choices in a 130 KB file took `validate` over 2 minutes.
 MOST_CHOICES = 1000
@@ -140,11 +149,12 @@ def parse_expression(
 ) -> tuple[SearchExpression | None, list[str]]:
     """The expression at `location`, or None and the reasons it is not a valid one."""
     path = format_path(location)
-    if not location or location[0] not in SEARCHABLE_SECTIONS or path in FIXED_KEYS:
+    fixed = next((why for key, why in FIXED_KEYS.items()
+                  if path == key or path.startswith((f"{key}[", f"{key}."))), None)
+    if not location or location[0] not in SEARCHABLE_SECTIONS or fixed:
         return None, [
             f"{path or TUNE_KEY}: can't be searched; search expressions belong in the model, "
-            "compile and fit sections (the data and the validation split stay fixed so that "
-            "trials are compared on the same examples)"
+            f"compile and fit sections ({fixed or _SAME_EXAMPLES})"
         ]
     kind = node[TUNE_KEY]
     if kind not in KINDS:
