@@ -20,7 +20,7 @@ import statistics
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,8 @@ def train_and_evaluate(
     origin = origin or Origin(reduced=(f"data.limit={config.data.limit}",) if config.data.limit else ())
     data_dir = data_dir if data_dir is not None else config.data.dir
     given = dataset
+    if given is not None:
+        origin = replace(origin, other_data=("data given from Python",))
     with distributed(config.distribution) as distribution, as_in_a_fresh_process(config):
         prepared = prepare(config, data_dir, dataset=dataset, scope=distribution.scope())
         distribution.check_agreement(_what_workers_share(prepared))
@@ -290,8 +292,9 @@ def _fit_and_finish(
         metrics.update(execution=prepared.plan.describe(),
                        seconds_to_first_epoch=recorder.seconds_to_first_epoch,
                        **restored_epoch(watched))
-        if status.get("reduced"):
-            metrics["reduced"] = status["reduced"]
+        for key in ("reduced", "other_data"):
+            if status.get(key):
+                metrics[key] = status[key]
         metrics.update(evaluation.detail())
         run.write_metrics(metrics)
         if config.output.plots:

@@ -81,3 +81,12 @@ def test_many_runs_compared_each_get_their_own_line_and_the_legend_leaves_them_v
     assert legend.x1 <= figure.bbox.x1 + 1  # and inside the figure
     few = reports.curves_together_figure(dict(list(curves.items())[:3]), "val_accuracy")
     assert few.get_size_inches()[0] == 7
+
+
+def test_a_run_on_other_data_is_not_set_beside_the_published_figure():
+    metrics = {"reference": {"metric": "test_accuracy", "value": 0.991, "measured": 0.3333,
+                             "source": "DLwP 5.1"},
+               "other_data": ["data given from Python"], "reduced": ["data.limit=60"]}
+    assert expected_against_measured(metrics) == (
+        "run on other data (data given from Python): test accuracy 0.3333 is not comparable "
+        "with the published 0.991 (DLwP 5.1)")

@@ -210,6 +210,12 @@ def _described(error: ValidationError) -> list[str]:
     return [describe(item, known_keys) for item in error.errors()]
 
 
+# The data settings that choose which examples a run learns and is tested on (not where
+# they are, nor how they are encoded): changed, the run is on other data than the file's.
+EXAMPLES_KEYS = ("dataset", "format", "train", "test", "text_field", "target", "path",
+                 "test_path", "test_split")
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a run's config came from: its file, what the command line changed in it, and
@@ -219,10 +225,16 @@ class Origin:
     file: str | None = None
     overrides: tuple[str, ...] = ()
     reduced: tuple[str, ...] = ()
+    # What makes the run's examples others than the file's ("data.train=mine.csv", data
+    # from Python): its results can't be set beside the published ones either.
+    other_data: tuple[str, ...] = ()
 
     def record(self) -> dict[str, Any]:
-        return {"config_file": self.file, "overrides": list(self.overrides),
-                "reduced": list(self.reduced)}
+        record = {"config_file": self.file, "overrides": list(self.overrides),
+                  "reduced": list(self.reduced)}
+        if self.other_data:
+            record["other_data"] = list(self.other_data)
+        return record
 
 
 def origin_of(
@@ -251,8 +263,10 @@ def origin_of(
         reduced.append(f"fit.epochs={config.fit.epochs} (the config says {in_file})")
     elif not smoke and published is not None and config.fit.epochs < published:
         reduced.append(f"fit.epochs={config.fit.epochs} (the published run took {published})")
+    other = [f"data.{key}={getattr(config.data, key)}" for key in EXAMPLES_KEYS
+             if baseline and getattr(config.data, key) != getattr(baseline.data, key)]
     file = None if path is None or isinstance(path, Mapping) else str(resolve(path).resolve())
-    return Origin(file, tuple(texts), tuple(reduced))
+    return Origin(file, tuple(texts), tuple(reduced), tuple(other))
 
 
 def _file_as_it_is(path: ConfigSource | None) -> Config | None:
