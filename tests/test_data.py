@@ -393,6 +393,32 @@ def test_an_image_folders_fingerprint_counts_the_images_keras_reads(tmp_path):
     assert data_fingerprint(config, tmp_path / "photos")[0] == 7
 
 
+def test_an_image_folder_too_large_for_memory_once_resized_is_refused_first(tmp_path,
+                                                                             monkeypatch):
+    """data.image_size [4096, 4096] validated, and loading took memory without bound: 28
+    tiny files at [1024, 1024] peaked at 2.1 GB, all of Caltech-101 would need 100 GB."""
+    import dlcourse.data.image_folder as image_folder
+
+    write_image_folder(tmp_path / "photos", classes=3, per_class=10, size=8)
+    config = DataConfig(dataset="image_folder", path="photos", image_size=(4096, 4096))
+    decoded = []
+    monkeypatch.setattr(image_folder, "_folder_arrays",
+                        lambda *arguments: decoded.append(arguments))
+    with pytest.raises(DataError, match=re.escape(
+            "data.image_size: 30 images of 4096x4096 pixels are 5.6 GB of float32, more than "
+            "the 4 GB a folder's images may take in memory. Set a smaller data.image_size")):
+        load_dataset(config, tmp_path)
+    assert not decoded
+    # Below the bound, large images are decoded a few to a batch, not 256 (3.2 GB).
+    monkeypatch.undo()
+    config = DataConfig(dataset="image_folder", path="photos", image_size=(512, 768),
+                        color_mode="grayscale")
+    dataset = load_dataset(config, tmp_path)
+    assert dataset.x_train.shape == (24, 512, 768, 1) and dataset.x_train.dtype == np.float32
+    assert 0 <= dataset.x_test.min() and dataset.x_test.max() <= 1 and dataset.x_test.max() > 0.5
+    assert sorted(np.concatenate([dataset.y_train, dataset.y_test])) == sorted([0, 1, 2] * 10)
+
+
 def test_image_folder_with_a_test_folder(tmp_path):
     write_image_folder(tmp_path / "train", classes=2, per_class=4, size=8)
     write_image_folder(tmp_path / "test", classes=2, per_class=2, size=8, seed=1)

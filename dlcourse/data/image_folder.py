@@ -34,6 +34,14 @@ SKIPPED_PICTURES = (".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jfif"
 COLOR_MODE_CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 # A photo of 50 megapixels decodes to 150 MB; more than that is a damaged or hostile file.
 LARGEST_PIXELS = 50_000_000
+# What a folder's images may take once resized (float32, both splits; fitting takes a
+# few times that): 9,000 images at data.image_size [1024, 1024] would be 113 GB.
+LARGEST_FOLDER_BYTES = 4 << 30
+# Keras decodes 256 images a batch; of large images (over 1 MB resized), fewer, so that
+# a batch stays below this: 28 tiny files at [1024, 1024] took 1.3 GB over TensorFlow's
+# own 0.8 GB to load, for 0.35 GB of arrays; in batches of 20 and filled in place, 0.75 GB.
+LARGEST_BATCH_BYTES = 256 << 20
+IMAGES_A_BATCH = 256
 
 
 def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Dataset:
@@ -65,17 +73,22 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
         )
     _check_listed_entries(Path(root), listed)
     color_mode = config.color_mode or "rgb"
+    image_bytes = 4 * COLOR_MODE_CHANNELS[color_mode] * int(np.prod(config.image_size))
+    count = len(images)
     check_image_headers(images, color_mode)
     if test_root is not None:
         _check_same_classes(Path(test_root), classes)
         listed = _listed(Path(test_root))
         _check_listed_entries(Path(test_root), listed)
-        check_image_headers(image_files(Path(test_root), listed), color_mode)
+        test_images = image_files(Path(test_root), listed)
+        check_image_headers(test_images, color_mode)
+        count += len(test_images)
+    _check_folder_fits(count, image_bytes, config)
     options = dict(
         image_size=tuple(config.image_size),
         color_mode=color_mode,
         label_mode="int",
-        batch_size=256,
+        batch_size=max(1, min(IMAGES_A_BATCH, LARGEST_BATCH_BYTES // image_bytes)),
         shuffle=True,
         seed=IMAGE_FOLDER_SEED,
         verbose=False,
@@ -236,19 +249,42 @@ def check_image_headers(images: list[Path], color_mode: str = "rgb") -> None:
             )
 
 
+def _check_folder_fits(count: int, image_bytes: int, config: DataConfig) -> None:
+    """The folder's images, resized, fit in memory: told before any is decoded."""
+    if (size := count * image_bytes) > LARGEST_FOLDER_BYTES:
+        side = "x".join(map(str, config.image_size))
+        raise DataError(
+            f"data.image_size: {count:,} images of {side} pixels are {size / 2**30:,.1f} GB "
+            f"of float32, more than the {LARGEST_FOLDER_BYTES >> 30} GB a folder's images may "
+            "take in memory. Set a smaller data.image_size (image_folder_example.yaml takes "
+            "[64, 64]), or use fewer images."
+        )
+
+
 def _folder_arrays(images, where: Path, color_mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """The split's images as one float32 array in [0, 1], filled batch by batch: a list of
+    batches, joined and then scaled, held four copies of the images at once."""
     import tensorflow as tf
 
+    x = y = None
+    filled = 0
     try:
-        batches = [(np.asarray(x), np.asarray(y)) for x, y in images]
+        for batch, labels in images:
+            if x is None:
+                x = np.empty((len(images.file_paths), *batch.shape[1:]), "float32")
+                y = np.empty(len(images.file_paths), "int64")
+            x[filled:filled + len(batch)] = batch
+            y[filled:filled + len(batch)] = labels
+            filled += len(batch)
     except tf.errors.OpError:
         raise DataError(f"{_undecodable(where, color_mode)}: TensorFlow can't decode this "
                         f"image as {color_mode} (is it complete, and a PNG, JPEG, GIF or BMP "
                         "inside?); remove it, or convert it to PNG.") from None
-    if not batches:
+    if not filled:
         raise DataError(f"{where}: no images for this split; add images or change test_split.")
-    x = np.concatenate([batch for batch, _ in batches]) / np.float32(255.0)
-    return x.astype("float32"), np.concatenate([labels for _, labels in batches]).astype("int64")
+    x, y = x[:filled], y[:filled]
+    x /= np.float32(255.0)
+    return x, y
 
 
 def _undecodable(root: Path, color_mode: str) -> Path | str:
