@@ -92,6 +92,12 @@ def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
         raise RunError(f"--output {output}: that is inside the run {run.path}, whose files are "
                        "its own; leave --output out to write its export folder, or give "
                        "another folder.")
+    # Another run's folder is that run's: its own export there was replaced by this model.
+    other = next((folder for folder in (where, *where.parents)
+                  if folder != home and is_run_dir(folder)), None)
+    if other is not None:
+        raise RunError(f"--output {output}: that is inside another run, {other}, whose files "
+                       "are its own; give a folder outside any run.")
     # Its own export folder is dlcourse's, whichever version wrote it; but not a user's
     # file put there, which replacing the folder would delete (export_strays, below).
     _check_writable(target.parent, f"the export to {target}")  # so the checks below can look

@@ -169,6 +169,16 @@ def test_a_folder_of_something_else_is_not_replaced(trained, tmp_path, monkeypat
     exporting.export_run(run, "saved_model")
     refused = invoke("export", run, "--format", "onnx", "--output", run / "export" / "saved_model")
     assert refused.exit_code == 2 and "inside the run" in refused.output, refused.output
+    # Nor another run's: an MNIST export replaced an IMDB run's own export, exit 0.
+    other = trained.copy("imdb_lstm", tmp_path / "other")
+    exporting.export_run(other, "saved_model")
+    readme = (other / "export" / "saved_model" / "README.md").read_text()
+    for output in (other / "export" / "saved_model", other / "new", other):
+        refused = invoke("export", run, "--output", output)
+        assert refused.exit_code == 2, refused.output
+        assert f"that is inside another run, {other}" in refused.output, refused.output
+    assert (other / "export" / "saved_model" / "README.md").read_text() == readme
+    assert not (other / "new").exists()
 
 
 def test_a_missing_runtime_names_the_extra(trained, tmp_path, monkeypatch):
