@@ -371,19 +371,23 @@ def _what_workers_share(prepared: Prepared) -> dict[str, str]:
 
 def _record_resumed_data(run: RunDir, config: Config, data_dir, dataset: Dataset) -> None:
     """--data-dir given to --resume: data.json then says where the rest of the run read
-    its data, so evaluate finds it. Data that differs from what the first epochs read is
-    told, since the run then learns from both: surely, when its files or sizes differ;
-    as a possibility when only their dates do (a copy made without keeping them, or
-    contents changed in place)."""
-    before = run.read_data_record().get("files") or {}
+    its data, so evaluate finds it. Data whose files or sizes differ from what the first
+    epochs read is refused: the run would learn from both, and its record of the first
+    would be lost. Only other dates (a copy made without keeping them, or contents
+    changed in place) are told, as a possibility."""
+    recorded = run.read_data_record()
+    before = recorded.get("files") or {}
     now = data_record(config.data, data_dir, dataset)
     if before:
         old, new = (sorted(map(tuple, files.values())) for files in (before, now.get("files", {})))
         if [entry[:2] for entry in old] != [entry[:2] for entry in new]:
-            print(f"Warning: the data in {data_dir} differs from what {run.path} was trained "
-                  "on so far (its files or sizes), so the run learns from both; train a new "
-                  "run for a clean result.", file=sys.stderr)
-        elif old != new:
+            where = recorded.get("data_dir") or recorded.get("source")
+            raise RunError(
+                f"--data-dir {data_dir}: its data differs from what {run.path} was trained on "
+                f"so far (its files or sizes), so the run would learn from both. Give the data "
+                f"it was trained on{f' (recorded: {where})' if where else ''}, or train a new "
+                "run on this data.")
+        if old != new:
             print(f"Note: the data in {data_dir} has the files and sizes {run.path} was "
                   "trained on, but other dates: a copy, or changed contents; if changed, the "
                   "run learns from both.", file=sys.stderr)

@@ -464,7 +464,7 @@ def test_a_run_remembers_its_data_for_every_later_command(data_dir, tmp_path, mo
 
 
 @pytest.mark.slow
-def test_resuming_on_other_data_says_so_and_records_it(tmp_path):
+def test_resuming_on_other_data_is_refused_and_on_moved_data_recorded(tmp_path):
     import shutil
 
     from helpers import write_mnist
@@ -499,5 +499,14 @@ def test_resuming_on_other_data_says_so_and_records_it(tmp_path):
     shutil.copytree(moved, copied, copy_function=shutil.copyfile)
     said = resumed_on(copied)
     assert "Warning" not in said and "has the files and sizes" in said
-    # Other data: the rest of the run learns from it, which the user is told.
-    assert f"Warning: the data in {other} differs from what {run_dir}" in resumed_on(other)
+    # Other data: refused, and the record kept. It went on with a warning, the run learning
+    # from both, and data.json forgot the first data.
+    (run_dir / "status.json").write_text(json.dumps({
+        **json.loads((run_dir / "status.json").read_text()), "status": "interrupted"}))
+    record = (run_dir / "data.json").read_text()
+    refused = invoke("train", "--resume", run_dir, "--data-dir", other)
+    assert refused.exit_code == 2 and refused.output.startswith(
+        f"Error: --data-dir {other}: its data differs from what {run_dir} was trained on so "
+        f"far (its files or sizes), so the run would learn from both. Give the data it was "
+        f"trained on (recorded: {copied}), or train a new run"), refused.output
+    assert (run_dir / "data.json").read_text() == record
