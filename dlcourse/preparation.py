@@ -5,6 +5,7 @@ plan and the built model. `train`, `--resume`, `summary` and every tuning trial 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,7 @@ def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
             dataset = test_split_from_memory(config.data, test, **known)
         else:
             dataset = dataset_from_memory(config.data, train, test, **known)
+            _check_same_training_arrays(run, dataset)
         if dataset.input_kind == "images":
             _check_learned_scale(run, dataset)
         return dataset
@@ -154,6 +156,26 @@ def run_dataset(run: RunDir, config: Config, data_dir: str | Path | None, *,
         raise python_data_refused(run, command)
     return _with_the_runs_classes(run, config, data_dir, vocabulary,
                                   test_only=command != "resume")
+
+
+def _check_same_training_arrays(run: RunDir, dataset: Dataset) -> None:
+    """A run resumed from Python goes on with the arrays it started with: other ones were
+    learned from as well, without a word (data.json held only their lengths)."""
+    recorded = run.read_data_record().get("train_digest")
+    if recorded is not None and recorded != training_digest(dataset):
+        raise DataError(f"train=(x, y): these are not the arrays {run.path} was trained on so "
+                        "far, so the run would learn from both. Give the same arrays, or "
+                        "train a new run on these.")
+
+
+def training_digest(dataset: Dataset) -> str:
+    """A hash of the training arrays, as prepared (their dtype and shape included)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (dataset.x_train, dataset.y_train):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.data)
+    return digest.hexdigest()
 
 
 def _check_learned_scale(run: RunDir, dataset: Dataset) -> None:
@@ -251,7 +273,8 @@ def memory_record(dataset: Dataset) -> dict[str, Any]:
     """data.json for a run on data given from Python: no file to find again. For images,
     the largest pixel the model learned from: predict warns of inputs far outside it."""
     record = {"kind": MEMORY_KIND, "data_dir": None, "source": None,
-              "train_samples": len(dataset.x_train), "test_samples": len(dataset.x_test)}
+              "train_samples": len(dataset.x_train), "test_samples": len(dataset.x_test),
+              "train_digest": training_digest(dataset)}
     if dataset.input_kind == "images" and dataset.x_train.size:
         record["largest_pixel"] = float(dataset.x_train.max())
         # Whether the images are light on dark, as MNIST's are: predict then reads a

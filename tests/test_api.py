@@ -375,6 +375,11 @@ def test_a_stopped_python_data_run_resumes_with_the_same_arrays(tmp_path, monkey
     (run_dir,) = (tmp_path / "mnist_cnn-custom").iterdir()
     with pytest.raises(RunError, match=r"train=\(x_train, y_train\), test=\(x_test, y_test\)"):
         dlcourse.resume(run_dir)
+    # Other training arrays were learned from too, silently.
+    other = three_stripes(64, 5)
+    with pytest.raises(DataError, match=re.escape(
+            f"train=(x, y): these are not the arrays {run_dir} was trained on so far")):
+        dlcourse.resume(run_dir, train=other, test=test)
     resumed = dlcourse.resume(run_dir, train=train, test=test)
     assert len(resumed.history["loss"]) == 4 and resumed.metrics["test_samples"] == 32
 
