@@ -116,7 +116,12 @@ def _changes(status: dict[str, Any], metrics: dict[str, Any]) -> tuple[str, ...]
     in_file = [str(item).split(" (")[0] for item in reduced if isinstance(item, str)
                and not item.startswith("--smoke") and item.split("=")[0] not in keys] \
         if isinstance(reduced, list) else []
-    return given + (("reduced:", *in_file) if in_file else ())
+    # Data from Python is in no --set item: runs listed it as a run of the config's data.
+    other = metrics.get("other_data")
+    python = isinstance(other, list) and any(
+        isinstance(item, str) and not item.startswith("data.") for item in other)
+    return (given + (("reduced:", *in_file) if in_file else ())
+            + (("other data: from Python",) if python else ()))
 
 
 def _status(run: RunDir, status: dict[str, Any]) -> str:

@@ -148,6 +148,14 @@ def test_a_run_reduced_in_its_own_file_is_listed_as_reduced(tmp_path):
     (both,) = collect_runs([tmp_path / "both"])  # an override hid the file's reduction
     assert both.overrides == ("fit.batch_size=32", "fit.epochs=1", "reduced:", "data.limit=2000")
     assert "reduced: data.limit=2000 fit.epochs=2" in format_table([mine], "markdown")
+    # Arrays from Python are in no --set item: listed as a run of the config's own data.
+    fake_run(tmp_path / "arrays", "mnist_cnn", {"other_data": ["data given from Python"]},
+             {"val_accuracy": [0.7]})
+    fake_run(tmp_path / "csv", "imdb_bow_bigrams", {"other_data": ["data.train=tr.csv"]},
+             {"val_accuracy": [0.7]}, {"status": "finished", "overrides": ["data.train=tr.csv"]})
+    arrays, csv = collect_runs([tmp_path / "arrays", tmp_path / "csv"])
+    assert arrays.overrides == ("other data: from Python",)
+    assert csv.overrides == ("data.train=tr.csv",)  # said by its --set item already
 
 
 def test_a_run_said_running_that_no_process_holds_is_listed_as_killed(tmp_path):
