@@ -78,6 +78,11 @@ def summarise(run_dir: Path) -> RunSummary:
     metrics = read(run.read_metrics, {})
     status = read(run.read_status, {})
     history = read(run.read_history, {})
+    if not problems and status.get("status") == "finished" and not _a_model_archive(run.model_path):
+        # Listed as damaged without a word of why: its model gone or cut short.
+        what = "is not a Keras model archive" if run.model_path.exists() else "is missing"
+        problems.append(f"{run.model_path} {what}: the run finished, but evaluate and "
+                        "predict can't use it.")
     measure = _measure(config, history, metrics)
     curve = [value for value in history.get(f"val_{measure}", []) if value is not None]
     best = (max if measure == "accuracy" else min)(curve) if curve else None
@@ -131,8 +136,6 @@ def _status(run: RunDir, status: dict[str, Any]) -> str:
     said = str(status.get("status", "unknown"))
     if said == "running" and status.get("host") == platform.node() and run.is_held() is False:
         return "killed"
-    if said == "finished" and not _a_model_archive(run.model_path):
-        return "damaged"  # its model gone or cut short: evaluate and predict refuse it
     return said
 
 

@@ -71,9 +71,12 @@ def test_a_finished_run_whose_model_is_gone_or_cut_short_is_listed_as_damaged(tr
     (cut,) = (tmp_path / "cut").glob("*/*")
     (gone / "model.keras").unlink()
     (cut / "model.keras").write_bytes((cut / "model.keras").read_bytes()[:4])
-    for run in (gone, cut):
+    for run, what in ((gone, "is missing"), (cut, "is not a Keras model archive")):
         (summary,) = collect_runs([run])
         assert summary.status == "damaged", run
+        # Said why: `runs` listed it damaged without a word.
+        assert summary.problems == (f"{run / 'model.keras'} {what}: the run finished, but "
+                                    "evaluate and predict can't use it.",)
     (whole,) = collect_runs([trained["mnist"]])
     assert whole.status == "finished"
 
