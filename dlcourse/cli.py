@@ -204,7 +204,8 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
 
 @main.command()
 @click.argument("config", required=False, type=click.Path(path_type=Path))
-@click.option("--trials", type=click.IntRange(min=1),
+# tune_dir.MOST_TRIALS, written out: the CLI imports no module of the search to start.
+@click.option("--trials", type=click.IntRange(min=1, max=10_000),
               help="How many value sets to try (random, bayesian; default 10).")
 @click.option("--algorithm", type=click.Choice(["random", "bayesian", "hyperband"]),
               default="random", show_default=True, help="KerasTuner's search algorithm.")

@@ -362,3 +362,13 @@ def test_a_search_records_where_it_found_its_own_files(tmp_path, monkeypatch):
     assert _absolute_data_dir(search, None) == str(tmp_path.resolve())
     assert _absolute_data_dir(search, "tx/..") == str(tmp_path.resolve())
     assert _absolute_data_dir(load_search_config(ROOT / "configs" / "mnist_cnn.yaml"), None) is None
+
+
+def test_the_trials_bound_is_in_the_help_and_is_the_searchs():
+    """--help said [x>=1], and 100,000 trials were refused only after the config loaded."""
+    from dlcourse.tune_dir import MOST_TRIALS
+
+    result = CliRunner().invoke(main, ["tune", "--help"], terminal_width=200)
+    assert f"[1<=x<={MOST_TRIALS}]" in result.output, result.output
+    refused = CliRunner().invoke(main, ["tune", str(TUNE_CONFIG), "--trials", str(MOST_TRIALS + 1)])
+    assert refused.exit_code == 2 and f"1<=x<={MOST_TRIALS}" in refused.output, refused.output
