@@ -276,7 +276,7 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
             )
         # A record from before 2026-12-06 counted every file of a folder, read or not:
         # walked only when the loader's own files differ, as aclImdb's unsup/ is large.
-        if recorded != data_fingerprint(config, path) and recorded != _whole_fingerprint(path):
+        if recorded != data_fingerprint(config, path) and recorded != whole_fingerprint(path):
             # A config's absolute path is kept whatever --data-dir says: a folder holding it
             # is the one that takes it as it is now.
             anyway = (f"--data-dir {path.parent} to use it" if _named_absolutely(config, source)
@@ -301,7 +301,8 @@ def _named_absolutely(config: DataConfig, source: str) -> str | None:
     return None
 
 
-def _whole_fingerprint(path: Path) -> list[int]:
+def whole_fingerprint(path: Path) -> list[int]:
+    """A folder's fingerprint as records before 2026-12-06 took it: every file in it."""
     return fingerprint(path) if path.is_dir() else []
 
 

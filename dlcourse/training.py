@@ -45,8 +45,7 @@ from dlcourse.errors import DataError, DlcourseError, ResumableInterrupt, RunErr
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.execution import compile_notice, fit_inputs, validation_cut
 from dlcourse.models import names_counted_afresh
-from dlcourse.preflight import resumable_config
-from dlcourse.preflight import recorded_data_dir
+from dlcourse.preflight import recorded_data_dir, resumable_config, whole_fingerprint
 from dlcourse.preparation import Prepared, memory_record, prepare, run_dataset
 from dlcourse.rundir import RunDir
 from dlcourse.tracking import Tracker, ended_on_error
@@ -379,15 +378,20 @@ def _record_resumed_data(run: RunDir, config: Config, data_dir, dataset: Dataset
     before = recorded.get("files") or {}
     now = data_record(config.data, data_dir, dataset)
     if before:
-        old, new = (sorted(map(tuple, files.values())) for files in (before, now.get("files", {})))
-        if [entry[:2] for entry in old] != [entry[:2] for entry in new]:
+        files = now.get("files", {})
+        old, new = (sorted(map(tuple, found.values())) for found in (before, files))
+        # A record from before 2026-12-06 counted every file of a folder, read or not.
+        whole = sorted(tuple(whole_fingerprint(Path(path))) for path in files)
+        alike = [taken for taken in (new, whole)
+                 if [entry[:2] for entry in taken] == [entry[:2] for entry in old]]
+        if not alike:
             where = recorded.get("data_dir") or recorded.get("source")
             raise RunError(
                 f"--data-dir {data_dir}: its data differs from what {run.path} was trained on "
                 f"so far (its files or sizes), so the run would learn from both. Give the data "
                 f"it was trained on{f' (recorded: {where})' if where else ''}, or train a new "
                 "run on this data.")
-        if old != new:
+        if old not in alike:
             print(f"Note: the data in {data_dir} has the files and sizes {run.path} was "
                   "trained on, but other dates: a copy, or changed contents; if changed, the "
                   "run learns from both.", file=sys.stderr)

@@ -464,6 +464,37 @@ def test_a_run_remembers_its_data_for_every_later_command(data_dir, tmp_path, mo
 
 
 @pytest.mark.slow
+def test_resuming_with_a_data_record_of_the_older_kind_takes_the_same_folder(tmp_path):
+    """Records before 2026-12-06 fingerprinted a whole folder, a README included: resuming
+    with --data-dir of that very folder was refused as other data."""
+    from dlcourse.data.files import fingerprint
+    from helpers import write_image_folder
+
+    folder = write_image_folder(tmp_path / "data" / "pics", classes=2, per_class=5, size=8)
+    (folder / "README.txt").write_text("my photos")
+    config = tmp_path / "pics.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"dataset": "image_folder", "path": "pics", "image_size": [8, 8]},
+        "model": {"layers": ["Flatten", {"Dense": {"units": 2, "activation": "softmax"}}]},
+        "compile": {"optimizer": "adam", "loss": "sparse_categorical_crossentropy",
+                    "metrics": ["accuracy"]},
+        "fit": {"epochs": 1, "batch_size": 4}, "output": {"plots": False}}))
+    trained = invoke("train", config, "--data-dir", tmp_path / "data", "--output-dir",
+                     tmp_path / "runs")
+    assert trained.exit_code == 0, trained.output
+    (run_dir,) = (tmp_path / "runs" / "pics").iterdir()
+    record = json.loads((run_dir / "data.json").read_text())
+    assert record["files"][str(folder)] != fingerprint(folder)  # the README is not read
+    record["files"][str(folder)] = fingerprint(folder)  # as an older dlcourse wrote it
+    (run_dir / "data.json").write_text(json.dumps(record))
+    (run_dir / "status.json").write_text(json.dumps({
+        **json.loads((run_dir / "status.json").read_text()), "status": "interrupted"}))
+    result = invoke("train", "--resume", run_dir, "--data-dir", tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    assert "Note" not in result.output and "differs" not in result.output
+
+
+@pytest.mark.slow
 def test_resuming_on_other_data_is_refused_and_on_moved_data_recorded(tmp_path):
     import shutil
 
