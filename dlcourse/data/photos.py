@@ -37,9 +37,10 @@ MNIST_FIELD, MNIST_BOX = 28, 20
 # The darkest and lightest levels of a picture, robust to a few noisy pixels and sensitive
 # to a small digit in a large photo.
 INK_PERCENTILES = (0.1, 99.9)
-# Whether a picture is blank is read from rarer extremes, after a 3x3 blur: a pen's digit
-# in a phone's 12-megapixel photo is under 0.1% of its pixels, and was called blank. The
-# blur keeps a third of a 1-pixel stroke's contrast and takes camera noise down as much.
+# A pen's digit in a phone's 12-megapixel photo is under 0.1% of its pixels, and was
+# called blank: a picture is blank only if its rarer extremes (these), after a 3x3 blur
+# that takes camera noise down, are as close as its INK_PERCENTILES. (The blur alone
+# called a faint 1-pixel digit blank.)
 BLANK_PERCENTILES = (0.01, 99.99)
 
 
@@ -258,8 +259,9 @@ def _turn_upright(image):
 
 
 def _blank_warning(grey: np.ndarray) -> tuple[str, ...]:
-    darkest, lightest = np.percentile(_blurred(grey), BLANK_PERCENTILES)
-    if lightest - darkest < BLANK_SPREAD:
+    darkest, lightest = _ink_levels(grey)
+    rare_darkest, rare_lightest = np.percentile(_blurred(grey), BLANK_PERCENTILES)
+    if max(lightest - darkest, rare_lightest - rare_darkest) < BLANK_SPREAD:
         return ("the picture is blank or nearly uniform: there is nothing to recognise, "
                 "so the prediction below means nothing",)
     return ()
