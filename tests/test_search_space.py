@@ -135,8 +135,8 @@ def at(location, value):
          "fit.validation_split: can't be searched"),
         # A trial without the objective's metric failed silently; the search "finished".
         (at(("compile", "metrics"), [{"tune": "choice", "values": ["accuracy", "AUC"]}]),
-         "compile.metrics[0]: can't be searched; search expressions belong in the model, compile "
-         "and fit sections (the search scores each trial by one of the metrics"),
+         "compile.metrics[0]: can't be searched: each trial is scored by one of the metrics, "
+         "its objective, which every trial must measure"),
         (at(("compile", "metrics"), {"tune": "choice", "values": ["accuracy", "AUC"]}),
          "compile.metrics: can't be searched"),
         # The rest of the config is validated for the whole range, not only its first value.

@@ -40,8 +40,8 @@ _SAME_EXAMPLES = ("the data and the validation split stay fixed so that trials a
 FIXED_KEYS = {
     "fit.validation_split": _SAME_EXAMPLES,
     "fit.validation": _SAME_EXAMPLES,
-    "compile.metrics": "the search scores each trial by one of the metrics, its objective, "
-                       "which every trial must measure",
+    "compile.metrics": "each trial is scored by one of the metrics, its objective, which "
+                       "every trial must measure",
 }
 # A search tries tens of trials. Loading checks the config with each choice in it, so
 # these bound that work: 20,000 choices in a 130 KB file took `validate` over 2 minutes.
@@ -151,10 +151,12 @@ def parse_expression(
     path = format_path(location)
     fixed = next((why for key, why in FIXED_KEYS.items()
                   if path == key or path.startswith((f"{key}[", f"{key}."))), None)
-    if not location or location[0] not in SEARCHABLE_SECTIONS or fixed:
+    if fixed:
+        return None, [f"{path}: can't be searched: {fixed}"]
+    if not location or location[0] not in SEARCHABLE_SECTIONS:
         return None, [
             f"{path or TUNE_KEY}: can't be searched; search expressions belong in the model, "
-            f"compile and fit sections ({fixed or _SAME_EXAMPLES})"
+            f"compile and fit sections ({_SAME_EXAMPLES})"
         ]
     kind = node[TUNE_KEY]
     if kind not in KINDS:
