@@ -676,6 +676,20 @@ def test_a_copy_reduced_in_its_own_file_is_reduced_against_its_reference(tmp_pat
     assert origin_of(ROOT / "configs" / "mnist_cnn.yaml", config=full).reduced == ()
 
 
+def test_a_copy_edited_to_other_data_is_on_other_data_than_its_reference(tmp_path):
+    """A copy of mnist_cnn.yaml edited to Fashion-MNIST kept MNIST's reference, and its
+    result was set beside MNIST's published 0.991."""
+    from dlcourse.config.loading import origin_of
+
+    copy = tmp_path / "fashion.yaml"
+    copy.write_text((ROOT / "configs" / "mnist_cnn.yaml").read_text()
+                    .replace("dataset: mnist", "dataset: fashion_mnist"))
+    assert origin_of(copy, config=load_config(copy)).other_data == ("data.dataset=fashion_mnist",)
+    same = tmp_path / "mine.yaml"
+    same.write_text((ROOT / "configs" / "mnist_cnn.yaml").read_text())
+    assert origin_of(same, config=load_config(same)).other_data == ()
+
+
 def test_a_run_on_other_examples_than_its_files_is_on_other_data():
     """Own CSV files set into a shipped IMDB config were set beside IMDB's published 0.89,
     as a failed reproduction (-0.20)."""
@@ -687,9 +701,17 @@ def test_a_run_on_other_examples_than_its_files_is_on_other_data():
     config = load_config(path, changes)
     assert origin_of(path, changes, config=config).other_data == (
         "data.format=csv", "data.train=tr.csv", "data.test=te.csv")
-    # How the same examples are read or encoded is not other data.
+    # How the same examples are read or encoded is not other data, nor the same files or
+    # defaults written out (all were "run on other data", hiding a true comparison).
     same = ["data.vectorize.max_tokens=100", "data.dir=/elsewhere"]
     assert origin_of(path, same, config=load_config(path, same)).other_data == ()
+    text = ROOT / "configs" / "imdb_text_lstm.yaml"
+    for given in ("data.text_field=text", "data.train=./imdb_text/aclImdb_train_*.jsonl.gz",
+                  "data.train=/data/imdb_text/aclImdb_train_*.jsonl.gz"):
+        assert origin_of(text, [given], config=load_config(text, [given])).other_data == ()
+    folder = ROOT / "configs" / "image_folder_example.yaml"
+    given = ["data.path=101_ObjectCategories/"]
+    assert origin_of(folder, given, config=load_config(folder, given)).other_data == ()
     assert "other_data" not in origin_of(path, same, config=load_config(path, same)).record()
 
 

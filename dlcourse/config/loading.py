@@ -9,6 +9,7 @@ rather than in trial 7. `load_config` loads a config that describes one model.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +22,7 @@ from dlcourse.config.problems import describe, is_at, raise_problems
 from dlcourse.config.safe_yaml import read_yaml_file
 from dlcourse.config.search import SearchExpression, find_expressions, substitute
 from dlcourse.config.sections import Config, known_keys
-from dlcourse.config.shipped import closest_shipped, resolve
+from dlcourse.config.shipped import closest_shipped, resolve, shipped_configs
 from dlcourse.errors import ConfigError
 
 # What `--smoke` changes: a tiny subset and one epoch, enough to exercise every code path.
@@ -263,10 +264,49 @@ def origin_of(
         reduced.append(f"fit.epochs={config.fit.epochs} (the config says {in_file})")
     elif not smoke and published is not None and config.fit.epochs < published:
         reduced.append(f"fit.epochs={config.fit.epochs} (the published run took {published})")
+    # Against the data of the published figure (a shipped config's): a copy of mnist_cnn
+    # edited to Fashion-MNIST keeps MNIST's reference; else the file as it is.
+    theirs = _published_data(config) or (baseline.data.model_dump() if baseline else {})
     other = [f"data.{key}={getattr(config.data, key)}" for key in EXAMPLES_KEYS
-             if baseline and getattr(config.data, key) != getattr(baseline.data, key)]
+             if theirs and not _same_setting(key, getattr(config.data, key), theirs.get(key))]
     file = None if path is None or isinstance(path, Mapping) else str(resolve(path).resolve())
     return Origin(file, tuple(texts), tuple(reduced), tuple(other))
+
+
+# Unset, these read as their defaults: `--set data.text_field=text` is the same data.
+_EXAMPLES_DEFAULTS = {"text_field": "text", "target": "label"}
+_PATH_KEYS = frozenset({"train", "test", "path", "test_path"})
+
+
+def _same_setting(key: str, mine: Any, theirs: Any) -> bool:
+    """Whether two values of data.`key` choose the same examples."""
+    mine, theirs = (_EXAMPLES_DEFAULTS.get(key) if value is None else value
+                    for value in (mine, theirs))
+    if mine == theirs:
+        return True
+    if key in _PATH_KEYS and isinstance(mine, str) and isinstance(theirs, str):
+        # A pattern given absolutely, or from a data folder, names the same files.
+        mine, theirs = (os.path.normpath(value) for value in (mine, theirs))
+        return mine == theirs or mine.endswith(os.sep + theirs) or theirs.endswith(os.sep + mine)
+    return False
+
+
+def _published_data(config: Config) -> dict[str, Any] | None:
+    """The data section of the shipped config whose reference `config` carries, or None."""
+    if config.reference is None:
+        return None
+    published = config.reference.model_dump(exclude={"epochs"})
+    for shipped in shipped_configs():
+        try:
+            raw = read_yaml_file(shipped.path)
+        except ConfigError:
+            continue
+        reference = raw.get("reference") if isinstance(raw, dict) else None
+        if isinstance(reference, dict) and all(
+                reference.get(key) == value for key, value in published.items()):
+            data = raw.get("data")
+            return data if isinstance(data, dict) else None
+    return None
 
 
 def _file_as_it_is(path: ConfigSource | None) -> Config | None:
