@@ -409,6 +409,10 @@ def test_an_image_folder_too_large_for_memory_once_resized_is_refused_first(tmp_
             "the 4 GB a folder's images may take in memory. Set a smaller data.image_size")):
         load_dataset(config, tmp_path)
     assert not decoded
+    limited = DataConfig(dataset="image_folder", path="photos", image_size=(4096, 4096), limit=5)
+    with pytest.raises(DataError, match="data.limit doesn't lower this: it takes its examples "
+                                        "once they are read"):
+        load_dataset(limited, tmp_path)
     # Below the bound, large images are decoded a few to a batch, not 256 (3.2 GB).
     monkeypatch.undo()
     config = DataConfig(dataset="image_folder", path="photos", image_size=(512, 768),

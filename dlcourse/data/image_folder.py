@@ -253,11 +253,14 @@ def _check_folder_fits(count: int, image_bytes: int, config: DataConfig) -> None
     """The folder's images, resized, fit in memory: told before any is decoded."""
     if (size := count * image_bytes) > LARGEST_FOLDER_BYTES:
         side = "x".join(map(str, config.image_size))
+        # data.limit (and --smoke's) takes its examples once the folder is read, whole.
+        limit = (" data.limit doesn't lower this: it takes its examples once they are read."
+                 if config.limit else "")
         raise DataError(
             f"data.image_size: {count:,} images of {side} pixels are {size / 2**30:,.1f} GB "
             f"of float32, more than the {LARGEST_FOLDER_BYTES >> 30} GB a folder's images may "
             "take in memory. Set a smaller data.image_size (image_folder_example.yaml takes "
-            "[64, 64]), or use fewer images."
+            f"[64, 64]), or use a folder of fewer images.{limit}"
         )
 
 
