@@ -75,8 +75,10 @@ def curve_figures(history: History, validation: str = "Validation",
 
 # A legend of more curves than this goes beside the plot, in columns of LEGEND_ROWS.
 LEGEND_INSIDE_MOST, LEGEND_ROWS = 6, 25
-# With matplotlib's ten colours, 40 curves are told apart.
+# With matplotlib's ten colours, 40 curves are told apart, by their line's style, or by
+# their marker where a run of one epoch draws no line.
 LINE_STYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D")
 
 
 def curves_together_figure(curves: Mapping[str, Sequence[float]], metric: str):
@@ -88,9 +90,9 @@ def curves_together_figure(curves: Mapping[str, Sequence[float]], metric: str):
     figure = new_figure(figsize=(7 + (3 * columns if beside else 0), 4.5))
     axes = figure.subplots()
     for index, (label, values) in enumerate(curves.items()):
-        axes.plot(range(1, len(values) + 1), values, marker="o", markersize=3,
-                  color=f"C{index % 10}", linestyle=LINE_STYLES[index // 10 % len(LINE_STYLES)],
-                  label=literal(label))
+        look = index // 10 % len(LINE_STYLES)
+        axes.plot(range(1, len(values) + 1), values, marker=MARKERS[look], markersize=3,
+                  color=f"C{index % 10}", linestyle=LINE_STYLES[look], label=literal(label))
     axes.set_title(metric.capitalize())
     _whole_epochs(axes)
     axes.set_ylabel(metric)

@@ -44,7 +44,7 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"
 HISTORY_TABLE = "history.csv"
 EVALUATION_FILE = "evaluation.json"
-# How many evaluations before the latest evaluation.json keeps (a few KB each).
+# How many evaluations before the latest evaluation.json keeps (their figures alone).
 KEPT_EVALUATIONS = 100
 DATA_RECORD_FILE = "data.json"
 CLASSES_FILE = "classes.json"
@@ -588,8 +588,11 @@ class RunDir:
         earlier = previous.pop("earlier", [])
         if not isinstance(earlier, list):
             earlier = []
-        previous.pop("mistakes", None)
-        kept = ([previous] if previous else []) + earlier
+        # Its figures, not its mistakes or per-class tables (CIFAR-100's are 100x100).
+        previous = {key: value for key, value in previous.items()
+                    if not isinstance(value, (list, dict))}
+        kept = ([previous] if previous else []) + [item for item in earlier
+                                                  if isinstance(item, dict)]
         write_json(self.evaluation_path,
                    {**evaluation, "earlier": kept[:KEPT_EVALUATIONS]})
 

@@ -160,6 +160,7 @@ def test_an_evaluation_on_other_data_keeps_the_one_before(data_dir, trained, tmp
     (before,) = evaluation["earlier"]
     assert before["test_loss"] == pytest.approx(own["test_loss"])
     assert str(data_dir) in before["data_source"] and "mistakes" not in before
+    assert "confusion_matrix" not in before and "per_class" not in before
     dlcourse.evaluate(run_dir, data_dir=data_dir)
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
     assert [str(other) in item["data_source"] for item in evaluation["earlier"]] == [True, False]

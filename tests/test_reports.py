@@ -75,6 +75,8 @@ def test_many_runs_compared_each_get_their_own_line_and_the_legend_leaves_them_v
     (axes,) = figure.axes
     looks = {(line.get_color(), line.get_linestyle()) for line in axes.get_lines()}
     assert len(looks) == 15
+    # Runs of one epoch draw a point, no line: their markers tell them apart.
+    assert len({(line.get_color(), line.get_marker()) for line in axes.get_lines()}) == 15
     figure.canvas.draw()
     legend = axes.get_legend().get_window_extent()
     assert legend.x0 >= axes.get_window_extent().x1  # beside the plot, not over it
