@@ -57,6 +57,9 @@ def _stacked(config: Config, data: DataSignature, plan: ExecutionPlan = EXACT) -
                 f"{path} can't take its input: {first_sentence(error)} "
                 f"({data.describe_input()}.)"
             ) from None
+        except KERAS_BUILD_ERRORS as error:  # an argument Keras finds wrong only here
+            raise ModelDataMismatch(f"{path}: Keras can't build this layer with its "
+                                    f"arguments: {first_sentence(error)}") from None
     return model
 
 
@@ -112,6 +115,12 @@ def _check_size(config: Config, data: DataSignature) -> None:
         )
 
 
+# What Keras raises as it builds a layer whose arguments it finds wrong only then, besides
+# ValueError and TypeError: pooling strides of 0 (ZeroDivisionError), an axis past the
+# input's (IndexError), an unknown fill_mode (NotImplementedError). They were tracebacks.
+KERAS_BUILD_ERRORS = (ArithmeticError, IndexError, KeyError, NotImplementedError, AttributeError)
+
+
 def instantiate_layer(spec: LayerSpec, path: str) -> keras.layers.Layer:
     """A Keras layer from its spec; wrapped layers are built first."""
     args = {
@@ -124,7 +133,7 @@ def instantiate_layer(spec: LayerSpec, path: str) -> keras.layers.Layer:
     try:
         return layer_class(**args)
     # AttributeError: Embedding(weights=0.5) asks a number for its shape.
-    except (ValueError, TypeError, AttributeError) as error:
+    except (ValueError, TypeError, *KERAS_BUILD_ERRORS) as error:
         raise ModelDataMismatch(f"{path}: {first_sentence(error)}") from None
 
 

@@ -488,6 +488,21 @@ def test_validate_refuses_what_building_the_model_would(config, change, message)
         # A size, count or rank is >= 0 (a negative LoRA rank failed at build, as "can't
         # take its input").
         ("model.layers[2].Dense.lora_rank=-1", "Dense.lora_rank: expected an integer >= 0, got -1"),
+        # Found by comparing validate with Keras: a traceback in validate itself (a list
+        # name), and values validate passed that were tracebacks as Keras built the model.
+        ("model.layers[1]={SpatialDropout1D: {rate: 0.5, name: [a]}}",
+         "model.layers[1].SpatialDropout1D.name: expected a string, got ['a']"),
+        ("model.layers[1]={GRU: {units: 4, name: 5}}", "GRU.name: expected a string, got 5"),
+        ("model.layers[1]={Conv1D: {filters: 4, kernel_size: 3, strides: 0}}",
+         "model.layers[1].Conv1D.strides: expected a positive integer, got 0"),
+        ("model.layers[1]={MaxPooling1D: {pool_size: 2, strides: 0}}",
+         "MaxPooling1D.strides: expected a positive integer, got 0"),
+        # Keras lowers the case of a convolution's padding only: a pooling's SAME failed.
+        ("model.layers[1]={MaxPooling1D: {pool_size: 2, padding: SAME}}",
+         "MaxPooling1D.padding: expected one of 'valid', 'same', got 'SAME' (did you mean "
+         "'same'?)"),
+        ("model.layers[2]={Bidirectional: {layer: {GRU: {units: 4}}, merge_mode: CONCAT}}",
+         "Bidirectional.merge_mode: expected one of"),
     ],
 )
 def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, message):
@@ -502,6 +517,7 @@ def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, m
         "{ZeroPadding2D: {padding: 1}}", "{ZeroPadding2D: {padding: [[1, 2], [3, 4]]}}",
         "{MaxPooling2D: {pool_size: 2, strides: null}}", "{Dense: {units: 4, activation: null}}",
         "{Conv2D: {filters: 4, kernel_size: [3, 3], strides: [2, 1], padding: SAME}}",
+        "{Conv2D: {filters: 4, kernel_size: 3, data_format: CHANNELS_LAST, name: null}}",
         "{LSTM: {units: 4, use_cudnn: false, recurrent_dropout: 0.25}}",
         "{RandomRotation: {factor: [-0.1, 0.1], fill_mode: nearest}}",
         "{Dense: {units: 4, kernel_regularizer: {L2: {l2: 0.0001}}, kernel_initializer: he_normal}}",

@@ -233,3 +233,17 @@ def test_a_regularizer_with_arguments_becomes_the_keras_object():
     regularizer = model.layers[6].kernel_regularizer
     assert type(regularizer).__name__ == "L2" and regularizer.l2 == pytest.approx(0.001)
     assert len(model.losses) == 1  # the penalty is added to the loss
+
+
+@pytest.mark.parametrize("layer, says", [
+    ("{LayerNormalization: {axis: 7}}", "tuple index out of range"),
+    ("{BatchNormalization: {axis: 5}}", "tuple index out of range"),
+])
+def test_a_layer_keras_refuses_only_as_it_builds_is_named_not_a_traceback(layer, says):
+    """An axis past the input's was an IndexError traceback from summary and train."""
+    config = load_config(ROOT / "configs" / "mnist_cnn.yaml", [f"model.layers[1]={layer}"])
+    with pytest.raises(ModelDataMismatch) as caught:
+        build_model(config, MNIST)
+    name = layer[1:layer.index(":")]
+    assert str(caught.value).startswith(
+        f"model.layers[1].{name}: Keras can't build this layer with its arguments: {says}")

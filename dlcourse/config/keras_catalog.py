@@ -41,7 +41,7 @@ from dlcourse.config.vocabulary import (
 from dlcourse.errors import ConfigError
 
 # Bump when the catalog's content changes, so older cached files are rebuilt.
-CATALOG_FORMAT = 4
+CATALOG_FORMAT = 5
 SHIPPED = Path(__file__).with_name("keras_catalog.json")
 # Layer.__init__ takes these through **kwargs (Keras's base class pops them).
 BASE_LAYER_ARGUMENTS = {
@@ -230,8 +230,10 @@ def _describe_argument(name: str, default: Any, doc: str) -> dict[str, Any]:
         # -1 counts from the end, or (Reshape) is inferred; a seed is any integer. Every
         # other integer is a size, a count or a rank, >= 0.
         described["signed"] = True
-    # A required size (units, filters, input_dim) is positive whether or not its doc says so.
-    elif kind in ("int", "ints") and (required or "positive" in _first_sentence(doc)):
+    # A required size (units, filters, input_dim) is positive whether or not its doc says
+    # so, and so is a step or window (pooling strides of 0 divided by zero as Keras built).
+    elif kind in ("int", "ints") and (required or "positive" in _first_sentence(doc)
+                                      or name in _STEPS_AND_WINDOWS):
         described["positive"] = True
     if kind == "number" and re.search(r"between 0 and 1|in \[0, 1\)", doc.lower()):
         described["fraction"] = True
@@ -409,6 +411,10 @@ def _optimizers(keras) -> dict[str, Any]:
             continue
         found[name] = _arguments(type(optimizer).__init__)
     return found
+
+
+_STEPS_AND_WINDOWS = frozenset({"strides", "pool_size", "dilation_rate", "size",
+                                "depth_multiplier", "kernel_size"})
 
 
 def main(argv: list[str]) -> int:

@@ -165,9 +165,11 @@ def check_arguments(owner: str, args: dict[str, Any], signature: dict[str, Any],
         if described["kind"] == "layer":
             checked[key] = None if value is None else _nested_layer(f"{owner}.{key}", value)
             continue
+        if key in _ANY_CASE_ARGUMENTS.get(owner.rsplit(".", 1)[-1], _ANY_CASE):
+            described = {**described, "any_case": True}
         try:
             checked[key] = check_value(described, value)
-            if key == "name":
+            if key == "name" and value is not None:
                 check_name(value)
         except ArgumentError as problem:
             raise error(f"{owner}.{key}", str(problem)) from None
@@ -196,9 +198,12 @@ def _nested_layer(path: str, value: Any) -> LayerSpec:
 
 
 def check_name(value: Any) -> None:
-    """A `name` argument Keras takes: it refuses '/' (its scopes' separator), with a
-    traceback as the model or its optimizer is built."""
-    if isinstance(value, str) and "/" in value:
+    """A `name` argument Keras takes: a string without '/' (its scopes' separator), refused
+    with a traceback as the model or its optimizer is built; a list was a traceback in
+    validate itself."""
+    if not isinstance(value, str):
+        raise ArgumentError(f"expected a string, got {value!r}")
+    if "/" in value:
         raise ArgumentError(f"{value!r} holds '/', which Keras refuses in a name")
 
 
@@ -263,14 +268,26 @@ def _boolean(value: Any, described: dict[str, Any]) -> bool:
     return value
 
 
+# Keras lowers the case of these (a convolution's padding, every data_format); of other
+# choices it takes only its own spelling: fill_mode REFLECT passed validate and was a
+# traceback in RandomRotation.
+_ANY_CASE = frozenset({"data_format"})
+_ANY_CASE_ARGUMENTS = {name: _ANY_CASE | {"padding"} for name in (
+    "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+    "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D", "DepthwiseConv2D")}
+
+
 def _string(value: Any, described: dict[str, Any]) -> str:
     if not isinstance(value, str):
         raise ArgumentError(f"expected a string, got {value!r}{boolean_hint(value)}")
     choices = described.get("choices")
-    if choices and value.lower() not in [choice.lower() for choice in choices]:
-        listed = ", ".join(repr(choice) for choice in choices)
-        raise ArgumentError(f"expected one of {listed}, got {value!r}{did_you_mean(value, choices)}")
-    return value
+    if not choices or value in choices or described.get("any_case") and value.lower() in [
+            choice.lower() for choice in choices]:
+        return value
+    listed = ", ".join(repr(choice) for choice in choices)
+    same = [choice for choice in choices if choice.lower() == value.lower()]
+    hint = f" (did you mean {same[0]!r}?)" if same else did_you_mean(value, choices)
+    raise ArgumentError(f"expected one of {listed}, got {value!r}{hint}")
 
 
 def _activation(value: Any, described: dict[str, Any]) -> str:
