@@ -503,6 +503,14 @@ def test_validate_refuses_what_building_the_model_would(config, change, message)
          "'same'?)"),
         ("model.layers[2]={Bidirectional: {layer: {GRU: {units: 4}}, merge_mode: CONCAT}}",
          "Bidirectional.merge_mode: expected one of"),
+        # The slides' Keras 2 Embedding: "did you mean 'input_shape'?", another thing.
+        ("model.layers[0].Embedding.input_length=500",
+         "model.layers[0].Embedding.input_length: Keras 2's argument; Keras 3 takes the "
+         "sequences' length from the data (data.maxlen): leave it out"),
+        # A refused layer in another case was "did you mean 'BatchNormalization'?".
+        ("model.layers[1]={textvectorization: {}}",
+         "unknown Keras layer 'textvectorization'; TextVectorization (its spelling) can't be "
+         "used in a config: it"),
     ],
 )
 def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, message):

@@ -144,6 +144,12 @@ def check_layer_name(name: Any) -> None:
             "", f"{name} is not among the Keras layers dlcourse supports in a config "
             "(the list is in docs/config.md)"
         )
+    # A refused layer in another case ("textvectorization") is named with why it is
+    # refused: a supported layer of another sound was suggested instead.
+    refused = [layer for layer in REFUSED_LAYERS if layer.lower() == str(name).lower()]
+    if refused:
+        raise LayerSpec.error("", f"unknown Keras layer {name!r}; {refused[0]} (its spelling) "
+                                  f"can't be used in a config: it {REFUSED_LAYERS[refused[0]]}.")
     suggestion = did_you_mean(str(name), sorted(catalog()["layers"]))
     raise LayerSpec.error("", f"unknown Keras layer {name!r}{suggestion}")
 
@@ -156,6 +162,8 @@ def check_arguments(owner: str, args: dict[str, Any], signature: dict[str, Any],
     for key, value in args.items():
         if not isinstance(key, str):
             raise error(owner, f"argument names must be strings, got {key!r}")
+        if key in _KERAS_2_ARGUMENTS and key not in signature:
+            raise error(f"{owner}.{key}", _KERAS_2_ARGUMENTS[key])
         if key not in signature:
             raise error(
                 f"{owner}.{key}",
@@ -185,6 +193,14 @@ def check_arguments(owner: str, args: dict[str, Any], signature: dict[str, Any],
         raise error(f"{owner}.dtype", f"{dtype}, but {owner} has weights, which learn only as "
                     "floats: use float32 (or leave dtype out)")
     return checked
+
+
+# Keras 2's arguments that the lecture's code still shows, and what Keras 3 does instead:
+# `input_length` was "did you mean 'input_shape'?", which means something else.
+_KERAS_2_ARGUMENTS = {
+    "input_length": "Keras 2's argument; Keras 3 takes the sequences' length from the data "
+                    "(data.maxlen): leave it out",
+}
 
 
 def _nested_layer(path: str, value: Any) -> LayerSpec:
