@@ -151,6 +151,13 @@ def test_a_run_stopped_after_early_stopping_ended_its_fit_trains_no_further(tmp_
     ("[{EarlyStopping: {mode: maximum}}]", "expected one of 'auto', 'min', 'max'"),
     ("[{EarlyStopping: {monitor: val_acuracy}}]", "did you mean 'val_accuracy'"),
     ("[{ReduceLROnPlateau: {monitor: val_loss}}]", "test split would choose"),
+    # Keras refused these as the run began (a traceback, a failed run), or trained on.
+    ("[{ReduceLROnPlateau: {monitor: loss, factor: 1.0}}]",
+     "ReduceLROnPlateau.factor: expected a number between 0 and 1 (the rate is multiplied by "
+     "it), got 1.0"),
+    ("[{ReduceLROnPlateau: {monitor: loss, min_lr: -1}}]", "min_lr: expected a number >= 0"),
+    ("[{TerminateOnNaN: {raise_error: true}}]", "TerminateOnNaN.raise_error: expected false: "
+     "dlcourse stops a run whose loss becomes nan itself, as diverged, got true"),
 ])
 def test_a_callback_a_config_cant_use_is_refused_in_one_paragraph(callbacks, words):
     # mnist_cnn validates on the test split, so a val_ monitor would select on test.

@@ -18,6 +18,21 @@ from dlcourse.config.vocabulary import REFUSED_CALLBACKS, SUPPORTED_CALLBACKS
 
 # Callbacks that watch a logged value, and so must name one the fit logs.
 MONITORING = ("EarlyStopping", "ReduceLROnPlateau")
+# What Keras refuses only as it makes the callback, when the run has started (factor 1
+# was a traceback and a failed run), or takes and then trains wrongly (a negative rate is
+# gradient ascent); and what dlcourse does itself: a diverged run stops with status
+# "diverged" and exit 3, where raise_error made it a traceback.
+_KERAS_RULES = {
+    "ReduceLROnPlateau": {
+        "factor": (lambda value: 0 < value < 1, "a number between 0 and 1 (the rate is "
+                                                "multiplied by it)"),
+        "min_lr": (lambda value: value >= 0, "a number >= 0"),
+    },
+    "TerminateOnNaN": {
+        "raise_error": (lambda value: value is False, "false: dlcourse stops a run whose loss "
+                                                      "becomes nan itself, as diverged"),
+    },
+}
 
 
 class CallbackSpec(KerasSpec):
@@ -31,6 +46,16 @@ class CallbackSpec(KerasSpec):
     @classmethod
     def check_name(cls, name: Any) -> None:
         _check_callback_name(name)
+
+    @classmethod
+    def checked(cls, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        checked = super().checked(name, args)
+        for key, (rule, expected) in _KERAS_RULES.get(name, {}).items():
+            if key in checked and not rule(checked[key]):
+                value = checked[key]
+                shown = str(value).lower() if isinstance(value, bool) else repr(value)
+                raise cls.error(f"{name}.{key}", f"expected {expected}, got {shown}")
+        return checked
 
     @property
     def monitor(self) -> str | None:
