@@ -15,6 +15,7 @@ import math
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 import keras
 import numpy as np
@@ -69,6 +70,18 @@ def with_learning_rate(config: Config, rate: float) -> Config:
     return Config.model_validate(raw)
 
 
+def _shuffled_batches(count: int, size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Index batches of `size` over passes through `count` examples, each pass shuffled,
+    made as they are taken: every pass a test needed, made at once, took memory without
+    bound (a batch size of 2**31 - 1 grew by 200 MB a second)."""
+    order = np.empty(0, dtype=np.int64)
+    while True:
+        while len(order) < size:
+            order = np.concatenate([order, rng.permutation(count)])
+        batch, order = order[:size], order[size:]
+        yield batch
+
+
 def range_test(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int, *,
                start: float = 1e-7, end: float = 10.0, steps: int = 200, seed: int = 0,
                progress: bool = False) -> RangeTest:
@@ -77,8 +90,7 @@ def range_test(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int
     _check_range(start, end)
     initial = model.get_weights()
     optimizer_initial = [v.numpy() for v in model.optimizer.variables] if model.optimizer.built else None
-    rng = np.random.default_rng(seed)
-    order = np.concatenate([rng.permutation(len(x)) for _ in range(-(-steps * batch_size // len(x)))])
+    batches = _shuffled_batches(len(x), min(batch_size, len(x)), np.random.default_rng(seed))
     smoothing = 1 - 1 / max(1.0, SMOOTHED_FRACTION * steps)
     rates, losses, smoothed = [], [], []
     average, lowest, stopped = 0.0, math.inf, f"reached {end:g} after {steps} steps"
@@ -86,7 +98,7 @@ def range_test(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int
         for step in range(steps):
             rate = start * (end / start) ** (step / max(steps - 1, 1))
             model.optimizer.learning_rate = rate
-            batch = order[step * batch_size:(step + 1) * batch_size]
+            batch = next(batches)
             loss = float(np.asarray(model.train_on_batch(x[batch], y[batch], return_dict=True)["loss"]))
             rates.append(rate)
             losses.append(loss)

@@ -113,3 +113,29 @@ def test_numpy_numbers_are_range_test_numbers(tmp_path):
                               output=tmp_path / "curve.png", steps=np.int64(12),
                               start=np.float32(1e-4), end=np.float64(1.0))
     assert len(result.learning_rates) >= 5 and result.learning_rates[0] == pytest.approx(1e-4)
+
+
+def test_a_batch_larger_than_the_data_takes_the_data_once_in_bounded_memory():
+    """Every pass through the data the test would need was made up front: a batch size of
+    2**31 - 1 grew the process by 200 MB a second until it was killed."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4)).astype("float32")
+    y = x.sum(axis=1)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(), "mse")
+    tracemalloc.start()
+    # 2**20: the passes made up front are 40 MB of indices (2**31 - 1 would take them all).
+    result = range_test(model, x, y, 2**20, start=1e-4, end=1e-2, steps=5)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(result.losses) == 5 and peak < 10 << 20, peak
+    # The batches are the shuffled passes, in order, whatever their size.
+    from dlcourse.lr_finder import _shuffled_batches
+
+    batches = _shuffled_batches(10, 4, np.random.default_rng(1))
+    taken = np.concatenate([next(batches) for _ in range(5)])
+    passes = np.random.default_rng(1)
+    expected = np.concatenate([passes.permutation(10) for _ in range(2)])
+    np.testing.assert_array_equal(taken, expected)
