@@ -108,14 +108,15 @@ class Tracker:
     """One MLflow run, opened at start (or again, for a resumed run) and ended at finish."""
 
     def __init__(self, settings, *, name: str, resume_id: str | None = None,
-                 parent: Tracker | None = None):
+                 parent: Tracker | None = None, uri: str | None = None):
         """`name`: the config's; it names the experiment unless `settings` does. A run
-        with a `parent` (a tuning's trial) is nested under it, in its experiment."""
+        with a `parent` (a tuning's trial) is nested under it, in its experiment. `uri`:
+        the store a resumed run was logged to, wherever the command runs from now."""
         extras.require("mlflow", "Tracking with MLflow")
         import mlflow
 
         self.settings, self.nested = settings, parent is not None
-        self.uri = store_uri(settings.tracking_uri)
+        self.uri = uri or store_uri(settings.tracking_uri)
         if self.uri.startswith("file:"):
             # MLflow 3 keeps its file store in maintenance mode and refuses it unless asked;
             # a folder is what lets tracking work with no server and no database.
@@ -138,6 +139,10 @@ class Tracker:
             created = self.client.create_run(experiment, tags=tags)
             self.run_id, self.experiment_id = created.info.run_id, created.info.experiment_id
         except Exception as error:  # MLflow's own errors: a bad URI, no server, no permission
+            if resume_id is not None:  # its config and store are the run's: nothing to drop
+                raise TrackingError(f"Can't go on logging to MLflow run {resume_id} at "
+                                    f"{self.uri} ({error}), where the run was tracked; make "
+                                    "that store reachable again to resume it.") from None
             raise TrackingError(f"Can't track with MLflow at {self.uri} ({error}). Check "
                                 "output.mlflow.tracking_uri, or train without --track.") from None
 

@@ -238,7 +238,7 @@ def resume_and_evaluate(
             status = _resumed_status(run.read_status())
             recorder = EpochRecorder(run.write_history, run.read_history())
             # The MLflow run it started with goes on, as the run directory does.
-            tracker = _tracker(saved, distribution, run.read_tracking().get("mlflow_run_id"))
+            tracker = _tracker(saved, distribution, run.read_tracking())
             with ended_on_error(tracker):
                 return _fit_and_finish(prepared, run, status, recorder, distribution,
                                        saved.output.dir, resuming=True, tracker=tracker)
@@ -349,12 +349,18 @@ def _fit_and_finish(
                        distribution.is_chief)
 
 
-def _tracker(config: Config, distribution: Distribution, resume_id: str | None = None
+def _tracker(config: Config, distribution: Distribution, recorded: dict | None = None
              ) -> Tracker | None:
-    """The run's MLflow run when the config asks for one; a cluster's chief logs alone."""
+    """The run's MLflow run when the config asks for one; a cluster's chief logs alone.
+    `recorded` (a resumed run's mlflow.json) names the run and the store it went on: from
+    another folder, or without the MLFLOW_TRACKING_URI it started with, the store was
+    looked for anew, and the run not found."""
     if config.output.mlflow is None or not distribution.is_chief:
         return None
-    return Tracker(config.output.mlflow, name=config.name, resume_id=resume_id)
+    recorded = recorded or {}
+    resume_id, uri = (value if isinstance(value, str) and value else None
+                      for value in (recorded.get("mlflow_run_id"), recorded.get("tracking_uri")))
+    return Tracker(config.output.mlflow, name=config.name, resume_id=resume_id, uri=uri)
 
 
 def _what_workers_share(prepared: Prepared) -> dict[str, str]:

@@ -146,10 +146,14 @@ def test_an_interrupted_run_is_killed_in_mlflow_and_its_resume_logs_to_the_same_
     assert only_run(client, "mnist_cnn").info.status == "KILLED"
 
     (run_dir,) = tmp_path.glob("runs/mnist_cnn/*")
+    # From another folder: the store was looked for there (./mlruns), the run not found.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     resumed = subprocess.run([*command[:3], "train", "--resume", str(run_dir), "--data-dir",
-                              str(data_dir)], env=environment, cwd=tmp_path, capture_output=True,
-                             text=True, timeout=300)
+                              str(data_dir)], env=environment, cwd=elsewhere,
+                             capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not (elsewhere / "mlruns").exists()
     run = only_run(client, "mnist_cnn")  # still one MLflow run
     assert run.info.status == "FINISHED" and "test_accuracy" in run.data.metrics
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
