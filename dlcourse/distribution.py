@@ -85,7 +85,7 @@ def read_tf_config(text: str | None) -> Task:
         raise DistributionError(
             "strategy multi_worker reads the cluster from the TF_CONFIG environment variable, "
             f"which is not set. Set it on every worker, e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}' "
-            "with a different task index on each (see README, 'Several machines')."
+            "with a different task index on each (see docs/distributed.md, 'On two machines, by hand')."
         )
     try:
         raw = json.loads(text)

@@ -22,6 +22,7 @@ import numpy as np
 
 from dlcourse import reports
 from dlcourse.config import Config
+from dlcourse.config.sections import LearningRateSchedule
 from dlcourse.errors import ConfigError
 from dlcourse.execution import one_hot_if_needed, validation_cut
 
@@ -46,9 +47,12 @@ class RangeTest:
     rule: str  # "steepest descent" or "minimum / 10"
     stopped: str  # why the test ended
     plot: str | None = None  # the PNG, once written (not part of its own JSON)
+    # What the suggestion sets: a schedule's initial rate keeps the config's schedule (a
+    # constant rate in its place replaced it, unsaid).
+    rate_key: str = "compile.optimizer.learning_rate"
 
     def set_line(self) -> str:
-        return f"--set compile.optimizer.learning_rate={self.suggestion:.3g}"
+        return f"--set {self.rate_key}={self.suggestion:.3g}"
 
     def __repr__(self) -> str:
         return reports.result_repr(
@@ -125,6 +129,9 @@ def range_test(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int
 def _check_range(start: float, end: float) -> None:
     if not 0 < start < end:
         raise ConfigError(f"lr-find needs 0 < start < end: got start {start:g} and end {end:g}.")
+    if not math.isfinite(end / start):  # the rates between would be inf from the 2nd step
+        raise ConfigError(f"lr-find's range from {start:g} to {end:g} spans more than a float "
+                          "holds; a range test spans a few decades (the default is 1e-07 to 10).")
 
 
 def _suggest(rates: list[float], losses: list[float], smoothed: list[float],
@@ -161,6 +168,7 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
     _check_range(start, end)
     if steps < 10:
         raise ConfigError(f"lr-find needs at least 10 steps, got {steps}")
+    rate_key = _rate_key(config)
     config = with_learning_rate(config, start)
     with as_in_a_fresh_process(config):
         prepared = prepare(config, data_dir)
@@ -181,7 +189,15 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
     figure.savefig(path)
     path.with_suffix(".json").write_text(
         json.dumps({"config": config.name, **_curve(result)}, indent=1) + "\n", encoding="utf-8")
-    return replace(result, plot=str(path))
+    return replace(result, plot=str(path), rate_key=rate_key)
+
+
+def _rate_key(config: Config) -> str:
+    """The key a suggested rate goes to: a schedule's initial rate, where it has one."""
+    rate = config.compile.optimizer.learning_rate
+    if isinstance(rate, LearningRateSchedule) and "initial_learning_rate" in rate.keras_arguments():
+        return "compile.optimizer.learning_rate.initial_learning_rate"
+    return "compile.optimizer.learning_rate"
 
 
 def _curve(result: RangeTest) -> dict:

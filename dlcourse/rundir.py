@@ -507,9 +507,11 @@ class RunDir:
             return "the run did not finish (see its status.json)."
         word, done = status.get("status"), status.get("epochs_completed")
         epochs = f" after {done} epoch{'s' if done != 1 else ''}" if isinstance(done, int) else ""
-        if word == "finished":  # training saved it: it was deleted or moved since
-            return (f"the run finished{epochs}, but its {MODEL_FILE} has been deleted or moved "
-                    "since; put it back, or train the config again.")
+        if word == "finished":  # training saved it: it was deleted, moved or replaced since
+            what = ("is no file now" if self.model_path.exists()
+                    else "has been deleted or moved since")
+            return (f"the run finished{epochs}, but its {MODEL_FILE} {what}; put it back, or "
+                    "train the config again.")
         if word not in RESUMABLE_STATUSES:
             return f"the run did not finish ({word or 'no status'}{epochs}; see its status.json)."
         what = {"interrupted": "was stopped", "failed": "failed",

@@ -139,3 +139,21 @@ def test_a_batch_larger_than_the_data_takes_the_data_once_in_bounded_memory():
     passes = np.random.default_rng(1)
     expected = np.concatenate([passes.permutation(10) for _ in range(2)])
     np.testing.assert_array_equal(taken, expected)
+
+
+def test_a_range_past_what_a_float_holds_is_refused_and_a_schedule_kept():
+    """1e-300 to 1e300 stopped at its 2nd step, the rate inf, with 'Lower --start'; and the
+    suggestion for a config with a schedule replaced the schedule by a constant rate."""
+    from dlcourse.config import load_config
+    from dlcourse.errors import ConfigError
+    from dlcourse.lr_finder import _rate_key
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(), "mse")
+    x = np.zeros((8, 2), "float32")
+    with pytest.raises(ConfigError, match="range from 1e-300 to 1e[+]300 spans more than a float"):
+        range_test(model, x, x[:, 0], 4, start=1e-300, end=1e300, steps=10)
+    scheduled = load_config(ROOT / "configs" / "mnist_cnn_sgd_momentum.yaml")
+    assert _rate_key(scheduled) == "compile.optimizer.learning_rate.initial_learning_rate"
+    assert _rate_key(load_config(ROOT / "configs" / "mnist_cnn.yaml")) == \
+        "compile.optimizer.learning_rate"

@@ -86,6 +86,11 @@ def test_a_run_without_a_model_or_with_a_broken_one_is_told(tmp_path):
             "has no model.keras: the run finished after 5 epochs, but its model.keras has been "
             "deleted or moved since")):
         finished_run(run.path)
+    run.model_path.mkdir()  # a folder in its place is no deleted file
+    with pytest.raises(RunError, match="the run finished after 5 epochs, but its model.keras is "
+                                       "no file now"):
+        finished_run(run.path)
+    run.model_path.rmdir()
     # Trained on data from Python, which --resume can't read again.
     (run.path / "data.json").write_text('{"kind": "memory", "source": null}')
     run.write_status({"status": "interrupted"})
