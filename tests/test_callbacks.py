@@ -153,8 +153,8 @@ def test_a_run_stopped_after_early_stopping_ended_its_fit_trains_no_further(tmp_
     ("[{ReduceLROnPlateau: {monitor: val_loss}}]", "test split would choose"),
     # Keras refused these as the run began (a traceback, a failed run), or trained on.
     ("[{ReduceLROnPlateau: {monitor: loss, factor: 1.0}}]",
-     "ReduceLROnPlateau.factor: expected a number between 0 and 1 (the rate is multiplied by "
-     "it), got 1.0"),
+     "ReduceLROnPlateau.factor: expected a number from 0 to below 1 (the rate is multiplied "
+     "by it), got 1.0"),
     ("[{ReduceLROnPlateau: {monitor: loss, min_lr: -1}}]", "min_lr: expected a number >= 0"),
     ("[{TerminateOnNaN: {raise_error: true}}]", "TerminateOnNaN.raise_error: expected false: "
      "dlcourse stops a run whose loss becomes nan itself, as diverged, got true"),

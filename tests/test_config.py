@@ -506,7 +506,7 @@ def test_validate_refuses_what_building_the_model_would(config, change, message)
         # The slides' Keras 2 Embedding: "did you mean 'input_shape'?", another thing.
         ("model.layers[0].Embedding.input_length=500",
          "model.layers[0].Embedding.input_length: Keras 2's argument; Keras 3 takes the "
-         "sequences' length from the data (data.maxlen): leave it out"),
+         "sequences' length from the data: leave it out"),
         # A refused layer in another case was "did you mean 'BatchNormalization'?".
         ("model.layers[1]={textvectorization: {}}",
          "unknown Keras layer 'textvectorization'; TextVectorization (its spelling) can't be "
@@ -526,6 +526,8 @@ def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, m
         "{MaxPooling2D: {pool_size: 2, strides: null}}", "{Dense: {units: 4, activation: null}}",
         "{Conv2D: {filters: 4, kernel_size: [3, 3], strides: [2, 1], padding: SAME}}",
         "{Conv2D: {filters: 4, kernel_size: 3, data_format: CHANNELS_LAST, name: null}}",
+        "{Convolution2D: {filters: 4, kernel_size: 3, padding: SAME}}",
+        "{UpSampling2D: {size: 2, interpolation: Bilinear}}",
         "{LSTM: {units: 4, use_cudnn: false, recurrent_dropout: 0.25}}",
         "{RandomRotation: {factor: [-0.1, 0.1], fill_mode: nearest}}",
         "{Dense: {units: 4, kernel_regularizer: {L2: {l2: 0.0001}}, kernel_initializer: he_normal}}",

@@ -24,8 +24,8 @@ MONITORING = ("EarlyStopping", "ReduceLROnPlateau")
 # "diverged" and exit 3, where raise_error made it a traceback.
 _KERAS_RULES = {
     "ReduceLROnPlateau": {
-        "factor": (lambda value: 0 < value < 1, "a number between 0 and 1 (the rate is "
-                                                "multiplied by it)"),
+        "factor": (lambda value: 0 <= value < 1, "a number from 0 to below 1 (the rate is "
+                                                 "multiplied by it)"),
         "min_lr": (lambda value: value >= 0, "a number >= 0"),
     },
     "TerminateOnNaN": {

@@ -173,7 +173,7 @@ def check_arguments(owner: str, args: dict[str, Any], signature: dict[str, Any],
         if described["kind"] == "layer":
             checked[key] = None if value is None else _nested_layer(f"{owner}.{key}", value)
             continue
-        if key in _ANY_CASE_ARGUMENTS.get(owner.rsplit(".", 1)[-1], _ANY_CASE):
+        if key in _any_case_arguments(owner.rsplit(".", 1)[-1]):
             described = {**described, "any_case": True}
         try:
             checked[key] = check_value(described, value)
@@ -198,8 +198,8 @@ def check_arguments(owner: str, args: dict[str, Any], signature: dict[str, Any],
 # Keras 2's arguments that the lecture's code still shows, and what Keras 3 does instead:
 # `input_length` was "did you mean 'input_shape'?", which means something else.
 _KERAS_2_ARGUMENTS = {
-    "input_length": "Keras 2's argument; Keras 3 takes the sequences' length from the data "
-                    "(data.maxlen): leave it out",
+    "input_length": "Keras 2's argument; Keras 3 takes the sequences' length from the data: "
+                    "leave it out",
 }
 
 
@@ -284,13 +284,18 @@ def _boolean(value: Any, described: dict[str, Any]) -> bool:
     return value
 
 
-# Keras lowers the case of these (a convolution's padding, every data_format); of other
-# choices it takes only its own spelling: fill_mode REFLECT passed validate and was a
-# traceback in RandomRotation.
+# Keras lowers the case of these (every data_format, the padding of every convolution,
+# Convolution2D and ConvLSTM2D included, UpSampling2D's interpolation); of other choices it
+# takes only its own spelling: fill_mode REFLECT passed validate and was a traceback.
 _ANY_CASE = frozenset({"data_format"})
-_ANY_CASE_ARGUMENTS = {name: _ANY_CASE | {"padding"} for name in (
-    "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-    "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D", "DepthwiseConv2D")}
+
+
+def _any_case_arguments(layer: str) -> frozenset[str]:
+    if "Conv" in layer:
+        return _ANY_CASE | {"padding"}
+    if layer == "UpSampling2D":
+        return _ANY_CASE | {"interpolation"}
+    return _ANY_CASE
 
 
 def _string(value: Any, described: dict[str, Any]) -> str:
