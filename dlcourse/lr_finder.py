@@ -34,6 +34,10 @@ SMOOTHED_FRACTION = 0.05
 DIVERGED = 4.0
 
 
+# RangeTest.rate_key of a config whose schedule has no one rate to set.
+REPLACES_SCHEDULE = "schedule"
+
+
 @dataclass(frozen=True)
 class RangeTest:
     """What the range test measured and what it suggests."""
@@ -52,7 +56,9 @@ class RangeTest:
     rate_key: str = "compile.optimizer.learning_rate"
 
     def set_line(self) -> str:
-        return f"--set {self.rate_key}={self.suggestion:.3g}"
+        key = ("compile.optimizer.learning_rate" if self.rate_key == REPLACES_SCHEDULE
+               else self.rate_key)
+        return f"--set {key}={self.suggestion:.3g}"
 
     def __repr__(self) -> str:
         return reports.result_repr(
@@ -178,7 +184,8 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
         if config.fit.validation_split is not None:
             cut = validation_cut(len(x), config.fit.validation_split)
             x, y = x[:cut], y[:cut]
-        print(f"Range test of {config.name}: {steps} batches of {config.fit.batch_size}, "
+        print(f"Range test of {config.name}: {steps} batches of "
+              f"{min(config.fit.batch_size, len(x))}, "
               f"learning rate {start:g} to {end:g}.", file=sys.stderr, flush=True)
         result = range_test(prepared.model, x, y, config.fit.batch_size, start=start, end=end,
                             steps=steps, seed=config.seed, progress=True)
@@ -193,11 +200,18 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
 
 
 def _rate_key(config: Config) -> str:
-    """The key a suggested rate goes to: a schedule's initial rate, where it has one."""
+    """The key a suggested rate goes to: a schedule's peak, its warmup's target where it
+    warms up (its initial rate is then where the warmup starts), else its initial rate.
+    A schedule of neither (PiecewiseConstantDecay's values) is replaced, and said so."""
     rate = config.compile.optimizer.learning_rate
-    if isinstance(rate, LearningRateSchedule) and "initial_learning_rate" in rate.keras_arguments():
-        return "compile.optimizer.learning_rate.initial_learning_rate"
-    return "compile.optimizer.learning_rate"
+    if not isinstance(rate, LearningRateSchedule):
+        return "compile.optimizer.learning_rate"
+    arguments = rate.keras_arguments()
+    for key in ("warmup_target", "initial_learning_rate"):
+        if arguments.get(key) is not None and (key != "warmup_target"
+                                               or arguments.get("warmup_steps")):
+            return f"compile.optimizer.learning_rate.{key}"
+    return REPLACES_SCHEDULE
 
 
 def _curve(result: RangeTest) -> dict:
@@ -214,5 +228,7 @@ def describe(result: RangeTest) -> str:
     return "\n".join([
         f"Suggested learning rate: {result.suggestion:.3g} ({result.rule}{other}).",
         f"The test ended: {result.stopped}.{curve}",
-        f"Train with it: {result.set_line()}",
+        f"Train with it: {result.set_line()}" + (
+            " (a constant rate, in place of the config's schedule)"
+            if result.rate_key == REPLACES_SCHEDULE else ""),
     ])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -157,3 +158,20 @@ def test_a_range_past_what_a_float_holds_is_refused_and_a_schedule_kept():
     assert _rate_key(scheduled) == "compile.optimizer.learning_rate.initial_learning_rate"
     assert _rate_key(load_config(ROOT / "configs" / "mnist_cnn.yaml")) == \
         "compile.optimizer.learning_rate"
+    # A warmup's target is its peak; a schedule of no one rate is replaced, and said so.
+    warm = load_config(ROOT / "configs" / "mnist_cnn.yaml", [
+        "compile.optimizer.learning_rate={schedule: CosineDecay, initial_learning_rate: 0.0, "
+        "decay_steps: 1000, warmup_steps: 100, warmup_target: 0.1}"])
+    assert _rate_key(warm) == "compile.optimizer.learning_rate.warmup_target"
+    steps = load_config(ROOT / "configs" / "mnist_cnn.yaml", [
+        "compile.optimizer.learning_rate={schedule: PiecewiseConstantDecay, boundaries: [100], "
+        "values: [0.1, 0.01]}"])
+    from dlcourse.lr_finder import REPLACES_SCHEDULE, describe
+
+    assert _rate_key(steps) == REPLACES_SCHEDULE
+    result = range_test(model, np.ones((64, 2), "float32"), np.ones(64, "float32"), 8,
+                        start=1e-4, end=1e-1, steps=10)
+    said = describe(replace(result, rate_key=REPLACES_SCHEDULE))
+    assert said.endswith("Train with it: --set compile.optimizer.learning_rate="
+                         f"{result.suggestion:.3g} (a constant rate, in place of the config's "
+                         "schedule)")
