@@ -795,7 +795,15 @@ class RunDir:
         write_json(self.path / TRACKING_FILE, record)
 
     def read_tracking(self) -> dict[str, Any]:
-        return self._optional_object(TRACKING_FILE)
+        """Which MLflow run, on which store, tracks this run (empty if none does). An odd
+        value was resumed as no record: a new MLflow run, or a store looked for anew."""
+        record = self._optional_object(TRACKING_FILE)
+        for key in ("mlflow_run_id", "tracking_uri") if record else ():
+            value = record.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise RunError(f"{self.path / TRACKING_FILE}: its {key} is {value!r}, not the "
+                               "MLflow run it names; is the run directory damaged?")
+        return record
 
     def export_dir(self, format: str) -> Path:
         return self.path / EXPORT_DIR / format

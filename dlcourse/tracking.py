@@ -55,6 +55,16 @@ def _check_answers(uri: str) -> None:
                             "output.mlflow.tracking_uri, or train without --track.") from None
 
 
+def _store_exists(uri: str) -> bool:
+    """Whether a file store is there; other stores (servers) are asked by MLflow."""
+    if not uri.startswith("file:"):
+        return True
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    return Path(url2pathname(urlparse(uri).path)).is_dir()
+
+
 def store_uri(tracking_uri: str | None) -> str:
     """A URI for MLflow: the config's, else $MLFLOW_TRACKING_URI, else ./mlruns; a plain
     path becomes an absolute file URI."""
@@ -122,6 +132,10 @@ class Tracker:
             # a folder is what lets tracking work with no server and no database.
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self._warned = False
+        if resume_id is not None and not _store_exists(self.uri):
+            # MLflow makes a file store it can't find: an empty one, and then no run in it.
+            raise TrackingError(f"Can't go on logging to MLflow run {resume_id}: its store, "
+                                f"{self.uri}, is gone; put it back to resume the run.")
         _check_answers(self.uri)
         try:
             self.client = mlflow.MlflowClient(tracking_uri=self.uri)

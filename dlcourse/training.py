@@ -48,7 +48,7 @@ from dlcourse.models import names_counted_afresh
 from dlcourse.preflight import recorded_data_dir, resumable_config, whole_fingerprint
 from dlcourse.preparation import Prepared, memory_record, prepare, run_dataset
 from dlcourse.rundir import RunDir
-from dlcourse.tracking import Tracker, ended_on_error
+from dlcourse.tracking import Tracker, ended_on_error, store_uri
 from dlcourse.version import __version__
 
 
@@ -357,10 +357,10 @@ def _tracker(config: Config, distribution: Distribution, recorded: dict | None =
     looked for anew, and the run not found."""
     if config.output.mlflow is None or not distribution.is_chief:
         return None
-    recorded = recorded or {}
-    resume_id, uri = (value if isinstance(value, str) and value else None
-                      for value in (recorded.get("mlflow_run_id"), recorded.get("tracking_uri")))
-    return Tracker(config.output.mlflow, name=config.name, resume_id=resume_id, uri=uri)
+    recorded = recorded or {}  # checked by RunDir.read_tracking
+    uri = recorded.get("tracking_uri")
+    return Tracker(config.output.mlflow, name=config.name,
+                   resume_id=recorded.get("mlflow_run_id"), uri=uri and store_uri(uri))
 
 
 def _what_workers_share(prepared: Prepared) -> dict[str, str]:

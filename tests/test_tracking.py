@@ -158,3 +158,25 @@ def test_an_interrupted_run_is_killed_in_mlflow_and_its_resume_logs_to_the_same_
     assert run.info.status == "FINISHED" and "test_accuracy" in run.data.metrics
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
     assert sorted(set(steps)) == list(range(1, 31))
+
+
+def test_a_damaged_or_gone_tracking_record_is_named_before_a_resume_logs(tmp_path):
+    """An odd mlflow_run_id started a new MLflow run silently, an odd tracking_uri looked for
+    the store anew (and claimed it was where the run was tracked), and a store that is gone
+    was made again, empty, while the resume was refused."""
+    from dlcourse.config.sections import MlflowConfig
+    from dlcourse.errors import RunError
+    from dlcourse.rundir import RunDir
+    from dlcourse.tracking import Tracker
+
+    run = RunDir(tmp_path)
+    for record, key in (({"mlflow_run_id": 123, "tracking_uri": "file:///x"}, "mlflow_run_id"),
+                        ({"mlflow_run_id": "abc", "tracking_uri": ""}, "tracking_uri"),
+                        ({"mlflow_run_id": "abc"}, "tracking_uri")):
+        (tmp_path / "mlflow.json").write_text(json.dumps(record))
+        with pytest.raises(RunError, match=f"mlflow.json: its {key} is .*, not the MLflow run"):
+            run.read_tracking()
+    gone = tmp_path / "gone" / "mlruns"
+    with pytest.raises(DlcourseError, match="its store, file://.*/gone/mlruns, is gone"):
+        Tracker(MlflowConfig(), name="x", resume_id="abc", uri=gone.as_uri())
+    assert not (tmp_path / "gone").exists()
