@@ -310,6 +310,26 @@ def is_run_dir(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file() and (path / STATUS_FILE).is_file()
 
 
+def enclosing_run(path: Path) -> Path | None:
+    """The nearest run directory that is `path` or holds it, or None: a run's files are
+    its own, and nothing else writes among them."""
+    path = path.resolve()
+    return next((folder for folder in (path, *path.parents) if is_run_dir(folder)), None)
+
+
+def read_config_mapping(path: Path) -> dict[str, Any]:
+    """A config a run or a search saved, as plain data; RunError for a file that is not
+    one. Any YAML problem, a Python tag included, makes the file unreadable, not fatal."""
+    text = read_run_text(path)
+    try:
+        raw = parse(text)
+    except Exception as error:
+        raise RunError(f"{path}: not valid YAML: {yaml_problem(error, text)}") from None
+    if not isinstance(raw, dict):
+        raise RunError(f"{path}: not a config mapping.")
+    return raw
+
+
 # Folders inside a run that are never runs themselves: not worth searching.
 _INSIDE_A_RUN = frozenset({BACKUP_DIR, TENSORBOARD_DIR})
 DEEPEST_SEARCH = 8
@@ -411,15 +431,7 @@ class RunDir:
 
     def read_raw_config(self) -> dict[str, Any]:
         """The saved config as plain data, for listing runs without validating them."""
-        text = read_run_text(self.path / CONFIG_FILE)
-        try:
-            raw = parse(text)
-        except Exception as error:  # any YAML problem makes the run unreadable, not fatal
-            raise RunError(f"{self.path / CONFIG_FILE}: not valid YAML: "
-                           f"{yaml_problem(error, text)}") from None
-        if not isinstance(raw, dict):
-            raise RunError(f"{self.path / CONFIG_FILE}: not a config mapping.")
-        return raw
+        return read_config_mapping(self.path / CONFIG_FILE)
 
     def write_status(self, status: Mapping[str, Any], *, in_place_if_full: bool = False) -> None:
         """status.json, atomically; with `in_place_if_full`, rewritten in place when the disk

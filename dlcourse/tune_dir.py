@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from dlcourse.config import SearchConfig, check_search_config
-from dlcourse.config.safe_yaml import parse, yaml_problem
 from dlcourse.errors import DlcourseError
 from dlcourse.rundir import (
     LOCK_FILE,
     create_run_dir,
     held,
     read_json,
-    read_run_text,
+    read_config_mapping,
     write_json,
     write_text,
     written_atomically,
@@ -113,16 +112,7 @@ class TuneDir:
         write_text(self.path / SEARCH_CONFIG_FILE, text)
 
     def read_search_config(self) -> dict[str, Any]:
-        path = self.path / SEARCH_CONFIG_FILE
-        text = read_run_text(path)
-        try:
-            raw = parse(text)
-        except Exception as error:  # any YAML problem (a tag included): a damaged file
-            raise TuningError(f"{path}: not valid YAML: {yaml_problem(error, text)} Is the "
-                              "tuning directory damaged?") from None
-        if not isinstance(raw, dict):
-            raise TuningError(f"{self.path / SEARCH_CONFIG_FILE}: not a config mapping.")
-        return raw
+        return read_config_mapping(self.path / SEARCH_CONFIG_FILE)
 
     def write_trials(self, trials: Mapping[str, Any], tables: Mapping[str, str]) -> None:
         """trials.json, and the same trials as a table in each format ('csv', 'markdown')."""
