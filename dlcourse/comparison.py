@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from dlcourse.config.sections import REGRESSION_LOSSES
 from dlcourse.errors import RunError
 from dlcourse.reports import curves_together_figure
-from dlcourse.rundir import RunDir, find_runs, is_run_dir, written_atomically
+from dlcourse.rundir import RunDir, enclosing_run, find_runs, written_atomically
 from dlcourse.terminal import printable_line
 
 
@@ -333,11 +333,9 @@ def check_plot_target(path: Path, option: str = "--plot") -> str:
         raise RunError(f"{option} {path}: that is a folder; give the plot a file name in it, "
                        f"such as {path / 'comparison.png'}.")
     format = plot_format(path, option)
-    where = path.resolve().parent
-    for folder in [where, *where.parents]:
-        if is_run_dir(folder):
-            raise RunError(f"{option} {path}: that is inside the run directory {folder}, whose "
-                           "files are the run's own; write the plot elsewhere.")
+    if (folder := enclosing_run(path.resolve().parent)) is not None:
+        raise RunError(f"{option} {path}: that is inside the run directory {folder}, whose "
+                       "files are the run's own; write the plot elsewhere.")
     if not path.is_file():
         return format  # nothing there, or what the write itself will name (a folder, a FIFO)
     try:

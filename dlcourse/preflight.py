@@ -24,7 +24,7 @@ from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
 from dlcourse.rundir import (
     CONFIG_FILE, EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RESUMABLE_STATUSES, RunDir,
-    is_run_dir,
+    enclosing_run, is_run_dir,
 )
 
 EXPORT_FORMATS = tuple(EXPORT_FILES)
@@ -93,9 +93,8 @@ def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
                        "its own; leave --output out to write its export folder, or give "
                        "another folder.")
     # Another run's folder is that run's: its own export there was replaced by this model.
-    other = next((folder for folder in (where, *where.parents)
-                  if folder != home and is_run_dir(folder)), None)
-    if other is not None:
+    other = enclosing_run(where)
+    if other is not None and other != home:
         raise RunError(f"--output {output}: that is inside another run, {other}, whose files "
                        "are its own; give a folder outside any run.")
     # Its own export folder is dlcourse's, whichever version wrote it; but not a user's
