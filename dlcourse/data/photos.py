@@ -66,8 +66,9 @@ def read_picture(path: Path | bytes, input_shape: tuple[int, ...], *, light_on_d
     image = _on_white(image)
     if channels == 1:
         grey = np.asarray(image.convert("L"), dtype="float32") / 255.0
-        warnings = _blank_warning(grey)
-        if light_on_dark and not warnings and _dark_on_light(grey, _ink_levels(grey)):
+        levels = _ink_levels(grey)  # for both questions below
+        warnings = _blank_warning(grey, levels)
+        if light_on_dark and not warnings and _dark_on_light(grey, levels):
             if preprocess:
                 grey = 1.0 - grey
             else:
@@ -258,8 +259,10 @@ def _turn_upright(image):
     return getattr(Image.Transpose, name) if name else None
 
 
-def _blank_warning(grey: np.ndarray) -> tuple[str, ...]:
-    darkest, lightest = _ink_levels(grey)
+def _blank_warning(grey: np.ndarray, levels: tuple[float, float] | None = None
+                   ) -> tuple[str, ...]:
+    """`levels`: `grey`'s _ink_levels, where they are known already."""
+    darkest, lightest = levels or _ink_levels(grey)
     rare_darkest, rare_lightest = np.percentile(_blurred(grey), BLANK_PERCENTILES)
     if max(lightest - darkest, rare_lightest - rare_darkest) < BLANK_SPREAD:
         return ("the picture is blank or nearly uniform: there is nothing to recognise, "
