@@ -42,14 +42,23 @@ def interruptible() -> None:
 def train_until_first_epoch_then_ctrl_c(command, environment, runs: Path, cwd=None) -> str:
     """Start `dlcourse train` as a process, Ctrl-C it once an epoch is written under
     `runs`, check it exits 130, and return its stderr."""
+    # PYTHONFAULTHANDLER: a child still running a minute after its Ctrl-C is sent SIGABRT,
+    # on which Python prints every thread's stack, so that a hang says where it hung.
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=environment, preexec_fn=interruptible, cwd=cwd)
+                               env={**environment, "PYTHONFAULTHANDLER": "1"},
+                               preexec_fn=interruptible, cwd=cwd)
     deadline = time.monotonic() + 120
     while not list(runs.glob("*/*/history.json")):
         assert process.poll() is None and time.monotonic() < deadline, "no epoch finished"
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"still running 60 s after Ctrl-C; it printed:\n{stdout[-3000:]}"
+                             f"\nand on SIGABRT:\n{stderr[-6000:]}") from None
     assert process.returncode == 130, stderr
     return stderr
 
