@@ -1,3 +1,4 @@
+import json
 import os
 import re
 from pathlib import Path
@@ -545,6 +546,38 @@ def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, m
 def test_every_form_keras_documents_is_accepted(layer):
     config = load_config(ROOT / "configs" / "mnist_cnn.yaml", [f"model.layers[0]={layer}"])
     assert config.model.layers[0].name in layer
+
+
+def test_an_object_in_the_form_keras_serializes_is_read_as_its_class():
+    """What a layer's get_config() holds, copied into a config, was refused."""
+    from keras import initializers, regularizers  # what get_config() writes, as installed
+
+    written = {"units": 4,
+               "kernel_initializer": initializers.serialize(initializers.HeNormal(seed=3)),
+               "bias_regularizer": regularizers.serialize(regularizers.L2(0.01)),
+               "kernel_constraint": {"class_name": "NonNeg", "config": None}}
+    config = load_config(ROOT / "configs" / "mnist_cnn.yaml",
+                         [f"model.layers[0]={json.dumps({'Dense': written})}"])
+    args = config.model.layers[0].args
+    assert args["kernel_initializer"]["HeNormal"]["seed"] == 3
+    assert args["bias_regularizer"] == {"L2": {"l2": pytest.approx(0.01)}}
+    assert args["kernel_constraint"] == {"NonNeg": {}}
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({"class_name": "HeNormal", "config": {"seed": 1}, "module": "mypackage.init"},
+     "module: 'mypackage.init', but only keras.initializers is read from a config"),
+    ({"class_name": "HeNormal", "registered_name": "Custom>Mine"},
+     "registered_name: 'Custom>Mine' is a custom object's"),
+    ({"class_name": "HeNormal", "confg": {}}, "'confg' is not a key of Keras's"),
+    ({"class_name": "HeNormall"}, "unknown initializer class 'HeNormall' (did you mean 'HeNormal'?)"),
+    ({"class_name": "HeNormal", "config": {"sed": 1}}, "HeNormal.sed: unknown argument of HeNormal"),
+])
+def test_the_form_keras_serializes_is_checked_as_the_short_one(value, message):
+    layer = {"Dense": {"units": 4, "kernel_initializer": value}}
+    with pytest.raises(ConfigError) as caught:
+        load_config(ROOT / "configs" / "mnist_cnn.yaml", [f"model.layers[0]={json.dumps(layer)}"])
+    assert "model.layers[0].Dense.kernel_initializer: " + message in str(caught.value)
 
 
 @pytest.mark.parametrize(

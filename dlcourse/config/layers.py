@@ -326,6 +326,8 @@ def _registry(kind: str) -> Callable[[Any, dict[str, Any]], Any]:
 
     def check(value: Any, described: dict[str, Any]) -> Any:
         names, classes = catalog()[kind]["names"], catalog()[kind]["classes"]
+        if isinstance(value, dict) and "class_name" in value:
+            value = _from_keras_config(value, kind)
         if isinstance(value, str):
             if value not in names:
                 raise ArgumentError(f"unknown {kind[:-1]} {value!r}{did_you_mean(value, names)}")
@@ -347,6 +349,31 @@ def _registry(kind: str) -> Callable[[Any, dict[str, Any]], Any]:
         return {name: check_arguments(name, arguments, classes[name], _argument_error)}
 
     return check
+
+
+# What Keras writes for such an object in a layer's get_config() (Keras 2 wrote the first
+# two): {module: keras.initializers, class_name: GlorotUniform, config: {seed: null},
+# registered_name: null}. Copied from a model's config, it was refused.
+_KERAS_CONFIG_KEYS = ("module", "class_name", "config", "registered_name")
+
+
+def _from_keras_config(value: dict, kind: str) -> dict[str, Any]:
+    """{ClassName: {argument: value}} from the form Keras itself serializes."""
+    unknown = [key for key in value if key not in _KERAS_CONFIG_KEYS]
+    if unknown:
+        raise ArgumentError(f"{unknown[0]!r} is not a key of Keras's "
+                            f"{{class_name: ..., config: ...}} form; it takes "
+                            f"{', '.join(_KERAS_CONFIG_KEYS)}")
+    name = value["class_name"]
+    if not isinstance(name, str):
+        raise ArgumentError(f"class_name: expected a class name such as 'L2', got {name!r}")
+    if value.get("module") not in (None, f"keras.{kind}"):
+        raise ArgumentError(f"module: {value['module']!r}, but only keras.{kind} is read "
+                            "from a config (a config is data, not code to import)")
+    if value.get("registered_name") not in (None, name):
+        raise ArgumentError(f"registered_name: {value['registered_name']!r} is a custom "
+                            "object's, and a config can only name Keras's own")
+    return {name: value.get("config")}
 
 
 def _argument_error(subpath: str, message: str) -> ArgumentError:

@@ -141,7 +141,8 @@ def _layers(known: dict[str, Any]) -> list[str]:
         "misspelt one), required ones, the kind of value (integer, list of integers, number, "
         "true/false, one of the documented strings, an activation, initializer, regularizer "
         "or constraint from Keras's registries; `{L2: {l2: 0.0001}}` for one with "
-        "arguments), and sizes up to 1,048,576.",
+        "arguments, or the `{class_name: L2, config: {l2: 0.0001}}` a layer's "
+        "`get_config()` holds), and sizes up to 1,048,576.",
         "",
         "Every layer is Keras's but one: `NaiveBayesBag` is dlcourse's own "
         "(dlcourse/layers.py), NBSVM's bag of n-grams weighted by their naive Bayes "
