@@ -1,4 +1,5 @@
-"""The callbacks every dlcourse fit runs: the per-epoch history, and the stop on divergence.
+"""The callbacks every dlcourse fit runs: the per-epoch history, the stop on divergence, and
+Ctrl-C's.
 
 None of them acts per batch, so Keras needn't wait for each batch's logs.
 """
@@ -135,6 +136,50 @@ def restored_epoch(callbacks: list[keras.callbacks.Callback]) -> dict[str, objec
             return {"restored_epoch": int(callback.best_epoch) + 1,
                     "restored_by": f"EarlyStopping (best {callback.monitor})"}
     return {}
+
+
+class CtrlCEndsTheFit(keras.callbacks.Callback):
+    """Ctrl-C ends a run's fit at once, as Python's own handler does, and also where Python
+    swallowed it: a KeyboardInterrupt raised inside a garbage collector's callback is
+    dropped ("Exception ignored in ..."), and the run trained on through every epoch left
+    (a test's child went on for a minute after its Ctrl-C). So the handler also asks the
+    fit to stop after its batch, and this callback, first in the fit's list, raises the
+    interrupt at the epoch's end: before the epoch it cut short is recorded as a whole one.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.requested = False
+
+    @contextlib.contextmanager
+    def heard(self):
+        """This handler for Ctrl-C while the fit runs, where Python's own is in force (not
+        where Ctrl-C is ignored, nor where a search or a notebook has one of its own)."""
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self.interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def interrupt(self, signum, frame) -> None:
+        self.requested = True
+        if self.model is not None:
+            self.model.stop_training = True
+        raise KeyboardInterrupt
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self._raise_if_requested()
+
+    def on_train_end(self, logs=None) -> None:
+        self._raise_if_requested()
+
+    def _raise_if_requested(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
 
 
 class InterruptAtEpochEnd(keras.callbacks.Callback):

@@ -31,6 +31,7 @@ import numpy as np
 from dlcourse import reports
 from dlcourse.backup import RunBackup, restore
 from dlcourse.callbacks import (
+    CtrlCEndsTheFit,
     EpochRecorder,
     StopIfDiverged,
     config_callbacks,
@@ -272,7 +273,9 @@ def _fit_and_finish(
         # One process keeps its backup in the run; a cluster keeps one per worker.
         backups = (distribution.callbacks(output_dir, config.name)
                    or [RunBackup(run, watched, restored)])
-        callbacks = [*inputs.callbacks, *_callbacks(config, run, recorder, watched, backups)]
+        ctrl_c = CtrlCEndsTheFit()
+        callbacks = [ctrl_c, *inputs.callbacks,
+                     *_callbacks(config, run, recorder, watched, backups)]
         if tracker is not None:
             callbacks.append(tracker.callback())
         notice = compile_notice(prepared.plan, inputs)
@@ -281,7 +284,8 @@ def _fit_and_finish(
         # A run whose EarlyStopping had already stopped it trains no further epoch: the
         # fit only ends (and puts the best epoch's weights back).
         epochs = initial_epoch if restored and restored.stopped_early else config.fit.epochs
-        fit_seconds = _fit(model, inputs.arguments, callbacks, initial_epoch, epochs)
+        with ctrl_c.heard():
+            fit_seconds = _fit(model, inputs.arguments, callbacks, initial_epoch, epochs)
         _stop_if_diverged(recorder.history, run.path)
         model = distribution.local_copy(model, prepared.build_again)
         evaluation = evaluate_model(model, config, dataset, prepared.plan)

@@ -242,3 +242,44 @@ def test_sigterm_is_deferred_to_the_epoch_end_also_where_ctrl_c_is_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_ctrl_c_python_swallowed_still_ends_the_run_at_the_epochs_end(tmp_path, monkeypatch):
+    """Python drops a KeyboardInterrupt raised in a garbage collector's callback ("Exception
+    ignored in ..."): a Ctrl-C landing there went unheard, and the run trained on through
+    every epoch it had left."""
+    import signal
+
+    def swallowed(args):
+        # The second epoch's third batch: the handler runs inside this try, and the
+        # interrupt goes no further, as in a weakref's callback.
+        if args[1] == 2 and EpochRecorder.epochs_begun == 2:
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                EpochRecorder.swallowed = True
+        return False
+
+    monkeypatch.setattr(EpochRecorder, "epochs_begun", 0, raising=False)
+    monkeypatch.setattr(EpochRecorder, "swallowed", False, raising=False)
+    begin = EpochRecorder.on_epoch_begin
+
+    def counting(self, epoch, logs=None):
+        EpochRecorder.epochs_begun += 1
+        return begin(self, epoch, logs)
+
+    monkeypatch.setattr(EpochRecorder, "on_epoch_begin", counting)
+    interrupt(monkeypatch, EpochRecorder, "on_train_batch_end", swallowed)
+    # pytest-xdist's workers ignore SIGINT; a terminal's Python raises KeyboardInterrupt.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(tmp_path, [])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert EpochRecorder.swallowed
+    run_dir = only_run(tmp_path)
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
+    # The first epoch whole; the second, cut short after its batch, not recorded as one.
+    assert len(json.loads((run_dir / "history.json").read_text())["loss"]) == 1
