@@ -258,26 +258,28 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"can't write {type(value).__name__} to JSON")
 
 
-def read_json(path: Path, largest: int = LARGEST_JSON_BYTES) -> Any:
-    """A JSON file of a run; RunError naming it if it is missing, too large or damaged."""
-    return _parsed(path, read_run_text(path, largest))
+def read_json(path: Path, largest: int = LARGEST_JSON_BYTES, folder: str = "run directory") -> Any:
+    """A JSON file of a run (or of another `folder` of dlcourse's, a tuning directory);
+    RunError naming it if it is missing, too large or damaged."""
+    return _parsed(path, read_run_text(path, largest, folder), folder)
 
 
-def read_run_text(path: Path, largest: int = LARGEST_JSON_BYTES) -> str:
+def read_run_text(path: Path, largest: int = LARGEST_JSON_BYTES,
+                  folder: str = "run directory") -> str:
     if not path.exists():
-        raise RunError(f"{path} is missing; is {path.parent} a dlcourse run directory?")
+        raise RunError(f"{path} is missing; is {path.parent} a dlcourse {folder}?")
     data = read_file(path, largest, RunError, "run file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise RunError(f"{path} is not UTF-8 text; is the run directory damaged?") from None
+        raise RunError(f"{path} is not UTF-8 text; is the {folder} damaged?") from None
 
 
-def _parsed(path: Path, text: str) -> Any:
+def _parsed(path: Path, text: str, folder: str) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as error:  # ValueError: also an int of 4,300+ digits
-        raise RunError(f"{path} is not valid JSON ({error}); is the run directory damaged?") from None
+        raise RunError(f"{path} is not valid JSON ({error}); is the {folder} damaged?") from None
 
 
 # --------------------------------------------------------------------------- run directories
@@ -317,10 +319,10 @@ def enclosing_run(path: Path) -> Path | None:
     return next((folder for folder in (path, *path.parents) if is_run_dir(folder)), None)
 
 
-def read_config_mapping(path: Path) -> dict[str, Any]:
+def read_config_mapping(path: Path, folder: str = "run directory") -> dict[str, Any]:
     """A config a run or a search saved, as plain data; RunError for a file that is not
     one. Any YAML problem, a Python tag included, makes the file unreadable, not fatal."""
-    text = read_run_text(path)
+    text = read_run_text(path, folder=folder)
     try:
         raw = parse(text)
     except Exception as error:

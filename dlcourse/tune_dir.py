@@ -38,6 +38,8 @@ ALGORITHMS = ("random", "bayesian", "hyperband")
 DEFAULT_TRIALS = 10
 SMOKE_TRIALS = 2
 HYPERBAND_FACTOR = 3
+# What its files' problems call it ("is the tuning directory damaged?").
+TUNING_DIRECTORY = "tuning directory"
 
 
 class TuningError(DlcourseError):
@@ -71,7 +73,7 @@ class TuneDir:
         write_json(self.path / TUNING_FILE, dict(settings))
 
     def read_settings(self) -> dict[str, Any]:
-        settings = read_json(self.path / TUNING_FILE)
+        settings = read_json(self.path / TUNING_FILE, folder=TUNING_DIRECTORY)
         if not isinstance(settings, dict):
             raise TuningError(f"{self.path / TUNING_FILE}: expected a JSON object.")
         return settings
@@ -112,7 +114,7 @@ class TuneDir:
         write_text(self.path / SEARCH_CONFIG_FILE, text)
 
     def read_search_config(self) -> dict[str, Any]:
-        return read_config_mapping(self.path / SEARCH_CONFIG_FILE)
+        return read_config_mapping(self.path / SEARCH_CONFIG_FILE, TUNING_DIRECTORY)
 
     def write_trials(self, trials: Mapping[str, Any], tables: Mapping[str, str]) -> None:
         """trials.json, and the same trials as a table in each format ('csv', 'markdown')."""

@@ -264,6 +264,18 @@ def test_resume_names_a_damaged_setting_or_missing_data_before_tensorflow(tmp_pa
         (tune_dir / "tuning.json").write_text(json.dumps({**settings, "data_dir": None}))
         (tune_dir / "search_config.yaml").write_text(text)
         commands.append((["tune", "--resume", tune_dir], 2, message))
+    # A tuning directory's damage is said of it, not of a "run directory".
+    damaged = tmp_path / "latin1"
+    damaged.mkdir()
+    (damaged / "tuning.json").write_text(json.dumps({**settings, "data_dir": None}))
+    (damaged / "search_config.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    commands.append((["tune", "--resume", damaged], 2,
+                     "search_config.yaml is not UTF-8 text; is the tuning directory damaged?"))
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "tuning.json").write_text('{"config": ')
+    (cut / "search_config.yaml").write_text("name: mine\n")
+    commands.append((["tune", "--resume", cut], 2, "; is the tuning directory damaged?"))
     without_tensorflow(commands)
     assert not (tmp_path / "PWNED").exists()
 
