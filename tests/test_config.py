@@ -508,6 +508,14 @@ def test_validate_refuses_what_building_the_model_would(config, change, message)
         ("model.layers[0].Embedding.input_length=500",
          "model.layers[0].Embedding.input_length: Keras 2's argument; Keras 3 takes the "
          "sequences' length from the data: leave it out"),
+        # Its values went as far as fit, as a traceback.
+        ("model.layers[1]={BatchNormalization: {renorm: true, renorm_clipping: {rmax: x}}}",
+         "BatchNormalization.renorm_clipping: rmax: expected a number, got 'x'"),
+        ("model.layers[1]={BatchNormalization: {renorm: true, renorm_clipping: 5}}",
+         "renorm_clipping: expected a mapping of rmax, rmin, dmax to numbers, got 5"),
+        ("model.layers[1]={BatchNormalization: {renorm: true, renorm_clipping: {rmaxx: 3}}}",
+         "renorm_clipping: 'rmaxx' is not one of its keys, rmax, rmin, dmax (did you mean "
+         "'rmax'?)"),
         # A refused layer in another case was "did you mean 'BatchNormalization'?".
         ("model.layers[1]={textvectorization: {}}",
          "unknown Keras layer 'textvectorization'; TextVectorization (its spelling) can't be "
@@ -534,6 +542,7 @@ def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, m
         "{Dense: {units: 4, kernel_regularizer: {L2: {l2: 0.0001}}, kernel_initializer: he_normal}}",
         "{Bidirectional: {layer: {GRU: {units: 4}}, merge_mode: sum}}",
         "{Rescaling: {scale: 0.00392156862745098}}",
+        "{BatchNormalization: {renorm: true, renorm_clipping: {rmax: 3, rmin: 0.33, dmax: 5}}}",
         # Keras's own default axis, refused as a negative size; Constant, which get()
         # can't make by name, as a class with its value.
         "{Softmax: {axis: -1}}", "{LayerNormalization: {axis: [-2, -1]}}",

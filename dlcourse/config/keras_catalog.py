@@ -41,7 +41,7 @@ from dlcourse.config.vocabulary import (
 from dlcourse.errors import ConfigError
 
 # Bump when the catalog's content changes, so older cached files are rebuilt.
-CATALOG_FORMAT = 5
+CATALOG_FORMAT = 6
 SHIPPED = Path(__file__).with_name("keras_catalog.json")
 # Layer.__init__ takes these through **kwargs (Keras's base class pops them).
 BASE_LAYER_ARGUMENTS = {
@@ -237,6 +237,9 @@ def _describe_argument(name: str, default: Any, doc: str) -> dict[str, Any]:
         described["positive"] = True
     if kind == "number" and re.search(r"between 0 and 1|in \[0, 1\)", doc.lower()):
         described["fraction"] = True
+    keys = _mapped_keys(doc)
+    if keys:  # BatchNormalization's renorm_clipping: {rmax: 3} (5 was a traceback in fit)
+        described.update(kind="number_map", keys=keys)
     if name == "initial_learning_rate":
         described["non_negative"] = True  # -5 trains backwards; 0 starts a warmup
     if kind == "string":
@@ -247,6 +250,15 @@ def _describe_argument(name: str, default: Any, doc: str) -> dict[str, Any]:
         if choices:
             described["choices"] = choices
     return described
+
+
+def _mapped_keys(doc: str) -> list[str] | None:
+    """The keys of a dictionary of numbers, as a docstring names them: "Dictionary, ...
+    Maps optional keys `"rmax"`, `"rmin"`, `"dmax"` to floats"."""
+    found = re.search(r"maps optional keys (.+?) to floats", doc, re.IGNORECASE)
+    if not doc.lower().startswith("dictionary") or not found:
+        return None
+    return re.findall(r"[\"'](\w+)[\"']", found[1]) or None
 
 
 def _first_sentence(doc: str) -> str:

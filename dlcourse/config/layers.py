@@ -278,6 +278,21 @@ def _numbers(value: Any, described: dict[str, Any]) -> Any:
     return _number(value, described)
 
 
+def _number_map(value: Any, described: dict[str, Any]) -> dict[str, Any]:
+    keys = described["keys"]
+    if not isinstance(value, dict):
+        raise ArgumentError(f"expected a mapping of {', '.join(keys)} to numbers, got {value!r}")
+    for key, number in value.items():
+        if key not in keys:
+            raise ArgumentError(f"{key!r} is not one of its keys, {', '.join(keys)}"
+                                f"{did_you_mean(str(key), keys)}")
+        try:
+            _number(number, {})
+        except ArgumentError as problem:
+            raise ArgumentError(f"{key}: {problem}") from None
+    return dict(value)
+
+
 def _boolean(value: Any, described: dict[str, Any]) -> bool:
     if not isinstance(value, bool):
         raise ArgumentError(f"expected true or false, got {value!r}")
@@ -403,6 +418,7 @@ _CHECKS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "ints": _integers,
     "number": _number,
     "numbers": _numbers,
+    "number_map": _number_map,
     "bool": _boolean,
     "string": _string,
     "activation": _activation,
@@ -413,7 +429,8 @@ _CHECKS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
 }
 _KIND_WORDS = {
     "int": "an integer", "ints": "an integer or a list of integers", "number": "a number",
-    "numbers": "a number or a list of numbers", "bool": "true or false", "string": "a string",
+    "numbers": "a number or a list of numbers", "number_map": "a mapping of names to numbers",
+    "bool": "true or false", "string": "a string",
     "activation": "a name such as 'relu'", "initializer": "an initializer such as 'zeros'",
     "regularizer": "a regularizer", "constraint": "a constraint", "any": "a value",
 }
