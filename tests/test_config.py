@@ -455,6 +455,9 @@ def test_validate_refuses_what_building_the_model_would(config, change, message)
         # Case counts least: 'Relu' was offered 'elu', and 'DENSE' nothing.
         ("model.layers[2].Dense.activation=Relu", "unknown activation 'Relu' (did you mean 'relu'?)"),
         ("model.layers[2]={DENSE: {units: 1}}", "(did you mean 'Dense'?)"),
+        # A layer of that name, which learns its slope: "did you mean 'relu'?" alone misled.
+        ("model.layers[2].Dense.activation=PReLU", "unknown activation 'PReLU' (did you mean "
+         "'relu'?); or PReLU, a layer: add `- PReLU: {}` after this one"),
         ("model.layers[2]={Dense: {activation: sigmoid}}",
          "model.layers[2].Dense: missing required argument 'units'"),
         ("model.layers[1]={Conv1D: {filters: 8, kernel_size: 3, padding: vaild}}",

@@ -331,8 +331,17 @@ def _activation(value: Any, described: dict[str, Any]) -> str:
         raise ArgumentError(f"expected a name such as 'relu', got {value!r}")
     names = catalog()["activations"]
     if value not in names:
-        raise ArgumentError(f"unknown activation {value!r}{did_you_mean(value, names)}")
+        raise ArgumentError(f"unknown activation {value!r}{did_you_mean(value, names)}"
+                            f"{_activation_layer(value)}")
     return value
+
+
+def _activation_layer(value: str) -> str:
+    """PReLU and LeakyReLU are layers (PReLU learns its slope), not activation names."""
+    layer = next((name for name in catalog()["layers"]
+                  if name.lower() == value.lower() and name.lower() not in catalog()["activations"]),
+                 None)
+    return f"; or {layer}, a layer: add `- {layer}: {{}}` after this one" if layer else ""
 
 
 def _registry(kind: str) -> Callable[[Any, dict[str, Any]], Any]:
