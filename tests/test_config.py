@@ -256,13 +256,21 @@ def test_a_layer_given_by_its_bare_name_takes_arguments_from_an_override():
         ("model.layers.1.LSTM.units=3",
          "'model.layers' is a list, indexed in brackets: --set model.layers[1].LSTM.units=..."),
         ("fit.epochs", "expected KEY=VALUE"),
-        ("model.layers[-1].Dense.units=3",
-         "'layers[-1]' counts from the end, which overrides don't; count from 0"),
+        ("model.layers[-4].Embedding.input_dim=3", "index -4 is out of range"),
     ],
 )
 def test_bad_overrides_name_the_key(item, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(ROOT / "configs" / "imdb_lstm.yaml", [item])
+
+
+def test_an_index_counts_from_the_end_as_pythons_does():
+    """layers[-1], the output layer, as a Python user writes it, was refused."""
+    config = load_config(ROOT / "configs" / "imdb_lstm.yaml",
+                         ["model.layers[-1].Dense.units=1", "model.layers[-1].Dense.name=out",
+                          "model.layers[-3].Embedding.output_dim=8"])
+    assert config.model.layers[2].args == {"units": 1, "activation": "sigmoid", "name": "out"}
+    assert config.model.layers[0].args["output_dim"] == 8
 
 
 def test_overrides_given_as_one_text_are_refused_whole():

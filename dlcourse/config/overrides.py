@@ -18,7 +18,8 @@ from dlcourse.config.safe_yaml import dump, parse_value
 from dlcourse.config.sections import Config, OptimizerConfig, section_class
 from dlcourse.errors import ConfigError
 
-_INDEXED = re.compile(r"^(?P<key>[^\[\]]+)(?:\[(?P<index>\d+)\])?$")
+# An index may count from the end, as Python's does: layers[-1] is the output layer.
+_INDEXED = re.compile(r"^(?P<key>[^\[\]]+)(?:\[(?P<index>-?\d+)\])?$")
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -138,9 +139,6 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path,
     for position, part in enumerate(parts):
         last = position == len(parts) - 1
         match = _INDEXED.match(part)
-        if not match and re.search(r"\[-\d+\]$", part):
-            raise ConfigError(f"{named}: '{part}' counts from the end, which overrides don't; "
-                              "count from 0 at the start")
         if not match:
             raise ConfigError(f"{named}: '{part}' is not a key")
         key, index = match["key"], match["index"]
@@ -174,18 +172,19 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str | Path,
             section = field_section
             continue
         items = node.get(key)
-        if not isinstance(items, list) or int(index) >= len(items):
-            count = len(items) if isinstance(items, list) else 0
+        count = len(items) if isinstance(items, list) else 0
+        number = int(index) + count if int(index) < 0 else int(index)
+        if not 0 <= number < count:
             raise ConfigError(
                 f"{named}: '{key}' has {count} entries in {source}; "
                 f"index {index} is out of range."
             )
         if last:
-            items[int(index)] = value
+            items[number] = value
             return
-        node = items[int(index)]
+        node = items[number]
         if parts[:position] == ["model"] and key == "layers" and isinstance(node, str):
-            node = items[int(index)] = {node: {}}  # `- Flatten` takes arguments too
+            node = items[number] = {node: {}}  # `- Flatten` takes arguments too
         section = None  # below a list entry: a layer, whose arguments the layer spec checks
         if isinstance(node, dict) and len(node) == 1 and position + 1 < len(parts):
             layer_name = parts[position + 1]
