@@ -44,8 +44,9 @@ class ResumableInterrupt(KeyboardInterrupt):
     """Ctrl-C stopped work that can go on where it stopped (a run, a search): it knows
     where that is, so a notebook's traceback and the CLI say how to continue."""
 
-    def __init__(self, path: Path, so_far: str, python: str, command: str):
-        # What a notebook shows under the traceback: where it is and how to go on.
+    def __init__(self, path: Path, so_far: str, python: str, command: str, given: str = ""):
+        # What a notebook shows under the traceback: where it is and how to go on; `given`,
+        # the arguments the call takes again (a run's data given from Python).
         super().__init__(f"{so_far} in {path}; continue it with "
-                         f"{python}({str(Path(path).absolute())!r})")
+                         f"{python}({str(Path(path).absolute())!r}{given})")
         self.path, self.so_far, self.command = path, so_far, f"{command} {path}"

@@ -56,9 +56,11 @@ from dlcourse.version import __version__
 class RunInterrupted(ResumableInterrupt):
     """Ctrl-C stopped a run; it knows its directory, so the CLI can say how to resume."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, from_python: bool = False):
+        # A run on data given from Python resumes only with that data given again.
         super().__init__(run_dir, "the run so far is", "dlcourse.resume",
-                         "dlcourse train --resume")
+                         "dlcourse train --resume",
+                         ", train=(x_train, y_train), test=(x_test, y_test)" if from_python else "")
         self.run_dir = run_dir
 
 
@@ -319,7 +321,7 @@ def _fit_and_finish(
             except OSError:
                 pass  # the history.json of the epoch before stays, and the Ctrl-C is told
             _finish(run, status, "interrupted", history)
-        raise RunInterrupted(run.path) from None
+        raise RunInterrupted(run.path, dataset.source == MEMORY_SOURCE) from None
     except TrainingDiverged as error:
         _finish(run, status, "diverged", recorder.history, str(error))
         # A diverged run can't be resumed (it would diverge again): its backup is no use.
