@@ -67,6 +67,9 @@ def train(
     if class_names is not None and not given:  # a config's data has its own classes
         raise TypeError("class_names names the classes of data given with train= and test=; "
                         "a config's own data is named by its data.class_names")
+    if class_names is not None and config.task == "regression":  # was taken and ignored
+        raise TypeError(f"class_names names classes, but {config.name} is a regression (its "
+                        f"loss is {config.compile.loss}): its targets are numbers, not classes")
     if given:
         config = renamed(config, name or f"{config.name}-custom")
     elif name is not None:

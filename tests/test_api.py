@@ -142,6 +142,13 @@ def test_class_names_without_data_from_python_is_refused(tmp_path):
     with pytest.raises(TypeError, match=re.escape(
             "class_names names the classes of data given with train= and test=")):
         dlcourse.train("mnist_cnn", {"fit.epochs": 1}, class_names=["a", "b"], output_dir=tmp_path)
+    # A regression's targets are numbers: the names were taken and ignored.
+    with pytest.raises(TypeError, match=re.escape(
+            "class_names names classes, but imdb_rating_regression is a regression (its loss "
+            "is mean_squared_error)")):
+        dlcourse.train("imdb_rating_regression", {"fit.epochs": 1}, class_names=["a", "b"],
+                       train=(["good", "bad"], [9.0, 2.0]), test=(["fine"], [7.0]),
+                       output_dir=tmp_path)
 
 
 @pytest.mark.parametrize(("names", "message"), [
@@ -349,7 +356,9 @@ def test_a_ctrl_c_while_an_epoch_is_saved_leaves_status_and_history_agreeing(tmp
     with pytest.raises(KeyboardInterrupt) as interrupt:
         dlcourse.train("mnist_cnn", TINY_IMAGES, train=train, test=test, output_dir=tmp_path)
     (run_dir,) = (tmp_path / "mnist_cnn-custom").iterdir()
-    assert f"continue it with dlcourse.resume('{run_dir.absolute()}')" in str(interrupt.value)
+    # Arrays from Python: the call to resume with gives them again (without, it was refused).
+    assert (f"continue it with dlcourse.resume('{run_dir.absolute()}', train=(x_train, y_train), "
+            "test=(x_test, y_test))") in str(interrupt.value)
     status = json.loads((run_dir / "status.json").read_text())
     history = json.loads((run_dir / "history.json").read_text())
     assert status["status"] == "interrupted"
