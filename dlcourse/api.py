@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from dlcourse.version import timed
+
 if TYPE_CHECKING:
     from dlcourse.config import Config
     from dlcourse.evaluation import EvaluationResult
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from dlcourse.tuning import TuneResult
 
 
+@timed
 def train(
     config: str | Path | Mapping[str, Any] | Config,
     overrides: Mapping[str, Any] | None = None,
@@ -160,6 +163,7 @@ def _from_memory(config: Config, train: Any, test: Any, class_names: Sequence[st
                                regression=config.task == "regression")
 
 
+@timed
 def resume(
     run_dir: str | Path | TrainResult,
     config: str | Path | Mapping[str, Any] | Config | None = None,

@@ -15,7 +15,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from dlcourse.version import STARTED
+from dlcourse.version import run_started
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -36,7 +36,8 @@ class EpochRecorder(keras.callbacks.Callback):
         self._started = self._started_cpu = 0.0
         self._last_end: float | None = None
         self._last_end_cpu: float | None = None
-        # From the start of the process, so it counts imports and loading the data too.
+        # From the start of the process (the CLI's) or of the call (Python's), so it counts
+        # imports and loading the data too.
         self.seconds_to_first_epoch: float | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -57,7 +58,7 @@ class EpochRecorder(keras.callbacks.Callback):
         if self.save is not None:
             self.save(self.history)
         if self.seconds_to_first_epoch is None:
-            self.seconds_to_first_epoch = time.perf_counter() - STARTED
+            self.seconds_to_first_epoch = time.perf_counter() - run_started()
 
     def whole_epochs(self) -> dict[str, list[float]]:
         """The history cut to the epochs every column has: a Ctrl-C can land while an

@@ -18,6 +18,7 @@ import click
 
 import dlcourse
 from dlcourse.errors import DlcourseError, ResumableInterrupt
+from dlcourse.version import STARTED, timed_from
 
 
 def _an_existing_folder(ctx: click.Context, param: click.Parameter, value: Path | None):
@@ -175,12 +176,13 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
         parsed["distribution.strategy"] = strategy
     if tensorboard:
         parsed["output.tensorboard"] = True
-    if resume_dir is not None:
-        result = dlcourse.resume(resume_dir, config, parsed, data_dir=data_dir, smoke=smoke)
-    else:
-        result = dlcourse.train(
-            config, parsed, data_dir=data_dir, output_dir=output_dir, smoke=smoke, track=track
-        )
+    # A run's first epoch is timed from the process's start: imports count too.
+    with timed_from(STARTED):
+        if resume_dir is not None:
+            result = dlcourse.resume(resume_dir, config, parsed, data_dir=data_dir, smoke=smoke)
+        else:
+            result = dlcourse.train(config, parsed, data_dir=data_dir, output_dir=output_dir,
+                                    smoke=smoke, track=track)
     if not result.is_chief:
         click.echo("\nTraining finished; the chief wrote the run directory and its report.")
         return

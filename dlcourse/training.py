@@ -288,6 +288,8 @@ def _fit_and_finish(
         epochs = initial_epoch if restored and restored.stopped_early else config.fit.epochs
         with ctrl_c.heard():
             fit_seconds = _fit(model, inputs.arguments, callbacks, initial_epoch, epochs)
+        # A resumed run's training time holds the epochs of its earlier sessions too.
+        fit_seconds += sum(recorder.history.get("epoch_seconds", [])[:initial_epoch])
         _stop_if_diverged(recorder.history, run.path)
         model = distribution.local_copy(model, prepared.build_again)
         evaluation = evaluate_model(model, config, dataset, prepared.plan)

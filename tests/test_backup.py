@@ -4,6 +4,7 @@ never stopped, or say in one paragraph why it can't."""
 import json
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import keras
@@ -63,9 +64,15 @@ def test_python_api_resumes_an_interrupted_run_and_continues_its_history(data_di
     first_loss = json.loads((run_dir / "history.json").read_text())["loss"]
     assert len(first_loss) == 1
 
+    called = time.perf_counter()
     result = dlcourse.resume(run_dir, data_dir=data_dir)
+    took = time.perf_counter() - called
     assert result.run_dir == run_dir
     assert len(result.history["loss"]) == 2 and result.history["loss"][0] == first_loss[0]
+    # Its training time holds both sessions' epochs (it held the last session's only), and
+    # its first epoch is timed from the call, not from this process's import of dlcourse.
+    assert result.metrics["train_seconds"] >= sum(result.history["epoch_seconds"])
+    assert 0 < result.metrics["seconds_to_first_epoch"] <= took
     assert json.loads((run_dir / "history.json").read_text()) == result.history
     reference = dlcourse.train(config, TINY, data_dir=data_dir, output_dir=tmp_path / "ref")
     assert history_without_times(run_dir) == history_without_times(reference.run_dir)
