@@ -187,7 +187,8 @@ class Predictor:
         """Texts for text models, picture paths (or a file's bytes) for image models, or an
         array."""
         if len(inputs) == 0:
-            raise DataError("Nothing to predict: give review texts, image files, or '-' for stdin.")
+            # Only from Python: the command line asks for its INPUTS itself.
+            raise DataError("Nothing to predict: give texts, pictures or an array of inputs.")
         if isinstance(inputs, np.ndarray):
             prepared = _prepared_array(self.config, inputs, self.input_shape,
                                        self._embedding_rows, self.run.learned_pixels_within_one())

@@ -258,6 +258,10 @@ def test_predict_reads_a_path_given_to_a_text_run_as_a_file_of_reviews(trained, 
     records = dlcourse.predict(trained["imdb_lstm"], tmp_path / "reviews.txt")
     assert [record["input"] for record in records] == ["a fine film", "boring"]
     assert dlcourse.predict(trained["imdb_lstm"], "reviews.txt")[0]["input"] == "reviews.txt"
+    # From Python, nothing given is said without the command line's '-' for stdin.
+    with pytest.raises(DataError, match=re.escape(
+            "Nothing to predict: give texts, pictures or an array of inputs.")):
+        dlcourse.predict(trained["imdb_lstm"], [])
 
 
 @pytest.mark.slow

@@ -166,6 +166,15 @@ def test_labels_out_of_range_are_refused(tmp_path):
     )
     with pytest.raises(DataError, match=r"y_train must hold integer class labels 0-9; y_train\[1\] is 12\.$"):
         load_dataset(DataConfig(dataset="mnist"), tmp_path)
+    # A negative label (classes numbered from -1) says that labels count from 0.
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=np.zeros((2, 28, 28), np.uint8), y_train=np.array([0, 1], np.int8),
+        x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.array([-1, 1], np.int8),
+    )
+    with pytest.raises(DataError, match=re.escape(
+            "y_test[0] is -1. Class labels count from 0: shift yours (y - y.min()).")):
+        load_dataset(DataConfig(dataset="mnist"), tmp_path)
 
 
 @pytest.mark.robustness("damaged data")

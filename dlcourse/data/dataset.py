@@ -173,5 +173,9 @@ def check_labels(path: Path | str, split: str, labels: np.ndarray, classes: rang
         raise DataError(f"{expected}, found {labels.dtype} values.")
     outside = np.flatnonzero((labels < classes.start) | (labels >= classes.stop))
     if outside.size:
-        raise DataError(f"{expected}; y_{split}[{outside[0]}] is {labels[outside[0]]}"
-                        + (f" ({outside.size:,} labels are outside)." if outside.size > 1 else "."))
+        value = labels[outside[0]]
+        # The range was read from the labels themselves: -1, 0, 1 asked for 0-1 of 3 classes.
+        counting = " Class labels count from 0: shift yours (y - y.min())." if value < 0 else ""
+        raise DataError(f"{expected}; y_{split}[{outside[0]}] is {value}"
+                        + (f" ({outside.size:,} labels are outside)." if outside.size > 1 else ".")
+                        + counting)
