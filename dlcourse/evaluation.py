@@ -69,6 +69,8 @@ class EvaluationResult(Mapping):
 
     run_dir: Path
     evaluation: Evaluation
+    # The run's config's name: its folder's parent is not, for a run copied elsewhere.
+    name: str = ""
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -84,11 +86,11 @@ class EvaluationResult(Mapping):
         return len(self.metrics)
 
     def _repr_html_(self) -> str:
-        return reports.result_html(f"{self.run_dir.parent.name}, evaluated again",
+        return reports.result_html(f"{self.name or self.run_dir.parent.name}, evaluated again",
                                    str(self.run_dir), self.metrics, {})
 
     def __repr__(self) -> str:
-        return reports.result_repr("EvaluationResult", self.run_dir.parent.name,
+        return reports.result_repr("EvaluationResult", self.name or self.run_dir.parent.name,
                                    str(self.run_dir), reports.figures_text(self, list(self)))
 
 
@@ -301,7 +303,8 @@ def evaluate_run(
             "data_source": dataset.recorded_source,
         })
         run.refresh_report()
-    return EvaluationResult(run.path, evaluation)
+    # Absolute, as train's result holds it: `evaluate()` of the latest run found it relative.
+    return EvaluationResult(run.path.absolute(), evaluation, config.name)
 
 
 def _recorded_plan(run: RunDir, model: keras.Model) -> ExecutionPlan:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -430,6 +431,10 @@ def test_a_dict_configs_result_still_finds_its_run_after_the_notebook_changes_di
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert "test_accuracy" in dlcourse.evaluate(result)
+    # A copy elsewhere is named by its config, not its new folder, and held absolute.
+    copy = shutil.copytree(result.run_dir, tmp_path / "elsewhere" / "copy_r2")
+    again = dlcourse.evaluate("copy_r2", data_dir=data_dir)
+    assert again.run_dir == copy and repr(again).startswith(f"<EvaluationResult config in {copy}")
 
 
 @pytest.mark.slow
