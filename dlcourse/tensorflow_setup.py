@@ -42,7 +42,10 @@ def _import_tensorflow() -> None:
 
         return
     # 3: C++ errors too, which on a CPU are noise (a missing CUDA driver; XLA's cache
-    # trying text before binary). Python errors are raised as always.
+    # trying text before binary). Python errors are raised as always. TensorFlow reads it
+    # as it starts, so it is put back after: the processes a notebook starts (`!python
+    # my_script.py`) keep TensorFlow's errors.
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)
@@ -56,6 +59,8 @@ def _import_tensorflow() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+        if level is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
     # Its Python warnings too: predict then evaluate from a notebook printed one about
     # tf.function retracing, which a user can do nothing about.
     tf.get_logger().setLevel("ERROR")
