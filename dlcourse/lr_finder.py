@@ -25,6 +25,7 @@ from dlcourse.config import Config
 from dlcourse.config.sections import LearningRateSchedule
 from dlcourse.errors import ConfigError
 from dlcourse.execution import one_hot_if_needed, validation_cut
+from dlcourse.rundir import write_text, written_atomically
 
 # The loss is smoothed by an exponential average over about this fraction of the steps:
 # fastai's fixed 0.98 averages over 50 steps, which over 100-200 steps lags the curve by
@@ -193,9 +194,12 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
     path.parent.mkdir(parents=True, exist_ok=True)
     figure = reports.learning_rate_figure(result.learning_rates, result.losses, result.smoothed,
                                           result.suggestion, result.rule)
-    figure.savefig(path)
-    path.with_suffix(".json").write_text(
-        json.dumps({"config": config.name, **_curve(result)}, indent=1) + "\n", encoding="utf-8")
+    # Each written whole, then renamed: a Ctrl-C as they were written emptied the plot of
+    # the run before, which the next lr-find then refused to replace.
+    with written_atomically(path) as temporary:
+        figure.savefig(temporary)
+    write_text(path.with_suffix(".json"),
+               json.dumps({"config": config.name, **_curve(result)}, indent=1) + "\n")
     return replace(result, plot=str(path), rate_key=rate_key)
 
 

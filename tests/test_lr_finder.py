@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -106,7 +107,7 @@ def test_range_test_numbers_from_python_are_checked_as_the_command_line_checks_t
 
 
 @pytest.mark.slow
-def test_numpy_numbers_are_range_test_numbers(tmp_path):
+def test_numpy_numbers_are_range_test_numbers(tmp_path, monkeypatch):
     import dlcourse
 
     write_mnist(tmp_path)
@@ -114,6 +115,24 @@ def test_numpy_numbers_are_range_test_numbers(tmp_path):
                               output=tmp_path / "curve.png", steps=np.int64(12),
                               start=np.float32(1e-4), end=np.float64(1.0))
     assert len(result.learning_rates) >= 5 and result.learning_rates[0] == pytest.approx(1e-4)
+
+    # A Ctrl-C as the next plot is written: the plot and curve before stay whole (the
+    # plot was left empty, and the next lr-find refused to replace it as no PNG).
+    import matplotlib.figure
+
+    before = {path: path.read_bytes() for path in (tmp_path / "curve.png", tmp_path / "curve.json")}
+    with monkeypatch.context() as patch:
+        def pressed(figure, target, *args, **kwargs):
+            Path(target).write_bytes(b"")
+            raise KeyboardInterrupt
+
+        patch.setattr(matplotlib.figure.Figure, "savefig", pressed)
+        with pytest.raises(KeyboardInterrupt):
+            dlcourse.lr_find("mnist_cnn", {"fit.batch_size": 16}, data_dir=tmp_path,
+                             output=tmp_path / "curve.png", steps=12)
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted(path.name for path in tmp_path.iterdir() if "curve" in path.name) == [
+        "curve.json", "curve.png"]
 
 
 def test_a_batch_larger_than_the_data_takes_the_data_once_in_bounded_memory():
