@@ -21,8 +21,10 @@ import json
 import math
 import os
 import shutil
+import signal
 import stat
 import tempfile
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -152,17 +154,33 @@ def directory_written_atomically(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX + target.name + "-", dir=target.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; a run's are not
+    old = None
     try:
         yield staging
-        old = None
-        if target.exists():
-            old = target.with_name(f"{PARTIAL_PREFIX}{target.name}-old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(staging, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        # Between the two renames there is no `target`: a Ctrl-C there removed the new
+        # folder and left the old one hidden. It waits for the swap's end.
+        with signals_deferred():
+            if target.exists():
+                old = target.with_name(f"{PARTIAL_PREFIX}{target.name}-old-{os.getpid()}")
+                os.replace(target, old)
+            os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if old is not None and target.exists():  # swapped: the old one is done with
+            shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held back until the block ends, then delivered: not lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread's signals are Python's to handle
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextlib.contextmanager

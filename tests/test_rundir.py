@@ -378,3 +378,34 @@ def test_runs_and_compare_list_damaged_runs_as_damaged_and_go_on(tmp_path, cases
         assert "finished" in good_line and "0.75" in good_line
     cases.add(damaged)
 
+
+
+def test_a_ctrl_c_as_a_folder_is_swapped_in_waits_for_the_swap(tmp_path, monkeypatch):
+    """An export replaces its folder by two renames; a Ctrl-C between them removed the new
+    folder and left the old one hidden, so the run had no export at all."""
+    import signal
+
+    from dlcourse import rundir
+
+    target = tmp_path / "export" / "saved_model"
+    target.mkdir(parents=True)
+    (target / "old").write_text("old")
+    replace = os.replace
+
+    def pressed_after_the_first(source, destination):
+        replace(source, destination)
+        if str(destination).endswith(f"-old-{os.getpid()}"):
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(rundir.os, "replace", pressed_after_the_first)
+    # pytest-xdist's workers ignore SIGINT; a terminal's Python raises KeyboardInterrupt.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with rundir.directory_written_atomically(target) as staging:
+                (staging / "new").write_text("new")
+    finally:
+        signal.signal(signal.SIGINT, before)
+    # Heard once the new folder was in place, and the old one gone.
+    assert [path.name for path in target.iterdir()] == ["new"]
+    assert [path.name for path in target.parent.iterdir()] == ["saved_model"]
