@@ -151,15 +151,19 @@ class CtrlCEndsTheFit(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.requested = False
+        self._raising = signal.default_int_handler
 
     @contextlib.contextmanager
     def heard(self):
-        """This handler for Ctrl-C while the fit runs, where Python's own is in force (not
-        where Ctrl-C is ignored, nor where a search or a notebook has one of its own)."""
-        if threading.current_thread() is not threading.main_thread() or \
-                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        """This handler for Ctrl-C while the fit runs, in front of Python's own or the
+        CLI's (not where Ctrl-C is ignored, nor where a search has one of its own)."""
+        current = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is not threading.main_thread() or not (
+                current is signal.default_int_handler
+                or getattr(current, "raises_keyboard_interrupt", False)):
             yield
             return
+        self._raising = current
         previous = signal.signal(signal.SIGINT, self.interrupt)
         try:
             yield
@@ -170,7 +174,7 @@ class CtrlCEndsTheFit(keras.callbacks.Callback):
         self.requested = True
         if self.model is not None:
             self.model.stop_training = True
-        raise KeyboardInterrupt
+        self._raising(signum, frame)  # raises KeyboardInterrupt
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self._raise_if_requested()

@@ -73,10 +73,16 @@ class Group(click.Group):
     """Reports user mistakes as one paragraph and exit status 2, without a traceback."""
 
     def invoke(self, ctx: click.Context):
-        terminated = []
+        terminated, heard = [], _CTRL_C_HEARD
+        heard.clear()
         try:
-            with _sigterm_as_ctrl_c(terminated):
-                return super().invoke(ctx)
+            with _sigterm_as_ctrl_c(terminated), _ctrl_c_heard(heard):
+                result = super().invoke(ctx)
+            if heard:
+                # Python swallowed it (raised in a garbage collector's callback, "Exception
+                # ignored in ..."): the command ran on to its end, and exited 0.
+                raise KeyboardInterrupt
+            return result
         except DlcourseError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(error.exit_code)
@@ -88,6 +94,31 @@ class Group(click.Group):
             else:
                 click.echo(f"{how}.", err=True)
             sys.exit(143 if terminated else 130)
+
+
+# The Ctrl-Cs the running command heard (a server clears them: Ctrl-C is how it stops).
+_CTRL_C_HEARD: list[float] = []
+
+
+@contextlib.contextmanager
+def _ctrl_c_heard(heard: list):
+    """Ctrl-C raises KeyboardInterrupt, as Python's own handler does, and is noted in
+    `heard`, so that one Python swallowed still ends the command as interrupted."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # a handler can't be set here, or Ctrl-C is meant to be ignored
+        return
+
+    def handler(signum, frame):
+        heard.append(time.monotonic())
+        raise KeyboardInterrupt
+
+    handler.raises_keyboard_interrupt = True  # for training's own, which chains to it
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -491,6 +522,7 @@ def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: i
     limits = Limits(body_bytes=int(max_body_mb * (1 << 20)), inputs=max_inputs,
                     connections=max_connections)
     serve_run(run_dir, host=host, port=port, limits=limits, say=click.echo)
+    _CTRL_C_HEARD.clear()  # uvicorn stopped on it, as a server should: not an interruption
 
 
 @main.command()

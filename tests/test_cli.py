@@ -323,6 +323,36 @@ def test_sigterm_goes_where_ctrl_c_goes_and_only_once():
     assert calls == [signal.SIGINT, signal.SIGINT] and len(terminated) == 2
 
 
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_ctrl_c_or_sigterm_python_swallowed_still_ends_a_command_as_interrupted(
+        signum, monkeypatch):
+    """Python drops a KeyboardInterrupt raised in a garbage collector's callback: an export
+    heard Ctrl-C there, and SIGTERM, ran on to its end and exited 0."""
+    import signal
+
+    import dlcourse.api
+
+    validate = dlcourse.api.validate
+
+    def swallowing(*args, **kwargs):
+        try:  # the handler runs here, and the interrupt goes no further
+            signal.raise_signal(getattr(signal, signum))
+        except KeyboardInterrupt:
+            pass
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(dlcourse.api, "validate", swallowing)
+    # pytest-xdist's workers ignore SIGINT; a terminal's Python raises KeyboardInterrupt.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = invoke("validate", ROOT / "configs" / "mnist_cnn.yaml")
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert ": valid (mnist, 8 layers)" in result.output  # it ran to its end
+    assert (result.exit_code, result.output.splitlines()[-1]) == (
+        (130, "Interrupted.") if signum == "SIGINT" else (143, "Terminated (SIGTERM)."))
+
+
 @pytest.mark.robustness("damaged models")
 @pytest.mark.slow
 def test_evaluate_refuses_a_model_holding_python_code(data_dir, tmp_path):
