@@ -553,6 +553,7 @@ def test_layer_arguments_are_checked_per_layer_as_keras_documents_them(change, m
         "{Dense: {units: 4, kernel_regularizer: {L2: {l2: 0.0001}}, kernel_initializer: he_normal}}",
         "{Bidirectional: {layer: {GRU: {units: 4}}, merge_mode: sum}}",
         "{Rescaling: {scale: 0.00392156862745098}}",
+        "{Rescaling: {scale: [0.0171, 0.0175, 0.0174], offset: [-2.1, -2.0, -1.8]}}",
         "{BatchNormalization: {renorm: true, renorm_clipping: {rmax: 3, rmin: 0.33, dmax: 5}}}",
         # Keras's own default axis, refused as a negative size; Constant, which get()
         # can't make by name, as a class with its value.
