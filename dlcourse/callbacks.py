@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 import time
 from typing import Callable
 
 import keras
 import numpy as np
 
+from dlcourse.interrupts import handlers_set, settable
 from dlcourse.version import run_started
 
 
@@ -158,17 +158,13 @@ class CtrlCEndsTheFit(keras.callbacks.Callback):
         """This handler for Ctrl-C while the fit runs, in front of Python's own or the
         CLI's (not where Ctrl-C is ignored, nor where a search has one of its own)."""
         current = signal.getsignal(signal.SIGINT)
-        if threading.current_thread() is not threading.main_thread() or not (
-                current is signal.default_int_handler
+        if not (current is signal.default_int_handler
                 or getattr(current, "raises_keyboard_interrupt", False)):
             yield
             return
         self._raising = current
-        previous = signal.signal(signal.SIGINT, self.interrupt)
-        try:
+        with handlers_set({signal.SIGINT: self.interrupt}):
             yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
 
     def interrupt(self, signum, frame) -> None:
         self.requested = True
@@ -210,18 +206,16 @@ class InterruptAtEpochEnd(keras.callbacks.Callback):
 
     @contextlib.contextmanager
     def deferred(self):
-        if threading.current_thread() is not threading.main_thread():
+        if not settable():
             yield  # a handler can't be set here
             return
         ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # Ctrl-C meant to be
-        previous = None if ignored else signal.signal(signal.SIGINT, self.interrupt)
         InterruptAtEpochEnd.deferring.append(self)
         try:
-            yield
+            with handlers_set({} if ignored else {signal.SIGINT: self.interrupt}):
+                yield
         finally:
             InterruptAtEpochEnd.deferring.remove(self)
-            if not ignored:
-                signal.signal(signal.SIGINT, previous)
 
     def interrupt(self, signum, frame) -> None:
         """Stop the fit after its batch; or, a second time or between fits, at once. Asked

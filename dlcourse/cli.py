@@ -10,7 +10,6 @@ import contextlib
 import shlex
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import click
 
 import dlcourse
 from dlcourse.errors import DlcourseError, ResumableInterrupt
+from dlcourse.interrupts import handlers_set
 from dlcourse.version import STARTED, timed_from
 
 
@@ -73,12 +73,12 @@ class Group(click.Group):
     """Reports user mistakes as one paragraph and exit status 2, without a traceback."""
 
     def invoke(self, ctx: click.Context):
-        terminated, heard = [], _CTRL_C_HEARD
-        heard.clear()
+        terminated = []
+        _CTRL_C_HEARD.clear()
         try:
-            with _sigterm_as_ctrl_c(terminated), _ctrl_c_heard(heard):
+            with _sigterm_as_ctrl_c(terminated), _ctrl_c_heard():
                 result = super().invoke(ctx)
-            if heard:
+            if _CTRL_C_HEARD:
                 # Python swallowed it (raised in a garbage collector's callback, "Exception
                 # ignored in ..."): the command ran on to its end, and exited 0.
                 raise KeyboardInterrupt
@@ -101,24 +101,20 @@ _CTRL_C_HEARD: list[float] = []
 
 
 @contextlib.contextmanager
-def _ctrl_c_heard(heard: list):
+def _ctrl_c_heard():
     """Ctrl-C raises KeyboardInterrupt, as Python's own handler does, and is noted in
-    `heard`, so that one Python swallowed still ends the command as interrupted."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield  # a handler can't be set here, or Ctrl-C is meant to be ignored
+    _CTRL_C_HEARD, so that one Python swallowed still ends the command as interrupted."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # Ctrl-C is meant to be ignored, or is handled by another
         return
 
     def handler(signum, frame):
-        heard.append(time.monotonic())
+        _CTRL_C_HEARD.append(time.monotonic())
         raise KeyboardInterrupt
 
     handler.raises_keyboard_interrupt = True  # for training's own, which chains to it
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
+    with handlers_set({signal.SIGINT: handler}):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -126,9 +122,8 @@ def _sigterm_as_ctrl_c(terminated: list):
     """SIGTERM (`kill`, `timeout`, a batch scheduler's end of time) ends a command as Ctrl-C
     does: a run says it was interrupted and how to resume it, where Python's default left
     its status.json saying "running". Appends to `terminated` when it came."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
-        yield  # a handler can't be set here, or SIGTERM is meant to be ignored
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield  # SIGTERM is meant to be ignored
         return
 
     def handler(signum, frame):
@@ -145,11 +140,8 @@ def _sigterm_as_ctrl_c(terminated: list):
             raise KeyboardInterrupt
         on_ctrl_c(signal.SIGINT, frame)
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
+    with handlers_set({signal.SIGTERM: handler}):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 @click.group(cls=Group)

@@ -21,10 +21,8 @@ import json
 import math
 import os
 import shutil
-import signal
 import stat
 import tempfile
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -34,6 +32,7 @@ from dlcourse.config.safe_yaml import parse, yaml_problem
 from dlcourse.data.dataset import TextVocabulary, reserved_tokens
 from dlcourse.data.imdb import WORD_INDEX_EXPECTED, is_word_index
 from dlcourse.data.loading import MEMORY_KIND
+from dlcourse.interrupts import signals_deferred
 from dlcourse.errors import RunError
 from dlcourse.model_file import load_model_file
 from dlcourse.safe_files import read_file
@@ -169,18 +168,6 @@ def directory_written_atomically(target: Path) -> Iterator[Path]:
         if old is not None and target.exists():  # swapped: the old one is done with
             shutil.rmtree(old, ignore_errors=True)
 
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Ctrl-C and SIGTERM held back until the block ends, then delivered: not lost."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread's signals are Python's to handle
-        return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextlib.contextmanager

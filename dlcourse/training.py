@@ -18,7 +18,6 @@ import re
 import signal
 import statistics
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -44,6 +43,7 @@ from dlcourse.data.memory import SOURCE as MEMORY_SOURCE
 from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError, ResumableInterrupt, RunError, one_line
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
+from dlcourse.interrupts import handlers_set
 from dlcourse.execution import compile_notice, fit_inputs, validation_cut
 from dlcourse.models import names_counted_afresh
 from dlcourse.preflight import recorded_data_dir, resumable_config, whole_fingerprint
@@ -528,16 +528,8 @@ def _signals_held():
     writes how it ended: a second one, pressed or sent by an impatient scheduler, cut that
     write off and left the run saying "running". The run is stopping already, which is what
     they ask; a write that hangs (a dead network disk) is then ended by SIGKILL only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # handlers can't be set here
-        return
-    held = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, signal.SIG_IGN) for number in held}
-    try:
+    with handlers_set({signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}):
         yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
 
 def _finish(

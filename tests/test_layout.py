@@ -18,6 +18,7 @@ PACKAGE = ROOT / "dlcourse"
 # Lowest first. A module may import from its own layer and the ones before it.
 LAYERS = [
     ["dlcourse.errors", "dlcourse.cache", "dlcourse.version", "dlcourse.safe_files", "dlcourse.terminal",
+     "dlcourse.interrupts",
      "dlcourse.extras", "dlcourse.layers",
      "dlcourse.tensorflow_setup",
      "dlcourse.reference*"],
