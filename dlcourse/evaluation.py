@@ -101,14 +101,14 @@ def evaluate_model(model: keras.Model, config: Config, dataset: Dataset,
     targets = one_hot_if_needed(dataset.y_test, dataset.num_classes, config.compile.loss)
     probabilities = predict_test_split(model, dataset.x_test, config.fit.batch_size, plan)
     results = compiled_metrics(model, targets, probabilities)
-    if _saturated(config.compile.loss, targets, probabilities):
+    scores = None if config.task == "regression" else class_scores(probabilities)
+    if scores is not None and _saturated(config.compile.loss, dataset.y_test, scores):
         results["loss"] = float(model.evaluate(dataset.x_test, targets, verbose=0,
                                                batch_size=config.fit.batch_size,
                                                return_dict=True)["loss"])
     metrics = {f"test_{name}": value for name, value in results.items()}
-    if config.task == "regression":
+    if scores is None:
         return Evaluation(metrics, None, None, largest_errors(dataset.y_test, probabilities))
-    scores = class_scores(probabilities)
     predicted = scores.argmax(axis=1)
     confusion = confusion_matrix(dataset.y_test, predicted, dataset.num_classes)
     return Evaluation(
@@ -182,7 +182,7 @@ _CROSS_ENTROPIES = ("categorical_crossentropy", "sparse_categorical_crossentropy
                     "binary_crossentropy")
 
 
-def _saturated(loss: str, targets: np.ndarray, probabilities: np.ndarray) -> bool:
+def _saturated(loss: str, labels: np.ndarray, scores: np.ndarray) -> bool:
     """Whether a true class's probability is below Keras's clip (1e-7). Keras takes a
     softmax's or sigmoid's cross-entropy from its logits; from the probabilities, clipped,
     a confidently wrong prediction costs at most 16.1, and test_loss said 11.8 where
@@ -190,10 +190,7 @@ def _saturated(loss: str, targets: np.ndarray, probabilities: np.ndarray) -> boo
     loss is Keras's own evaluate's, a second pass over the test split."""
     if loss not in _CROSS_ENTROPIES:
         return False
-    scores = class_scores(probabilities)
-    truth = (np.asarray(targets).argmax(axis=1) if loss == "categorical_crossentropy"
-             else np.asarray(targets).reshape(len(scores)).astype("int64"))
-    return bool((scores[np.arange(len(scores)), truth] < keras.config.epsilon()).any())
+    return bool((scores[np.arange(len(scores)), labels] < keras.config.epsilon()).any())
 
 
 def class_scores(probabilities: np.ndarray) -> np.ndarray:
