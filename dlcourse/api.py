@@ -88,16 +88,17 @@ def train(
     if track == "mlflow":
         config = with_tracking(config)
     dataset = _from_memory(config, train, test, class_names) if given else None
-    with _naming(path, overrides or ()):
+    with _naming(path, overrides or (), len(config.model.layers)):
         return train_and_evaluate(config, data_dir=data_dir, output_dir=output_dir,
                                   dataset=dataset, origin=origin)
 
 
 @contextmanager
-def _naming(config: Any, overrides: Mapping[str, Any] | Sequence[str] = ()):
+def _naming(config: Any, overrides: Mapping[str, Any] | Sequence[str] = (), layers: int = 0):
     """A model its data can't take is a mistake in the config: said with the config file's
     name, as load_config says its own (a dict or a loaded Config has none), and with the
-    override that made it, where one did (the file alone was blamed, shipped or not)."""
+    override that made it, where one did (the file alone was blamed, shipped or not).
+    `layers` is how many the model has, for an override that counts from the end."""
     from dlcourse.config.overrides import attributions
     from dlcourse.config.shipped import resolve
     from dlcourse.errors import ModelDataMismatch
@@ -109,9 +110,10 @@ def _naming(config: Any, overrides: Mapping[str, Any] | Sequence[str] = ()):
             raise
         failed = _layer_of(str(error), anywhere=True)
         # An override of that layer or one before it: a wider pool two layers up leaves a
-        # later layer too small an input.
+        # later layer too small an input. An override may count from the end (layers[-1]).
         given = [given for key, given in attributions(overrides)
-                 if failed is not None and (at := _layer_of(key)) is not None and at <= failed]
+                 if failed is not None and (at := _layer_of(key)) is not None
+                 and at % max(layers, 1) <= failed]
         said = f"{str(error).rstrip('.')} (from {', '.join(given)})." if given else str(error)
         raise ModelDataMismatch(f"{resolve(config)}: {said}") from None
 
@@ -121,7 +123,7 @@ def _layer_of(text: str, *, anywhere: bool = False) -> int | None:
     layer a message names)."""
     import re
 
-    found = (re.search if anywhere else re.match)(r"model\.layers\[(\d+)\]", text)
+    found = (re.search if anywhere else re.match)(r"model\.layers\[(-?\d+)\]", text)
     return int(found.group(1)) if found else None
 
 
@@ -137,7 +139,7 @@ def validate(config: str | Path | Mapping[str, Any],
 
     search = load_search_config(config, overrides)
     if (signature := signature_from_config(search.config)) is not None:
-        with _naming(config, overrides):
+        with _naming(config, overrides, len(search.config.model.layers)):
             check_against_data(search.config, signature)
     return search
 
@@ -418,7 +420,7 @@ def lr_find(
     start_tensorflow()
     from dlcourse.lr_finder import find_learning_rate
 
-    with _naming(path, overrides or ()):
+    with _naming(path, overrides or (), len(config.model.layers)):
         return find_learning_rate(config, data_dir, output=output, start=start, end=end,
                                   steps=steps)
 
@@ -491,7 +493,7 @@ def model_summary_of(
     from dlcourse.execution import plan_execution
     from dlcourse.preparation import model_summary, prepare
 
-    with _naming(config, overrides):
+    with _naming(config, overrides, len(loaded.model.layers)):
         if signature is None:
             prepared = prepare(loaded, data_dir)
             return prepared.summary(), prepared.plan.sentence()

@@ -403,6 +403,9 @@ def test_validate_says_what_the_model_cant_take_where_the_config_fixes_the_data(
          f"Error: {cnn}: The last layer (model.layers[7].Dense) gives 3 outputs, but "
          "categorical_crossentropy on mnist, with 10 classes, needs 10: set its units to 10 "
          "(from --set model.layers[7].Dense.units=3)."),  # not the shipped file's mistake
+        # Counted from the end, the override is still the one named.
+        (["validate", cnn, "--set", "model.layers[-1].Dense.units=3"], 2,
+         "needs 10: set its units to 10 (from --set model.layers[-1].Dense.units=3)."),
     ])
 
 
