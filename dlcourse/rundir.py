@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -149,9 +150,12 @@ def written_atomically(path: Path) -> Iterator[Path]:
 @contextlib.contextmanager
 def directory_written_atomically(target: Path) -> Iterator[Path]:
     """A folder to fill that replaces `target` only once it is complete: an interrupted
-    writer leaves `target` as it was, and a PARTIAL_PREFIX folder beside it."""
+    writer leaves `target` as it was, and a PARTIAL_PREFIX folder beside it, which the
+    next writer of `target` clears once the process that left it is gone."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX + target.name + "-", dir=target.parent))
+    _clear_what_dead_writers_left(target)
+    staging = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{target.name}-{os.getpid()}-",
+                                    dir=target.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; a run's are not
     old = None
     try:
@@ -167,6 +171,34 @@ def directory_written_atomically(target: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         if old is not None and target.exists():  # swapped: the old one is done with
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _clear_what_dead_writers_left(target: Path) -> None:
+    """A killed writer's folders beside `target` (its staging folder, or the old `target`
+    it had moved aside): removed once their process id is gone, and an old `target` put
+    back where the kill came between the swap's two renames and left none. A live
+    process's folders are its own, still being written."""
+    prefix = f"{PARTIAL_PREFIX}{target.name}-"
+    for path in target.parent.glob(f"{prefix}*"):
+        rest = path.name[len(prefix):]
+        old = re.fullmatch(r"old-(\d+)", rest)
+        writer = old or re.fullmatch(r"(\d+)-[^-]+", rest)
+        if writer is None or _process_alive(int(writer[1])):
+            continue
+        if old and not target.exists():
+            os.replace(path, target)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 

@@ -409,3 +409,32 @@ def test_a_ctrl_c_as_a_folder_is_swapped_in_waits_for_the_swap(tmp_path, monkeyp
     # Heard once the new folder was in place, and the old one gone.
     assert [path.name for path in target.iterdir()] == ["new"]
     assert [path.name for path in target.parent.iterdir()] == ["saved_model"]
+
+
+def test_an_export_clears_what_killed_writers_left_and_puts_a_hidden_old_one_back(tmp_path):
+    """A SIGKILL during an export left its staging folder (megabytes) for good, and one
+    between the swap's two renames left the old export hidden and no export at all."""
+    import subprocess
+    import sys
+
+    from dlcourse import rundir
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(gone.stdout)
+    target = tmp_path / "export" / "saved_model"
+    target.parent.mkdir()
+    for name, content in [(f".partial-saved_model-{dead}-abc_12", "staged"),
+                          (f".partial-saved_model-old-{dead}", "old"),
+                          (f".partial-saved_model-{os.getpid()}-live0", "a live writer's"),
+                          (".partial-saved_model-v2-old-1", "another target's")]:
+        (target.parent / name).mkdir()
+        (target.parent / name / "file").write_text(content)
+    with rundir.directory_written_atomically(target) as staging:
+        # Before the new export is in place, the hidden old one is the export again.
+        assert (target / "file").read_text() == "old"
+        (staging / "file").write_text("new")
+    assert (target / "file").read_text() == "new"
+    assert sorted(path.name for path in target.parent.iterdir()) == [
+        f".partial-saved_model-{os.getpid()}-live0", ".partial-saved_model-v2-old-1",
+        "saved_model"]
