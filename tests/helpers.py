@@ -374,8 +374,12 @@ class Server:
     def post(self, data) -> tuple[int, dict]:
         return self.call("POST", "/predict", json.dumps(data).encode())
 
-    def stop(self) -> tuple[int, str, str]:
-        self.process.send_signal(signal.SIGINT)
+    def stop(self, presses: int = 1) -> tuple[int, str, str]:
+        """Ctrl-C, `presses` times a tenth of a second apart."""
+        for press in range(presses):
+            if press:
+                time.sleep(0.1)
+            self.process.send_signal(signal.SIGINT)
         out, err = self.process.communicate(timeout=60)
         return self.process.returncode, out, err
 

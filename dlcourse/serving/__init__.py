@@ -275,7 +275,9 @@ def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
             "this machine can use the model.")
     say(f"Serving {run_dir} at http://{_url_host(host)}:{port}/ (API docs at /docs). "
         "Ctrl-C stops.")
-    uvicorn.run(app, host=host, port=port, log_level="warning",
+    # No startup or shutdown hooks: with the lifespan protocol on, a second Ctrl-C (uvicorn
+    # then quits at once) printed a CancelledError traceback from it.
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off",
                 limit_concurrency=limits.connections)
 
 
