@@ -242,5 +242,25 @@ def names_counted_afresh():
 def summary_text(model: keras.Model) -> str:
     """Keras's summary of `model`, as text."""
     lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=80)
+    with _rich_outside_jupyter():
+        model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=80)
     return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def _rich_outside_jupyter():
+    """Keras renders the summary with a rich Console that captures it; in Jupyter that
+    Console also displays its emptied buffer when the capture ends, and every train in a
+    notebook left an empty output block. The capture is text alone, so rich is told it is
+    not in Jupyter while Keras renders."""
+    import rich.console
+
+    detect = getattr(rich.console, "_is_jupyter", None)
+    if detect is None:  # another rich: its own way, at worst the empty block
+        yield
+        return
+    rich.console._is_jupyter = lambda: False
+    try:
+        yield
+    finally:
+        rich.console._is_jupyter = detect
