@@ -164,6 +164,26 @@ def restore(model: keras.Model, run: RunDir, epochs_recorded: int, steps_per_epo
     )
 
 
+def resumed_line(run: RunDir, restored: Restored, epochs_recorded: int, epochs: int) -> str:
+    """What a resumed run says before it trains: from which epoch, and which recorded
+    epochs it trains again because their backup was not complete (the kill came while it
+    was written). Said, because the history those epochs had is rewritten."""
+    done = restored.epochs
+    if restored.stopped_early:
+        start = f"Finishing {run.path}: EarlyStopping had ended its training after epoch {done}."
+    elif restored.source is None:
+        start = f"Resuming {run.path} from the start"
+    else:
+        start = f"Resuming {run.path} after epoch {done} of {epochs}, from its backup"
+    if restored.stopped_early:
+        return start
+    if done >= epochs_recorded:
+        return start + "."
+    again = (f"epoch {done + 1} is" if epochs_recorded == done + 1
+             else f"epochs {done + 1}-{epochs_recorded} are")
+    return f"{start}: no backup of epoch {epochs_recorded} could be restored, so {again} trained again."
+
+
 def _load(model: keras.Model, path: Path, epochs: int, steps_per_epoch: int | None,
           watched: list | None) -> Restored:
     state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))

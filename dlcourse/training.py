@@ -28,7 +28,7 @@ import keras
 import numpy as np
 
 from dlcourse import reports
-from dlcourse.backup import RunBackup, restore
+from dlcourse.backup import RunBackup, restore, resumed_line
 from dlcourse.callbacks import (
     CtrlCEndsTheFit,
     EpochRecorder,
@@ -271,6 +271,7 @@ def _fit_and_finish(
         if resuming:
             epochs_recorded = len(recorder.history.get("loss", []))
             restored = restore(model, run, epochs_recorded, inputs.steps_per_epoch, watched)
+            print(resumed_line(run, restored, epochs_recorded, config.fit.epochs), flush=True)
         initial_epoch = restored.epochs if restored else 0
         # One process keeps its backup in the run; a cluster keeps one per worker.
         backups = (distribution.callbacks(output_dir, config.name)

@@ -94,6 +94,21 @@ def test_resuming_with_a_different_config_is_refused(data_dir, tmp_path):
         *(f"--set={key}={value}" for key, value in TINY.items()),
     )
     assert result.exit_code == 0, result.output
+    assert f"Resuming {run_dir} after epoch 1 of 2, from its backup.\n" in result.output
+
+
+def test_a_resume_says_which_recorded_epochs_it_trains_again(data_dir, tmp_path):
+    """A kill while epoch 1's backup was written: the resume started again from epoch 1
+    and rewrote the history without a word."""
+    import shutil
+
+    run_dir = interrupted_run(tmp_path, data_dir)
+    shutil.rmtree(run_dir / "backup")
+    result = invoke("train", "--resume", run_dir, "--data-dir", data_dir)
+    assert result.exit_code == 0, result.output
+    assert (f"Resuming {run_dir} from the start: no backup of epoch 1 could be restored, so "
+            "epoch 1 is trained again.") in result.output
+    assert len(json.loads((run_dir / "history.json").read_text())["loss"]) == 2
 
 
 def test_resume_refuses_what_is_not_a_stopped_run(tmp_path):
@@ -215,3 +230,23 @@ def test_runs_killed_at_any_point_resume_to_the_uninterrupted_weights_or_say_why
         assert not [path.name for path in run_dir.iterdir() if path.name.startswith(".partial")]
     print(f"kill-and-resume: {len(points)} kill points: {outcomes}")
     assert outcomes["resumed"] >= 10
+
+
+@pytest.mark.parametrize("restored, recorded, said", [
+    ((3, "b"), 3, "Resuming RUN after epoch 3 of 5, from its backup."),
+    ((1, "b"), 3, "Resuming RUN after epoch 1 of 5, from its backup: no backup of epoch 3 "
+                  "could be restored, so epochs 2-3 are trained again."),
+    ((0, None), 1, "Resuming RUN from the start: no backup of epoch 1 could be restored, so "
+                   "epoch 1 is trained again."),
+    ((2, "b", [{"stopped_epoch": 2}]), 2,
+     "Finishing RUN: EarlyStopping had ended its training after epoch 2."),
+])
+def test_a_resume_says_where_it_starts_and_what_it_trains_again(restored, recorded, said):
+    from dlcourse.backup import Restored, resumed_line
+
+    epochs, source, *states = restored
+    from dlcourse.rundir import RunDir
+
+    line = resumed_line(RunDir(Path("RUN")), Restored(epochs, source and Path(source), *states),
+                        recorded, 5)
+    assert line == said
