@@ -1,4 +1,5 @@
 import json
+import os
 import re
 
 import numpy as np
@@ -219,6 +220,29 @@ def test_a_file_that_is_not_an_image_is_named(tmp_path):
     (tmp_path / "notes.png").write_text("hello")
     with pytest.raises(DataError, match="notes.png: not an image this model can take"):
         read_picture(tmp_path / "notes.png", (28, 28, 1), light_on_dark=True, centre_digit=True)
+
+
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n"
+       b"newpath 0 0 moveto 28 28 lineto stroke\nshowpage\n")
+
+
+def test_a_picture_never_starts_a_program(tmp_path, monkeypatch):
+    """PIL opened any format it knows: an EPS (named .png, or uploaded as bytes) was read
+    by running Ghostscript on it, and Ghostscript's failure was a traceback."""
+    ran = tmp_path / "gs-ran"
+    ghostscript = tmp_path / "bin" / "gs"
+    ghostscript.parent.mkdir()
+    ghostscript.write_text(f"#!/bin/sh\ntouch {ran}\nexit 1\n")
+    ghostscript.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{ghostscript.parent}:{os.environ['PATH']}")
+    (tmp_path / "digit.png").write_bytes(EPS)
+    for given in (tmp_path / "digit.png", EPS):
+        with pytest.raises(DataError, match="not an image this model can take"):
+            read_picture(given, (28, 28, 1), light_on_dark=True, centre_digit=True,
+                         name="digit.png")
+    with pytest.raises(DataError, match="digit.png: not an image this model can take"):
+        check_picture(str(tmp_path / "digit.png"))
+    assert not ran.exists()
 
 
 @pytest.fixture

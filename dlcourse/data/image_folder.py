@@ -28,6 +28,9 @@ IMAGE_FOLDER_SEED = 1337
 IMAGE_FOLDER_TEST_SPLIT = 0.2
 # What image_dataset_from_directory reads.
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+# The formats PIL may open for TensorFlow's decoder, whatever a file's name says. PIL
+# opens others given no list, and reading an EPS runs Ghostscript, a program, on the file.
+KERAS_FORMATS = ("PNG", "JPEG", "GIF", "BMP")  # JPEG opens a phone's MPO too
 # Pictures it leaves out: told, since a class of them would silently lose examples.
 SKIPPED_PICTURES = (".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jfif")
 # The channels each data.color_mode decodes to.
@@ -228,7 +231,7 @@ def check_image_headers(images: list[Path], color_mode: str = "rgb") -> None:
             with warnings.catch_warnings():
                 # PIL warns from 89 megapixels, a line before our refusal of 50.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                with Image.open(path) as image:
+                with Image.open(path, formats=KERAS_FORMATS) as image:
                     pixels, kind, mode = image.width * image.height, image.format, image.mode
         except Image.DecompressionBombError:  # PIL's own refusal, from 179 megapixels
             raise DataError(f"{path}: more than the {LARGEST_PIXELS:,} pixels an image may "
