@@ -365,8 +365,13 @@ def _save_as(fmt, mode="RGB"):
     (_save_as("BMP", "1"), "rgb", "odd.bmp: TensorFlow can't decode this image as rgb"),
     (lambda folder: (folder / "cut.png").write_bytes((folder / "0.png").read_bytes()[:-40]), "rgb",
      "cut.png: TensorFlow can't decode this image as rgb"),
+    # Read by Keras as the class's images: trained on twice, and perhaps tested on.
+    (lambda folder: (folder / ".ipynb_checkpoints").mkdir() or shutil.copy(
+        folder / "0.png", folder / ".ipynb_checkpoints" / "0-checkpoint.png"), "rgb",
+     "class_001/.ipynb_checkpoints: a hidden folder inside the class folder 'class_001', whose "
+     "images (0-checkpoint.png, ...) Keras would read as that class"),
 ], ids=["fifo", "dangling-link", "non-utf8-name", "jpeg-rgba", "gif-grayscale", "gif-rgba",
-        "bmp-grayscale", "cmyk-grayscale", "one-bit-bmp", "truncated-png"])
+        "bmp-grayscale", "cmyk-grayscale", "one-bit-bmp", "truncated-png", "hidden-in-a-class"])
 def test_what_keras_lists_but_cannot_read_is_named_before_it_tries(tmp_path, make, color_mode, says):
     _photos_with(tmp_path, "photos", make)
     config = DataConfig(dataset="image_folder", path="photos", image_size=(8, 8),
@@ -439,6 +444,21 @@ def test_image_folder_with_a_test_folder(tmp_path):
                         test_path=str(tmp_path / "test"), image_size=(8, 8))
     dataset = load_dataset(config)
     assert dataset.x_train.shape == (8, 8, 8, 3) and dataset.x_test.shape == (4, 8, 8, 3)
+
+
+def test_a_test_folder_that_is_the_training_folder_is_refused(tmp_path):
+    """The same folder, by its name, with '..' or through a link, trained and reported
+    test accuracy on the training images without a word."""
+    write_image_folder(tmp_path / "base", classes=2, per_class=4, size=8)
+    (tmp_path / "link").symlink_to(tmp_path / "base")
+    for test_path, how in [("base", "is"), ("base/../base", "is"), ("link", "is"),
+                           ("base/class_000", "overlaps")]:
+        config = DataConfig(dataset="image_folder", path="base", test_path=test_path,
+                            image_size=(8, 8))
+        with pytest.raises(DataError, match=re.escape(
+                f"data.test_path ({test_path}) {how} data.path's folder (base); the model "
+                "would be tested on images it trained on")):
+            load_dataset(config, tmp_path)
 
 
 def test_a_test_folder_with_other_classes_is_refused_naming_it(tmp_path):

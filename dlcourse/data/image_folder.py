@@ -56,6 +56,7 @@ def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Datase
     test_root = None
     if config.test_path is not None:
         test_root = image_root(config.test_path, data_dir, "data.test_path")
+        _check_folders_apart(Path(root), Path(test_root), config)
     classes = class_folders(Path(root))
     if len(classes) < 2:
         raise DataError(
@@ -144,6 +145,20 @@ def image_root(pattern: str, data_dir: str | Path | None, key: str) -> Path:
     return matches[0]
 
 
+def _check_folders_apart(root: Path, test_root: Path, config: DataConfig) -> None:
+    """The test folder is neither the training folder (by another name, a link or ..) nor
+    inside it or around it: the model was tested on the images it trained on, without a
+    word. Raw text refuses splits that share a file the same way."""
+    train, test = root.resolve(), test_root.resolve()
+    if train == test or train in test.parents or test in train.parents:
+        how = "is" if train == test else "overlaps"
+        raise DataError(
+            f"{test_root}: data.test_path ({config.test_path}) {how} data.path's folder "
+            f"({config.path}); the model would be tested on images it trained on. Give the "
+            "test images a folder of their own, or leave data.test_path out to hold out "
+            "data.test_split of the training folder.")
+
+
 def class_folders(root: Path) -> list[str]:
     """The class names of an image folder: its sub-folders, sorted, as Keras numbers them.
     Keras leaves out hidden folders (.ipynb_checkpoints), and so does every check here."""
@@ -192,11 +207,27 @@ def _check_every_class_has_images(root: Path, classes: list[str], images: list[P
         )
 
 
+def _check_no_hidden_folder_of_images(root: Path, listed: list[Path]) -> None:
+    """Keras leaves out a hidden class folder, but reads the images of a hidden folder
+    inside a class: Jupyter's .ipynb_checkpoints copies were trained on as that class,
+    and could land in both splits."""
+    for path in listed:
+        parts = path.relative_to(root).parts
+        depth = next((at for at in range(1, len(parts) - 1) if parts[at].startswith(".")), None)
+        if depth is not None and path.suffix.lower() in IMAGE_SUFFIXES:
+            raise DataError(
+                f"{root.joinpath(*parts[:depth + 1])}: a hidden folder inside the class folder "
+                f"{parts[0]!r}, whose images ({path.name}, ...) Keras "
+                "would read as that class, copies (such as Jupyter's checkpoints) most often. "
+                "Remove it, or move it out of the image folder.")
+
+
 def _check_listed_entries(root: Path, listed: list[Path]) -> None:
     """What Keras lists but can't read, named before it tries: it lists every name with an
     image suffix, and reading a named pipe (zz.png made by mkfifo) waited for ever, a
     dangling link or a name that is no UTF-8 failed naming only the folder. Pictures it
     doesn't list (.webp, .tif) get a warning: they were left out without a word."""
+    _check_no_hidden_folder_of_images(root, listed)
     skipped: dict[str, int] = {}
     for path in listed:
         if path.suffix.lower() in SKIPPED_PICTURES:
