@@ -49,6 +49,16 @@ def test_aclimdb_folders_give_labels_or_ratings(tmp_path):
     assert all("great" in text for text in positive)
 
 
+def test_an_empty_aclimdb_review_is_refused_naming_its_file(tmp_path):
+    """Trained on as a review of no words, where CSV and JSON lines refuse an empty text."""
+    write_aclimdb(tmp_path / "aclImdb")
+    empty = tmp_path / "aclImdb" / "train" / "pos" / "98_9.txt"
+    empty.write_text("   \n")
+    config = raw_text(format="aclimdb", train="aclImdb/train", test="aclImdb/test")
+    with pytest.raises(DataError, match=re.escape(f"{empty}: an empty review; remove the file")):
+        load_dataset(config, tmp_path)
+
+
 def test_aclimdb_says_what_its_layout_leaves_out(tmp_path, capsys):
     """A third class folder, or reviews named .TXT, were left out without a word."""
     write_aclimdb(tmp_path / "aclImdb")
@@ -79,6 +89,18 @@ def test_an_empty_text_in_a_file_is_refused_by_line(tmp_path):
     """An empty CSV cell trained as a review of no words; pandas's NaN for it was refused."""
     refused_training_file(tmp_path, "train.csv", "text,label\na good film,1\n,0\na bad film,0\n",
                           ", line 3: the text ('text') is empty; drop the row")
+
+
+def test_classes_named_nan_or_infinity_are_names_in_a_csv(tmp_path):
+    """float() reads 'NaN' and 'Infinity': a class so named was refused as 'not a finite
+    number', so such a file could not be trained on."""
+    rows = "text,label\na good film,positive\nno idea,NaN\nendless,Infinity\n"
+    (tmp_path / "train.csv").write_text(rows)
+    (tmp_path / "test.csv").write_text(rows)
+    dataset = load_dataset(raw_text(format="csv", train="train.csv", test="test.csv"), tmp_path)
+    assert dataset.class_names == ("Infinity", "NaN", "positive")
+    named = {text: dataset.class_names[y] for text, y in zip(dataset.test_texts, dataset.y_test)}
+    assert named == {"a good film": "positive", "no idea": "NaN", "endless": "Infinity"}
 
 
 def test_a_text_that_keeps_no_word_is_refused_by_line(tmp_path):

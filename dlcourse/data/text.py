@@ -487,9 +487,12 @@ def _say_what_aclimdb_leaves_out(folder: Path) -> None:
 def _read_text_file(path: Path) -> str:
     try:
         with open(regular_file(path), "rb") as stream:
-            return read_bounded(stream, LARGEST_REVIEW_BYTES, path, "this review").decode("utf-8")
+            text = read_bounded(stream, LARGEST_REVIEW_BYTES, path, "this review").decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"{path}: can't read this review ({error}).") from None
+    if not text.strip():  # trained on as a review of no words, as CSV and JSON lines refuse
+        raise DataError(f"{path}: an empty review; remove the file or give it a text.")
+    return text
 
 
 def _rating(path: Path) -> int:
@@ -689,9 +692,12 @@ def _csv_value(value: str) -> Any:
         return value
     for kind in (int, float):
         try:
-            return kind(value)
+            number = kind(value)
         except ValueError:
             continue
+        # "NaN", "inf", "Infinity" are names here (a class may be called NaN); a number
+        # column holding one is told by the targets' check, naming the row.
+        return number if np.isfinite(number) else value
     return value
 
 
