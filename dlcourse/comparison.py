@@ -346,7 +346,24 @@ def check_plot_target(path: Path, option: str = "--plot") -> str:
     if not start.startswith(PLOT_STARTS[format]):
         raise RunError(f"{option} {path}: that file exists and is not a {format.upper()} image, "
                        "so it isn't an earlier plot to replace; give another name.")
+    if not _drawn_by_matplotlib(path):  # a photo, a figure of the user's: not to be lost
+        raise RunError(f"{option} {path}: that {format.upper()} image exists and was not drawn "
+                       "by Matplotlib, as dlcourse's plots are, so it isn't an earlier plot to "
+                       "replace; give another name.")
     return format
+
+
+def _drawn_by_matplotlib(path: Path) -> bool:
+    """Matplotlib signs what it draws: near a PNG's or an SVG's start, at a PDF's end."""
+    edge = 16 << 10
+    try:
+        with open(path, "rb") as drawn:
+            start = drawn.read(edge)
+            drawn.seek(max(0, path.stat().st_size - edge))
+            end = drawn.read(edge)
+    except OSError:
+        return True  # unreadable: the write says why
+    return b"Matplotlib" in start or b"Matplotlib" in end
 
 
 def plot_format(path: Path, option: str = "--plot") -> str:

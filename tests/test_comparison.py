@@ -263,7 +263,12 @@ def test_compare_shows_overrides_and_writes_a_plot_only_when_asked(trained, tmp_
     (run_dir,) = (runs / "imdb_lstm").iterdir()
     (tmp_path / "notes").write_text("my notes")
     accuracy = (run_dir / "accuracy.png").read_bytes()
+    from PIL import Image  # a photo: a PNG, but no plot of Matplotlib's
+
+    Image.new("RGB", (4, 4), "red").save(tmp_path / "cat.png")
+    photo = (tmp_path / "cat.png").read_bytes()
     for target, says in ((run_dir / "accuracy.png", "inside the run directory"),
+                         (tmp_path / "cat.png", "PNG image exists and was not drawn by Matplotlib"),
                          (run_dir / "more" / "curves.png", "inside the run directory"),
                          (tmp_path / "notes", "exists and is not a PNG image"),
                          (runs, "that is a folder; give the plot a file name in it")):
@@ -272,3 +277,4 @@ def test_compare_shows_overrides_and_writes_a_plot_only_when_asked(trained, tmp_
         assert refused.stdout == ""  # checked before the table: nothing printed, then refused
     assert (run_dir / "accuracy.png").read_bytes() == accuracy
     assert (tmp_path / "notes").read_text() == "my notes" and not (run_dir / "more").exists()
+    assert (tmp_path / "cat.png").read_bytes() == photo
