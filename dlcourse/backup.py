@@ -181,7 +181,8 @@ def resumed_line(run: RunDir, restored: Restored, epochs_recorded: int, epochs: 
         return start + "."
     again = (f"epoch {done + 1} is" if epochs_recorded == done + 1
              else f"epochs {done + 1}-{epochs_recorded} are")
-    return f"{start}: no backup of epoch {epochs_recorded} could be restored, so {again} trained again."
+    return (f"{start}: no backup of epoch {epochs_recorded} could be restored, so {again} "
+            "trained again.")
 
 
 def _load(model: keras.Model, path: Path, epochs: int, steps_per_epoch: int | None,

@@ -282,8 +282,8 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
                       else "--data-dir DIR to use it, or another copy,")
             raise RunError(
                 f"{source} has changed since {run.path} was trained on it (its files, sizes "
-                "or dates differ), so its test split may not be the one the run was measured "
-                f"on. Pass {anyway} anyway."
+                "or dates differ), so it may no longer be the data the run was trained and "
+                f"measured on. Pass {anyway} anyway."
             )
     if "files" in record:  # a record from before 2026-12 has no list to compare with
         _check_no_new_matches(run, config, record.get("data_dir"), recorded_files)

@@ -305,7 +305,7 @@ def test_data_named_by_an_absolute_path_and_moved_is_told_what_helps(tmp_path):
     (photos / "class_000" / "new.png").write_bytes((photos / "class_000" / "0.png").read_bytes())
     with pytest.raises(RunError, match=re.escape(
             f"{photos} has changed since {run.path} was trained on it (its files, sizes or dates "
-            f"differ), so its test split may not be the one the run was measured on. Pass "
+            f"differ), so it may no longer be the data the run was trained and measured on. Pass "
             f"--data-dir {tmp_path} to use it anyway.")):
         findable_data(run, None, "evaluate")
     assert findable_data(run, tmp_path, "evaluate") == tmp_path
