@@ -501,6 +501,17 @@ def test_an_image_folder_is_one_folder_not_a_file_or_a_glob_of_several(tmp_path)
                 check(config, tmp_path)
 
 
+def test_a_path_from_the_home_folder_is_read_there(tmp_path, monkeypatch):
+    """A shell leaves the ~ of `--set data.path=~/photos` alone, and it was looked up as a
+    folder named '~' under the data directory."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    write_image_folder(tmp_path / "home" / "photos", classes=2, per_class=4, size=8)
+    config = DataConfig(dataset="image_folder", path="~/photos", image_size=(8, 8))
+    assert config.path == str(tmp_path / "home" / "photos")
+    check_findable(config, tmp_path / "elsewhere")
+    assert len(load_dataset(config, tmp_path / "elsewhere").y_train) == 7
+
+
 def test_a_path_whose_name_holds_glob_characters_is_itself(tmp_path):
     """'photos[1]' and 'train[2024].jsonl' read as globs matching no such name: "No image
     folder matches", though it was there."""
