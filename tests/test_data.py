@@ -833,6 +833,21 @@ def test_pixels_from_python_on_another_scale_are_refused(train, test, says):
         dataset_from_memory(DataConfig(dataset="mnist"), (train(x), y), (test(x), y))
 
 
+@pytest.mark.parametrize("images, says", [
+    (lambda x: x.astype("complex64"), "real numbers; got complex64 of shape (20, 8, 8, 1)"),
+    (lambda x: x.astype("float64") * 1e300, "the images hold 2.55e+302, beyond the float32"),
+], ids=["complex", "beyond-float32"])
+def test_images_from_python_no_float32_holds_are_named(images, says, recwarn):
+    """Complex pixels were cast with NumPy's ComplexWarning printed first; float64 pixels
+    beyond float32's range were called 'NaN or infinite'."""
+    from dlcourse.data.memory import dataset_from_memory
+
+    x, y = digits_from_python()
+    with pytest.raises(DataError, match=re.escape(says)):
+        dataset_from_memory(DataConfig(dataset="mnist"), (images(x), y), (images(x), y))
+    assert not [str(warning.message) for warning in recwarn], "warned before refusing"
+
+
 def test_integer_pixels_from_python_are_scaled_as_uint8_ones_are():
     """int64 pixels (a pandas CSV's) were trained on as 0-255, while evaluate and predict
     of uint8 arrays or pictures gave the model 0-1: silently wrong predictions."""

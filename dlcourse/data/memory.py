@@ -179,15 +179,19 @@ def _from_tf_dataset(dataset: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
 def _images(x: np.ndarray, name: str) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., np.newaxis]  # (N, H, W) grayscale
-    if x.ndim != 4 or not np.issubdtype(x.dtype, np.number):
+    # Complex numbers are numbers to NumPy: cast, they lost their imaginary part with
+    # NumPy's warning printed first.
+    if x.ndim != 4 or not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
         raise DataError(f"{name}=(x, y): images must be (N, height, width) or (N, height, "
-                        f"width, channels) numbers; got {x.dtype} of shape {x.shape}.")
+                        f"width, channels) real numbers; got {x.dtype} of shape {x.shape}.")
     if np.issubdtype(x.dtype, np.integer):
         return scaled_pixels(x, f"{name}=(x, y)")
-    x = x.astype("float32")
     if not np.isfinite(x).all():
         raise DataError(f"{name}=(x, y): the images hold NaN or infinite values.")
-    return x
+    if x.size and (largest := float(np.abs(x).max())) > float(np.finfo(np.float32).max):
+        raise DataError(f"{name}=(x, y): the images hold {largest:.3g}, beyond the float32 "
+                        "numbers a model computes with; scale them first.")
+    return x.astype("float32")
 
 
 def scaled_pixels(x: np.ndarray, where: str) -> np.ndarray:
