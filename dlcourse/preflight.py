@@ -104,6 +104,10 @@ def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
     if target.exists() and (not target.is_dir() or any(target.iterdir()) and not replaceable):
         raise RunError(f"{target} exists and is not an earlier export; give --output a "
                        "new folder, or an export's folder to replace it.")
+    earlier = run.export_format(target) if target.is_dir() else None
+    if earlier is not None and earlier != format:  # the folder is replaced whole
+        raise RunError(f"{target} holds an export as {earlier}, which exporting as {format} "
+                       "would replace; give --output another folder, or remove that one first.")
     if target.is_dir() and (strays := run.export_strays(target)):
         shown = ", ".join(strays[:5]) + (f" and {len(strays) - 5} more" if len(strays) > 5 else "")
         raise RunError(f"{target} holds {shown}, which no export wrote, and a new export "

@@ -875,6 +875,17 @@ class RunDir:
         return said and all(entry.name in _OLD_EXPORT_ENTRIES for entry in folder.iterdir())
 
     @staticmethod
+    def export_format(folder: Path) -> str | None:
+        """The format of the export in `folder`, as its mark says (None: no mark, or an
+        unreadable one)."""
+        try:
+            lines = read_file(folder / EXPORT_MARKER, 1 << 16, RunError, "export mark")
+        except RunError:
+            return None
+        first = lines.decode("utf-8", "replace").partition("\n")[0]
+        return first.split(" export of ", 1)[0] if " export of " in first else None
+
+    @staticmethod
     def export_strays(folder: Path) -> list[str]:
         """What an export folder holds that no export wrote (a user's notes put beside the
         model): replacing the export would delete it. The mark lists what was written

@@ -162,6 +162,11 @@ def test_a_folder_of_something_else_is_not_replaced(trained, tmp_path, monkeypat
     assert (run / "model.keras").is_file() and not (run / "history").exists()
     exported = exporting.export_run(run, "saved_model", output=tmp_path / "sm")
     assert exporting.export_run(run, "saved_model", output=exported.path).path == exported.path
+    # Another format's export there is not replaced: the SavedModel was lost without a word.
+    refused = invoke("export", run, "--format", "onnx", "--output", exported.path)
+    assert refused.exit_code == 2 and (f"{exported.path} holds an export as saved_model, which "
+                                       "exporting as onnx would replace") in refused.output
+    assert (exported.path / "saved_model.pb").is_file()
     # One written before the mark (its README and a SavedModel's files) is an export too.
     (exported.path / ".dlcourse-export").unlink()
     assert exporting.export_run(run, "saved_model", output=exported.path).path == exported.path
