@@ -284,8 +284,8 @@ def evaluate_run(
         config = run.read_config()
         model = run.load_model()
         memory = None if test is None else (None, test)
-        dataset = run_dataset(run, config, None if memory else recorded_data_dir(run, data_dir),
-                              memory=memory)
+        data = None if memory else recorded_data_dir(run, data_dir, test_only=True)
+        dataset = run_dataset(run, config, data, memory=memory)
         check_model_takes(run, config, model, dataset)
         evaluation = evaluate_model(model, config, dataset, _recorded_plan(run, model))
         # Written beside training's figures and mistakes, never over them: this data may

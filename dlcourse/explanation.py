@@ -68,7 +68,8 @@ def explain_run(
     config = run.read_config()
     model = run.load_model()
     steps = [reference_layer(layer, index) for index, layer in enumerate(model.layers)]
-    dataset = run_dataset(run, config, recorded_data_dir(run, data_dir), command="explain")
+    dataset = run_dataset(run, config, recorded_data_dir(run, data_dir, test_only=True),
+                          command="explain")
     check_model_takes(run, config, model, dataset)
     inputs = dataset.x_test[:samples].astype(dataset.input_dtype)  # bags of words are float16
 

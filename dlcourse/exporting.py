@@ -115,7 +115,7 @@ def _test_inputs(run: RunDir, predictor: Predictor, data_dir, test) -> _Samples:
     """The run's first test inputs, and the model's predictions for them."""
     memory = None if test is None else (None, test)
     dataset = run_dataset(run, predictor.config,
-                          None if memory else recorded_data_dir(run, data_dir),
+                          None if memory else recorded_data_dir(run, data_dir, test_only=True),
                           memory=memory, command="export")
     model = predictor.model
     check_model_takes(run, predictor.config, model, dataset)

@@ -199,7 +199,7 @@ def findable_data(run: RunDir, data_dir: str | Path | None, command: str) -> str
     config = run.read_config().data
     if data_dir is not None:  # first: an absolute data.path can't be looked for in data_dir
         check_held_in(config, data_dir, test_only=True)
-    checked = recorded_data_dir(run, data_dir)
+    checked = recorded_data_dir(run, data_dir, test_only=True)
     check_findable(config, checked, test_only=True)
     return checked
 
@@ -254,9 +254,11 @@ def repeated_data_dir(config_file: str | Path, config: Config,
     return given
 
 
-def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | None:
+def recorded_data_dir(run: RunDir, given: str | Path | None, *,
+                      test_only: bool = False) -> str | Path | None:
     """The data directory for a command on `run`: `given` (--data-dir) if any, else the
-    one the run was trained from, checked to still hold the same data."""
+    one the run was trained from, checked to still hold the same data. `test_only`: the
+    command reads the test split alone, so raw text's training files may have moved."""
     if given is not None:
         return given
     record = run.read_data_record()
@@ -264,6 +266,9 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
     if not recorded_files:
         return record.get("data_dir")
     config = run.read_config().data
+    if test_only:
+        recorded_files = {source: recorded for source, recorded in recorded_files.items()
+                          if not _training_file_alone(config, source, record.get("data_dir"))}
     for source, recorded in recorded_files.items():
         path = Path(source)
         if not path.exists():
@@ -290,8 +295,24 @@ def recorded_data_dir(run: RunDir, given: str | Path | None) -> str | Path | Non
                 f"measured on. Pass {anyway} anyway."
             )
     if "files" in record:  # a record from before 2026-12 has no list to compare with
-        _check_no_new_matches(run, config, record.get("data_dir"), recorded_files)
+        # A command reading the test split alone looks for new test files alone.
+        looked = config.model_copy(update={"train": None}) if test_only else config
+        _check_no_new_matches(run, looked, record.get("data_dir"), recorded_files)
     return record.get("data_dir")
+
+
+def _training_file_alone(config: DataConfig, source: str, data_dir: str | None) -> bool:
+    """`source` is one of raw text's training files (data.train matches it where the run
+    found its data), and no test file: evaluate never reads it. Any doubt: it is checked."""
+    if config.dataset != "raw_text" or config.train is None or config.test is None:
+        return False
+
+    def matches(pattern: str) -> bool:
+        where = Path(pattern) if Path(pattern).is_absolute() or data_dir is None \
+            else Path(data_dir) / pattern
+        return fnmatch.fnmatch(source, str(where))
+
+    return matches(config.train) and not matches(config.test)
 
 
 def _named_absolutely(config: DataConfig, source: str) -> str | None:

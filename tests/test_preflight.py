@@ -314,3 +314,32 @@ def test_data_named_by_an_absolute_path_and_moved_is_told_what_helps(tmp_path):
                            "files": {str(tmp_path / "gone.png"): [1, 1, 1]}})
     with pytest.raises(RunError, match="Pass --data-dir DIR"):
         findable_data(run, None, "evaluate")
+
+
+def test_commands_that_read_the_test_split_alone_need_no_training_file(tmp_path):
+    """evaluate, explain and export read raw text's test file alone, but refused a run
+    whose training file had moved away; resume, which trains, still needs it."""
+    from dlcourse.config.loading import validate
+    from dlcourse.preflight import findable_data, recorded_data_dir
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "test"):
+        (data / f"{split}.csv").write_text("text,label\na good film,1\na bad film,0\n")
+    run = run_with_config(tmp_path / "run", validate({
+        "name": "own", "data": {"dataset": "raw_text", "format": "csv", "train": "train.csv",
+                                "test": "test.csv",
+                                "vectorize": {"max_tokens": 10, "output_mode": "multi_hot"}},
+        "model": {"layers": [{"Dense": {"units": 1, "activation": "sigmoid"}}]},
+        "compile": {"optimizer": "adam", "loss": "binary_crossentropy"},
+        "fit": {"epochs": 1}}))
+    run.write_data_record({"data_dir": str(data), "source": str(data), "files": {
+        str(data / name): fingerprint(data / name) for name in ("train.csv", "test.csv")}})
+    (data / "train.csv").rename(tmp_path / "train.csv")
+    assert findable_data(run, None, "evaluate") == str(data)
+    with pytest.raises(RunError, match=re.escape(f"trained on {data / 'train.csv'}, which is "
+                                                 "no longer there")):
+        recorded_data_dir(run, None)  # as resume asks
+    (data / "test.csv").write_text("text,label\nanother film,1\n")
+    with pytest.raises(RunError, match=re.escape(f"{data / 'test.csv'} has changed since")):
+        findable_data(run, None, "evaluate")
