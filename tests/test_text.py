@@ -91,6 +91,20 @@ def test_an_empty_text_in_a_file_is_refused_by_line(tmp_path):
                           ", line 3: the text ('text') is empty; drop the row")
 
 
+@pytest.mark.parametrize("content, says", [
+    ('text,label\n"good film,1\nbad film,0\n"great",1\nfine,0\n',
+     ", line 2: a quoted text starting here isn't closed as CSV closes one (',' expected "
+     "after '\"', line 4)"),
+    ('text,label\ngood film,1\n"bad film,0\n',
+     ", line 3: a quoted text starting here isn't closed as CSV closes one (unexpected end "
+     "of data, line 3)"),
+], ids=["in-the-middle", "at-the-end"])
+def test_a_csv_quote_left_open_is_named_by_line(tmp_path, content, says):
+    """In the middle, the rows after it were trained on as part of its text, without a
+    word; at the end, the row was said to have too few columns."""
+    refused_training_file(tmp_path, "train.csv", content, says)
+
+
 def test_classes_named_nan_or_infinity_are_names_in_a_csv(tmp_path):
     """float() reads 'NaN' and 'Infinity': a class so named was refused as 'not a finite
     number', so such a file could not be trained on."""

@@ -599,8 +599,11 @@ def _csv_records(stream, path: Path, fields: tuple[str, ...]):
     # take; the file as a whole is bounded (LARGEST_TEXT_FILE_BYTES) already. The limit is
     # the process's: put back after, for a notebook's own csv reading.
     limit = csv.field_size_limit(max(csv.field_size_limit(), LARGEST_TEXT_FILE_BYTES))
+    start = 1
     try:
-        reader = csv.reader(stream)
+        # strict: a quote opened and never closed as CSV closes one took the rows after it
+        # into its text without a word (or, at the file's end, lost the row's label).
+        reader = csv.reader(stream, strict=True)
         header = next(reader, None) or []
         if twice := sorted({name for name in header if header.count(name) > 1}):
             raise DataError(f"{path}, line {reader.line_num}: the header names the column "
@@ -615,6 +618,12 @@ def _csv_records(stream, path: Path, fields: tuple[str, ...]):
                     record[None] = row[len(header):]
                 yield start, record
             start = reader.line_num + 1
+    except csv.Error as error:
+        if "expected after" not in str(error) and "unexpected end of data" not in str(error):
+            raise
+        raise DataError(f"{path}, line {start}: a quoted text starting here isn't closed as "
+                        f"CSV closes one ({error}, line {reader.line_num}); a quote inside a "
+                        'quoted text is written twice ("").') from None
     finally:
         csv.field_size_limit(limit)
 
