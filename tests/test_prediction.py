@@ -243,6 +243,11 @@ def test_a_picture_never_starts_a_program(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="digit.png: not an image this model can take"):
         check_picture(str(tmp_path / "digit.png"))
     assert not ran.exists()
+    # Every other format PIL reads still is: a web download's WebP named .jpg, a TGA.
+    for name, fmt in (("download.jpg", "WEBP"), ("scan.tga", "TGA")):
+        Image.new("L", (28, 28), 255).save(tmp_path / name, fmt)
+        assert read_picture(tmp_path / name, (28, 28, 1), light_on_dark=True,
+                            centre_digit=False).array.shape == (28, 28, 1)
 
 
 @pytest.fixture

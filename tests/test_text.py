@@ -115,6 +115,11 @@ def test_classes_named_nan_or_infinity_are_names_in_a_csv(tmp_path):
     assert dataset.class_names == ("Infinity", "NaN", "positive")
     named = {text: dataset.class_names[y] for text, y in zip(dataset.test_texts, dataset.y_test)}
     assert named == {"a good film": "positive", "no idea": "NaN", "endless": "Infinity"}
+    # Numbers stay numbers: a 30-digit label is an integer too large (it was a TypeError).
+    (tmp_path / "train.csv").write_text("text,label\na good film,1\nbig,1" + "0" * 29 + "\n")
+    (tmp_path / "test.csv").write_text("text,label\na good film,1\nbad,0\n")
+    with pytest.raises(DataError, match="train.csv, line 3"):
+        load_dataset(raw_text(format="csv", train="train.csv", test="test.csv"), tmp_path)
 
 
 def test_a_text_that_keeps_no_word_is_refused_by_line(tmp_path):

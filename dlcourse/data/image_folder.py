@@ -28,9 +28,9 @@ IMAGE_FOLDER_SEED = 1337
 IMAGE_FOLDER_TEST_SPLIT = 0.2
 # What image_dataset_from_directory reads.
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-# The formats PIL may open for TensorFlow's decoder, whatever a file's name says. PIL
-# opens others given no list, and reading an EPS runs Ghostscript, a program, on the file.
-KERAS_FORMATS = ("PNG", "JPEG", "GIF", "BMP")  # JPEG opens a phone's MPO too
+# PIL's formats whose reading starts a program: an EPS is read by running Ghostscript on
+# it, and a picture is data, which never starts one, whatever its name says.
+PROGRAM_FORMATS = frozenset({"EPS"})
 # Pictures it leaves out: told, since a class of them would silently lose examples.
 SKIPPED_PICTURES = (".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jfif")
 # The channels each data.color_mode decodes to.
@@ -252,6 +252,14 @@ def _check_listed_entries(root: Path, listed: list[Path]) -> None:
 _UNREADABLE_AS = {"rgba": ("JPEG", "GIF"), "grayscale": ("GIF", "BMP")}
 
 
+def safe_formats() -> list[str]:
+    """Every format PIL opens but those that start a program (PROGRAM_FORMATS)."""
+    from PIL import Image
+
+    Image.init()
+    return [name for name in Image.OPEN if name not in PROGRAM_FORMATS]
+
+
 def check_image_headers(images: list[Path], color_mode: str = "rgb") -> None:
     """Each image's header names a format PIL knows, that Keras can read in `color_mode`,
     and a size that fits in memory."""
@@ -262,7 +270,7 @@ def check_image_headers(images: list[Path], color_mode: str = "rgb") -> None:
             with warnings.catch_warnings():
                 # PIL warns from 89 megapixels, a line before our refusal of 50.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                with Image.open(path, formats=KERAS_FORMATS) as image:
+                with Image.open(path, formats=safe_formats()) as image:
                     pixels, kind, mode = image.width * image.height, image.format, image.mode
         except Image.DecompressionBombError:  # PIL's own refusal, from 179 megapixels
             raise DataError(f"{path}: more than the {LARGEST_PIXELS:,} pixels an image may "

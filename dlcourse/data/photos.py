@@ -19,7 +19,9 @@ from typing import Iterator
 
 import numpy as np
 
-from dlcourse.data.image_folder import COLOR_MODE_CHANNELS, LARGEST_PIXELS, decoded_as_keras
+from dlcourse.data.image_folder import (
+    COLOR_MODE_CHANNELS, LARGEST_PIXELS, decoded_as_keras, safe_formats,
+)
 from dlcourse.errors import DataError
 from dlcourse.safe_files import regular_file
 
@@ -31,10 +33,6 @@ WORKING_SIDE = 1024
 # photo (8160x6144) takes about a megapixel; PIL itself refuses twice its 89 megapixels.
 LARGEST_DRAFTED_PIXELS = 170_000_000
 DRAFTED_FORMATS = ("JPEG", "MPO")  # MPO: a phone's JPEG that holds a second picture
-# What a picture given to predict (or uploaded to serve) may be, whatever its name says.
-# PIL opens any format it knows when given no list, and reads an EPS by running
-# Ghostscript, a program, on it: a picture is data, and never starts one.
-PICTURE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")  # JPEG: MPO too
 # Below this spread of grey levels a picture is blank, whatever the model says about it.
 BLANK_SPREAD = 0.08
 MNIST_FIELD, MNIST_BOX = 28, 20
@@ -168,7 +166,7 @@ def _opened(path: Path | bytes, name: str, *, drafted: bool = False):
         # PIL's warning from 89 megapixels printed a line before our refusal of 50.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path,
-                           formats=PICTURE_FORMATS)
+                           formats=safe_formats())
     largest = LARGEST_DRAFTED_PIXELS if drafted and image.format in DRAFTED_FORMATS \
         else LARGEST_PIXELS
     if image.width * image.height > largest:

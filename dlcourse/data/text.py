@@ -13,6 +13,7 @@ import csv
 import gzip
 import hashlib
 import io
+import math
 import json
 import re
 import sys
@@ -706,7 +707,7 @@ def _csv_value(value: str) -> Any:
             continue
         # "NaN", "inf", "Infinity" are names here (a class may be called NaN); a number
         # column holding one is told by the targets' check, naming the row.
-        return number if np.isfinite(number) else value
+        return value if kind is float and not math.isfinite(number) else number
     return value
 
 
