@@ -453,10 +453,10 @@ def _lr_find_output(plot: Path) -> Path:
     and replacing only an earlier curve, the plot's and the JSON's beside it."""
     import json
 
-    from dlcourse.comparison import check_plot_target
+    from dlcourse.comparison import LR_FIND_SIGNATURE, check_plot_target
     from dlcourse.errors import RunError
 
-    check_plot_target(plot, "--output")
+    check_plot_target(plot, "--output", LR_FIND_SIGNATURE)
     curve = plot.with_suffix(".json")
     if curve.exists():
         try:  # a curve of 100,000 steps is a few MB; more is some other file

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import platform
 import re
 import zipfile
@@ -299,7 +300,8 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with written_atomically(path) as temporary:
-            figure.savefig(temporary, dpi=100, format=format)
+            figure.savefig(temporary, dpi=100, format=format,
+                           metadata={"Title": COMPARE_SIGNATURE})
     except OSError as error:
         raise RunError(f"--plot {path}: can't write the plot there ({error.strerror or error}).") from None
     return path
@@ -325,13 +327,24 @@ PLOT_FORMATS = ("png", "pdf", "svg")
 PLOT_STARTS = {"png": (b"\x89PNG",), "pdf": (b"%PDF",), "svg": (b"<?xml", b"<svg")}
 
 
-def check_plot_target(path: Path, option: str = "--plot") -> str:
-    """The format --plot writes `path` in, once it is checked: it replaces an earlier plot,
-    never another file (a typo can name one), and never writes into a run, whose files are
-    its own (its accuracy.png is a plot too)."""
+# What the plots a command may replace are signed with (their metadata's Title), by
+# command: --plot replaces an earlier comparison, never a tuning's scores.png or a photo.
+COMPARE_SIGNATURE = "dlcourse compare"
+LR_FIND_SIGNATURE = "dlcourse lr-find"
+
+
+def check_plot_target(path: Path, option: str = "--plot",
+                      signature: str = COMPARE_SIGNATURE) -> str:
+    """The format --plot writes `path` in, once it is checked: it replaces an earlier plot
+    of the same command (signed with `signature`), never another file (a typo can name
+    one), and never writes into a run, whose files are its own (its accuracy.png is a
+    plot too)."""
     if path.is_dir():
         raise RunError(f"{option} {path}: that is a folder; give the plot a file name in it, "
-                       f"such as {path / 'comparison.png'}.")
+                       f"such as {path / 'plot.png'}.")
+    if os.path.lexists(path) and not path.is_file():  # /dev/null was replaced by a PNG
+        raise RunError(f"{option} {path}: that exists and is not a file (a device, a named "
+                       "pipe or a link to nothing); give the plot a file name.")
     format = plot_format(path, option)
     if (folder := enclosing_run(path.resolve().parent)) is not None:
         raise RunError(f"{option} {path}: that is inside the run directory {folder}, whose "
@@ -346,15 +359,16 @@ def check_plot_target(path: Path, option: str = "--plot") -> str:
     if not start.startswith(PLOT_STARTS[format]):
         raise RunError(f"{option} {path}: that file exists and is not a {format.upper()} image, "
                        "so it isn't an earlier plot to replace; give another name.")
-    if not _drawn_by_matplotlib(path):  # a photo, a figure of the user's: not to be lost
-        raise RunError(f"{option} {path}: that {format.upper()} image exists and was not drawn "
-                       "by Matplotlib, as dlcourse's plots are, so it isn't an earlier plot to "
+    if not _signed(path, signature):  # a photo, a figure of the user's, a tuning's plot
+        raise RunError(f"{option} {path}: that {format.upper()} image exists and is not a plot "
+                       f"`{signature.split()[-1]}` drew, so it isn't an earlier plot to "
                        "replace; give another name.")
     return format
 
 
-def _drawn_by_matplotlib(path: Path) -> bool:
-    """Matplotlib signs what it draws: near a PNG's or an SVG's start, at a PDF's end."""
+def _signed(path: Path, signature: str) -> bool:
+    """Whether `path` holds `signature`, which savefig writes into the metadata: near a
+    PNG's or an SVG's start, at a PDF's end."""
     edge = 16 << 10
     try:
         with open(path, "rb") as drawn:
@@ -363,7 +377,8 @@ def _drawn_by_matplotlib(path: Path) -> bool:
             end = drawn.read(edge)
     except OSError:
         return True  # unreadable: the write says why
-    return b"Matplotlib" in start or b"Matplotlib" in end
+    mark = signature.encode()
+    return mark in start or mark in end
 
 
 def plot_format(path: Path, option: str = "--plot") -> str:

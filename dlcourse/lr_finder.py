@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from dlcourse import reports
+from dlcourse.comparison import LR_FIND_SIGNATURE, plot_format
 from dlcourse.config import Config
 from dlcourse.config.sections import LearningRateSchedule
 from dlcourse.errors import ConfigError
@@ -196,8 +197,9 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
                                           result.suggestion, result.rule)
     # Each written whole, then renamed: a Ctrl-C as they were written emptied the plot of
     # the run before, which the next lr-find then refused to replace.
-    with written_atomically(path) as temporary:
-        figure.savefig(temporary)
+    with written_atomically(path) as temporary:  # named with no suffix: PNG, as it says
+        figure.savefig(temporary, format=plot_format(path, "--output"),
+                       metadata={"Title": LR_FIND_SIGNATURE})
     write_text(path.with_suffix(".json"),
                json.dumps({"config": config.name, **_curve(result)}, indent=1) + "\n")
     return replace(result, plot=str(path), rate_key=rate_key)

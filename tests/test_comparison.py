@@ -267,8 +267,18 @@ def test_compare_shows_overrides_and_writes_a_plot_only_when_asked(trained, tmp_
 
     Image.new("RGB", (4, 4), "red").save(tmp_path / "cat.png")
     photo = (tmp_path / "cat.png").read_bytes()
+    # A tuning's scores.png, or any figure Matplotlib drew, is no comparison either.
+    import matplotlib.pyplot
+
+    figure = matplotlib.pyplot.figure()
+    figure.savefig(tmp_path / "scores.png")
+    matplotlib.pyplot.close(figure)
+    scores = (tmp_path / "scores.png").read_bytes()
+    os.mkfifo(tmp_path / "pipe.png")  # as /dev/null, which was replaced by a PNG
     for target, says in ((run_dir / "accuracy.png", "inside the run directory"),
-                         (tmp_path / "cat.png", "PNG image exists and was not drawn by Matplotlib"),
+                         (tmp_path / "cat.png", "PNG image exists and is not a plot `compare` drew"),
+                         (tmp_path / "scores.png", "is not a plot `compare` drew"),
+                         (tmp_path / "pipe.png", "that exists and is not a file (a device"),
                          (run_dir / "more" / "curves.png", "inside the run directory"),
                          (tmp_path / "notes", "exists and is not a PNG image"),
                          (runs, "that is a folder; give the plot a file name in it")):
@@ -278,3 +288,5 @@ def test_compare_shows_overrides_and_writes_a_plot_only_when_asked(trained, tmp_
     assert (run_dir / "accuracy.png").read_bytes() == accuracy
     assert (tmp_path / "notes").read_text() == "my notes" and not (run_dir / "more").exists()
     assert (tmp_path / "cat.png").read_bytes() == photo
+    assert (tmp_path / "scores.png").read_bytes() == scores
+    assert not (tmp_path / "pipe.png").is_file()

@@ -133,6 +133,12 @@ def test_numpy_numbers_are_range_test_numbers(tmp_path, monkeypatch):
     assert {path: path.read_bytes() for path in before} == before
     assert sorted(path.name for path in tmp_path.iterdir() if "curve" in path.name) == [
         "curve.json", "curve.png"]
+    # A name with no suffix is a PNG, as --output says: Matplotlib added .png to the
+    # temporary file, whose rename then failed with a traceback, leaving it behind.
+    dlcourse.lr_find("mnist_cnn", {"fit.batch_size": 16}, data_dir=tmp_path,
+                     output=tmp_path / "plain", steps=12)
+    assert (tmp_path / "plain").read_bytes().startswith(b"\x89PNG")
+    assert not list(tmp_path.glob(".partial-*"))
 
 
 def test_a_batch_larger_than_the_data_takes_the_data_once_in_bounded_memory():
