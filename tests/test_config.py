@@ -305,6 +305,8 @@ def test_parse_overrides_keeps_types():
         ("a: &x [1, 2]\nb: *x\n", "YAML aliases (*x) are not allowed"),
         ("fit: [unclosed", "not valid YAML"),
         ("- just\n- a list\n", "expected a mapping"),
+        # Python reads no integer past 4,300 digits: a ValueError's traceback.
+        ("fit:\n  epochs: " + "9" * 5000 + "\n", "a number of 5,000 characters (line 2)"),
     ],
 )
 def test_unsafe_or_malformed_yaml_is_refused(tmp_path, text, message):

@@ -139,8 +139,15 @@ def check_events(text: str) -> None:
             open_collections.pop()
         elif isinstance(event, yaml.ScalarEvent):
             _node_seen(open_collections, event.value, event)
+            if not event.style and _LONG_NUMBER.match(event.value):
+                # Python reads no integer past 4,300 digits: a ValueError's traceback.
+                raise yaml.YAMLError(
+                    f"a number of {len(event.value):,} characters (line "
+                    f"{event.start_mark.line + 1}); no config needs that")
 
 
+# A plain scalar YAML would read as a number of thousands of digits.
+_LONG_NUMBER = re.compile(r"^[-+]?[0-9_]{1000,}(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?$")
 # YAML 1.1's base 60, as PyYAML resolves it (its int and float patterns): `epochs: 1:30`
 # is 90, while `08:15` stays text.
 _SEXAGESIMAL = re.compile(r"^(?:[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"
