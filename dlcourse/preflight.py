@@ -24,7 +24,7 @@ from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
 from dlcourse.rundir import (
     CONFIG_FILE, EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RESUMABLE_STATUSES, RunDir,
-    enclosing_run, is_run_dir,
+    clear_what_dead_writers_left, enclosing_run, is_run_dir,
 )
 
 EXPORT_FORMATS = tuple(EXPORT_FILES)
@@ -100,6 +100,8 @@ def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
     # Its own export folder is dlcourse's, whichever version wrote it; but not a user's
     # file put there, which replacing the folder would delete (export_strays, below).
     _check_writable(target.parent, f"the export to {target}")  # so the checks below can look
+    # A killed export's hidden old folder is put back first, so the checks below see it.
+    clear_what_dead_writers_left(target)
     replaceable = run.is_export(target) or own
     if target.exists() and (not target.is_dir() or any(target.iterdir()) and not replaceable):
         raise RunError(f"{target} exists and is not an earlier export; give --output a "

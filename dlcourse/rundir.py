@@ -16,10 +16,12 @@ import contextlib
 import csv
 import errno
 import fcntl
+import hashlib
 import io
 import json
 import math
 import os
+import platform
 import re
 import shutil
 import stat
@@ -153,8 +155,8 @@ def directory_written_atomically(target: Path) -> Iterator[Path]:
     writer leaves `target` as it was, and a PARTIAL_PREFIX folder beside it, which the
     next writer of `target` clears once the process that left it is gone."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    _clear_what_dead_writers_left(target)
-    staging = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{target.name}-{os.getpid()}-",
+    clear_what_dead_writers_left(target)
+    staging = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{target.name}-{_writer()}-",
                                     dir=target.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; a run's are not
     old = None
@@ -164,7 +166,7 @@ def directory_written_atomically(target: Path) -> Iterator[Path]:
         # folder and left the old one hidden. It waits for the swap's end.
         with signals_deferred():
             if target.exists():
-                old = target.with_name(f"{PARTIAL_PREFIX}{target.name}-old-{os.getpid()}")
+                old = target.with_name(f"{PARTIAL_PREFIX}{target.name}-old-{_writer()}")
                 os.replace(target, old)
             os.replace(staging, target)
     finally:
@@ -173,22 +175,39 @@ def directory_written_atomically(target: Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _clear_what_dead_writers_left(target: Path) -> None:
+def clear_what_dead_writers_left(target: Path) -> None:
     """A killed writer's folders beside `target` (its staging folder, or the old `target`
-    it had moved aside): removed once their process id is gone, and an old `target` put
-    back where the kill came between the swap's two renames and left none. A live
-    process's folders are its own, still being written."""
+    it had moved aside): removed once the process that left them is gone, and an old
+    `target` put back where the kill came between the swap's two renames and left none.
+    Only this machine's are judged (a folder shared with others holds their live ones),
+    and this process's own are a killed process's whose id it was given again."""
     prefix = f"{PARTIAL_PREFIX}{target.name}-"
-    for path in target.parent.glob(f"{prefix}*"):
-        rest = path.name[len(prefix):]
-        old = re.fullmatch(r"old-(\d+)", rest)
-        writer = old or re.fullmatch(r"(\d+)-[^-]+", rest)
-        if writer is None or _process_alive(int(writer[1])):
+    try:
+        names = [entry.name for entry in os.scandir(target.parent)
+                 if entry.name.startswith(prefix)]  # not a glob: the name may hold [ or *
+    except OSError:
+        return  # no folder yet, or unreadable: the write says why
+    for name in names:
+        rest, path = name[len(prefix):], target.parent / name
+        old = re.fullmatch(r"old-(\d+)\.([0-9a-f]{8})", rest)
+        writer = old or re.fullmatch(r"(\d+)\.([0-9a-f]{8})-[^-]+", rest)
+        if writer is None or writer[2] != _HOST:
+            continue
+        pid = int(writer[1])
+        if pid != os.getpid() and _process_alive(pid):
             continue
         if old and not target.exists():
             os.replace(path, target)
         else:
             shutil.rmtree(path, ignore_errors=True)
+
+
+# This machine, in the names of partial folders: a process id means nothing elsewhere.
+_HOST = hashlib.blake2b(platform.node().encode(), digest_size=4).hexdigest()
+
+
+def _writer() -> str:
+    return f"{os.getpid()}.{_HOST}"
 
 
 def _process_alive(pid: int) -> bool:

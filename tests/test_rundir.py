@@ -421,13 +421,17 @@ def test_an_export_clears_what_killed_writers_left_and_puts_a_hidden_old_one_bac
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
+    here, live = rundir._HOST, os.getppid()  # pytest's parent: alive while this runs
     dead = int(gone.stdout)
-    target = tmp_path / "export" / "saved_model"
+    target = tmp_path / "export" / "model[1]"  # a glob's characters, taken as they are
     target.parent.mkdir()
-    for name, content in [(f".partial-saved_model-{dead}-abc_12", "staged"),
-                          (f".partial-saved_model-old-{dead}", "old"),
-                          (f".partial-saved_model-{os.getpid()}-live0", "a live writer's"),
-                          (".partial-saved_model-v2-old-1", "another target's")]:
+    kept = [f".partial-model[1]-{live}.{here}-live0",  # a live writer's, still writing
+            f".partial-model[1]-{dead}.00000000-other",  # another machine's
+            f".partial-model1-{dead}.{here}-abcdefgh",  # another target's, matching the glob
+            f".partial-model[1]-v2-old-{dead}.{here}"]  # another target's
+    for name, content in [(f".partial-model[1]-{dead}.{here}-abc_12", "staged"),
+                          (f".partial-model[1]-old-{dead}.{here}", "old"),
+                          *[(name, "not to touch") for name in kept]]:
         (target.parent / name).mkdir()
         (target.parent / name / "file").write_text(content)
     with rundir.directory_written_atomically(target) as staging:
@@ -435,6 +439,11 @@ def test_an_export_clears_what_killed_writers_left_and_puts_a_hidden_old_one_bac
         assert (target / "file").read_text() == "old"
         (staging / "file").write_text("new")
     assert (target / "file").read_text() == "new"
-    assert sorted(path.name for path in target.parent.iterdir()) == [
-        f".partial-saved_model-{os.getpid()}-live0", ".partial-saved_model-v2-old-1",
-        "saved_model"]
+    assert sorted(path.name for path in target.parent.iterdir()) == sorted([*kept, "model[1]"])
+    # This process's own id on a leftover: a killed process's, given again (a container's
+    # pid 1). Its hidden old folder blocked the swap with a traceback.
+    (target.parent / f".partial-model[1]-old-{os.getpid()}.{here}").mkdir()
+    with rundir.directory_written_atomically(target) as staging:
+        (staging / "file").write_text("newer")
+    assert (target / "file").read_text() == "newer"
+    assert sorted(path.name for path in target.parent.iterdir()) == sorted([*kept, "model[1]"])
