@@ -394,7 +394,7 @@ def test_a_ctrl_c_as_a_folder_is_swapped_in_waits_for_the_swap(tmp_path, monkeyp
 
     def pressed_after_the_first(source, destination):
         replace(source, destination)
-        if str(destination).endswith(f"-old-{os.getpid()}"):
+        if str(destination).endswith(f"-old-{rundir._writer()}"):
             signal.raise_signal(signal.SIGINT)
 
     monkeypatch.setattr(rundir.os, "replace", pressed_after_the_first)
