@@ -18,7 +18,7 @@ from typing import Any
 from dlcourse import extras
 from dlcourse.config import Config, DataConfig
 from dlcourse.data import check_findable
-from dlcourse.data.files import check_given_dir, fingerprint
+from dlcourse.data.files import check_given_dir, fingerprint, home_expanded
 from dlcourse.data.loading import MEMORY_KIND, check_held_in, data_fingerprint, own_files
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
@@ -310,8 +310,8 @@ def _training_file_alone(config: DataConfig, source: str, data_dir: str | None) 
         return False
 
     def matches(pattern: str) -> bool:
-        where = Path(pattern) if Path(pattern).is_absolute() or data_dir is None \
-            else Path(data_dir) / pattern
+        where = Path(home_expanded(pattern))
+        where = where if where.is_absolute() or data_dir is None else Path(data_dir) / where
         return fnmatch.fnmatch(source, str(where))
 
     return matches(config.train) and not matches(config.test)
@@ -321,8 +321,9 @@ def _named_absolutely(config: DataConfig, source: str) -> str | None:
     """'data.path (/photos)' when the config names `source` by an absolute path (or a
     pattern of one, data.train: /data/train-*.jsonl)."""
     for key, pattern in config.own_paths().items():
-        if Path(pattern).is_absolute() and (
-                Path(source) == Path(pattern) or fnmatch.fnmatch(source, pattern)):
+        where = home_expanded(pattern)
+        if Path(where).is_absolute() and (
+                Path(source) == Path(where) or fnmatch.fnmatch(source, where)):
             return f"{key} ({pattern})"
     return None
 

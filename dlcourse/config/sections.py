@@ -7,7 +7,6 @@ registries (dlcourse.config.keras_catalog), so a misspelt one is caught by `vali
 
 from __future__ import annotations
 
-import os
 import types
 import typing
 from typing import Any, Literal
@@ -146,14 +145,6 @@ class DataConfig(Section):
         None, description="raw_text: names of the integer labels 0, 1, ... (e.g. negative, positive)."
     )
     vectorize: VectorizeConfig | None = None
-
-    @field_validator("dir", "train", "test", "path", "test_path")
-    @classmethod
-    def _home_expanded(cls, value: str | None) -> str | None:
-        """'~/data/train.csv' is the home folder's, as a shell reads it: a shell leaves the
-        ~ of `--set data.train=~/...` alone, and a YAML file's was looked up as a folder
-        named '~'."""
-        return os.path.expanduser(value) if value is not None and value.startswith("~") else value
 
     @field_validator("class_names")
     @classmethod

@@ -106,8 +106,16 @@ def find_paths(pattern: str, data_dir: str | Path | None, what: str) -> list[Pat
     return found(pattern, data_dir, what)[1]
 
 
+def home_expanded(pattern: str) -> str:
+    """A config's path as a shell reads it: '~/data/train.csv' is the home folder's (a
+    shell leaves the ~ of `--set data.train=~/...` alone, and a YAML file's was looked up
+    as a folder named '~'). The config keeps it as written, so it stays each user's."""
+    return os.path.expanduser(pattern) if pattern.startswith("~") else pattern
+
+
 def found(pattern: str, data_dir: str | Path | None, what: str) -> tuple[Path, list[Path]]:
     """(the directory `pattern` matched in, its matches): see find_paths."""
+    pattern = home_expanded(pattern)
     if Path(pattern).is_absolute():
         searched = [Path(Path(pattern).anchor)]
         relative = str(Path(pattern).relative_to(Path(pattern).anchor))

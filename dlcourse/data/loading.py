@@ -12,7 +12,7 @@ import numpy as np
 from dlcourse.config import DataConfig, family
 from dlcourse.data.dataset import Dataset, TextVocabulary
 from dlcourse.data.image_folder import image_files, image_root, load_image_folder
-from dlcourse.data.files import find_file, find_paths, fingerprint, found
+from dlcourse.data.files import find_file, find_paths, fingerprint, found, home_expanded
 from dlcourse.data.images import (
     KERAS_FOLDERS, MNIST_FILE, check_offline_findable, load_cifar10, load_cifar100,
     load_fashion_mnist, load_mnist,
@@ -93,7 +93,7 @@ def check_held_in(config: DataConfig, data_dir: str | Path, *, test_only: bool =
         for key, pattern in config.own_paths().items():
             if test_only and key == "data.train":
                 continue
-            if Path(pattern).is_absolute():
+            if Path(home_expanded(pattern)).is_absolute():
                 if Path(pattern).is_relative_to(Path(data_dir).absolute()):
                     continue  # held there: --data-dir names the data where it is
                 raise DataError(f"{key} is the absolute path {pattern}, which --data-dir "
@@ -143,7 +143,7 @@ def own_files(config: DataConfig, data_dir: str | Path | None) -> tuple[Path | N
     found_in, read = None, []
     for pattern in patterns:
         directory, matches = found(pattern, data_dir, "data")
-        if found_in is None and not Path(pattern).is_absolute():
+        if found_in is None and not Path(home_expanded(pattern)).is_absolute():
             found_in = directory
         read += matches
     return found_in, read
