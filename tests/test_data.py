@@ -369,7 +369,7 @@ def _save_as(fmt, mode="RGB"):
     (lambda folder: (folder / ".ipynb_checkpoints").mkdir() or shutil.copy(
         folder / "0.png", folder / ".ipynb_checkpoints" / "0-checkpoint.png"), "rgb",
      "class_001/.ipynb_checkpoints: a hidden folder inside the class folder 'class_001', whose "
-     "images (0-checkpoint.png, ...) Keras would read as that class"),
+     "images (such as 0-checkpoint.png) Keras would read as that class"),
 ], ids=["fifo", "dangling-link", "non-utf8-name", "jpeg-rgba", "gif-grayscale", "gif-rgba",
         "bmp-grayscale", "cmyk-grayscale", "one-bit-bmp", "truncated-png", "hidden-in-a-class"])
 def test_what_keras_lists_but_cannot_read_is_named_before_it_tries(tmp_path, make, color_mode, says):
@@ -459,6 +459,13 @@ def test_a_test_folder_that_is_the_training_folder_is_refused(tmp_path):
                 f"data.test_path ({test_path}) {how} data.path's folder (base); the model "
                 "would be tested on images it trained on")):
             load_dataset(config, tmp_path)
+        if how == "is":  # a run trained so before is still evaluated, as it learnt
+            assert len(load_dataset(config, tmp_path, test_only=True).y_test) == 8
+    # A hidden folder inside it is no class Keras reads: a test folder of its own.
+    write_image_folder(tmp_path / "base" / ".test", classes=2, per_class=2, size=8)
+    config = DataConfig(dataset="image_folder", path="base", test_path="base/.test",
+                        image_size=(8, 8))
+    assert len(load_dataset(config, tmp_path).y_test) == 4
 
 
 def test_a_test_folder_with_other_classes_is_refused_naming_it(tmp_path):

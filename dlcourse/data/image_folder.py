@@ -47,16 +47,19 @@ LARGEST_BATCH_BYTES = 256 << 20
 IMAGES_A_BATCH = 256
 
 
-def load_image_folder(config: DataConfig, data_dir: str | Path | None) -> Dataset:
+def load_image_folder(config: DataConfig, data_dir: str | Path | None, *,
+                      learning: bool = True) -> Dataset:
     """The test split is `test_path` when given, otherwise a fixed held-out fraction
-    (`test_split`, default 0.2) of `path`."""
+    (`test_split`, default 0.2) of `path`. `learning`: read to train (a trained run's
+    evaluate is not refused what its training was let through)."""
     import keras
 
     root = image_root(config.path, data_dir, "data.path")
     test_root = None
     if config.test_path is not None:
         test_root = image_root(config.test_path, data_dir, "data.test_path")
-        _check_folders_apart(Path(root), Path(test_root), config)
+        if learning:
+            _check_folders_apart(Path(root), Path(test_root), config)
     classes = class_folders(Path(root))
     if len(classes) < 2:
         raise DataError(
@@ -150,6 +153,10 @@ def _check_folders_apart(root: Path, test_root: Path, config: DataConfig) -> Non
     inside it or around it: the model was tested on the images it trained on, without a
     word. Raw text refuses splits that share a file the same way."""
     train, test = root.resolve(), test_root.resolve()
+    inner, outer = (test, train) if train in test.parents else (train, test)
+    if outer in inner.parents and any(part.startswith(".") for part in
+                                      inner.relative_to(outer).parts):
+        return  # Keras leaves hidden folders out: photos/.test is no class of photos
     if train == test or train in test.parents or test in train.parents:
         how = "is" if train == test else "overlaps"
         raise DataError(
@@ -217,9 +224,9 @@ def _check_no_hidden_folder_of_images(root: Path, listed: list[Path]) -> None:
         if depth is not None and path.suffix.lower() in IMAGE_SUFFIXES:
             raise DataError(
                 f"{root.joinpath(*parts[:depth + 1])}: a hidden folder inside the class folder "
-                f"{parts[0]!r}, whose images ({path.name}, ...) Keras "
-                "would read as that class, copies (such as Jupyter's checkpoints) most often. "
-                "Remove it, or move it out of the image folder.")
+                f"{parts[0]!r}, whose images (such as {path.name}) Keras would read as that "
+                "class; most often they are copies, as Jupyter's checkpoints are. Remove it, "
+                "or move it out of the image folder.")
 
 
 def _check_listed_entries(root: Path, listed: list[Path]) -> None:

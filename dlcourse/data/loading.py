@@ -52,6 +52,8 @@ def load_dataset(
     data_dir = data_dir if data_dir is not None else config.dir
     if config.dataset == "raw_text":
         dataset = load_raw_text(config, data_dir, vocabulary, task == "regression", test_only)
+    elif config.dataset == "image_folder":
+        dataset = load_image_folder(config, data_dir, learning=not test_only)
     else:
         dataset = _LOADERS[config.dataset](config, data_dir)
     if config.limit is not None:
