@@ -18,7 +18,7 @@ from typing import Any
 from dlcourse import extras
 from dlcourse.config import Config, DataConfig
 from dlcourse.data import check_findable
-from dlcourse.data.files import check_given_dir, fingerprint, home_expanded
+from dlcourse.data.files import check_given_dir, find_paths, fingerprint, home_expanded
 from dlcourse.data.loading import MEMORY_KIND, check_held_in, data_fingerprint, own_files
 from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
@@ -269,8 +269,10 @@ def recorded_data_dir(run: RunDir, given: str | Path | None, *,
         return record.get("data_dir")
     config = run.read_config().data
     if test_only:
+        test_files = _test_files(config, record.get("data_dir"))
         recorded_files = {source: recorded for source, recorded in recorded_files.items()
-                          if not _training_file_alone(config, source, record.get("data_dir"))}
+                          if not _training_file_alone(config, source, record.get("data_dir"),
+                                                      test_files)}
     for source, recorded in recorded_files.items():
         path = Path(source)
         if not path.exists():
@@ -303,10 +305,23 @@ def recorded_data_dir(run: RunDir, given: str | Path | None, *,
     return record.get("data_dir")
 
 
-def _training_file_alone(config: DataConfig, source: str, data_dir: str | None) -> bool:
+def _test_files(config: DataConfig, data_dir: str | None) -> set[str] | None:
+    """Raw text's test files as the loader finds them now (resolved); None: none found,
+    or other data."""
+    if config.dataset != "raw_text" or config.test is None:
+        return None
+    try:
+        return {str(path.resolve()) for path in find_paths(config.test, data_dir, "data")}
+    except (DataError, OSError):
+        return None
+
+
+def _training_file_alone(config: DataConfig, source: str, data_dir: str | None,
+                         test_files: set[str] | None) -> bool:
     """`source` is one of raw text's training files (data.train matches it where the run
-    found its data), and no test file: evaluate never reads it. Any doubt: it is checked."""
-    if config.dataset != "raw_text" or config.train is None or config.test is None:
+    found its data), and no test file, as the loader finds them (`test_files`): evaluate
+    never reads it. Any doubt, such as test files not found: it is checked."""
+    if test_files is None or source in test_files or config.train is None:
         return False
 
     def matches(pattern: str) -> bool:

@@ -343,3 +343,16 @@ def test_commands_that_read_the_test_split_alone_need_no_training_file(tmp_path)
     (data / "test.csv").write_text("text,label\nanother film,1\n")
     with pytest.raises(RunError, match=re.escape(f"{data / 'test.csv'} has changed since")):
         findable_data(run, None, "evaluate")
+    # A test file data.train's glob matches too, named literally as the loader takes it:
+    # it was taken for a training file, and its changes went unchecked.
+    held = data / "held"
+    held.mkdir()
+    (held / "test[1].csv").write_text("text,label\na good film,1\n")
+    run.write_config(validate({**yaml.safe_load(run.config_path.read_text()), "data": {
+        **yaml.safe_load(run.config_path.read_text())["data"],
+        "train": "*.csv", "test": "held/test[1].csv"}}))
+    run.write_data_record({"data_dir": str(data), "source": str(data), "files": {
+        str(held / "test[1].csv"): fingerprint(held / "test[1].csv")}})
+    (held / "test[1].csv").write_text("text,label\na changed film,0\n")
+    with pytest.raises(RunError, match=re.escape("test[1].csv has changed since")):
+        findable_data(run, None, "evaluate")
