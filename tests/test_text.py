@@ -115,6 +115,12 @@ def test_classes_named_nan_or_infinity_are_names_in_a_csv(tmp_path):
     assert dataset.class_names == ("Infinity", "NaN", "positive")
     named = {text: dataset.class_names[y] for text, y in zip(dataset.test_texts, dataset.y_test)}
     assert named == {"a good film": "positive", "no idea": "NaN", "endless": "Infinity"}
+    # Among integer labels, nan is told as the missing value it most likely is.
+    (tmp_path / "train.csv").write_text("text,label\na good film,1\nno label,nan\n")
+    with pytest.raises(DataError, match=re.escape(
+            "line 3: the label is the name 'nan' (a missing value, as a spreadsheet writes "
+            "one?), but line 2 has the number 1")):
+        load_dataset(raw_text(format="csv", train="train.csv", test="test.csv"), tmp_path)
     # Numbers stay numbers: a 30-digit label is an integer too large (it was a TypeError).
     (tmp_path / "train.csv").write_text("text,label\na good film,1\nbig,1" + "0" * 29 + "\n")
     (tmp_path / "test.csv").write_text("text,label\na good film,1\nbad,0\n")

@@ -239,9 +239,12 @@ def check_targets(train: Sequence[Any], test: Sequence[Any], given: Sequence[str
         here, there = place(*name[:2]), place(*number[:2])
         if there.startswith(file := here.rsplit(", line ", 1)[0] + ", "):
             there = there[len(file):]  # "line 3" of the same file
-        raise DataError(f"{here}: the label is the name {_shown(name[2])}, but {there} has the "
-                        f"number {_shown(number[2])}; labels are either all names or all integers "
-                        "0, 1, ...")
+        # A spreadsheet's empty cell, written out as NaN: most likely a missing label.
+        missing = (" (a missing value, as a spreadsheet writes one?)"
+                   if name[2].strip().lower() in ("nan", "na", "n/a", "null", "none") else "")
+        raise DataError(f"{here}: the label is the name {_shown(name[2])}{missing}, but {there} "
+                        f"has the number {_shown(number[2])}; labels are either all names or all "
+                        "integers 0, 1, ...")
     if names:
         if twins := _twins(train, test):
             (first, second), how = twins, _how_they_differ(twins[0][2], twins[1][2])
