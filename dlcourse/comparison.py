@@ -284,14 +284,7 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
     Returns None when no run has a validation curve."""
     measure = plotted_measure(summaries)
     curves = [s for s in summaries if s.val_curve and s.measure == measure]
-    labels = [summary.label for summary in curves]
-    # Escaped as the table's cells are: a folder name that isn't UTF-8 (surrogates) made
-    # matplotlib's text raise a TypeError.
-    labelled = {
-        printable_line(summary.label if labels.count(summary.label) == 1
-                       else f"{summary.label} {summary.run_dir.name}"): summary.val_curve
-        for summary in curves
-    }
+    labelled = dict(zip(_curve_labels(curves), (summary.val_curve for summary in curves)))
     if not labelled:
         return None
     label = "validation accuracy" if measure == "accuracy" else "validation MAE"
@@ -305,6 +298,18 @@ def plot_validation_accuracy(summaries: Sequence[RunSummary], path: Path) -> Pat
     except OSError as error:
         raise RunError(f"--plot {path}: can't write the plot there ({error.strerror or error}).") from None
     return path
+
+
+def _curve_labels(curves: Sequence[RunSummary]) -> list[str]:
+    """A label per curve, each told apart: the config and overrides, then the run's folder
+    name where two share them, then its path where that repeats too (two copies of one
+    run in folders a/ and b/ drew one curve, the other dropped without a word). Escaped
+    as the table's cells are: a folder name that isn't UTF-8 made matplotlib raise."""
+    labels = [summary.label for summary in curves]
+    for more in (lambda s: s.run_dir.name, lambda s: str(s.run_dir)):
+        labels = [label if labels.count(label) == 1 else f"{summary.label} {more(summary)}"
+                  for label, summary in zip(labels, curves)]
+    return [printable_line(label) for label in labels]
 
 
 def plotted_measure(summaries: Sequence[RunSummary]) -> str:

@@ -290,3 +290,19 @@ def test_compare_shows_overrides_and_writes_a_plot_only_when_asked(trained, tmp_
     assert (tmp_path / "cat.png").read_bytes() == photo
     assert (tmp_path / "scores.png").read_bytes() == scores
     assert not (tmp_path / "pipe.png").is_file()
+
+
+def test_each_curve_of_the_plot_is_told_apart(tmp_path):
+    """Two copies of one run in folders a/ and b/ had the same label and folder name: the
+    plot drew one curve, and dropped the other without a word."""
+    from types import SimpleNamespace
+
+    from dlcourse.comparison import _curve_labels
+
+    runs = [SimpleNamespace(label="mnist_cnn", run_dir=tmp_path / folder / name)
+            for folder, name in (("a", "20261207-1"), ("b", "20261207-1"), ("a", "20261207-2"))]
+    runs.append(SimpleNamespace(label="imdb_lstm", run_dir=tmp_path / "c" / "20261207-1"))
+    labels = _curve_labels(runs)
+    assert len(set(labels)) == 4
+    assert labels[1] == f"mnist_cnn {tmp_path / 'b' / '20261207-1'}"
+    assert labels[2:] == ["mnist_cnn 20261207-2", "imdb_lstm"]
