@@ -24,7 +24,7 @@ from dlcourse.errors import DataError, DlcourseError, RunError
 from dlcourse.model_file import check_archive
 from dlcourse.rundir import (
     CONFIG_FILE, EXPORT_FILES, LARGEST_MODEL_CONFIG_BYTES, RESUMABLE_STATUSES, RunDir,
-    clear_what_dead_writers_left, enclosing_run, is_run_dir,
+    check_outside_runs, clear_what_dead_writers_left, enclosing_run, is_run_dir,
 )
 
 EXPORT_FORMATS = tuple(EXPORT_FILES)
@@ -35,6 +35,7 @@ def writable_output(output_dir: str | Path, name: str) -> None:
     folder, on a file system that is not read-only. Nothing is created (a later mistake
     leaves no trace). Permissions are left to the write itself: some file systems (FUSE,
     CIFS) allow what their mode bits seem to refuse."""
+    check_outside_runs(output_dir)
     parent = Path(output_dir) / name
     try:
         existing = _nearest_existing(parent)

@@ -343,6 +343,7 @@ def _parsed(path: Path, text: str, folder: str) -> Any:
 
 def create_run_dir(output_dir: str | Path, name: str) -> Path:
     """Make a fresh, empty run directory and return it. Fails early if it can't be written."""
+    check_outside_runs(output_dir)
     parent = Path(output_dir) / name
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     try:
@@ -362,6 +363,14 @@ def create_run_dir(output_dir: str | Path, name: str) -> Path:
             "Choose another place with --output-dir or output.dir."
         ) from None
     raise RunError(f"{parent}: too many runs started in the same second.")
+
+
+def check_outside_runs(output_dir: str | Path) -> None:
+    """Runs are written outside any run: one written into another was among its files,
+    and `runs` and `compare`, which stop at the first run directory, never listed it."""
+    if (run := enclosing_run(Path(output_dir))) is not None:
+        raise RunError(f"{output_dir}: that is inside the run directory {run}, whose files are "
+                       "its own; choose another place with --output-dir or output.dir.")
 
 
 def is_run_dir(path: Path) -> bool:

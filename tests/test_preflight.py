@@ -28,6 +28,25 @@ def test_a_file_in_the_way_is_told_with_the_runs_folder(tmp_path):
         writable_output(tmp_path / "a-file" / "runs", "mnist_cnn")
 
 
+def test_runs_are_not_written_inside_a_run(tmp_path):
+    """A run or a search written into another run was among its files, and `runs` and
+    `compare` never listed it."""
+    from dlcourse.config import load_config
+    from dlcourse.rundir import create_run_dir
+
+    (tmp_path / "runs" / "mnist_cnn").mkdir(parents=True)
+    run = run_with_config(tmp_path / "runs" / "mnist_cnn" / "1", load_config(MNIST))
+    run.write_status({"status": "finished"})
+    for output in (run.path, run.path / "more"):
+        with pytest.raises(RunError, match=re.escape(
+                f"{output}: that is inside the run directory {run.path}, whose files are its own")):
+            writable_output(output, "mnist_cnn")
+        with pytest.raises(RunError, match="inside the run directory"):
+            create_run_dir(output, "imdb_lstm_tune-tune")  # as tune makes its directory
+    assert sorted(path.name for path in run.path.iterdir()) == ["config.yaml", "status.json"]
+    writable_output(tmp_path / "runs", "mnist_cnn")  # beside it: fine
+
+
 def stopped_run(tmp_path, status: str):
     from dlcourse.config import load_config
 
