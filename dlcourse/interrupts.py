@@ -43,3 +43,13 @@ def signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Ctrl-C and SIGTERM ignored for the moment in which something interrupted writes how
+    it ended: a second one, pressed or sent by an impatient scheduler, cut that write off
+    and left it saying "running". It is stopping already, which is what they ask; a write
+    that hangs (a dead network disk) is then ended by SIGKILL only."""
+    with handlers_set({signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}):
+        yield

@@ -15,7 +15,6 @@ import os
 import platform
 import random
 import re
-import signal
 import statistics
 import sys
 import time
@@ -43,7 +42,7 @@ from dlcourse.data.memory import SOURCE as MEMORY_SOURCE
 from dlcourse.distribution import Distribution, distributed
 from dlcourse.errors import DataError, DlcourseError, ResumableInterrupt, RunError, one_line
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
-from dlcourse.interrupts import handlers_set
+from dlcourse.interrupts import signals_ignored
 from dlcourse.execution import compile_notice, fit_inputs, validation_cut
 from dlcourse.models import names_counted_afresh
 from dlcourse.preflight import recorded_data_dir, resumable_config, whole_fingerprint
@@ -317,7 +316,7 @@ def _fit_and_finish(
         # The status counts the epochs history.json holds: the Ctrl-C may have come
         # between an epoch's end and the recorder's save, so the history is saved again.
         history = recorder.whole_epochs()
-        with _signals_held():
+        with signals_ignored():
             try:
                 if history:
                     run.write_history(history)
@@ -521,16 +520,6 @@ def _stop_if_diverged(history: dict[str, list[float]], run_dir: Path) -> None:
             "run stopped there. Lower compile.optimizer.learning_rate and train again; the "
             f"history so far is in {run_dir}."
         )
-
-
-@contextlib.contextmanager
-def _signals_held():
-    """Ctrl-C and SIGTERM are ignored for the milliseconds in which an interrupted run
-    writes how it ended: a second one, pressed or sent by an impatient scheduler, cut that
-    write off and left the run saying "running". The run is stopping already, which is what
-    they ask; a write that hangs (a dead network disk) is then ended by SIGKILL only."""
-    with handlers_set({signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}):
-        yield
 
 
 def _finish(

@@ -37,6 +37,7 @@ from dlcourse.config.safe_yaml import dump
 from dlcourse.data import Dataset
 from dlcourse.data.loading import own_files
 from dlcourse.errors import ResumableInterrupt, one_line
+from dlcourse.interrupts import signals_ignored
 from dlcourse.execution import fit_inputs, plan_execution
 from dlcourse.preparation import model_for, prepare
 from dlcourse.tracking import Tracker, ended_on_error, with_tracking
@@ -293,7 +294,9 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
             # A live progress bar on a terminal; one line per epoch in logs and CI.
             tuner.search(verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
-        _finish(tune_dir, tuner, search, settings, "interrupted", started)
+        # A second Ctrl-C cut this off: the search said "running" with no best config.
+        with signals_ignored():
+            _finish(tune_dir, tuner, search, settings, "interrupted", started)
         raise TuningInterrupted(tune_dir.path) from None
     except Exception as error:
         if not (isinstance(error, RuntimeError) and "consecutive failures" in str(error)):
