@@ -266,7 +266,10 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
     resumed = tune_dir.tuner_directory.is_dir()
     try:  # a resumed search reloads KerasTuner's state from its files
         tuner = _make_tuner(settings, hypermodel, objective, direction, tune_dir, config)
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+        if resumed:
+            _check_trials_there(tuner)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError,
+            RuntimeError) as error:  # RuntimeError: KerasTuner's "Error reloading Oracle"
         if not resumed:
             raise
         raise TuningError(
@@ -313,6 +316,15 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
         best = settings.get("best") or {}
         hypermodel.tracker.finish_run({"best_score": best.get("score")}, tune_dir.path)
     return result
+
+
+def _check_trials_there(tuner) -> None:
+    """Every trial KerasTuner's oracle started has its folder: a removed trial_0 was a
+    KeyError traceback in the middle of the resumed search."""
+    missing = [trial for trial in getattr(tuner.oracle, "start_order", [])
+               if trial not in tuner.oracle.trials]
+    if missing:
+        raise ValueError(f"trial_{missing[0]} is missing, though the search started it")
 
 
 @contextmanager

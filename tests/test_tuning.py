@@ -123,6 +123,17 @@ def test_an_interrupted_tuning_resumes_without_redoing_finished_trials(data_dir,
     before = json.loads(finished.read_text())
     finished_at = finished.stat().st_mtime_ns
 
+    # A copy whose finished trial's folder is gone: a KeyError traceback mid-search.
+    import shutil
+
+    copy = shutil.copytree(tune_dir, tmp_path / "copy")
+    (trial_folder,) = [path for path in (copy / "keras_tuner" / "search").glob("trial_*")
+                       if path.name == finished.parent.name]
+    shutil.rmtree(trial_folder)
+    refused = invoke("tune", "--resume", copy)
+    assert refused.exit_code == 2 and (f"KerasTuner's saved state can't be read "
+                                       f"({trial_folder.name} is missing, though the search "
+                                       "started it)") in refused.output, refused.output
     resumed = invoke("tune", "--resume", tune_dir)
     assert resumed.exit_code == 0, resumed.output
     # KerasTuner prints "Running Trial #N" for each trial it runs: only the second ran.
