@@ -9,6 +9,7 @@ trial's config, for `dlcourse train`), and keras_tuner/ (KerasTuner's own state)
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -190,6 +191,16 @@ def check_search(search: SearchConfig, algorithm: str, trials: int | None, smoke
     return _trial_count(search, algorithm, trials, smoke)
 
 
+def hyperband_models(max_epochs: int, factor: int = HYPERBAND_FACTOR) -> int:
+    """How many models one Hyperband iteration starts (Li et al. 2018, as KerasTuner runs
+    it): a bracket per power of `factor` up to `max_epochs`, the widest starting
+    factor^s_max models. fit.epochs of a billion started 3^18."""
+    s_max = 0
+    while factor ** (s_max + 1) <= max_epochs:
+        s_max += 1
+    return sum(math.ceil((s_max + 1) / (s + 1) * factor ** s) for s in range(s_max + 1))
+
+
 def _trial_count(search: SearchConfig, algorithm: str, trials: int | None, smoke: bool) -> int | None:
     if algorithm not in ALGORITHMS:
         raise TuningError(f"Unknown search algorithm {algorithm!r}; expected one of {ALGORITHMS}.")
@@ -210,6 +221,12 @@ def _trial_count(search: SearchConfig, algorithm: str, trials: int | None, smoke
                 "itself (up to fit.epochs); fix fit.epochs, or choose --algorithm random or "
                 "bayesian."
             )
+        if (models := hyperband_models(search.config.fit.epochs)) > MOST_TRIALS:
+            raise TuningError(
+                f"Hyperband with fit.epochs {search.config.fit.epochs:,} (its max_epochs) and "
+                f"factor {HYPERBAND_FACTOR} would train about {models:,} models, more than "
+                f"the {MOST_TRIALS:,} a search may; lower fit.epochs, or choose --algorithm "
+                "random or bayesian with --trials.")
         return None
     if smoke:
         return SMOKE_TRIALS

@@ -215,6 +215,9 @@ def test_train_on_a_tunable_config_exits_2_pointing_to_tune():
         ("imdb_lstm_tune.yaml", ["--set", "fit.validation_split=null"], "no validation data"),
         ("imdb_lstm_tune.yaml", ["--algorithm", "hyperband", "--trials", "3"],
          "Hyperband decides how many trials"),
+        # A billion epochs started 3^18 models, where --trials stops at 10,000.
+        ("imdb_lstm_tune.yaml", ["--algorithm", "hyperband", "--set", "fit.epochs=1000000000"],
+         "would train about 598,326,563 models, more than the 10,000 a search may"),
     ],
 )
 def test_what_cannot_be_tuned_is_refused_before_any_file(data_dir, tmp_path, config, options, message):
