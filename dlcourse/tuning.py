@@ -39,7 +39,7 @@ from dlcourse.data.loading import own_files
 from dlcourse.errors import ResumableInterrupt, one_line
 from dlcourse.interrupts import signals_ignored
 from dlcourse.execution import fit_inputs, plan_execution
-from dlcourse.preparation import model_for, prepare
+from dlcourse.preparation import model_for, prepare, training_digest
 from dlcourse.tracking import Tracker, ended_on_error, with_tracking
 from dlcourse.training import as_in_a_fresh_process, library_versions
 from dlcourse.tune_dir import (
@@ -225,6 +225,8 @@ def tune(
     }
     with as_in_a_fresh_process(search.config):
         hypermodel = _hypermodel(search, data_dir)
+        # Trials are compared on the same examples: a resume on other data is refused.
+        settings["train_digest"] = training_digest(hypermodel.dataset)
         hypermodel.build(keras_tuner.HyperParameters())  # the first values build: fail before any file
         tune_dir = TuneDir.create(output_dir or search.config.output.dir, search.config.name)
         tune_dir.write_search_config(_search_config_text(search, settings))
@@ -241,7 +243,16 @@ def resume(tune_dir: TuneDir, search: SearchConfig, settings: dict[str, Any]) ->
     """Continue an interrupted search in `tune_dir` (with what `TuneDir.resumable` read from
     it): finished trials are kept, not rerun."""
     with as_in_a_fresh_process(search.config):
-        return _search(tune_dir, search, _hypermodel(search, settings["data_dir"]), settings)
+        hypermodel = _hypermodel(search, settings["data_dir"])
+        recorded = settings.get("train_digest")  # none in a search from before 2026-12-07
+        if recorded is not None and recorded != training_digest(hypermodel.dataset):
+            where = settings["data_dir"] or "the config's own places"
+            raise TuningError(
+                f"The data in {where} is not what "
+                f"{tune_dir.path}'s trials so far were trained and scored on, so its trials "
+                "could not be compared: resume with that data (--data-dir), or start a new "
+                "search on this one.")
+        return _search(tune_dir, search, hypermodel, settings)
 
 
 def _hypermodel(search: SearchConfig, data_dir) -> ConfigHyperModel:

@@ -16,7 +16,7 @@ import dlcourse
 from dlcourse.cli import main
 from dlcourse.errors import DlcourseError
 
-from helpers import ROOT, interruptible, real_data_for, without_tensorflow
+from helpers import ROOT, interruptible, real_data_for, without_tensorflow, write_imdb
 
 TUNE_CONFIG = ROOT / "configs" / "imdb_lstm_tune.yaml"
 SEARCHED = [
@@ -134,6 +134,13 @@ def test_an_interrupted_tuning_resumes_without_redoing_finished_trials(data_dir,
     assert refused.exit_code == 2 and (f"KerasTuner's saved state can't be read "
                                        f"({trial_folder.name} is missing, though the search "
                                        "started it)") in refused.output, refused.output
+    # Other data: trials scored on shuffled labels were ranked beside the first ones.
+    (tmp_path / "other").mkdir()
+    write_imdb(tmp_path / "other", seed=7)
+    refused = invoke("tune", "--resume", tune_dir, "--data-dir", tmp_path / "other")
+    assert refused.exit_code == 2 and (f"The data in {tmp_path / 'other'} is not what "
+                                       f"{tune_dir}'s trials so far were trained and scored "
+                                       "on") in refused.output, refused.output
     resumed = invoke("tune", "--resume", tune_dir)
     assert resumed.exit_code == 0, resumed.output
     # KerasTuner prints "Running Trial #N" for each trial it runs: only the second ran.
