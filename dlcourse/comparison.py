@@ -174,7 +174,9 @@ def collect_runs(paths: Sequence[str | Path]) -> list[RunSummary]:
     runs: list[Path] = []
     for path in map(Path, paths):
         if not path.is_dir():
-            raise RunError(f"{path}: no such directory.")
+            raise RunError(f"{path}: a file; compare takes run directories, or folders of "
+                           "them (such as runs/)." if path.exists() else
+                           f"{path}: no such directory.")
         found = find_runs(path)
         if not found:
             raise RunError(f"{path}: not a run directory, and no runs were found under it.")

@@ -84,6 +84,10 @@ def test_a_finished_run_whose_model_is_gone_or_cut_short_is_listed_as_damaged(tr
 def test_compare_a_directory_without_runs(tmp_path):
     with pytest.raises(RunError, match="no runs were found under it"):
         collect_runs([tmp_path])
+    # A run's config.yaml given: it was told there is no such directory.
+    (tmp_path / "config.yaml").write_text("name: x\n")
+    with pytest.raises(RunError, match="config.yaml: a file; compare takes run directories"):
+        collect_runs([tmp_path / "config.yaml"])
 
 
 def test_a_regression_run_is_summarised_by_its_mae(tmp_path):
