@@ -9,6 +9,7 @@ trial's config, for `dlcourse train`), and keras_tuner/ (KerasTuner's own state)
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -106,10 +107,28 @@ class TuneDir:
             raise TuningError(f"{self.path}: this search has finished; there is nothing to "
                               "resume. Its best config is best_config.yaml; to search more, "
                               "start a new one with `dlcourse tune`.")
+        self._check_search_config_unchanged(settings)
         search = check_search_config(self.read_search_config(), Path(settings["config"]))
         if data_dir is not None:
             settings["data_dir"] = str(Path(data_dir).resolve())
         return search, settings
+
+    def _check_search_config_unchanged(self, settings: Mapping[str, Any]) -> None:
+        """search_config.yaml as the search wrote it: KerasTuner's saved space wins over an
+        edited range (units 16 ran for min: 100), and a swapped config's trials were ranked
+        beside the first ones. A search from before 2026-12-07 has no digest to compare."""
+        recorded = settings.get("search_config_sha256")
+        if recorded is None:
+            return
+        try:
+            now = hashlib.sha256((self.path / SEARCH_CONFIG_FILE).read_bytes()).hexdigest()
+        except OSError:
+            return  # reading it below says what is wrong
+        if now != recorded:
+            raise TuningError(
+                f"{self.path / SEARCH_CONFIG_FILE} was changed after the search started, so "
+                "its trials so far ran another config. Put the file back as it was, or start "
+                f"a new search on the changed one: dlcourse tune {self.path / SEARCH_CONFIG_FILE}.")
 
     def write_search_config(self, text: str) -> None:
         write_text(self.path / SEARCH_CONFIG_FILE, text)

@@ -134,6 +134,14 @@ def test_an_interrupted_tuning_resumes_without_redoing_finished_trials(data_dir,
     assert refused.exit_code == 2 and (f"KerasTuner's saved state can't be read "
                                        f"({trial_folder.name} is missing, though the search "
                                        "started it)") in refused.output, refused.output
+    # An edited search_config.yaml: KerasTuner's saved space won over a narrowed range.
+    edited = shutil.copytree(tune_dir, tmp_path / "edited")
+    text = (edited / "search_config.yaml").read_text()
+    assert "max: 64" in text
+    (edited / "search_config.yaml").write_text(text.replace("max: 64", "max: 48", 1))
+    refused = invoke("tune", "--resume", edited)
+    assert refused.exit_code == 2 and "search_config.yaml was changed after the search " \
+        "started" in refused.output, refused.output
     # Other data: trials scored on shuffled labels were ranked beside the first ones.
     (tmp_path / "other").mkdir()
     write_imdb(tmp_path / "other", seed=7)
