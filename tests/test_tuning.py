@@ -177,13 +177,29 @@ def test_an_interrupted_search_from_python_says_how_to_resume_it(data_dir, tmp_p
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ConfigHyperModel, "fit", press_ctrl_c)
-    with pytest.raises(KeyboardInterrupt) as interrupt:
+    # And a second Ctrl-C as the stop is written: it cut that off, leaving "running".
+    import signal
+
+    from dlcourse.interrupts import handlers_set
+    from dlcourse.tune_dir import TuneDir
+
+    write_trials = TuneDir.write_trials
+
+    def pressed_again(self, *args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return write_trials(self, *args, **kwargs)
+
+    monkeypatch.setattr(TuneDir, "write_trials", pressed_again)
+    # pytest-xdist's workers ignore SIGINT; a terminal's Python raises KeyboardInterrupt.
+    with handlers_set({signal.SIGINT: signal.default_int_handler}), \
+            pytest.raises(KeyboardInterrupt) as interrupt:
         dlcourse.tune(TUNE_CONFIG, {"data.limit": 32, "fit.epochs": 1}, trials=1,
                       data_dir=data_dir, output_dir=tmp_path)
     tune_dir = tune_dir_of(tmp_path)
     assert interrupt.value.tune_dir == tune_dir
     assert (f"continue it with dlcourse.resume_tuning('{tune_dir.absolute()}')"
             in str(interrupt.value))
+    assert json.loads((tune_dir / "tuning.json").read_text())["status"] == "interrupted"
 
 
 def test_a_tuning_result_prints_as_one_line_of_its_trials_and_best_score(tmp_path):
