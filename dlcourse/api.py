@@ -456,8 +456,8 @@ def _lr_find_output(plot: Path) -> Path:
     from dlcourse.comparison import LR_FIND_SIGNATURE, check_plot_target
     from dlcourse.errors import RunError
 
-    check_plot_target(plot, "--output", LR_FIND_SIGNATURE)
     curve = plot.with_suffix(".json")
+    earlier = None
     if curve.exists():
         try:  # a curve of 100,000 steps is a few MB; more is some other file
             earlier = (json.loads(curve.read_text(encoding="utf-8"))
@@ -467,6 +467,9 @@ def _lr_find_output(plot: Path) -> Path:
         if not (isinstance(earlier, dict) and "learning_rates" in earlier):
             raise RunError(f"--output {plot}: the curve goes beside it as {curve}, which exists "
                            "and is not an earlier curve; give another name.")
+    # Beside an earlier curve, any plot Matplotlib drew is that curve's, signed or not (one
+    # from before plots were signed, as the default name's of every earlier lr-find).
+    check_plot_target(plot, "--output", "Matplotlib" if earlier else LR_FIND_SIGNATURE)
     return plot
 
 

@@ -174,8 +174,8 @@ def collect_runs(paths: Sequence[str | Path]) -> list[RunSummary]:
     runs: list[Path] = []
     for path in map(Path, paths):
         if not path.is_dir():
-            raise RunError(f"{path}: a file; compare takes run directories, or folders of "
-                           "them (such as runs/)." if path.exists() else
+            raise RunError(f"{path}: not a folder; compare takes run directories, or folders "
+                           "of them (such as runs/)." if path.exists() else
                            f"{path}: no such directory.")
         found = find_runs(path)
         if not found:
@@ -343,9 +343,9 @@ LR_FIND_SIGNATURE = "dlcourse lr-find"
 def check_plot_target(path: Path, option: str = "--plot",
                       signature: str = COMPARE_SIGNATURE) -> str:
     """The format --plot writes `path` in, once it is checked: it replaces an earlier plot
-    of the same command (signed with `signature`), never another file (a typo can name
-    one), and never writes into a run, whose files are its own (its accuracy.png is a
-    plot too)."""
+    of the same command (signed with `signature`; "Matplotlib": any plot it drew, for a
+    plot known otherwise to be the command's), never another file (a typo can name one),
+    and never writes into a run, whose files are its own (its accuracy.png is a plot too)."""
     if path.is_dir():
         raise RunError(f"{option} {path}: that is a folder; give the plot a file name in it, "
                        f"such as {path / 'plot.png'}.")
@@ -368,8 +368,9 @@ def check_plot_target(path: Path, option: str = "--plot",
                        "so it isn't an earlier plot to replace; give another name.")
     if not _signed(path, signature):  # a photo, a figure of the user's, a tuning's plot
         raise RunError(f"{option} {path}: that {format.upper()} image exists and is not a plot "
-                       f"`{signature.split()[-1]}` drew, so it isn't an earlier plot to "
-                       "replace; give another name.")
+                       f"`{signature.split()[-1]}` drew (or one from before dlcourse signed "
+                       "its plots, 2026-12-07), so it isn't an earlier plot to replace; give "
+                       "another name, or remove it.")
     return format
 
 

@@ -189,6 +189,10 @@ def clear_what_dead_writers_left(target: Path) -> None:
         return  # no folder yet, or unreadable: the write says why
     for name in names:
         rest, path = name[len(prefix):], target.parent / name
+        if (before := re.fullmatch(r"old-(\d+)", rest)) and not target.exists() \
+                and not _process_alive(int(before[1])):
+            os.replace(path, target)  # named so before 2026-12-07: put back, nothing removed
+            continue
         old = re.fullmatch(r"old-(\d+)\.([0-9a-f]{8})", rest)
         writer = old or re.fullmatch(r"(\d+)\.([0-9a-f]{8})-[^-]+", rest)
         if writer is None or writer[2] != _HOST:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -121,8 +122,8 @@ class TuneDir:
         if recorded is None:
             return
         try:
-            now = hashlib.sha256((self.path / SEARCH_CONFIG_FILE).read_bytes()).hexdigest()
-        except OSError:
+            now = search_config_digest(self.read_search_config())
+        except DlcourseError:
             return  # reading it below says what is wrong
         if now != recorded:
             raise TuningError(
@@ -130,8 +131,10 @@ class TuneDir:
                 "its trials so far ran another config. Put the file back as it was, or start "
                 f"a new search on the changed one: dlcourse tune {self.path / SEARCH_CONFIG_FILE}.")
 
-    def write_search_config(self, text: str) -> None:
+    def write_search_config(self, text: str) -> str:
+        """Write search_config.yaml; its digest (search_config_digest), for tuning.json."""
         write_text(self.path / SEARCH_CONFIG_FILE, text)
+        return search_config_digest(self.read_search_config())
 
     def read_search_config(self) -> dict[str, Any]:
         return read_config_mapping(self.path / SEARCH_CONFIG_FILE, TUNING_DIRECTORY)
@@ -210,10 +213,27 @@ def check_search(search: SearchConfig, algorithm: str, trials: int | None, smoke
     return _trial_count(search, algorithm, trials, smoke)
 
 
+def search_config_digest(raw: Mapping[str, Any]) -> str:
+    """What a search ran, as a digest: the parsed config (comments, layout and line ends
+    aside) without where its data is (data.dir and the data's paths, which may be moved;
+    the examples themselves are compared by their own digest)."""
+    data = raw.get("data")
+    if isinstance(data, Mapping):
+        raw = {**raw, "data": {key: value for key, value in data.items()
+                               if key not in _DATA_PLACES}}
+    canonical = json.dumps(raw, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# Where a config's data is: moved, the data is the same (checked by its digest).
+_DATA_PLACES = frozenset({"dir", "train", "test", "path", "test_path"})
+
+
 def hyperband_models(max_epochs: int, factor: int = HYPERBAND_FACTOR) -> int:
-    """How many models one Hyperband iteration starts (Li et al. 2018, as KerasTuner runs
-    it): a bracket per power of `factor` up to `max_epochs`, the widest starting
-    factor^s_max models. fit.epochs of a billion started 3^18."""
+    """How many models one Hyperband iteration starts at least (Li et al. 2018; KerasTuner
+    sizes its brackets a little larger): a bracket per power of `factor` up to
+    `max_epochs`, the widest starting factor^s_max models. fit.epochs of a billion
+    started 3^18."""
     s_max = 0
     while factor ** (s_max + 1) <= max_epochs:
         s_max += 1
@@ -243,7 +263,7 @@ def _trial_count(search: SearchConfig, algorithm: str, trials: int | None, smoke
         if (models := hyperband_models(search.config.fit.epochs)) > MOST_TRIALS:
             raise TuningError(
                 f"Hyperband with fit.epochs {search.config.fit.epochs:,} (its max_epochs) and "
-                f"factor {HYPERBAND_FACTOR} would train about {models:,} models, more than "
+                f"factor {HYPERBAND_FACTOR} would train at least {models:,} models, more than "
                 f"the {MOST_TRIALS:,} a search may; lower fit.epochs, or choose --algorithm "
                 "random or bayesian with --trials.")
         return None

@@ -10,7 +10,6 @@ interrupted search resumes where it stopped: finished trials are reloaded, not r
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from contextlib import contextmanager
@@ -230,10 +229,9 @@ def tune(
         settings["train_digest"] = training_digest(hypermodel.dataset)
         hypermodel.build(keras_tuner.HyperParameters())  # the first values build: fail before any file
         tune_dir = TuneDir.create(output_dir or search.config.output.dir, search.config.name)
-        text = _search_config_text(search, settings)
-        tune_dir.write_search_config(text)
-        # A resume runs with the file as the trials so far did: a hand edit is refused.
-        settings["search_config_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        # A resume runs with the config the trials so far did: a hand edit is refused.
+        settings["search_config_sha256"] = tune_dir.write_search_config(
+            _search_config_text(search, settings))
         return _search(tune_dir, search, hypermodel, settings)
 
 

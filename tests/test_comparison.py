@@ -86,7 +86,7 @@ def test_compare_a_directory_without_runs(tmp_path):
         collect_runs([tmp_path])
     # A run's config.yaml given: it was told there is no such directory.
     (tmp_path / "config.yaml").write_text("name: x\n")
-    with pytest.raises(RunError, match="config.yaml: a file; compare takes run directories"):
+    with pytest.raises(RunError, match="config.yaml: not a folder; compare takes run directories"):
         collect_runs([tmp_path / "config.yaml"])
 
 

@@ -307,6 +307,8 @@ def test_parse_overrides_keeps_types():
         ("- just\n- a list\n", "expected a mapping"),
         # Python reads no integer past 4,300 digits: a ValueError's traceback.
         ("fit:\n  epochs: " + "9" * 5000 + "\n", "a number of 5,000 characters (line 2)"),
+        ("fit:\n  epochs: 0x" + "f" * 4000 + "\n", "a number of 4,002 characters (line 2)"),
+        ("fit:\n  epochs: !!int '" + "9" * 5000 + "'\n", "a number of 5,000 characters"),
     ],
 )
 def test_unsafe_or_malformed_yaml_is_refused(tmp_path, text, message):

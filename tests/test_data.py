@@ -517,6 +517,10 @@ def test_a_path_from_the_home_folder_is_read_there(tmp_path, monkeypatch):
     assert config.path == "~/photos"  # kept as written: each user's home, a shared config
     check_findable(config, tmp_path / "elsewhere")
     assert len(load_dataset(config, tmp_path / "elsewhere").y_train) == 7
+    # data.dir too: the folder relative paths are looked up in.
+    in_dir = DataConfig(dataset="image_folder", dir="~", path="photos", image_size=(8, 8))
+    check_findable(in_dir)
+    assert len(load_dataset(in_dir).y_train) == 7
 
 
 def test_a_path_whose_name_holds_glob_characters_is_itself(tmp_path):

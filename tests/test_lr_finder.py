@@ -133,6 +133,15 @@ def test_numpy_numbers_are_range_test_numbers(tmp_path, monkeypatch):
     assert {path: path.read_bytes() for path in before} == before
     assert sorted(path.name for path in tmp_path.iterdir() if "curve" in path.name) == [
         "curve.json", "curve.png"]
+    # A plot from before plots were signed, beside its curve, is still an earlier plot:
+    # the default name of every earlier lr-find was refused after the upgrade.
+    import matplotlib.pyplot
+
+    figure = matplotlib.pyplot.figure()
+    figure.savefig(tmp_path / "curve.png")  # unsigned, as dlcourse drew it before
+    matplotlib.pyplot.close(figure)
+    dlcourse.lr_find("mnist_cnn", {"fit.batch_size": 16}, data_dir=tmp_path,
+                     output=tmp_path / "curve.png", steps=12)
     # A name with no suffix is a PNG, as --output says: Matplotlib added .png to the
     # temporary file, whose rename then failed with a traceback, leaving it behind.
     dlcourse.lr_find("mnist_cnn", {"fit.batch_size": 16}, data_dir=tmp_path,

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -447,3 +448,10 @@ def test_an_export_clears_what_killed_writers_left_and_puts_a_hidden_old_one_bac
         (staging / "file").write_text("newer")
     assert (target / "file").read_text() == "newer"
     assert sorted(path.name for path in target.parent.iterdir()) == sorted([*kept, "model[1]"])
+    # Hidden as exports named it before they named the host: put back where none is left.
+    shutil.rmtree(target)
+    (target.parent / f".partial-model[1]-old-{dead}").mkdir()
+    (target.parent / f".partial-model[1]-old-{dead}" / "file").write_text("older")
+    with rundir.directory_written_atomically(target) as staging:
+        assert (target / "file").read_text() == "older"
+        (staging / "file").write_text("newest")

@@ -160,7 +160,8 @@ def at(location, value):
         # Ranked by val_loss, mean_absolute_error's 3.8 'beat' mean_squared_error's 23.8.
         (lambda raw: (at(("compile", "loss"), {"tune": "choice", "values": [
             "mean_squared_error", "mean_absolute_error"]})(raw),
-                      raw["compile"].update(metrics=["mae"])),
+                      raw["compile"].update(metrics=["mae"]),
+                      raw["model"]["layers"][2]["Dense"].update(activation="linear")),
          "compile.loss: can't be searched here: the trials are ranked by val_loss"),
     ],
 )
@@ -234,3 +235,18 @@ def test_train_refuses_a_tunable_config_and_points_to_tune():
     assert "searches 4 values (model.layers[0].Embedding.output_dim, " in message
     assert re.search(r"`dlcourse tune \S+imdb_lstm_tune.yaml`", message)
     assert "best_config.yaml" in message
+
+
+def test_a_loss_is_searched_where_trials_are_ranked_by_accuracy():
+    """Ranked by val_accuracy (metrics of accuracy, acc, or left out: Keras's default),
+    searching the loss compares like with like; it was refused from the raw file."""
+    for metrics in (["acc"], None):
+        raw = lstm_raw()
+        at(("compile", "loss"), {"tune": "choice", "values": [
+            "binary_crossentropy", "binary_focal_crossentropy"]})(raw)
+        if metrics is None:
+            raw["compile"].pop("metrics", None)
+        else:
+            raw["compile"]["metrics"] = metrics
+        (expression,) = check(raw).expressions
+        assert expression.path == "compile.loss"

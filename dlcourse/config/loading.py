@@ -155,7 +155,6 @@ def check_search_config(
     `overrides`, (key, as given) of those applied to `raw`, are named with the problems
     they made."""
     expressions, problems = find_expressions(raw)
-    problems += _losses_ranked_apart(raw, expressions)
     if problems:
         raise_problems(source, problems, overrides)
     first = {expression.path: expression.first for expression in expressions}
@@ -168,16 +167,17 @@ def check_search_config(
         problems = _problems_at_the_extremes(raw, expressions, first)
     if problems:
         raise_problems(source, problems, overrides)
-    return SearchConfig(raw, tuple(expressions), validate(representative, source), source)
+    config = validate(representative, source)
+    if problems := _losses_ranked_apart(config, expressions):
+        raise_problems(source, problems, overrides)
+    return SearchConfig(raw, tuple(expressions), config, source)
 
 
-def _losses_ranked_apart(raw: dict[str, Any], expressions: Sequence[SearchExpression]) -> list[str]:
+def _losses_ranked_apart(config: Config, expressions: Sequence[SearchExpression]) -> list[str]:
     """A search ranks its trials by val_accuracy where the config measures accuracy, else
     by val_loss (dlcourse.tuning.objective_of), which each loss measures on its own scale:
     mean_absolute_error's 3.8 'beat' mean_squared_error's 23.8."""
-    compile_section = raw.get("compile") if isinstance(raw.get("compile"), dict) else {}
-    metrics = compile_section.get("metrics") or []
-    if "accuracy" in (metrics if isinstance(metrics, list) else [metrics]):
+    if "accuracy" in config.compile.metrics:
         return []
     return [f"{expression.path}: can't be searched here: the trials are ranked by val_loss, "
             "which each loss measures on a scale of its own; add accuracy to compile.metrics "

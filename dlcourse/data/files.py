@@ -65,7 +65,7 @@ def check_given_dir(data_dir: Any) -> None:
 
 def candidate_dirs(data_dir: str | Path | None) -> list[Path]:
     """The local directories searched, in order, before Keras's download."""
-    dirs = [Path(data_dir)] if data_dir else []
+    dirs = [Path(home_expanded(str(data_dir)))] if data_dir else []  # data.dir: ~/data
     if os.environ.get("DLCOURSE_DATA_DIR"):
         dirs.append(Path(os.environ["DLCOURSE_DATA_DIR"]))
     return list(dict.fromkeys(dirs))  # each once, though --data-dir may be the variable's

@@ -96,7 +96,7 @@ def check_held_in(config: DataConfig, data_dir: str | Path, *, test_only: bool =
             if test_only and key == "data.train":
                 continue
             if Path(home_expanded(pattern)).is_absolute():
-                if Path(pattern).is_relative_to(Path(data_dir).absolute()):
+                if Path(home_expanded(pattern)).is_relative_to(Path(data_dir).absolute()):
                     continue  # held there: --data-dir names the data where it is
                 raise DataError(f"{key} is the absolute path {pattern}, which --data-dir "
                                 f"{data_dir} can't change: leave --data-dir out, or give "
@@ -177,5 +177,5 @@ def data_record(config: DataConfig, data_dir: str | Path | None, dataset: Datase
         files = {str(path.resolve()): data_fingerprint(config, path) for path in read}
     except OSError:  # data given from Python: no file
         return {"data_dir": None, "source": None}
-    return {"data_dir": str(Path(chosen).resolve()) if chosen else None,
+    return {"data_dir": str(Path(home_expanded(str(chosen))).resolve()) if chosen else None,
             "source": dataset.recorded_source, "files": files}
