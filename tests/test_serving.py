@@ -65,6 +65,14 @@ def test_images_as_base64_and_as_uploads_give_predicts_records(image_server, tra
         {"images": [base64.b64encode(data).decode() for data in pictures]})
     assert status == 200
     same_records(answer["predictions"], [dict(record) for record in local])
+    # base64 as tools write it: in lines (base64 -w 60), without padding, URL-safe. Each
+    # was "not base64".
+    text = base64.b64encode(pictures[0]).decode()
+    wrapped = "\n".join(text[at:at + 60] for at in range(0, len(text), 60))
+    safe = base64.urlsafe_b64encode(pictures[1]).decode().rstrip("=")
+    status, answer = image_server.post({"images": [wrapped, safe]})
+    assert status == 200, answer
+    same_records(answer["predictions"], [dict(record) for record in local])
 
     boundary = "dlcourse-test-boundary"
     parts = b"".join(
@@ -179,13 +187,23 @@ def test_connections_past_the_limit_are_answered_503_until_one_closes(trained):
 
     server = Server(trained["mnist"], "--max-connections", "2")
     try:
-        held = socket.create_connection(("127.0.0.1", server.port))  # a slow client's
-        held.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+        held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+        for connection in held:  # slow clients'
+            connection.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
         time.sleep(0.5)
-        assert server.call("GET", "/health")[0] == 503  # the second of two
-        held.close()
+        # The third of two. (Two were one: uvicorn counts the connection it decides on.)
+        assert server.call("GET", "/health")[0] == 503
+        held[0].close()
         time.sleep(0.5)
         assert server.call("GET", "/health") == (200, {"status": "ok"})
+        held[1].close()
+        # A client gone mid-body: a 70-line traceback in the server's log, each time.
+        partial = socket.create_connection(("127.0.0.1", server.port))
+        partial.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                        b"\r\nContent-Length: 1000\r\n\r\n{\"images\": [")
+        time.sleep(0.5)
+        partial.close()
+        time.sleep(0.5)
     except BaseException:
         server.stop()
         raise
