@@ -502,8 +502,11 @@ def export(run_dir: Path, format_: str, output: Path | None, data_dir) -> None:
               help="Most texts or pictures in one request.")
 @click.option("--max-connections", default=64, show_default=True, type=click.IntRange(min=1),
               help="Most connections at once; more are answered 503 (each may hold a body).")
+@click.option("--receive-seconds", default=120.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
+              help="A request must arrive whole within this, or its connection is closed.")
 def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: int,
-          max_connections: int) -> None:
+          max_connections: int, receive_seconds: float) -> None:
     """Serve RUN_DIR's model over HTTP: POST /predict, a demo page at /, docs at /docs.
 
     Needs the extra: pip install 'dlcourse[serve]'.
@@ -512,7 +515,7 @@ def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: i
     from dlcourse.serving import Limits, serve as serve_run
 
     limits = Limits(body_bytes=int(max_body_mb * (1 << 20)), inputs=max_inputs,
-                    connections=max_connections)
+                    connections=max_connections, receive_seconds=receive_seconds)
     serve_run(run_dir, host=host, port=port, limits=limits, say=click.echo)
     _CTRL_C_HEARD.clear()  # uvicorn stopped on it, as a server should: not an interruption
 

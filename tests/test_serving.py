@@ -185,7 +185,7 @@ def test_connections_past_the_limit_are_answered_503_until_one_closes(trained):
     import socket
     import time
 
-    server = Server(trained["mnist"], "--max-connections", "2")
+    server = Server(trained["mnist"], "--max-connections", "2", "--receive-seconds", "2")
     try:
         held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
         for connection in held:  # slow clients'
@@ -197,6 +197,16 @@ def test_connections_past_the_limit_are_answered_503_until_one_closes(trained):
         time.sleep(0.5)
         assert server.call("GET", "/health") == (200, {"status": "ok"})
         held[1].close()
+        # Clients that send nothing, or part of their headers, held the slots for as long
+        # as they stayed open: --receive-seconds closes them.
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+        idle[1].sendall(b"GET /health HTTP/1.1\r\nHo")
+        time.sleep(0.3)
+        assert server.call("GET", "/health")[0] == 503
+        time.sleep(2.5)
+        assert server.call("GET", "/health") == (200, {"status": "ok"})
+        for connection in idle:
+            connection.close()
         # A client gone mid-body: a 70-line traceback in the server's log, each time.
         partial = socket.create_connection(("127.0.0.1", server.port))
         partial.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"

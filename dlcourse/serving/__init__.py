@@ -37,6 +37,10 @@ class Limits:
     body_bytes: int = 8 << 20
     inputs: int = 64
     connections: int = 64
+    # A request must arrive whole within this: 64 connections that sent nothing, or part
+    # of their headers, held every slot, and the server answered 503 for as long as they
+    # stayed open. 8 MB at 1 Mbit/s takes 64 s.
+    receive_seconds: float = 120.0
 
 
 class BadRequest(Exception):
@@ -287,9 +291,52 @@ def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
     # No startup or shutdown hooks: with the lifespan protocol on, a second Ctrl-C (uvicorn
     # then quits at once) printed a CancelledError traceback from it.
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off",
+                http=_receiving_within(limits.receive_seconds),
                 # uvicorn counts the connection it is deciding on: N let N - 1 in, and
                 # --max-connections 1 answered every request 503.
                 limit_concurrency=limits.connections + 1)
+
+
+def _receiving_within(seconds: float):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request hasn't arrived whole
+    (headers and body) `seconds` after its first byte, or after the connection opened.
+    uvicorn has no such deadline: its keep-alive timer starts after a response, and any
+    byte stops it. Once a request has arrived, answering it takes what it takes."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class ReceivingWithin(H11Protocol):
+        _deadline = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
+                self._arm()  # a request begins: the first, or the next on a kept-alive one
+            super().data_received(data)
+            if self.cycle is not None and not self.cycle.more_body:  # arrived whole
+                self._disarm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(seconds, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return ReceivingWithin
 
 
 def _check_free(host: str, port: int) -> None:
