@@ -103,6 +103,17 @@ def test_stdin_beyond_the_bound_is_refused_not_cut(text_run, monkeypatch):
         collect_inputs(text_run, ["-"], stdin=stdin(b"a fine film\nboring and long\n"))
 
 
+def test_more_reviews_than_predict_holds_at_once_are_refused(text_run, tmp_path):
+    """200,000 short reviews took 1.9 GB and 2.5 minutes with nothing printed; a 64 MB
+    file holds 13 million."""
+    many = tmp_path / "many.txt"
+    many.write_text("good movie\n" * 100_000)
+    assert len(collect_inputs(text_run, [str(many)])) == 100_000
+    many.write_text("good movie\n" * 100_001)
+    with pytest.raises(DataError, match="100,001 reviews given; predict takes at most 100,000"):
+        collect_inputs(text_run, [str(many)])
+
+
 @pytest.mark.robustness("bad inputs")
 def test_what_is_no_review_is_named_not_classified(text_run, tmp_path):
     """A folder's name was classified as a review; so were stdin's bytes that are no UTF-8
