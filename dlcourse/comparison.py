@@ -357,16 +357,17 @@ def check_plot_target(path: Path, option: str = "--plot",
         raise RunError(f"{option} {path}: that is inside the run directory {folder}, whose "
                        "files are the run's own; write the plot elsewhere.")
     if not path.is_file():
-        return format  # nothing there, or what the write itself will name (a folder, a FIFO)
+        return format  # nothing there
     try:
-        with open(path, "rb") as existing:
-            start = existing.read(8)
+        start, end = _edges(path)
     except OSError:
         return format  # unreadable: the write says why
     if not start.startswith(PLOT_STARTS[format]):
         raise RunError(f"{option} {path}: that file exists and is not a {format.upper()} image, "
                        "so it isn't an earlier plot to replace; give another name.")
-    if not _signed(path, signature):  # a photo, a figure of the user's, a tuning's plot
+    # Matplotlib writes the Title near a PNG's or an SVG's start, at a PDF's end.
+    mark = signature.encode()
+    if mark not in start and mark not in end:  # a photo, a figure of the user's, a tuning's plot
         raise RunError(f"{option} {path}: that {format.upper()} image exists and is not a plot "
                        f"`{signature.split()[-1]}` drew (or one from before dlcourse signed "
                        "its plots, 2026-12-07), so it isn't an earlier plot to replace; give "
@@ -374,19 +375,13 @@ def check_plot_target(path: Path, option: str = "--plot",
     return format
 
 
-def _signed(path: Path, signature: str) -> bool:
-    """Whether `path` holds `signature`, which savefig writes into the metadata: near a
-    PNG's or an SVG's start, at a PDF's end."""
-    edge = 16 << 10
-    try:
-        with open(path, "rb") as drawn:
-            start = drawn.read(edge)
-            drawn.seek(max(0, path.stat().st_size - edge))
-            end = drawn.read(edge)
-    except OSError:
-        return True  # unreadable: the write says why
-    mark = signature.encode()
-    return mark in start or mark in end
+def _edges(path: Path, edge: int = 16 << 10) -> tuple[bytes, bytes]:
+    """A file's first and last `edge` bytes: its format's start, and where savefig writes
+    a plot's metadata."""
+    with open(path, "rb") as drawn:
+        start = drawn.read(edge)
+        drawn.seek(max(0, os.fstat(drawn.fileno()).st_size - edge))
+        return start, drawn.read(edge)
 
 
 def plot_format(path: Path, option: str = "--plot") -> str:

@@ -214,6 +214,16 @@ def _writer() -> str:
     return f"{os.getpid()}.{_HOST}"
 
 
+def _export_mark(folder: Path) -> list[str]:
+    """The lines of an export's mark: "FORMAT export of RUN", then what it wrote; none for
+    a folder without a readable one."""
+    try:
+        data = read_file(folder / EXPORT_MARKER, 1 << 16, RunError, "export mark")
+    except RunError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
@@ -910,11 +920,7 @@ class RunDir:
     def export_format(folder: Path) -> str | None:
         """The format of the export in `folder`, as its mark says (None: no mark, or an
         unreadable one)."""
-        try:
-            lines = read_file(folder / EXPORT_MARKER, 1 << 16, RunError, "export mark")
-        except RunError:
-            return None
-        first = lines.decode("utf-8", "replace").partition("\n")[0]
+        first = next(iter(_export_mark(folder)), "")
         return first.split(" export of ", 1)[0] if " export of " in first else None
 
     @staticmethod
@@ -922,11 +928,7 @@ class RunDir:
         """What an export folder holds that no export wrote (a user's notes put beside the
         model): replacing the export would delete it. The mark lists what was written
         (older marks, none: then what any export writes)."""
-        try:
-            lines = read_file(folder / EXPORT_MARKER, 1 << 16, RunError, "export mark")
-            written = set(lines.decode("utf-8", "replace").splitlines()[1:])
-        except RunError:
-            written = set()
+        written = set(_export_mark(folder)[1:])
         written = (written or set(_OLD_EXPORT_ENTRIES)) | {EXPORT_MARKER, EXPORT_README}
         # What a file browser or Jupyter leaves by looking (.DS_Store, .ipynb_checkpoints,
         # Thumbs.db) is nobody's work.

@@ -95,8 +95,8 @@ def check_held_in(config: DataConfig, data_dir: str | Path, *, test_only: bool =
         for key, pattern in config.own_paths().items():
             if test_only and key == "data.train":
                 continue
-            if Path(home_expanded(pattern)).is_absolute():
-                if Path(home_expanded(pattern)).is_relative_to(Path(data_dir).absolute()):
+            if (where := Path(home_expanded(pattern))).is_absolute():
+                if where.is_relative_to(Path(data_dir).absolute()):
                     continue  # held there: --data-dir names the data where it is
                 raise DataError(f"{key} is the absolute path {pattern}, which --data-dir "
                                 f"{data_dir} can't change: leave --data-dir out, or give "
