@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from dlcourse.config import SearchConfig, check_search_config
+from dlcourse.config.datasets import DATA_PLACES
 from dlcourse.errors import DlcourseError
 from dlcourse.rundir import (
     LOCK_FILE,
@@ -220,13 +221,9 @@ def search_config_digest(raw: Mapping[str, Any]) -> str:
     data = raw.get("data")
     if isinstance(data, Mapping):
         raw = {**raw, "data": {key: value for key, value in data.items()
-                               if key not in _DATA_PLACES}}
+                               if key not in DATA_PLACES}}
     canonical = json.dumps(raw, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-# Where a config's data is: moved, the data is the same (checked by its digest).
-_DATA_PLACES = frozenset({"dir", "train", "test", "path", "test_path"})
 
 
 def hyperband_models(max_epochs: int, factor: int = HYPERBAND_FACTOR) -> int:

@@ -86,6 +86,8 @@ FAMILIES = {
 DATASET_NAMES = tuple(FAMILIES)
 # Settings that belong to one dataset or another, so a setting the dataset ignores is an error.
 FAMILY_SETTINGS = frozenset(key for family in FAMILIES.values() for key in family.settings)
+# Where a config's data is, in every family: data.dir and each family's own paths.
+DATA_PLACES = frozenset({"dir", *(path for family in FAMILIES.values() for path in family.paths)})
 
 
 def family(name: str) -> DatasetFamily:

@@ -153,17 +153,17 @@ def _check_folders_apart(root: Path, test_root: Path, config: DataConfig) -> Non
     inside it or around it: the model was tested on the images it trained on, without a
     word. Raw text refuses splits that share a file the same way."""
     train, test = root.resolve(), test_root.resolve()
-    inner, outer = (test, train) if train in test.parents else (train, test)
-    if outer in inner.parents and any(part.startswith(".") for part in
-                                      inner.relative_to(outer).parts):
-        return  # Keras leaves hidden folders out: photos/.test is no class of photos
-    if train == test or train in test.parents or test in train.parents:
-        how = "is" if train == test else "overlaps"
-        raise DataError(
-            f"{test_root}: data.test_path ({config.test_path}) {how} data.path's folder "
-            f"({config.path}); the model would be tested on images it trained on. Give the "
-            "test images a folder of their own, or leave data.test_path out to hold out "
-            "data.test_split of the training folder.")
+    if train != test:
+        inner, outer = (test, train) if train in test.parents else (train, test)
+        if outer not in inner.parents or any(part.startswith(".") for part in
+                                             inner.relative_to(outer).parts):
+            return  # apart; or hidden, which Keras leaves out: photos/.test is no class
+    how = "is" if train == test else "overlaps"
+    raise DataError(
+        f"{test_root}: data.test_path ({config.test_path}) {how} data.path's folder "
+        f"({config.path}); the model would be tested on images it trained on. Give the "
+        "test images a folder of their own, or leave data.test_path out to hold out "
+        "data.test_split of the training folder.")
 
 
 def class_folders(root: Path) -> list[str]:
