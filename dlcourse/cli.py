@@ -427,36 +427,50 @@ def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: 
     (e.g. a review's rating) print the predicted number.
     """
     import json
+    import textwrap
 
     from dlcourse.preflight import finished_run
     from dlcourse.prediction_inputs import collect_inputs
+    from dlcourse.terminal import Progress
 
     finished_run(run_dir)
     items = collect_inputs(run_dir, inputs, as_text=as_text, stdin=sys.stdin)
     _import_tensorflow_quietly()
-    from dlcourse.prediction import predict_run
+    from dlcourse.prediction import Predictor
+
+    predictor, number = Predictor(run_dir), 0
+    # On a terminal the results show the progress; written to a file, this line does.
+    progress = Progress(len(items), "inputs predicted", quiet=sys.stdout.isatty())
+    for chunk in predictor.predict_in_chunks(items, preprocess=not no_preprocess):
+        for prediction in chunk:
+            number += 1
+            for warning in prediction.warnings:
+                click.echo(f"Warning (input {number}): {warning}.", err=True)
+            if as_json:  # one array, written as json.dumps(..., indent=2) writes it
+                record = textwrap.indent(json.dumps(prediction.as_dict(), indent=2), "  ")
+                click.echo(("[\n" if number == 1 else ",\n") + record, nl=False)
+            else:
+                click.echo(_prediction_line(prediction))
+        progress.update(number)
+    progress.close()
+    if as_json:
+        click.echo("\n]")
+
+
+def _prediction_line(prediction) -> str:
     from dlcourse.terminal import printable_line
 
-    predictions = predict_run(run_dir, items, preprocess=not no_preprocess)
-    for number, prediction in enumerate(predictions, start=1):
-        for warning in prediction.warnings:
-            click.echo(f"Warning (input {number}): {warning}.", err=True)
-    if as_json:
-        click.echo(json.dumps([p.as_dict() for p in predictions], indent=2))
-        return
-    for prediction in predictions:
-        shown = printable_line(prediction.input)  # a review's control characters, escaped
-        shown = shown if len(shown) <= 70 else shown[:67] + "..."
-        known = (f"  [knows {prediction.known_words} of {prediction.words} words]"
-                 if prediction.words is not None else "")
-        if prediction.value is not None:
-            click.echo(f"predicted {prediction.value:.2f}  {shown}{known}")
-        elif "positive" in prediction.probabilities:
-            positive = prediction.probabilities["positive"]
-            click.echo(f"P(positive) {positive:.3f}  {prediction.label:8}  {shown}{known}")
-        else:
-            top = ", ".join(f"{label}: {p:.3f}" for label, p in prediction.top)
-            click.echo(f"{shown}  ->  {prediction.label}  ({top}){known}")
+    shown = printable_line(prediction.input)  # a review's control characters, escaped
+    shown = shown if len(shown) <= 70 else shown[:67] + "..."
+    known = (f"  [knows {prediction.known_words} of {prediction.words} words]"
+             if prediction.words is not None else "")
+    if prediction.value is not None:
+        return f"predicted {prediction.value:.2f}  {shown}{known}"
+    if "positive" in prediction.probabilities:
+        positive = prediction.probabilities["positive"]
+        return f"P(positive) {positive:.3f}  {prediction.label:8}  {shown}{known}"
+    top = ", ".join(f"{label}: {p:.3f}" for label, p in prediction.top)
+    return f"{shown}  ->  {prediction.label}  ({top}){known}"
 
 
 @main.command("export")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -34,6 +34,9 @@ TOP = 3
 # Below this share of known words a text is mostly unknown to the model.
 MOSTLY_UNKNOWN = 0.5
 UNKNOWN_SHOWN = 20
+# Inputs predicted at a time by the command: a chunk's results print as soon as they are
+# known, and memory holds one chunk's, whatever the number of inputs.
+CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -182,25 +185,36 @@ class Predictor:
         except DlcourseError:
             return {}
 
-    def predict(self, inputs: Sequence[str | bytes] | np.ndarray, *, preprocess: bool = True
-                ) -> list[Prediction]:
+    def predict(self, inputs: Sequence[str | bytes] | np.ndarray, *, preprocess: bool = True,
+                first: int = 1) -> list[Prediction]:
         """Texts for text models, picture paths (or a file's bytes) for image models, or an
-        array."""
+        array. `first` numbers the first input, for a chunk of a longer list."""
         if len(inputs) == 0:
             # Only from Python: the command line asks for its INPUTS itself.
             raise DataError("Nothing to predict: give texts, pictures or an array of inputs.")
         if isinstance(inputs, np.ndarray):
             prepared = _prepared_array(self.config, inputs, self.input_shape,
                                        self._embedding_rows, self.run.learned_pixels_within_one())
-            inputs = [f"array[{index}]" for index in range(len(prepared.arrays))]
+            inputs = [f"array[{index}]"
+                      for index in range(first - 1, first - 1 + len(prepared.arrays))]
         elif self.family.is_text:
-            prepared = self.prepare_texts(inputs)
+            prepared = self.prepare_texts(inputs, first)
         else:
             names = [item if isinstance(item, str) else f"inputs[{index}]"
-                     for index, item in enumerate(inputs)]
+                     for index, item in enumerate(inputs, start=first - 1)]
             prepared = self._prepared_pictures(inputs, preprocess, names)
             inputs = names
         return self._answers(inputs, prepared)
+
+    def predict_in_chunks(self, inputs: Sequence[str | bytes], *, preprocess: bool = True,
+                          size: int | None = None) -> Iterator[list[Prediction]]:
+        """`predict` of `size` (CHUNK) inputs at a time, each chunk's answers as soon as
+        they are known: 25,000 reviews in one call held 1.3 GB and printed nothing for a
+        minute."""
+        size = size or CHUNK
+        for start in range(0, len(inputs), size):
+            yield self.predict(inputs[start:start + size], preprocess=preprocess,
+                               first=start + 1)
 
     def predict_pictures(self, pictures: Sequence[tuple[str, bytes]], *, preprocess: bool = True
                          ) -> list[Prediction]:
@@ -211,9 +225,9 @@ class Predictor:
         return self._answers(names, self._prepared_pictures([data for _, data in pictures],
                                                             preprocess, names))
 
-    def prepare_texts(self, texts: Sequence[str]) -> _Prepared:
+    def prepare_texts(self, texts: Sequence[str], first: int = 1) -> _Prepared:
         """Texts as the model's input, as training prepared them, with the known words."""
-        for position, text in enumerate(texts, start=1):
+        for position, text in enumerate(texts, start=first):
             check_text(text, position)
         if self.config.data.dataset == "raw_text":
             settings = self.config.data.vectorize

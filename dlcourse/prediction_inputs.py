@@ -23,9 +23,9 @@ from dlcourse.safe_files import read_file
 # What reads as a file name rather than a text: one word with a file suffix or a folder.
 _LOOKS_LIKE_A_PATH = re.compile(r"^[^\s]*(/|\\)[^\s]*$|^[^\s]+\.[A-Za-z0-9]{1,5}$")
 LARGEST_INPUT_FILE_BYTES = 64 << 20
-# Predict holds every review's result until it prints them: 200,000 took 1.9 GB and
-# 2.5 minutes with no line printed, and a 64 MB file can hold 13 million short ones.
-MOST_REVIEWS = 100_000
+# Results print a chunk at a time, but the reviews are all held (a 64 MB file can hold 13
+# million short ones, nearly 1 GB as Python's strings). A million take about 40 minutes.
+MOST_REVIEWS = 1_000_000
 # Files of records, whose reviews are in one field: read one review a line, a CSV's header
 # and its label column were classified as reviews too.
 _RECORD_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -59,13 +59,15 @@ def collect_inputs(run_dir: str | Path, items: Sequence[str], *, as_text: bool =
             raise DataError(f"{item}: {what}, not a file of reviews. To classify these words "
                             "as a review, pass --text.")
         else:
-            check_text(item, len(reviews) + 1)
             reviews.append(item)
     if len(reviews) > MOST_REVIEWS:
         raise DataError(f"{len(reviews):,} reviews given; predict takes at most "
-                        f"{MOST_REVIEWS:,} at once (it holds each one's result until it "
-                        "prints them). Split the file, e.g. split -l 100000 FILE part-, and "
-                        "predict each part.")
+                        f"{MOST_REVIEWS:,} at once (it holds them all while it predicts). "
+                        "Split the file, e.g. split -l 1000000 FILE part-, and predict each "
+                        "part.")
+    # Each told before the first result is printed, not in the middle of the output.
+    for position, review in enumerate(reviews, start=1):
+        check_text(review, position)
     return reviews
 
 

@@ -282,6 +282,33 @@ def test_predict_text_from_arguments_file_and_stdin(text_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_many_inputs_print_a_chunk_at_a_time_with_a_progress_line(text_run, tmp_path,
+                                                                  monkeypatch):
+    """25,000 reviews held 1.3 GB and printed nothing for a minute, then everything."""
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("the movie was great\nboring\nein sehr schlechter Film\nthe end\na\n")
+    whole = {flag: CliRunner().invoke(main, ["predict", str(text_run), str(reviews), *flag])
+             for flag in ((), ("--json",))}
+    monkeypatch.setattr("dlcourse.prediction.CHUNK", 2)
+    monkeypatch.setattr("dlcourse.terminal.Progress.EVERY", 0)
+    for flag, before in whole.items():
+        chunked = CliRunner().invoke(main, ["predict", str(text_run), str(reviews), *flag])
+        assert chunked.exit_code == 0, chunked.output
+        assert chunked.stdout == before.stdout  # the same lines, the same JSON text
+        # A warning names its input by its place in the whole list, not in its chunk.
+        assert "Warning (input 3): the model knows 0" in chunked.stderr
+        assert [line for line in chunked.stderr.splitlines() if "predicted" in line] == [
+            "2 of 5 inputs predicted (40%)", "4 of 5 inputs predicted (80%)",
+            "5 of 5 inputs predicted (100%)"]
+    records = json.loads(whole[("--json",)].stdout)
+    assert whole[("--json",)].stdout == json.dumps(records, indent=2) + "\n"
+    assert [record["input"] for record in records][2:] == ["ein sehr schlechter Film",
+                                                          "the end", "a"]
+    # One chunk: the results are the whole story, no progress line.
+    assert "predicted" not in whole[()].stderr
+
+
+@pytest.mark.slow
 def test_predict_an_image_the_test_writes(trained, tmp_path):
     run_dir = trained["mnist"]
     digit = np.zeros((28, 28), np.uint8)

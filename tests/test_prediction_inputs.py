@@ -103,15 +103,22 @@ def test_stdin_beyond_the_bound_is_refused_not_cut(text_run, monkeypatch):
         collect_inputs(text_run, ["-"], stdin=stdin(b"a fine film\nboring and long\n"))
 
 
-def test_more_reviews_than_predict_holds_at_once_are_refused(text_run, tmp_path):
-    """200,000 short reviews took 1.9 GB and 2.5 minutes with nothing printed; a 64 MB
-    file holds 13 million."""
+def test_more_reviews_than_predict_holds_at_once_are_refused(text_run, tmp_path, monkeypatch):
+    """A 64 MB file holds 13 million short reviews, all held while they are predicted."""
+    monkeypatch.setattr("dlcourse.prediction_inputs.MOST_REVIEWS", 1000)
     many = tmp_path / "many.txt"
-    many.write_text("good movie\n" * 100_000)
-    assert len(collect_inputs(text_run, [str(many)])) == 100_000
-    many.write_text("good movie\n" * 100_001)
-    with pytest.raises(DataError, match="100,001 reviews given; predict takes at most 100,000"):
+    many.write_text("good movie\n" * 1000)
+    assert len(collect_inputs(text_run, [str(many)])) == 1000
+    many.write_text("good movie\n" * 1001)
+    with pytest.raises(DataError, match="1,001 reviews given; predict takes at most 1,000"):
         collect_inputs(text_run, [str(many)])
+
+
+def test_a_review_that_is_no_text_is_told_before_any_is_predicted(text_run):
+    """Results print a chunk at a time, so every review is checked before the first is
+    predicted: the chunks before it would have printed, and a JSON array been left open."""
+    with pytest.raises(DataError, match="Input 5001 is an empty text"):
+        collect_inputs(text_run, ["fine"] * 5000 + ["   "], as_text=True)
 
 
 @pytest.mark.robustness("bad inputs")
