@@ -441,20 +441,22 @@ def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: 
     predictor, number = Predictor(run_dir), 0
     # On a terminal the results show the progress; written to a file, this line does.
     progress = Progress(len(items), "inputs predicted", quiet=sys.stdout.isatty())
-    for chunk in predictor.predict_in_chunks(items, preprocess=not no_preprocess):
-        for prediction in chunk:
-            number += 1
-            for warning in prediction.warnings:
-                click.echo(f"Warning (input {number}): {warning}.", err=True)
-            if as_json:  # one array, written as json.dumps(..., indent=2) writes it
-                record = textwrap.indent(json.dumps(prediction.as_dict(), indent=2), "  ")
-                click.echo(("[\n" if number == 1 else ",\n") + record, nl=False)
-            else:
-                click.echo(_prediction_line(prediction))
-        progress.update(number)
-    progress.close()
-    if as_json:
-        click.echo("\n]")
+    try:
+        for chunk in predictor.predict_in_chunks(items, preprocess=not no_preprocess):
+            for prediction in chunk:
+                number += 1
+                for warning in prediction.warnings:
+                    click.echo(f"Warning (input {number}): {warning}.", err=True)
+                if as_json:  # one array, written as json.dumps(..., indent=2) writes it
+                    record = textwrap.indent(json.dumps(prediction.as_dict(), indent=2), "  ")
+                    click.echo(("[\n" if number == 1 else ",\n") + record, nl=False)
+                else:
+                    click.echo(_prediction_line(prediction))
+            progress.update(number)
+    finally:
+        progress.close()
+        if as_json and number:  # a picture unreadable in a later chunk: what came before
+            click.echo("\n]")  # is still one JSON array
 
 
 def _prediction_line(prediction) -> str:

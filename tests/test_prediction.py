@@ -330,6 +330,20 @@ def test_predict_an_image_the_test_writes(trained, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_picture_unreadable_in_a_later_chunk_leaves_the_json_before_it_whole(
+        trained, tmp_path, monkeypatch):
+    digit = np.zeros((28, 28), np.uint8)
+    digit[5:23, 13:16] = 255
+    Image.fromarray(digit).save(tmp_path / "digit.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "digit.png").read_bytes()[:60])
+    monkeypatch.setattr("dlcourse.prediction.CHUNK", 2)
+    pictures = [str(tmp_path / name) for name in ("digit.png", "digit.png", "cut.png")]
+    result = CliRunner().invoke(main, ["predict", str(trained["mnist"]), *pictures, "--json"])
+    assert result.exit_code == 2 and "cut.png" in result.stderr, result.output
+    assert [record["input"] for record in json.loads(result.stdout)] == pictures[:2]
+
+
+@pytest.mark.slow
 def test_integer_pixels_are_scaled_as_uint8_and_float_ones_of_0_to_255_warned_about(trained):
     """float32 arrays of 0-255 pixels are not scaled, and every digit came out with
     probability 1.0, without a word. int64 ones (pandas's) were not scaled either, though
