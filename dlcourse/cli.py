@@ -274,6 +274,8 @@ def tune(config, trials, algorithm, overrides, data_dir, output_dir, smoke, trac
     click.echo(f"\nTrials, best first ({result.objective}):")
     click.echo(trials_table(result.trials, result.expressions, result.objective,
                             result.direction), nl=False)
+    if result.ended_early:
+        click.echo(result.ended_early)
     click.echo(f"Tuning written to {_shown(result.tune_dir)}")
     if result.best_config is not None:
         click.echo(f"Best config: {_shown(result.tune_dir) / BEST_CONFIG_FILE}")

@@ -10,6 +10,7 @@ interrupted search resumes where it stopped: finished trials are reloaded, not r
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from contextlib import contextmanager
@@ -72,6 +73,8 @@ class TuneResult:
     direction: str
     trials: list[TrialRecord]
     best_config: Config | None
+    # Why a finished search ran fewer trials than it was given, in a sentence; else None.
+    ended_early: str | None = None
 
     def __repr__(self) -> str:
         completed = [trial for trial in ranked(self.trials, self.direction) if trial.completed]
@@ -324,11 +327,24 @@ def _search_held(tune_dir: TuneDir, search: SearchConfig, hypermodel: ConfigHype
             "to ones the model and data take, and tune again.")
         _finish(tune_dir, tuner, search, settings, "failed", started, stopped)
         raise stopped from None
-    result = _finish(tune_dir, tuner, search, settings, "finished", started)
+    result = replace(_finish(tune_dir, tuner, search, settings, "finished", started),
+                     ended_early=_ended_early(search, settings["max_trials"], len(tuner.oracle.trials)))
     if hypermodel.tracker is not None:
         best = settings.get("best") or {}
         hypermodel.tracker.finish_run({"best_score": best.get("score")}, tune_dir.path)
     return result
+
+
+def _ended_early(search: SearchConfig, asked: int | None, ran: int) -> str | None:
+    """KerasTuner ends a search, without a word, once it draws only values it has tried."""
+    if asked is None or ran >= asked:
+        return None
+    counts = [expression.count for expression in search.expressions]
+    combinations = math.prod(counts) if None not in counts else None
+    every = (f": the searched values make {combinations:,} combination"
+             f"{'s' if combinations != 1 else ''}, all of them tried" if combinations == ran
+             else ", as KerasTuner found no values it had not tried")
+    return f"The search ended after {ran} of {asked} trials{every}."
 
 
 def _check_trials_there(tuner) -> None:

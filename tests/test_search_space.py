@@ -8,6 +8,7 @@ import yaml
 from dlcourse.config import load_config
 from dlcourse.errors import ConfigError
 from dlcourse.config import check_search_config, load_search_config
+from dlcourse.config.search import parse_expression
 
 from helpers import ROOT
 
@@ -250,3 +251,17 @@ def test_a_loss_is_searched_where_trials_are_ranked_by_accuracy():
             raw["compile"]["metrics"] = metrics
         (expression,) = check(raw).expressions
         assert expression.path == "compile.loss"
+
+
+@pytest.mark.parametrize("expression, count", [
+    ({"tune": "choice", "values": [8, 16, 32]}, 3),
+    ({"tune": "int", "min": 16, "max": 64, "step": 16}, 4),
+    ({"tune": "int", "min": 1, "max": 10}, 10),
+    ({"tune": "int", "min": 16, "max": 128, "step": 2, "sampling": "log"}, 4),
+    ({"tune": "float", "min": 0.0, "max": 0.5, "step": 0.1}, 6),
+    ({"tune": "float", "min": 1e-4, "max": 1e-2, "sampling": "log"}, None),
+    ({"tune": "float", "min": 0.0, "max": 0.5}, None),
+])
+def test_a_searched_value_counts_the_values_keras_tuner_can_pick(expression, count):
+    parsed, problems = parse_expression(("compile", "optimizer", "learning_rate"), expression)
+    assert not problems and parsed.count == count

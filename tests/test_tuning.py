@@ -379,6 +379,22 @@ def test_trials_that_fail_are_said_in_a_line_each_and_stop_the_search_in_a_parag
     assert resumed.exit_code == 2 and "stopped on trials that failed in a row" in resumed.output
 
 
+@pytest.mark.slow
+def test_a_search_that_runs_out_of_values_says_so(tmp_path):
+    """--trials 5 over a choice of two ran two trials and ended without a word."""
+    from helpers import write_mnist
+
+    write_mnist(tmp_path, train=64, test=16)
+    result = invoke("tune", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", tmp_path,
+                    "--output-dir", tmp_path / "t", "--trials", "5",
+                    "--set", "fit.validation=null", "--set", "fit.validation_split=0.25",
+                    "--set", "fit.epochs=1",
+                    "--set", "model.layers[0].Conv2D.filters={tune: choice, values: [2, 4]}")
+    assert result.exit_code == 0, result.output
+    assert ("The search ended after 2 of 5 trials: the searched values make 2 combinations, "
+            "all of them tried.\n") in result.stdout
+
+
 def test_a_search_running_finished_or_without_its_state_is_not_resumed(tmp_path):
     """Two --resume ran the same trial into the same folder; a finished search was run
     again; one whose keras_tuner/ was gone reran every trial over trials.json."""

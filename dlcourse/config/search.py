@@ -15,6 +15,7 @@ the config is then checked is dlcourse.config.loading's.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -90,6 +91,19 @@ class SearchExpression:
     def extremes(self) -> tuple[Any, ...]:
         """Values that, if the config accepts them, show the whole range is acceptable."""
         return self.values if self.kind == "choice" else (self.minimum, self.maximum)
+
+    @property
+    def count(self) -> int | None:
+        """How many values KerasTuner can pick here, where they are few enough to count: a
+        choice's, or a range's with a step (an int's step is 1 unless given); else None."""
+        if self.kind == "choice":
+            return len(self.values)
+        step = self.step if self.step is not None or self.kind == "float" else 1
+        if step is None or (self.sampling == "log" and self.step is None):
+            return None
+        if self.sampling == "log":
+            return int(math.log(self.maximum / self.minimum) / math.log(step) + 1e-9) + 1
+        return int((self.maximum - self.minimum) / step + 1e-9) + 1
 
     def describe(self) -> str:
         """`int 16..128 step 16`, `float 0.0001..0.01 log`, `choice relu, tanh`."""
