@@ -554,6 +554,7 @@ def compare(paths, style: str, plot: Path | None) -> None:
         check_plot_target(plot)  # before the table: a refused --plot prints nothing
     summaries = collect_runs(paths)
     click.echo(format_table(summaries, style), nl=False)
+    _tell_test_validation(summaries, style)
     _tell_damaged(summaries)
     if plot is not None:
         if plot_validation_accuracy(summaries, plot):
@@ -579,7 +580,17 @@ def runs(directory: Path) -> None:
 
     summaries = collect_runs([directory])
     click.echo(format_table(summaries), nl=False)
+    _tell_test_validation(summaries)
     _tell_damaged(summaries)
+
+
+def _tell_test_validation(summaries, style: str = "terminal") -> None:
+    """Below the table it explains; a CSV says it in its validated_on column."""
+    from dlcourse.comparison import ON_TEST_SPLIT
+
+    if style != "csv" and any(summary.validated_on_test and summary.best_val is not None
+                              for summary in summaries):
+        click.echo(f"\n{ON_TEST_SPLIT}")
 
 
 @main.command()

@@ -46,6 +46,8 @@ class RunSummary:
     saved_epoch: int | None = None
     # Why the run is listed as damaged: each unreadable file, in one sentence.
     problems: tuple[str, ...] = ()
+    # fit.validation: test (the MNIST slide's): its best val is the test split's.
+    validated_on_test: bool = False
 
     @property
     def label(self) -> str:
@@ -107,7 +109,20 @@ def summarise(run_dir: Path) -> RunSummary:
         overrides=_changes(status, metrics),
         saved_epoch=_number(metrics.get("restored_epoch"), int),
         problems=tuple(problems),
+        validated_on_test=_validated_on_test(config),
     )
+
+
+def _validated_on_test(config: Any) -> bool:
+    fit = config.get("fit") if isinstance(config, dict) else None
+    return isinstance(fit, dict) and fit.get("validation") == "test"
+
+
+# Said below a table with a run marked TEST_MARK.
+TEST_MARK = "on test"
+ON_TEST_SPLIT = (f"'{TEST_MARK}': validated on the test split (fit.validation: test, as the "
+                 "slide does): its best val acc is the best test accuracy of any epoch, "
+                 "optimistic beside validation on held-out training data.")
 
 
 def _changes(status: dict[str, Any], metrics: dict[str, Any]) -> tuple[str, ...]:
@@ -189,7 +204,7 @@ COLUMNS = ("config", "overrides", "model", "parameters", "epochs", "best val acc
            "test acc", "s/epoch", "status", "run")
 # For spreadsheets: one plain number per column, the measure named in a column of its own.
 CSV_COLUMNS = ("config", "overrides", "model", "parameters", "epochs", "measure", "best_val",
-               "best_epoch", "test", "seconds_per_epoch", "status", "run")
+               "best_epoch", "test", "seconds_per_epoch", "status", "run", "validated_on")
 
 
 def table_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
@@ -201,6 +216,7 @@ def table_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
             _text(summary.parameters),
             str(summary.epochs),
             f"{_marked(summary, summary.best_val)} ({summary.best_epoch})"
+            + (f" {TEST_MARK}" if summary.validated_on_test else "")
             if summary.best_val is not None else "-",
             _marked(summary, summary.test)
             + (f" (epoch {summary.saved_epoch})" if summary.saved_epoch else ""),
@@ -220,7 +236,7 @@ def csv_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
         [summary.config, " ".join(summary.overrides), summary.model, plain(summary.parameters),
          str(summary.epochs), summary.measure, plain(summary.best_val), plain(summary.best_epoch),
          plain(summary.test), plain(summary.seconds_per_epoch), summary.status,
-         str(summary.run_dir)]
+         str(summary.run_dir), "test" if summary.validated_on_test else "held-out"]
         for summary in summaries
     ]
 

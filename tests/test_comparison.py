@@ -137,6 +137,27 @@ def test_a_cell_stays_one_cell_whatever_an_override_holds(tmp_path):
     assert len(format_table([summary]).splitlines()) == 2
 
 
+def test_a_run_validated_on_the_test_split_is_marked_as_such(tmp_path):
+    """The MNIST slide's config validates on the test split: its best val acc was listed
+    beside held-out validation as if the two measured the same thing."""
+    fake_run(tmp_path / "slide", "mnist_cnn", {"test_accuracy": 0.99}, {"val_accuracy": [0.99]})
+    (tmp_path / "slide" / "config.yaml").write_text(
+        "name: mnist_cnn\nfit: {validation: test}\nmodel: {layers: [{Dense: {units: 1}}]}\n")
+    fake_run(tmp_path / "held", "mnist_cnn", {"test_accuracy": 0.98}, {"val_accuracy": [0.98]})
+    result = invoke("compare", tmp_path / "slide", tmp_path / "held")
+    assert result.exit_code == 0, result.output
+    slide, held = result.stdout.splitlines()[1:3]
+    assert "0.9900 (1) on test" in slide and "on test" not in held
+    assert result.stdout.endswith("\n'on test': validated on the test split (fit.validation: "
+                                  "test, as the slide does): its best val acc is the best test "
+                                  "accuracy of any epoch, optimistic beside validation on "
+                                  "held-out training data.\n")
+    rows = list(csv.DictReader(io.StringIO(invoke("compare", tmp_path / "slide", tmp_path / "held",
+                                                  "--format", "csv").stdout)))
+    assert [row["validated_on"] for row in rows] == ["test", "held-out"]
+    assert "on test" not in invoke("compare", tmp_path / "held").stdout
+
+
 def test_a_run_reduced_in_its_own_file_is_listed_as_reduced(tmp_path):
     """A copy of a config with data.limit and fewer epochs in the file itself changed
     nothing on the command line, and was listed as a full run beside the others."""
