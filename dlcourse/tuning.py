@@ -483,7 +483,13 @@ def _best_config(search: SearchConfig, settings: Mapping[str, Any], best: TrialR
 
 
 def _best_config_header(tune_dir, search, settings, best: TrialRecord, count: int) -> list[str]:
-    overrides = " ".join(f"--set {item}" for item in settings["overrides"])
+    smoke = bool(settings.get("smoke"))
+    if "user_overrides" in settings:  # --smoke's own items are said as --smoke
+        given = settings["user_overrides"]
+        items = ["--smoke"] * smoke + [f"--set {item}" for item in given]
+    else:  # tuned before 2026-12-06: --smoke's items and the user's, together
+        given, items = [], [f"--set {item}" for item in settings["overrides"]]
+    overrides = " ".join(items)
     algorithm = {"random": "random search", "bayesian": "Bayesian optimisation",
                  "hyperband": "Hyperband"}[settings["algorithm"]]
     lines = [
@@ -492,7 +498,8 @@ def _best_config_header(tune_dir, search, settings, best: TrialRecord, count: in
         f"epoch {best.best_epoch}.",
         f"Tuned from {search.source}" + (f" with {overrides}" if overrides else "") + ".",
         *(["The search ran with --smoke (a subset, 1 epoch); this config leaves that out, "
-           "so it trains on what the file says."] if settings.get("smoke") else []),
+           "so it trains on what the file says" + (" and the --set values above."
+                                                   if given else ".")] if smoke else []),
         *([f"data.dir is where the search read its data: {settings['data_dir']}"]
           if settings.get("data_dir") else []),
         f"Tuning directory: {tune_dir.path}",

@@ -355,6 +355,36 @@ def test_a_smoke_searchs_best_config_is_the_config_it_searched(tmp_path):
         assert best.compile.optimizer.name == "rmsprop"
 
 
+@pytest.mark.parametrize("settings, said", [
+    ({"smoke": True, "overrides": ["data.limit=256", "fit.epochs=1", "fit.batch_size=64"],
+      "user_overrides": ["fit.batch_size=64"]},
+     ["Tuned from mine.yaml with --smoke --set fit.batch_size=64.",
+      "The search ran with --smoke (a subset, 1 epoch); this config leaves that out, so it "
+      "trains on what the file says and the --set values above."]),
+    ({"smoke": False, "overrides": ["fit.batch_size=64"], "user_overrides": ["fit.batch_size=64"]},
+     ["Tuned from mine.yaml with --set fit.batch_size=64."]),
+    # Tuned before user_overrides was kept: every item, as the search had them.
+    ({"smoke": True, "overrides": ["data.limit=256", "fit.epochs=1"]},
+     ["Tuned from mine.yaml with --set data.limit=256 --set fit.epochs=1.",
+      "The search ran with --smoke (a subset, 1 epoch); this config leaves that out, so it "
+      "trains on what the file says."]),
+])
+def test_the_best_configs_header_says_smoke_apart_from_the_users_set_values(
+        tmp_path, settings, said):
+    """--smoke's own data.limit and fit.epochs were listed as --set items the config kept."""
+    from types import SimpleNamespace
+
+    from dlcourse.tuning import _best_config_header
+    from dlcourse.tuning_report import TrialRecord
+
+    search = SimpleNamespace(source=Path("mine.yaml"), expressions=())
+    tune_dir = SimpleNamespace(path=tmp_path, best_config_path=tmp_path / "best_config.yaml")
+    settings = {"algorithm": "random", "objective": "val_accuracy", **settings}
+    lines = _best_config_header(tune_dir, search, settings,
+                                TrialRecord("0", "COMPLETED", 0.5, 1, {}), 2)
+    assert lines[1:1 + len(said)] == said
+
+
 @pytest.mark.slow
 def test_trials_that_fail_are_said_in_a_line_each_and_stop_the_search_in_a_paragraph(tmp_path):
     """Each failed trial printed KerasTuner's traceback, and three in a row ended in its
