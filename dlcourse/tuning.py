@@ -458,7 +458,10 @@ def trial_records(tuner, expressions: Sequence[SearchExpression]) -> list[TrialR
                 trial_id=trial_id,
                 status=str(trial.status),
                 score=None if trial.score is None else float(trial.score),
-                best_epoch=None if trial.best_step is None else int(trial.best_step) + 1,
+                # KerasTuner's best_step is 0 until an epoch is scored: a trial stopped in
+                # its first epoch was listed at "epoch 1".
+                best_epoch=None if trial.best_step is None or trial.score is None
+                else int(trial.best_step) + 1,
                 values={e.path: values[e.path] for e in expressions if e.path in values},
             )
         )

@@ -207,6 +207,21 @@ def test_an_interrupted_search_from_python_says_how_to_resume_it(data_dir, tmp_p
     assert json.loads((tune_dir / "tuning.json").read_text())["status"] == "interrupted"
 
 
+def test_a_trial_stopped_before_its_first_scored_epoch_has_no_best_epoch():
+    """KerasTuner's best_step is 0 until an epoch is scored: such a trial said "epoch 1"."""
+    from types import SimpleNamespace
+
+    from dlcourse.tuning import trial_records
+
+    def trial(score, best_step):
+        return SimpleNamespace(hyperparameters=SimpleNamespace(values={}), status="STOPPED",
+                               score=score, best_step=best_step)
+
+    tuner = SimpleNamespace(oracle=SimpleNamespace(trials={"0": trial(0.7, 2),
+                                                           "1": trial(None, 0)}))
+    assert [record.best_epoch for record in trial_records(tuner, ())] == [3, None]
+
+
 def test_a_tuning_result_prints_as_one_line_of_its_trials_and_best_score(tmp_path):
     # Its repr was the dataclass's, the whole best Config in it.
     from dlcourse.config import load_config
