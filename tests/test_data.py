@@ -198,6 +198,21 @@ def test_imdb_label_count_mismatch_is_refused(tmp_path):
         load_dataset(DataConfig(dataset="imdb", num_words=100, maxlen=10), tmp_path)
 
 
+def test_reviews_padded_past_the_memory_are_refused_before_they_are_made(tmp_path, monkeypatch,
+                                                                        fresh_cache):
+    """data.maxlen 1,048,576 asked numpy for 98 GB (every review is padded, --smoke too)."""
+    write_imdb(tmp_path, train=10, test=4)
+    arrays = np.load(tmp_path / "imdb.npz", allow_pickle=True)
+    longest = 1 + max(len(review) for split in ("x_train", "x_test") for review in arrays[split])
+    monkeypatch.setattr("dlcourse.data.dataset.LARGEST_PADDED_BYTES", 14 * 4 * 1000)
+    load_dataset(DataConfig(dataset="imdb", num_words=100, maxlen=1000), tmp_path)
+    with pytest.raises(DataError, match=re.escape(
+            f"data.maxlen 1,001 pads the 14 texts of {tmp_path / 'imdb.npz'} to 0.0 GB of "
+            f"indices, more than the 0 GB they may take. The longest has {longest:,} tokens, "
+            "so a data.maxlen above that only adds padding")):
+        load_dataset(DataConfig(dataset="imdb", num_words=100, maxlen=1001, limit=2), tmp_path)
+
+
 def mnist_arrays(**changes):
     arrays = {
         "x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.array([0, 1, 2, 3], np.uint8),

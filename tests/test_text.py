@@ -232,6 +232,21 @@ def test_bags_of_words_too_large_for_memory_are_refused_before_they_are_made(
     assert not made
 
 
+def test_sequences_too_long_for_memory_are_refused_before_they_are_made(monkeypatch):
+    import dlcourse.data.text as text
+
+    made = []
+    monkeypatch.setattr(text, "vectorize", lambda *arguments: made.append(1))
+    monkeypatch.setattr("dlcourse.data.dataset.LARGEST_PADDED_BYTES", 6 * 10 * 4)
+    texts = ["good film", "bad film and plot", "good plot"]
+    config = raw_text(vectorize={"output_mode": "int", "output_sequence_length": 11})
+    with pytest.raises(DataError, match=re.escape(
+            "data.vectorize.output_sequence_length 11 pads the 6 texts of the dataset to 0.0 GB "
+            "of indices, more than the 0 GB they may take. The longest has 4 tokens")):
+        text_dataset(config, (texts, [1, 0, 1]), (texts, [1, 0, 1]))
+    assert not made
+
+
 def test_csv_with_named_columns_and_string_labels(tmp_path):
     for split in ("train", "test"):
         # utf-8-sig: saved as Excel's "CSV UTF-8", with a byte-order mark before the header.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -26,6 +26,23 @@ class TextVocabulary:
 
     tokens: tuple[str, ...]
     idf_weights: tuple[float, ...] | None = None
+
+
+# Texts padded to one length are held whole, both splits at once, as int32: a maxlen far
+# past the longest review (data.maxlen 1,048,576 asked numpy for 98 GB) filled the memory.
+LARGEST_PADDED_BYTES = 2 << 30
+
+
+def check_padded_fits(key: str, length: int, texts: int, source: str,
+                      longest: Callable[[], int]) -> None:
+    """`texts` padded to `length` tokens fit in memory: told before they are made, with
+    `longest()`, the most tokens a text has."""
+    if (size := texts * length * 4) > LARGEST_PADDED_BYTES:
+        raise DataError(
+            f"{key} {length:,} pads the {texts:,} texts of {source} to {size / 2**30:,.1f} GB "
+            f"of indices, more than the {LARGEST_PADDED_BYTES >> 30} GB they may take. The "
+            f"longest has {longest():,} tokens, so a {key} above that only adds padding; "
+            "the lecture uses 500.")
 
 
 def reserved_tokens(output_mode: str) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ import numpy as np
 from dlcourse.cache import cache_file, keep, used
 from dlcourse.config import DataConfig
 from dlcourse.config.datasets import SENTIMENTS
-from dlcourse.data.dataset import Dataset, check_labels
+from dlcourse.data.dataset import Dataset, check_labels, check_padded_fits
 from dlcourse.data.files import DatasetFile, find_file, read_bounded, read_npz, regular_file
 from dlcourse.errors import DataError
 
@@ -87,11 +87,17 @@ def _prepared_imdb(path: Path, num_words: int | None, maxlen: int) -> dict[str, 
 
 def _prepare_imdb(path: Path, num_words: int | None, maxlen: int) -> dict[str, np.ndarray]:
     arrays = read_npz(path, IMDB_SPLITS)
+    for split in ("train", "test"):
+        _check_reviews(path, split, arrays[f"x_{split}"], arrays[f"y_{split}"])
+    reviews = [review for split in ("train", "test") for review in arrays[f"x_{split}"]]
+    # Every review is padded (data.limit is taken from the prepared, cached splits); with
+    # its start token, a review is one longer than its words.
+    check_padded_fits("data.maxlen", maxlen, len(reviews), str(path),
+                      lambda: 1 + max(map(_length, reviews)))
     rng = np.random.RandomState(IMDB_SHUFFLE_SEED)
     splits = {}
     for split in ("train", "test"):  # order matters: both shuffles draw from one rng
         reviews, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        _check_reviews(path, split, reviews, labels)
         order = np.arange(len(reviews))
         rng.shuffle(order)
         try:
@@ -100,6 +106,13 @@ def _prepare_imdb(path: Path, num_words: int | None, maxlen: int) -> dict[str, n
             raise DataError(f"{path}: x_{split}: {error}") from None
         splits[f"y_{split}"] = labels[order].astype("int64")
     return splits
+
+
+def _length(review) -> int:
+    try:
+        return len(review)
+    except TypeError:  # not a list of ranks: told as such where the reviews are padded
+        return 0
 
 
 def _check_reviews(path: Path, split: str, reviews: np.ndarray, labels: np.ndarray) -> None:

@@ -29,7 +29,7 @@ from dlcourse.cache import cache_file, keep, used
 from dlcourse.config import DataConfig, VectorizeConfig
 from dlcourse.config.datasets import SENTIMENTS
 from dlcourse.config.keras_catalog import installed_keras_version
-from dlcourse.data.dataset import Dataset, TextVocabulary, classes_text
+from dlcourse.data.dataset import Dataset, TextVocabulary, check_padded_fits, classes_text
 from dlcourse.data.files import find_paths, read_bounded, regular_file
 from dlcourse.errors import DataError
 
@@ -144,6 +144,12 @@ def text_dataset(
     many = len(test_texts) if same else len(train_texts) + len(test_texts)
     if not int_mode:
         _check_bag_fits(len(fitted.tokens), many, settings.max_tokens)
+    else:
+        splits = (test_texts,) if same else (train_texts, test_texts)
+        check_padded_fits("data.vectorize.output_sequence_length",
+                          settings.output_sequence_length, many, "the dataset",
+                          lambda: max(len(tokens_of(text, settings))
+                                      for texts in splits for text in texts))
     if many >= PROGRESS_TEXTS:
         _say(f"Vectorising {many:,} texts ...")
     x_test = vectorize(vectorizer, test_texts, settings)
