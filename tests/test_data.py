@@ -16,10 +16,10 @@ from dlcourse.config import DataConfig, load_search_config
 from dlcourse.data import check_findable, imdb, load_dataset
 from dlcourse.data.files import read_npz
 from dlcourse.data.imdb import imdb_sequences
-from dlcourse.errors import DataError
+from dlcourse.errors import DataError, ModelDataMismatch
 
 from helpers import (
-    CONFIGS, random_reviews, write_cifar10, write_cifar100, write_fashion_mnist, write_image_folder,
+    CONFIGS, ROOT, random_reviews, write_cifar10, write_cifar100, write_fashion_mnist, write_image_folder,
     write_imdb_text,
     write_imdb, write_mnist,
 )
@@ -211,6 +211,25 @@ def test_reviews_padded_past_the_memory_are_refused_before_they_are_made(tmp_pat
             f"indices, more than the 0 GB they may take. The longest has {longest:,} tokens, "
             "so a data.maxlen above that only adds padding")):
         load_dataset(DataConfig(dataset="imdb", num_words=100, maxlen=1001, limit=2), tmp_path)
+
+
+def test_imdb_without_num_words_needs_an_embedding_row_for_its_rarest_word(tmp_path,
+                                                                            fresh_cache):
+    """Every word is kept: an Embedding of 1,000 rows was TensorFlow's 'indices[0,1] = 28489
+    is not in [0, 1000)' traceback in the first step."""
+    from dlcourse.config import load_config
+    from dlcourse.data import signature_of
+    from dlcourse.model_checks import check_embedding_fits
+
+    write_imdb(tmp_path, train=10, test=4)
+    config = load_config(ROOT / "configs" / "imdb_lstm.yaml",
+                         ["data.num_words=null", "model.layers[0].Embedding.input_dim=3"])
+    dataset = load_dataset(config.data, tmp_path)
+    rows = 1 + max(dataset.x_train.max(), dataset.x_test.max())
+    with pytest.raises(ModelDataMismatch, match=re.escape(
+            "input_dim is 3, but the vocabulary of every word in the data (data.num_words is "
+            f"not set) is {rows}")):
+        check_embedding_fits(config, signature_of(dataset, config))
 
 
 def mnist_arrays(**changes):

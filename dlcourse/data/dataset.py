@@ -154,6 +154,8 @@ class DataSignature:
 def signature_of(dataset: Dataset, config: Config) -> DataSignature:
     """The DataSignature of a loaded dataset under a config's preprocessing."""
     origin = "data.num_words"
+    if config.data.num_words is None and dataset.input_kind == "word_indices":
+        origin = "the vocabulary of every word in the data (data.num_words is not set)"
     if dataset.vocabulary is not None:
         origin = "the vocabulary fitted on the training texts (data.vectorize.max_tokens)"
     return DataSignature(

@@ -56,7 +56,9 @@ def load_imdb(config: DataConfig, data_dir: str | Path | None) -> Dataset:
         source=path,
         class_names=SENTIMENTS,
         input_kind="word_indices",
-        vocabulary_size=config.num_words,
+        # Without num_words every word is kept: the table must have a row for the rarest.
+        vocabulary_size=config.num_words or 1 + int(max(splits["x_train"].max(initial=0),
+                                                        splits["x_test"].max(initial=0))),
     )
 
 

@@ -97,7 +97,8 @@ def _arrays_dataset(config: DataConfig, train: Any, test: Any,
         x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
         num_classes=len(names), source=SOURCE, class_names=names,
         input_kind="images" if inputs == "images" else "word_indices",
-        vocabulary_size=config.num_words if inputs != "images" else None,
+        vocabulary_size=None if inputs == "images" else config.num_words
+        or 1 + int(max(x_train.max(initial=0), x_test.max(initial=0))),
     )
 
 
