@@ -15,7 +15,7 @@ import numpy as np
 
 import dlcourse.layers
 from dlcourse.config import Config, LayerSpec, LearningRateSchedule, format_path
-from dlcourse.config.sections import binary_on_classes
+from dlcourse.config.sections import BINARY_LOSSES, binary_on_classes
 from dlcourse.config.vocabulary import WRAPPER_ARGUMENTS
 from dlcourse.data import DataSignature, classes_text
 from dlcourse.errors import ModelDataMismatch, one_line
@@ -192,10 +192,11 @@ def _schedule(spec: LearningRateSchedule) -> keras.optimizers.schedules.Learning
 
 
 def _check_output_fits(config: Config, data: DataSignature, model: keras.Model) -> None:
-    if config.compile.loss == "binary_crossentropy" and data.num_classes != 2:
+    if config.compile.loss in BINARY_LOSSES and data.num_classes != 2:
         # Named, since a label of the test split alone adds a class (it is warned of above).
         classes = classes_text(data.class_names, data.num_classes)
-        raise ModelDataMismatch(f"compile.loss: {binary_on_classes(data.name, classes)}.")
+        raise ModelDataMismatch(
+            f"compile.loss: {binary_on_classes(config.compile.loss, data.name, classes)}.")
     check_last_layer_fits(config, data, model.output_shape[-1])
 
 

@@ -441,6 +441,20 @@ def test_long_metric_names_are_logged_under_the_short_ones_reports_read():
          "'sigmoid', which squeezes the output into [0, 1], but mean_squared_error fits a number"),
         ("mnist_cnn.yaml", "compile.loss=binary_crossentropy",
          "compile.loss: binary_crossentropy, but mnist has 10 classes: use categorical_crossentropy"),
+        # Keras's short name, and the other losses of one output for two classes: a
+        # ValueError or a shape mismatch in TensorFlow's first step.
+        ("mnist_cnn.yaml", "compile.loss=bce",
+         "compile.loss: binary_crossentropy, but mnist has 10 classes: use categorical_crossentropy"),
+        ("mnist_cnn.yaml", "compile.loss=hinge",
+         "compile.loss: hinge, but mnist has 10 classes: use categorical_hinge"),
+        ("mnist_cnn.yaml", "compile.loss=binary_focal_crossentropy",
+         "compile.loss: binary_focal_crossentropy, but mnist has 10 classes: use "
+         "categorical_focal_crossentropy"),
+        ("mnist_cnn.yaml", "compile.loss=ctc",
+         "compile.loss: ctc scores a sequence of labels per example"),
+        ("imdb_lstm.yaml", "compile.loss=categorical_focal_crossentropy",
+         "model.layers[2].Dense.activation: 'sigmoid', but categorical_focal_crossentropy "
+         "expects probabilities: use activation 'softmax'"),
         # Told, when built, as model.layers[7] not taking its input, or as model.layers[2]
         # (the layer after a Reshape to letters).
         ("mnist_cnn.yaml", ["model.layers[6].Dense.name=out", "model.layers[7].Dense.name=out"],

@@ -231,10 +231,15 @@ def test_a_model_with_other_outputs_than_the_classes_is_named(tmp_path):
     ten = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                             keras.layers.Dense(10)])
     check_model_takes(RunDir(tmp_path), config, ten, digits)  # the run's own: no error
-    # A loss training doesn't tie to the classes takes any width there, and here.
+    # A loss training doesn't tie to the classes (circle's embeddings) takes any width
+    # there, and here.
+    circle = config.model_copy(update={"compile": config.compile.model_copy(
+        update={"loss": "circle"})})
+    check_model_takes(RunDir(tmp_path), circle, three, digits)
     hinge = config.model_copy(update={"compile": config.compile.model_copy(
-        update={"loss": "categorical_hinge"})})
-    check_model_takes(RunDir(tmp_path), hinge, three, digits)
+        update={"loss": "categorical_hinge"})})  # one output per class, as training needs
+    with pytest.raises(RunError, match=r"has 3 output\(s\), but mnist.npz has 10"):
+        check_model_takes(RunDir(tmp_path), hinge, three, digits)
 
 
 def test_an_evaluation_prints_as_one_line_of_its_run_and_metrics(tmp_path):

@@ -12,7 +12,7 @@ import dlcourse.errors
 from dlcourse.rundir import find_runs
 from dlcourse.training import TrainingDiverged
 
-from helpers import ROOT, TIMES, one_paragraph, run_measured
+from helpers import ROOT, TIMES, one_paragraph, run_measured, write_mnist
 
 pytestmark = pytest.mark.slow
 MNIST = ROOT / "configs" / "mnist_cnn.yaml"
@@ -287,3 +287,15 @@ def test_running_out_of_memory_fails_the_run_in_one_paragraph(data_dir, tmp_path
     (run,) = find_runs(tmp_path)
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "failed" and status["error"].startswith(f"Training {run} ran out")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["kl_divergence", "categorical_hinge", "dice"])
+def test_a_loss_of_one_output_per_class_trains_on_class_labels(tmp_path, loss):
+    """Only categorical_crossentropy's labels were made one-hot: with MNIST's class indices
+    the others stopped in TensorFlow's first step (Dimensions must be equal, 32 and 10)."""
+    write_mnist(tmp_path, train=32, test=16)
+    result = dlcourse.train(ROOT / "configs" / "mnist_cnn.yaml",
+                            {"compile.loss": loss, "fit.epochs": 1, "output.plots": False},
+                            data_dir=tmp_path, output_dir=tmp_path / "runs")
+    assert 0 <= result.metrics["test_accuracy"] <= 1 and np.isfinite(result.metrics["test_loss"])

@@ -215,7 +215,19 @@ class DataConfig(Section):
 
 # The last activation each classification loss needs: it takes probabilities.
 PROBABILITIES = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax",
-                 "sparse_categorical_crossentropy": "softmax"}
+                 "sparse_categorical_crossentropy": "softmax",
+                 "binary_focal_crossentropy": "sigmoid",
+                 "categorical_focal_crossentropy": "softmax"}
+# Losses of one output per example for two classes, against 0/1 labels.
+BINARY_LOSSES = frozenset({"binary_crossentropy", "binary_focal_crossentropy", "hinge",
+                           "squared_hinge"})
+# Losses of one output per class, against one-hot labels (made from the class indices):
+# with the indices themselves, MNIST's training stopped at a shape mismatch in TensorFlow.
+ONE_HOT_LOSSES = frozenset({"categorical_crossentropy", "categorical_focal_crossentropy",
+                            "categorical_hinge", "kl_divergence", "poisson",
+                            "cosine_similarity", "dice", "tversky"})
+# Keras's other names of a loss, read as the one the checks know.
+LOSS_ALIASES = {"bce": "binary_crossentropy", "kld": "kl_divergence"}
 
 
 def activation_problem(loss: str, activation: str | None) -> str | None:
@@ -232,10 +244,12 @@ def activation_problem(loss: str, activation: str | None) -> str | None:
     return None
 
 
-def binary_on_classes(dataset: str, classes: str) -> str:
+def binary_on_classes(loss: str, dataset: str, classes: str) -> str:
     """`classes`: '10 classes', or with their names, as classes_text says them."""
-    return (f"binary_crossentropy, but {dataset} has {classes}: use "
-            "categorical_crossentropy (one-hot labels) or sparse_categorical_crossentropy")
+    instead = {"hinge": "categorical_hinge", "squared_hinge": "categorical_hinge",
+               "binary_focal_crossentropy": "categorical_focal_crossentropy"}.get(
+        loss, "categorical_crossentropy (one-hot labels) or sparse_categorical_crossentropy")
+    return f"{loss}, but {dataset} has {classes}: use {instead}"
 
 
 def _activation_of(spec: LayerSpec) -> str | None:
@@ -439,7 +453,11 @@ class CompileConfig(Section):
         known = catalog()["losses"]
         if loss not in known:
             raise invalid("loss", f"unknown loss {loss!r}{did_you_mean(loss, known)}")
-        return loss
+        if loss == "ctc":
+            raise invalid("loss", "ctc scores a sequence of labels per example (a line of "
+                          "handwriting, speech), but every dataset here has one label per "
+                          "example: use sparse_categorical_crossentropy")
+        return LOSS_ALIASES.get(loss, loss)
 
 
 class FitConfig(Section):
@@ -640,8 +658,9 @@ class Config(Section):
         """Checked at load, so `validate` says what `train` would refuse. The output's
         width depends on the data, and the builder checks it."""
         classes = family(self.data.dataset).num_classes
-        if self.compile.loss == "binary_crossentropy" and classes not in (None, 2):
-            raise invalid("loss", binary_on_classes(self.data.dataset, f"{classes} classes"),
+        if self.compile.loss in BINARY_LOSSES and classes not in (None, 2):
+            raise invalid("loss", binary_on_classes(self.compile.loss, self.data.dataset,
+                                                    f"{classes} classes"),
                           subpath="compile.loss")
         last = self.model.layers[-1]
         problem = activation_problem(self.compile.loss, _activation_of(last))
