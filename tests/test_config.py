@@ -73,6 +73,12 @@ def test_mnist_header_explains_the_slides_typo():
             "schedule": "CosineDecay", "initial_learning_rate": 0.1, "decay_steps": 10,
             "name": "../x"}}),
          "compile.optimizer.learning_rate.name: '../x' holds '/', which Keras refuses"),
+        # And only the characters TensorFlow's scopes take: a traceback in fit's first step.
+        (lambda raw: raw["model"]["layers"][1]["LSTM"].update(name="my lstm"),
+         "model.layers[1].LSTM.name: 'my lstm' holds ' '; TensorFlow takes names of letters, "
+         "digits and _ . - > alone"),
+        (lambda raw: raw["model"]["layers"][1]["LSTM"].update(name="résumé"),
+         "model.layers[1].LSTM.name: 'résumé' holds 'é'"),
         # Integer weights: TensorFlow's traceback at their random start ("Need minval").
         (lambda raw: raw["model"]["layers"][1]["LSTM"].update(dtype="int32"),
          "model.layers[1].LSTM.dtype: int32, but LSTM has weights, which learn only as "

@@ -10,6 +10,7 @@ ZeroPadding2D, `strides: null` for MaxPooling2D) is accepted.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
@@ -213,14 +214,23 @@ def _nested_layer(path: str, value: Any) -> LayerSpec:
                            context.get("message", inner["msg"])) from None
 
 
+# What TensorFlow takes in a scope's name ('/' separates scopes): 'a b' and 'résumé' were
+# a traceback in the first step of fit.
+_NAME_CHARACTERS = re.compile(r"[A-Za-z0-9_.\\>-]*")
+
+
 def check_name(value: Any) -> None:
     """A `name` argument Keras takes: a string without '/' (its scopes' separator), refused
-    with a traceback as the model or its optimizer is built; a list was a traceback in
-    validate itself."""
+    with a traceback as the model or its optimizer is built, and of the characters
+    TensorFlow's scopes take; a list was a traceback in validate itself."""
     if not isinstance(value, str):
         raise ArgumentError(f"expected a string, got {value!r}")
     if "/" in value:
         raise ArgumentError(f"{value!r} holds '/', which Keras refuses in a name")
+    if not _NAME_CHARACTERS.fullmatch(value):
+        wrong = next(char for char in value if not _NAME_CHARACTERS.fullmatch(char))
+        raise ArgumentError(f"{value!r} holds {wrong!r}; TensorFlow takes names of letters, "
+                            "digits and _ . - > alone")
 
 
 def check_value(described: dict[str, Any], value: Any) -> Any:
