@@ -23,6 +23,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import shutil
 import stat
 import tempfile
@@ -242,7 +243,7 @@ def held(lock: Path, busy: str, doing: str = "") -> Iterator[None]:
     said it is doing (its `doing`, written beside its id). An OS lock (flock) is released
     by the kernel whatever ends the process, so a folder whose holder was killed is free
     again, and no reused process id can block it."""
-    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    descriptor = _lock_file(lock)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -258,6 +259,23 @@ def held(lock: Path, busy: str, doing: str = "") -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)
+
+
+def _lock_file(lock: Path) -> int:
+    """The lock file, opened to write, never through a link: a run someone sent could hold
+    a .lock linked to a file of the user's, which the lock's id then replaced."""
+    refused = RunError(f"{lock} is not a plain file, as a lock is (a link, a pipe or a "
+                       f"folder); remove it (rm {shlex.quote(str(lock))}) and run again.")
+    try:
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            raise refused from None
+        raise
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise refused
+    return descriptor
 
 
 def _same_layers(model, names: Sequence[str]) -> bool:

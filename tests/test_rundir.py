@@ -3,11 +3,13 @@
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -233,6 +235,23 @@ def test_a_second_process_cannot_hold_a_run_being_trained(tmp_path):
     # The kernel releases a killed holder's lock: the run is free again.
     with run.training_lock():
         assert (run.path / ".lock").read_text() == f"{os.getpid()} trained"
+
+
+@pytest.mark.parametrize("lock", ["link", "fifo", "folder"])
+def test_a_lock_that_is_not_a_plain_file_is_refused_and_nothing_outside_is_written(
+        tmp_path, lock):
+    """A run someone sent, its .lock linked to a file of the user's: evaluate replaced the
+    file with '18964 evaluated'; a pipe there was an OSError traceback."""
+    run = RunDir(make_run(tmp_path / "run", status="finished"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my precious notes\n")
+    {"link": lambda path: path.symlink_to(notes), "fifo": os.mkfifo,
+     "folder": Path.mkdir}[lock](run.path / ".lock")
+    with pytest.raises(RunError, match=re.escape(f"{run.path / '.lock'} is not a plain file, as "
+                                                 "a lock is (a link, a pipe or a folder); remove it")):
+        with run.training_lock("evaluated"):
+            pass
+    assert notes.read_text() == "my precious notes\n"
 
 
 def test_a_directory_that_is_not_a_run_is_refused(tmp_path):
