@@ -217,9 +217,11 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
             click.echo(f"  {key}: {_number(metrics[key])}")
     from dlcourse.reports import expected_against_measured, reduced_run
 
+    from dlcourse.terminal import printable_line
+
     comparison = expected_against_measured(metrics)
-    if comparison:
-        click.echo(f"  expected against measured: {comparison}")
+    if comparison:  # its source is the config's text: a terminal's escapes are shown escaped
+        click.echo(f"  expected against measured: {printable_line(comparison)}")
     elif metrics.get("reduced"):  # a config without a published figure is reduced as well
         click.echo(f"  {reduced_run(metrics)}: not a run on all the data for all its epochs")
     from dlcourse.rundir import RunDir
@@ -433,7 +435,7 @@ def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: 
 
     from dlcourse.preflight import finished_run
     from dlcourse.prediction_inputs import collect_inputs
-    from dlcourse.terminal import Progress
+    from dlcourse.terminal import Progress, printable_line
 
     finished_run(run_dir)
     items = collect_inputs(run_dir, inputs, as_text=as_text, stdin=sys.stdin)
@@ -448,7 +450,7 @@ def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: 
             for prediction in chunk:
                 number += 1
                 for warning in prediction.warnings:
-                    click.echo(f"Warning (input {number}): {warning}.", err=True)
+                    click.echo(f"Warning (input {number}): {printable_line(warning)}.", err=True)
                 if as_json:  # one array, written as json.dumps(..., indent=2) writes it
                     record = textwrap.indent(json.dumps(prediction.as_dict(), indent=2), "  ")
                     click.echo(("[\n" if number == 1 else ",\n") + record, nl=False)
@@ -470,11 +472,12 @@ def _prediction_line(prediction) -> str:
              if prediction.words is not None else "")
     if prediction.value is not None:
         return f"predicted {prediction.value:.2f}  {shown}{known}"
+    label = printable_line(prediction.label)  # a class's name, from the run's classes.json
     if "positive" in prediction.probabilities:
         positive = prediction.probabilities["positive"]
-        return f"P(positive) {positive:.3f}  {prediction.label:8}  {shown}{known}"
-    top = ", ".join(f"{label}: {p:.3f}" for label, p in prediction.top)
-    return f"{shown}  ->  {prediction.label}  ({top}){known}"
+        return f"P(positive) {positive:.3f}  {label:8}  {shown}{known}"
+    top = ", ".join(f"{printable_line(name)}: {p:.3f}" for name, p in prediction.top)
+    return f"{shown}  ->  {label}  ({top}){known}"
 
 
 @main.command("export")
@@ -566,9 +569,11 @@ def compare(paths, style: str, plot: Path | None) -> None:
 
 
 def _tell_damaged(summaries) -> None:
+    from dlcourse.terminal import printable_line
+
     for summary in summaries:
-        for problem in summary.problems:
-            click.echo(f"Damaged: {problem}", err=True)
+        for problem in summary.problems:  # it names the folder, which may hold escapes
+            click.echo(f"Damaged: {printable_line(problem)}", err=True)
 
 
 @main.command()

@@ -245,7 +245,8 @@ def expected_against_measured(metrics: Mapping[str, Any]) -> str | None:
             isinstance(reference.get(key), (int, float)) and not isinstance(reference[key], bool)
             for key in ("measured", "value")):
         return None
-    label = METRIC_LABELS.get(reference.get("metric"), reference.get("metric"))
+    metric = reference.get("metric")
+    label = METRIC_LABELS.get(metric, metric) if isinstance(metric, str) else str(metric)
     if reduced := other_data_run(metrics) or reduced_run(metrics):
         # A bare difference would read as a failure to reproduce the published figure.
         return (
@@ -391,10 +392,10 @@ details summary {{ cursor: pointer; color: #345; }}
             return ""
         names = dict(enumerate(self.record.class_names))
         rows = "".join(
-            f"<tr><td>{_e(names.get(item['class'], str(item['class'])))}</td>"
-            f"<td>{item['precision']:.4f}</td><td>{item['recall']:.4f}</td>"
-            f"<td>{item['f1']:.4f}</td><td>{item['support']}</td></tr>"
-            for item in per_class
+            f"<tr><td>{_e(_class_name(names, item.get('class')))}</td>"
+            f"<td>{_cell(item.get('precision'))}</td><td>{_cell(item.get('recall'))}</td>"
+            f"<td>{_cell(item.get('f1'))}</td><td>{_cell(item.get('support'), '{}')}</td></tr>"
+            for item in _records(per_class)
         )
         table = ("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
                  f"<th>support</th></tr>{rows}</table>")
@@ -404,11 +405,13 @@ details summary {{ cursor: pointer; color: #345; }}
     def _mistakes(self, wrong, image: str, heading: str = "<h2>Most confidently wrong</h2>") -> str:
         if not wrong:
             return ""
-        if any("text" in item for item in wrong):
+        if any("text" in item for item in _records(wrong)):
             rows = "".join(
-                f"<tr><td>{_e(item['true_name'])}</td><td>{_e(item['predicted_name'])}</td>"
-                f"<td>{item['confidence']:.3f}</td><td class=text>{_long_text(item['text'])}</td></tr>"
-                for item in wrong
+                f"<tr><td>{_e(str(item.get('true_name')))}</td>"
+                f"<td>{_e(str(item.get('predicted_name')))}</td>"
+                f"<td>{_cell(item.get('confidence'), '{:.3f}')}</td>"
+                f"<td class=text>{_long_text(str(item.get('text', '')))}</td></tr>"
+                for item in _records(wrong)
             )
             return (heading + "<table><tr><th>true</th><th>predicted</th><th>confidence</th>"
                     f"<th>{_e(self._text_heading())}</th></tr>{rows}</table>")
@@ -423,9 +426,11 @@ details summary {{ cursor: pointer; color: #345; }}
         if not errors:
             return ""
         rows = "".join(
-            f"<tr><td>{item['true']:.2f}</td><td>{item['predicted']:.2f}</td>"
-            f"<td>{item['error']:.2f}</td><td class=text>{_long_text(item.get('text', ''))}</td></tr>"
-            for item in errors
+            f"<tr><td>{_cell(item.get('true'), '{:.2f}')}</td>"
+            f"<td>{_cell(item.get('predicted'), '{:.2f}')}</td>"
+            f"<td>{_cell(item.get('error'), '{:.2f}')}</td>"
+            f"<td class=text>{_long_text(item.get('text', ''))}</td></tr>"
+            for item in _records(errors)
         )
         return (f"{heading}<table><tr><th>true</th><th>predicted</th>"
                 f"<th>error</th><th>text</th></tr>{rows}</table>")
@@ -457,7 +462,7 @@ details summary {{ cursor: pointer; color: #345; }}
         count = len(next(iter(history.values())))
         rows = "".join(
             "<tr>" + f"<td>{epoch + 1}</td>" + "".join(
-                f"<td>{_format(history[column][epoch])}</td>" for column in columns
+                f"<td>{_e(_format(history[column][epoch]))}</td>" for column in columns
             ) + "</tr>"
             for epoch in range(count)
         )
@@ -481,6 +486,25 @@ details summary {{ cursor: pointer; color: #345; }}
             return ""
         encoded = base64.b64encode(data).decode("ascii")
         return f'<img alt="{_e(plot)}" src="data:image/png;base64,{encoded}">'
+
+
+def _records(items: Any) -> list[Mapping[str, Any]]:
+    """The records of a list read from a run's file; anything else in it is left out."""
+    return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
+
+
+def _cell(value: Any, pattern: str = "{:.4f}") -> str:
+    """A number as `pattern` writes it; anything else a run's file holds (edited, or from
+    someone else), as escaped text: a support of '<script>' ran in the report."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return pattern.format(value)
+    return _e(str(value))
+
+
+def _class_name(names: Mapping[int, str], index: Any) -> str:
+    if type(index) is int and index in names:
+        return names[index]
+    return str(index)
 
 
 def _format(value: Any) -> str:

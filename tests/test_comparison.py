@@ -137,6 +137,17 @@ def test_a_cell_stays_one_cell_whatever_an_override_holds(tmp_path):
     assert len(format_table([summary]).splitlines()) == 2
 
 
+def test_a_damaged_runs_folder_name_is_told_with_its_escapes_shown(tmp_path):
+    """The table escaped the name, but the 'Damaged:' line printed it raw."""
+    folder = tmp_path / "evil\x1b]0;PWNED\x07\x1b[2J"
+    fake_run(folder, "odd", {"test_accuracy": 0.5}, {"val_accuracy": [0.5]})
+    (folder / "config.yaml").write_text("name: [unclosed\n")
+    for command in ("compare", "runs"):
+        result = invoke(command, tmp_path)
+        assert "Damaged: " in result.stderr and "\x1b" not in result.output, result.output
+        assert "evil\\x1b]0;PWNED\\x07\\x1b[2J" in result.stderr
+
+
 def test_a_run_validated_on_the_test_split_is_marked_as_such(tmp_path):
     """The MNIST slide's config validates on the test split: its best val acc was listed
     beside held-out validation as if the two measured the same thing."""

@@ -330,6 +330,20 @@ def test_predict_an_image_the_test_writes(trained, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_class_name_holding_a_terminal_escape_is_printed_escaped(trained, tmp_path):
+    """A run someone sent: its classes.json retitled the window and cleared the screen."""
+    run_dir = trained.copy("mnist", tmp_path / "runs")
+    (run_dir / "classes.json").write_text(json.dumps(
+        [f"c{digit}\x1b]0;PWNED\x07\x1b[2J" for digit in range(10)]))
+    digit = np.zeros((28, 28), np.uint8)
+    digit[5:23, 13:16] = 255
+    Image.fromarray(digit).save(tmp_path / "digit.png")
+    result = CliRunner().invoke(main, ["predict", str(run_dir), str(tmp_path / "digit.png")])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\\x1b]0;PWNED\\x07\\x1b[2J" in result.stdout
+
+
+@pytest.mark.slow
 def test_a_picture_unreadable_in_a_later_chunk_leaves_the_json_before_it_whole(
         trained, tmp_path, monkeypatch):
     digit = np.zeros((28, 28), np.uint8)

@@ -272,6 +272,26 @@ def test_report_of_a_damaged_run_leaves_out_what_it_cannot_read(tmp_path):
 
 
 @pytest.mark.robustness("damaged runs")
+def test_a_report_shows_what_a_run_file_holds_as_text_never_as_markup(tmp_path):
+    """A per-class support of '<script>...' ran in report.html; a precision of 'high', a
+    reference metric that is a list and a confidence in quotes were tracebacks (after
+    evaluation.json had been written)."""
+    run = RunDir(make_run(tmp_path / "run"))
+    script = "<script>alert(1)</script>"
+    write_text(run.path / "metrics.json", json.dumps({
+        "per_class": [{"class": 0, "precision": "high", "recall": 0.5, "f1": 0.5,
+                       "support": script}, "not a record", {"class": [1]}],
+        "reference": {"metric": ["x"], "measured": 0.5, "value": 0.9, "source": script},
+        "test_accuracy": 0.5}))
+    write_text(run.path / "misclassified.json", json.dumps([
+        {"true_name": script, "predicted_name": "b", "confidence": "0.9", "text": script}]))
+    write_text(run.path / "history.json", json.dumps({"loss": [0.5]}))
+    page = run.refresh_report().read_text()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<td>high</td>" in page and "<td>0.9</td>" in page and "<td>[1]</td>" in page
+
+
+@pytest.mark.robustness("damaged runs")
 def test_the_report_leaves_out_a_plot_or_config_far_too_large_to_be_one(tmp_path):
     # A 3 GB accuracy.png was read whole and inlined: evaluate took all the memory.
     run = RunDir(make_run(tmp_path / "run"))
