@@ -85,6 +85,12 @@ def export_target(run: RunDir, format: str, output: str | Path | None) -> Path:
         extras.require(format, f"Exporting to {'ONNX' if format == 'onnx' else 'LiteRT'}")
     target = Path(output).resolve() if output is not None else run.export_dir(format)
     home, where = run.path.resolve(), target.resolve()
+    if output is None and not where.is_relative_to(home):
+        # A run someone sent, its export/ linked to the user's deployed model: replaced by
+        # this run's, though no --output named it.
+        raise RunError(f"{target} leads to {where}, outside the run (a link in its folder), "
+                       "and an export without --output is written into the run itself; "
+                       "remove the link, or name that folder with --output to replace it.")
     if home.is_relative_to(where):
         raise RunError(f"--output {output}: that folder holds the run {run.path} itself; give "
                        "--output a new folder.")

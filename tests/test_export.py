@@ -186,6 +186,21 @@ def test_a_folder_of_something_else_is_not_replaced(trained, tmp_path, monkeypat
     assert not (other / "new").exists()
 
 
+def test_a_runs_export_folder_linked_elsewhere_is_not_written_through(trained, tmp_path):
+    """A run someone sent, its export/ linked to the user's deployed model: exporting it
+    without --output replaced that model with this run's."""
+    run = trained.copy("mnist", tmp_path / "sent")
+    deployed = tmp_path / "deploy"
+    exporting.export_run(run, "saved_model", output=deployed / "saved_model")
+    mark = (deployed / "saved_model" / ".dlcourse-export").read_text()
+    (run / "export").symlink_to(deployed)
+    refused = invoke("export", run)
+    assert refused.exit_code == 2, refused.output
+    assert (f"{run / 'export' / 'saved_model'} leads to {deployed / 'saved_model'}, outside the "
+            "run (a link in its folder)") in refused.output
+    assert (deployed / "saved_model" / ".dlcourse-export").read_text() == mark
+
+
 def test_a_missing_runtime_names_the_extra(trained, tmp_path, monkeypatch):
     import importlib.util
 
