@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,14 @@ import numpy as np
 from dlcourse.callbacks import best_weights, callback_states, set_callback_states
 from dlcourse.errors import RunError, one_line
 from dlcourse.rundir import PARTIAL_PREFIX, RunDir, ensure_free_space, weight_bytes
+from dlcourse.safe_files import read_file, regular_file
 
 WEIGHTS_FILE = "model.weights.h5"
 STATE_FILE = "state.json"
 # EarlyStopping's weights of its best epoch, for the config's callback at that index.
 BEST_WEIGHTS_FILE = "best-weights-{}.npz"
+# A backup's state is a few numbers a layer: a file larger than this is not one.
+LARGEST_STATE_BYTES = 16 << 20
 KEPT_BACKUPS = 2
 _EPOCH_FOLDER = re.compile(r"^epoch-(\d+)$")
 
@@ -150,7 +154,10 @@ def restore(model: keras.Model, run: RunDir, epochs_recorded: int, steps_per_epo
     for epochs, path in sorted(_backups(run.backup_dir), reverse=True):
         try:
             return _load(model, path, epochs, steps_per_epoch, watched)
-        except (OSError, ValueError, KeyError, TypeError, RecursionError, RunError) as error:
+        # BadZipFile, EOFError: a best-weights file cut short; MemoryError: one whose
+        # header claims more than the memory (each a traceback, the older backup unused).
+        except (OSError, ValueError, KeyError, TypeError, RecursionError, RunError,
+                zipfile.BadZipFile, EOFError, MemoryError) as error:
             problems.append(f"{path.name}: {one_line(error, 200)}")
     if epochs_recorded <= 1 and not problems:
         # Stopped in its first epoch, or before that epoch's backup was complete (the
@@ -187,12 +194,13 @@ def resumed_line(run: RunDir, restored: Restored, epochs_recorded: int, epochs: 
 
 def _load(model: keras.Model, path: Path, epochs: int, steps_per_epoch: int | None,
           watched: list | None) -> Restored:
-    state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
+    # Bounded, and only from regular files: a pipe in their place hung the resume.
+    state = json.loads(read_file(path / STATE_FILE, LARGEST_STATE_BYTES, RunError, "backup state"))
     if not isinstance(state, dict) or state.get("epochs") != epochs:
         raise RunError("its state doesn't match its folder")
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    model.load_weights(path / WEIGHTS_FILE)
+    model.load_weights(regular_file(path / WEIGHTS_FILE, RunError, "backup weights"))
     steps = int(model.optimizer.iterations.numpy())
     if steps != state.get("optimizer_steps") or (
         steps_per_epoch and steps != epochs * steps_per_epoch
@@ -218,9 +226,9 @@ def _callback_state(path: Path, state: dict, watched: list) -> tuple[list, dict]
     weights = {}
     for index in range(len(watched)):
         file = path / BEST_WEIGHTS_FILE.format(index)
-        if file.is_file():
+        if file.exists() or file.is_symlink():
             # Plain arrays only: allow_pickle=False, so the file can't hold code.
-            with np.load(file, allow_pickle=False) as saved:
+            with np.load(regular_file(file, RunError, "best weights"), allow_pickle=False) as saved:
                 weights[index] = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     return states, weights
 

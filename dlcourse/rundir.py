@@ -33,7 +33,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from dlcourse.config import Config, VectorizeConfig, load_config
 from dlcourse.config.safe_yaml import parse, yaml_problem
-from dlcourse.data.dataset import TextVocabulary, reserved_tokens
+from dlcourse.data.dataset import TextVocabulary, first_repeated, parsed_vocabulary
 from dlcourse.data.imdb import WORD_INDEX_EXPECTED, is_word_index
 from dlcourse.data.loading import MEMORY_KIND
 from dlcourse.interrupts import signals_deferred
@@ -290,14 +290,6 @@ def _same_layers(model, names: Sequence[str]) -> bool:
         type(layer) is wanted for layer, wanted in zip(model.layers, classes))
 
 
-def first_repeated(items: Sequence[str]) -> str | None:
-    """The first item met a second time, in one pass (a vocabulary holds 20,000 tokens)."""
-    seen: set[str] = set()
-    for item in items:
-        if item in seen:
-            return item
-        seen.add(item)
-    return None
 
 
 def weight_bytes(model) -> int:
@@ -804,21 +796,10 @@ class RunDir:
         if not path.exists():
             raise RunError(f"{path} is missing: the run's fitted vocabulary is needed to "
                            "vectorise text as in training.")
-        saved = read_json(path)
-        tokens = saved.get("tokens") if isinstance(saved, dict) else None
-        weights = saved.get("idf_weights") if isinstance(saved, dict) else None
-        if not (isinstance(tokens, list) and all(isinstance(token, str) for token in tokens)) or (
-            weights is not None and not (isinstance(weights, list) and len(weights) == len(tokens)
-                                         and all(_is_number(w) for w in weights))
-        ):
-            raise RunError(f"{path}: expected {{\"tokens\": [strings], \"idf_weights\": "
-                           "[numbers] or null}; is the run directory damaged?")
-        if (twice := first_repeated(tokens)) is not None:
-            raise RunError(f"{path}: holds the token {twice!r} twice; is the run directory "
-                           "damaged?")
-        if problem := _vocabulary_problem(tokens, weights, settings):
-            raise RunError(f"{path}: {problem}; is the run directory damaged?")
-        return TextVocabulary(tuple(tokens), tuple(weights) if weights else None)
+        vocabulary = parsed_vocabulary(read_json(path), settings)
+        if isinstance(vocabulary, str):
+            raise RunError(f"{path}: {vocabulary}; is the run directory damaged?")
+        return vocabulary
 
     def write_word_index(self, word_index: Mapping[str, int], num_words: int | None) -> None:
         """The words a model can see (rank + 3 < num_words), for `predict` on raw reviews."""
@@ -995,29 +976,6 @@ class RunDir:
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
             raise RunError(f"{path}: expected a JSON list of objects; is the run directory damaged?")
         return value
-
-
-def _vocabulary_problem(tokens: list[str], weights: list | None,
-                        settings: VectorizeConfig) -> str | None:
-    """What keeps `tokens` from being the vocabulary of `settings`' TextVectorization, as
-    Keras's set_vocabulary would refuse it (with a traceback) or take it silently wrong:
-    its reserved tokens first, a word after them, no more than max_tokens, and IDF weights
-    exactly for tf_idf."""
-    reserved = reserved_tokens(settings.output_mode)
-    if not tokens:
-        return "it holds no token"
-    if tuple(tokens[:len(reserved)]) != reserved:
-        return (f"its tokens start {tokens[:len(reserved)]}, not with {list(reserved)} as "
-                f"output_mode {settings.output_mode}'s do")
-    if len(tokens) == len(reserved):
-        return "it holds no word"
-    if settings.max_tokens is not None and len(tokens) > settings.max_tokens:
-        return (f"it holds {len(tokens):,} tokens, more than the config's "
-                f"data.vectorize.max_tokens, {settings.max_tokens:,}")
-    if (weights is not None) != (settings.output_mode == "tf_idf"):
-        return (f"idf_weights is {'set' if weights is not None else 'null'}, but output_mode "
-                f"is {settings.output_mode}")
-    return None
 
 
 def _is_number(value: Any) -> bool:

@@ -2,6 +2,7 @@
 never stopped, or say in one paragraph why it can't."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -109,6 +110,43 @@ def test_a_resume_says_which_recorded_epochs_it_trains_again(data_dir, tmp_path)
     assert (f"Resuming {run_dir} from the start: no backup of epoch 1 could be restored, so "
             "epoch 1 is trained again.") in result.output
     assert len(json.loads((run_dir / "history.json").read_text())["loss"]) == 2
+
+
+@pytest.mark.parametrize("damage", ["cut best weights", "state as a pipe"])
+def test_a_damaged_backup_is_said_in_one_paragraph_without_hanging(data_dir, tmp_path, damage):
+    """A best-weights file cut short was a BadZipFile traceback (the older backup never
+    tried); a pipe in place of state.json hung the resume."""
+    import signal
+
+    config = tmp_path / "early.yaml"
+    raw = yaml.safe_load(MNIST.read_text())
+    raw["fit"].update(validation=None, validation_split=0.25, callbacks=[{"EarlyStopping": {
+        "monitor": "val_loss", "patience": 5, "restore_best_weights": True}}])
+    config.write_text(yaml.safe_dump(raw))
+    run_dir = interrupted_run(tmp_path, data_dir, config)
+    (backup,) = (run_dir / "backup").iterdir()
+    if damage == "cut best weights":
+        weights = backup / "best-weights-0.npz"
+        weights.write_bytes(weights.read_bytes()[:100])
+    else:
+        (backup / "state.json").unlink()
+        os.mkfifo(backup / "state.json")
+    class Hung(BaseException):  # nothing the resume catches
+        pass
+
+    def hung(signum, frame):
+        raise Hung("the resume hung")
+
+    before = signal.signal(signal.SIGALRM, hung)  # a hang fails the test, not the suite
+    signal.alarm(120)
+    try:
+        result = invoke("train", "--resume", run_dir, "--data-dir", data_dir)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert (f"{run_dir} can't be resumed: it recorded 1 finished epoch(s), but no backup of "
+            f"them can be restored ({backup.name}: ") in result.output
 
 
 def test_resume_refuses_what_is_not_a_stopped_run(tmp_path):

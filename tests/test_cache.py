@@ -109,3 +109,47 @@ def test_a_file_another_process_removed_first_counts_as_room_made(fresh_cache, m
     monkeypatch.setattr(type(oldest), "unlink", raced)
     put("c", 1)
     assert not oldest.exists() and newer.exists()
+
+
+def _forged_ranks(path):
+    with np.load(path) as arrays:
+        splits = dict(arrays)
+    splits["x_test"][0, -1] = 10**6
+    np.savez(path, **splits)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda path: path.write_bytes(path.read_bytes()[:1000]),  # cut short: BadZipFile
+    _forged_ranks,  # ranks past num_words: TensorFlow's traceback in the first step
+    lambda path: (path.unlink(), os.mkfifo(path)),  # a pipe: np.load waited for ever
+], ids=["cut", "ranks", "pipe"])
+def test_a_damaged_imdb_cache_is_prepared_again(fresh_cache, tmp_path, damage):
+    write_imdb(tmp_path)
+    config = DataConfig(dataset="imdb", num_words=100, maxlen=10)
+    fresh = load_imdb(config, tmp_path)
+    (cached,) = fresh_cache.glob("imdb-*.npz")
+    damage(cached)
+    again = load_imdb(config, tmp_path)
+    np.testing.assert_array_equal(again.x_test, fresh.x_test)
+    np.testing.assert_array_equal(again.x_train, fresh.x_train)
+    assert cached.is_file() and load_imdb(config, tmp_path).x_test.max() < 100
+
+
+@pytest.mark.parametrize("damage", [
+    lambda path: path.write_text('{"tokens": ["the", "a", "and"], "idf_weights": null}'),
+    lambda path: path.write_text('{"tokens": ["", "[UNK]", "film", "film"], "idf_weights": null}'),
+    lambda path: (path.unlink(), os.mkfifo(path)),
+], ids=["three-words", "repeated", "pipe"])
+def test_a_damaged_vocabulary_cache_is_fitted_again(fresh_cache, damage):
+    """A vocabulary of three words trained a run that knew nothing, and was copied into it;
+    a repeated token was Keras's traceback; a pipe hung."""
+    from dlcourse.config import VectorizeConfig
+    from dlcourse.data.text import fitted_vectorizer
+
+    settings = VectorizeConfig(output_mode="int", output_sequence_length=5)
+    texts = ["a good film", "a bad film", "the plot"]
+    _, fresh = fitted_vectorizer(settings, texts)
+    (cached,) = fresh_cache.glob("text-vocabulary-*.json")
+    damage(cached)
+    _, again = fitted_vectorizer(settings, texts)
+    assert again == fresh and cached.is_file()

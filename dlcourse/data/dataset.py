@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dlcourse.config import Config, family
+from dlcourse.config import Config, VectorizeConfig, family
 from dlcourse.errors import DataError
 
 _KIND_WORDS = {
@@ -43,6 +43,57 @@ def check_padded_fits(key: str, length: int, texts: int, source: str,
             f"of indices, more than the {LARGEST_PADDED_BYTES >> 30} GB they may take. The "
             f"longest has {longest():,} tokens, so a {key} above that only adds padding; "
             "the lecture uses 500.")
+
+
+def parsed_vocabulary(saved: Any, settings: VectorizeConfig) -> TextVocabulary | str:
+    """A saved vocabulary ({"tokens": [...], "idf_weights": [...] or null}, from a run or
+    the cache) that is one of `settings`' TextVectorization, or what is wrong with it."""
+    tokens = saved.get("tokens") if isinstance(saved, dict) else None
+    weights = saved.get("idf_weights") if isinstance(saved, dict) else None
+    if not (isinstance(tokens, list) and all(isinstance(token, str) for token in tokens)) or (
+        weights is not None and not (isinstance(weights, list) and len(weights) == len(tokens)
+                                     and all(isinstance(w, (int, float)) and not isinstance(w, bool)
+                                             for w in weights))
+    ):
+        return 'expected {"tokens": [strings], "idf_weights": [numbers] or null}'
+    if (twice := first_repeated(tokens)) is not None:
+        return f"holds the token {twice!r} twice"
+    if problem := _vocabulary_problem(tokens, weights, settings):
+        return problem
+    return TextVocabulary(tuple(tokens), tuple(float(w) for w in weights) if weights else None)
+
+
+def _vocabulary_problem(tokens: list[str], weights: list | None,
+                        settings: VectorizeConfig) -> str | None:
+    """What keeps `tokens` from being the vocabulary of `settings`' TextVectorization, as
+    Keras's set_vocabulary would refuse it (with a traceback) or take it silently wrong:
+    its reserved tokens first, a word after them, no more than max_tokens, and IDF weights
+    exactly for tf_idf."""
+    reserved = reserved_tokens(settings.output_mode)
+    if not tokens:
+        return "it holds no token"
+    if tuple(tokens[:len(reserved)]) != reserved:
+        return (f"its tokens start {tokens[:len(reserved)]}, not with {list(reserved)} as "
+                f"output_mode {settings.output_mode}'s do")
+    if len(tokens) == len(reserved):
+        return "it holds no word"
+    if settings.max_tokens is not None and len(tokens) > settings.max_tokens:
+        return (f"it holds {len(tokens):,} tokens, more than the config's "
+                f"data.vectorize.max_tokens, {settings.max_tokens:,}")
+    if (weights is not None) != (settings.output_mode == "tf_idf"):
+        return (f"idf_weights is {'set' if weights is not None else 'null'}, but output_mode "
+                f"is {settings.output_mode}")
+    return None
+
+
+def first_repeated(items: Sequence[str]) -> str | None:
+    """The first item met a second time, in one pass (a vocabulary holds 20,000 tokens)."""
+    seen: set[str] = set()
+    for item in items:
+        if item in seen:
+            return item
+        seen.add(item)
+    return None
 
 
 def reserved_tokens(output_mode: str) -> tuple[str, ...]:

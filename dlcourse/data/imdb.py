@@ -8,6 +8,7 @@ real words start at 3; both splits are shuffled with the seed load_data uses.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import string
 from pathlib import Path
@@ -18,9 +19,10 @@ import numpy as np
 from dlcourse.cache import cache_file, keep, used
 from dlcourse.config import DataConfig
 from dlcourse.config.datasets import SENTIMENTS
-from dlcourse.data.dataset import Dataset, check_labels, check_padded_fits
+from dlcourse.data.dataset import LARGEST_PADDED_BYTES, Dataset, check_labels, check_padded_fits
 from dlcourse.data.files import DatasetFile, find_file, read_bounded, read_npz, regular_file
 from dlcourse.errors import DataError
+from dlcourse.safe_files import read_file
 
 IMDB_START, IMDB_OOV, IMDB_INDEX_FROM, IMDB_SHUFFLE_SEED = 1, 2, 3, 113
 IMDB_SPLITS = ("x_train", "y_train", "x_test", "y_test")
@@ -75,15 +77,34 @@ def _prepared_imdb(path: Path, num_words: int | None, maxlen: int) -> dict[str, 
                                stat.st_mtime_ns, num_words, maxlen)
     )
     cached = cache_file("imdb", hashlib.sha256(key.encode()).hexdigest()[:20], ".npz")
-    try:
-        with np.load(cached, allow_pickle=False) as arrays:
-            splits = {name: arrays[name] for name in IMDB_SPLITS}
+    splits = _read_cached_splits(cached, num_words, maxlen)
+    if splits is not None:
         used(cached)
         return splits
-    except (OSError, KeyError, ValueError):
-        pass  # not cached yet, or a damaged file: prepare again
     splits = _prepare_imdb(path, num_words, maxlen)
     keep(cached, lambda partial: np.savez(partial, **splits))
+    return splits
+
+
+def _read_cached_splits(cached: Path, num_words: int | None, maxlen: int
+                        ) -> dict[str, np.ndarray] | None:
+    """The cached padded splits, or None where there are none or they aren't what preparing
+    gives (a cut file was a BadZipFile traceback, ranks past num_words TensorFlow's, a
+    header claiming 745 GB numpy's MemoryError, and a pipe hung)."""
+    try:
+        data = read_file(cached, LARGEST_PADDED_BYTES + (16 << 20), DataError, "cache")
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            splits = {name: arrays[name] for name in IMDB_SPLITS}
+    except Exception:  # whatever a damaged file raises (DataError too): prepare again
+        return None
+    for split in ("train", "test"):
+        x, y = splits[f"x_{split}"], splits[f"y_{split}"]
+        if not (x.dtype == np.int32 and x.ndim == 2 and x.shape[1] == maxlen and len(x)
+                and y.dtype == np.int64 and y.shape == (len(x),)):
+            return None
+        if x.min() < 0 or num_words is not None and x.max() >= num_words \
+                or not np.isin(y, (0, 1)).all():
+            return None
     return splits
 
 

@@ -29,9 +29,12 @@ from dlcourse.cache import cache_file, keep, used
 from dlcourse.config import DataConfig, VectorizeConfig
 from dlcourse.config.datasets import SENTIMENTS
 from dlcourse.config.keras_catalog import installed_keras_version
-from dlcourse.data.dataset import Dataset, TextVocabulary, check_padded_fits, classes_text
+from dlcourse.data.dataset import (
+    Dataset, TextVocabulary, check_padded_fits, classes_text, parsed_vocabulary,
+)
 from dlcourse.data.files import find_paths, read_bounded, regular_file
 from dlcourse.errors import DataError
+from dlcourse.safe_files import read_file
 
 TEXT_SHUFFLE_SEED = 113
 VECTORIZE_BATCH = 512
@@ -41,6 +44,8 @@ VECTORIZE_BATCH = 512
 # max_tokens, 2,000 reviews' trigrams are bags 624,573 wide, and took 20 GB.
 # imdb_bow_bigrams' are 2 GB.
 LARGEST_BAG_BYTES = 4 << 30
+# A vocabulary of 2^20 long n-grams; a cached file larger than this is not one.
+LARGEST_CACHED_VOCABULARY_BYTES = 256 << 20
 BAG_BATCH_BYTES = 64 << 20
 # From how many texts preparing them is slow enough to say what is happening.
 PROGRESS_TEXTS = 5000
@@ -739,7 +744,7 @@ def fitted_vectorizer(settings: VectorizeConfig, texts: Sequence[str]):
     settings miss it, and a damaged file is fitted again.
     """
     cached = cache_file("text-vocabulary", _vocabulary_key(settings, texts), ".json")
-    vocabulary = _read_cached_vocabulary(cached)
+    vocabulary = _read_cached_vocabulary(cached, settings)
     if vocabulary is not None:
         used(cached)
         return vectorizer_from(settings, vocabulary), vocabulary
@@ -773,19 +778,17 @@ def _vocabulary_key(settings: VectorizeConfig, texts: Sequence[str]) -> str:
     return digest.hexdigest()[:24]
 
 
-def _read_cached_vocabulary(path: Path) -> TextVocabulary | None:
-    """The cached vocabulary, or None when there is none or it isn't one."""
+def _read_cached_vocabulary(path: Path, settings: VectorizeConfig) -> TextVocabulary | None:
+    """The cached vocabulary, or None when there is none or it isn't one of `settings`'
+    (checked as a run's is: a file of three words trained a run that knew nothing, and a
+    pipe there hung)."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        raw = json.loads(read_file(path, LARGEST_CACHED_VOCABULARY_BYTES, DataError,
+                                   "cached vocabulary").decode("utf-8"))
+    except (DataError, ValueError, RecursionError):
         return None
-    tokens, idf = (raw.get("tokens"), raw.get("idf_weights")) if isinstance(raw, dict) else (None, None)
-    if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
-        return None
-    if idf is not None and not (isinstance(idf, list) and len(idf) == len(tokens) and all(
-            isinstance(weight, (int, float)) and not isinstance(weight, bool) for weight in idf)):
-        return None
-    return TextVocabulary(tuple(tokens), tuple(float(w) for w in idf) if idf is not None else None)
+    vocabulary = parsed_vocabulary(raw, settings)
+    return None if isinstance(vocabulary, str) else vocabulary
 
 
 def _say(line: str) -> None:

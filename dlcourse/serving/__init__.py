@@ -23,7 +23,8 @@ from dlcourse import extras
 from dlcourse.errors import DlcourseError, RunError
 from dlcourse.prediction import Predictor
 from dlcourse.reports import expected_against_measured
-from dlcourse.rundir import RunDir, first_repeated, read_run_text
+from dlcourse.data.dataset import first_repeated
+from dlcourse.rundir import RunDir, read_run_text
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
