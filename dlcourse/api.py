@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from dlcourse.errors import DlcourseError
 from dlcourse.version import timed
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def train(
     # The config and the output folder first: a mistake in them is reported without
     # waiting for TensorFlow.
     check_given_dir(data_dir)
+    _folder(output_dir, "output_dir")
     origin = path = None
     _not_a_run_dir(config)
     if not hasattr(config, "fit"):
@@ -232,6 +234,7 @@ def tune(
     from dlcourse.tune_dir import check_search
 
     check_given_dir(data_dir)
+    _folder(output_dir, "output_dir")
     _check_tracker(track)
     # The config, the search and the data's files first: a mistake there is told
     # without TensorFlow.
@@ -257,6 +260,9 @@ def resume_tuning(tune_dir: str | Path, *, data_dir: str | Path | None = None) -
 
     # The directory, its config and the data's files first: told without TensorFlow.
     check_given_dir(data_dir)
+    if not isinstance(tune_dir, (str, Path)):
+        raise DlcourseError(f"tune_dir={str(tune_dir)[:40]!r}: expected a tuning directory's "
+                            "path (a str or a pathlib.Path).")
     directory = TuneDir(tune_dir).require()
     search, settings = directory.resumable(data_dir)
     check_findable(search.config.data, settings["data_dir"])
@@ -284,7 +290,8 @@ def evaluate(
     from dlcourse.rundir import latest_run
     from dlcourse.tensorflow_setup import start_tensorflow
 
-    checked = finished_run(_run_path(run) or latest_run(output_dir or "runs"))
+    checked = finished_run(_run_path(run, optional=True)
+                           or latest_run(_folder(output_dir, "output_dir") or "runs"))
     if test is None:
         data_dir = findable_data(checked, data_dir, "evaluate")
     run_dir = checked.path
@@ -339,7 +346,7 @@ def export(run: Any, format: str = "saved_model", *, output: str | Path | None =
     from dlcourse.tensorflow_setup import start_tensorflow
 
     checked = finished_run(_run_path(run))
-    export_target(checked, format, output)
+    export_target(checked, format, _folder(output, "output"))
     if test is None:
         data_dir = findable_data(checked, data_dir, "export")
     start_tensorflow()
@@ -350,20 +357,28 @@ def export(run: Any, format: str = "saved_model", *, output: str | Path | None =
 
 def _check_tracker(track: str | None) -> None:
     if track not in (None, "mlflow"):
-        from dlcourse.errors import DlcourseError
-
         raise DlcourseError(f"track={track!r}: the one tracker dlcourse knows is 'mlflow'.")
 
 
-def _run_path(run: Any) -> Any:
-    """A run's directory from its path or the TrainResult of train(); None stays None."""
+def _run_path(run: Any, *, optional: bool = False) -> Any:
+    """A run's directory from its path or the TrainResult of train(); None stays None
+    where `optional` (evaluate's latest run)."""
     from dlcourse.errors import RunError
 
     path = getattr(run, "run_dir", run)
-    if path is not None and not isinstance(path, (str, Path)):  # a bare TypeError before
+    if not (path is None and optional or isinstance(path, (str, Path))):  # a bare TypeError
         raise RunError(f"A run is its directory's path or what train() returned; got "
                        f"{type(path).__name__} {str(path)[:40]!r}.")
     return path
+
+
+def _folder(value: Any, name: str) -> Any:
+    """An output folder given from Python: pathlib's TypeError named neither the argument
+    nor what it takes."""
+    if value is not None and not isinstance(value, (str, Path)):
+        raise DlcourseError(f"{name}={str(value)[:40]!r}: expected a folder's path (a str or "
+                            "a pathlib.Path).")
+    return value
 
 
 def load_config(

@@ -12,7 +12,7 @@ import pytest
 
 import dlcourse
 from dlcourse.config import load_search_config
-from dlcourse.errors import ConfigError, DataError, ModelDataMismatch, RunError
+from dlcourse.errors import ConfigError, DataError, DlcourseError, ModelDataMismatch, RunError
 from helpers import ROOT, invoke, one_paragraph
 
 # Three classes of 8x8 "images" a tiny convnet tells apart: bright left, middle or right.
@@ -136,6 +136,18 @@ def test_a_run_that_is_no_path_is_one_sentence():
     for call in (dlcourse.resume, dlcourse.evaluate, dlcourse.export):
         with pytest.raises(RunError, match="A run is its directory's path or what train"):
             call(5)
+    # Nor None, where a run is needed (evaluate's None is the latest run): pathlib's
+    # TypeError, like those of output folders that are no path, named no argument.
+    for call in (dlcourse.resume, dlcourse.export, lambda run: dlcourse.predict(run, ["a"])):
+        with pytest.raises(RunError, match="A run is its directory's path or what train"):
+            call(None)
+    for call, says in (
+            (lambda: dlcourse.evaluate(output_dir=5), "output_dir='5': expected a folder's path"),
+            (lambda: dlcourse.train("mnist_cnn", output_dir=5), "output_dir='5': expected a"),
+            (lambda: dlcourse.tune("imdb_lstm_tune", output_dir=[1]), "output_dir='[1]': expect"),
+            (lambda: dlcourse.resume_tuning(None), "tune_dir='None': expected a tuning direc")):
+        with pytest.raises(DlcourseError, match=re.escape(says)):
+            call()
 
 
 def test_class_names_without_data_from_python_is_refused(tmp_path):
