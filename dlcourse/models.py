@@ -8,6 +8,7 @@ reported with the layer's path in the config rather than as a stack trace.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 
 import keras
@@ -221,7 +222,54 @@ def first_sentence(error: Exception) -> str:
     # TensorFlow's op errors: the node's name before the reason, the op's after it.
     text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", text)
     text = re.sub(r"\s*\[Op:\w+\]( name:.*)?$", "", text)
+    text = re.sub(r" for '\{\{node [^']*'", "", text)  # a traced graph's node, and its op
     return one_line(text, 400)
+
+
+@contextlib.contextmanager
+def keras_refusals_named(config: Config, model: keras.Model, doing: str):
+    """Keras's or TensorFlow's refusal of the model while it computes (`doing`: "in its
+    first step") as one paragraph naming the layer, where the config's values can't work
+    together and only running says so (a Dropout noise_shape that isn't the input's, a
+    GaussianDropout rate of 1, a Softmax axis the output lacks): each was a traceback.
+    Only errors raised inside Keras or TensorFlow: dlcourse's own are its bugs."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (ValueError, TypeError, ArithmeticError, IndexError,
+            tf.errors.InvalidArgumentError) as error:
+        if not _raised_inside_keras(error):
+            raise
+        raise ModelDataMismatch(f"{_layer_path(config, model, str(error))}the model can't run "
+                                f"{doing}: {first_sentence(error)}") from None
+
+
+def _raised_inside_keras(error: BaseException) -> bool:
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    where = traceback.tb_frame.f_code.co_filename if traceback else ""
+    return any(f"{os.sep}{package}{os.sep}" in where for package in ("keras", "tensorflow"))
+
+
+def _layer_path(config: Config, model: keras.Model, message: str) -> str:
+    """'model.layers[1].Dropout: ' for the first of the model's layers the message names
+    (by Keras's name, dropout, dense_1), or nothing."""
+    layers = list(enumerate(zip(model.layers, config.model.layers)))
+    called = re.search(r"Exception encountered when calling (\w+)\.call\(\)", message)
+    for named in (
+        lambda layer, spec: rf"(?<![\w/]){re.escape(layer.name)}(?![\w])",
+        # A traced graph's scopes may number a name again: dropout as .../dropout_1/...
+        lambda layer, spec: rf"/{re.escape(layer.name)}(_\d+)?/",
+    ):
+        for index, (layer, spec) in layers:
+            if re.search(named(layer, spec), message):
+                return format_path(["model", "layers", index, spec.name]) + ": "
+    for index, (layer, spec) in layers:  # "when calling GaussianDropout.call()": its class
+        if called and type(layer).__name__ == called.group(1):
+            return format_path(["model", "layers", index, spec.name]) + ": "
+    return ""
 
 
 @contextlib.contextmanager

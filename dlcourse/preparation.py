@@ -31,6 +31,7 @@ from dlcourse.execution import ExecutionPlan, plan_execution, validation_cut
 from dlcourse.models import (
     build_model,
     embedding_rows,
+    keras_refusals_named,
     first_sentence,
     summary_text,
 )
@@ -82,7 +83,26 @@ def prepare(
     with scope or contextlib.nullcontext():
         model = model_for(config, dataset, signature, plan)
     check_metrics(config, dataset, model)
+    check_model_runs(config, dataset, model)
     return Prepared(config, dataset, signature, plan, model)
+
+
+# Steps of a free-length sequence the dry run gives: a recurrent layer runs them eagerly.
+DRY_RUN_STEPS = 16
+
+
+def check_model_runs(config: Config, dataset: Dataset, model: keras.Model) -> None:
+    """The model gives an output for two examples, as evaluate and predict call it, before
+    training: a RandomCrop larger than the images built, trained a whole epoch, and was a
+    traceback in the evaluation (its inference output wasn't what the next layer took)."""
+    x = dataset.x_train[:2]
+    if x.ndim == 2 and model.input_shape[1] is None:
+        x = x[:, -DRY_RUN_STEPS:]  # length-bucketed: any length is one it takes
+    elif any(isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
+             for layer in model.layers):
+        return  # 500 steps run eagerly cost seconds; its shapes were checked as it was built
+    with keras_refusals_named(config, model, "on its data"):
+        model(x, training=False)
 
 
 def check_metrics(config: Config, dataset: Dataset, model: keras.Model) -> None:

@@ -44,7 +44,7 @@ from dlcourse.errors import DataError, DlcourseError, ResumableInterrupt, RunErr
 from dlcourse.evaluation import evaluate_model, write_evaluation_files
 from dlcourse.interrupts import signals_ignored
 from dlcourse.execution import compile_notice, fit_inputs, validation_cut
-from dlcourse.models import names_counted_afresh
+from dlcourse.models import keras_refusals_named, names_counted_afresh
 from dlcourse.preflight import recorded_data_dir, resumable_config, whole_fingerprint
 from dlcourse.preparation import Prepared, memory_record, prepare, run_dataset
 from dlcourse.rundir import RunDir
@@ -286,7 +286,7 @@ def _fit_and_finish(
         # A run whose EarlyStopping had already stopped it trains no further epoch: the
         # fit only ends (and puts the best epoch's weights back).
         epochs = initial_epoch if restored and restored.stopped_early else config.fit.epochs
-        with ctrl_c.heard():
+        with ctrl_c.heard(), keras_refusals_named(config, model, "in training"):
             fit_seconds = _fit(model, inputs.arguments, callbacks, initial_epoch, epochs)
         # A resumed run's training time holds the epochs of its earlier sessions too.
         fit_seconds += sum(recorder.history.get("epoch_seconds", [])[:initial_epoch])

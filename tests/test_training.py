@@ -299,3 +299,28 @@ def test_a_loss_of_one_output_per_class_trains_on_class_labels(tmp_path, loss):
                             {"compile.loss": loss, "fit.epochs": 1, "output.plots": False},
                             data_dir=tmp_path, output_dir=tmp_path / "runs")
     assert 0 <= result.metrics["test_accuracy"] <= 1 and np.isfinite(result.metrics["test_loss"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer, says", [
+    # Only training runs it: Keras's error came from the first step of fit.
+    ({"Dropout": {"rate": 0.5, "noise_shape": [5, 7]}},
+     "model.layers[0].Dropout: the model can't run in training: Dimensions must be equal, "
+     "but are 5 and 28 with input shapes"),
+    ({"GaussianDropout": {"rate": 1.0}},
+     "model.layers[0].GaussianDropout: the model can't run in training: float division by zero"),
+    # Built and trained a whole epoch, then failed in the evaluation, the epoch lost.
+    ({"RandomCrop": {"height": 100, "width": 100}},
+     "model.layers[2].Dense: the model can't run on its data: expected axis -1 of input shape "
+     "to have value 10000, but received input with shape (2, 784)"),
+])
+def test_values_keras_refuses_only_when_the_model_runs_are_one_paragraph(tmp_path, layer, says):
+    write_mnist(tmp_path, train=32, test=16)
+    config = tmp_path / "mine.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"dataset": "mnist"}, "fit": {"epochs": 1, "validation_split": 0.25},
+        "model": {"layers": [layer, {"Flatten": {}}, {"Dense": {"units": 10, "activation": "softmax"}}]},
+        "compile": {"optimizer": "rmsprop", "loss": "sparse_categorical_crossentropy"}}))
+    with pytest.raises(dlcourse.errors.ModelDataMismatch) as refused:
+        dlcourse.train(config, data_dir=tmp_path, output_dir=tmp_path / "runs")
+    assert str(refused.value).startswith(f"{config}: {says}"), str(refused.value)
