@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from dlcourse.config.sections import REGRESSION_LOSSES
 from dlcourse.errors import RunError
 from dlcourse.reports import curves_together_figure
-from dlcourse.rundir import RunDir, enclosing_run, find_runs, written_atomically
+from dlcourse.rundir import HISTORY_FILE, RunDir, enclosing_run, find_runs, written_atomically
 from dlcourse.terminal import printable_line
 
 
@@ -88,6 +88,12 @@ def summarise(run_dir: Path) -> RunSummary:
                         "predict can't use it.")
     measure = _measure(config, history, metrics)
     curve = [value for value in history.get(f"val_{measure}", []) if value is not None]
+    if measure == "accuracy" and any(not 0 <= value <= 1 for value in curve if value == value):
+        # 1e308 printed 300 digits and stopped the plot in a matplotlib traceback.
+        wrong = next(value for value in curve if value == value and not 0 <= value <= 1)
+        problems.append(f"{run.path / HISTORY_FILE}: val_accuracy holds {wrong:.4g}, not an "
+                        "accuracy in [0, 1].")
+        curve = []
     best = (max if measure == "accuracy" else min)(curve) if curve else None
     best_epoch = _number(metrics.get("best_epoch"), int)
     if best_epoch is None and curve:  # an unfinished run: read its history

@@ -137,6 +137,14 @@ def test_a_cell_stays_one_cell_whatever_an_override_holds(tmp_path):
     assert len(format_table([summary]).splitlines()) == 2
 
 
+def test_numbers_no_axis_can_span_are_told_not_drawn(tmp_path):
+    """A val_accuracy of 1e308 printed 300 digits, and --plot was matplotlib's traceback."""
+    fake_run(tmp_path / "huge", "huge", {"test_accuracy": 0.5}, {"val_accuracy": [1e308]})
+    result = invoke("compare", tmp_path / "huge", "--plot", tmp_path / "curves.png")
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert "val_accuracy holds 1e+308, not an accuracy in [0, 1]" in result.stderr
+
+
 def test_a_damaged_runs_folder_name_is_told_with_its_escapes_shown(tmp_path):
     """The table escaped the name, but the 'Damaged:' line printed it raw."""
     folder = tmp_path / "evil\x1b]0;PWNED\x07\x1b[2J"
