@@ -348,7 +348,9 @@ def read_run_text(path: Path, largest: int = LARGEST_JSON_BYTES,
                   folder: str = "run directory") -> str:
     if not path.exists():
         raise RunError(f"{path} is missing; is {path.parent} a dlcourse {folder}?")
-    data = read_file(path, largest, RunError, "run file")
+    # Not through a link: a run someone sent, its summary.txt linked to a file of the
+    # user's, put that file in the report it would be sent back with.
+    data = read_file(path, largest, RunError, "run file", links=False)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -7,6 +7,7 @@ sentence naming the file.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -15,14 +16,19 @@ from typing import BinaryIO
 from dlcourse.errors import DlcourseError
 
 
-def read_file(path: Path, largest: int, error: type[DlcourseError], what: str) -> bytes:
-    """All of `path`, if it is a regular file of at most `largest` bytes."""
+def read_file(path: Path, largest: int, error: type[DlcourseError], what: str, *,
+              links: bool = True) -> bytes:
+    """All of `path`, if it is a regular file of at most `largest` bytes (and, without
+    `links`, not a link: a run's own files are in it)."""
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if links else os.O_NOFOLLOW))
     except FileNotFoundError:
         raise error(f"{path}: no such {what}.") from None
     except OSError as failure:
+        if failure.errno == errno.ELOOP and not links:
+            raise error(f"{path}: a link, where the {what} itself belongs; copy the file "
+                        "there in its place.") from None
         raise error(f"{path}: can't read the {what} ({failure.strerror}).") from None
     # Checked before fdopen, which itself raises IsADirectoryError on a folder.
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):

@@ -292,6 +292,22 @@ def test_a_report_shows_what_a_run_file_holds_as_text_never_as_markup(tmp_path):
 
 
 @pytest.mark.robustness("damaged runs")
+def test_a_run_file_linked_outside_the_run_is_not_read(tmp_path):
+    """A run someone sent, its summary.txt linked to a file of the user's: the report,
+    which may be sent back, held that file."""
+    run = RunDir(make_run(tmp_path / "run"))
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-TOKEN-abc123")
+    (run.path / "summary.txt").symlink_to(secret)
+    (run.path / "metrics.json").symlink_to(secret)
+    page = run.refresh_report().read_text()
+    assert "SECRET-TOKEN" not in page
+    with pytest.raises(RunError, match=re.escape(f"{run.path / 'metrics.json'}: a link, where "
+                                                 "the run file itself belongs")):
+        run.read_metrics()
+
+
+@pytest.mark.robustness("damaged runs")
 def test_the_report_leaves_out_a_plot_or_config_far_too_large_to_be_one(tmp_path):
     # A 3 GB accuracy.png was read whole and inlined: evaluate took all the memory.
     run = RunDir(make_run(tmp_path / "run"))
