@@ -132,7 +132,8 @@ def test_python_overrides_are_named_as_python_gave_them_and_checked_as_data():
 
 
 def test_a_run_that_is_no_path_is_one_sentence():
-    """resume(5) and evaluate(3) were bare TypeErrors about os.PathLike."""
+    """resume(5) and evaluate(3) were bare TypeErrors about os.PathLike; smoke="no" was
+    taken for a smoke run."""
     for call in (dlcourse.resume, dlcourse.evaluate, dlcourse.export):
         with pytest.raises(RunError, match="A run is its directory's path or what train"):
             call(5)
@@ -145,7 +146,8 @@ def test_a_run_that_is_no_path_is_one_sentence():
             (lambda: dlcourse.evaluate(output_dir=5), "output_dir='5': expected a folder's path"),
             (lambda: dlcourse.train("mnist_cnn", output_dir=5), "output_dir='5': expected a"),
             (lambda: dlcourse.tune("imdb_lstm_tune", output_dir=[1]), "output_dir='[1]': expect"),
-            (lambda: dlcourse.resume_tuning(None), "tune_dir='None': expected a tuning direc")):
+            (lambda: dlcourse.resume_tuning(None), "tune_dir='None': expected a tuning direc"),
+            (lambda: dlcourse.train("mnist_cnn", smoke="no"), "smoke='no': expected True or")):
         with pytest.raises(DlcourseError, match=re.escape(says)):
             call()
 

@@ -117,6 +117,9 @@ def read_raw_config(
     """A config file as a mapping, named after the file, with `--smoke` and `--set` applied.
     A bare name (`imdb_lstm`) that is no file here is a shipped config; a dict is the
     config itself, named `config` unless it says otherwise."""
+    if not isinstance(smoke, bool) and type(smoke).__name__ != "bool_":  # numpy's is one
+        # smoke="no" from Python was a smoke run, unsaid.
+        raise ConfigError(f"smoke={str(smoke)[:40]!r}: expected True or False.")
     if isinstance(path, Mapping):
         raw = {"name": "config", **plain_data(path, told_of=f"{FROM_A_DICT}: ")}
         if smoke:
