@@ -117,7 +117,7 @@ def read_raw_config(
     """A config file as a mapping, named after the file, with `--smoke` and `--set` applied.
     A bare name (`imdb_lstm`) that is no file here is a shipped config; a dict is the
     config itself, named `config` unless it says otherwise."""
-    if not isinstance(smoke, bool) and type(smoke).__name__ != "bool_":  # numpy's is one
+    if type(smoke).__name__ not in ("bool", "bool_"):  # numpy's True too
         # smoke="no" from Python was a smoke run, unsaid.
         raise ConfigError(f"smoke={str(smoke)[:40]!r}: expected True or False.")
     if isinstance(path, Mapping):
