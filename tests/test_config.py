@@ -73,6 +73,11 @@ def test_mnist_header_explains_the_slides_typo():
             "schedule": "CosineDecay", "initial_learning_rate": 0.1, "decay_steps": 10,
             "name": "../x"}}),
          "compile.optimizer.learning_rate.name: '../x' holds '/', which Keras refuses"),
+        # Bidirectional of a Dense: Keras's "could not be deserialized properly" at build.
+        (lambda raw: raw["model"]["layers"].__setitem__(1, {"Bidirectional": {
+            "layer": {"Dense": {"units": 3}}}}),
+         "model.layers[1].Bidirectional.layer: Bidirectional runs a recurrent layer both ways "
+         "(ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, GRU, LSTM, SimpleRNN), not Dense"),
         # And only the characters TensorFlow's scopes take: a traceback in fit's first step.
         (lambda raw: raw["model"]["layers"][1]["LSTM"].update(name="my lstm"),
          "model.layers[1].LSTM.name: 'my lstm' holds ' '; TensorFlow takes names of letters, "

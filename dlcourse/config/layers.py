@@ -173,6 +173,11 @@ def check_arguments(owner: str, args: dict[str, Any], signature: dict[str, Any],
         described = signature[key]
         if described["kind"] == "layer":
             checked[key] = None if value is None else _nested_layer(f"{owner}.{key}", value)
+            if owner.rsplit(".", 1)[-1] == "Bidirectional" and checked[key] is not None \
+                    and checked[key].name not in BOTH_WAYS_LAYERS:
+                # Keras's refusal, at build, was that Dense "could not be deserialized".
+                raise error(f"{owner}.{key}", f"Bidirectional runs a recurrent layer both ways "
+                            f"({', '.join(sorted(BOTH_WAYS_LAYERS))}), not {checked[key].name}")
             continue
         if key in _any_case_arguments(owner.rsplit(".", 1)[-1]):
             described = {**described, "any_case": True}
@@ -202,6 +207,10 @@ _KERAS_2_ARGUMENTS = {
     "input_length": "Keras 2's argument; Keras 3 takes the sequences' length from the data: "
                     "leave it out",
 }
+
+
+# The layers Bidirectional can run both ways: Keras's recurrent ones.
+BOTH_WAYS_LAYERS = frozenset({"SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
 
 
 def _nested_layer(path: str, value: Any) -> LayerSpec:
