@@ -5,6 +5,7 @@ TensorFlow is imported only inside the functions, so `import dlcourse` stays fas
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -260,7 +261,7 @@ def resume_tuning(tune_dir: str | Path, *, data_dir: str | Path | None = None) -
 
     # The directory, its config and the data's files first: told without TensorFlow.
     check_given_dir(data_dir)
-    if not isinstance(tune_dir, (str, Path)):
+    if not isinstance(tune_dir, (str, os.PathLike)):
         raise DlcourseError(f"tune_dir={str(tune_dir)[:40]!r}: expected a tuning directory's "
                             "path (a str or a pathlib.Path).")
     directory = TuneDir(tune_dir).require()
@@ -366,7 +367,7 @@ def _run_path(run: Any, *, optional: bool = False) -> Any:
     from dlcourse.errors import RunError
 
     path = getattr(run, "run_dir", run)
-    if not (path is None and optional or isinstance(path, (str, Path))):  # a bare TypeError
+    if not (path is None and optional or isinstance(path, (str, os.PathLike))):  # a TypeError
         raise RunError(f"A run is its directory's path or what train() returned; got "
                        f"{type(path).__name__} {str(path)[:40]!r}.")
     return path
@@ -375,7 +376,7 @@ def _run_path(run: Any, *, optional: bool = False) -> Any:
 def _folder(value: Any, name: str) -> Any:
     """An output folder given from Python: pathlib's TypeError named neither the argument
     nor what it takes."""
-    if value is not None and not isinstance(value, (str, Path)):
+    if value is not None and not isinstance(value, (str, os.PathLike)):
         raise DlcourseError(f"{name}={str(value)[:40]!r}: expected a folder's path (a str or "
                             "a pathlib.Path).")
     return value

@@ -450,6 +450,7 @@ def predict(run_dir: Path, inputs, as_json: bool, as_text: bool, no_preprocess: 
             for prediction in chunk:
                 number += 1
                 for warning in prediction.warnings:
+                    progress.clear()
                     click.echo(f"Warning (input {number}): {printable_line(warning)}.", err=True)
                 if as_json:  # one array, written as json.dumps(..., indent=2) writes it
                     record = textwrap.indent(json.dumps(prediction.as_dict(), indent=2), "  ")

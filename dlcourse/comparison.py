@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import platform
 import re
@@ -127,7 +128,7 @@ def _validated_on_test(config: Any) -> bool:
 # Said below a table with a run marked TEST_MARK.
 TEST_MARK = "on test"
 ON_TEST_SPLIT = (f"'{TEST_MARK}': validated on the test split (fit.validation: test, as the "
-                 "slide does): its best val acc is the best test accuracy of any epoch, "
+                 "slide does): its best val figure is the test split's best of any epoch, "
                  "optimistic beside validation on held-out training data.")
 
 
@@ -171,8 +172,9 @@ def _a_model_archive(path: Path) -> bool:
 
 
 def _number(value: Any, kind: type) -> Any:
-    """A figure read from a run, or None where the file holds something else."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A figure read from a run, or None where the file holds something else (Infinity
+    too: int() of it was an OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return kind(value)
 
@@ -242,9 +244,16 @@ def csv_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
         [summary.config, " ".join(summary.overrides), summary.model, plain(summary.parameters),
          str(summary.epochs), summary.measure, plain(summary.best_val), plain(summary.best_epoch),
          plain(summary.test), plain(summary.seconds_per_epoch), summary.status,
-         str(summary.run_dir), "test" if summary.validated_on_test else "held-out"]
+         str(summary.run_dir), _validated_on(summary)]
         for summary in summaries
     ]
+
+
+def _validated_on(summary: RunSummary) -> str:
+    """The CSV's validated_on: test, held-out, or nothing for a run without validation."""
+    if summary.best_val is None:
+        return ""
+    return "test" if summary.validated_on_test else "held-out"
 
 
 def _marked(summary: RunSummary, value: float | None) -> str:

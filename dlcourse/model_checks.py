@@ -5,7 +5,9 @@ config fixes (MNIST, CIFAR, IMDB's word indices), and the builder before it buil
 from __future__ import annotations
 
 from dlcourse.config import Config, LayerSpec, format_path
-from dlcourse.config.sections import BINARY_LOSSES, ONE_HOT_LOSSES, PROBABILITIES
+from dlcourse.config.sections import (
+    BINARY_LOSSES, CATEGORICAL_LOSSES, ELEMENTWISE_LOSSES, PROBABILITIES,
+)
 from dlcourse.config.vocabulary import WRAPPER_ARGUMENTS
 from dlcourse.data import DataSignature, classes_text
 from dlcourse.errors import ModelDataMismatch
@@ -78,11 +80,13 @@ def check_embedding_fits(config: Config, data: DataSignature) -> None:
 
 def output_width(config: Config, num_classes: int) -> int | None:
     """The outputs the loss needs: one number, one probability (binary), one per class;
-    None for a loss that doesn't tie them to the classes (hinge, poisson)."""
+    None for a loss that doesn't tie them to the classes (circle's embeddings)."""
     loss = config.compile.loss
     if config.task == "regression" or loss in BINARY_LOSSES:
         return 1
-    return num_classes if loss in PROBABILITIES or loss in ONE_HOT_LOSSES else None
+    if loss in ELEMENTWISE_LOSSES:
+        return 1 if num_classes == 2 else num_classes
+    return num_classes if loss in PROBABILITIES or loss in CATEGORICAL_LOSSES else None
 
 
 def check_against_data(config: Config, data: DataSignature) -> None:

@@ -237,7 +237,11 @@ class Predictor:
             tokens = [tokens_of(text, settings) for text in texts]
             unit = "characters" if settings.split == "character" else "words"
         else:
-            arrays = encode_reviews(texts, self.word_index(), self.config.data.num_words,
+            # Without data.num_words the Embedding has rows for the words the training
+            # data held (its largest index); a rarer word is out of vocabulary, as it was
+            # to a model with num_words: it was TensorFlow's 'not in [0, 88586)'.
+            arrays = encode_reviews(texts, self.word_index(),
+                                    self.config.data.num_words or self._embedding_rows,
                                     self.config.data.maxlen)
             tokens = [tokenize_review(text) for text in texts]
             unit = "words"

@@ -240,7 +240,7 @@ def check_model_takes(run: RunDir, config: Config, model: keras.Model, dataset: 
     outputs = model.output_shape[-1]
     regression = config.task == "regression"
     if output_width(config, dataset.num_classes) is None:
-        return  # a loss whose outputs training doesn't tie to the classes (hinge, poisson)
+        return  # a loss whose outputs training doesn't tie to the classes (circle)
     if outputs not in output_widths(None if regression else dataset.num_classes):
         what = ("a number to predict" if regression
                 else classes_text(dataset.class_names or (), dataset.num_classes))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -521,16 +522,23 @@ def _number(value: Any) -> str | None:
     return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _finite(value: Any) -> bool:
+    """A number a run's file holds that can be shown as one: Infinity in an edited
+    metrics.json was an OverflowError traceback (after evaluation.json was written)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
 def _count(value: Any) -> str | None:
     """A count as people read it: 93,322."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _finite(value):
         return None
     return f"{round(value):,}"
 
 
 def _seconds(value: Any) -> str | None:
     """Seconds as people read them: 70.9 s, 4 min 25 s."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _finite(value):
         return None
     if value < 120:
         return f"{value:.1f} s"

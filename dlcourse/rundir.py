@@ -264,15 +264,17 @@ def held(lock: Path, busy: str, doing: str = "") -> Iterator[None]:
 def _lock_file(lock: Path) -> int:
     """The lock file, opened to write, never through a link: a run someone sent could hold
     a .lock linked to a file of the user's, which the lock's id then replaced."""
+    remove = "rm -r" if lock.is_dir() and not lock.is_symlink() else "rm"
     refused = RunError(f"{lock} is not a plain file, as a lock is (a link, a pipe or a "
-                       f"folder); remove it (rm {shlex.quote(str(lock))}) and run again.")
+                       f"folder); remove it ({remove} {shlex.quote(str(lock))}) and run again.")
     try:
         descriptor = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as error:
         if error.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
             raise refused from None
         raise
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:  # a hard link: a file elsewhere
         os.close(descriptor)
         raise refused
     return descriptor

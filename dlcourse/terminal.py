@@ -41,6 +41,13 @@ class Progress:
         self.stream.flush()
         self.drawn = True
 
+    def clear(self) -> None:
+        """Before other lines on standard error: the line redrawn in place is wiped, so
+        they don't run on from it, and the next update draws it below them."""
+        if self.drawn and self.in_place:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
     def close(self) -> None:
         if self.drawn and self.in_place:
             self.stream.write("\n")

@@ -150,6 +150,12 @@ def test_a_run_that_is_no_path_is_one_sentence():
             (lambda: dlcourse.train("mnist_cnn", smoke="no"), "smoke='no': expected True or")):
         with pytest.raises(DlcourseError, match=re.escape(says)):
             call()
+    # Any os.PathLike is a path, as data_dir takes it (pytest's tmpdir, PurePosixPath).
+    from pathlib import PurePosixPath
+
+    with pytest.raises(RunError) as none_there:
+        dlcourse.evaluate(output_dir=PurePosixPath("/nonexistent-runs"))
+    assert "expected a folder's path" not in str(none_there.value)
 
 
 def test_class_names_without_data_from_python_is_refused(tmp_path):

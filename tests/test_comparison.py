@@ -168,12 +168,16 @@ def test_a_run_validated_on_the_test_split_is_marked_as_such(tmp_path):
     slide, held = result.stdout.splitlines()[1:3]
     assert "0.9900 (1) on test" in slide and "on test" not in held
     assert result.stdout.endswith("\n'on test': validated on the test split (fit.validation: "
-                                  "test, as the slide does): its best val acc is the best test "
-                                  "accuracy of any epoch, optimistic beside validation on "
+                                  "test, as the slide does): its best val figure is the test "
+                                  "split's best of any epoch, optimistic beside validation on "
                                   "held-out training data.\n")
     rows = list(csv.DictReader(io.StringIO(invoke("compare", tmp_path / "slide", tmp_path / "held",
                                                   "--format", "csv").stdout)))
     assert [row["validated_on"] for row in rows] == ["test", "held-out"]
+    fake_run(tmp_path / "none", "mnist_cnn", {"test_accuracy": 0.98}, {"accuracy": [0.98]})
+    (row,) = csv.DictReader(io.StringIO(invoke("compare", tmp_path / "none", "--format",
+                                               "csv").stdout))
+    assert row["validated_on"] == ""  # no validation at all
     assert "on test" not in invoke("compare", tmp_path / "held").stdout
 
 

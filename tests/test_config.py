@@ -455,7 +455,7 @@ def test_long_metric_names_are_logged_under_the_short_ones_reports_read():
         # Keras's short name, and the other losses of one output for two classes: a
         # ValueError or a shape mismatch in TensorFlow's first step.
         ("mnist_cnn.yaml", "compile.loss=bce",
-         "compile.loss: binary_crossentropy, but mnist has 10 classes: use categorical_crossentropy"),
+         "compile.loss: bce, but mnist has 10 classes: use categorical_crossentropy"),
         ("mnist_cnn.yaml", "compile.loss=hinge",
          "compile.loss: hinge, but mnist has 10 classes: use categorical_hinge"),
         ("mnist_cnn.yaml", "compile.loss=binary_focal_crossentropy",

@@ -208,7 +208,7 @@ def test_reviews_padded_past_the_memory_are_refused_before_they_are_made(tmp_pat
     load_dataset(DataConfig(dataset="imdb", num_words=100, maxlen=1000), tmp_path)
     with pytest.raises(DataError, match=re.escape(
             f"data.maxlen 1,001 pads the 14 texts of {tmp_path / 'imdb.npz'} to 0.0 GB of "
-            f"indices, more than the 0 GB they may take. The longest has {longest:,} tokens, "
+            f"indices, more than the 0 GB they may take. The longest has {longest:,} tokens: "
             "so a data.maxlen above that only adds padding")):
         load_dataset(DataConfig(dataset="imdb", num_words=100, maxlen=1001, limit=2), tmp_path)
 

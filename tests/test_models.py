@@ -68,6 +68,23 @@ def test_output_width_must_match_the_classes():
     assert "model.layers[7].Dense" in message
 
 
+@pytest.mark.parametrize("loss", ["dice", "kld", "poisson", "cosine_similarity"])
+def test_an_elementwise_loss_takes_one_output_for_two_classes_and_one_per_class_else(loss):
+    """Labels are made one-hot for these losses only beyond two classes: a one-sigmoid
+    IMDB model trained on 0/1 labels before, and its runs evaluate as they did."""
+    from dlcourse.data import one_hot_if_needed
+
+    build_model(load_config(ROOT / "configs" / "imdb_lstm.yaml", [f"compile.loss={loss}"]), IMDB)
+    message = mismatch("imdb_lstm.yaml", [f"compile.loss={loss}", "model.layers[2].Dense.units=2",
+                                          "model.layers[2].Dense.activation=softmax"], IMDB)
+    assert f"gives 2 outputs, but {loss} on imdb" in message and "needs 1" in message
+    assert mismatch("mnist_cnn.yaml", [f"compile.loss={loss}", "model.layers[7].Dense.units=1"],
+                    MNIST).endswith("needs 10: set its units to 10.")
+    labels = np.array([0, 1, 1])
+    assert one_hot_if_needed(labels, 2, loss).shape == (3,)
+    assert one_hot_if_needed(labels, 10, loss).shape == (3, 10)
+
+
 def test_own_classes_are_named_when_the_output_does_not_fit_them():
     """Labels 'pos', 'pos ' and 'Pos' are three classes: said as '4 classes ... needs 4',
     the reason was out of sight."""

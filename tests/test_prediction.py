@@ -330,6 +330,22 @@ def test_predict_an_image_the_test_writes(trained, tmp_path):
 
 
 @pytest.mark.slow
+def test_without_num_words_a_word_past_the_embedding_is_out_of_vocabulary(trained, tmp_path):
+    """A run without data.num_words has Embedding rows for the words its data held; a
+    rarer one the word index knows was TensorFlow's 'indices[0,48] = 88586 is not in [0,
+    88586)' traceback, and serve's 500."""
+    run_dir = trained.copy("imdb_lstm", tmp_path / "runs")
+    config = run_dir / "config.yaml"
+    config.write_text(re.sub(r"num_words: \d+", "num_words: null", config.read_text()))
+    word_index = json.loads((run_dir / "word_index.json").read_text())
+    word_index["rarissimo"] = 10**6
+    (run_dir / "word_index.json").write_text(json.dumps(word_index))
+    (rare,) = predict_run(run_dir, ["rarissimo"])
+    (unknown,) = predict_run(run_dir, ["qwertyuiop"])  # a word the index doesn't know
+    assert rare.probabilities == pytest.approx(unknown.probabilities)
+
+
+@pytest.mark.slow
 def test_a_class_name_holding_a_terminal_escape_is_printed_escaped(trained, tmp_path):
     """A run someone sent: its classes.json retitled the window and cleared the screen."""
     run_dir = trained.copy("mnist", tmp_path / "runs")

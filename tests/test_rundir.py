@@ -237,7 +237,7 @@ def test_a_second_process_cannot_hold_a_run_being_trained(tmp_path):
         assert (run.path / ".lock").read_text() == f"{os.getpid()} trained"
 
 
-@pytest.mark.parametrize("lock", ["link", "fifo", "folder"])
+@pytest.mark.parametrize("lock", ["link", "hard link", "fifo", "folder"])
 def test_a_lock_that_is_not_a_plain_file_is_refused_and_nothing_outside_is_written(
         tmp_path, lock):
     """A run someone sent, its .lock linked to a file of the user's: evaluate replaced the
@@ -245,10 +245,12 @@ def test_a_lock_that_is_not_a_plain_file_is_refused_and_nothing_outside_is_writt
     run = RunDir(make_run(tmp_path / "run", status="finished"))
     notes = tmp_path / "notes.txt"
     notes.write_text("my precious notes\n")
-    {"link": lambda path: path.symlink_to(notes), "fifo": os.mkfifo,
-     "folder": Path.mkdir}[lock](run.path / ".lock")
-    with pytest.raises(RunError, match=re.escape(f"{run.path / '.lock'} is not a plain file, as "
-                                                 "a lock is (a link, a pipe or a folder); remove it")):
+    {"link": lambda path: path.symlink_to(notes), "hard link": lambda path: os.link(notes, path),
+     "fifo": os.mkfifo, "folder": Path.mkdir}[lock](run.path / ".lock")
+    remove = "rm -r" if lock == "folder" else "rm"
+    with pytest.raises(RunError, match=re.escape(
+            f"{run.path / '.lock'} is not a plain file, as a lock is (a link, a pipe or a "
+            f"folder); remove it ({remove} {run.path / '.lock'})")):
         with run.training_lock("evaluated"):
             pass
     assert notes.read_text() == "my precious notes\n"
@@ -282,13 +284,17 @@ def test_a_report_shows_what_a_run_file_holds_as_text_never_as_markup(tmp_path):
         "per_class": [{"class": 0, "precision": "high", "recall": 0.5, "f1": 0.5,
                        "support": script}, "not a record", {"class": [1]}],
         "reference": {"metric": ["x"], "measured": 0.5, "value": 0.9, "source": script},
-        "test_accuracy": 0.5}))
+        "test_accuracy": 0.5, "parameters": math.inf, "train_seconds": math.nan}))
     write_text(run.path / "misclassified.json", json.dumps([
         {"true_name": script, "predicted_name": "b", "confidence": "0.9", "text": script}]))
     write_text(run.path / "history.json", json.dumps({"loss": [0.5]}))
     page = run.refresh_report().read_text()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<td>high</td>" in page and "<td>0.9</td>" in page and "<td>[1]</td>" in page
+    assert "parameters" not in page and "training time" not in page  # Infinity, NaN: left out
+    from dlcourse.comparison import collect_runs, format_table
+
+    assert "Traceback" not in format_table(collect_runs([run.path]))
 
 
 @pytest.mark.robustness("damaged runs")

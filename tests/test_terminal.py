@@ -13,10 +13,13 @@ def test_progress_is_redrawn_in_place_on_a_terminal_and_ends_its_line(monkeypatc
     progress = Progress(3000, "inputs predicted")
     for done in (1024, 2048, 3000):
         progress.update(done)
+        if done == 1024:  # a warning then: on a line of its own, not run on from the count
+            progress.clear()
+            progress.stream.write("Warning\n")
     progress.close()
     assert progress.stream.getvalue() == (
-        "\r1,024 of 3,000 inputs predicted (34%)\r2,048 of 3,000 inputs predicted (68%)"
-        "\r3,000 of 3,000 inputs predicted (100%)\n")
+        "\r1,024 of 3,000 inputs predicted (34%)\r\x1b[KWarning\n"
+        "\r2,048 of 3,000 inputs predicted (68%)\r3,000 of 3,000 inputs predicted (100%)\n")
 
 
 def test_progress_in_a_log_waits_its_interval_and_says_nothing_of_work_done_at_once(

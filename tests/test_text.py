@@ -242,8 +242,14 @@ def test_sequences_too_long_for_memory_are_refused_before_they_are_made(monkeypa
     config = raw_text(vectorize={"output_mode": "int", "output_sequence_length": 11})
     with pytest.raises(DataError, match=re.escape(
             "data.vectorize.output_sequence_length 11 pads the 6 texts of the dataset to 0.0 GB "
-            "of indices, more than the 0 GB they may take. The longest has 4 tokens")):
+            "of indices, more than the 0 GB they may take. The longest has 4 tokens: so a "
+            "data.vectorize.output_sequence_length above that only adds padding")):
         text_dataset(config, (texts, [1, 0, 1]), (texts, [1, 0, 1]))
+    monkeypatch.setattr("dlcourse.data.dataset.LARGEST_PADDED_BYTES", 6 * 2 * 4)
+    shorter = raw_text(vectorize={"output_mode": "int", "output_sequence_length": 3})
+    with pytest.raises(DataError, match=re.escape(
+            "The longest has 4 tokens: give a shorter data.vectorize.output_sequence_length")):
+        text_dataset(shorter, (texts, [1, 0, 1]), (texts, [1, 0, 1]))
     assert not made
 
 

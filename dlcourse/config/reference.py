@@ -15,7 +15,7 @@ from dlcourse.config.datasets import FAMILIES
 from dlcourse.config.keras_catalog import catalog
 from dlcourse.config.schema import json_schema
 from dlcourse.config.search import KEYS
-from dlcourse.config.sections import BINARY_LOSSES, ONE_HOT_LOSSES
+from dlcourse.config.sections import BINARY_LOSSES, CATEGORICAL_LOSSES, ELEMENTWISE_LOSSES
 from dlcourse.config.vocabulary import REFUSED_CALLBACKS, REFUSED_LAYERS, SUPPORTED_LAYERS
 
 SECTIONS = (
@@ -204,9 +204,10 @@ def _names(known: dict[str, Any]) -> list[str]:
         f"- `compile.loss`: {listed(known['losses'])}. A regression loss (mean squared, "
         "absolute, ... error; huber; log_cosh) makes the run a regression. "
         f"{listed(sorted(BINARY_LOSSES))} take one output for two classes; "
-        f"{listed(sorted(ONE_HOT_LOSSES))} take one output per class, and their labels "
-        "are made one-hot (the lecture's `to_categorical`). `bce` and `kld` are read as "
-        "`binary_crossentropy` and `kl_divergence`; `ctc` (sequences of labels) is refused.",
+        f"{listed(sorted(CATEGORICAL_LOSSES))} one output per class, their labels made "
+        f"one-hot (the lecture's `to_categorical`); {listed(sorted(ELEMENTWISE_LOSSES))} "
+        "one output for two classes, else one per class with one-hot labels. `ctc` "
+        "(sequences of labels) is refused.",
         f"- `compile.metrics`: {listed(known['metrics'])}.",
         f"- `compile.optimizer.name` (any case): {listed(known['optimizers'])}.",
         f"- `compile.optimizer.learning_rate.schedule`: {listed(sorted(known['schedules']))}, "

@@ -214,20 +214,29 @@ class DataConfig(Section):
 
 
 # The last activation each classification loss needs: it takes probabilities.
-PROBABILITIES = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax",
+PROBABILITIES = {"binary_crossentropy": "sigmoid", "bce": "sigmoid",
+                 "categorical_crossentropy": "softmax",
                  "sparse_categorical_crossentropy": "softmax",
                  "binary_focal_crossentropy": "sigmoid",
                  "categorical_focal_crossentropy": "softmax"}
-# Losses of one output per example for two classes, against 0/1 labels.
-BINARY_LOSSES = frozenset({"binary_crossentropy", "binary_focal_crossentropy", "hinge",
+# Losses of one output per example for two classes, against 0/1 labels (bce is Keras's
+# short name of binary_crossentropy).
+BINARY_LOSSES = frozenset({"binary_crossentropy", "bce", "binary_focal_crossentropy", "hinge",
                            "squared_hinge"})
-# Losses of one output per class, against one-hot labels (made from the class indices):
-# with the indices themselves, MNIST's training stopped at a shape mismatch in TensorFlow.
-ONE_HOT_LOSSES = frozenset({"categorical_crossentropy", "categorical_focal_crossentropy",
-                            "categorical_hinge", "kl_divergence", "poisson",
-                            "cosine_similarity", "dice", "tversky"})
-# Keras's other names of a loss, read as the one the checks know.
-LOSS_ALIASES = {"bce": "binary_crossentropy", "kld": "kl_divergence"}
+# Losses of one output per class, against one-hot labels (made from the class indices).
+CATEGORICAL_LOSSES = frozenset({"categorical_crossentropy", "categorical_focal_crossentropy",
+                                "categorical_hinge"})
+# Losses comparing outputs with labels element by element: one output against 0/1 labels
+# for two classes, else one per class against one-hot labels. With class indices, MNIST's
+# training stopped at a shape mismatch in TensorFlow's first step.
+ELEMENTWISE_LOSSES = frozenset({"kl_divergence", "kld", "poisson", "cosine_similarity", "dice",
+                                "tversky"})
+
+
+def one_hot_labels(loss: str, num_classes: int) -> bool:
+    """Whether `loss` takes one-hot labels (the lecture's `to_categorical`) for that many
+    classes."""
+    return loss in CATEGORICAL_LOSSES or loss in ELEMENTWISE_LOSSES and num_classes > 2
 
 
 def activation_problem(loss: str, activation: str | None) -> str | None:
@@ -457,7 +466,7 @@ class CompileConfig(Section):
             raise invalid("loss", "ctc scores a sequence of labels per example (a line of "
                           "handwriting, speech), but every dataset here has one label per "
                           "example: use sparse_categorical_crossentropy")
-        return LOSS_ALIASES.get(loss, loss)
+        return loss
 
 
 class FitConfig(Section):

@@ -38,11 +38,13 @@ def check_padded_fits(key: str, length: int, texts: int, source: str,
     """`texts` padded to `length` tokens fit in memory: told before they are made, with
     `longest()`, the most tokens a text has."""
     if (size := texts * length * 4) > LARGEST_PADDED_BYTES:
+        most = longest()
+        advice = (f"so a {key} above that only adds padding" if length > most
+                  else f"give a shorter {key}")
         raise DataError(
             f"{key} {length:,} pads the {texts:,} texts of {source} to {size / 2**30:,.1f} GB "
             f"of indices, more than the {LARGEST_PADDED_BYTES >> 30} GB they may take. The "
-            f"longest has {longest():,} tokens, so a {key} above that only adds padding; "
-            "the lecture uses 500.")
+            f"longest has {most:,} tokens: {advice}; the lecture uses 500.")
 
 
 def parsed_vocabulary(saved: Any, settings: VectorizeConfig) -> TextVocabulary | str:

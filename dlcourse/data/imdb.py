@@ -8,10 +8,11 @@ real words start at 3; both splits are shuffled with the seed load_data uses.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import os
 import string
 from pathlib import Path
+from stat import S_ISREG
 from typing import Sequence
 
 import numpy as np
@@ -22,7 +23,6 @@ from dlcourse.config.datasets import SENTIMENTS
 from dlcourse.data.dataset import LARGEST_PADDED_BYTES, Dataset, check_labels, check_padded_fits
 from dlcourse.data.files import DatasetFile, find_file, read_bounded, read_npz, regular_file
 from dlcourse.errors import DataError
-from dlcourse.safe_files import read_file
 
 IMDB_START, IMDB_OOV, IMDB_INDEX_FROM, IMDB_SHUFFLE_SEED = 1, 2, 3, 113
 IMDB_SPLITS = ("x_train", "y_train", "x_test", "y_test")
@@ -92,10 +92,14 @@ def _read_cached_splits(cached: Path, num_words: int | None, maxlen: int
     gives (a cut file was a BadZipFile traceback, ranks past num_words TensorFlow's, a
     header claiming 745 GB numpy's MemoryError, and a pipe hung)."""
     try:
-        data = read_file(cached, LARGEST_PADDED_BYTES + (16 << 20), DataError, "cache")
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            splits = {name: arrays[name] for name in IMDB_SPLITS}
-    except Exception:  # whatever a damaged file raises (DataError too): prepare again
+        # O_NONBLOCK: a pipe there is not waited on; it is no regular file, and refused.
+        with os.fdopen(os.open(cached, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+            stat = os.fstat(stream.fileno())
+            if not S_ISREG(stat.st_mode) or stat.st_size > LARGEST_PADDED_BYTES + (16 << 20):
+                return None
+            with np.load(stream, allow_pickle=False) as arrays:
+                splits = {name: arrays[name] for name in IMDB_SPLITS}
+    except Exception:  # whatever a damaged file raises (numpy's MemoryError too): prepare again
         return None
     for split in ("train", "test"):
         x, y = splits[f"x_{split}"], splits[f"y_{split}"]

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from dlcourse.config import DataConfig, family
-from dlcourse.config.sections import ONE_HOT_LOSSES
+from dlcourse.config.sections import one_hot_labels
 from dlcourse.data.dataset import Dataset, TextVocabulary
 from dlcourse.data.image_folder import image_files, image_root, load_image_folder
 from dlcourse.data.files import find_file, find_paths, fingerprint, found, home_expanded
@@ -129,7 +129,7 @@ def first(dataset: Dataset, limit: int) -> Dataset:
 def one_hot_if_needed(labels: np.ndarray, num_classes: int, loss: str) -> np.ndarray:
     """Categorical cross-entropy wants one-hot targets (the lecture's `to_categorical`), as
     every loss of one output per class does."""
-    if loss in ONE_HOT_LOSSES:
+    if one_hot_labels(loss, num_classes):
         return np.eye(num_classes, dtype="float32")[labels]
     return labels
 
