@@ -53,12 +53,14 @@ class Evaluation:
 
     @property
     def is_regression(self) -> bool:
-        return self.confusion_matrix is None
+        return self.per_class is None
 
     def detail(self) -> dict[str, Any]:
         """What metrics.json and evaluation.json record beside the metrics."""
         if self.is_regression:
             return {}
+        if self.confusion_matrix is None:  # too many classes to keep one
+            return {"per_class": self.per_class}
         return {"per_class": self.per_class, "confusion_matrix": self.confusion_matrix}
 
 
@@ -110,6 +112,13 @@ def evaluate_model(model: keras.Model, config: Config, dataset: Dataset,
     if scores is None:
         return Evaluation(metrics, None, None, largest_errors(dataset.y_test, probabilities))
     predicted = scores.argmax(axis=1)
+    if dataset.num_classes > MOST_CONFUSION_CLASSES:
+        # 3,000 classes' matrix made metrics.json 81 MB, more than a run file is read at,
+        # so runs and compare listed the run as damaged; 10,000 took 11 GB and 901 MB.
+        return Evaluation(metrics, None,
+                          per_class_counted(dataset.y_test, predicted, dataset.num_classes,
+                                            dataset.class_names),
+                          most_confidently_wrong(dataset.y_test, scores))
     confusion = confusion_matrix(dataset.y_test, predicted, dataset.num_classes)
     return Evaluation(
         metrics=metrics,
@@ -201,6 +210,11 @@ def class_scores(probabilities: np.ndarray) -> np.ndarray:
     return probabilities
 
 
+# Classes beyond which no confusion matrix is kept or drawn (a drawing of 200 is already
+# a texture): per-class figures stay, one row a class.
+MOST_CONFUSION_CLASSES = 200
+
+
 def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
     """Rows are true classes, columns predicted classes."""
     matrix = np.zeros((num_classes, num_classes), dtype="int64")
@@ -212,9 +226,21 @@ def per_class_scores(confusion: np.ndarray,
                      names: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Precision, recall, F1 and support of each class (0 where a class was never predicted),
     with its name where the data names its classes: metrics.json gave only the index."""
-    correct = np.diag(confusion).astype("float64")
-    predicted = confusion.sum(axis=0)
-    actual = confusion.sum(axis=1)
+    return _scores(np.diag(confusion).astype("float64"), confusion.sum(axis=0),
+                   confusion.sum(axis=1), names)
+
+
+def per_class_counted(truth: np.ndarray, predicted: np.ndarray, num_classes: int,
+                      names: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """per_class_scores without the confusion matrix, for classes too many to keep one."""
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    correct = np.bincount(truth[truth == predicted], minlength=num_classes).astype("float64")
+    return _scores(correct, np.bincount(predicted, minlength=num_classes),
+                   np.bincount(truth, minlength=num_classes), names)
+
+
+def _scores(correct: np.ndarray, predicted: np.ndarray, actual: np.ndarray,
+            names: Sequence[str]) -> list[dict[str, Any]]:
     precision = np.divide(correct, predicted, out=np.zeros_like(correct), where=predicted > 0)
     recall = np.divide(correct, actual, out=np.zeros_like(correct), where=actual > 0)
     total = precision + recall
@@ -228,7 +254,7 @@ def per_class_scores(confusion: np.ndarray,
             "f1": float(f1[index]),
             "support": int(actual[index]),
         }
-        for index in range(len(confusion))
+        for index in range(len(correct))
     ]
 
 
@@ -345,13 +371,13 @@ def write_evaluation_files(run: RunDir, evaluation: Evaluation, dataset: Dataset
         wrong = [{**item, "text": text} for item, text in zip(wrong, texts)]
     if not prefix:
         run.write_mistakes(wrong, regression=False)
-    if plots:
+    if plots and evaluation.confusion_matrix is not None:
         run.save_figure(reports.confusion_matrix_figure(evaluation.confusion_matrix, names),
                         prefix + "confusion_matrix")
-        if texts is None and indices:
-            images = dataset.x_test[indices]
-            run.save_figure(reports.wrong_images_figure(images, wrong, names),
-                            prefix + "misclassified")
+    if plots and texts is None and indices:
+        images = dataset.x_test[indices]
+        run.save_figure(reports.wrong_images_figure(images, wrong, names),
+                        prefix + "misclassified")
     return wrong
 
 

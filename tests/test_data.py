@@ -423,6 +423,16 @@ def test_pictures_keras_leaves_out_are_told(tmp_path, capsys):
     load_dataset(DataConfig(dataset="image_folder", path="photos", image_size=(8, 8)), tmp_path)
     assert (f"Warning: {photos} holds pictures Keras doesn't read (3 .webp); they are left out"
             in capsys.readouterr().err)
+    # Downloads without a suffix: 8 of 10 pictures of a class were left out unsaid. A
+    # README without one is no picture.
+    photos = write_image_folder(tmp_path / "downloads", classes=2, per_class=4, size=8)
+    for index in range(2):
+        Image.new("RGB", (8, 8)).save(photos / "class_001" / f"download{index}", "PNG")
+    (photos / "class_000" / "README").write_text("my notes")
+    load_dataset(DataConfig(dataset="image_folder", path="downloads", image_size=(8, 8)), tmp_path)
+    assert (f"Warning: {photos} holds pictures Keras doesn't read (2 without a suffix); they "
+            "are left out. Name them .png or .jpg, as they are, to train on them."
+            in capsys.readouterr().err)
 
 
 def test_an_image_folders_fingerprint_counts_the_images_keras_reads(tmp_path):

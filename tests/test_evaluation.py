@@ -9,6 +9,7 @@ from dlcourse.evaluation import (
     class_scores,
     confusion_matrix,
     most_confidently_wrong,
+    per_class_counted,
     per_class_scores,
     predict_in_slices,
     predict_test_split,
@@ -45,6 +46,31 @@ def test_per_class_scores_name_their_classes_where_the_data_does():
 def test_a_class_never_predicted_scores_zero_not_nan():
     scores = per_class_scores(np.array([[2, 0], [1, 0]]))
     assert scores[1] == {"class": 1, "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+
+
+def test_per_class_scores_without_a_matrix_are_the_same():
+    rng = np.random.default_rng(0)
+    truth, predicted = rng.integers(0, 7, 200), rng.integers(0, 7, 200)
+    assert per_class_counted(truth, predicted, 9, "abcdefghi") == per_class_scores(
+        confusion_matrix(truth, predicted, 9), "abcdefghi")
+
+
+@pytest.mark.slow
+def test_a_run_of_many_classes_keeps_its_figures_per_class_and_no_matrix(tmp_path, monkeypatch):
+    """3,000 classes' matrix made metrics.json 81 MB, more than a run file is read at
+    (runs and compare listed the run as damaged, and a second evaluation dropped the
+    first); 10,000 took 11 GB and 901 MB."""
+    monkeypatch.setattr("dlcourse.evaluation.MOST_CONFUSION_CLASSES", 5)
+    write_mnist(tmp_path, train=32, test=16)
+    result = dlcourse.train(ROOT / "configs" / "mnist_cnn.yaml", {"fit.epochs": 1},
+                            data_dir=tmp_path, output_dir=tmp_path / "runs")
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert "confusion_matrix" not in metrics and len(metrics["per_class"]) == 10
+    assert not (result.run_dir / "confusion_matrix.png").exists()
+    assert (result.run_dir / "misclassified.png").exists()
+    assert "<h2>Test split: per class</h2>" in (result.run_dir / "report.html").read_text()
+    evaluated = dlcourse.evaluate(result, data_dir=tmp_path)
+    assert evaluated["test_accuracy"] == pytest.approx(result.metrics["test_accuracy"])
 
 
 def test_sigmoid_output_becomes_two_class_scores():

@@ -239,6 +239,8 @@ def _check_listed_entries(root: Path, listed: list[Path]) -> None:
     for path in listed:
         if path.suffix.lower() in SKIPPED_PICTURES:
             skipped[path.suffix.lower()] = skipped.get(path.suffix.lower(), 0) + 1
+        elif not path.suffix and _a_picture_by_its_start(path):  # as downloads often are
+            skipped["without a suffix"] = skipped.get("without a suffix", 0) + 1
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         try:
@@ -250,8 +252,25 @@ def _check_listed_entries(root: Path, listed: list[Path]) -> None:
             regular_file(path, DataError, "image file")
     if skipped:
         counts = ", ".join(f"{count} {suffix}" for suffix, count in sorted(skipped.items()))
+        fix = ("Convert them to PNG or JPEG" if set(skipped) != {"without a suffix"}
+               else "Name them .png or .jpg, as they are,")
         print(f"Warning: {root} holds pictures Keras doesn't read ({counts}); they are left "
-              f"out. Convert them to PNG or JPEG to train on them.", file=sys.stderr, flush=True)
+              f"out. {fix} to train on them.", file=sys.stderr, flush=True)
+
+
+# How PNG, JPEG, GIF and BMP files begin.
+_PICTURE_STARTS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")
+
+
+def _a_picture_by_its_start(path: Path) -> bool:
+    """A regular file whose first bytes are a picture's (never a pipe: not opened)."""
+    try:
+        if not path.is_file() or path.is_symlink():
+            return False
+        with open(path, "rb") as stream:
+            return stream.read(8).startswith(_PICTURE_STARTS)
+    except OSError:
+        return False
 
 
 # What TensorFlow's decode_image, which Keras reads images with, can't give per color_mode:
