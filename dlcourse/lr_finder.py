@@ -40,6 +40,10 @@ DIVERGED = 4.0
 REPLACES_SCHEDULE = "schedule"
 
 
+# Training examples below which the loss curve is mostly the noise of the few.
+FEW_EXAMPLES = 100
+
+
 @dataclass(frozen=True)
 class RangeTest:
     """What the range test measured and what it suggests."""
@@ -189,6 +193,11 @@ def find_learning_rate(config: Config, data_dir: str | Path | None = None, *,
         print(f"Range test of {config.name}: {steps} batches of "
               f"{min(config.fit.batch_size, len(x))}, "
               f"learning rate {start:g} to {end:g}.", file=sys.stderr, flush=True)
+        if len(x) < FEW_EXAMPLES:  # 3 reviews: a rate "suggested" from the noise
+            print(f"Warning: {len(x)} training examples are few for a range test: the loss "
+                  "follows their noise as much as the rate, so the suggestion may mean "
+                  "little. Use more data (a data.limit of thousands).", file=sys.stderr,
+                  flush=True)
         result = range_test(prepared.model, x, y, config.fit.batch_size, start=start, end=end,
                             steps=steps, seed=config.seed, progress=True)
     path = Path(output)  # checked by dlcourse.lr_find before TensorFlow started

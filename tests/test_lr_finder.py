@@ -61,6 +61,12 @@ def test_the_command_plots_suggests_and_prints_the_line_to_train_with(tmp_path):
     assert f"--data-dir {tmp_path} --set=fit.batch_size=16 --set compile.optimizer." \
         "learning_rate=" in result.output
     assert config.read_text() == before and not (tmp_path / "runs").exists()
+    assert "are few for a range test" not in result.output  # 256 examples (192 trained on)
+    few = invoke("lr-find", config, "--data-dir", tmp_path, "--output", plot, "--steps", "10",
+                 "--set", "data.limit=12")
+    assert few.exit_code == 0, few.output
+    assert ("Warning: 12 training examples are few for a range test: the loss follows their "
+            "noise as much as the rate") in few.stderr
 
 
 def test_a_range_test_shows_its_suggestion_and_plot_in_a_notebook_and_a_line_in_print(
