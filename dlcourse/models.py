@@ -228,8 +228,8 @@ def first_sentence(error: Exception) -> str:
 
 @contextlib.contextmanager
 def keras_refusals_named(config: Config, model: keras.Model, doing: str):
-    """Keras's or TensorFlow's refusal of the model while it computes (`doing`: "in its
-    first step") as one paragraph naming the layer, where the config's values can't work
+    """Keras's or TensorFlow's refusal of the model while it computes (`doing`: "in
+    training", "on its data") as one paragraph naming the layer, where the config's values can't work
     together and only running says so (a Dropout noise_shape that isn't the input's, a
     GaussianDropout rate of 1, a Softmax axis the output lacks): each was a traceback.
     Only errors raised inside Keras or TensorFlow: dlcourse's own are its bugs."""
@@ -256,19 +256,18 @@ def _raised_inside_keras(error: BaseException) -> bool:
 def _layer_path(config: Config, model: keras.Model, message: str) -> str:
     """'model.layers[1].Dropout: ' for the first of the model's layers the message names
     (by Keras's name, dropout, dense_1), or nothing."""
-    layers = list(enumerate(zip(model.layers, config.model.layers)))
     called = re.search(r"Exception encountered when calling (\w+)\.call\(\)", message)
-    for named in (
-        lambda layer, spec: rf"(?<![\w/]){re.escape(layer.name)}(?![\w])",
+    tests = (
+        lambda layer: re.search(rf"(?<![\w/]){re.escape(layer.name)}(?![\w])", message),
         # A traced graph's scopes may number a name again: dropout as .../dropout_1/...
-        lambda layer, spec: rf"/{re.escape(layer.name)}(_\d+)?/",
-    ):
-        for index, (layer, spec) in layers:
-            if re.search(named(layer, spec), message):
+        lambda layer: re.search(rf"/{re.escape(layer.name)}(_\d+)?/", message),
+        # "when calling GaussianDropout.call()": its class.
+        lambda layer: called and type(layer).__name__ == called.group(1),
+    )
+    for named in tests:
+        for index, (layer, spec) in enumerate(zip(model.layers, config.model.layers)):
+            if named(layer):
                 return format_path(["model", "layers", index, spec.name]) + ": "
-    for index, (layer, spec) in layers:  # "when calling GaussianDropout.call()": its class
-        if called and type(layer).__name__ == called.group(1):
-            return format_path(["model", "layers", index, spec.name]) + ": "
     return ""
 
 
