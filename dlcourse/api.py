@@ -261,10 +261,8 @@ def resume_tuning(tune_dir: str | Path, *, data_dir: str | Path | None = None) -
 
     # The directory, its config and the data's files first: told without TensorFlow.
     check_given_dir(data_dir)
-    if not isinstance(tune_dir, (str, os.PathLike)):
-        raise DlcourseError(f"tune_dir={str(tune_dir)[:40]!r}: expected a tuning directory's "
-                            "path (a str or a pathlib.Path).")
-    directory = TuneDir(tune_dir).require()
+    directory = TuneDir(_folder(tune_dir, "tune_dir", "a tuning directory's path",
+                                optional=False)).require()
     search, settings = directory.resumable(data_dir)
     check_findable(search.config.data, settings["data_dir"])
     start_tensorflow()
@@ -373,12 +371,13 @@ def _run_path(run: Any, *, optional: bool = False) -> Any:
     return path
 
 
-def _folder(value: Any, name: str) -> Any:
-    """An output folder given from Python: pathlib's TypeError named neither the argument
-    nor what it takes."""
-    if value is not None and not isinstance(value, (str, os.PathLike)):
-        raise DlcourseError(f"{name}={str(value)[:40]!r}: expected a folder's path (a str or "
-                            "a pathlib.Path).")
+def _folder(value: Any, name: str, what: str = "a folder's path", *,
+            optional: bool = True) -> Any:
+    """A folder given from Python (None where `optional`): pathlib's TypeError named
+    neither the argument nor what it takes."""
+    if not (value is None and optional or isinstance(value, (str, os.PathLike))):
+        raise DlcourseError(f"{name}={str(value)[:40]!r}: expected {what} (a str or a "
+                            "pathlib.Path).")
     return value
 
 

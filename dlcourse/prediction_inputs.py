@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from dlcourse.config import family
+from dlcourse.data.image_folder import PICTURE_STARTS
 from dlcourse.data.photos import check_picture
 from dlcourse.data.text import lone_surrogate, texts_in_records
 from dlcourse.errors import DataError
@@ -160,8 +161,8 @@ def _read_stdin(stdin: TextIO | None) -> str:
 
 
 _LINE_ENDS = re.compile(r"\r\n|\r|\n")
-# How PNG, JPEG, GIF, BMP and WebP files begin.
-_PICTURE_STARTS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
+# How PNG, JPEG, GIF, BMP and (RIFF) WebP files begin.
+_PICTURE_STARTS = (*PICTURE_STARTS, b"RIFF")
 
 
 def _read_text_file(path: Path) -> str:

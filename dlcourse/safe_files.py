@@ -20,6 +20,14 @@ def read_file(path: Path, largest: int, error: type[DlcourseError], what: str, *
               links: bool = True) -> bytes:
     """All of `path`, if it is a regular file of at most `largest` bytes (and, without
     `links`, not a link: a run's own files are in it)."""
+    with opened_file(path, error, what, links=links) as stream:
+        return read_bounded(stream, largest, path, what, error)
+
+
+def opened_file(path: Path, error: type[DlcourseError], what: str, *,
+                links: bool = True) -> BinaryIO:
+    """`path` opened to read, if it is a regular file (and, without `links`, not a link),
+    for readers that stream it: a pipe is refused, never waited on."""
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if links else os.O_NOFOLLOW))
@@ -35,8 +43,7 @@ def read_file(path: Path, largest: int, error: type[DlcourseError], what: str, *
         os.close(descriptor)
         raise error(f"{path}: not a regular file (a pipe, device or folder); give the "
                     f"{what} as an ordinary file.")
-    with os.fdopen(descriptor, "rb") as stream:
-        return read_bounded(stream, largest, path, what, error)
+    return os.fdopen(descriptor, "rb")
 
 
 def read_bounded(stream: BinaryIO, largest: int, path: Path, what: str,

@@ -47,6 +47,12 @@ def check_padded_fits(key: str, length: int, texts: int, source: str,
             f"longest has {most:,} tokens: {advice}; the lecture uses 500.")
 
 
+def word_index_rows(num_words: int | None, *splits: np.ndarray) -> int:
+    """The rows an Embedding needs for these word indices: num_words, or without it (every
+    word kept) the largest index the splits hold, plus one."""
+    return num_words or 1 + int(max(split.max(initial=0) for split in splits))
+
+
 def parsed_vocabulary(saved: Any, settings: VectorizeConfig) -> TextVocabulary | str:
     """A saved vocabulary ({"tokens": [...], "idf_weights": [...] or null}, from a run or
     the cache) that is one of `settings`' TextVectorization, or what is wrong with it."""

@@ -258,8 +258,8 @@ def _check_listed_entries(root: Path, listed: list[Path]) -> None:
               f"out. {fix} to train on them.", file=sys.stderr, flush=True)
 
 
-# How PNG, JPEG, GIF and BMP files begin.
-_PICTURE_STARTS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")
+# How PNG, JPEG, GIF and BMP files begin (what image_dataset_from_directory reads).
+PICTURE_STARTS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")
 
 
 def _a_picture_by_its_start(path: Path) -> bool:
@@ -268,7 +268,7 @@ def _a_picture_by_its_start(path: Path) -> bool:
         if not path.is_file() or path.is_symlink():
             return False
         with open(path, "rb") as stream:
-            return stream.read(8).startswith(_PICTURE_STARTS)
+            return stream.read(8).startswith(PICTURE_STARTS)
     except OSError:
         return False
 

@@ -12,7 +12,6 @@ import json
 import os
 import string
 from pathlib import Path
-from stat import S_ISREG
 from typing import Sequence
 
 import numpy as np
@@ -20,9 +19,12 @@ import numpy as np
 from dlcourse.cache import cache_file, keep, used
 from dlcourse.config import DataConfig
 from dlcourse.config.datasets import SENTIMENTS
-from dlcourse.data.dataset import LARGEST_PADDED_BYTES, Dataset, check_labels, check_padded_fits
+from dlcourse.data.dataset import (
+    LARGEST_PADDED_BYTES, Dataset, check_labels, check_padded_fits, word_index_rows,
+)
 from dlcourse.data.files import DatasetFile, find_file, read_bounded, read_npz, regular_file
 from dlcourse.errors import DataError
+from dlcourse.safe_files import opened_file
 
 IMDB_START, IMDB_OOV, IMDB_INDEX_FROM, IMDB_SHUFFLE_SEED = 1, 2, 3, 113
 IMDB_SPLITS = ("x_train", "y_train", "x_test", "y_test")
@@ -58,9 +60,7 @@ def load_imdb(config: DataConfig, data_dir: str | Path | None) -> Dataset:
         source=path,
         class_names=SENTIMENTS,
         input_kind="word_indices",
-        # Without num_words every word is kept: the table must have a row for the rarest.
-        vocabulary_size=config.num_words or 1 + int(max(splits["x_train"].max(initial=0),
-                                                        splits["x_test"].max(initial=0))),
+        vocabulary_size=word_index_rows(config.num_words, splits["x_train"], splits["x_test"]),
     )
 
 
@@ -92,14 +92,13 @@ def _read_cached_splits(cached: Path, num_words: int | None, maxlen: int
     gives (a cut file was a BadZipFile traceback, ranks past num_words TensorFlow's, a
     header claiming 745 GB numpy's MemoryError, and a pipe hung)."""
     try:
-        # O_NONBLOCK: a pipe there is not waited on; it is no regular file, and refused.
-        with os.fdopen(os.open(cached, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
-            stat = os.fstat(stream.fileno())
-            if not S_ISREG(stat.st_mode) or stat.st_size > LARGEST_PADDED_BYTES + (16 << 20):
+        with opened_file(cached, DataError, "cache") as stream:
+            if os.fstat(stream.fileno()).st_size > LARGEST_PADDED_BYTES + (16 << 20):
                 return None
             with np.load(stream, allow_pickle=False) as arrays:
                 splits = {name: arrays[name] for name in IMDB_SPLITS}
-    except Exception:  # whatever a damaged file raises (numpy's MemoryError too): prepare again
+    # Whatever a damaged file raises (a pipe's DataError, numpy's MemoryError): prepare again.
+    except Exception:
         return None
     for split in ("train", "test"):
         x, y = splits[f"x_{split}"], splits[f"y_{split}"]

@@ -13,7 +13,9 @@ from typing import AbstractSet, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from dlcourse.config import DataConfig, family
-from dlcourse.data.dataset import Dataset, TextVocabulary, check_labels, classes_text
+from dlcourse.data.dataset import (
+    Dataset, TextVocabulary, check_labels, classes_text, word_index_rows,
+)
 from dlcourse.data.loading import first
 from dlcourse.data.text import CONTROL_CHARACTERS, check_learnable, text_dataset, text_of
 from dlcourse.errors import DataError
@@ -97,8 +99,8 @@ def _arrays_dataset(config: DataConfig, train: Any, test: Any,
         x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
         num_classes=len(names), source=SOURCE, class_names=names,
         input_kind="images" if inputs == "images" else "word_indices",
-        vocabulary_size=None if inputs == "images" else config.num_words
-        or 1 + int(max(x_train.max(initial=0), x_test.max(initial=0))),
+        vocabulary_size=(None if inputs == "images"
+                         else word_index_rows(config.num_words, x_train, x_test)),
     )
 
 
