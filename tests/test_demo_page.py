@@ -128,7 +128,8 @@ def test_a_digit_drawn_with_the_mouse_is_read(browser, trained, tmp_path):
 def test_typed_reviews_are_read_as_you_type(browser, tmp_path):
     from selenium.webdriver.common.by import By
 
-    run = real_run("imdb_bow_bigrams.yaml", {"data.limit": 5000, "fit.epochs": 2}, tmp_path)
+    # 2,000 real reviews read both typed ones right (0.79 and 0.77 on this machine).
+    run = real_run("imdb_bow_bigrams.yaml", {"data.limit": 2000, "fit.epochs": 2}, tmp_path)
     server = Server(run)
     try:
         browser.get(server.url)
