@@ -359,9 +359,21 @@ def read_run_text(path: Path, largest: int = LARGEST_JSON_BYTES,
         raise RunError(f"{path} is not UTF-8 text; is the {folder} damaged?") from None
 
 
+# No figure of a run has more digits than a float holds: a file that gives one (1 and 400
+# zeros) was an OverflowError in runs and compare, wherever it met a float.
+LONGEST_INTEGER_DIGITS = 300
+
+
+def _run_integer(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > LONGEST_INTEGER_DIGITS:
+        raise ValueError(f"an integer of {digits:,} digits, more than any figure of a run")
+    return int(text)
+
+
 def _parsed(path: Path, text: str, folder: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_run_integer)
     except (ValueError, RecursionError) as error:  # ValueError: also an int of 4,300+ digits
         raise RunError(f"{path} is not valid JSON ({error}); is the {folder} damaged?") from None
 
@@ -402,7 +414,12 @@ def check_outside_runs(output_dir: str | Path) -> None:
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / CONFIG_FILE).is_file() and (path / STATUS_FILE).is_file()
+    """A run's config and status; or, its config.yaml lost, its status beside what training
+    wrote: `runs` and `compare` list such a run as damaged, where they dropped it unsaid."""
+    if not (path / STATUS_FILE).is_file():
+        return False
+    return any((path / name).is_file() for name in (CONFIG_FILE, HISTORY_FILE, METRICS_FILE,
+                                                    MODEL_FILE))
 
 
 def enclosing_run(path: Path) -> Path | None:

@@ -400,6 +400,9 @@ DAMAGE = {
     "non-string name": b"name: [1, 2]\nmodel: {layers: 3}\n",
     # An int JSON reads but Python won't make; overrides that are no list; uneven epochs.
     "huge int": b'{"loss": [' + b"1" * 5000 + b"]}",
+    # One JSON and Python read, but past a float: an OverflowError wherever it met one.
+    "int past a float": b'{"loss": [0.5], "val_accuracy": [1' + b"0" * 400 + b'], '
+                        b'"parameters": 1' + b"0" * 400 + b', "best_epoch": 2}',
     "wrong field types": b'{"status": "finished", "overrides": 5, "reduced": 5, '
                          b'"reference": {"metric": "best_val_accuracy", "measured": 0.5}}',
     "uneven epochs": b'{"accuracy": [0.1, 0.2], "val_accuracy": [0.3]}',
@@ -428,6 +431,11 @@ def test_runs_and_compare_list_damaged_runs_as_damaged_and_go_on(tmp_path, cases
         os.mkfifo(fifo / name)
         # A directory whose config.yaml or status.json is a FIFO is no run: it is passed by.
         damaged += name not in ("config.yaml", "status.json")
+    # Its config.yaml lost, a run was left out of both listings without a word.
+    lost = make_run(root / "damaged" / "config-lost")
+    (lost / "history.json").write_text('{"loss": [0.5], "val_accuracy": [0.75]}')
+    (lost / "config.yaml").unlink()
+    damaged += 1
     for command in (["runs", root], ["compare", root, "--format", "csv"]):
         result, peak = run_measured(*command)
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
@@ -438,6 +446,10 @@ def test_runs_and_compare_list_damaged_runs_as_damaged_and_go_on(tmp_path, cases
         assert sum("damaged" in line for line in lines) >= damaged - 2 * len(DAMAGED_FILES)
         (good_line,) = [line for line in lines if str(good) in line]
         assert "finished" in good_line and "0.75" in good_line
+        (lost_line,) = [line for line in lines if str(lost) in line]
+        assert "damaged" in lost_line, lost_line
+        assert f"{lost / 'config.yaml'} is missing" in result.stderr
+        assert "an integer of 401 digits" in result.stderr
     cases.add(damaged)
 
 
