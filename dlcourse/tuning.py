@@ -42,7 +42,7 @@ from dlcourse.interrupts import signals_ignored
 from dlcourse.execution import fit_inputs, plan_execution
 from dlcourse.preparation import model_for, prepare, training_digest
 from dlcourse.tracking import Tracker, ended_on_error, with_tracking
-from dlcourse.training import as_in_a_fresh_process, library_versions
+from dlcourse.training import as_in_a_fresh_process, library_versions, seed_everything
 from dlcourse.tune_dir import (
     BEST_CONFIG_FILE,
     HYPERBAND_FACTOR,
@@ -129,6 +129,10 @@ class ConfigHyperModel(keras_tuner.HyperModel):
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         with self._failing_alone(hp):
             config = self.config_for(hp)
+            # Each trial from the config's seed, as `dlcourse train` starts: seeded once
+            # per search, a trial drew on from where the trials before it left off, so
+            # one rerun after a resume scored otherwise and could change the winner.
+            seed_everything(config)
             return model_for(config, self.dataset, self.signature, self._plan(config))
 
     def fit(self, hp, model, *args, **kwargs):

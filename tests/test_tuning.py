@@ -495,3 +495,44 @@ def test_the_trials_bound_is_in_the_help_and_is_the_searchs():
     assert f"[1<=x<={MOST_TRIALS}]" in result.output, result.output
     refused = CliRunner().invoke(main, ["tune", str(TUNE_CONFIG), "--trials", str(MOST_TRIALS + 1)])
     assert refused.exit_code == 2 and f"1<=x<={MOST_TRIALS}" in refused.output, refused.output
+
+
+@pytest.mark.slow
+def test_a_resumed_search_scores_each_trial_as_an_uninterrupted_one(data_dir, tmp_path,
+                                                                     monkeypatch):
+    """Seeded once per search, a trial drew on where the trials before it left off: after
+    a resume the trial trained again (and those after it) scored otherwise, and the best
+    config could change with when Ctrl-C was pressed."""
+    import signal
+
+    from dlcourse.interrupts import handlers_set
+    from dlcourse.tuning import ConfigHyperModel
+
+    overrides = {"data.limit": 32, "fit.epochs": 2}
+
+    def scores(tune_dir):
+        trials = json.loads((tune_dir / "trials.json").read_text())["trials"]
+        return [(trial["values"], trial["score"]) for trial in trials]
+
+    dlcourse.tune(TUNE_CONFIG, overrides, trials=3, data_dir=data_dir,
+                  output_dir=tmp_path / "whole")
+    uninterrupted = scores(tune_dir_of(tmp_path / "whole"))
+    assert len(uninterrupted) == 3 and len({score for _, score in uninterrupted}) > 1
+
+    fit, fits = ConfigHyperModel.fit, []
+
+    def ctrl_c_in_the_second_trial(self, *args, **kwargs):
+        fits.append(1)
+        if len(fits) == 2:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConfigHyperModel, "fit", ctrl_c_in_the_second_trial)
+    with handlers_set({signal.SIGINT: signal.default_int_handler}), \
+            pytest.raises(KeyboardInterrupt):
+        dlcourse.tune(TUNE_CONFIG, overrides, trials=3, data_dir=data_dir,
+                      output_dir=tmp_path / "stopped")
+    monkeypatch.setattr(ConfigHyperModel, "fit", fit)
+    tune_dir = tune_dir_of(tmp_path / "stopped")
+    dlcourse.resume_tuning(tune_dir)
+    assert scores(tune_dir) == uninterrupted
