@@ -137,14 +137,37 @@ def validate(config: str | Path | Mapping[str, Any],
     indices), that its model's first and last layers fit them. Returns the SearchConfig
     (`.config`, and `.expressions` where it searches)."""
     from dlcourse.config import load_search_config
-    from dlcourse.data import signature_from_config
-    from dlcourse.model_checks import check_against_data
 
     search = load_search_config(config, overrides)
-    if (signature := signature_from_config(search.config)) is not None:
-        with _naming(config, overrides, len(search.config.model.layers)):
-            check_against_data(search.config, signature)
+    _check_against_data(search, config, overrides)
     return search
+
+
+def _check_against_data(search, config, overrides) -> None:
+    """Where the config fixes its data's shapes, its model takes them: at the searched
+    values' ends and choices too, as the schema checks them. A choice the data can't take
+    (an Embedding of 5,000 rows for 10,000 words) passed validate, and failed trial after
+    trial of the search."""
+    from dlcourse.data import signature_from_config
+    from dlcourse.errors import ModelDataMismatch
+    from dlcourse.model_checks import check_against_data
+
+    first = {expression.path: expression.first for expression in search.expressions}
+    variants = [(search.config, None)] + [
+        (search.with_values({**first, expression.path: value}), expression)
+        for expression in search.expressions for value in expression.extremes[1:]]
+    with _naming(config, overrides, len(search.config.model.layers)):
+        for variant, expression in variants:
+            if (signature := signature_from_config(variant)) is None:
+                continue
+            try:
+                check_against_data(variant, signature)
+            except ModelDataMismatch as error:
+                if expression is None:
+                    raise
+                raise ModelDataMismatch(
+                    f"{str(error).rstrip('.')} (searched by {expression.path}: "
+                    f"{expression.describe()}).") from None
 
 
 def _not_a_run_dir(config: Any) -> None:
@@ -240,6 +263,7 @@ def tune(
     # The config, the search and the data's files first: a mistake there is told
     # without TensorFlow.
     search = load_search_config(config, overrides or {}, smoke=smoke)
+    _check_against_data(search, config, overrides or {})
     check_search(search, algorithm, trials, smoke)
     check_findable(search.config.data, data_dir)
     start_tensorflow()

@@ -536,3 +536,20 @@ def test_a_resumed_search_scores_each_trial_as_an_uninterrupted_one(data_dir, tm
     tune_dir = tune_dir_of(tmp_path / "stopped")
     dlcourse.resume_tuning(tune_dir)
     assert scores(tune_dir) == uninterrupted
+
+
+@pytest.mark.parametrize("override, said", [
+    ("model.layers[0].Embedding.input_dim={tune: choice, values: [10000, 5000]}",
+     "model.layers[0].Embedding.input_dim is 5000, but data.num_words is 10000"),
+    ("model.layers[2].Dense.units={tune: int, min: 1, max: 2}",
+     "gives 2 outputs, but binary_crossentropy on imdb, with 2 classes, needs 1"),
+])
+def test_a_searched_value_the_data_cant_take_is_refused_before_any_trial(override, said,
+                                                                         tmp_path):
+    """Refused at once as a plain value, a choice of it passed validate, and the search
+    failed trial after trial until it stopped."""
+    for command in (["validate", TUNE_CONFIG], ["tune", TUNE_CONFIG, "--data-dir", tmp_path]):
+        result = CliRunner().invoke(main, [*map(str, command), "--set", override])
+        assert result.exit_code == 2, result.output
+        assert said in result.output and "(searched by " in result.output, result.output
+        assert "Trial" not in result.output
