@@ -22,6 +22,7 @@ from dlcourse.errors import RunError
 from dlcourse.reports import curves_together_figure
 from dlcourse.rundir import HISTORY_FILE, RunDir, enclosing_run, find_runs, written_atomically
 from dlcourse.terminal import printable_line
+from dlcourse.tune_dir import is_tuning_dir
 
 
 @dataclass(frozen=True)
@@ -201,10 +202,18 @@ def collect_runs(paths: Sequence[str | Path]) -> list[RunSummary]:
                            "of them (such as runs/)." if path.exists() else
                            f"{path}: no such directory.")
         found = find_runs(path)
+        if not found and is_tuning_dir(path):
+            raise RunError(f"{path}: a tuning directory, whose trials are no runs: its "
+                           "trials.md ranks them; compare the runs trained from its "
+                           "best_config.yaml.")
         if not found:
             raise RunError(f"{path}: not a run directory, and no runs were found under it.")
         runs.extend(found)
-    return [summarise(run) for run in runs]
+    # A run given twice (runs/a and runs/a/, or runs/ and a run under it) is listed once.
+    unique: dict[Path, Path] = {}
+    for run in runs:
+        unique.setdefault(run.resolve(), run)
+    return [summarise(run) for run in unique.values()]
 
 
 # Accuracy columns hold plain numbers; a regression run's are marked "MAE".

@@ -50,6 +50,10 @@ class TuningError(DlcourseError):
     """A config or a tuning directory that can't be tuned as asked."""
 
 
+def is_tuning_dir(path: Path) -> bool:
+    return (path / TUNING_FILE).is_file() and (path / SEARCH_CONFIG_FILE).is_file()
+
+
 class TuneDir:
     """One tuning directory: every file it holds, read and written here only."""
 
@@ -61,7 +65,7 @@ class TuneDir:
         return cls(create_run_dir(output_dir, f"{config_name}-tune"))
 
     def require(self) -> TuneDir:
-        if not (self.path / TUNING_FILE).is_file() or not (self.path / SEARCH_CONFIG_FILE).is_file():
+        if not is_tuning_dir(self.path):
             raise TuningError(
                 f"{self.path} is not a tuning directory (no {TUNING_FILE} or "
                 f"{SEARCH_CONFIG_FILE}); pass the directory `dlcourse tune` printed, e.g. "

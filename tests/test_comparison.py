@@ -354,3 +354,21 @@ def test_each_curve_of_the_plot_is_told_apart(tmp_path):
     assert len(set(labels)) == 4
     assert labels[1] == f"mnist_cnn {tmp_path / 'b' / '20261207-1'}"
     assert labels[2:] == ["mnist_cnn 20261207-2", "imdb_lstm"]
+
+
+@pytest.mark.slow
+def test_a_run_given_twice_is_listed_once(two_runs):
+    (lstm,) = (two_runs / "imdb_lstm").iterdir()
+    # The folder, the run in it, and the run again with a trailing slash: three were listed.
+    summaries = collect_runs([two_runs, lstm, f"{lstm}/"])
+    assert sorted(summary.config for summary in summaries) == ["imdb_lstm", "imdb_simplernn"]
+
+
+def test_a_tuning_directory_is_said_to_hold_trials_not_runs(tmp_path):
+    tune_dir = tmp_path / "imdb_lstm_tune-tune" / "20261208-040000"
+    tune_dir.mkdir(parents=True)
+    for name in ("tuning.json", "search_config.yaml"):
+        (tune_dir / name).write_text("{}")
+    result = invoke("runs", tune_dir)
+    assert result.exit_code == 2 and one_paragraph(result), result.output
+    assert "a tuning directory, whose trials are no runs: its trials.md ranks them" in result.output
