@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 @timed
 def train(
     config: str | Path | Mapping[str, Any] | Config,
-    overrides: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
     *,
     train: Any = None,
     test: Any = None,
@@ -195,7 +195,7 @@ def _from_memory(config: Config, train: Any, test: Any, class_names: Sequence[st
 def resume(
     run_dir: str | Path | TrainResult,
     config: str | Path | Mapping[str, Any] | Config | None = None,
-    overrides: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
     *,
     train: Any = None,
     test: Any = None,

@@ -194,17 +194,16 @@ def train(config, overrides, data_dir, output_dir, smoke, resume_dir, strategy,
             "--set, --smoke, --strategy, --track and --tensorboard change CONFIG; a resumed run "
             "keeps its own."
         )
-    parsed = parse_overrides(overrides)
-    if strategy is not None:
-        parsed["distribution.strategy"] = strategy
-    if tensorboard:
-        parsed["output.tensorboard"] = True
+    parse_overrides(overrides)  # a malformed one is told before anything starts
+    # Kept as typed, for the run's record: `execution.speedups=off` was recorded `=false`.
+    given = [*overrides, *([f"distribution.strategy={strategy}"] if strategy else []),
+             *(["output.tensorboard=true"] if tensorboard else [])]
     # A run's first epoch is timed from the process's start: imports count too.
     with timed_from(STARTED):
         if resume_dir is not None:
-            result = dlcourse.resume(resume_dir, config, parsed, data_dir=data_dir, smoke=smoke)
+            result = dlcourse.resume(resume_dir, config, given, data_dir=data_dir, smoke=smoke)
         else:
-            result = dlcourse.train(config, parsed, data_dir=data_dir, output_dir=output_dir,
+            result = dlcourse.train(config, given, data_dir=data_dir, output_dir=output_dir,
                                     smoke=smoke, track=track)
     if not result.is_chief:
         click.echo("\nTraining finished; the chief wrote the run directory and its report.")

@@ -443,10 +443,15 @@ def test_a_smoke_run_says_it_is_reduced_and_never_prints_a_bare_gap(data_dir, tm
 @pytest.mark.slow
 def test_tensorboard_logs_are_a_flag_of_train(data_dir, tmp_path):
     result = invoke("train", ROOT / "configs" / "mnist_cnn.yaml", "--smoke", "--tensorboard",
-                    "--data-dir", data_dir, "--output-dir", tmp_path, "--set", "data.limit=16")
+                    "--data-dir", data_dir, "--output-dir", tmp_path, "--set", "data.limit=16",
+                    "--set", "execution.speedups=off")
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / "mnist_cnn").iterdir()
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    # The overrides as typed, which runs and compare show: `off` was recorded as `false`.
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["overrides"] == ["--smoke", "data.limit=16", "execution.speedups=off",
+                                   "output.tensorboard=true"]
 
 
 @pytest.mark.slow
