@@ -400,8 +400,9 @@ def _folder(value: Any, name: str, what: str = "a folder's path", *,
     """A folder given from Python (None where `optional`): pathlib's TypeError named
     neither the argument nor what it takes."""
     if not (value is None and optional or isinstance(value, (str, os.PathLike))):
-        raise DlcourseError(f"{name}={str(value)[:40]!r}: expected {what} (a str or a "
-                            "pathlib.Path).")
+        shown = repr(value)  # None as None, not 'None'; a long one cut
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise DlcourseError(f"{name}={shown}: expected {what} (a str or a pathlib.Path).")
     return value
 
 

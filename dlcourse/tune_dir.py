@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import math
+import numbers
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -244,10 +245,14 @@ def hyperband_models(max_epochs: int, factor: int = HYPERBAND_FACTOR) -> int:
 def _trial_count(search: SearchConfig, algorithm: str, trials: int | None, smoke: bool) -> int | None:
     if algorithm not in ALGORITHMS:
         raise TuningError(f"Unknown search algorithm {algorithm!r}; expected one of {ALGORITHMS}.")
-    # From Python, 0 searched without end; a trillion, as good as.
-    if trials is not None and (type(trials) is not int or not 1 <= trials <= MOST_TRIALS):
-        raise TuningError(f"{trials!r} trials: expected a whole number of trials from 1 to "
-                          f"{MOST_TRIALS:,}.")
+    # From Python, 0 searched without end; a trillion, as good as. NumPy's integers are
+    # whole numbers too, as overrides take them.
+    if trials is not None:
+        if isinstance(trials, bool) or not isinstance(trials, numbers.Integral) \
+                or not 1 <= trials <= MOST_TRIALS:
+            raise TuningError(f"{trials!r} trials: expected a whole number of trials from 1 "
+                              f"to {MOST_TRIALS:,}.")
+        trials = int(trials)
     if algorithm == "hyperband":
         if trials is not None:
             raise TuningError(

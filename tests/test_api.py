@@ -143,10 +143,11 @@ def test_a_run_that_is_no_path_is_one_sentence():
         with pytest.raises(RunError, match="A run is its directory's path or what train"):
             call(None)
     for call, says in (
-            (lambda: dlcourse.evaluate(output_dir=5), "output_dir='5': expected a folder's path"),
-            (lambda: dlcourse.train("mnist_cnn", output_dir=5), "output_dir='5': expected a"),
-            (lambda: dlcourse.tune("imdb_lstm_tune", output_dir=[1]), "output_dir='[1]': expect"),
-            (lambda: dlcourse.resume_tuning(None), "tune_dir='None': expected a tuning direc"),
+            (lambda: dlcourse.evaluate(output_dir=5), "output_dir=5: expected a folder's path"),
+            (lambda: dlcourse.train("mnist_cnn", output_dir=5), "output_dir=5: expected a"),
+            (lambda: dlcourse.tune("imdb_lstm_tune", output_dir=[1]), "output_dir=[1]: expect"),
+            # Shown as Python writes them: None was quoted, as if the string 'None'.
+            (lambda: dlcourse.resume_tuning(None), "tune_dir=None: expected a tuning direc"),
             (lambda: dlcourse.train("mnist_cnn", smoke="no"), "smoke='no': expected True or")):
         with pytest.raises(DlcourseError, match=re.escape(says)):
             call()

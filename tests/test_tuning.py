@@ -286,6 +286,20 @@ def test_a_trial_count_out_of_range_is_refused(data_dir, tmp_path, trials):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_numpy_trial_count_is_a_whole_number():
+    """trials=np.int64(2) was refused as no whole number, where overrides take NumPy's."""
+    import numpy as np
+
+    from dlcourse.config import load_search_config
+    from dlcourse.tune_dir import check_search
+
+    search = load_search_config(TUNE_CONFIG)
+    counted = check_search(search, "random", np.int64(2), False)
+    assert counted == 2 and type(counted) is int  # written to tuning.json
+    with pytest.raises(DlcourseError, match="True trials: expected a whole number"):
+        check_search(search, "random", True, False)
+
+
 def dlcourse_tune_cli(config, data_dir, *options):
     # Through the command itself, with the error raised rather than printed.
     from dlcourse.cli import tune
