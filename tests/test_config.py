@@ -237,6 +237,16 @@ def test_override_values_are_validated_like_the_file_and_named_as_overrides():
     assert "seed=4" not in str(raised.value)
 
 
+def test_a_long_value_is_shown_cut_not_whole():
+    # A --set of 5,000 characters was repeated whole, twice, in its one-paragraph error.
+    with pytest.raises(ConfigError) as raised:
+        load_config(ROOT / "configs" / "imdb_lstm.yaml", ["fit.epochs=" + "x" * 5000])
+    message = str(raised.value)
+    assert len(message) < 400 and message.count("...") == 2, message
+    assert "fit.epochs: expected an integer, got 'xxx" in message
+    assert "(from --set fit.epochs=xxx" in message
+
+
 def test_a_mistake_in_the_file_is_not_blamed_on_an_override(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text((ROOT / "configs" / "imdb_lstm.yaml").read_text()

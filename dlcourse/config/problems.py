@@ -73,8 +73,17 @@ def is_at(problem: str, path: str) -> bool:
 def _attributed(problem: str, overrides: Sequence[tuple[str, str]]) -> str:
     for key, given in overrides:
         if is_at(problem, key):
-            return f"{problem} (from {given})"
+            return f"{problem} (from {_cut(given)})"
     return problem
+
+
+# How much of a value or an override a problem repeats: a --set of 5,000 characters was
+# echoed whole, twice.
+LONGEST_SHOWN = 120
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= LONGEST_SHOWN else f"{text[:LONGEST_SHOWN - 3]}..."
 
 
 _TYPE_WORDS = {
@@ -94,7 +103,7 @@ def _as_yaml(value: Any) -> str:
     """A value as the config would write it: `true` and `null`, not Python's True and None."""
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
-    return repr(value)
+    return _cut(repr(value))
 
 
 def boolean_hint(given: Any) -> str:
