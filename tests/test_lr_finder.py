@@ -215,3 +215,10 @@ def test_a_range_past_what_a_float_holds_is_refused_and_a_schedule_kept():
     assert said.endswith("Train with it: --set compile.optimizer.learning_rate="
                          f"{result.suggestion:.3g} (a constant rate, in place of the config's "
                          "schedule)")
+
+
+def test_an_infinite_learning_rate_is_a_usage_error_naming_the_option():
+    # It was "lr_find: start=inf; expected a learning rate above 0", and inf is above 0.
+    result = invoke("lr-find", ROOT / "configs" / "mnist_cnn.yaml", "--start", "inf")
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--start': 'inf' is not a finite number" in result.output

@@ -260,3 +260,19 @@ def test_a_port_in_use_is_told_before_serving_is_announced(trained):
     assert result.exit_code == 2 and "--host 999.1.1.1 names no address" in result.output
     result = invoke("serve", trained["mnist"], "--port", 0)
     assert result.exit_code == 2 and "0 is not in the range 1<=x<=65535" in result.output
+
+
+@pytest.mark.parametrize("option, value, said", [
+    ("--max-body-mb", "inf", "'inf' is not a finite number"),  # an OverflowError traceback
+    ("--max-body-mb", "nan", "'nan' is not a finite number"),  # a ValueError traceback
+    ("--max-body-mb", "1e-9", "not in the range x>=0.001"),  # refused every request
+    ("--receive-seconds", "nan", "'nan' is not a finite number"),
+    ("--receive-seconds", "1e-9", "not in the range x>=0.1"),
+])
+def test_a_limit_that_is_no_finite_workable_number_is_a_usage_error(option, value, said,
+                                                                     tmp_path):
+    from helpers import invoke
+
+    result = invoke("serve", tmp_path, option, value)
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert "Traceback" not in result.output
