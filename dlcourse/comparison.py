@@ -396,6 +396,14 @@ def check_plot_target(path: Path, option: str = "--plot",
     if (folder := enclosing_run(path.resolve().parent)) is not None:
         raise RunError(f"{option} {path}: that is inside the run directory {folder}, whose "
                        "files are the run's own; write the plot elsewhere.")
+    # Before the work whose plot it is: lr-find's whole range test was lost to a traceback
+    # from a read-only folder.
+    folder = path.resolve().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the folders below it are made
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RunError(f"{option} {path}: {folder} can't be written (read-only, or not "
+                       "yours); give the plot a place you can write.")
     if not path.is_file():
         return format  # nothing there
     try:

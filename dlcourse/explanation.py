@@ -9,6 +9,7 @@ and its reference function get the same input, so a mismatch points at one layer
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -100,7 +101,14 @@ def explain_run(
     predicted = model.predict(inputs, verbose=0)
     feature_maps = None
     if first_maps is not None:
-        feature_maps = run.save_figure(feature_maps_figure(first_maps), "feature_maps")
+        try:
+            feature_maps = run.save_figure(feature_maps_figure(first_maps), "feature_maps")
+        except OSError as error:
+            # A run shared read-only (a course's folder): the recomputation was lost to a
+            # traceback over the picture beside it.
+            print(f"Warning: the feature maps can't be written to {run.path} "
+                  f"({error.strerror or error}); the recomputation is not affected.",
+                  file=sys.stderr, flush=True)
     return Explanation(
         run_dir=run.path,
         samples=len(inputs),

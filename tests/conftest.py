@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -99,6 +100,30 @@ def isolated_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DLCOURSE_CACHE_DIR", str(_SESSION / "cache"))
     monkeypatch.delenv("DLCOURSE_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def read_only():
+    """`read_only(folder)` makes `folder` read-only as a file system is (root writes into
+    a chmod 555 folder): a bind mount of it, put back after the test. Skips where this
+    process may not mount (not root); CI runs as root."""
+    mounted = []
+
+    def make(folder: Path) -> Path:
+        for command in (["mount", "--bind", folder, folder],
+                        ["mount", "-o", "remount,bind,ro", folder]):
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                if mounted:
+                    subprocess.run(["umount", folder], capture_output=True)
+                pytest.skip(f"can't mount a read-only folder here: {done.stderr.strip()}")
+            if not mounted or mounted[-1] != folder:
+                mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in reversed(mounted):
+        subprocess.run(["umount", folder], capture_output=True)
 
 
 @pytest.fixture

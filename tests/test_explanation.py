@@ -32,6 +32,20 @@ def test_explain_command_prints_each_layer_and_the_difference(data_dir, trained,
 
 
 @pytest.mark.slow
+def test_explain_on_a_read_only_run_prints_its_recomputation_and_says_of_the_picture(
+        data_dir, trained, tmp_path, read_only):
+    """A course's runs shared read-only: the feature maps' write was a traceback, and the
+    recomputation, printed after it, was lost."""
+    run_dir = read_only(trained.copy("mnist", tmp_path))
+    result = invoke("explain", run_dir, "--samples", 2, "--data-dir", data_dir)
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert result.stdout.startswith("2 test inputs through the NumPy reference")
+    assert f"Warning: the feature maps can't be written to {run_dir} (Read-only file " \
+        "system); the recomputation is not affected." in result.stderr
+    assert not list(run_dir.glob(".partial*")) and not (run_dir / "feature_maps.png").exists()
+
+
+@pytest.mark.slow
 def test_explain_names_a_layer_the_reference_does_not_implement(data_dir, tmp_path):
     layers = [
         "Flatten",

@@ -222,3 +222,16 @@ def test_an_infinite_learning_rate_is_a_usage_error_naming_the_option():
     result = invoke("lr-find", ROOT / "configs" / "mnist_cnn.yaml", "--start", "inf")
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--start': 'inf' is not a finite number" in result.output
+
+
+def test_a_plot_into_a_read_only_folder_is_refused_before_the_range_test(data_dir, tmp_path,
+                                                                         read_only):
+    # After the whole range test, it was a traceback, and the measured curve was lost.
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    read_only(folder)
+    result = invoke("lr-find", ROOT / "configs" / "mnist_cnn.yaml", "--data-dir", data_dir,
+                    "--output", folder / "sub" / "lr.png")
+    assert one_paragraph(result), result.output
+    assert f"--output {folder / 'sub' / 'lr.png'}: {folder} can't be written" in result.output
+    assert "step" not in result.output  # nothing trained
