@@ -85,6 +85,11 @@ def export_run(run_dir: str | Path, format: str = "saved_model", *,
     target = export_target(run, format, output)
     predictor = Predictor(run.path)
     samples = _test_inputs(run, predictor, data_dir, test)
+    # --output may name another run's export, which is replaced as any export is: said, so
+    # that the model deployed from there is not taken for the one it was.
+    earlier = RunDir.export_source(target) if target.is_dir() else None
+    notes_before = ([f"this replaces the export of {earlier} that was in {target}"]
+                    if earlier is not None and earlier != str(run.path.resolve()) else [])
     with directory_written_atomically(target) as staging:
         exporter = {"saved_model": _saved_model, "onnx": _onnx, "litert": _litert}[format]
         takes, checks, notes = exporter(predictor, staging, samples)
@@ -100,7 +105,7 @@ def export_run(run_dir: str | Path, format: str = "saved_model", *,
         # The mark lists what the export wrote: anything else found there later is a user's.
         (staging / EXPORT_MARKER).write_text(f"{format} export of {run.path.resolve()}\n"
                                              + "".join(f"{name}\n" for name in written))
-    return ExportResult(target, format, checks, takes, notes)
+    return ExportResult(target, format, checks, takes, [*notes_before, *notes])
 
 
 @dataclass(frozen=True)

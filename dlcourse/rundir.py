@@ -946,6 +946,12 @@ class RunDir:
         return first.split(" export of ", 1)[0] if " export of " in first else None
 
     @staticmethod
+    def export_source(folder: Path) -> str | None:
+        """The run whose export `folder` holds, as its mark says (None: no mark)."""
+        first = next(iter(_export_mark(folder)), "")
+        return first.split(" export of ", 1)[1] if " export of " in first else None
+
+    @staticmethod
     def export_strays(folder: Path) -> list[str]:
         """What an export folder holds that no export wrote (a user's notes put beside the
         model): replacing the export would delete it. The mark lists what was written

@@ -129,6 +129,14 @@ def test_the_default_folder_is_in_the_run_and_an_export_replaces_the_last(traine
     assert first.path == run / "export" / "saved_model"
     again = exporting.export_run(run, "saved_model")
     assert again.path == first.path and not list((run / "export").glob(".partial-*"))
+    assert not [note for note in again.notes if "replaces" in note]  # its own export
+    # Another run's export at --output is replaced as any export is, and said: the model
+    # deployed from there was replaced by another without a word.
+    deployed = exporting.export_run(run, "saved_model", output=tmp_path / "deployed").path
+    other = trained.copy("mnist", tmp_path / "other")
+    replaced = exporting.export_run(other, "saved_model", output=deployed)
+    assert f"this replaces the export of {run.resolve()} that was in {deployed}" \
+        in replaced.notes
     # A file no export wrote is a user's: replacing the folder deleted it without a word.
     (first.path / ".DS_Store").write_bytes(b"\0")  # a file browser's, left by looking: no work
     (first.path / "notes.txt").write_text("what I measured")
