@@ -188,6 +188,16 @@ def test_a_picture_claiming_too_many_pixels_is_refused(tmp_path):
                          centre_digit=True)
 
 
+def test_a_picture_past_pils_own_limit_is_refused_in_our_words(tmp_path):
+    """Past 179 megapixels PIL refuses at the header: its "could be decompression bomb DOS
+    attack" was the message. 182 megapixels of one bit each, 22 KB as a PNG."""
+    Image.new("1", (14000, 13000)).save(tmp_path / "bomb.png")
+    with pytest.raises(DataError) as refused:
+        check_picture(str(tmp_path / "bomb.png"))
+    assert str(refused.value) == (f"{tmp_path / 'bomb.png'}: more than the 170,000,000 "
+                                  "pixels a picture may have; resize it first.")
+
+
 def test_a_phones_50_megapixel_jpeg_is_taken_decoded_at_a_fraction(tmp_path):
     """8160x6144, a phone's 50-megapixel mode, was refused; a JPEG is decoded at down to
     1/8 of its size. A PNG that large is still refused: it is decoded in full."""

@@ -165,8 +165,13 @@ def _opened(path: Path | bytes, name: str, *, drafted: bool = False):
     with warnings.catch_warnings():
         # PIL's warning from 89 megapixels printed a line before our refusal of 50.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path,
-                           formats=safe_formats())
+        try:
+            image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path,
+                               formats=safe_formats())
+        except Image.DecompressionBombError:  # PIL's own refusal, from 179 megapixels
+            # said in PIL's words ("could be decompression bomb DOS attack") before
+            raise DataError(f"{name}: more than the {LARGEST_DRAFTED_PIXELS:,} pixels a "
+                            "picture may have; resize it first.") from None
     largest = LARGEST_DRAFTED_PIXELS if drafted and image.format in DRAFTED_FORMATS \
         else LARGEST_PIXELS
     if image.width * image.height > largest:
