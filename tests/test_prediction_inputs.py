@@ -114,6 +114,16 @@ def test_more_reviews_than_predict_holds_at_once_are_refused(text_run, tmp_path,
         collect_inputs(text_run, [str(many)])
 
 
+def test_a_line_longer_than_any_review_is_refused(text_run, tmp_path):
+    """One line of 60 MB (a file's bound is 64 MB) took predict to 3.1 GB on a bag of
+    bigrams."""
+    one_line = tmp_path / "book.txt"
+    one_line.write_text("fine\n" + "good " * 250_000 + "\n")
+    with pytest.raises(DataError, match="Input 2 is 1,250,000 characters long, more than "
+                                        "the 1,048,576 a text may have"):
+        collect_inputs(text_run, [str(one_line)])
+
+
 def test_a_review_that_is_no_text_is_told_before_any_is_predicted(text_run):
     """Results print a chunk at a time, so every review is checked before the first is
     predicted: the chunks before it would have printed, and a JSON array been left open."""
