@@ -91,6 +91,12 @@ def test_images_as_base64_and_as_uploads_give_predicts_records(image_server, tra
     status, answer = image_server.call("POST", "/predict", many,
                                        f"multipart/form-data; boundary={boundary}")
     assert status == 413 and "at most 3 (--max-inputs)" in answer["error"], answer
+    # More plain fields than that, beside one file: they were called files too.
+    fields = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="note{n}"'
+                      f'\r\n\r\nx\r\n'.encode() for n in range(4)) + parts
+    status, answer = image_server.call("POST", "/predict", fields,
+                                       f"multipart/form-data; boundary={boundary}")
+    assert status == 413 and "More than 3 form fields" in answer["error"], answer
 
 
 def test_a_canvas_data_url_is_read(image_server):
@@ -157,6 +163,13 @@ def test_a_bad_text_request_gets_a_4xx_that_names_it(text_server, body, says):
 
 def test_health_info_docs_page_and_report(image_server):
     assert image_server.call("GET", "/health") == (200, {"status": "ok"})
+    # `curl -I` and uptime monitors ask with HEAD: it was 405.
+    import urllib.request
+
+    for path in ("/health", "/"):
+        head = urllib.request.Request(image_server.url + path, method="HEAD")
+        with urllib.request.urlopen(head, timeout=60) as response:
+            assert response.status == 200 and response.read() == b""
     status, info = image_server.call("GET", "/info")
     assert status == 200 and info["config"] == "mnist_cnn" and info["inputs"] == "images"
     assert info["classes"] == [str(digit) for digit in range(10)]

@@ -88,11 +88,13 @@ def create_app(run_dir: str | Path, limits: Limits = Limits(), *, compiled: bool
         return JSONResponse({"error": f"the server failed on this request ({type(error).__name__})"},
                             status_code=500)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    # HEAD as well: `curl -I` and uptime monitors got 405 from the page and /health.
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse,
+                   include_in_schema=False)
     def demo_page():
         return page
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])
     def health() -> dict:
         return {"status": "ok"}
 
@@ -262,11 +264,14 @@ async def _uploaded(request, body: bytes, limits: Limits) -> list[tuple[str, byt
         form = await Request(request.scope, replay).form(max_files=limits.inputs,
                                                          max_fields=limits.inputs)
     except Exception as error:  # python-multipart's and Starlette's parse errors
-        if "Too many files" in str(error) or "Too many fields" in str(error):
+        if "Too many files" in str(error):
             # As for a JSON body of too many inputs: the limit, not the body, is the reason.
             raise BadRequest(413, f"More than {limits.inputs} files in one request; at most "
                              f"{limits.inputs} (--max-inputs). Split them over several "
                              "requests.") from None
+        if "Too many fields" in str(error):  # form fields beside the files: "files" misled
+            raise BadRequest(413, f"More than {limits.inputs} form fields in one request; "
+                             "upload the pictures as files, with no other fields.") from None
         raise BadRequest(400, f"Can't read the multipart body ({error}).") from None
     files = [value for _, value in form.multi_items() if hasattr(value, "read")]
     if not files:
