@@ -29,6 +29,8 @@ from dlcourse.config import Config
 from dlcourse.errors import DlcourseError
 
 DEFAULT_STORE = "mlruns"
+# What MLflow reads as a store, not a folder: a Databricks workspace became ./databricks.
+MLFLOW_STORE_NAMES = ("databricks", "databricks-uc")
 # How long a tracking server may take to accept a connection before it is called absent.
 CONNECT_SECONDS = 5
 # MLflow refuses longer param values.
@@ -69,7 +71,7 @@ def store_uri(tracking_uri: str | None) -> str:
     """A URI for MLflow: the config's, else $MLFLOW_TRACKING_URI, else ./mlruns; a plain
     path becomes an absolute file URI."""
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE
-    if "://" in uri or uri.startswith("file:"):
+    if "://" in uri or uri.startswith("file:") or uri in MLFLOW_STORE_NAMES:
         return uri
     return Path(uri).expanduser().resolve().as_uri()
 

@@ -125,6 +125,16 @@ def test_a_missing_mlflow_names_the_extra(monkeypatch):
         Tracker(MlflowConfig(), name="x")
 
 
+def test_a_plain_path_is_a_folder_and_mlflows_own_store_names_are_kept(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert store_uri("mine") == (tmp_path / "mine").as_uri()
+    assert store_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    # MLflow's name for a Databricks workspace became the folder ./databricks, unsaid.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "databricks")
+    assert store_uri(None) == "databricks"
+
+
 def test_params_are_the_configs_leaves_by_dotted_path():
     params = dict(flat_params({"model": {"layers": [{"Dense": {"units": 3}}]},
                                "compile": {"metrics": ["accuracy"]}, "name": "n"}))
