@@ -201,7 +201,7 @@ def collect_runs(paths: Sequence[str | Path]) -> list[RunSummary]:
             raise RunError(f"{path}: not a folder; compare takes run directories, or folders "
                            "of them (such as runs/)." if path.exists() else
                            f"{path}: no such directory.")
-        found = find_runs(path)
+        found = find_runs(path, config_lost=True)
         if not found and is_tuning_dir(path):
             raise RunError(f"{path}: a tuning directory, whose trials are no runs: its "
                            "trials.md ranks them; compare the runs trained from its "
@@ -398,10 +398,11 @@ def check_plot_target(path: Path, option: str = "--plot",
                        "files are the run's own; write the plot elsewhere.")
     # Before the work whose plot it is: lr-find's whole range test was lost to a traceback
     # from a read-only folder.
-    folder = path.resolve().parent
-    while not folder.exists() and folder != folder.parent:
+    # The folder the plot's name is in, not its link's target's: the write replaces a link.
+    folder = path.absolute().parent
+    while not os.path.lexists(folder) and folder != folder.parent:
         folder = folder.parent  # the folders below it are made
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):  # a file: said later
         raise RunError(f"{option} {path}: {folder} can't be written (read-only, or not "
                        "yours); give the plot a place you can write.")
     if not path.is_file():

@@ -416,12 +416,15 @@ def check_outside_runs(output_dir: str | Path) -> None:
 
 
 def is_run_dir(path: Path) -> bool:
-    """A run's config and status; or, its config.yaml lost, its status beside what training
-    wrote: `runs` and `compare` list such a run as damaged, where they dropped it unsaid."""
-    if not (path / STATUS_FILE).is_file():
-        return False
-    return any((path / name).is_file() for name in (CONFIG_FILE, HISTORY_FILE, METRICS_FILE,
-                                                    MODEL_FILE))
+    return (path / CONFIG_FILE).is_file() and (path / STATUS_FILE).is_file()
+
+
+def _config_lost(path: Path) -> bool:
+    """A run whose config.yaml is gone: its status beside what training wrote. Listed (as
+    damaged) by `runs` and `compare`, which dropped it unsaid; nothing else takes it for a
+    run: a project folder holding a status.json and a metrics.json of its own is none."""
+    return (path / STATUS_FILE).is_file() and not (path / CONFIG_FILE).exists() and any(
+        (path / name).is_file() for name in (HISTORY_FILE, METRICS_FILE, MODEL_FILE))
 
 
 def enclosing_run(path: Path) -> Path | None:
@@ -449,8 +452,9 @@ _INSIDE_A_RUN = frozenset({BACKUP_DIR, TENSORBOARD_DIR})
 DEEPEST_SEARCH = 8
 
 
-def find_runs(root: str | Path) -> list[Path]:
-    """Run directories at or under `root`, at any depth up to DEEPEST_SEARCH, oldest first."""
+def find_runs(root: str | Path, *, config_lost: bool = False) -> list[Path]:
+    """Run directories at or under `root`, at any depth up to DEEPEST_SEARCH, oldest first;
+    with `config_lost`, runs whose config.yaml is gone too (for listing them as damaged)."""
     root = Path(root)
     found = []
     for directory, subdirectories, _ in os.walk(root):
@@ -459,6 +463,8 @@ def find_runs(root: str | Path) -> list[Path]:
             found.append(path)
             subdirectories[:] = []  # a run holds no runs
             continue
+        if config_lost and _config_lost(path):
+            found.append(path)  # and searched on: it may be no run, only files so named
         depth = len(path.relative_to(root).parts)
         subdirectories[:] = sorted(
             name for name in subdirectories

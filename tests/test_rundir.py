@@ -528,3 +528,27 @@ def test_an_export_clears_what_killed_writers_left_and_puts_a_hidden_old_one_bac
     with rundir.directory_written_atomically(target) as staging:
         assert (target / "file").read_text() == "older"
         (staging / "file").write_text("newest")
+
+def test_a_folder_of_status_and_metrics_files_is_no_run_to_write_around(tmp_path):
+    """A run whose config.yaml is lost is listed as damaged; that looseness took a project
+    folder holding a status.json and a metrics.json of its own for a run, and refused
+    --output-dir, export and plot targets anywhere below it."""
+    from dlcourse.rundir import check_outside_runs, enclosing_run, find_runs, latest_run
+
+    project = tmp_path / "myproject"
+    project.mkdir()
+    (project / "status.json").write_text("{}")
+    (project / "metrics.json").write_text("{}")
+    check_outside_runs(project / "runs")  # no RunError
+    assert enclosing_run(project / "runs") is None
+    run = make_run(project / "runs" / "x" / "20260101-000000")
+    (run / "model.keras").write_bytes(b"PK")
+    # Listed, the folder is a damaged run and the search goes on below it.
+    assert find_runs(tmp_path, config_lost=True) == [project, run]
+    assert find_runs(tmp_path) == [run]
+    # The latest run is one with a config: a newer one without is no run to evaluate.
+    lost = make_run(project / "runs" / "x" / "20260102-000000")
+    (lost / "model.keras").write_bytes(b"PK")
+    (lost / "config.yaml").unlink()
+    os.utime(lost / "status.json", (2e9, 2e9))
+    assert latest_run(project / "runs") == run
