@@ -225,6 +225,17 @@ def test_overrides_set_values_and_parse_them_as_yaml():
     assert config.seed == 7
 
 
+def test_a_key_given_twice_is_recorded_once_as_typed_with_the_value_that_applies():
+    from dlcourse.config import override_texts
+
+    given = ["fit.epochs=3", "execution.speedups=off", "fit.epochs = 5",
+             "output.tensorboard=false", "output.tensorboard=true"]
+    assert override_texts(given) == ["fit.epochs = 5", "execution.speedups=off",
+                                     "output.tensorboard=true"]
+    config = load_config(ROOT / "configs" / "imdb_lstm.yaml", given)
+    assert config.fit.epochs == 5 and config.output.tensorboard is True
+
+
 def test_override_values_are_validated_like_the_file_and_named_as_overrides():
     overrides = ["fit.epochs=many", "model.layers[1]={LSTM: {unit: 3}}", "seed=4"]
     with pytest.raises(ConfigError) as raised:

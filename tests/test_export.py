@@ -226,3 +226,20 @@ def test_the_check_scales_the_difference_by_the_outputs_size():
     near = exporting.Check("onnxruntime", 1, exporting._difference([[8.0007], [0.1]], [[8.0], [0.1]]))
     assert near.passed and "/ (1 + |model.predict|)" in near.line()
     assert not exporting.Check("x", 1, exporting._difference([[0.5003]], [[0.5]])).passed
+
+
+@pytest.mark.slow
+def test_a_test_text_longer_than_predict_takes_is_left_out_of_the_check(tmp_path):
+    """Training takes a text of a million characters; the export's check put the run's own
+    test texts through predict's bound, and refused in predict's words ("Input 9 is ...")."""
+    import dlcourse
+
+    texts = ["a good film", "an awful film", "good acting", "awful plot"] * 4
+    labels = [1, 0, 1, 0] * 4
+    test = (["good " * 230_000, *texts[1:]], labels)
+    run = dlcourse.train("imdb_bow_bigrams", {"fit.epochs": 1, "output.plots": False},
+                         train=(texts, labels), test=test, output_dir=tmp_path / "runs")
+    result = exporting.export_run(run.run_dir, "saved_model", output=tmp_path / "sm", test=test)
+    assert all(check.passed for check in result.checks)
+    (from_texts,) = [check for check in result.checks if check.inputs == len(texts) - 1]
+    assert from_texts.max_difference <= exporting.TOLERANCE

@@ -194,8 +194,9 @@ def test_a_picture_past_pils_own_limit_is_refused_in_our_words(tmp_path):
     Image.new("1", (14000, 13000)).save(tmp_path / "bomb.png")
     with pytest.raises(DataError) as refused:
         check_picture(str(tmp_path / "bomb.png"))
-    assert str(refused.value) == (f"{tmp_path / 'bomb.png'}: more than the 170,000,000 "
-                                  "pixels a picture may have; resize it first.")
+    assert str(refused.value) == (
+        f"{tmp_path / 'bomb.png'}: over 178,956,970 pixels, more than a picture may have "
+        "(50,000,000; a JPEG, decoded at a fraction of its size, 170,000,000); resize it first.")
 
 
 def test_a_phones_50_megapixel_jpeg_is_taken_decoded_at_a_fraction(tmp_path):

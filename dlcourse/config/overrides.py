@@ -42,7 +42,12 @@ def override_texts(overrides: Sequence[str] | Mapping[str, Any]) -> list[str]:
     """Overrides as `KEY=VALUE` texts, whether given as --set items or as a mapping."""
     if not isinstance(overrides, Mapping):
         parse_overrides(overrides)  # refuse malformed items here, with the usual message
-        return list(overrides)
+        # One text a key, as typed, the last given (which is what applies), where the key
+        # was first given: `--set fit.epochs=3 --set fit.epochs=5` recorded both.
+        texts: dict[str, str] = {}
+        for text in overrides:
+            texts[text.partition("=")[0].strip()] = text
+        return list(texts.values())
     return [f"{key}={_flow(plain_data(value, _named(key, overrides)))}"
             for key, value in overrides.items()]
 
@@ -51,7 +56,8 @@ def attributions(overrides: Sequence[str] | Mapping[str, Any]) -> list[tuple[str
     """Each override's key with the override as the user gave it, for a problem it made:
     `--set fit.epochs=0`, or `overrides['fit.epochs'] = 0` from Python."""
     if not isinstance(overrides, Mapping):
-        return [(text.partition("=")[0].strip(), f"--set {text}") for text in overrides]
+        return [(text.partition("=")[0].strip(), f"--set {text}")
+                for text in override_texts(overrides)]
     # The texts a run records, said as Python wrote them: overrides['fit.epochs'] = 0.
     return [(key, f"{_named(key, overrides)} = {value}")
             for key, _, value in (text.partition("=") for text in override_texts(overrides))]

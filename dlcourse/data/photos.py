@@ -170,8 +170,10 @@ def _opened(path: Path | bytes, name: str, *, drafted: bool = False):
                                formats=safe_formats())
         except Image.DecompressionBombError:  # PIL's own refusal, from 179 megapixels
             # said in PIL's words ("could be decompression bomb DOS attack") before
-            raise DataError(f"{name}: more than the {LARGEST_DRAFTED_PIXELS:,} pixels a "
-                            "picture may have; resize it first.") from None
+            raise DataError(f"{name}: over {2 * Image.MAX_IMAGE_PIXELS:,} pixels, more "
+                            f"than a picture may have ({LARGEST_PIXELS:,}; a JPEG, decoded "
+                            f"at a fraction of its size, {LARGEST_DRAFTED_PIXELS:,}); resize "
+                            "it first.") from None
     largest = LARGEST_DRAFTED_PIXELS if drafted and image.format in DRAFTED_FORMATS \
         else LARGEST_PIXELS
     if image.width * image.height > largest:
