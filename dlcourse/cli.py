@@ -552,6 +552,8 @@ def serve(run_dir: Path, host: str, port: int, max_body_mb: float, max_inputs: i
                     connections=max_connections, receive_seconds=receive_seconds)
     serve_run(run_dir, host=host, port=port, limits=limits, say=click.echo)
     _CTRL_C_HEARD.clear()  # uvicorn stopped on it, as a server should: not an interruption
+    # Its requests in progress answered first: said, where the server ended without a word.
+    click.echo(f"Stopped serving {run_dir}.", err=True)
 
 
 @main.command()

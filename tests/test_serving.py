@@ -196,6 +196,7 @@ def test_other_machines_are_let_in_only_when_asked_and_ctrl_c_stops_it(trained):
     code, out, err = server.stop()
     assert "not only this machine's loopback" in out
     assert code == 0 and "Traceback" not in err, err
+    assert err.rstrip().endswith(f"Stopped serving {trained['mnist']}."), err  # no word before
 
 
 def test_connections_past_the_limit_are_answered_503_until_one_closes(trained):
