@@ -240,6 +240,29 @@ def test_connections_past_the_limit_are_answered_503_until_one_closes(trained):
     # A second Ctrl-C makes uvicorn quit at once: it printed a CancelledError traceback.
     code, _, err = server.stop(presses=2)
     assert code == 0 and "Traceback" not in err and "ERROR:" not in err, err
+    # Two refusals within seconds: one line of uvicorn's, not one a connection.
+    assert err.count("Exceeded concurrency limit.") == 1, err
+
+
+def test_a_message_logged_for_each_refusal_is_one_line_a_while_with_the_count(monkeypatch):
+    import logging
+
+    from dlcourse import serving
+
+    clock = [100.0]
+    monkeypatch.setattr(serving.time, "monotonic", lambda: clock[0])
+    counted = serving.RepeatsCounted(serving.REFUSED_CONNECTION, seconds=10)
+
+    def logged(message):
+        record = logging.LogRecord("uvicorn.error", logging.WARNING, "", 0, message, (), None)
+        return record.getMessage() if counted.filter(record) else None
+
+    assert logged(serving.REFUSED_CONNECTION) == serving.REFUSED_CONNECTION
+    assert [logged(serving.REFUSED_CONNECTION) for _ in range(247)] == [None] * 247
+    assert logged("Started server process") == "Started server process"  # others pass
+    clock[0] += 10
+    assert logged(serving.REFUSED_CONNECTION) == \
+        "Exceeded concurrency limit. (247 more since the last such line)"
 
 
 def test_a_missing_extra_is_named(trained, monkeypatch):

@@ -12,8 +12,11 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
+import math
 import os
 import re
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -299,6 +302,7 @@ def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
             "this machine can use the model.")
     say(f"Serving {run_dir} at http://{_url_host(host)}:{port}/ (API docs at /docs). "
         "Ctrl-C stops.")
+    logging.getLogger("uvicorn.error").addFilter(RepeatsCounted(REFUSED_CONNECTION))
     # No startup or shutdown hooks: with the lifespan protocol on, a second Ctrl-C (uvicorn
     # then quits at once) printed a CancelledError traceback from it.
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off",
@@ -306,6 +310,33 @@ def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
                 # uvicorn counts the connection it is deciding on: N let N - 1 in, and
                 # --max-connections 1 answered every request 503.
                 limit_concurrency=limits.connections + 1)
+
+
+# What uvicorn logs for each connection past --max-connections.
+REFUSED_CONNECTION = "Exceeded concurrency limit."
+
+
+class RepeatsCounted(logging.Filter):
+    """`message` logged once a while, with how often it came between: uvicorn logs its
+    refusal of each connection past the limit, 248 lines from one burst of requests."""
+
+    def __init__(self, message: str, seconds: float = 10.0):
+        super().__init__()
+        self.message, self.seconds = message, seconds
+        self.last, self.hidden = -math.inf, 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() != self.message:
+            return True
+        now = time.monotonic()
+        if now - self.last < self.seconds:
+            self.hidden += 1
+            return False
+        if self.hidden:
+            record.msg, record.args = (f"{self.message} ({self.hidden:,} more since the last "
+                                       "such line)"), ()
+        self.last, self.hidden = now, 0
+        return True
 
 
 def _receiving_within(seconds: float):
