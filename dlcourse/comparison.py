@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 import platform
 import re
@@ -19,7 +18,7 @@ from typing import Any, Sequence
 
 from dlcourse.config.sections import REGRESSION_LOSSES
 from dlcourse.errors import RunError
-from dlcourse.reports import curves_together_figure
+from dlcourse.reports import curves_together_figure, finite_number
 from dlcourse.rundir import HISTORY_FILE, RunDir, enclosing_run, find_runs, written_atomically
 from dlcourse.terminal import printable_line
 from dlcourse.tune_dir import is_tuning_dir
@@ -175,7 +174,7 @@ def _a_model_archive(path: Path) -> bool:
 def _number(value: Any, kind: type) -> Any:
     """A figure read from a run, or None where the file holds something else (Infinity
     too: int() of it was an OverflowError)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not finite_number(value):
         return None
     return kind(value)
 
@@ -397,8 +396,8 @@ def check_plot_target(path: Path, option: str = "--plot",
         raise RunError(f"{option} {path}: that is inside the run directory {folder}, whose "
                        "files are the run's own; write the plot elsewhere.")
     # Before the work whose plot it is: lr-find's whole range test was lost to a traceback
-    # from a read-only folder.
-    # The folder the plot's name is in, not its link's target's: the write replaces a link.
+    # from a read-only folder. The folder the plot's name is in, not a link's target's:
+    # the write replaces the link.
     folder = path.absolute().parent
     while not os.path.lexists(folder) and folder != folder.parent:
         folder = folder.parent  # the folders below it are made

@@ -522,7 +522,7 @@ def _number(value: Any) -> str | None:
     return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _finite(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
     """A number a run's file holds that can be shown as one: Infinity in an edited
     metrics.json was an OverflowError traceback (after evaluation.json was written)."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -531,14 +531,14 @@ def _finite(value: Any) -> bool:
 
 def _count(value: Any) -> str | None:
     """A count as people read it: 93,322."""
-    if not _finite(value):
+    if not finite_number(value):
         return None
     return f"{round(value):,}"
 
 
 def _seconds(value: Any) -> str | None:
     """Seconds as people read them: 70.9 s, 4 min 25 s."""
-    if not _finite(value):
+    if not finite_number(value):
         return None
     if value < 120:
         return f"{value:.1f} s"
