@@ -227,6 +227,16 @@ def _export_mark(folder: Path) -> list[str]:
     return data.decode("utf-8", "replace").splitlines()
 
 
+def _export_marked(folder: Path) -> tuple[str | None, str | None]:
+    """(format, run) of the export in `folder` as its mark's first line says them: "FORMAT
+    export of RUN"; (None, None) without one."""
+    first = next(iter(_export_mark(folder)), "")
+    if " export of " not in first:
+        return None, None
+    format, run = first.split(" export of ", 1)
+    return format, run
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
@@ -948,14 +958,12 @@ class RunDir:
     def export_format(folder: Path) -> str | None:
         """The format of the export in `folder`, as its mark says (None: no mark, or an
         unreadable one)."""
-        first = next(iter(_export_mark(folder)), "")
-        return first.split(" export of ", 1)[0] if " export of " in first else None
+        return _export_marked(folder)[0]
 
     @staticmethod
     def export_source(folder: Path) -> str | None:
         """The run whose export `folder` holds, as its mark says (None: no mark)."""
-        first = next(iter(_export_mark(folder)), "")
-        return first.split(" export of ", 1)[1] if " export of " in first else None
+        return _export_marked(folder)[1]
 
     @staticmethod
     def export_strays(folder: Path) -> list[str]:
