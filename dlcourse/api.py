@@ -389,17 +389,22 @@ def _run_path(run: Any, *, optional: bool = False) -> Any:
     from dlcourse.errors import RunError
 
     path = getattr(run, "run_dir", run)
-    if not (path is None and optional or isinstance(path, (str, os.PathLike))):  # a TypeError
+    if not _a_path(path, optional):  # pathlib's TypeError before
         raise RunError(f"A run is its directory's path or what train() returned; got "
                        f"{type(path).__name__} {str(path)[:40]!r}.")
     return path
+
+
+def _a_path(value: Any, optional: bool) -> bool:
+    """A str or any os.PathLike (pytest's tmpdir, PurePosixPath); or None, if `optional`."""
+    return value is None and optional or isinstance(value, (str, os.PathLike))
 
 
 def _folder(value: Any, name: str, what: str = "a folder's path", *,
             optional: bool = True) -> Any:
     """A folder given from Python (None where `optional`): pathlib's TypeError named
     neither the argument nor what it takes."""
-    if not (value is None and optional or isinstance(value, (str, os.PathLike))):
+    if not _a_path(value, optional):
         shown = repr(value)  # None as None, not 'None'; a long one cut
         shown = shown if len(shown) <= 40 else shown[:37] + "..."
         raise DlcourseError(f"{name}={shown}: expected {what} (a str or a pathlib.Path).")
