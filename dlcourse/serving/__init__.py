@@ -302,7 +302,7 @@ def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
             "this machine can use the model.")
     say(f"Serving {run_dir} at http://{_url_host(host)}:{port}/ (API docs at /docs). "
         "Ctrl-C stops.")
-    logging.getLogger("uvicorn.error").addFilter(RepeatsCounted(REFUSED_CONNECTION))
+    logging.getLogger("uvicorn.error").addFilter(_REFUSALS_COUNTED)  # once a process
     # No startup or shutdown hooks: with the lifespan protocol on, a second Ctrl-C (uvicorn
     # then quits at once) printed a CancelledError traceback from it.
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off",
@@ -337,6 +337,11 @@ class RepeatsCounted(logging.Filter):
                                        "such line)"), ()
         self.last, self.hidden = now, 0
         return True
+
+
+# One filter however often a process serves: addFilter takes an object once, where a new
+# one each time stacked up on the logger.
+_REFUSALS_COUNTED = RepeatsCounted(REFUSED_CONNECTION)
 
 
 def _receiving_within(seconds: float):
