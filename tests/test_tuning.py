@@ -517,8 +517,6 @@ def test_a_resumed_search_scores_each_trial_as_an_uninterrupted_one(data_dir, tm
     """Seeded once per search, a trial drew on where the trials before it left off: after
     a resume the trial trained again (and those after it) scored otherwise, and the best
     config could change with when Ctrl-C was pressed."""
-    import signal
-
     from dlcourse.interrupts import handlers_set
     from dlcourse.tuning import ConfigHyperModel
 
